@@ -1,0 +1,196 @@
+/* tcpaudit - tracker: the public connection record and its per-packet update.
+ * struct ta_conn is what reporters read and what schemas/report.schema.json
+ * describes. The tracker owns its update; the flow table only stores it. */
+#ifndef TA_CONN_H
+#define TA_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ta_limits.h"
+#include "ta_packet.h"
+
+enum ta_dir { TA_DIR_ORIG = 0, TA_DIR_RESP = 1 };
+
+#define TA_SCENARIO_MAP(X)                                                     \
+  X(COMPLETED, "completed")                                                    \
+  X(REFUSED, "refused")                                                        \
+  X(UNANSWERED, "unanswered")                                                  \
+  X(ACCEPTED_THEN_CLOSED, "accepted_then_closed")                              \
+  X(RESET, "reset")                                                            \
+  X(HALF_CLOSED, "half_closed")                                                \
+  X(OPEN, "open")                                                              \
+  X(HANDSHAKE_INCOMPLETE, "handshake_incomplete")                              \
+  X(MIDSTREAM, "midstream")                                                    \
+  X(OTHER, "other")
+
+enum ta_scenario {
+#define TA__SC_ENUM(name, str) TA_SC_##name,
+  TA_SCENARIO_MAP(TA__SC_ENUM)
+#undef TA__SC_ENUM
+      TA_SC_COUNT
+};
+
+/* Zeek's conn_state codes, in Zeek's spelling. */
+#define TA_CONN_STATE_MAP(X)                                                   \
+  X(S0) X(S1) X(SF) X(REJ) X(S2) X(S3) X(RSTO) X(RSTR) X(RSTOS0) X(RSTRH)      \
+  X(SH) X(SHR) X(OTH)
+
+enum ta_conn_state {
+#define TA__CS_ENUM(name) TA_CS_##name,
+  TA_CONN_STATE_MAP(TA__CS_ENUM)
+#undef TA__CS_ENUM
+      TA_CS_COUNT
+};
+
+/* Why the record was handed on. */
+#define TA_END_MAP(X)                                                          \
+  X(CLOSED, "closed")           /* closed and the linger time passed */       \
+  X(IDLE, "idle_timeout")       /* nothing seen for the idle timeout */       \
+  X(EVICTED, "evicted")         /* table full, oldest idle made room */       \
+  X(REUSED, "tuple_reused")     /* a new SYN started a new connection */      \
+  X(CAPTURE_END, "capture_end") /* still held when the capture ended */
+
+enum ta_end_reason {
+#define TA__END_ENUM(name, str) TA_END_##name,
+  TA_END_MAP(TA__END_ENUM)
+#undef TA__END_ENUM
+      TA_END_COUNT
+};
+
+enum ta_answer { TA_ANSWER_NONE = 0, TA_ANSWER_SYNACK, TA_ANSWER_RST };
+enum ta_close_how { TA_CLOSE_NONE = 0, TA_CLOSE_FIN, TA_CLOSE_RST };
+
+/* What a SYN or SYN/ACK showed of its sender's stack (for fingerprints). */
+struct ta_syn_features {
+  bool seen;
+  uint8_t ttl;
+  uint8_t tos;
+  bool df;
+  uint16_t ip_id;
+  uint16_t window;
+  uint8_t flags;
+  uint8_t reserved;
+  uint32_t anomalies;
+  struct ta_tcp_options opt;
+};
+
+/* Zeek-compatible endpoint state, needed for conn_state. */
+enum ta_zeek_endpoint {
+  TA_ZE_INACTIVE = 0,
+  TA_ZE_SYN_SENT,
+  TA_ZE_SYN_ACK_SENT,
+  TA_ZE_PARTIAL,
+  TA_ZE_ESTABLISHED,
+  TA_ZE_CLOSED,
+  TA_ZE_RESET,
+};
+
+/* One direction of a connection. */
+struct ta_side {
+  uint8_t ip[16];
+  uint16_t port;
+  uint64_t pkts;
+  uint64_t ip_bytes;      /* sum of IP total lengths */
+  uint64_t payload_bytes; /* sum of TCP payload lengths (retransmits too) */
+
+  /* sequence tracking (relative to isn once seq_valid) */
+  bool seq_valid;
+  uint32_t isn;       /* first sequence number seen from this side */
+  uint32_t next_seq;  /* highest seq + len (+SYN/FIN) seen */
+  uint32_t fin_seq;
+  bool fin_seen, rst_seen;
+  int64_t fin_ts, rst_ts;
+  uint32_t last_ack;
+  bool ack_valid;
+  uint8_t wscale;     /* from this side's SYN, if both sides negotiated it */
+
+  uint32_t retransmits;
+  uint32_t out_of_order;
+  uint32_t zero_windows;
+  uint32_t keepalives;
+  int64_t first_payload_ts; /* 0 when no payload */
+
+  struct ta_syn_features syn; /* this side's SYN or SYN/ACK */
+
+  /* Zeek bookkeeping */
+  uint8_t zeek_state;  /* enum ta_zeek_endpoint */
+  uint32_t hist_seen;  /* letters already recorded once */
+  uint32_t hist_next[4]; /* next threshold for the repeating letters C,G,T,W */
+};
+
+/* One packet of the ladder diagram, relative to the connection. */
+struct ta_ladder_pkt {
+  uint32_t dt_us;   /* microseconds since the connection's first packet */
+  uint32_t seq_rel; /* seq relative to the sender's ISN */
+  uint32_t ack_rel; /* ack relative to the peer's ISN (0 when no ACK flag) */
+  uint16_t window;
+  uint16_t payload;
+  uint8_t flags;
+  uint8_t dir;      /* enum ta_dir */
+};
+
+struct ta_conn {
+  uint64_t id;       /* creation order, unique within a run */
+  uint8_t family;    /* 4 or 6 */
+  bool syn_seen;     /* originator chosen from a SYN without ACK */
+  bool roles_guessed; /* no SYN: orig is the first sender (not a guess) */
+  struct ta_side side[2]; /* indexed by enum ta_dir */
+
+  int64_t first_ts, last_ts;
+
+  /* SYN attempts by the originator */
+  uint32_t syn_count;
+  int64_t first_syn_ts, last_syn_ts;
+  uint32_t syn_isn;
+  uint8_t n_syn_intervals;
+  int64_t syn_intervals_ns[TA_MAX_SYN_INTERVALS];
+  uint8_t answered_by; /* enum ta_answer */
+
+  /* handshake */
+  int64_t synack_ts;   /* first SYN/ACK, 0 if none */
+  int64_t established_ts; /* originator's ACK of the SYN/ACK, 0 if none */
+  uint32_t synack_count;
+
+  /* close */
+  uint8_t close_initiator; /* 0 none, 1 + enum ta_dir */
+  uint8_t close_how;       /* enum ta_close_how */
+  int64_t close_ts;        /* first FIN or RST after the handshake */
+  uint64_t payload_before_close[2];
+
+  /* story */
+  uint8_t n_ladder;
+  uint32_t ladder_more; /* packets not kept */
+  struct ta_ladder_pkt ladder[TA_LADDER_PKTS];
+
+  char history[TA_MAX_HISTORY + 1];
+  uint8_t history_len;
+  bool history_flipped;
+
+  /* filled by ta_conn_finalize() */
+  uint8_t end_reason;   /* enum ta_end_reason */
+  uint8_t scenario;     /* enum ta_scenario */
+  uint8_t conn_state;   /* enum ta_conn_state */
+  const char *other_reason; /* static string when scenario is OTHER */
+  uint32_t anomalies;   /* OR of packet anomalies */
+  bool closed;          /* over as far as TCP goes (both FINs, or an RST) */
+};
+
+/* Starts a record from its first packet; dir tells who sent it. */
+void ta_conn_init(struct ta_conn *c, uint64_t id, const struct ta_packet *pkt);
+
+/* Applies one packet; returns its direction. Cannot fail, never allocates. */
+enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *pkt);
+
+/* True when pkt is a SYN that starts a new connection on c's tuple rather
+ * than continuing it (c is over and the ISN is new). */
+bool ta_conn_is_new_attempt(const struct ta_conn *c, const struct ta_packet *pkt);
+
+/* Computes scenario, conn_state and end_reason. Cannot fail. */
+void ta_conn_finalize(struct ta_conn *c, enum ta_end_reason why);
+
+const char *ta_scenario_name(int s);
+const char *ta_conn_state_name(int s);
+const char *ta_end_reason_name(int r);
+
+#endif

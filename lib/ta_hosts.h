@@ -1,0 +1,54 @@
+/* tcpaudit - hosts: per-host aggregates built from finalized connections.
+ * Holds only counts (bounded per host and in number of hosts), never the
+ * connections themselves. */
+#ifndef TA_HOSTS_H
+#define TA_HOSTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ta_conn.h"
+#include "ta_limits.h"
+
+struct ta_service {
+  uint16_t port;
+  uint64_t by_scenario[TA_SC_COUNT];
+};
+
+struct ta_host_role {
+  uint64_t connections;
+  uint64_t by_scenario[TA_SC_COUNT];
+  uint64_t peers_estimate; /* distinct peers (linear counting, ~2% error) */
+  uint64_t ports_estimate; /* distinct responder ports contacted/offered */
+};
+
+struct ta_host {
+  uint8_t family;
+  uint8_t ip[16];
+  int64_t first_ts, last_ts;
+  struct ta_host_role as_orig, as_resp;
+  uint32_t n_services;
+  struct ta_service services[TA_MAX_SERVICES_PER_HOST];
+  uint64_t services_overflow; /* connections to ports past the cap */
+  bool scan_suspect;
+  uint64_t scan_failed_attempts; /* unanswered + refused as originator */
+};
+
+struct ta_hosts;
+
+/* New empty aggregate table holding at most max_hosts; NULL on ENOMEM. */
+struct ta_hosts *ta_hosts_new(uint32_t max_hosts, uint64_t seed);
+/* Counts a finalized connection for both of its hosts. Cannot fail: when
+ * the table is full the connection is counted in the overflow figures. */
+void ta_hosts_add(struct ta_hosts *t, const struct ta_conn *c);
+/* Threshold of failed attempts and distinct targets to flag a scanner. */
+void ta_hosts_set_scan_threshold(struct ta_hosts *t, uint64_t failed,
+                                 uint64_t targets);
+/* Calls fn for each host, in address order. */
+void ta_hosts_each(struct ta_hosts *t, void (*fn)(void *, const struct ta_host *),
+                   void *ctx);
+uint64_t ta_hosts_count(const struct ta_hosts *t);
+uint64_t ta_hosts_overflow(const struct ta_hosts *t);
+void ta_hosts_free(struct ta_hosts *t);
+
+#endif

@@ -1,0 +1,50 @@
+/* tcpaudit - limits: every cap and timeout in one place.
+ * Each constant says why it has the value it has. Those a user may need to
+ * change are defaults for fields of struct ta_config, not hard limits. */
+#ifndef TA_LIMITS_H
+#define TA_LIMITS_H
+
+/* Default cap on connections held at once; the oldest idle one is evicted
+ * (and still reported) when a new one would exceed it. At about 0.6 KB a
+ * record this keeps the table near 40 MB. --max-connections overrides. */
+#define TA_DEFAULT_MAX_CONNS 65536u
+/* Zeek's tcp_inactivity_timeout: a connection idle this long is over. */
+#define TA_DEFAULT_IDLE_TIMEOUT_S 300
+/* A closed connection stays this long to absorb late ACKs, retransmitted
+ * FINs and SYN retries that reuse the ISN after a refusal (Windows retries
+ * a refused connect after 0.5 s, twice). */
+#define TA_DEFAULT_CLOSED_LINGER_S 10
+
+/* VLAN tags stacked on one frame (QinQ uses 2; more is hostile). */
+#define TA_MAX_VLAN_TAGS 8
+/* IPv6 extension headers walked before giving up on finding TCP. */
+#define TA_MAX_IPV6_EXT_HEADERS 16
+/* TCP options in one header: 40 bytes of options, at least 1 byte each. */
+#define TA_MAX_TCP_OPTIONS 40
+/* Option kinds remembered in order for the fingerprint layout. */
+#define TA_MAX_OPT_LAYOUT 16
+/* SYN retry intervals kept per connection; later ones are only counted. */
+#define TA_MAX_SYN_INTERVALS 16
+/* Packets of a connection kept for its ladder diagram (the start of the
+ * story is what explains a refusal or an ACL drop). */
+#define TA_LADDER_PKTS 12
+/* Zeek's history string is short; ours is bounded the same way. */
+#define TA_MAX_HISTORY 32
+
+/* Input files merged into one capture in a single run. */
+#define TA_MAX_INPUTS 1024
+/* pcapng: interfaces declared in one section. */
+#define TA_MAX_PCAPNG_IFACES 256
+/* pcapng: largest block accepted (libpcap uses 16 MiB too). */
+#define TA_MAX_PCAPNG_BLOCK (16u * 1024u * 1024u)
+/* Largest packet record accepted from any format. */
+#define TA_MAX_CAPLEN (256u * 1024u)
+/* Warnings kept for the report; later ones are only counted. */
+#define TA_MAX_WARNINGS 64
+
+/* Per-host aggregates: hosts held at once, and services (ports) per host.
+ * Past them, counts are folded into an overflow bucket that is reported. */
+#define TA_DEFAULT_MAX_HOSTS 65536u
+#define TA_MAX_SERVICES_PER_HOST 64
+
+#endif

@@ -1,0 +1,90 @@
+/* tcpaudit - reporters: the plug-in interface every output format implements.
+ * A reporter sees connections as they are finalized, then hosts, then the
+ * capture summary; it reads only public records and writes to a ta_sink. */
+#ifndef TA_REPORT_H
+#define TA_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ta_conn.h"
+#include "ta_hosts.h"
+#include "ta_packet.h"
+#include "ta_sink.h"
+
+/* What one input file turned out to be. */
+struct ta_input_info {
+  const char *path;       /* as given ("-" for standard input) */
+  char format[8];         /* "pcap", "pcapng", "" when unreadable */
+  char compression[8];    /* "none", "gzip", "zstd" */
+  uint32_t linktypes[8];  /* distinct link types seen, in order */
+  uint8_t n_linktypes;
+  uint32_t snaplen;       /* largest snaplen declared */
+  int ts_precision;       /* 6 or 9 digits */
+  uint64_t packets, bytes; /* records read, captured bytes */
+  int64_t first_ts, last_ts;
+  uint64_t ts_backwards;  /* records older than the one before them */
+  int error;              /* 0, or TA_E* that stopped reading this file */
+  char error_msg[256];
+};
+
+/* Counters over all inputs. by_disposition sums to total. */
+struct ta_counters {
+  uint64_t total;
+  uint64_t by_disposition[TA_DISP_COUNT];
+  uint64_t by_malformed[TA_MAL_COUNT];
+  uint64_t ipv4, ipv6, snaplen_truncated, vlan_tagged;
+  uint64_t unsupported_linktypes[8][2]; /* {linktype, packets} */
+  uint8_t n_unsupported_linktypes;
+  uint64_t ts_backwards;
+};
+
+struct ta_flow_stats {
+  uint64_t connections;   /* records created (and reported) */
+  uint64_t evicted;       /* handed on early because the table was full */
+  uint64_t idle_timeouts;
+  uint64_t peak_open;     /* most connections held at once */
+  uint64_t max_open;      /* the cap in force */
+  uint64_t by_scenario[TA_SC_COUNT];
+  uint64_t by_conn_state[TA_CS_COUNT];
+};
+
+struct ta_summary {
+  const struct ta_input_info *inputs;
+  size_t n_inputs;
+  const struct ta_counters *packets;
+  const struct ta_flow_stats *flows;
+  const char *const *warnings;
+  size_t n_warnings;
+  uint64_t warnings_dropped;
+  const char *filter;      /* BPF expression or NULL */
+  int ts_precision;        /* 6 or 9: digits for every time in the report */
+  bool damaged;            /* some input was truncated or corrupt */
+};
+
+/* Options a reporter may look at (set by the command). */
+struct ta_report_opts {
+  int ts_precision;        /* digits after the second; 6 or 9 */
+  uint16_t community_id_seed;
+  uint32_t html_max_connections; /* cap of embedded connections */
+};
+
+struct ta_reporter {
+  const char *name;
+  const char *help;
+  /* Allocates state; returns 0 or TA_E*. */
+  int (*open)(void **state, struct ta_sink *out, const struct ta_report_opts *o);
+  /* A finalized connection. Called in finalization order. */
+  void (*on_connection)(void *state, const struct ta_conn *c);
+  /* A host aggregate; all calls come after the last connection. */
+  void (*on_host)(void *state, const struct ta_host *h);
+  /* Writes the trailer and frees state; returns 0 or TA_E*. */
+  int (*close)(void *state, const struct ta_summary *s);
+};
+
+/* The reporter with that name, or NULL. */
+const struct ta_reporter *ta_reporter_find(const char *name);
+/* NULL-terminated table of all reporters (for --help). */
+const struct ta_reporter *const *ta_reporter_all(void);
+
+#endif

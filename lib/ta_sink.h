@@ -1,0 +1,33 @@
+/* tcpaudit - sink: where reporters write bytes, a FILE or a memory buffer.
+ * Buffered; the first write error sticks and is reported at close. */
+#ifndef TA_SINK_H
+#define TA_SINK_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct ta_sink {
+  FILE *fp;        /* NULL for a memory sink */
+  char *mem;       /* memory sink buffer (owned) */
+  size_t mem_len, mem_cap;
+  char buf[65536]; /* write buffer for FILE sinks */
+  size_t buf_len;
+  int error;       /* 0 or TA_EWRITE */
+};
+
+/* Sink over an open FILE (not closed by the sink). Cannot fail. */
+void ta_sink_init_file(struct ta_sink *s, FILE *fp);
+/* Growing memory sink; ta_sink_mem() gives the bytes. Cannot fail. */
+void ta_sink_init_mem(struct ta_sink *s);
+void ta_sink_write(struct ta_sink *s, const void *p, size_t n);
+void ta_sink_puts(struct ta_sink *s, const char *str);
+void ta_sink_printf(struct ta_sink *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Pushes buffered bytes to the FILE and fflush()es it; returns 0 or TA_EWRITE. */
+int ta_sink_flush(struct ta_sink *s);
+/* NUL-terminated contents of a memory sink (owned by the sink). */
+const char *ta_sink_mem(struct ta_sink *s, size_t *len);
+/* Flushes and frees memory; returns the sticky error. */
+int ta_sink_close(struct ta_sink *s);
+
+#endif

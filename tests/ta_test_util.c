@@ -1,0 +1,177 @@
+/* tcpaudit - tests: packet and capture builders shared by the test programs. */
+#include "ta_test_util.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void put16(uint8_t *p, uint16_t v) {
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+static void put32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+static size_t tcp_write(uint8_t *p, size_t cap, const struct tt_seg *s) {
+  size_t hl = 20 + s->optlen;
+  if (hl + s->payload_len > cap || hl > 60)
+    return 0;
+  memset(p, 0, hl);
+  put16(p, s->sport);
+  put16(p + 2, s->dport);
+  put32(p + 4, s->seq);
+  put32(p + 8, s->ack);
+  p[12] = (uint8_t)((hl / 4) << 4);
+  p[13] = s->flags;
+  put16(p + 14, s->win);
+  if (s->optlen)
+    memcpy(p + 20, s->opts, s->optlen);
+  memset(p + hl, 'x', s->payload_len);
+  return hl + s->payload_len;
+}
+
+size_t tt_build_ip(uint8_t *buf, size_t cap, const struct tt_seg *s) {
+  uint8_t a4[4], b4[4], a6[16], b6[16];
+  uint8_t ttl = s->ttl ? s->ttl : 64;
+  if (inet_pton(AF_INET, s->src, a4) == 1 && inet_pton(AF_INET, s->dst, b4) == 1) {
+    if (cap < 20)
+      return 0;
+    size_t t = tcp_write(buf + 20, cap - 20, s);
+    if (!t)
+      return 0;
+    memset(buf, 0, 20);
+    buf[0] = 0x45;
+    put16(buf + 2, (uint16_t)(20 + t));
+    put16(buf + 4, s->ip_id);
+    if (s->df)
+      buf[6] = 0x40;
+    buf[8] = ttl;
+    buf[9] = 6;
+    memcpy(buf + 12, a4, 4);
+    memcpy(buf + 16, b4, 4);
+    return 20 + t;
+  }
+  if (inet_pton(AF_INET6, s->src, a6) == 1 && inet_pton(AF_INET6, s->dst, b6) == 1) {
+    if (cap < 40)
+      return 0;
+    size_t t = tcp_write(buf + 40, cap - 40, s);
+    if (!t)
+      return 0;
+    memset(buf, 0, 40);
+    buf[0] = 0x60;
+    put16(buf + 4, (uint16_t)t);
+    buf[6] = 6;
+    buf[7] = ttl;
+    memcpy(buf + 8, a6, 16);
+    memcpy(buf + 24, b6, 16);
+    return 40 + t;
+  }
+  return 0;
+}
+
+size_t tt_build_eth(uint8_t *buf, size_t cap, const struct tt_seg *s) {
+  if (cap < 14)
+    return 0;
+  size_t n = tt_build_ip(buf + 14, cap - 14, s);
+  if (!n)
+    return 0;
+  static const uint8_t macs[12] = {0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 6};
+  memcpy(buf, macs, 12);
+  put16(buf + 12, (buf[14] >> 4) == 6 ? 0x86DD : 0x0800);
+  return n + 14;
+}
+
+int64_t tt_clock_ns(const char *hms) {
+  int h = 0, m = 0;
+  double sec = 0;
+  if (sscanf(hms, "%d:%d:%lf", &h, &m, &sec) != 3)
+    return -1;
+  /* 2002-01-01T00:00:00Z */
+  int64_t base = 1009843200;
+  int64_t whole = (int64_t)sec;
+  /* parse the fraction from text so no float rounding creeps in */
+  const char *dot = strchr(hms, '.');
+  int64_t frac = 0, scale = 1000000000;
+  if (dot) {
+    for (const char *q = dot + 1; *q >= '0' && *q <= '9' && scale > 1; q++) {
+      scale /= 10;
+      frac += (*q - '0') * scale;
+    }
+  }
+  return (base + h * 3600 + m * 60 + whole) * 1000000000LL + frac;
+}
+
+FILE *tt_pcap_create(const char *path, uint32_t linktype, uint32_t snaplen) {
+  FILE *f = fopen(path, "wb");
+  if (!f)
+    return NULL;
+  uint32_t hdr[6] = {0xa1b2c3d4, 0x00040002, 0, 0, snaplen, linktype};
+  fwrite(hdr, sizeof hdr, 1, f);
+  return f;
+}
+
+void tt_pcap_write(FILE *f, int64_t ts_ns, const uint8_t *data, uint32_t caplen,
+                   uint32_t wirelen) {
+  uint32_t rec[4] = {(uint32_t)(ts_ns / 1000000000),
+                     (uint32_t)((ts_ns % 1000000000) / 1000), caplen, wirelen};
+  fwrite(rec, sizeof rec, 1, f);
+  fwrite(data, 1, caplen, f);
+}
+
+char *tt_tmpfile(const char *suffix) {
+  static unsigned counter;
+  char *p = malloc(256);
+  snprintf(p, 256, "/tmp/tcpaudit-test-%d-%u%s", (int)getpid(), counter++,
+           suffix ? suffix : "");
+  return p;
+}
+
+char *tt_slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  size_t r;
+  while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+    n += r;
+    if (cap - n - 1 == 0)
+      buf = realloc(buf, cap *= 2);
+  }
+  fclose(f);
+  buf[n] = 0;
+  if (len)
+    *len = n;
+  return buf;
+}
+
+bool tt_dir_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int tt_run_cli(const char *args, char **out, char **err) {
+  char *o = tt_tmpfile(".out"), *e = tt_tmpfile(".err");
+  size_t len = strlen(args) + strlen(TA_BINARY) + 600;
+  char *cmd = malloc(len);
+  snprintf(cmd, len, "%s %s >%s 2>%s </dev/null", TA_BINARY, args, o, e);
+  int st = system(cmd);
+  free(cmd);
+  if (out)
+    *out = tt_slurp(o, NULL);
+  if (err)
+    *err = tt_slurp(e, NULL);
+  unlink(o);
+  unlink(e);
+  free(o);
+  free(e);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}

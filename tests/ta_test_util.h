@@ -1,0 +1,52 @@
+/* tcpaudit - tests: helpers shared by the test programs.
+ * Builds real packet bytes (IPv4/IPv6 + TCP, with link headers) and classic
+ * pcap files, so tests exercise the same decoder the command uses. */
+#ifndef TA_TEST_UTIL_H
+#define TA_TEST_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* A TCP segment to build. Addresses are text ("192.168.2.10", "::1"). */
+struct tt_seg {
+  const char *src, *dst;
+  uint16_t sport, dport;
+  uint32_t seq, ack;
+  uint8_t flags;          /* TA_TCP_* */
+  uint16_t win;
+  const uint8_t *opts;    /* raw option bytes, padded by the caller */
+  size_t optlen;
+  uint32_t payload_len;   /* payload bytes (filled with 'x') */
+  uint8_t ttl;            /* 0 means 64 */
+  bool df;
+  uint16_t ip_id;
+};
+
+/* Writes an IP packet (v4 or v6 from the address text) into buf; returns its
+ * length, or 0 if it does not fit. */
+size_t tt_build_ip(uint8_t *buf, size_t cap, const struct tt_seg *s);
+/* Same, behind a 14-byte Ethernet header. */
+size_t tt_build_eth(uint8_t *buf, size_t cap, const struct tt_seg *s);
+
+/* Time helper: "20:06:32.845356" on 2002-01-01 UTC -> ns since the epoch. */
+int64_t tt_clock_ns(const char *hms);
+
+/* Classic pcap writer (microsecond, LINKTYPE given). */
+FILE *tt_pcap_create(const char *path, uint32_t linktype, uint32_t snaplen);
+void tt_pcap_write(FILE *f, int64_t ts_ns, const uint8_t *data, uint32_t caplen,
+                   uint32_t wirelen);
+
+/* Path of a fresh temporary file (caller frees). */
+char *tt_tmpfile(const char *suffix);
+/* Reads a whole file into a NUL-terminated malloc'd buffer. */
+char *tt_slurp(const char *path, size_t *len);
+/* True when the directory exists (to skip tests that need ../shared). */
+bool tt_dir_exists(const char *path);
+
+/* Runs the tcpaudit binary with args (a shell command tail); captures stdout
+ * into *out (malloc'd) and stderr into *err; returns the exit code. */
+int tt_run_cli(const char *args, char **out, char **err);
+
+#endif
