@@ -15,11 +15,15 @@ struct ta_service {
   uint64_t by_scenario[TA_SC_COUNT];
 };
 
+/* Bits of the linear-counting sketches for distinct peers and targets:
+ * exact-ish (<2% error) up to a few hundred, then a lower bound. */
+#define TA_HOST_SKETCH_BITS 512
+
 struct ta_host_role {
   uint64_t connections;
   uint64_t by_scenario[TA_SC_COUNT];
-  uint64_t peers_estimate; /* distinct peers (linear counting, ~2% error) */
-  uint64_t ports_estimate; /* distinct responder ports contacted/offered */
+  uint64_t peer_bits[TA_HOST_SKETCH_BITS / 64];   /* distinct peer hosts */
+  uint64_t target_bits[TA_HOST_SKETCH_BITS / 64]; /* distinct peer+port */
 };
 
 struct ta_host {
@@ -27,12 +31,15 @@ struct ta_host {
   uint8_t ip[16];
   int64_t first_ts, last_ts;
   struct ta_host_role as_orig, as_resp;
-  uint32_t n_services;
-  struct ta_service services[TA_MAX_SERVICES_PER_HOST];
-  uint64_t services_overflow; /* connections to ports past the cap */
+  uint32_t n_services, cap_services;
+  struct ta_service *services; /* as responder, by port; grown on demand */
+  uint64_t services_overflow;  /* connections to ports past the cap */
   bool scan_suspect;
-  uint64_t scan_failed_attempts; /* unanswered + refused as originator */
+  uint64_t failed_attempts;    /* unanswered + refused as originator */
 };
+
+/* Distinct values counted by one of the role sketches (estimate). */
+uint64_t ta_host_sketch_estimate(const uint64_t *bits);
 
 struct ta_hosts;
 
@@ -48,7 +55,11 @@ void ta_hosts_set_scan_threshold(struct ta_hosts *t, uint64_t failed,
 void ta_hosts_each(struct ta_hosts *t, void (*fn)(void *, const struct ta_host *),
                    void *ctx);
 uint64_t ta_hosts_count(const struct ta_hosts *t);
+/* Connections whose host did not fit in the table. */
 uint64_t ta_hosts_overflow(const struct ta_hosts *t);
+/* Thresholds in force (for the report). */
+void ta_hosts_scan_threshold(const struct ta_hosts *t, uint64_t *failed,
+                             uint64_t *targets);
 void ta_hosts_free(struct ta_hosts *t);
 
 #endif

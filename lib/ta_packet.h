@@ -51,7 +51,8 @@ enum ta_disposition {
   X(IP_TOTAL_LEN, "ip_bad_total_length")                                       \
   X(IPV6_EXT, "ipv6_bad_extension")                                            \
   X(TCP_SHORT, "tcp_header_short")                                             \
-  X(TCP_DOFF, "tcp_bad_data_offset")
+  X(TCP_DOFF, "tcp_bad_data_offset")                                          \
+  X(NO_IFACE, "pcapng_undeclared_interface")
 
 enum ta_malformed {
 #define TA__MAL_ENUM(name, str) TA_MAL_##name,

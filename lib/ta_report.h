@@ -60,6 +60,7 @@ struct ta_summary {
   const char *filter;      /* BPF expression or NULL */
   int ts_precision;        /* 6 or 9: digits for every time in the report */
   bool damaged;            /* some input was truncated or corrupt */
+  struct ta_hosts *hosts;  /* for thresholds and overflow figures */
 };
 
 /* Options a reporter may look at (set by the command). */

@@ -1,0 +1,433 @@
+/* tcpaudit - pipeline: reads inputs in timestamp order and runs each frame
+ * through decode, the flow table and the reporters. Owns the counters that
+ * account for every frame read, and the warnings shown to the user. */
+#include "ta_analyze.h"
+
+#include <arpa/inet.h>
+#include <pcap/pcap.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ta_error.h"
+#include "ta_flow.h"
+#include "ta_hosts.h"
+#include "ta_limits.h"
+#include "ta_reader.h"
+
+#define PROGRESS_EVERY 65536u /* frames between progress callbacks */
+
+struct source_slot {
+  struct ta_reader *r;
+  struct ta_frame frame; /* the next frame of this input, if has_frame */
+  bool has_frame;
+};
+
+struct run {
+  const struct ta_config *cfg;
+  struct ta_result *res;
+  struct ta_flow_table *flows;
+  struct ta_hosts *hosts;
+  void *rstate;
+  struct source_slot *slots;
+  size_t *heap; /* indices of slots with a frame, min-heap on timestamp */
+  size_t heap_len;
+  int64_t last_ts;
+  bool any_ts;
+};
+
+int ta_cidr_parse(const char *text, struct ta_cidr *out) {
+  char buf[64];
+  if (strlen(text) >= sizeof buf)
+    return TA_EINVAL;
+  strcpy(buf, text);
+  char *slash = strchr(buf, '/');
+  long prefix = -1;
+  if (slash) {
+    char *end;
+    *slash = 0;
+    prefix = strtol(slash + 1, &end, 10);
+    if (*end || end == slash + 1)
+      return TA_EINVAL;
+  }
+  memset(out, 0, sizeof *out);
+  if (inet_pton(AF_INET, buf, out->ip) == 1)
+    out->family = 4;
+  else if (inet_pton(AF_INET6, buf, out->ip) == 1)
+    out->family = 6;
+  else
+    return TA_EINVAL;
+  long max = out->family == 4 ? 32 : 128;
+  if (prefix < 0)
+    prefix = max;
+  if (prefix > max)
+    return TA_EINVAL;
+  out->prefix = (uint8_t)prefix;
+  return 0;
+}
+
+static bool cidr_match(const struct ta_cidr *c, uint8_t family,
+                       const uint8_t *ip) {
+  if (c->family != family)
+    return false;
+  unsigned bits = c->prefix, i = 0;
+  for (; bits >= 8; bits -= 8, i++)
+    if (c->ip[i] != ip[i])
+      return false;
+  if (bits == 0)
+    return true;
+  uint8_t mask = (uint8_t)(0xff00u >> bits);
+  return (c->ip[i] & mask) == (ip[i] & mask);
+}
+
+static bool host_selected(const struct ta_config *cfg,
+                          const struct ta_packet *p) {
+  if (!cfg->n_hosts)
+    return true;
+  for (size_t i = 0; i < cfg->n_hosts; i++)
+    if (cidr_match(&cfg->hosts[i], p->family, p->src) ||
+        cidr_match(&cfg->hosts[i], p->family, p->dst))
+      return true;
+  return false;
+}
+
+static void warn(struct ta_result *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void warn(struct ta_result *res, const char *fmt, ...) {
+  if (res->n_warnings >= TA_MAX_WARNINGS) {
+    res->warnings_dropped++;
+    return;
+  }
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  char *copy = strdup(buf);
+  char **w = realloc(res->warnings, (res->n_warnings + 1) * sizeof *w);
+  if (!copy || !w) {
+    free(copy);
+    if (w)
+      res->warnings = w;
+    res->warnings_dropped++;
+    return;
+  }
+  res->warnings = w;
+  w[res->n_warnings++] = copy;
+}
+
+static void on_emit(void *ctx, const struct ta_conn *c) {
+  struct run *run = ctx;
+  ta_hosts_add(run->hosts, c);
+  run->cfg->reporter->on_connection(run->rstate, c);
+}
+
+static void count_unsupported(struct ta_counters *k, uint32_t lt) {
+  for (uint8_t i = 0; i < k->n_unsupported_linktypes; i++)
+    if (k->unsupported_linktypes[i][0] == lt) {
+      k->unsupported_linktypes[i][1]++;
+      return;
+    }
+  if (k->n_unsupported_linktypes < 8) {
+    k->unsupported_linktypes[k->n_unsupported_linktypes][0] = lt;
+    k->unsupported_linktypes[k->n_unsupported_linktypes++][1] = 1;
+  }
+}
+
+/* Runs one frame through decode and the flow table; counts its fate. */
+static void process_frame(struct run *run, const struct ta_frame *f) {
+  struct ta_counters *k = &run->res->packets;
+  struct ta_packet pkt;
+  k->total++;
+  if (run->any_ts && f->ts_ns < run->last_ts)
+    k->ts_backwards++;
+  if (!run->any_ts || f->ts_ns > run->last_ts)
+    run->last_ts = f->ts_ns;
+  run->any_ts = true;
+  if (f->bad_interface) {
+    k->by_disposition[TA_DISP_MALFORMED]++;
+    k->by_malformed[TA_MAL_NO_IFACE]++;
+    return;
+  }
+  if (f->filtered_out) {
+    k->by_disposition[TA_DISP_FILTERED]++;
+    return;
+  }
+  ta_decode_frame(f->linktype, f->data, f->caplen, f->wirelen, &pkt);
+  pkt.ts_ns = f->ts_ns;
+  if (pkt.family == 4)
+    k->ipv4++;
+  else if (pkt.family == 6)
+    k->ipv6++;
+  if (pkt.anomalies & TA_ANOM_SNAP_TRUNCATED)
+    k->snaplen_truncated++;
+  if (pkt.vlan_depth)
+    k->vlan_tagged++;
+  if (pkt.disposition == TA_DISP_TCP && !host_selected(run->cfg, &pkt))
+    pkt.disposition = TA_DISP_FILTERED;
+  k->by_disposition[pkt.disposition]++;
+  if (pkt.disposition == TA_DISP_MALFORMED)
+    k->by_malformed[pkt.malformed]++;
+  else if (pkt.disposition == TA_DISP_UNSUPPORTED_LINK)
+    count_unsupported(k, f->linktype);
+  else if (pkt.disposition == TA_DISP_TCP)
+    ta_flow_table_packet(run->flows, &pkt);
+}
+
+/* ---- merge of inputs by timestamp ---- */
+
+static bool slot_before(const struct run *run, size_t a, size_t b) {
+  int64_t ta = run->slots[a].frame.ts_ns, tb = run->slots[b].frame.ts_ns;
+  return ta < tb || (ta == tb && a < b);
+}
+
+static void heap_sift_down(struct run *run, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < run->heap_len && slot_before(run, run->heap[l], run->heap[m]))
+      m = l;
+    if (r < run->heap_len && slot_before(run, run->heap[r], run->heap[m]))
+      m = r;
+    if (m == i)
+      return;
+    size_t t = run->heap[i];
+    run->heap[i] = run->heap[m];
+    run->heap[m] = t;
+    i = m;
+  }
+}
+
+static void heap_sift_up(struct run *run, size_t i) {
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (!slot_before(run, run->heap[i], run->heap[p]))
+      return;
+    size_t t = run->heap[i];
+    run->heap[i] = run->heap[p];
+    run->heap[p] = t;
+    i = p;
+  }
+}
+
+/* Reads the next frame of input i; on damage records it and stops that input. */
+static bool slot_advance(struct run *run, size_t i) {
+  struct source_slot *s = &run->slots[i];
+  struct ta_input_info *info = &run->res->inputs[i];
+  int rc = ta_reader_next(s->r, &s->frame, info, info->error_msg,
+                          sizeof info->error_msg);
+  s->has_frame = rc == 1;
+  if (rc < 0) {
+    info->error = rc;
+    run->res->damaged = true;
+  }
+  return s->has_frame;
+}
+
+static void report_progress(struct run *run) {
+  if (!run->cfg->progress)
+    return;
+  struct ta_progress p = {.packets = run->res->packets.total};
+  for (size_t i = 0; i < run->res->n_inputs; i++)
+    if (run->slots[i].r) {
+      p.bytes_read += ta_reader_offset(run->slots[i].r);
+      p.bytes_total += ta_reader_size(run->slots[i].r);
+    }
+  struct ta_flow_stats fs;
+  ta_flow_table_stats(run->flows, &fs);
+  p.connections = fs.connections;
+  run->cfg->progress(run->cfg->progress_ctx, &p);
+}
+
+static void merge_all(struct run *run) {
+  for (size_t i = 0; i < run->res->n_inputs; i++)
+    if (run->slots[i].r && slot_advance(run, i)) {
+      run->heap[run->heap_len++] = i;
+      heap_sift_up(run, run->heap_len - 1);
+    }
+  while (run->heap_len) {
+    size_t i = run->heap[0];
+    process_frame(run, &run->slots[i].frame);
+    if (!slot_advance(run, i))
+      run->heap[0] = run->heap[--run->heap_len];
+    heap_sift_down(run, 0);
+    if (run->res->packets.total % PROGRESS_EVERY == 0)
+      report_progress(run);
+  }
+}
+
+/* ---- setup and teardown ---- */
+
+static int open_inputs(struct run *run, char *err, size_t errlen) {
+  const struct ta_config *cfg = run->cfg;
+  struct ta_result *res = run->res;
+  int first_err = 0;
+  for (size_t i = 0; i < cfg->n_inputs; i++) {
+    struct ta_input_info *info = &res->inputs[i];
+    int rc = ta_reader_open(cfg->inputs[i], cfg->filter, &run->slots[i].r, info,
+                            info->error_msg, sizeof info->error_msg);
+    if (rc < 0) {
+      info->path = cfg->inputs[i];
+      info->error = rc;
+      res->inputs_failed++;
+      if (!first_err) {
+        first_err = rc;
+        snprintf(err, errlen, "%s", info->error_msg);
+      }
+    }
+  }
+  return res->inputs_failed == cfg->n_inputs ? first_err : 0;
+}
+
+static int check_filter(const char *filter, char *err, size_t errlen) {
+  if (!filter)
+    return 0;
+  pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
+  if (!dead)
+    return ta__fail(err, errlen, TA_ENOMEM, "out of memory");
+  struct bpf_program prog;
+  int rc = 0;
+  if (pcap_compile(dead, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0)
+    rc = ta__fail(err, errlen, TA_EFILTER, "bad filter '%s': %s", filter,
+                  pcap_geterr(dead));
+  else
+    pcap_freecode(&prog);
+  pcap_close(dead);
+  return rc;
+}
+
+static void collect_warnings(struct run *run) {
+  struct ta_result *res = run->res;
+  for (size_t i = 0; i < res->n_inputs; i++) {
+    const struct ta_input_info *in = &res->inputs[i];
+    if (in->error && in->format[0])
+      warn(res, "%s (the report covers the %llu packet(s) read before it)",
+           in->error_msg, (unsigned long long)in->packets);
+    else if (in->error)
+      warn(res, "%s (not read)", in->error_msg);
+    if (in->ts_backwards)
+      warn(res, "%s: time goes backwards %llu time(s)", in->path,
+           (unsigned long long)in->ts_backwards);
+  }
+  for (uint8_t i = 0; i < res->packets.n_unsupported_linktypes; i++)
+    warn(res, "%llu frame(s) of unsupported link type %llu were counted, "
+         "not decoded",
+         (unsigned long long)res->packets.unsupported_linktypes[i][1],
+         (unsigned long long)res->packets.unsupported_linktypes[i][0]);
+  if (res->flows.evicted)
+    warn(res, "connection table full: %llu connection(s) were reported before "
+         "they ended; raise --max-connections (now %llu)",
+         (unsigned long long)res->flows.evicted,
+         (unsigned long long)res->flows.max_open);
+  if (ta_hosts_overflow(run->hosts))
+    warn(res, "host table full: %llu host record(s) were not aggregated",
+         (unsigned long long)ta_hosts_overflow(run->hosts));
+}
+
+static void emit_host(void *ctx, const struct ta_host *h) {
+  struct run *run = ctx;
+  run->cfg->reporter->on_host(run->rstate, h);
+}
+
+static int finish(struct run *run) {
+  struct ta_result *res = run->res;
+  ta_flow_table_flush(run->flows);
+  ta_flow_table_stats(run->flows, &res->flows);
+  ta_hosts_each(run->hosts, emit_host, run);
+  collect_warnings(run);
+  int digits = 6;
+  for (size_t i = 0; i < res->n_inputs; i++)
+    if (res->inputs[i].ts_precision == 9)
+      digits = 9;
+  struct ta_summary sum = {
+      .inputs = res->inputs,
+      .n_inputs = res->n_inputs,
+      .packets = &res->packets,
+      .flows = &res->flows,
+      .warnings = (const char *const *)res->warnings,
+      .n_warnings = res->n_warnings,
+      .warnings_dropped = res->warnings_dropped,
+      .filter = run->cfg->filter,
+      .ts_precision = digits,
+      .damaged = res->damaged,
+      .hosts = run->hosts,
+  };
+  int rc = run->cfg->reporter->close(run->rstate, &sum);
+  run->rstate = NULL;
+  res->report_written = rc == 0;
+  return rc;
+}
+
+static int precision_of_inputs(const struct ta_result *res) {
+  for (size_t i = 0; i < res->n_inputs; i++)
+    if (res->inputs[i].ts_precision == 9)
+      return 9;
+  return 6;
+}
+
+int ta_analyze(const struct ta_config *cfg, struct ta_result *res, char *err,
+               size_t errlen) {
+  memset(res, 0, sizeof *res);
+  if (!cfg->n_inputs || !cfg->reporter || !cfg->out)
+    return ta__fail(err, errlen, TA_EINVAL, "no input or no reporter");
+  if (cfg->n_inputs > TA_MAX_INPUTS)
+    return ta__fail(err, errlen, TA_EINVAL, "too many inputs (max %d)",
+                    TA_MAX_INPUTS);
+  int rc = check_filter(cfg->filter, err, errlen);
+  if (rc < 0)
+    return rc;
+  struct run run = {.cfg = cfg, .res = res};
+  res->n_inputs = cfg->n_inputs;
+  res->inputs = calloc(cfg->n_inputs, sizeof *res->inputs);
+  run.slots = calloc(cfg->n_inputs, sizeof *run.slots);
+  run.heap = calloc(cfg->n_inputs, sizeof *run.heap);
+  struct ta_flow_config fc = {
+      .max_conns = cfg->max_conns ? cfg->max_conns : TA_DEFAULT_MAX_CONNS,
+      .idle_timeout_ns = cfg->idle_timeout_ns
+                             ? cfg->idle_timeout_ns
+                             : TA_DEFAULT_IDLE_TIMEOUT_S * 1000000000LL,
+      .linger_ns = cfg->linger_ns ? cfg->linger_ns
+                                  : TA_DEFAULT_CLOSED_LINGER_S * 1000000000LL,
+      .seed = cfg->seed,
+  };
+  if (res->inputs)
+    run.flows = ta_flow_table_new(&fc, on_emit, &run);
+  run.hosts = ta_hosts_new(cfg->max_hosts ? cfg->max_hosts
+                                          : TA_DEFAULT_MAX_HOSTS, cfg->seed);
+  if (!res->inputs || !run.slots || !run.heap || !run.flows || !run.hosts) {
+    rc = ta__fail(err, errlen, TA_ENOMEM, "out of memory");
+    goto out;
+  }
+  rc = open_inputs(&run, err, errlen);
+  if (rc < 0)
+    goto out;
+  if (res->inputs_failed)
+    res->damaged = true;
+  struct ta_report_opts ro = cfg->report;
+  ro.ts_precision = precision_of_inputs(res);
+  rc = cfg->reporter->open(&run.rstate, cfg->out, &ro);
+  if (rc < 0) {
+    ta__fail(err, errlen, rc, "cannot start the %s report", cfg->reporter->name);
+    goto out;
+  }
+  merge_all(&run);
+  rc = finish(&run);
+  if (rc < 0)
+    ta__fail(err, errlen, rc, "writing the report failed: %s", ta_strerror(rc));
+out:
+  for (size_t i = 0; run.slots && i < cfg->n_inputs; i++)
+    ta_reader_close(run.slots[i].r);
+  free(run.slots);
+  free(run.heap);
+  ta_flow_table_free(run.flows);
+  ta_hosts_free(run.hosts);
+  return rc;
+}
+
+void ta_result_free(struct ta_result *res) {
+  for (size_t i = 0; i < res->n_warnings; i++)
+    free(res->warnings[i]);
+  free(res->warnings);
+  free(res->inputs);
+  memset(res, 0, sizeof *res);
+}

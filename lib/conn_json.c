@@ -1,0 +1,244 @@
+/* tcpaudit - reporters: connection record to JSON fields and summaries.
+ * Only reads struct ta_conn; every derived figure (intervals, handshake and
+ * close timings) is computed here so all formats agree. */
+#include "ta_conn_json.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *dir_name(int d) { return d == TA_DIR_ORIG ? "orig" : "resp"; }
+
+static const char *answer_name(int a) {
+  return a == TA_ANSWER_SYNACK ? "synack" : a == TA_ANSWER_RST ? "rst" : "none";
+}
+
+static const char *close_how_name(int h) {
+  return h == TA_CLOSE_FIN ? "fin" : h == TA_CLOSE_RST ? "rst" : "none";
+}
+
+double ta__secs(int64_t ns) { return (double)ns / 1e9; }
+
+void ta__opt_layout_format(char *buf, size_t len,
+                           const struct ta_tcp_options *o) {
+  size_t used = 0;
+  buf[0] = 0;
+  for (uint8_t i = 0; i < o->n_layout && used + 8 < len; i++) {
+    static const char *names[] = {"eol", "nop", "mss", "ws", "sok", "sack",
+                                  NULL, NULL, "ts"};
+    uint8_t k = o->layout[i];
+    const char *n = k < sizeof names / sizeof names[0] ? names[k] : NULL;
+    int w = n ? snprintf(buf + used, len - used, "%s%s", i ? "," : "", n)
+              : snprintf(buf + used, len - used, "%sk%u", i ? "," : "", k);
+    if (w < 0)
+      break;
+    used += (size_t)w;
+  }
+}
+
+static void syn_features(struct ta_jsonw *w, const struct ta_syn_features *f) {
+  if (!f->seen) {
+    ta_jsonw_null(w);
+    return;
+  }
+  char layout[128];
+  ta__opt_layout_format(layout, sizeof layout, &f->opt);
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_ku64(w, "ttl", f->ttl);
+  ta_jsonw_ku64(w, "window", f->window);
+  ta_jsonw_key(w, "mss");
+  if (f->opt.has_mss)
+    ta_jsonw_u64(w, f->opt.mss);
+  else
+    ta_jsonw_null(w);
+  ta_jsonw_key(w, "wscale");
+  if (f->opt.has_wscale)
+    ta_jsonw_u64(w, f->opt.wscale);
+  else
+    ta_jsonw_null(w);
+  ta_jsonw_kbool(w, "sack_ok", f->opt.sack_ok);
+  ta_jsonw_kbool(w, "timestamps", f->opt.has_ts);
+  ta_jsonw_kbool(w, "df", f->df);
+  ta_jsonw_kstr(w, "options", layout);
+  ta_jsonw_obj_end(w);
+}
+
+static void side_fields(struct ta_jsonw *w, const struct ta_conn *c, int d) {
+  const struct ta_side *s = &c->side[d];
+  char ip[64];
+  ta_addr_format(ip, sizeof ip, c->family, s->ip);
+  ta_jsonw_key(w, dir_name(d));
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_kstr(w, "ip", ip);
+  ta_jsonw_ku64(w, "port", s->port);
+  ta_jsonw_ku64(w, "pkts", s->pkts);
+  ta_jsonw_ku64(w, "bytes", s->ip_bytes);
+  ta_jsonw_ku64(w, "payload_bytes", s->payload_bytes);
+  ta_jsonw_ku64(w, "retransmits", s->retransmits);
+  ta_jsonw_ku64(w, "out_of_order", s->out_of_order);
+  ta_jsonw_ku64(w, "zero_windows", s->zero_windows);
+  ta_jsonw_ku64(w, "keepalives", s->keepalives);
+  ta_jsonw_key(w, "syn");
+  syn_features(w, &s->syn);
+  ta_jsonw_obj_end(w);
+}
+
+/* The SYN that the SYN/ACK answered: the last one sent before it. */
+static int64_t answered_syn_ts(const struct ta_conn *c) {
+  if (c->last_syn_ts && c->last_syn_ts <= c->synack_ts)
+    return c->last_syn_ts;
+  return c->first_syn_ts;
+}
+
+static void opt_secs(struct ta_jsonw *w, const char *k, bool have, int64_t ns) {
+  ta_jsonw_key(w, k);
+  if (have)
+    ta_jsonw_secs(w, ns);
+  else
+    ta_jsonw_null(w);
+}
+
+static void syn_fields(struct ta_jsonw *w, const struct ta_conn *c) {
+  ta_jsonw_key(w, "syn");
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_ku64(w, "count", c->syn_count);
+  ta_jsonw_key(w, "retry_intervals");
+  ta_jsonw_arr_begin(w);
+  for (uint8_t i = 0; i < c->n_syn_intervals && i < TA_MAX_SYN_INTERVALS; i++)
+    ta_jsonw_secs(w, c->syn_intervals_ns[i]);
+  ta_jsonw_arr_end(w);
+  ta_jsonw_kstr(w, "answered_by", answer_name(c->answered_by));
+  ta_jsonw_obj_end(w);
+
+  bool have_syn = c->syn_count > 0;
+  ta_jsonw_key(w, "handshake");
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_kbool(w, "complete", c->established_ts != 0);
+  opt_secs(w, "syn_to_synack", have_syn && c->synack_ts,
+           c->synack_ts - answered_syn_ts(c));
+  opt_secs(w, "synack_to_ack", c->synack_ts && c->established_ts,
+           c->established_ts - c->synack_ts);
+  ta_jsonw_obj_end(w);
+}
+
+static void close_fields(struct ta_jsonw *w, const struct ta_conn *c) {
+  ta_jsonw_key(w, "close");
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_key(w, "initiator");
+  if (c->close_initiator)
+    ta_jsonw_str(w, dir_name(c->close_initiator - 1));
+  else
+    ta_jsonw_null(w);
+  ta_jsonw_kstr(w, "how", close_how_name(c->close_how));
+  opt_secs(w, "after_handshake", c->close_ts && c->established_ts,
+           c->close_ts - c->established_ts);
+  ta_jsonw_ku64(w, "orig_payload_before", c->payload_before_close[0]);
+  ta_jsonw_ku64(w, "resp_payload_before", c->payload_before_close[1]);
+  ta_jsonw_obj_end(w);
+}
+
+static void anomaly_list(struct ta_jsonw *w, uint32_t bits) {
+  static const char *names[] = {
+      "snaplen_truncated", "ip_padded", "ip_options", "tcp_option_bad",
+      "tcp_option_after_eol", "tcp_reserved_bits", "urg_ptr_without_urg",
+      "ts_ecr_on_syn", "tcp_truncated", "ip_total_length_short"};
+  ta_jsonw_key(w, "anomalies");
+  ta_jsonw_arr_begin(w);
+  for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (bits & (1u << i))
+      ta_jsonw_str(w, names[i]);
+  ta_jsonw_arr_end(w);
+}
+
+static void ladder_fields(struct ta_jsonw *w, const struct ta_conn *c) {
+  ta_jsonw_key(w, "ladder");
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_key(w, "packets");
+  ta_jsonw_arr_begin(w);
+  for (uint8_t i = 0; i < c->n_ladder && i < TA_LADDER_PKTS; i++) {
+    const struct ta_ladder_pkt *p = &c->ladder[i];
+    ta_jsonw_obj_begin(w);
+    ta_jsonw_ksecs(w, "t", (int64_t)p->dt_us * 1000);
+    ta_jsonw_kstr(w, "dir", dir_name(p->dir));
+    ta_jsonw_ku64(w, "flags", p->flags);
+    ta_jsonw_ku64(w, "seq", p->seq_rel);
+    ta_jsonw_ku64(w, "ack", p->ack_rel);
+    ta_jsonw_ku64(w, "win", p->window);
+    ta_jsonw_ku64(w, "len", p->payload);
+    ta_jsonw_obj_end(w);
+  }
+  ta_jsonw_arr_end(w);
+  ta_jsonw_ku64(w, "more", c->ladder_more);
+  ta_jsonw_obj_end(w);
+}
+
+void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
+                          bool with_ladder) {
+  char summary[160];
+  ta_jsonw_ku64(w, "id", c->id);
+  ta_jsonw_kstr(w, "family", c->family == 6 ? "ipv6" : "ipv4");
+  side_fields(w, c, TA_DIR_ORIG);
+  side_fields(w, c, TA_DIR_RESP);
+  ta_jsonw_ktime(w, "first_ts", c->first_ts);
+  ta_jsonw_ktime(w, "last_ts", c->last_ts);
+  ta_jsonw_ksecs(w, "duration", c->last_ts - c->first_ts);
+  ta_jsonw_kstr(w, "originator_from",
+                c->syn_seen ? "syn" : c->roles_guessed ? "first_packet"
+                                                       : "synack");
+  ta_jsonw_kstr(w, "scenario", ta_scenario_name(c->scenario));
+  ta_jsonw_key(w, "reason");
+  ta_jsonw_str(w, c->scenario == TA_SC_OTHER ? c->other_reason : NULL);
+  ta__conn_summary(summary, sizeof summary, c);
+  ta_jsonw_kstr(w, "summary", summary);
+  syn_fields(w, c);
+  close_fields(w, c);
+  ta_jsonw_kstr(w, "conn_state", ta_conn_state_name(c->conn_state));
+  ta_jsonw_key(w, "history");
+  ta_jsonw_strn(w, c->history, c->history_len);
+  ta_jsonw_kstr(w, "end_reason", ta_end_reason_name(c->end_reason));
+  anomaly_list(w, c->anomalies);
+  if (with_ladder)
+    ladder_fields(w, c);
+}
+
+void ta__conn_summary(char *buf, size_t len, const struct ta_conn *c) {
+  double span = ta__secs(c->last_syn_ts - c->first_syn_ts);
+  double after = c->close_ts && c->established_ts
+                     ? ta__secs(c->close_ts - c->established_ts) : 0;
+  const char *who = c->close_initiator == 1 + TA_DIR_ORIG ? "client" : "server";
+  switch (c->scenario) {
+  case TA_SC_COMPLETED:
+    snprintf(buf, len, "completed; %s closed first after %.1f s", who, after);
+    break;
+  case TA_SC_REFUSED:
+    snprintf(buf, len, "refused %u time%s in %.1f s", c->syn_count,
+             c->syn_count == 1 ? "" : "s", span);
+    break;
+  case TA_SC_UNANSWERED:
+    snprintf(buf, len, "%u SYN%s unanswered over %.1f s", c->syn_count,
+             c->syn_count == 1 ? "" : "s", span);
+    break;
+  case TA_SC_ACCEPTED_THEN_CLOSED:
+    snprintf(buf, len, "accepted, then closed by the server after %.1f s "
+             "without data (%s)", after,
+             c->close_how == TA_CLOSE_RST ? "reset" : "FIN");
+    break;
+  case TA_SC_RESET:
+    snprintf(buf, len, "reset by the %s after %.1f s", who, after);
+    break;
+  case TA_SC_HALF_CLOSED:
+    snprintf(buf, len, "half-closed by the %s; the other side never closed",
+             who);
+    break;
+  case TA_SC_OPEN:
+    snprintf(buf, len, "open at the end of the capture");
+    break;
+  case TA_SC_HANDSHAKE_INCOMPLETE:
+    snprintf(buf, len, "SYN answered, but the handshake never completed");
+    break;
+  case TA_SC_MIDSTREAM:
+    snprintf(buf, len, "began before the capture (no SYN seen)");
+    break;
+  default:
+    snprintf(buf, len, "other: %s", c->other_reason ? c->other_reason : "?");
+  }
+}

@@ -1,0 +1,308 @@
+/* tcpaudit - flow table: seeded hash of unordered tuples, two LRU lists.
+ * Open records expire after the idle timeout, closed ones after the linger
+ * time; both lists are kept in order of last activity so expiry and
+ * eviction only ever look at list heads. */
+#include "ta_flow.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define FLOW_CHUNK 1024u /* records allocated at once as the table grows */
+
+enum { LIST_OPEN = 0, LIST_CLOSED = 1 };
+
+struct entry {
+  struct entry *hnext;
+  struct entry *prev, *next; /* LRU list links */
+  uint64_t hash;
+  uint8_t list;
+  struct ta_conn conn;
+};
+
+struct lru {
+  struct entry *head, *tail;
+};
+
+struct chunk {
+  struct chunk *next;
+  struct entry e[FLOW_CHUNK];
+};
+
+struct ta_flow_table {
+  struct ta_flow_config cfg;
+  ta_flow_emit_fn emit;
+  void *ctx;
+  struct entry **buckets;
+  uint64_t mask;
+  uint64_t k[6]; /* per-run hash keys */
+  struct lru lists[2];
+  struct entry *free_list;
+  struct chunk *chunks;
+  uint32_t allocated, open;
+  uint64_t next_id;
+  struct ta_flow_stats stats;
+};
+
+/* ---- hashing ---- */
+
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 31;
+  x *= 0x7fb5d329728ea185ull;
+  x ^= x >> 27;
+  x *= 0x81dadef4bc2dd44dull;
+  x ^= x >> 33;
+  return x;
+}
+
+static uint64_t load64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+/* Keyed multiply-add over the words of both endpoints, ordered so that
+ * both directions hash alike. Keys are random per run, so a capture cannot
+ * be crafted in advance to collide. */
+static uint64_t tuple_hash(const struct ta_flow_table *t, uint8_t family,
+                           const uint8_t *a, uint16_t ap, const uint8_t *b,
+                           uint16_t bp) {
+  int c = memcmp(a, b, 16);
+  if (c > 0 || (c == 0 && ap > bp)) {
+    const uint8_t *tmp = a;
+    a = b;
+    b = tmp;
+    uint16_t tp = ap;
+    ap = bp;
+    bp = tp;
+  }
+  uint64_t h = t->k[0] ^ family;
+  h = (h ^ load64(a)) * (t->k[1] | 1);
+  h = (h ^ load64(a + 8)) * (t->k[2] | 1);
+  h = (h ^ load64(b)) * (t->k[3] | 1);
+  h = (h ^ load64(b + 8)) * (t->k[4] | 1);
+  h = (h ^ ((uint64_t)ap << 16 | bp)) * (t->k[5] | 1);
+  return mix64(h);
+}
+
+static bool tuple_match(const struct ta_conn *c, const struct ta_packet *p) {
+  if (c->family != p->family)
+    return false;
+  const struct ta_side *o = &c->side[0], *r = &c->side[1];
+  if (o->port == p->sport && r->port == p->dport &&
+      memcmp(o->ip, p->src, 16) == 0 && memcmp(r->ip, p->dst, 16) == 0)
+    return true;
+  return o->port == p->dport && r->port == p->sport &&
+         memcmp(o->ip, p->dst, 16) == 0 && memcmp(r->ip, p->src, 16) == 0;
+}
+
+/* ---- lists ---- */
+
+static void lru_remove(struct ta_flow_table *t, struct entry *e) {
+  struct lru *l = &t->lists[e->list];
+  if (e->prev)
+    e->prev->next = e->next;
+  else
+    l->head = e->next;
+  if (e->next)
+    e->next->prev = e->prev;
+  else
+    l->tail = e->prev;
+  e->prev = e->next = NULL;
+}
+
+static void lru_append(struct ta_flow_table *t, struct entry *e, uint8_t list) {
+  struct lru *l = &t->lists[list];
+  e->list = list;
+  e->next = NULL;
+  e->prev = l->tail;
+  if (l->tail)
+    l->tail->next = e;
+  else
+    l->head = e;
+  l->tail = e;
+}
+
+static void bucket_remove(struct ta_flow_table *t, struct entry *e) {
+  struct entry **pp = &t->buckets[e->hash & t->mask];
+  while (*pp && *pp != e)
+    pp = &(*pp)->hnext;
+  if (*pp)
+    *pp = e->hnext;
+}
+
+/* ---- records ---- */
+
+static struct entry *entry_alloc(struct ta_flow_table *t) {
+  if (!t->free_list) {
+    if (t->allocated >= t->cfg.max_conns)
+      return NULL;
+    struct chunk *ch = malloc(sizeof *ch);
+    if (!ch)
+      return NULL;
+    ch->next = t->chunks;
+    t->chunks = ch;
+    for (uint32_t i = 0; i < FLOW_CHUNK; i++) {
+      ch->e[i].hnext = t->free_list;
+      t->free_list = &ch->e[i];
+    }
+    t->allocated += FLOW_CHUNK;
+  }
+  struct entry *e = t->free_list;
+  t->free_list = e->hnext;
+  return e;
+}
+
+static void emit(struct ta_flow_table *t, struct entry *e,
+                 enum ta_end_reason why) {
+  ta_conn_finalize(&e->conn, why);
+  t->stats.by_scenario[e->conn.scenario]++;
+  t->stats.by_conn_state[e->conn.conn_state]++;
+  if (why == TA_END_EVICTED)
+    t->stats.evicted++;
+  else if (why == TA_END_IDLE)
+    t->stats.idle_timeouts++;
+  t->emit(t->ctx, &e->conn);
+}
+
+static void entry_release(struct ta_flow_table *t, struct entry *e,
+                          enum ta_end_reason why) {
+  lru_remove(t, e);
+  bucket_remove(t, e);
+  emit(t, e, why);
+  e->hnext = t->free_list;
+  t->free_list = e;
+  t->open--;
+}
+
+static void expire(struct ta_flow_table *t, int64_t now) {
+  struct entry *e;
+  while ((e = t->lists[LIST_CLOSED].head) &&
+         now - e->conn.last_ts > t->cfg.linger_ns)
+    entry_release(t, e, TA_END_CLOSED);
+  while ((e = t->lists[LIST_OPEN].head) &&
+         now - e->conn.last_ts > t->cfg.idle_timeout_ns)
+    entry_release(t, e, TA_END_IDLE);
+}
+
+/* Makes room by handing on the least recently active record; a closed
+ * one goes first since it is already over. */
+static void evict_one(struct ta_flow_table *t) {
+  struct entry *e = t->lists[LIST_CLOSED].head;
+  if (e) {
+    entry_release(t, e, TA_END_CLOSED);
+    return;
+  }
+  e = t->lists[LIST_OPEN].head;
+  if (e)
+    entry_release(t, e, TA_END_EVICTED);
+}
+
+static struct entry *find(struct ta_flow_table *t, uint64_t h,
+                          const struct ta_packet *p) {
+  for (struct entry *e = t->buckets[h & t->mask]; e; e = e->hnext)
+    if (e->hash == h && tuple_match(&e->conn, p))
+      return e;
+  return NULL;
+}
+
+static struct entry *create(struct ta_flow_table *t, uint64_t h,
+                            const struct ta_packet *p) {
+  struct entry *e = NULL;
+  if (t->open >= t->cfg.max_conns || !(e = entry_alloc(t))) {
+    evict_one(t);
+    e = entry_alloc(t);
+    if (!e)
+      return NULL;
+  }
+  e->hash = h;
+  e->hnext = t->buckets[h & t->mask];
+  t->buckets[h & t->mask] = e;
+  ta_conn_init(&e->conn, t->next_id++, p);
+  t->stats.connections++;
+  lru_append(t, e, LIST_OPEN);
+  if (++t->open > t->stats.peak_open)
+    t->stats.peak_open = t->open;
+  return e;
+}
+
+void ta_flow_table_packet(struct ta_flow_table *t, const struct ta_packet *p) {
+  expire(t, p->ts_ns);
+  uint64_t h = tuple_hash(t, p->family, p->src, p->sport, p->dst, p->dport);
+  struct entry *e = find(t, h, p);
+  if (e && ta_conn_is_new_attempt(&e->conn, p)) {
+    entry_release(t, e, TA_END_REUSED);
+    e = NULL;
+  }
+  if (!e && !(e = create(t, h, p)))
+    return; /* unreachable: eviction always frees one record */
+  ta_conn_update(&e->conn, p);
+  lru_remove(t, e);
+  lru_append(t, e, e->conn.closed ? LIST_CLOSED : LIST_OPEN);
+}
+
+void ta_flow_table_flush(struct ta_flow_table *t) {
+  for (int l = 0; l < 2; l++) {
+    struct entry *e;
+    while ((e = t->lists[l].head))
+      entry_release(t, e, l == LIST_CLOSED ? TA_END_CLOSED
+                                           : TA_END_CAPTURE_END);
+  }
+}
+
+uint32_t ta_flow_table_open(const struct ta_flow_table *t) { return t->open; }
+
+void ta_flow_table_stats(const struct ta_flow_table *t,
+                         struct ta_flow_stats *s) {
+  *s = t->stats;
+  s->max_open = t->cfg.max_conns;
+}
+
+static uint64_t random_seed(void) {
+  uint64_t s = 0;
+  if (getrandom(&s, sizeof s, 0) != (ssize_t)sizeof s)
+    s = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&s;
+  return s;
+}
+
+struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
+                                        ta_flow_emit_fn emit_fn, void *ctx) {
+  struct ta_flow_table *t = calloc(1, sizeof *t);
+  if (!t)
+    return NULL;
+  t->cfg = *cfg;
+  if (t->cfg.max_conns == 0)
+    t->cfg.max_conns = 1;
+  t->emit = emit_fn;
+  t->ctx = ctx;
+  uint64_t nb = 1024;
+  while (nb < 2ull * t->cfg.max_conns && nb < (1ull << 26))
+    nb <<= 1;
+  t->buckets = calloc(nb, sizeof *t->buckets);
+  if (!t->buckets) {
+    free(t);
+    return NULL;
+  }
+  t->mask = nb - 1;
+  uint64_t s = cfg->seed ? cfg->seed : random_seed();
+  for (int i = 0; i < 6; i++)
+    t->k[i] = mix64(s + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1));
+  t->next_id = 1;
+  return t;
+}
+
+void ta_flow_table_free(struct ta_flow_table *t) {
+  if (!t)
+    return;
+  struct chunk *c = t->chunks;
+  while (c) {
+    struct chunk *n = c->next;
+    free(c);
+    c = n;
+  }
+  free(t->buckets);
+  free(t);
+}

@@ -1,0 +1,21 @@
+/* tcpaudit - reporters: the table of output formats and lookup by name.
+ * Adding a format is one new report_<fmt>.c and one line here. */
+#include <string.h>
+
+#include "ta_report.h"
+
+extern const struct ta_reporter ta_report_json;
+
+static const struct ta_reporter *const reporters[] = {
+    &ta_report_json,
+    NULL,
+};
+
+const struct ta_reporter *ta_reporter_find(const char *name) {
+  for (size_t i = 0; reporters[i]; i++)
+    if (strcmp(reporters[i]->name, name) == 0)
+      return reporters[i];
+  return NULL;
+}
+
+const struct ta_reporter *const *ta_reporter_all(void) { return reporters; }

@@ -1,0 +1,238 @@
+/* tcpaudit - reporters: the whole-capture JSON report (-f json).
+ * Streams "connections" as they are finalized, then "hosts", then the
+ * inputs and counters known only at the end; one connection per line.
+ * Shape: schemas/report.schema.json ("schema": "tcpaudit.report/1"). */
+#include <pcap/pcap.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ta_conn_json.h"
+#include "ta_error.h"
+#include "ta_jsonw.h"
+#include "ta_report.h"
+
+struct json_state {
+  struct ta_jsonw w;
+  struct ta_sink *out;
+  bool in_hosts;
+};
+
+static int json_open(void **state, struct ta_sink *out,
+                     const struct ta_report_opts *o) {
+  struct json_state *s = calloc(1, sizeof *s);
+  if (!s)
+    return TA_ENOMEM;
+  s->out = out;
+  ta_jsonw_init(&s->w, out, 2, o->ts_precision);
+  ta_jsonw_set_pretty_depth(&s->w, 2);
+  ta_jsonw_obj_begin(&s->w);
+  ta_jsonw_kstr(&s->w, "schema", "tcpaudit.report/1");
+  ta_jsonw_key(&s->w, "generator");
+  ta_jsonw_obj_begin(&s->w);
+  ta_jsonw_kstr(&s->w, "name", "tcpaudit");
+  ta_jsonw_kstr(&s->w, "version", TA_VERSION);
+  ta_jsonw_obj_end(&s->w);
+  ta_jsonw_key(&s->w, "connections");
+  ta_jsonw_arr_begin(&s->w);
+  *state = s;
+  return 0;
+}
+
+static void json_connection(void *state, const struct ta_conn *c) {
+  struct json_state *s = state;
+  ta_jsonw_obj_begin(&s->w);
+  ta__conn_json_fields(&s->w, c, c->scenario != TA_SC_COMPLETED);
+  ta_jsonw_obj_end(&s->w);
+}
+
+static void scenario_counts(struct ta_jsonw *w, const char *key,
+                            const uint64_t *by) {
+  ta_jsonw_key(w, key);
+  ta_jsonw_obj_begin(w);
+  for (int i = 0; i < TA_SC_COUNT; i++)
+    if (by[i])
+      ta_jsonw_ku64(w, ta_scenario_name(i), by[i]);
+  ta_jsonw_obj_end(w);
+}
+
+static void role_fields(struct ta_jsonw *w, const char *key,
+                        const struct ta_host_role *r) {
+  ta_jsonw_key(w, key);
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_ku64(w, "connections", r->connections);
+  scenario_counts(w, "by_scenario", r->by_scenario);
+  ta_jsonw_ku64(w, "distinct_peers", ta_host_sketch_estimate(r->peer_bits));
+  ta_jsonw_ku64(w, "distinct_targets", ta_host_sketch_estimate(r->target_bits));
+  ta_jsonw_obj_end(w);
+}
+
+static void begin_hosts(struct json_state *s) {
+  if (s->in_hosts)
+    return;
+  ta_jsonw_arr_end(&s->w);
+  ta_jsonw_key(&s->w, "hosts");
+  ta_jsonw_arr_begin(&s->w);
+  s->in_hosts = true;
+}
+
+static void json_host(void *state, const struct ta_host *h) {
+  struct json_state *s = state;
+  struct ta_jsonw *w = &s->w;
+  char ip[64];
+  begin_hosts(s);
+  ta_addr_format(ip, sizeof ip, h->family, h->ip);
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_kstr(w, "ip", ip);
+  ta_jsonw_ktime(w, "first_ts", h->first_ts);
+  ta_jsonw_ktime(w, "last_ts", h->last_ts);
+  role_fields(w, "as_originator", &h->as_orig);
+  role_fields(w, "as_responder", &h->as_resp);
+  ta_jsonw_key(w, "services");
+  ta_jsonw_arr_begin(w);
+  for (uint32_t i = 0; i < h->n_services; i++) {
+    ta_jsonw_obj_begin(w);
+    ta_jsonw_ku64(w, "port", h->services[i].port);
+    scenario_counts(w, "by_scenario", h->services[i].by_scenario);
+    ta_jsonw_obj_end(w);
+  }
+  ta_jsonw_arr_end(w);
+  ta_jsonw_ku64(w, "services_overflow", h->services_overflow);
+  ta_jsonw_kbool(w, "scan_suspect", h->scan_suspect);
+  ta_jsonw_ku64(w, "failed_attempts", h->failed_attempts);
+  ta_jsonw_obj_end(w);
+}
+
+static void linktype_list(struct ta_jsonw *w, const struct ta_input_info *in) {
+  ta_jsonw_key(w, "linktypes");
+  ta_jsonw_arr_begin(w);
+  for (uint8_t i = 0; i < in->n_linktypes; i++) {
+    const char *name =
+        pcap_datalink_val_to_name(in->linktypes[i] == 101 ? 12 : (int)in->linktypes[i]);
+    ta_jsonw_obj_begin(w);
+    ta_jsonw_ku64(w, "linktype", in->linktypes[i]);
+    ta_jsonw_kstr(w, "name", name ? name : "unknown");
+    ta_jsonw_obj_end(w);
+  }
+  ta_jsonw_arr_end(w);
+}
+
+static void input_fields(struct ta_jsonw *w, const struct ta_input_info *in) {
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_kstr(w, "path", in->path);
+  ta_jsonw_key(w, "format");
+  ta_jsonw_str(w, in->format[0] ? in->format : NULL);
+  ta_jsonw_kstr(w, "compression", in->compression[0] ? in->compression : "none");
+  linktype_list(w, in);
+  ta_jsonw_ku64(w, "snaplen", in->snaplen);
+  ta_jsonw_ku64(w, "packets", in->packets);
+  ta_jsonw_ku64(w, "bytes", in->bytes);
+  ta_jsonw_key(w, "first_ts");
+  if (in->packets)
+    ta_jsonw_time(w, in->first_ts);
+  else
+    ta_jsonw_null(w);
+  ta_jsonw_key(w, "last_ts");
+  if (in->packets)
+    ta_jsonw_time(w, in->last_ts);
+  else
+    ta_jsonw_null(w);
+  ta_jsonw_ku64(w, "time_backwards", in->ts_backwards);
+  ta_jsonw_kbool(w, "truncated", in->error == TA_ETRUNC);
+  ta_jsonw_kbool(w, "damaged", in->error != 0);
+  ta_jsonw_key(w, "error");
+  ta_jsonw_str(w, in->error ? in->error_msg : NULL);
+  ta_jsonw_obj_end(w);
+}
+
+static void packet_fields(struct ta_jsonw *w, const struct ta_counters *k) {
+  ta_jsonw_key(w, "packets");
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_ku64(w, "total", k->total);
+  for (int d = 0; d < TA_DISP_COUNT; d++)
+    ta_jsonw_ku64(w, ta_disposition_name(d), k->by_disposition[d]);
+  ta_jsonw_ku64(w, "ipv4", k->ipv4);
+  ta_jsonw_ku64(w, "ipv6", k->ipv6);
+  ta_jsonw_ku64(w, "snaplen_truncated", k->snaplen_truncated);
+  ta_jsonw_ku64(w, "vlan_tagged", k->vlan_tagged);
+  ta_jsonw_ku64(w, "time_backwards", k->ts_backwards);
+  ta_jsonw_key(w, "malformed_by_reason");
+  ta_jsonw_obj_begin(w);
+  for (int m = 1; m < TA_MAL_COUNT; m++)
+    if (k->by_malformed[m])
+      ta_jsonw_ku64(w, ta_malformed_name(m), k->by_malformed[m]);
+  ta_jsonw_obj_end(w);
+  ta_jsonw_key(w, "unsupported_by_linktype");
+  ta_jsonw_obj_begin(w);
+  for (uint8_t i = 0; i < k->n_unsupported_linktypes; i++) {
+    char key[16];
+    snprintf(key, sizeof key, "%llu",
+             (unsigned long long)k->unsupported_linktypes[i][0]);
+    ta_jsonw_ku64(w, key, k->unsupported_linktypes[i][1]);
+  }
+  ta_jsonw_obj_end(w);
+  ta_jsonw_obj_end(w);
+}
+
+static void flow_fields(struct ta_jsonw *w, const struct ta_summary *sum) {
+  const struct ta_flow_stats *f = sum->flows;
+  ta_jsonw_key(w, "flows");
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_ku64(w, "connections", f->connections);
+  ta_jsonw_ku64(w, "evicted", f->evicted);
+  ta_jsonw_ku64(w, "idle_timeouts", f->idle_timeouts);
+  ta_jsonw_ku64(w, "peak_open", f->peak_open);
+  ta_jsonw_ku64(w, "max_open", f->max_open);
+  scenario_counts(w, "by_scenario", f->by_scenario);
+  ta_jsonw_key(w, "by_conn_state");
+  ta_jsonw_obj_begin(w);
+  for (int i = 0; i < TA_CS_COUNT; i++)
+    if (f->by_conn_state[i])
+      ta_jsonw_ku64(w, ta_conn_state_name(i), f->by_conn_state[i]);
+  ta_jsonw_obj_end(w);
+  uint64_t failed = 0, targets = 0;
+  if (sum->hosts)
+    ta_hosts_scan_threshold(sum->hosts, &failed, &targets);
+  ta_jsonw_key(w, "scan_threshold");
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_ku64(w, "failed_attempts", failed);
+  ta_jsonw_ku64(w, "distinct_targets", targets);
+  ta_jsonw_obj_end(w);
+  ta_jsonw_ku64(w, "hosts_overflow", sum->hosts ? ta_hosts_overflow(sum->hosts) : 0);
+  ta_jsonw_obj_end(w);
+}
+
+static int json_close(void *state, const struct ta_summary *sum) {
+  struct json_state *s = state;
+  struct ta_jsonw *w = &s->w;
+  begin_hosts(s);
+  ta_jsonw_arr_end(w);
+  ta_jsonw_key(w, "inputs");
+  ta_jsonw_arr_begin(w);
+  for (size_t i = 0; i < sum->n_inputs; i++)
+    input_fields(w, &sum->inputs[i]);
+  ta_jsonw_arr_end(w);
+  ta_jsonw_key(w, "filter");
+  ta_jsonw_str(w, sum->filter);
+  ta_jsonw_kbool(w, "damaged", sum->damaged);
+  packet_fields(w, sum->packets);
+  flow_fields(w, sum);
+  ta_jsonw_key(w, "warnings");
+  ta_jsonw_arr_begin(w);
+  for (size_t i = 0; i < sum->n_warnings; i++)
+    ta_jsonw_str(w, sum->warnings[i]);
+  ta_jsonw_arr_end(w);
+  ta_jsonw_obj_end(w);
+  ta_sink_write(s->out, "\n", 1);
+  int rc = ta_sink_flush(s->out);
+  free(s);
+  return rc;
+}
+
+const struct ta_reporter ta_report_json = {
+    .name = "json",
+    .help = "one JSON document: connections, hosts, inputs, counters",
+    .open = json_open,
+    .on_connection = json_connection,
+    .on_host = json_host,
+    .close = json_close,
+};

@@ -1,0 +1,271 @@
+/* tcpaudit - reader: byte sources with transparent gzip/zstd decompression.
+ * A small stream layer so that libpcap and the pcapng reader both read from
+ * a FILE*; compression is found from magic bytes, never from file names. */
+#define _GNU_SOURCE /* fopencookie */
+#include "ta_source.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "ta_error.h"
+
+enum codec { CODEC_NONE, CODEC_GZIP, CODEC_ZSTD };
+
+#define SOURCE_INBUF (256u * 1024u)
+#define SOURCE_PEEK 64u
+
+struct ta_source {
+  int fd;
+  bool own_fd;
+  enum codec codec;
+  uint8_t *in;      /* compressed input buffer */
+  size_t in_pos, in_len;
+  bool in_eof;
+  uint64_t consumed, size;
+  z_stream z;
+  bool z_done;      /* end of a gzip member reached */
+  ZSTD_DStream *zs;
+  size_t zs_pending; /* non-zero while a zstd frame is unfinished */
+  uint8_t peek[SOURCE_PEEK]; /* decompressed bytes peeked, replayed first */
+  size_t peek_pos, peek_len;
+  FILE *fp;
+  char error[128];
+};
+
+static int fill_input(struct ta_source *s) {
+  if (s->in_pos < s->in_len || s->in_eof)
+    return 0;
+  ssize_t n;
+  do
+    n = read(s->fd, s->in, SOURCE_INBUF);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    snprintf(s->error, sizeof s->error, "read error: %s", strerror(errno));
+    return -1;
+  }
+  s->in_pos = 0;
+  s->in_len = (size_t)n;
+  s->consumed += (uint64_t)n;
+  if (n == 0)
+    s->in_eof = true;
+  return 0;
+}
+
+static long read_plain(struct ta_source *s, uint8_t *buf, size_t n) {
+  if (fill_input(s) < 0)
+    return -1;
+  size_t k = s->in_len - s->in_pos;
+  if (k > n)
+    k = n;
+  memcpy(buf, s->in + s->in_pos, k);
+  s->in_pos += k;
+  return (long)k;
+}
+
+static long read_gzip(struct ta_source *s, uint8_t *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    if (fill_input(s) < 0)
+      return -1;
+    if (s->in_pos == s->in_len) {
+      if (!s->z_done && got == 0) {
+        snprintf(s->error, sizeof s->error, "gzip stream is truncated");
+        return -1;
+      }
+      break;
+    }
+    if (s->z_done) { /* another member follows: concatenated gzip */
+      inflateReset(&s->z);
+      s->z_done = false;
+    }
+    s->z.next_in = s->in + s->in_pos;
+    s->z.avail_in = (uInt)(s->in_len - s->in_pos);
+    s->z.next_out = buf + got;
+    s->z.avail_out = (uInt)(n - got);
+    int rc = inflate(&s->z, Z_NO_FLUSH);
+    s->in_pos = s->in_len - s->z.avail_in;
+    got = n - s->z.avail_out;
+    if (rc == Z_STREAM_END)
+      s->z_done = true;
+    else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+      snprintf(s->error, sizeof s->error, "gzip data error: %s",
+               s->z.msg ? s->z.msg : "corrupt");
+      return -1;
+    }
+  }
+  return (long)got;
+}
+
+static long read_zstd(struct ta_source *s, uint8_t *buf, size_t n) {
+  ZSTD_outBuffer out = {buf, n, 0};
+  while (out.pos < out.size) {
+    if (fill_input(s) < 0)
+      return -1;
+    if (s->in_pos == s->in_len) {
+      if (s->zs_pending != 0 && out.pos == 0) {
+        snprintf(s->error, sizeof s->error, "zstd stream is truncated");
+        return -1;
+      }
+      break;
+    }
+    ZSTD_inBuffer in = {s->in, s->in_len, s->in_pos};
+    size_t rc = ZSTD_decompressStream(s->zs, &out, &in);
+    s->in_pos = in.pos;
+    if (ZSTD_isError(rc)) {
+      snprintf(s->error, sizeof s->error, "zstd data error: %s",
+               ZSTD_getErrorName(rc));
+      return -1;
+    }
+    s->zs_pending = rc;
+  }
+  return (long)out.pos;
+}
+
+static long read_decoded(struct ta_source *s, uint8_t *buf, size_t n) {
+  switch (s->codec) {
+  case CODEC_GZIP:
+    return read_gzip(s, buf, n);
+  case CODEC_ZSTD:
+    return read_zstd(s, buf, n);
+  default:
+    return read_plain(s, buf, n);
+  }
+}
+
+static ssize_t cookie_read(void *cookie, char *buf, size_t n) {
+  struct ta_source *s = cookie;
+  if (s->peek_pos < s->peek_len) {
+    size_t k = s->peek_len - s->peek_pos;
+    if (k > n)
+      k = n;
+    memcpy(buf, s->peek + s->peek_pos, k);
+    s->peek_pos += k;
+    return (ssize_t)k;
+  }
+  long r = read_decoded(s, (uint8_t *)buf, n);
+  if (r < 0) {
+    errno = EIO;
+    return -1;
+  }
+  return r;
+}
+
+static int cookie_close(void *cookie) {
+  (void)cookie; /* the source owns the descriptor */
+  return 0;
+}
+
+static int detect_codec(struct ta_source *s) {
+  if (fill_input(s) < 0)
+    return -1;
+  const uint8_t *p = s->in;
+  size_t n = s->in_len;
+  if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b) {
+    s->codec = CODEC_GZIP;
+    if (inflateInit2(&s->z, 16 + MAX_WBITS) != Z_OK)
+      return -1;
+  } else if (n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f &&
+             p[3] == 0xfd) {
+    s->codec = CODEC_ZSTD;
+    s->zs = ZSTD_createDStream();
+    if (!s->zs)
+      return -1;
+    s->zs_pending = 1;
+  }
+  return 0;
+}
+
+int ta_source_open(const char *path, struct ta_source **out, char *err,
+                   size_t errlen) {
+  struct ta_source *s = calloc(1, sizeof *s);
+  if (!s || !(s->in = malloc(SOURCE_INBUF))) {
+    free(s);
+    return ta__fail(err, errlen, TA_ENOMEM, "out of memory");
+  }
+  if (strcmp(path, "-") == 0) {
+    s->fd = 0;
+  } else {
+    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    s->own_fd = true;
+    if (s->fd < 0) {
+      int e = errno;
+      free(s->in);
+      free(s);
+      return ta__fail(err, errlen, TA_EIO, "%s: %s", path, strerror(e));
+    }
+  }
+  struct stat st;
+  if (fstat(s->fd, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      ta_source_close(s);
+      return ta__fail(err, errlen, TA_EIO, "%s: is a directory", path);
+    }
+    if (S_ISREG(st.st_mode))
+      s->size = (uint64_t)st.st_size;
+  }
+  cookie_io_functions_t io = {.read = cookie_read, .close = cookie_close};
+  if (detect_codec(s) < 0 || !(s->fp = fopencookie(s, "r", io))) {
+    int rc = ta__fail(err, errlen, TA_EIO, "%s: %s", path,
+                      s->error[0] ? s->error : "cannot set up decoding");
+    ta_source_close(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+long ta_source_peek(struct ta_source *s, uint8_t *buf, size_t n) {
+  if (n > SOURCE_PEEK)
+    n = SOURCE_PEEK;
+  while (s->peek_len < n) {
+    long r = read_decoded(s, s->peek + s->peek_len, n - s->peek_len);
+    if (r < 0)
+      return -1;
+    if (r == 0)
+      break;
+    s->peek_len += (size_t)r;
+  }
+  size_t k = s->peek_len < n ? s->peek_len : n;
+  memcpy(buf, s->peek, k);
+  return (long)k;
+}
+
+FILE *ta_source_stream(struct ta_source *s) { return s->fp; }
+
+void ta_source_release_stream(struct ta_source *s) { s->fp = NULL; }
+
+const char *ta_source_compression(const struct ta_source *s) {
+  return s->codec == CODEC_GZIP ? "gzip" : s->codec == CODEC_ZSTD ? "zstd"
+                                                                   : "none";
+}
+
+uint64_t ta_source_offset(const struct ta_source *s) {
+  return s->consumed - (s->in_len - s->in_pos);
+}
+uint64_t ta_source_size(const struct ta_source *s) { return s->size; }
+
+const char *ta_source_error(const struct ta_source *s) {
+  return s->error[0] ? s->error : NULL;
+}
+
+void ta_source_close(struct ta_source *s) {
+  if (!s)
+    return;
+  if (s->codec == CODEC_GZIP)
+    inflateEnd(&s->z);
+  if (s->zs)
+    ZSTD_freeDStream(s->zs);
+  if (s->fp)
+    fclose(s->fp);
+  if (s->own_fd && s->fd >= 0)
+    close(s->fd);
+  free(s->in);
+  free(s);
+}

@@ -1,0 +1,24 @@
+/* tcpaudit - reporters: the connection record as JSON fields.
+ * Shared by the json and ndjson reporters so both say the same thing with
+ * the same names (schemas/report.schema.json, "connection"). */
+#ifndef TA_CONN_JSON_H
+#define TA_CONN_JSON_H
+
+#include <stdbool.h>
+
+#include "ta_conn.h"
+#include "ta_jsonw.h"
+
+/* Writes the fields of c into the JSON object that is open in w. The
+ * ladder is included when with_ladder is true. Cannot fail (the sink
+ * records write errors). */
+void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
+                          bool with_ladder);
+/* Comma-separated option layout ("mss,nop,ws,sok,ts") into buf. */
+void ta__opt_layout_format(char *buf, size_t len, const struct ta_tcp_options *o);
+/* One plain-English line on what happened ("refused 3 times in 1.0 s"). */
+void ta__conn_summary(char *buf, size_t len, const struct ta_conn *c);
+/* Seconds between two times, for summaries. */
+double ta__secs(int64_t ns);
+
+#endif

@@ -1,0 +1,41 @@
+/* tcpaudit - flow table: TCP packets to bidirectional connection records.
+ * Keyed on the unordered (family, addresses, ports) tuple with a per-run
+ * seeded hash; bounded: records are handed on (emitted) as soon as they are
+ * over, idle, or evicted to make room. Never reaches into reporters. */
+#ifndef TA_FLOW_H
+#define TA_FLOW_H
+
+#include <stdint.h>
+
+#include "ta_conn.h"
+#include "ta_packet.h"
+#include "ta_report.h"
+
+struct ta_flow_config {
+  uint32_t max_conns;      /* cap on records held at once (>= 1) */
+  int64_t idle_timeout_ns; /* an open record idle this long is over */
+  int64_t linger_ns;       /* a closed record is kept this long */
+  uint64_t seed;           /* hash seed; 0 picks one at random */
+};
+
+/* Receives each finalized record; it is valid only during the call. */
+typedef void (*ta_flow_emit_fn)(void *ctx, const struct ta_conn *c);
+
+struct ta_flow_table;
+
+/* New empty table; NULL on ENOMEM. */
+struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
+                                        ta_flow_emit_fn emit, void *ctx);
+/* Feeds one TCP packet (disposition TCP). Finds or creates its record,
+ * updates it, expires what is due at pkt->ts_ns. Cannot fail: when memory
+ * runs out the oldest record is evicted instead. */
+void ta_flow_table_packet(struct ta_flow_table *t, const struct ta_packet *pkt);
+/* Finalizes and emits everything still held (end of capture). */
+void ta_flow_table_flush(struct ta_flow_table *t);
+/* Records held now. */
+uint32_t ta_flow_table_open(const struct ta_flow_table *t);
+/* Counters so far (connections, evictions, timeouts, peak). */
+void ta_flow_table_stats(const struct ta_flow_table *t, struct ta_flow_stats *s);
+void ta_flow_table_free(struct ta_flow_table *t);
+
+#endif

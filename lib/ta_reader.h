@@ -1,0 +1,55 @@
+/* tcpaudit - reader: one capture file as a stream of timestamped frames.
+ * Classic pcap goes through libpcap; pcapng through our own block reader
+ * (libpcap refuses files whose interfaces have different link types).
+ * The optional BPF filter is applied here, per link type, but filtered
+ * frames are still returned (marked) so every frame is counted. */
+#ifndef TA_READER_H
+#define TA_READER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ta_report.h"
+
+struct ta_frame {
+  int64_t ts_ns;
+  uint32_t caplen, wirelen;
+  uint32_t linktype;     /* LINKTYPE_ value as in the file */
+  const uint8_t *data;   /* valid until the next call on the same reader */
+  bool filtered_out;     /* rejected by the BPF filter */
+  bool bad_interface;    /* pcapng: refers to an undeclared interface */
+};
+
+struct ta_reader;
+
+/* Opens one input and reads its header(s); fills info (path, format,
+ * compression, link type, snaplen, precision). filter may be NULL.
+ * Returns 0, TA_EIO, TA_EFORMAT, TA_ETRUNC, TA_EFILTER or TA_ENOMEM. */
+int ta_reader_open(const char *path, const char *filter, struct ta_reader **out,
+                   struct ta_input_info *info, char *err, size_t errlen);
+/* Next frame: 1 with *f filled, 0 at a clean end, or a negative TA_E* when
+ * the file is damaged (TA_ETRUNC, TA_ECORRUPT, TA_EIO) with err filled.
+ * Updates info's counters. After a negative return, reading stops. */
+int ta_reader_next(struct ta_reader *r, struct ta_frame *f,
+                   struct ta_input_info *info, char *err, size_t errlen);
+/* Compressed bytes read so far and the input size (0 if unknown). */
+uint64_t ta_reader_offset(const struct ta_reader *r);
+uint64_t ta_reader_size(const struct ta_reader *r);
+void ta_reader_close(struct ta_reader *r);
+
+/* pcapng block reader, internal to the reader module. */
+struct ta__pcapng;
+int ta__pcapng_open(FILE *fp, struct ta__pcapng **out, char *err, size_t errlen);
+/* Same return convention as ta_reader_next. */
+int ta__pcapng_next(struct ta__pcapng *r, struct ta_frame *f, char *err,
+                    size_t errlen);
+/* Interfaces declared so far: link type, snaplen and precision of each. */
+uint32_t ta__pcapng_iface_count(const struct ta__pcapng *r);
+void ta__pcapng_iface(const struct ta__pcapng *r, uint32_t i, uint32_t *linktype,
+                      uint32_t *snaplen, int *digits);
+/* Blocks of unknown type skipped so far. */
+uint64_t ta__pcapng_unknown_blocks(const struct ta__pcapng *r);
+void ta__pcapng_close(struct ta__pcapng *r);
+
+#endif

@@ -1,0 +1,35 @@
+/* tcpaudit - reader: byte sources for captures (file, stdin, gzip, zstd).
+ * Opens a path or "-", detects compression from the magic bytes and hands
+ * out a FILE* of the decompressed bytes. Knows nothing of capture formats. */
+#ifndef TA_SOURCE_H
+#define TA_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct ta_source;
+
+/* Opens path ("-" is standard input). On success *out owns the source.
+ * Returns 0, TA_EIO (cannot open) or TA_ENOMEM; err gets the detail. */
+int ta_source_open(const char *path, struct ta_source **out, char *err,
+                   size_t errlen);
+/* Reads up to n decompressed bytes without consuming them; returns the
+ * count (short at end of stream), or -1 on a read error. */
+long ta_source_peek(struct ta_source *s, uint8_t *buf, size_t n);
+/* FILE* over the decompressed bytes (peeked bytes included). The source
+ * stays the owner and closes it, unless it was released. */
+FILE *ta_source_stream(struct ta_source *s);
+/* Hands the FILE* to a new owner (libpcap closes it in pcap_close());
+ * ta_source_close() then leaves it alone. Cannot fail. */
+void ta_source_release_stream(struct ta_source *s);
+/* "none", "gzip" or "zstd". */
+const char *ta_source_compression(const struct ta_source *s);
+/* Compressed bytes consumed so far and the file size (0 if unknown). */
+uint64_t ta_source_offset(const struct ta_source *s);
+uint64_t ta_source_size(const struct ta_source *s);
+/* Last decompression or read error, or NULL. */
+const char *ta_source_error(const struct ta_source *s);
+void ta_source_close(struct ta_source *s);
+
+#endif
