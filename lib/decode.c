@@ -1,0 +1,630 @@
+/* tcpaudit - decode: link, IPv4/IPv6 and TCP headers of one captured frame.
+ * Owns turning untrusted frame bytes into a struct ta_packet: reads only
+ * inside the lengths it is given, allocates nothing, keeps no state.
+ * Knows nothing of connections, flows or reports. */
+#include "ta_packet.h"
+
+#include <string.h>
+
+/* Ethertypes and IP protocol numbers acted on. */
+enum {
+  ET_IPV4 = 0x0800,
+  ET_IPV6 = 0x86DD,
+  ET_VLAN = 0x8100,      /* 802.1Q */
+  ET_QINQ = 0x88A8,      /* 802.1ad service tag */
+  ET_QINQ_OLD = 0x9100,  /* pre-standard QinQ */
+  PROTO_TCP = 6,
+  PROTO_NONE6 = 59,      /* IPv6 "no next header" */
+};
+
+/* Fixed header sizes. */
+enum {
+  ETH_HDR = 14,
+  SLL_HDR = 16,
+  SLL2_HDR = 20,
+  NULL_HDR = 4,
+  VLAN_TAG = 4,
+  IPV4_MIN_HDR = 20,
+  IPV6_HDR = 40,
+  IPV6_EXT_MIN = 8, /* every extension header is at least 8 bytes */
+  TCP_MIN_HDR = 20,
+};
+
+/* BSD address families as written by DLT_NULL / DLT_LOOP captures. The
+ * IPv6 value differs between the BSDs (24), FreeBSD (28) and Darwin (30). */
+enum {
+  BSD_AF_INET = 2,
+  BSD_AF_INET6_BSD = 24,
+  BSD_AF_INET6_FREEBSD = 28,
+  BSD_AF_INET6_DARWIN = 30,
+};
+
+/* TCP option kinds with a meaning we record. */
+enum {
+  OPT_EOL = 0,
+  OPT_NOP = 1,
+  OPT_MSS = 2,
+  OPT_WSCALE = 3,
+  OPT_SACK_PERM = 4,
+  OPT_SACK = 5,
+  OPT_TS = 8,
+};
+
+/* Where the network layer starts, and which IP version the link promised
+ * (0 when the version nibble alone decides). */
+struct l3_start {
+  size_t off;
+  unsigned version;
+};
+
+static uint16_t rd16(const uint8_t *p) {
+  return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+
+static uint32_t rd32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+         p[3];
+}
+
+static uint32_t rd32le(const uint8_t *p) {
+  return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 |
+         p[0];
+}
+
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+/* Always returns false so parsers can `return malformed(...)`. */
+static bool malformed(struct ta_packet *pkt, enum ta_malformed why) {
+  pkt->disposition = TA_DISP_MALFORMED;
+  pkt->malformed = (uint16_t)why;
+  return false;
+}
+
+/* Sets a final disposition; returns false like malformed(). */
+static bool finish(struct ta_packet *pkt, enum ta_disposition d) {
+  pkt->disposition = (uint8_t)d;
+  return false;
+}
+
+/* ---- TCP options ---- */
+
+static void layout_push(struct ta_tcp_options *out, uint8_t kind) {
+  if (out->n_layout < TA_MAX_OPT_LAYOUT)
+    out->layout[out->n_layout++] = kind;
+}
+
+/* Padding after EOL must be zero (RFC 9293); anything else is data hidden
+ * where stacks do not look. The option space is at most 40 bytes, the same
+ * bound TA_MAX_TCP_OPTIONS counts in one-byte options. */
+static uint32_t check_after_eol(const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n && i < TA_MAX_TCP_OPTIONS; i++)
+    if (p[i] != 0)
+      return TA_ANOM_TCP_OPT_AFTER_EOL;
+  return 0;
+}
+
+/* Stores one option whose length byte fits the buffer; false when the
+ * length is wrong for its kind (the caller skips it by that length). */
+static bool option_store(const uint8_t *o, uint8_t olen,
+                         struct ta_tcp_options *out) {
+  switch (o[0]) {
+  case OPT_MSS:
+    if (olen != 4)
+      return false;
+    out->has_mss = true;
+    out->mss = rd16(o + 2);
+    return true;
+  case OPT_WSCALE:
+    if (olen != 3)
+      return false;
+    out->has_wscale = true;
+    out->wscale = o[2];
+    return true;
+  case OPT_SACK_PERM:
+    if (olen != 2)
+      return false;
+    out->sack_ok = true;
+    return true;
+  case OPT_SACK:
+    /* 2 + 8 bytes per block; a SACK with no block says nothing. */
+    if (olen < 10 || (olen - 2) % 8 != 0)
+      return false;
+    out->sack_blocks = (uint8_t)((olen - 2) / 8);
+    return true;
+  case OPT_TS:
+    if (olen != 10)
+      return false;
+    out->has_ts = true;
+    out->ts_val = rd32(o + 2);
+    out->ts_ecr = rd32(o + 6);
+    return true;
+  default:
+    return true; /* unknown kinds: kept in the layout only */
+  }
+}
+
+/* Parses the captured options opt[0..cap) of an option space that is
+ * `full` bytes long on the wire. An option running past `cap` but not past
+ * `full` was cut by the snaplen, which is no fault of the sender, so it
+ * ends parsing without TA_ANOM_TCP_OPT_BAD. */
+static uint32_t parse_options(const uint8_t *opt, size_t cap, size_t full,
+                              uint8_t flags, struct ta_tcp_options *out) {
+  uint32_t anom = 0;
+  size_t off = 0;
+  unsigned n;
+
+  memset(out, 0, sizeof *out);
+  for (n = 0; n < TA_MAX_TCP_OPTIONS && off < cap; n++) {
+    uint8_t kind = opt[off];
+    layout_push(out, kind);
+    if (kind == OPT_EOL) {
+      anom |= check_after_eol(opt + off + 1, cap - off - 1);
+      off = cap;
+      break;
+    }
+    if (kind == OPT_NOP) {
+      off++;
+      continue;
+    }
+    if (off + 2 > cap) {
+      if (off + 2 > full)
+        anom |= TA_ANOM_TCP_OPT_BAD;
+      break;
+    }
+    uint8_t olen = opt[off + 1];
+    if (olen < 2) {
+      anom |= TA_ANOM_TCP_OPT_BAD;
+      break;
+    }
+    if (off + olen > cap) {
+      if (off + olen > full)
+        anom |= TA_ANOM_TCP_OPT_BAD;
+      break;
+    }
+    if (!option_store(opt + off, olen, out))
+      anom |= TA_ANOM_TCP_OPT_BAD;
+    off += olen;
+  }
+  /* Only reachable with more than 40 bytes of options: not a TCP header. */
+  if (n == TA_MAX_TCP_OPTIONS && off < cap)
+    anom |= TA_ANOM_TCP_OPT_BAD;
+
+  /* A bare SYN has nothing to echo; a non-zero echo leaks state or marks a
+   * crafted packet. */
+  if ((flags & (TA_TCP_SYN | TA_TCP_ACK)) == TA_TCP_SYN && out->has_ts &&
+      out->ts_ecr != 0)
+    anom |= TA_ANOM_TS_ECR_ON_SYN;
+  return anom;
+}
+
+uint32_t ta_tcp_options_parse(const uint8_t *opt, size_t len, uint8_t flags,
+                              struct ta_tcp_options *out) {
+  if (!opt)
+    len = 0;
+  return parse_options(opt, len, len, flags, out);
+}
+
+/* ---- TCP ---- */
+
+/* p[0..cap) is the captured part of a TCP segment that is `wire` bytes
+ * long by the IP lengths.
+ * A TCP header that the IP length says is there but that the snaplen cut
+ * short is reported as MALFORMED/TCP_SHORT with TA_ANOM_TCP_TRUNCATED: the
+ * frame cannot be placed in a connection without its 20 bytes, and the
+ * anomaly bit tells it apart from a header the sender really sent short.
+ * Options cut by the snaplen keep the frame TCP; what is there is parsed. */
+static void decode_tcp(const uint8_t *p, size_t cap, size_t wire,
+                       struct ta_packet *pkt) {
+  if (wire < TCP_MIN_HDR) {
+    malformed(pkt, TA_MAL_TCP_SHORT);
+    return;
+  }
+  if (cap < TCP_MIN_HDR) {
+    pkt->anomalies |= TA_ANOM_TCP_TRUNCATED;
+    malformed(pkt, TA_MAL_TCP_SHORT);
+    return;
+  }
+  size_t hlen = (size_t)(p[12] >> 4) * 4;
+  if (hlen < TCP_MIN_HDR || hlen > wire) {
+    malformed(pkt, TA_MAL_TCP_DOFF);
+    return;
+  }
+
+  pkt->sport = rd16(p);
+  pkt->dport = rd16(p + 2);
+  pkt->seq = rd32(p + 4);
+  pkt->ack = rd32(p + 8);
+  pkt->reserved = p[12] & 0x0f;
+  pkt->flags = p[13];
+  pkt->window = rd16(p + 14);
+  pkt->urg_ptr = rd16(p + 18);
+  pkt->tcp_hlen = (uint16_t)hlen;
+  if (pkt->reserved)
+    pkt->anomalies |= TA_ANOM_TCP_RESERVED;
+  if (pkt->urg_ptr && !(pkt->flags & TA_TCP_URG))
+    pkt->anomalies |= TA_ANOM_URG_PTR_NO_URG;
+  if (cap < hlen)
+    pkt->anomalies |= TA_ANOM_TCP_TRUNCATED;
+
+  size_t hdr_cap = min_size(cap, hlen);
+  pkt->anomalies |= parse_options(p + TCP_MIN_HDR, hdr_cap - TCP_MIN_HDR,
+                                  hlen - TCP_MIN_HDR, pkt->flags, &pkt->opt);
+
+  /* The payload length comes from the IP lengths so a snaplen or Ethernet
+   * padding never changes what the sender sent. */
+  pkt->payload_len = (uint32_t)(wire - hlen);
+  pkt->payload = p + hdr_cap;
+  pkt->payload_caplen = (uint32_t)(cap - hdr_cap);
+  finish(pkt, TA_DISP_TCP);
+}
+
+/* ---- IPv4 ---- */
+
+/* Checks the header against the bytes on the wire; false when malformed. */
+static bool ipv4_lengths_ok(size_t hlen, size_t len, size_t total,
+                            size_t wire, struct ta_packet *pkt) {
+  if (hlen < IPV4_MIN_HDR)
+    return malformed(pkt, TA_MAL_IPV4_IHL);
+  /* A header longer than the packet on the wire is a lie; one longer than
+   * what was captured is only a short snaplen. */
+  if (hlen > wire)
+    return malformed(pkt, TA_MAL_IPV4_IHL);
+  if (hlen > len)
+    return malformed(pkt, TA_MAL_IP_SHORT);
+  if (total < hlen)
+    return malformed(pkt, TA_MAL_IP_TOTAL_LEN);
+  /* More than the frame carried: we cannot tell which bytes are missing,
+   * so the frame is malformed; the anomaly says which way it is wrong. */
+  if (total > wire) {
+    pkt->anomalies |= TA_ANOM_IP_TOTAL_SHORT;
+    return malformed(pkt, TA_MAL_IP_TOTAL_LEN);
+  }
+  return true;
+}
+
+static void decode_ipv4(const uint8_t *p, size_t len, size_t wire,
+                        struct ta_packet *pkt) {
+  if (len < IPV4_MIN_HDR) {
+    malformed(pkt, TA_MAL_IP_SHORT);
+    return;
+  }
+  size_t hlen = (size_t)(p[0] & 0x0f) * 4;
+  size_t total = rd16(p + 2);
+
+  pkt->family = 4;
+  pkt->tos = p[1];
+  pkt->ip_len = (uint32_t)total;
+  pkt->ip_id = rd16(p + 4);
+  pkt->df = (p[6] & 0x40) != 0;
+  pkt->ttl = p[8];
+  pkt->ip_proto = p[9];
+  memcpy(pkt->src, p + 12, 4);
+  memcpy(pkt->dst, p + 16, 4);
+
+  if (!ipv4_lengths_ok(hlen, len, total, wire, pkt))
+    return;
+  /* Ethernet pads short frames to 60 bytes; normal, but worth knowing. */
+  if (total < wire)
+    pkt->anomalies |= TA_ANOM_IP_PADDED;
+  if (hlen > IPV4_MIN_HDR)
+    pkt->anomalies |= TA_ANOM_IP_OPTIONS;
+
+  bool more_frags = (p[6] & 0x20) != 0;
+  unsigned frag_off = (unsigned)(p[6] & 0x1f) << 8 | p[7];
+  if (more_frags || frag_off != 0) {
+    finish(pkt, TA_DISP_FRAGMENT);
+    return;
+  }
+  if (pkt->ip_proto != PROTO_TCP) {
+    finish(pkt, TA_DISP_NON_TCP);
+    return;
+  }
+  decode_tcp(p + hlen, min_size(len, total) - hlen, total - hlen, pkt);
+}
+
+/* ---- IPv6 ---- */
+
+static bool ipv6_is_ext(uint8_t next) {
+  switch (next) {
+  case 0:   /* hop-by-hop options */
+  case 43:  /* routing */
+  case 44:  /* fragment */
+  case 51:  /* authentication header */
+  case 60:  /* destination options */
+  case 135: /* mobility */
+  case 139: /* host identity protocol */
+  case 140: /* shim6 */
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* Length of the extension header at e (at least 8 bytes readable). */
+static size_t ipv6_ext_len(uint8_t type, const uint8_t *e) {
+  if (type == 44)
+    return 8;
+  if (type == 51) /* AH counts 4-byte units, minus 2 */
+    return ((size_t)e[1] + 2) * 4;
+  return ((size_t)e[1] + 1) * 8;
+}
+
+/* The walk through the extension headers of one IPv6 packet. */
+struct ipv6_walk {
+  size_t off;      /* start of the current header */
+  size_t cap_end;  /* captured bytes of the packet */
+  size_t wire_end; /* 40 + payload length */
+  uint8_t next;    /* type of the header at off */
+};
+
+/* Steps over extension headers until an upper-layer protocol. False when
+ * the frame got its disposition (malformed or fragment) on the way. */
+static bool ipv6_walk_ext(const uint8_t *p, struct ipv6_walk *w,
+                          struct ta_packet *pkt) {
+  for (unsigned n = 0; ipv6_is_ext(w->next); n++) {
+    if (n == TA_MAX_IPV6_EXT_HEADERS)
+      return malformed(pkt, TA_MAL_IPV6_EXT);
+    if (w->off + IPV6_EXT_MIN > w->wire_end)
+      return malformed(pkt, TA_MAL_IPV6_EXT);
+    /* Cut by the snaplen: the chain cannot be followed, and without it the
+     * frame cannot be called TCP or not; SNAP_TRUNCATED says why. */
+    if (w->off + IPV6_EXT_MIN > w->cap_end)
+      return malformed(pkt, TA_MAL_IPV6_EXT);
+    const uint8_t *e = p + w->off;
+    size_t elen = ipv6_ext_len(w->next, e);
+    if (w->off + elen > w->wire_end)
+      return malformed(pkt, TA_MAL_IPV6_EXT);
+    if (w->next == 44) {
+      unsigned frag_off = rd16(e + 2) >> 3;
+      bool more_frags = (e[3] & 0x01) != 0;
+      /* An atomic fragment (offset 0, M=0) is a whole packet: go on. */
+      if (frag_off != 0 || more_frags) {
+        pkt->ip_proto = e[0];
+        return finish(pkt, TA_DISP_FRAGMENT);
+      }
+    }
+    w->next = e[0];
+    w->off += elen;
+  }
+  return true;
+}
+
+static void decode_ipv6(const uint8_t *p, size_t len, size_t wire,
+                        struct ta_packet *pkt) {
+  if (len < IPV6_HDR) {
+    malformed(pkt, TA_MAL_IP_SHORT);
+    return;
+  }
+  size_t plen = rd16(p + 4);
+  struct ipv6_walk w = {.off = IPV6_HDR, .wire_end = IPV6_HDR + plen,
+                        .next = p[6]};
+
+  pkt->family = 6;
+  pkt->tos = (uint8_t)((p[0] & 0x0f) << 4 | p[1] >> 4);
+  pkt->ip_len = (uint32_t)w.wire_end;
+  pkt->ip_proto = w.next;
+  pkt->ttl = p[7];
+  memcpy(pkt->src, p + 8, 16);
+  memcpy(pkt->dst, p + 24, 16);
+
+  /* Payload length 0 with something to carry is a jumbogram or a
+   * segmentation-offload capture; the jumbo option is not implemented, so
+   * the real length is unknown. */
+  if (plen == 0 && w.next != PROTO_NONE6) {
+    malformed(pkt, TA_MAL_IP_TOTAL_LEN);
+    return;
+  }
+  if (w.wire_end > wire) {
+    pkt->anomalies |= TA_ANOM_IP_TOTAL_SHORT;
+    malformed(pkt, TA_MAL_IP_TOTAL_LEN);
+    return;
+  }
+  if (w.wire_end < wire)
+    pkt->anomalies |= TA_ANOM_IP_PADDED;
+
+  w.cap_end = min_size(len, w.wire_end);
+  if (!ipv6_walk_ext(p, &w, pkt))
+    return;
+  pkt->ip_proto = w.next;
+  if (w.next != PROTO_TCP) {
+    finish(pkt, TA_DISP_NON_TCP);
+    return;
+  }
+  /* The walk may end past the captured bytes; point no further than them. */
+  size_t start = min_size(w.off, w.cap_end);
+  decode_tcp(p + start, w.cap_end - start, w.wire_end - w.off, pkt);
+}
+
+void ta_decode_ip(const uint8_t *p, size_t len, uint32_t wire_remaining,
+                  struct ta_packet *pkt) {
+  if (!p)
+    len = 0;
+  /* Bytes past the wire length are not part of the packet. */
+  if (len > wire_remaining)
+    len = wire_remaining;
+  if (len < wire_remaining)
+    pkt->anomalies |= TA_ANOM_SNAP_TRUNCATED;
+  if (len < 1) {
+    malformed(pkt, TA_MAL_IP_SHORT);
+    return;
+  }
+  switch (p[0] >> 4) {
+  case 4:
+    decode_ipv4(p, len, wire_remaining, pkt);
+    return;
+  case 6:
+    decode_ipv6(p, len, wire_remaining, pkt);
+    return;
+  default:
+    malformed(pkt, TA_MAL_IP_VERSION);
+    return;
+  }
+}
+
+/* ---- link layers ---- */
+
+static bool is_vlan_tpid(uint16_t type) {
+  return type == ET_VLAN || type == ET_QINQ || type == ET_QINQ_OLD;
+}
+
+/* `type` is the link's ethertype; its payload starts at `off`. Steps over
+ * stacked VLAN tags (TCI, then the next ethertype) and maps the final
+ * ethertype to an IP version. False when the frame got its disposition. */
+static bool link_ethertype(const uint8_t *p, size_t len, uint16_t type,
+                           size_t off, struct ta_packet *pkt,
+                           struct l3_start *l3) {
+  for (unsigned depth = 0; is_vlan_tpid(type); depth++) {
+    if (depth == TA_MAX_VLAN_TAGS)
+      return malformed(pkt, TA_MAL_VLAN_DEPTH);
+    if (off + VLAN_TAG > len)
+      return malformed(pkt, TA_MAL_LINK_SHORT);
+    type = rd16(p + off + 2);
+    off += VLAN_TAG;
+    pkt->vlan_depth++;
+  }
+  if (type == ET_IPV4)
+    l3->version = 4;
+  else if (type == ET_IPV6)
+    l3->version = 6;
+  else /* ARP, PPPoE, MPLS, 802.3 lengths, ... */
+    return finish(pkt, TA_DISP_NON_IP);
+  l3->off = off;
+  return true;
+}
+
+/* Maps a BSD address family (either byte order when `any_order`) to an IP
+ * version; 0 when it is not IP. */
+static unsigned bsd_family_version(const uint8_t *p, bool any_order) {
+  uint32_t be = rd32(p);
+  uint32_t le = rd32le(p);
+  for (unsigned i = 0; i < 2; i++) {
+    uint32_t af = i == 0 ? be : le;
+    if (af == BSD_AF_INET)
+      return 4;
+    if (af == BSD_AF_INET6_BSD || af == BSD_AF_INET6_FREEBSD ||
+        af == BSD_AF_INET6_DARWIN)
+      return 6;
+    if (!any_order)
+      break;
+  }
+  return 0;
+}
+
+/* NULL holds the family in the capturing host's byte order, which the file
+ * does not record, so both are tried; LOOP is always network order. */
+static bool link_bsd(const uint8_t *p, size_t len, bool any_order,
+                     struct ta_packet *pkt, struct l3_start *l3) {
+  if (len < NULL_HDR)
+    return malformed(pkt, TA_MAL_LINK_SHORT);
+  l3->version = bsd_family_version(p, any_order);
+  if (!l3->version)
+    return finish(pkt, TA_DISP_NON_IP);
+  l3->off = NULL_HDR;
+  return true;
+}
+
+static bool link_fixed(const uint8_t *p, size_t len, size_t hdr,
+                       size_t type_at, struct ta_packet *pkt,
+                       struct l3_start *l3) {
+  if (len < hdr)
+    return malformed(pkt, TA_MAL_LINK_SHORT);
+  return link_ethertype(p, len, rd16(p + type_at), hdr, pkt, l3);
+}
+
+/* Finds the network layer; false when the frame got its disposition. */
+static bool decode_link(uint32_t linktype, const uint8_t *p, size_t len,
+                        struct ta_packet *pkt, struct l3_start *l3) {
+  switch (linktype) {
+  case TA_LINK_ETHERNET:
+    return link_fixed(p, len, ETH_HDR, 12, pkt, l3);
+  case TA_LINK_SLL:
+    return link_fixed(p, len, SLL_HDR, 14, pkt, l3);
+  case TA_LINK_SLL2:
+    return link_fixed(p, len, SLL2_HDR, 0, pkt, l3);
+  case TA_LINK_NULL:
+    return link_bsd(p, len, true, pkt, l3);
+  case TA_LINK_LOOP:
+    return link_bsd(p, len, false, pkt, l3);
+  case TA_LINK_RAW_BSD:
+  case TA_LINK_RAW_OBSD:
+  case TA_LINK_RAW:
+    return true; /* offset 0, version from the nibble */
+  case TA_LINK_IPV4:
+    l3->version = 4;
+    return true;
+  case TA_LINK_IPV6:
+    l3->version = 6;
+    return true;
+  default:
+    return finish(pkt, TA_DISP_UNSUPPORTED_LINK);
+  }
+}
+
+void ta_decode_frame(uint32_t linktype, const uint8_t *data, uint32_t caplen,
+                     uint32_t wirelen, struct ta_packet *pkt) {
+  memset(pkt, 0, sizeof *pkt);
+  pkt->caplen = caplen;
+  pkt->wirelen = wirelen;
+  pkt->linktype = linktype;
+  if (caplen < wirelen)
+    pkt->anomalies |= TA_ANOM_SNAP_TRUNCATED;
+
+  /* A record claiming more captured bytes than were on the wire is corrupt;
+   * trust only bytes that were both captured and on the wire. */
+  size_t len = data ? min_size(caplen, wirelen) : 0;
+  struct l3_start l3 = {0, 0};
+  if (!decode_link(linktype, data, len, pkt, &l3))
+    return;
+
+  const uint8_t *ip = data ? data + l3.off : NULL;
+  size_t ip_len = len - l3.off;
+  /* The link promised a version; a packet of the other one is not what
+   * the sender labelled it. */
+  if (l3.version && ip_len >= 1 && (unsigned)(ip[0] >> 4) != l3.version) {
+    malformed(pkt, TA_MAL_IP_VERSION);
+    return;
+  }
+  ta_decode_ip(ip, ip_len, wirelen - (uint32_t)l3.off, pkt);
+}
+
+bool ta_linktype_supported(uint32_t linktype) {
+  switch (linktype) {
+  case TA_LINK_NULL:
+  case TA_LINK_ETHERNET:
+  case TA_LINK_RAW_BSD:
+  case TA_LINK_RAW_OBSD:
+  case TA_LINK_RAW:
+  case TA_LINK_LOOP:
+  case TA_LINK_SLL:
+  case TA_LINK_IPV4:
+  case TA_LINK_IPV6:
+  case TA_LINK_SLL2:
+    return true;
+  default:
+    return false;
+  }
+}
+
+static const char *const disposition_names[TA_DISP_COUNT] = {
+#define TA__DISP_NAME(name, str) [TA_DISP_##name] = str,
+    TA_DISPOSITION_MAP(TA__DISP_NAME)
+#undef TA__DISP_NAME
+};
+
+static const char *const malformed_names[TA_MAL_COUNT] = {
+#define TA__MAL_NAME(name, str) [TA_MAL_##name] = str,
+    TA_MALFORMED_MAP(TA__MAL_NAME)
+#undef TA__MAL_NAME
+};
+
+const char *ta_disposition_name(int d) {
+  if (d < 0 || d >= TA_DISP_COUNT)
+    return "unknown";
+  return disposition_names[d];
+}
+
+const char *ta_malformed_name(int m) {
+  if (m < 0 || m >= TA_MAL_COUNT)
+    return "unknown";
+  return malformed_names[m];
+}
