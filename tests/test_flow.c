@@ -1,0 +1,203 @@
+/* tcpaudit - tests: flow table (pairing, reuse, timeouts, eviction, seeds). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ta_flow.h"
+#include "ta_test_util.h"
+
+#define SEC 1000000000LL
+#define MAX_SEEN 64
+
+struct seen {
+  size_t n;
+  uint64_t id[MAX_SEEN];
+  uint8_t why[MAX_SEEN];
+  uint64_t pkts[MAX_SEEN];
+  uint16_t orig_port[MAX_SEEN];
+};
+
+static void collect(void *ctx, const struct ta_conn *c) {
+  struct seen *s = ctx;
+  if (s->n < MAX_SEEN) {
+    s->id[s->n] = c->id;
+    s->why[s->n] = c->end_reason;
+    s->pkts[s->n] = c->side[0].pkts + c->side[1].pkts;
+    s->orig_port[s->n] = c->side[0].port;
+  }
+  s->n++;
+}
+
+/* Decodes a segment built from real bytes and feeds it at time t. */
+static void feed(struct ta_flow_table *t, int64_t ts, const char *src,
+                 uint16_t sport, const char *dst, uint16_t dport, uint32_t seq,
+                 uint32_t ack, uint8_t flags, uint32_t len) {
+  struct tt_seg s = {.src = src, .dst = dst, .sport = sport, .dport = dport,
+                     .seq = seq, .ack = ack, .flags = flags, .win = 1000,
+                     .payload_len = len};
+  uint8_t buf[2048];
+  size_t n = tt_build_ip(buf, sizeof buf, &s);
+  assert_true(n > 0);
+  struct ta_packet p;
+  ta_decode_frame(TA_LINK_RAW, buf, (uint32_t)n, (uint32_t)n, &p);
+  assert_int_equal(p.disposition, TA_DISP_TCP);
+  p.ts_ns = ts;
+  ta_flow_table_packet(t, &p);
+}
+
+static struct ta_flow_table *table(struct seen *s, uint32_t max, uint64_t seed) {
+  memset(s, 0, sizeof *s);
+  struct ta_flow_config cfg = {.max_conns = max, .idle_timeout_ns = 300 * SEC,
+                               .linger_ns = 10 * SEC, .seed = seed};
+  struct ta_flow_table *t = ta_flow_table_new(&cfg, collect, s);
+  assert_non_null(t);
+  return t;
+}
+
+static void handshake_and_close(struct ta_flow_table *t, int64_t t0,
+                                uint16_t cport, uint32_t isn) {
+  const char *c = "10.0.0.1", *s = "10.0.0.2";
+  feed(t, t0, c, cport, s, 80, isn, 0, TA_TCP_SYN, 0);
+  feed(t, t0 + 1000, s, 80, c, cport, 5000, isn + 1, TA_TCP_SYN | TA_TCP_ACK, 0);
+  feed(t, t0 + 2000, c, cport, s, 80, isn + 1, 5001, TA_TCP_ACK, 0);
+  feed(t, t0 + 3000, c, cport, s, 80, isn + 1, 5001, TA_TCP_FIN | TA_TCP_ACK, 0);
+  feed(t, t0 + 4000, s, 80, c, cport, 5001, isn + 2, TA_TCP_FIN | TA_TCP_ACK, 0);
+  feed(t, t0 + 5000, c, cport, s, 80, isn + 2, 5002, TA_TCP_ACK, 0);
+}
+
+static void test_flow_pairs_both_directions(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  handshake_and_close(t, 10 * SEC, 40000, 100);
+  assert_int_equal(ta_flow_table_open(t), 1);
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, 1);
+  assert_int_equal(s.pkts[0], 6);
+  assert_int_equal(s.orig_port[0], 40000);
+  assert_int_equal(s.why[0], TA_END_CLOSED);
+  ta_flow_table_free(t);
+}
+
+static void test_flow_closed_record_handed_on_after_linger(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  handshake_and_close(t, 10 * SEC, 40000, 100);
+  /* another connection 11 s later: the first is over and must be gone */
+  feed(t, 21 * SEC, "10.0.0.3", 5555, "10.0.0.2", 80, 1, 0, TA_TCP_SYN, 0);
+  assert_int_equal(s.n, 1);
+  assert_int_equal(s.why[0], TA_END_CLOSED);
+  assert_int_equal(ta_flow_table_open(t), 1);
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, 2);
+  assert_int_equal(s.why[1], TA_END_CAPTURE_END);
+  ta_flow_table_free(t);
+}
+
+static void test_flow_new_isn_after_close_is_new_connection(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  handshake_and_close(t, 10 * SEC, 40000, 100);
+  handshake_and_close(t, 11 * SEC, 40000, 900000);
+  assert_int_equal(s.n, 1);
+  assert_int_equal(s.why[0], TA_END_REUSED);
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, 2);
+  assert_true(s.id[0] != s.id[1]);
+  assert_int_equal(s.pkts[1], 6);
+  ta_flow_table_free(t);
+}
+
+static void test_flow_idle_timeout(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  feed(t, 1 * SEC, "10.0.0.1", 1000, "10.0.0.2", 80, 1, 0, TA_TCP_SYN, 0);
+  feed(t, 200 * SEC, "10.0.0.1", 1001, "10.0.0.2", 80, 1, 0, TA_TCP_SYN, 0);
+  assert_int_equal(s.n, 0);
+  feed(t, 302 * SEC, "10.0.0.1", 1002, "10.0.0.2", 80, 1, 0, TA_TCP_SYN, 0);
+  assert_int_equal(s.n, 1);
+  assert_int_equal(s.why[0], TA_END_IDLE);
+  assert_int_equal(s.orig_port[0], 1000);
+  struct ta_flow_stats st;
+  ta_flow_table_stats(t, &st);
+  assert_int_equal(st.idle_timeouts, 1);
+  ta_flow_table_free(t);
+}
+
+static void test_flow_eviction_oldest_idle_first(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 3, 1);
+  for (uint16_t i = 0; i < 3; i++)
+    feed(t, (1 + i) * SEC, "10.0.0.1", (uint16_t)(1000 + i), "10.0.0.2", 80, 1,
+         0, TA_TCP_SYN, 0);
+  /* touch the oldest so the second one becomes the least recently active */
+  feed(t, 4 * SEC, "10.0.0.1", 1000, "10.0.0.2", 80, 1, 0, TA_TCP_SYN, 0);
+  feed(t, 5 * SEC, "10.0.0.1", 2000, "10.0.0.2", 80, 1, 0, TA_TCP_SYN, 0);
+  assert_int_equal(s.n, 1);
+  assert_int_equal(s.why[0], TA_END_EVICTED);
+  assert_int_equal(s.orig_port[0], 1001);
+  assert_int_equal(ta_flow_table_open(t), 3);
+  struct ta_flow_stats st;
+  ta_flow_table_stats(t, &st);
+  assert_int_equal(st.evicted, 1);
+  assert_int_equal(st.peak_open, 3);
+  assert_int_equal(st.max_open, 3);
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, 4);
+  assert_int_equal(st.connections, 4);
+  ta_flow_table_free(t);
+}
+
+static void test_flow_bounded_under_many_tuples(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 100, 0);
+  char src[32];
+  for (uint32_t i = 0; i < 5000; i++) {
+    snprintf(src, sizeof src, "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255,
+             i & 255);
+    feed(t, SEC + i, src, 1234, "10.0.0.2", 80, i, 0, TA_TCP_SYN, 0);
+    assert_true(ta_flow_table_open(t) <= 100);
+  }
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, 5000);
+  ta_flow_table_free(t);
+}
+
+static void test_flow_same_result_for_any_seed(void **state) {
+  (void)state;
+  struct seen a, b;
+  struct ta_flow_table *ta = table(&a, 16, 1), *tb = table(&b, 16, 987654321);
+  for (uint16_t i = 0; i < 8; i++) {
+    handshake_and_close(ta, (10 + i) * SEC, (uint16_t)(40000 + i), 100u * i);
+    handshake_and_close(tb, (10 + i) * SEC, (uint16_t)(40000 + i), 100u * i);
+  }
+  ta_flow_table_flush(ta);
+  ta_flow_table_flush(tb);
+  assert_int_equal(a.n, b.n);
+  assert_memory_equal(a.orig_port, b.orig_port, sizeof a.orig_port);
+  assert_memory_equal(a.why, b.why, sizeof a.why);
+  ta_flow_table_free(ta);
+  ta_flow_table_free(tb);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_flow_pairs_both_directions),
+      cmocka_unit_test(test_flow_closed_record_handed_on_after_linger),
+      cmocka_unit_test(test_flow_new_isn_after_close_is_new_connection),
+      cmocka_unit_test(test_flow_idle_timeout),
+      cmocka_unit_test(test_flow_eviction_oldest_idle_first),
+      cmocka_unit_test(test_flow_bounded_under_many_tuples),
+      cmocka_unit_test(test_flow_same_result_for_any_seed),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,186 @@
+/* tcpaudit - tests: the JSON reporter and the streaming JSON writer. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ta_analyze.h"
+#include "ta_error.h"
+#include "ta_jsonw.h"
+#include "ta_test_util.h"
+
+#define TD(name) TA_TESTDATA "/" name
+
+/* Runs the library on paths with the json reporter; returns the parsed doc. */
+static json_t *report(const char *const *paths, size_t n, const char *filter,
+                      int *rc_out) {
+  struct ta_sink sink;
+  ta_sink_init_mem(&sink);
+  struct ta_config cfg = {.inputs = paths, .n_inputs = n, .filter = filter,
+                          .reporter = ta_reporter_find("json"), .out = &sink};
+  struct ta_result res;
+  char err[256];
+  int rc = ta_analyze(&cfg, &res, err, sizeof err);
+  if (rc_out)
+    *rc_out = rc;
+  json_error_t jerr;
+  json_t *doc = json_loads(ta_sink_mem(&sink, NULL), 0, &jerr);
+  if (rc == 0 && !doc)
+    fail_msg("report is not JSON: %s at line %d", jerr.text, jerr.line);
+  ta_result_free(&res);
+  ta_sink_close(&sink);
+  return doc;
+}
+
+static json_t *conn_by_port(json_t *doc, int resp_port) {
+  size_t i;
+  json_t *c;
+  json_array_foreach(json_object_get(doc, "connections"), i, c) {
+    json_t *resp = json_object_get(c, "resp");
+    if (json_integer_value(json_object_get(resp, "port")) == resp_port)
+      return c;
+  }
+  return NULL;
+}
+
+static uint64_t counter(json_t *doc, const char *k) {
+  return (uint64_t)json_integer_value(
+      json_object_get(json_object_get(doc, "packets"), k));
+}
+
+static void assert_counters_add_up(json_t *doc) {
+  static const char *parts[] = {"tcp", "non_tcp", "non_ip", "fragments",
+                                "malformed", "unsupported_linktype",
+                                "filtered_out"};
+  uint64_t sum = 0;
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+    sum += counter(doc, parts[i]);
+  assert_int_equal(sum, counter(doc, "total"));
+}
+
+static void test_report_json_completed_capture(void **state) {
+  (void)state;
+  const char *in[] = {TD("kernel-completed.pcap")};
+  json_t *doc = report(in, 1, NULL, NULL);
+  assert_string_equal(json_string_value(json_object_get(doc, "schema")),
+                      "tcpaudit.report/1");
+  assert_int_equal(json_array_size(json_object_get(doc, "connections")), 1);
+  json_t *c = conn_by_port(doc, 2323);
+  assert_non_null(c);
+  json_t *orig = json_object_get(c, "orig"), *resp = json_object_get(c, "resp");
+  assert_string_equal(json_string_value(json_object_get(orig, "ip")),
+                      "127.0.0.1");
+  assert_int_equal(json_integer_value(json_object_get(orig, "port")), 40000);
+  assert_int_equal(json_integer_value(json_object_get(orig, "payload_bytes")), 55);
+  assert_int_equal(json_integer_value(json_object_get(resp, "payload_bytes")), 146);
+  assert_int_equal(json_integer_value(json_object_get(orig, "pkts")) +
+                       json_integer_value(json_object_get(resp, "pkts")), 10);
+  const char *first = json_string_value(json_object_get(c, "first_ts"));
+  assert_int_equal(strlen(first), strlen("2026-11-26T08:36:45.840893Z"));
+  assert_true(json_real_value(json_object_get(c, "duration")) >= 0);
+  assert_counters_add_up(doc);
+  json_t *inputs = json_object_get(doc, "inputs");
+  assert_int_equal(json_array_size(inputs), 1);
+  json_t *in0 = json_array_get(inputs, 0);
+  assert_string_equal(json_string_value(json_object_get(in0, "format")), "pcap");
+  assert_int_equal(json_integer_value(json_object_get(in0, "packets")), 10);
+  assert_false(json_boolean_value(json_object_get(in0, "damaged")));
+  json_decref(doc);
+}
+
+static void test_report_json_nanosecond_times(void **state) {
+  (void)state;
+  const char *in[] = {TD("kernel-completed-nano.pcap")};
+  json_t *doc = report(in, 1, NULL, NULL);
+  json_t *c = json_array_get(json_object_get(doc, "connections"), 0);
+  const char *first = json_string_value(json_object_get(c, "first_ts"));
+  /* nine fraction digits: "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ" */
+  assert_int_equal(strlen(first), 30);
+  json_decref(doc);
+}
+
+static void test_report_json_rotated_files_merge(void **state) {
+  (void)state;
+  const char *in[] = {TD("kernel-rotated-2.pcap"), TD("kernel-rotated-1.pcap")};
+  json_t *doc = report(in, 2, NULL, NULL);
+  json_t *conns = json_object_get(doc, "connections");
+  assert_int_equal(json_array_size(conns), 3);
+  /* a connection split across the two files is one connection */
+  size_t i;
+  json_t *c;
+  json_array_foreach(conns, i, c) {
+    json_int_t p = json_integer_value(json_object_get(json_object_get(c, "orig"), "pkts")) +
+                   json_integer_value(json_object_get(json_object_get(c, "resp"), "pkts"));
+    assert_true(p >= 8);
+  }
+  assert_int_equal(counter(doc, "time_backwards"), 0);
+  assert_counters_add_up(doc);
+  json_decref(doc);
+}
+
+static void test_report_json_filter_counts_rejected(void **state) {
+  (void)state;
+  const char *in[] = {TD("kernel-completed.pcap")};
+  json_t *doc = report(in, 1, "port 9", NULL);
+  assert_int_equal(json_array_size(json_object_get(doc, "connections")), 0);
+  assert_int_equal(counter(doc, "filtered_out"), 10);
+  assert_counters_add_up(doc);
+  assert_string_equal(json_string_value(json_object_get(doc, "filter")), "port 9");
+  json_decref(doc);
+}
+
+static void test_report_json_bad_filter_is_error(void **state) {
+  (void)state;
+  const char *in[] = {TD("kernel-completed.pcap")};
+  int rc = 0;
+  json_t *doc = report(in, 1, "host and and", &rc);
+  assert_int_equal(rc, TA_EFILTER);
+  json_decref(doc);
+}
+
+static void test_report_json_writer_escapes_hostile_strings(void **state) {
+  (void)state;
+  struct ta_sink sink;
+  ta_sink_init_mem(&sink);
+  struct ta_jsonw w;
+  ta_jsonw_init(&w, &sink, 0, 6);
+  ta_jsonw_obj_begin(&w);
+  const char hostile[] = "a\"b\\c\n\x01\x1b[2J<script>\xff\xc3\xa9\xe2\x82";
+  ta_jsonw_key(&w, "s");
+  ta_jsonw_strn(&w, hostile, sizeof hostile - 1);
+  ta_jsonw_ksecs(&w, "d", 5013549000LL);
+  ta_jsonw_ksecs(&w, "neg", -1500);
+  ta_jsonw_ktime(&w, "t", 1009843200000000000LL + 72392845356000LL);
+  ta_jsonw_obj_end(&w);
+  const char *out = ta_sink_mem(&sink, NULL);
+  assert_null(strchr(out, '\x1b'));
+  json_error_t jerr;
+  json_t *doc = json_loads(out, 0, &jerr);
+  assert_non_null(doc);
+  const char *s = json_string_value(json_object_get(doc, "s"));
+  assert_non_null(s);
+  assert_non_null(strstr(s, "<script>"));
+  assert_non_null(strstr(s, "\xc3\xa9")); /* valid UTF-8 kept */
+  assert_non_null(strstr(s, "\xef\xbf\xbd")); /* invalid byte replaced */
+  assert_true(json_real_value(json_object_get(doc, "d")) == 5.013549);
+  assert_string_equal(json_string_value(json_object_get(doc, "t")),
+                      "2002-01-01T20:06:32.845356Z");
+  json_decref(doc);
+  ta_sink_close(&sink);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_report_json_completed_capture),
+      cmocka_unit_test(test_report_json_nanosecond_times),
+      cmocka_unit_test(test_report_json_rotated_files_merge),
+      cmocka_unit_test(test_report_json_filter_counts_rejected),
+      cmocka_unit_test(test_report_json_bad_filter_is_error),
+      cmocka_unit_test(test_report_json_writer_escapes_hostile_strings),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
