@@ -28,7 +28,7 @@ struct iface {
 
 struct ta__pcapng {
   FILE *fp;
-  bool swap;        /* section is in the other byte order */
+  bool swap;        /* section is big-endian */
   bool in_section;
   uint8_t *body;
   size_t body_cap;
@@ -42,7 +42,7 @@ static uint32_t rd32(const struct ta__pcapng *r, const uint8_t *p) {
                 (uint32_t)p[3] << 24;
   uint32_t be = (uint32_t)p[3] | (uint32_t)p[2] << 8 | (uint32_t)p[1] << 16 |
                 (uint32_t)p[0] << 24;
-  /* native little-endian host assumed for "unswapped"; resolved per SHB */
+  /* swap means the section was written big-endian (found from its BOM) */
   return r->swap ? be : le;
 }
 
