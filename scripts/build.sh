@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# tcpaudit - build: configures and builds into build/ (or build-asan/ with
-# --asan: everything under AddressSanitizer and UndefinedBehaviorSanitizer).
+# tcpaudit - build: configures and builds with a CMake preset: build/ by
+# default, build-asan/ with --asan (AddressSanitizer + UndefinedBehaviorSanitizer).
+# Prints the build directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+preset=default
 dir=build
-args=()
 if [ "${1:-}" = "--asan" ]; then
+  preset=asan
   dir=build-asan
-  args+=(-DTA_SANITIZE=ON)
 fi
-cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${args[@]}" >/dev/null
-cmake --build "$dir" -j"$(nproc)" >/dev/null
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset" -j"$(nproc)" >/dev/null
 echo "$dir"
