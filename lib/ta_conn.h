@@ -117,6 +117,27 @@ struct ta_side {
   uint8_t zeek_state;  /* enum ta_zeek_endpoint */
   uint32_t hist_seen;  /* letters already recorded once */
   uint32_t hist_next[4]; /* next threshold for the repeating letters C,G,T,W */
+
+  /* More Zeek bookkeeping (lib/conn.c says how each is used). Sequence
+   * numbers are absolute; the *_rel ones are relative to zeek_start. */
+  uint8_t zeek_prev_state;  /* enum ta_zeek_endpoint before the last change */
+  bool zeek_did_close;      /* a FIN or RST of this side closed it */
+  uint32_t zeek_start;      /* Zeek's start sequence (ISN, or first seq - 1) */
+  uint32_t zeek_last;       /* one past the highest sequence sent */
+  uint32_t zeek_acked;      /* highest ack the peer sent for this side */
+  uint32_t zeek_fin_rel;    /* one past this side's FIN */
+  uint32_t zeek_fins, zeek_rsts;
+  uint32_t hist_last_syn, hist_last_fin, hist_last_rst; /* relative */
+  uint32_t hist_count[4];   /* C, G, T, W events so far */
+  /* content gaps as Zeek's reassembler sees them: data up to gap_contig
+   * is accounted for, [gap_above_lo, gap_above_hi) was seen beyond a hole */
+  uint32_t gap_contig_rel, gap_trim_rel, gap_above_lo_rel, gap_above_hi_rel;
+  bool gap_above;
+
+  /* the analyst's view: one open hole in this side's sequence space */
+  bool hole;
+  uint32_t hole_lo, hole_hi;
+  int64_t hole_ts;          /* when the hole appeared */
 };
 
 /* One packet of the ladder diagram, relative to the connection. */
@@ -173,8 +194,18 @@ struct ta_conn {
   uint8_t conn_state;   /* enum ta_conn_state */
   const char *other_reason; /* static string when scenario is OTHER */
   uint32_t anomalies;   /* OR of packet anomalies */
-  bool closed;          /* over as far as TCP goes (both FINs, or an RST) */
+  bool closed;          /* over as far as TCP goes: both FINs, an RST, or a
+                           FIN from a side whose peer has sent nothing */
+
+  /* role and lifetime bookkeeping (lib/conn.c) */
+  bool roles_pending;   /* began with a SYN/ACK: roles wait for the next packet */
+  bool zeek_partial;    /* Zeek's is_partial: a side began without a SYN */
+  int64_t closed_ts;    /* when closed became true */
 };
+
+/* Zeek's tcp_close_delay: a closed connection is forgotten this long after
+ * its close, so a later packet on the tuple starts a new record. */
+#define TA_CONN_CLOSE_DELAY_NS (5 * 1000000000LL)
 
 /* Starts a record from its first packet; dir tells who sent it. */
 void ta_conn_init(struct ta_conn *c, uint64_t id, const struct ta_packet *pkt);
@@ -182,8 +213,10 @@ void ta_conn_init(struct ta_conn *c, uint64_t id, const struct ta_packet *pkt);
 /* Applies one packet; returns its direction. Cannot fail, never allocates. */
 enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *pkt);
 
-/* True when pkt is a SYN that starts a new connection on c's tuple rather
- * than continuing it (c is over and the ISN is new). */
+/* True when pkt starts a new connection on c's tuple rather than
+ * continuing it: a SYN with a new ISN (a SYN repeating the attempt's ISN is
+ * a retry, even after an RST), or any packet once c has been closed for
+ * TA_CONN_CLOSE_DELAY_NS. Cannot fail. */
 bool ta_conn_is_new_attempt(const struct ta_conn *c, const struct ta_packet *pkt);
 
 /* Computes scenario, conn_state and end_reason. Cannot fail. */

@@ -10,6 +10,6 @@ if [ "${1:-}" = "--asan" ]; then
   preset=asan
   dir=build-asan
 fi
-cmake --preset "$preset" >/dev/null
-cmake --build --preset "$preset" -j"$(nproc)" >/dev/null
+cmake --preset "$preset" >&2
+cmake --build --preset "$preset" -j"$(nproc)" >&2
 echo "$dir"
