@@ -131,7 +131,7 @@ struct ta_side {
   uint32_t hist_count[4];   /* C, G, T, W events so far */
   /* content gaps as Zeek's reassembler sees them: data up to gap_contig
    * is accounted for, [gap_above_lo, gap_above_hi) was seen beyond a hole */
-  uint32_t gap_contig_rel, gap_trim_rel, gap_above_lo_rel, gap_above_hi_rel;
+  uint32_t gap_contig_rel, gap_trim_rel, gap_above_lo, gap_above_hi;
   bool gap_above;
 
   /* the analyst's view: one open hole in this side's sequence space */
@@ -200,7 +200,7 @@ struct ta_conn {
   /* role and lifetime bookkeeping (lib/conn.c) */
   bool roles_pending;   /* began with a SYN/ACK: roles wait for the next packet */
   bool zeek_partial;    /* Zeek's is_partial: a side began without a SYN */
-  int64_t closed_ts;    /* when closed became true */
+  int64_t closed_ts;    /* when closed became true, or a SYN retried since */
 };
 
 /* Zeek's tcp_close_delay: a closed connection is forgotten this long after

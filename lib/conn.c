@@ -1,0 +1,966 @@
+/* tcpaudit - tracker: one TCP connection, packet by packet.
+ * Owns the contents of struct ta_conn: the analyst's story (SYN attempts,
+ * handshake and close timings, per-side counters, the ladder) and a model of
+ * Zeek's TCP endpoint state machine that yields conn_state and history.
+ * Constant work per packet (counters and a few sequence numbers), no
+ * allocation, no packet list. Knows nothing of the flow table or reporters.
+ *
+ * The Zeek model follows Zeek's documented behaviour closely enough to agree
+ * with its conn.log on real traces; where it cannot (checksums, tunnels,
+ * timers) docs/zeek-differences.md says why. */
+#include "ta_conn.h"
+
+#include <string.h>
+
+enum { ORIG = TA_DIR_ORIG, RESP = TA_DIR_RESP };
+
+/* Zeek ignores the sequence number of a SYN or RST that jumps this far. */
+#define SEQ_JUMP_LIMIT 1048576
+/* A segment filling a hole this soon after the hole appeared is taken as
+ * out of order rather than retransmitted (Wireshark's default, 3 ms), unless
+ * the handshake showed a longer round trip. */
+#define OOO_WINDOW_NS 3000000LL
+
+/* History letters recorded only once per role ("seen" bits). */
+enum {
+  HB_SYN = 1u << 0,
+  HB_FIN = 1u << 1,
+  HB_RST = 1u << 2,
+  HB_FIN_RST = 1u << 3,
+  HB_DATA = 1u << 4,
+  HB_ACK = 1u << 5,
+  HB_MULTI = 1u << 6,
+};
+
+/* Letters repeated on a log scale (at 1, 10, 100, ... events). */
+enum { REP_CHECKSUM = 0, REP_GAP, REP_RXMIT, REP_WIN0 };
+static const char rep_letter[4] = {'C', 'G', 'T', 'W'};
+
+/* Sequence arithmetic modulo 2^32. */
+static int32_t seq_diff(uint32_t a, uint32_t b) { return (int32_t)(a - b); }
+
+/* ------------------------------------------------------------------------ */
+/* Names */
+
+const char *ta_scenario_name(int s) {
+  switch (s) {
+#define TA__SC_NAME(name, str)                                                 \
+  case TA_SC_##name:                                                           \
+    return str;
+    TA_SCENARIO_MAP(TA__SC_NAME)
+#undef TA__SC_NAME
+  }
+  return "unknown";
+}
+
+const char *ta_conn_state_name(int s) {
+  switch (s) {
+#define TA__CS_NAME(name)                                                      \
+  case TA_CS_##name:                                                           \
+    return #name;
+    TA_CONN_STATE_MAP(TA__CS_NAME)
+#undef TA__CS_NAME
+  }
+  return "unknown";
+}
+
+const char *ta_end_reason_name(int r) {
+  switch (r) {
+#define TA__END_NAME(name, str)                                                \
+  case TA_END_##name:                                                          \
+    return str;
+    TA_END_MAP(TA__END_NAME)
+#undef TA__END_NAME
+  }
+  return "unknown";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Roles */
+
+/* Ports of services Zeek's default analyzers register (its
+ * likely_server_ports), used the way Zeek uses them: to guess which side is
+ * the server when a connection does not begin with a SYN. Sorted. */
+static const uint16_t server_ports[] = {
+    21,   22,   23,   25,   53,   79,   80,   81,   88,   110,  111,  113,
+    135,  139,  143,  389,  443,  445,  465,  502,  513,  514,  563,  585,
+    587,  614,  631,  636,  989,  990,  992,  993,  995,  1080, 1433, 1521,
+    1883, 2049, 2811, 3128, 3268, 3306, 3389, 5060, 5222, 5223, 5269, 5432,
+    5672, 6379, 6666, 6667, 6668, 6669, 8000, 8080, 8443, 8888, 20000,
+};
+
+static bool likely_server_port(uint16_t port) {
+  size_t lo = 0, hi = sizeof server_ports / sizeof server_ports[0];
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (server_ports[mid] == port)
+      return true;
+    if (server_ports[mid] < port)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return false;
+}
+
+/* Zeek's port rule for a connection whose first packet (src -> dst) is not a
+ * bare SYN: true when the sender looks like the server, so that the
+ * receiver should be taken as the originator. */
+static bool ports_say_flip(uint16_t src, uint16_t dst, bool syn_flag) {
+  if (!likely_server_port(src))
+    return false;
+  if (likely_server_port(dst))
+    return !syn_flag && src < dst; /* both plausible: favour the lower one */
+  return true;
+}
+
+static size_t addr_len(const struct ta_conn *c) { return c->family == 6 ? 16 : 4; }
+
+static int direction(const struct ta_conn *c, const struct ta_packet *p) {
+  const struct ta_side *o = &c->side[ORIG];
+  if (p->sport == o->port && memcmp(p->src, o->ip, addr_len(c)) == 0)
+    return ORIG;
+  return RESP;
+}
+
+/* ------------------------------------------------------------------------ */
+/* History string */
+
+static void hist_add(struct ta_conn *c, char ch) {
+  if (c->history_len < TA_MAX_HISTORY) {
+    c->history[c->history_len++] = ch;
+    c->history[c->history_len] = '\0';
+  }
+}
+
+static char role_letter(int dir, char upper) {
+  return dir == ORIG ? upper : (char)(upper - 'A' + 'a');
+}
+
+/* Records the letter the first time this role shows it; returns true when
+ * it had been recorded before. */
+static bool hist_once(struct ta_conn *c, int dir, uint32_t bit, char upper) {
+  uint32_t *seen = &c->side[dir].hist_seen;
+  if (*seen & bit)
+    return true;
+  *seen |= bit;
+  hist_add(c, role_letter(dir, upper));
+  return false;
+}
+
+/* Counts an event of a repeating letter and records the letter at the 1st,
+ * 10th, 100th, ... event. */
+static void hist_scaled(struct ta_conn *c, int dir, int which) {
+  struct ta_side *s = &c->side[dir];
+  if (s->hist_next[which] == 0)
+    s->hist_next[which] = 1;
+  if (++s->hist_count[which] != s->hist_next[which])
+    return;
+  hist_add(c, role_letter(dir, rep_letter[which]));
+  uint32_t next = s->hist_next[which] * 10u;
+  if (next <= s->hist_next[which])
+    s->hist_count[which] = 0; /* would wrap: keep the threshold */
+  else
+    s->hist_next[which] = next;
+}
+
+static void zeek_history(struct ta_conn *c, int dir, uint8_t fl, uint32_t rel,
+                         uint32_t len) {
+  struct ta_side *s = &c->side[dir];
+  bool syn = fl & TA_TCP_SYN, fin = fl & TA_TCP_FIN, rst = fl & TA_TCP_RST;
+  int bits = syn + fin + rst;
+  if (bits > 1) {
+    if (fin && rst)
+      hist_once(c, dir, HB_FIN_RST, 'I');
+    else
+      hist_once(c, dir, HB_MULTI, 'Q');
+  } else if (syn) {
+    char code = (fl & TA_TCP_ACK) ? 'H' : 'S';
+    if (hist_once(c, dir, HB_SYN, code) && rel != s->hist_last_syn)
+      hist_add(c, role_letter(dir, code));
+    s->hist_last_syn = rel;
+  } else if (fin) {
+    /* a FIN's position is after the data it carries */
+    if (hist_once(c, dir, HB_FIN, 'F') && rel + len != s->hist_last_fin)
+      hist_add(c, role_letter(dir, 'F'));
+    s->hist_last_fin = rel + len;
+  } else if (rst) {
+    if (hist_once(c, dir, HB_RST, 'R') && rel != s->hist_last_rst)
+      hist_add(c, role_letter(dir, 'R'));
+    s->hist_last_rst = rel;
+  } else if (len) {
+    hist_once(c, dir, HB_DATA, 'D');
+  } else if (fl & TA_TCP_ACK) {
+    hist_once(c, dir, HB_ACK, 'A');
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Flipping roles */
+
+/* Swaps everything that belongs to an endpoint; callers decide about the
+ * per-role history bits. */
+static void swap_sides(struct ta_conn *c) {
+  struct ta_side t = c->side[ORIG];
+  c->side[ORIG] = c->side[RESP];
+  c->side[RESP] = t;
+  for (uint8_t i = 0; i < c->n_ladder && i < TA_LADDER_PKTS; i++)
+    c->ladder[i].dir ^= 1;
+  uint64_t b = c->payload_before_close[0];
+  c->payload_before_close[0] = c->payload_before_close[1];
+  c->payload_before_close[1] = b;
+  if (c->close_initiator)
+    c->close_initiator = (uint8_t)(3 - c->close_initiator);
+  c->history_flipped = !c->history_flipped;
+}
+
+/* Zeek's flip in the middle of a connection (a SYN answering a SYN/ACK that
+ * was seen first): the endpoints swap roles, the letters already written
+ * stay as they are, and '^' marks the moment. */
+static void flip_now(struct ta_conn *c) {
+  uint32_t seen0 = c->side[ORIG].hist_seen, seen1 = c->side[RESP].hist_seen;
+  swap_sides(c);
+  c->side[ORIG].hist_seen = seen0;
+  c->side[RESP].hist_seen = seen1;
+  c->zeek_partial = false;
+  hist_add(c, '^');
+}
+
+/* A record that began with SYN/ACKs turns out to have the other side as its
+ * originator: rewrite it as if the roles had been swapped from its first
+ * packet (which is what Zeek reports: "^h..."). Only SYN/ACKs have been
+ * seen, so the SYN/ACK sender becomes an established responder. */
+static void flip_from_start(struct ta_conn *c) {
+  swap_sides(c);
+  for (int d = 0; d < 2; d++) {
+    struct ta_side *s = &c->side[d];
+    if (s->zeek_state == TA_ZE_SYN_ACK_SENT) {
+      s->zeek_prev_state = TA_ZE_INACTIVE;
+      s->zeek_state = TA_ZE_ESTABLISHED;
+    }
+  }
+  char old[TA_MAX_HISTORY + 1];
+  memcpy(old, c->history, sizeof old);
+  uint8_t n = c->history_len;
+  c->history_len = 0;
+  c->history[0] = '\0';
+  hist_add(c, '^');
+  for (uint8_t i = 0; i < n; i++) {
+    char ch = old[i];
+    if (ch >= 'A' && ch <= 'Z')
+      ch = (char)(ch - 'A' + 'a');
+    else if (ch >= 'a' && ch <= 'z')
+      ch = (char)(ch - 'a' + 'A');
+    hist_add(c, ch);
+  }
+  c->zeek_partial = false;
+}
+
+/* Decides the roles of a record that began with SYN/ACKs, given the next
+ * packet (flags of pkt, before it is applied). */
+static void resolve_roles(struct ta_conn *c, uint8_t fl) {
+  bool syn = fl & TA_TCP_SYN, ack = fl & TA_TCP_ACK, rst = fl & TA_TCP_RST;
+  if (syn && !ack) {
+    /* the SYN it answered, seen late: the state machine sorts it out */
+    c->roles_pending = false;
+  } else if (syn) {
+    /* another SYN/ACK: still undecided */
+  } else if (!rst) {
+    /* an ACK or data after a SYN/ACK is no scan: its receiver is the client */
+    flip_from_start(c);
+    c->roles_pending = false;
+  } else {
+    if (ports_say_flip(c->side[ORIG].port, c->side[RESP].port, true))
+      flip_from_start(c);
+    c->roles_pending = false;
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Zeek endpoint model */
+
+static void zset(struct ta_side *s, uint8_t state) {
+  if (s->zeek_state != state) {
+    s->zeek_prev_state = s->zeek_state;
+    s->zeek_state = state;
+  }
+}
+
+static void zreinit(struct ta_side *s, uint32_t start, uint32_t last) {
+  s->zeek_start = s->zeek_acked = start;
+  s->zeek_last = last;
+}
+
+/* Sets up a side's sequence numbers from its packet, as Zeek does. */
+static void zeek_init_endpoint(struct ta_side *s, uint8_t fl, uint32_t base,
+                               uint32_t past) {
+  bool syn = fl & TA_TCP_SYN;
+  switch (s->zeek_state) {
+  case TA_ZE_INACTIVE:
+    if (syn)
+      zreinit(s, base, past);
+    else
+      zreinit(s, base - 1, base); /* as if a SYN had been seen */
+    break;
+  case TA_ZE_SYN_SENT:
+  case TA_ZE_SYN_ACK_SENT:
+    if (syn && base != s->zeek_start)
+      zreinit(s, base, past);
+    break;
+  case TA_ZE_ESTABLISHED:
+  case TA_ZE_PARTIAL:
+    if (syn)
+      zreinit(s, base, past);
+    break;
+  case TA_ZE_RESET:
+    if (syn && s->zeek_prev_state == TA_ZE_INACTIVE)
+      zreinit(s, base, past); /* the earlier RST may have been injected */
+    break;
+  default:
+    break;
+  }
+}
+
+/* Advances the side's highest sequence number; a segment with data that
+ * does not advance it is a retransmission ('T'). */
+static void zeek_last_seq(struct ta_conn *c, int dir, uint32_t past, uint8_t fl,
+                          uint32_t len) {
+  struct ta_side *s = &c->side[dir];
+  int32_t delta = seq_diff(past, s->zeek_last);
+  if ((fl & (TA_TCP_SYN | TA_TCP_RST)) &&
+      (delta > SEQ_JUMP_LIMIT || delta < -SEQ_JUMP_LIMIT))
+    return; /* not trusted */
+  if ((fl & TA_TCP_FIN) && s->zeek_last == s->zeek_start + 1)
+    s->zeek_last = past; /* only SYN and FIN seen: trust the FIN */
+  else if (s->zeek_state == TA_ZE_RESET)
+    return;
+  else if (delta > 0)
+    s->zeek_last = past;
+  else if (len > 0)
+    hist_scaled(c, dir, REP_RXMIT);
+}
+
+static bool zeek_clean(const struct ta_side *s) {
+  return s->zeek_state == TA_ZE_ESTABLISHED ||
+         (s->zeek_state == TA_ZE_CLOSED &&
+          s->zeek_prev_state == TA_ZE_ESTABLISHED);
+}
+
+/* Data of side k seen at relative [rel, rel + len). */
+static void gap_data(struct ta_side *s, uint32_t rel, uint32_t len) {
+  uint32_t hi = rel + len;
+  if (seq_diff(rel, s->gap_contig_rel) <= 0) {
+    if (seq_diff(hi, s->gap_contig_rel) > 0)
+      s->gap_contig_rel = hi;
+    if (s->gap_above && seq_diff(s->gap_above_lo, s->gap_contig_rel) <= 0) {
+      if (seq_diff(s->gap_above_hi, s->gap_contig_rel) > 0)
+        s->gap_contig_rel = s->gap_above_hi;
+      s->gap_above = false;
+    }
+  } else if (!s->gap_above) {
+    s->gap_above = true;
+    s->gap_above_lo = rel;
+    s->gap_above_hi = hi;
+  } else {
+    /* one block is kept: merge (a second hole goes unreported) */
+    if (seq_diff(rel, s->gap_above_lo) < 0)
+      s->gap_above_lo = rel;
+    if (seq_diff(hi, s->gap_above_hi) > 0)
+      s->gap_above_hi = hi;
+  }
+}
+
+/* The peer acknowledged side k's data up to relative rel_ack: bytes it
+ * acknowledged that were never seen are a content gap ('G'), counted only
+ * while both sides are established or closing cleanly. */
+static void gap_ack(struct ta_conn *c, int k, uint32_t rel_ack) {
+  struct ta_side *s = &c->side[k];
+  const struct ta_side *o = &c->side[!k];
+  uint32_t up = rel_ack;
+  if (s->zeek_fins && seq_diff(up, s->zeek_fin_rel) >= 0)
+    up = s->zeek_fin_rel - 1; /* the FIN octet is not data */
+  if (seq_diff(up, s->gap_trim_rel) <= 0)
+    return;
+  bool report = zeek_clean(s) && zeek_clean(o);
+  /* a partial connection's first ack says nothing about missing data */
+  if (!(c->zeek_partial && up <= 2)) {
+    if (s->gap_above && seq_diff(s->gap_above_lo, up) < 0) {
+      if (seq_diff(s->gap_above_lo, s->gap_contig_rel) > 0 && report)
+        hist_scaled(c, k, REP_GAP);
+      if (seq_diff(s->gap_above_hi, s->gap_contig_rel) > 0)
+        s->gap_contig_rel = s->gap_above_hi;
+      s->gap_above = false;
+    }
+    if (seq_diff(up, s->gap_contig_rel) > 0) {
+      if (report)
+        hist_scaled(c, k, REP_GAP);
+      s->gap_contig_rel = up;
+    }
+  }
+  s->gap_trim_rel = up;
+}
+
+/* A FIN or RST closed side dir; a close is complete when it was a RST, the
+ * peer had closed too, or the peer never sent anything. */
+static void zeek_closed(struct ta_conn *c, int dir, int64_t ts) {
+  struct ta_side *s = &c->side[dir];
+  const struct ta_side *peer = &c->side[!dir];
+  if (s->zeek_did_close)
+    return;
+  s->zeek_did_close = true;
+  if (s->zeek_state == TA_ZE_RESET || peer->zeek_did_close ||
+      peer->zeek_state == TA_ZE_INACTIVE) {
+    if (!c->closed) {
+      c->closed = true;
+      c->closed_ts = ts;
+    }
+  }
+}
+
+/* The state machine for a side that had sent nothing before this packet.
+ * May flip the roles; *e and *q are updated to the sender's and the peer's
+ * index afterwards. Returns true when the packet closed the sender. */
+static bool zeek_inactive(struct ta_conn *c, int *e, int *q,
+                          const struct ta_packet *p) {
+  uint8_t fl = p->flags;
+  bool syn = fl & TA_TCP_SYN, ack = fl & TA_TCP_ACK;
+  bool is_orig = *e == ORIG;
+  bool do_close = false;
+  struct ta_side *ep = &c->side[*e], *peer = &c->side[*q];
+
+  if (syn) {
+    if (is_orig) {
+      zset(ep, ack ? TA_ZE_SYN_ACK_SENT : TA_ZE_SYN_SENT);
+    } else {
+      if (!ack && peer->zeek_state == TA_ZE_SYN_ACK_SENT &&
+          p->seq == ep->zeek_start) {
+        /* the SYN/ACK was seen before the SYN it answers */
+        flip_now(c);
+        *e = ORIG;
+        *q = RESP;
+        ep = &c->side[ORIG];
+        peer = &c->side[RESP];
+        zset(peer, TA_ZE_ESTABLISHED);
+      }
+      if (peer->zeek_state == TA_ZE_SYN_SENT)
+        zset(peer, TA_ZE_ESTABLISHED);
+      zset(ep, TA_ZE_ESTABLISHED);
+    }
+  }
+  if (fl & TA_TCP_FIN) {
+    zset(ep, TA_ZE_CLOSED);
+    do_close = true;
+  }
+  if (fl & TA_TCP_RST) {
+    zset(ep, TA_ZE_RESET);
+    do_close = true;
+  }
+  if (ep->zeek_state == TA_ZE_INACTIVE) {
+    if (!is_orig && p->payload_len == 0 &&
+        c->side[ORIG].zeek_state == TA_ZE_SYN_SENT) {
+      /* a bare ACK of a SYN before the SYN/ACK: not a partial connection */
+    } else if (ack && peer->zeek_state == TA_ZE_ESTABLISHED) {
+      zset(ep, TA_ZE_ESTABLISHED); /* the SYN was missed, the rest is here */
+      c->zeek_partial = false;
+    } else {
+      zset(ep, TA_ZE_PARTIAL);
+    }
+  }
+  return do_close;
+}
+
+static bool zeek_state_machine(struct ta_conn *c, int *e, int *q,
+                               const struct ta_packet *p) {
+  uint8_t fl = p->flags;
+  struct ta_side *ep = &c->side[*e], *peer = &c->side[*q];
+  bool do_close = false;
+  switch (ep->zeek_state) {
+  case TA_ZE_INACTIVE:
+    return zeek_inactive(c, e, q, p);
+  case TA_ZE_SYN_SENT:
+  case TA_ZE_SYN_ACK_SENT:
+    if (fl & TA_TCP_FIN) {
+      zset(ep, TA_ZE_CLOSED);
+      do_close = true;
+    }
+    if (fl & TA_TCP_RST) {
+      zset(ep, TA_ZE_RESET);
+      do_close = true;
+    }
+    break;
+  case TA_ZE_ESTABLISHED:
+  case TA_ZE_PARTIAL:
+    if ((fl & TA_TCP_SYN) && !(fl & TA_TCP_ACK) &&
+        ep->zeek_state == TA_ZE_PARTIAL && peer->zeek_state == TA_ZE_INACTIVE)
+      zset(ep, TA_ZE_SYN_SENT);
+    if ((fl & TA_TCP_FIN) && !(fl & TA_TCP_RST)) {
+      zset(ep, TA_ZE_CLOSED);
+      /* a FIN then a RST from the peer was a normal close after all */
+      if (peer->zeek_state == TA_ZE_RESET &&
+          peer->zeek_prev_state == TA_ZE_CLOSED)
+        zset(peer, TA_ZE_CLOSED);
+      do_close = true;
+    }
+    if (fl & TA_TCP_RST) {
+      zset(ep, TA_ZE_RESET);
+      do_close = true;
+    }
+    break;
+  case TA_ZE_CLOSED:
+    /* a RST after both FINs changes nothing */
+    if ((fl & TA_TCP_RST) && peer->zeek_state != TA_ZE_CLOSED) {
+      zset(ep, TA_ZE_RESET);
+      if (!ep->zeek_did_close)
+        do_close = true;
+    }
+    break;
+  default: /* RESET: nothing more changes it */
+    break;
+  }
+  return do_close;
+}
+
+/* Zeek's is_partial: some side's first packet was not a SYN. */
+static void zeek_partial_status(struct ta_conn *c, int dir, uint8_t fl) {
+  bool syn = fl & TA_TCP_SYN, ack = fl & TA_TCP_ACK;
+  if (dir == ORIG)
+    c->zeek_partial = !syn || ack;
+  else if (!c->zeek_partial)
+    c->zeek_partial = !syn;
+}
+
+/* Applies one packet to the Zeek model; *dir may change if roles flip. */
+static void zeek_packet(struct ta_conn *c, int *dir, const struct ta_packet *p) {
+  int e = *dir, q = !e;
+  uint8_t fl = p->flags;
+  bool syn = fl & TA_TCP_SYN, fin = fl & TA_TCP_FIN, rst = fl & TA_TCP_RST;
+  bool ack = fl & TA_TCP_ACK;
+  uint32_t len = p->payload_len;
+
+  if (c->side[e].pkts == 0)
+    zeek_partial_status(c, e, fl);
+
+  uint32_t seg_len = len + (syn ? 1 : 0) + (fin ? 1 : 0);
+  if (rst)
+    seg_len -= len; /* a RST's payload is not part of the stream */
+  uint32_t past = p->seq + seg_len;
+
+  struct ta_side *ep = &c->side[e], *peer = &c->side[q];
+  zeek_init_endpoint(ep, fl, p->seq, past);
+  int32_t rel_signed = seq_diff(p->seq, ep->zeek_start);
+  uint32_t rel = (uint32_t)rel_signed;
+
+  zeek_history(c, e, fl, rel, len);
+  if (p->window == 0 && !rst && peer->zeek_state != TA_ZE_CLOSED &&
+      ep->zeek_state != TA_ZE_RESET)
+    hist_scaled(c, e, REP_WIN0);
+
+  if (fin) {
+    ep->zeek_fins++;
+    ep->zeek_fin_rel = rel + seg_len;
+  }
+  if (rst)
+    ep->zeek_rsts++;
+
+  uint32_t rel_ack = 0;
+  if (ack) {
+    if (peer->zeek_state == TA_ZE_INACTIVE) {
+      rel_ack = 1;
+      zreinit(peer, p->ack - 1, p->ack - 1);
+    } else {
+      int32_t d = seq_diff(p->ack, peer->zeek_start);
+      if (d >= 0) {
+        rel_ack = (uint32_t)d;
+        int32_t adv = seq_diff(p->ack, peer->zeek_acked);
+        /* an ack of 0 far ahead is more likely broken than a wrap */
+        if (!rst && adv > 0 && !(p->ack == 0 && adv > SEQ_JUMP_LIMIT))
+          peer->zeek_acked = p->ack;
+      }
+    }
+  }
+
+  zeek_last_seq(c, e, past, fl, len);
+
+  bool do_close = zeek_state_machine(c, &e, &q, p);
+
+  if (ack && rel_ack)
+    gap_ack(c, q, rel_ack);
+  if (len > 0 && !rst && rel_signed >= 0 && p->payload_caplen >= len)
+    gap_data(&c->side[e], syn ? rel + 1 : rel, len);
+  if (do_close)
+    zeek_closed(c, e, p->ts_ns);
+  *dir = e;
+}
+
+/* Zeek's size of one side's stream: sequence span without SYN and FIN. */
+static uint32_t zeek_size(const struct ta_side *s, const struct ta_side *peer) {
+  bool no_data_acked =
+      s->zeek_acked == s->zeek_start || s->zeek_acked == s->zeek_start + 1;
+  if (s->zeek_prev_state == TA_ZE_SYN_SENT && s->zeek_state == TA_ZE_RESET &&
+      peer->zeek_state == TA_ZE_INACTIVE && !no_data_acked)
+    return 0;
+  uint32_t top =
+      seq_diff(s->zeek_last, s->zeek_acked) > 0 ? s->zeek_last : s->zeek_acked;
+  uint32_t size = top - s->zeek_start;
+  if (size)
+    size--;
+  if (s->zeek_fins && size)
+    size--;
+  return size;
+}
+
+/* Zeek's RSTOS0 test on the history: an optional '^', 'S', then anything but
+ * H, A, F, G, I, Q up to an 'R'. */
+static bool history_syn_then_rst(const char *h) {
+  if (*h == '^')
+    h++;
+  if (*h++ != 'S')
+    return false;
+  for (; *h; h++) {
+    if (*h == 'R')
+      return true;
+    if (strchr("HAFGIQ", *h))
+      return false;
+  }
+  return false;
+}
+
+static uint8_t zeek_conn_state(const struct ta_conn *c) {
+  const struct ta_side *o = &c->side[ORIG], *r = &c->side[RESP];
+  uint8_t os = o->zeek_state, rs = r->zeek_state;
+  bool o_inactive = os == TA_ZE_INACTIVE || os == TA_ZE_PARTIAL;
+  bool r_inactive = rs == TA_ZE_INACTIVE || rs == TA_ZE_PARTIAL;
+  if (rs == TA_ZE_RESET) {
+    if (os == TA_ZE_SYN_SENT || os == TA_ZE_SYN_ACK_SENT ||
+        (os == TA_ZE_RESET && zeek_size(o, r) == 0 && zeek_size(r, o) == 0))
+      return TA_CS_REJ;
+    return o_inactive ? TA_CS_RSTRH : TA_CS_RSTR;
+  }
+  if (os == TA_ZE_RESET) {
+    if (!r_inactive)
+      return TA_CS_RSTO;
+    return history_syn_then_rst(c->history) ? TA_CS_RSTOS0 : TA_CS_OTH;
+  }
+  if (rs == TA_ZE_CLOSED && os == TA_ZE_CLOSED)
+    return TA_CS_SF;
+  if (os == TA_ZE_CLOSED)
+    return r_inactive ? TA_CS_SH : TA_CS_S2;
+  if (rs == TA_ZE_CLOSED)
+    return o_inactive ? TA_CS_SHR : TA_CS_S3;
+  if (os == TA_ZE_SYN_SENT && rs == TA_ZE_INACTIVE)
+    return TA_CS_S0;
+  if (os == TA_ZE_ESTABLISHED && rs == TA_ZE_ESTABLISHED)
+    return TA_CS_S1;
+  return TA_CS_OTH;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The analyst's view */
+
+static void record_syn_features(struct ta_side *s, const struct ta_packet *p) {
+  struct ta_syn_features *f = &s->syn;
+  f->seen = true;
+  f->ttl = p->ttl;
+  f->tos = p->tos;
+  f->df = p->df;
+  f->ip_id = p->ip_id;
+  f->window = p->window;
+  f->flags = p->flags;
+  f->reserved = p->reserved;
+  f->anomalies = p->anomalies;
+  f->opt = p->opt;
+}
+
+static int64_t ooo_window(const struct ta_conn *c) {
+  int64_t rtt = 0;
+  if (c->established_ts && c->last_syn_ts && c->established_ts > c->last_syn_ts)
+    rtt = c->established_ts - c->last_syn_ts;
+  return rtt > OOO_WINDOW_NS ? rtt : OOO_WINDOW_NS;
+}
+
+/* Retransmissions, out-of-order segments and keep-alives of side s from
+ * its sequence numbers alone: one hole is remembered per side. */
+static void track_sequence(const struct ta_conn *c, struct ta_side *s,
+                           const struct ta_packet *p) {
+  uint8_t fl = p->flags;
+  uint32_t len = p->payload_len;
+  bool syn = fl & TA_TCP_SYN, fin = fl & TA_TCP_FIN, rst = fl & TA_TCP_RST;
+  uint32_t end = p->seq + len + (syn ? 1 : 0) + (fin ? 1 : 0);
+
+  if (!s->seq_valid || (syn && p->seq != s->isn)) {
+    s->seq_valid = true;
+    s->isn = p->seq;
+    s->next_seq = rst ? p->seq : end;
+    s->hole = false;
+    return;
+  }
+  if (rst)
+    return;
+  if (!syn && !fin && len <= 1 && p->seq == s->next_seq - 1) {
+    s->keepalives++;
+    return;
+  }
+  if (len == 0 && !syn && !fin)
+    return; /* a bare ACK occupies no sequence space */
+
+  if (seq_diff(p->seq, s->next_seq) >= 0) {
+    if (seq_diff(p->seq, s->next_seq) > 0 && !s->hole) {
+      s->hole = true;
+      s->hole_lo = s->next_seq;
+      s->hole_hi = p->seq;
+      s->hole_ts = p->ts_ns;
+    }
+    s->next_seq = end;
+    return;
+  }
+  if (s->hole && seq_diff(p->seq, s->hole_lo) >= 0 &&
+      seq_diff(p->seq, s->hole_hi) < 0) {
+    if (p->ts_ns - s->hole_ts <= ooo_window(c))
+      s->out_of_order++;
+    else
+      s->retransmits++; /* the hole was a loss, this is its repair */
+    if (p->seq == s->hole_lo && seq_diff(end, s->hole_hi) >= 0)
+      s->hole = false;
+    else if (p->seq == s->hole_lo)
+      s->hole_lo = end;
+    else
+      s->hole_hi = p->seq; /* keep the lower part of a split hole */
+  } else {
+    s->retransmits++;
+  }
+  if (seq_diff(end, s->next_seq) > 0)
+    s->next_seq = end;
+}
+
+static void add_ladder(struct ta_conn *c, int d, const struct ta_packet *p) {
+  if (c->n_ladder >= TA_LADDER_PKTS) {
+    c->ladder_more++;
+    return;
+  }
+  const struct ta_side *s = &c->side[d], *o = &c->side[!d];
+  struct ta_ladder_pkt *l = &c->ladder[c->n_ladder++];
+  int64_t dt = (p->ts_ns - c->first_ts) / 1000;
+  l->dt_us = dt < 0 ? 0 : dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
+  l->seq_rel = p->seq - s->isn;
+  l->ack_rel = ((p->flags & TA_TCP_ACK) && o->seq_valid) ? p->ack - o->isn : 0;
+  l->window = p->window;
+  l->payload = p->payload_len > UINT16_MAX ? UINT16_MAX : (uint16_t)p->payload_len;
+  l->flags = p->flags;
+  l->dir = (uint8_t)d;
+}
+
+static void analyst_packet(struct ta_conn *c, int d, const struct ta_packet *p) {
+  struct ta_side *s = &c->side[d];
+  uint8_t fl = p->flags;
+  bool syn = fl & TA_TCP_SYN, ack = fl & TA_TCP_ACK, fin = fl & TA_TCP_FIN;
+  bool rst = fl & TA_TCP_RST;
+  int64_t ts = p->ts_ns;
+
+  /* the first FIN or RST, with what each side had sent before it */
+  if ((fin || rst) && c->close_how == TA_CLOSE_NONE) {
+    c->close_initiator = (uint8_t)(1 + d);
+    c->close_how = rst ? TA_CLOSE_RST : TA_CLOSE_FIN;
+    c->close_ts = ts;
+    c->payload_before_close[ORIG] = c->side[ORIG].payload_bytes;
+    c->payload_before_close[RESP] = c->side[RESP].payload_bytes;
+  }
+
+  s->pkts++;
+  s->ip_bytes += p->ip_len;
+  s->payload_bytes += p->payload_len;
+  if (p->payload_len && !s->first_payload_ts)
+    s->first_payload_ts = ts;
+  if (fin && !s->fin_seen) {
+    s->fin_seen = true;
+    s->fin_ts = ts;
+    s->fin_seq = p->seq + p->payload_len;
+  }
+  if (rst && !s->rst_seen) {
+    s->rst_seen = true;
+    s->rst_ts = ts;
+  }
+  if (ack) {
+    s->last_ack = p->ack;
+    s->ack_valid = true;
+  }
+  if (p->window == 0 && !rst)
+    s->zero_windows++;
+  if (syn && !s->syn.seen)
+    record_syn_features(s, p);
+
+  if (syn && !ack && d == ORIG) {
+    c->syn_seen = true;
+    if (c->syn_count == 0) {
+      c->first_syn_ts = ts;
+    } else if (c->n_syn_intervals < TA_MAX_SYN_INTERVALS) {
+      c->syn_intervals_ns[c->n_syn_intervals++] = ts - c->last_syn_ts;
+    }
+    c->syn_count++;
+    c->last_syn_ts = ts;
+    c->syn_isn = p->seq;
+    /* a retry after a refusal keeps the attempt alive: restart the clock */
+    if (c->closed)
+      c->closed_ts = ts;
+  }
+  if (syn && ack) {
+    if (!c->synack_ts)
+      c->synack_ts = ts;
+    c->synack_count++;
+    c->answered_by = TA_ANSWER_SYNACK;
+    const struct ta_side *o = &c->side[ORIG], *r = &c->side[RESP];
+    if (o->syn.seen && r->syn.seen && o->syn.opt.has_wscale &&
+        r->syn.opt.has_wscale) {
+      c->side[ORIG].wscale = o->syn.opt.wscale;
+      c->side[RESP].wscale = r->syn.opt.wscale;
+    }
+  }
+  if (rst && d == RESP && c->syn_count && c->answered_by == TA_ANSWER_NONE)
+    c->answered_by = TA_ANSWER_RST;
+  if (d == ORIG && ack && !syn && !rst && c->syn_seen && c->synack_ts &&
+      !c->established_ts) {
+    c->established_ts = ts;
+    if (c->close_how != TA_CLOSE_NONE && c->close_ts < ts) {
+      /* that close belonged to the failed start, not to this connection */
+      c->close_initiator = 0;
+      c->close_how = TA_CLOSE_NONE;
+      c->close_ts = 0;
+      c->payload_before_close[ORIG] = c->payload_before_close[RESP] = 0;
+    }
+  }
+
+  track_sequence(c, s, p);
+  add_ladder(c, d, p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public entry points */
+
+void ta_conn_init(struct ta_conn *c, uint64_t id, const struct ta_packet *p) {
+  memset(c, 0, sizeof *c);
+  c->id = id;
+  c->family = p->family == 6 ? 6 : 4;
+  bool syn = p->flags & TA_TCP_SYN, ack = p->flags & TA_TCP_ACK;
+  bool flip = false;
+  if (syn && ack)
+    c->roles_pending = true; /* decided by the next packet */
+  else if (!syn)
+    flip = ports_say_flip(p->sport, p->dport, false);
+  c->roles_guessed = !(syn && !ack);
+
+  struct ta_side *o = &c->side[ORIG], *r = &c->side[RESP];
+  size_t alen = addr_len(c);
+  memcpy(o->ip, flip ? p->dst : p->src, alen);
+  o->port = flip ? p->dport : p->sport;
+  memcpy(r->ip, flip ? p->src : p->dst, alen);
+  r->port = flip ? p->sport : p->dport;
+  for (int d = 0; d < 2; d++) {
+    struct ta_side *s = &c->side[d];
+    s->zeek_state = s->zeek_prev_state = TA_ZE_INACTIVE;
+    s->gap_contig_rel = s->gap_trim_rel = 1;
+    for (int i = 0; i < 4; i++)
+      s->hist_next[i] = 1;
+  }
+  c->first_ts = c->last_ts = p->ts_ns;
+  c->history[0] = '\0';
+  if (flip) {
+    hist_add(c, '^');
+    c->history_flipped = true;
+  }
+}
+
+enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *p) {
+  if (c->roles_pending && c->side[ORIG].pkts + c->side[RESP].pkts > 0)
+    resolve_roles(c, p->flags);
+  int d = direction(c, p);
+  zeek_packet(c, &d, p);
+  analyst_packet(c, d, p);
+  c->anomalies |= p->anomalies;
+  if (p->ts_ns > c->last_ts)
+    c->last_ts = p->ts_ns;
+  if (p->ts_ns < c->first_ts)
+    c->first_ts = p->ts_ns;
+  return (enum ta_dir)d;
+}
+
+bool ta_conn_is_new_attempt(const struct ta_conn *c, const struct ta_packet *p) {
+  bool syn = p->flags & TA_TCP_SYN, ack = p->flags & TA_TCP_ACK;
+  int d = direction(c, p);
+  /* a SYN repeating the attempt's ISN is a retry, even after a refusal */
+  if (syn && !ack && d == ORIG && c->syn_count && p->seq == c->syn_isn)
+    return false;
+  if (c->closed && p->ts_ns - c->closed_ts > TA_CONN_CLOSE_DELAY_NS)
+    return true;
+  if (!syn)
+    return false;
+  /* Zeek's reuse test: only SYNs, and SYN/ACKs of half connections */
+  const struct ta_side *o = &c->side[ORIG], *r = &c->side[RESP];
+  const struct ta_side *opener = o;
+  if (ack) {
+    if (o->zeek_state != TA_ZE_INACTIVE)
+      return false;
+    opener = r;
+  }
+  if (o->zeek_did_close || r->zeek_did_close)
+    return true; /* a SYN with a new ISN after the close */
+  if (p->seq == opener->zeek_start)
+    return false;
+  /* the SYN of a SYN/ACK seen first */
+  if (!ack && opener->zeek_state == TA_ZE_SYN_ACK_SENT &&
+      r->zeek_state == TA_ZE_INACTIVE && p->seq == r->zeek_start)
+    return false;
+  return true;
+}
+
+/* The analyst's scenario of a finished record. */
+static void classify(struct ta_conn *c) {
+  const struct ta_side *o = &c->side[ORIG], *r = &c->side[RESP];
+  bool fin_any = o->fin_seen || r->fin_seen, rst_any = o->rst_seen || r->rst_seen;
+  c->other_reason = NULL;
+  if (!c->syn_seen) {
+    c->scenario = TA_SC_MIDSTREAM;
+  } else if (c->answered_by == TA_ANSWER_RST) {
+    c->scenario = TA_SC_REFUSED;
+  } else if (r->pkts == 0) {
+    c->scenario = TA_SC_UNANSWERED;
+  } else if (!c->established_ts) {
+    if (c->synack_ts && !fin_any && !rst_any && o->payload_bytes == 0 &&
+        r->payload_bytes == 0) {
+      c->scenario = TA_SC_HANDSHAKE_INCOMPLETE;
+    } else {
+      c->scenario = TA_SC_OTHER;
+      if (!c->synack_ts)
+        c->other_reason = "answered without a SYN/ACK";
+      else if (o->rst_seen)
+        c->other_reason = "originator reset the handshake";
+      else if (rst_any)
+        c->other_reason = "responder reset after its SYN/ACK";
+      else if (fin_any)
+        c->other_reason = "closed before the handshake completed";
+      else
+        c->other_reason = "data before the handshake completed";
+    }
+  } else if (c->close_initiator == 1 + RESP &&
+             c->payload_before_close[RESP] == 0) {
+    c->scenario = TA_SC_ACCEPTED_THEN_CLOSED;
+  } else if (o->fin_seen && r->fin_seen) {
+    c->scenario = TA_SC_COMPLETED;
+  } else if (rst_any) {
+    c->scenario = TA_SC_RESET;
+  } else if (fin_any) {
+    c->scenario = TA_SC_HALF_CLOSED;
+  } else {
+    c->scenario = TA_SC_OPEN;
+  }
+}
+
+void ta_conn_finalize(struct ta_conn *c, enum ta_end_reason why) {
+  c->end_reason = (uint8_t)why;
+  if (c->roles_pending) {
+    /* only SYN/ACKs were seen: fall back on the ports, as Zeek does */
+    if (ports_say_flip(c->side[ORIG].port, c->side[RESP].port, true))
+      flip_from_start(c);
+    c->roles_pending = false;
+  }
+  c->conn_state = zeek_conn_state(c);
+  classify(c);
+}
