@@ -1,0 +1,54 @@
+/* tcpaudit - fuzz: the packet decoder on raw link-layer bytes.
+ * Byte 0 picks the link type, byte 1 how much longer the frame was on the
+ * wire than captured; the rest is the frame. Checks what ta_packet.h
+ * promises: one known disposition, and payload inside the frame. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ta_packet.h"
+
+/* Every link type the decoder knows, and one it does not. */
+static const uint32_t linktypes[] = {
+    TA_LINK_ETHERNET, TA_LINK_NULL, TA_LINK_RAW_BSD, TA_LINK_RAW_OBSD,
+    TA_LINK_RAW,      TA_LINK_LOOP, TA_LINK_SLL,     TA_LINK_IPV4,
+    TA_LINK_IPV6,     TA_LINK_SLL2, 147 /* user0: unsupported */};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < 2)
+    return 0;
+  uint32_t lt = linktypes[data[0] % (sizeof linktypes / sizeof linktypes[0])];
+  uint32_t extra = data[1];
+  size -= 2;
+  /* An exact-size copy, so that any read past the frame is caught. */
+  uint8_t *frame = malloc(size ? size : 1);
+  if (!frame)
+    return 0;
+  memcpy(frame, data + 2, size);
+  struct ta_packet pkt;
+  ta_decode_frame(lt, size ? frame : NULL, (uint32_t)size,
+                  (uint32_t)size + extra, &pkt);
+  if (pkt.disposition >= TA_DISP_COUNT)
+    abort();
+  if ((pkt.disposition == TA_DISP_MALFORMED) !=
+      (pkt.malformed != TA_MAL_NONE) || pkt.malformed >= TA_MAL_COUNT)
+    abort();
+  if (pkt.disposition == TA_DISP_TCP) {
+    if (pkt.payload_caplen > size ||
+        (pkt.payload_caplen &&
+         (pkt.payload < frame || pkt.payload + pkt.payload_caplen > frame + size)))
+      abort();
+    if (pkt.payload_caplen > pkt.payload_len || pkt.tcp_hlen < 20 ||
+        pkt.tcp_hlen > 60 || (pkt.family != 4 && pkt.family != 6))
+      abort();
+  }
+  /* The options parser on its own, on the same bytes. */
+  struct ta_tcp_options opt;
+  ta_tcp_options_parse(frame, size < 40 ? size : 40, data[1], &opt);
+  if (opt.n_layout > TA_MAX_OPT_LAYOUT)
+    abort();
+  free(frame);
+  return 0;
+}
