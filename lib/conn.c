@@ -400,20 +400,17 @@ static void gap_ack(struct ta_conn *c, int k, uint32_t rel_ack) {
   s->gap_trim_rel = up;
 }
 
-/* A FIN or RST closed side dir; a close is complete when it was a RST, the
- * peer had closed too, or the peer never sent anything. */
-static void zeek_closed(struct ta_conn *c, int dir, int64_t ts) {
-  struct ta_side *s = &c->side[dir];
-  const struct ta_side *peer = &c->side[!dir];
-  if (s->zeek_did_close)
-    return;
-  s->zeek_did_close = true;
-  if (s->zeek_state == TA_ZE_RESET || peer->zeek_did_close ||
-      peer->zeek_state == TA_ZE_INACTIVE) {
-    if (!c->closed) {
-      c->closed = true;
-      c->closed_ts = ts;
-    }
+/* The connection is over once a side is reset, both sides closed, or one
+ * side closed while the other never sent anything. */
+static void zeek_check_closed(struct ta_conn *c, int64_t ts) {
+  const struct ta_side *o = &c->side[ORIG], *r = &c->side[RESP];
+  bool over = o->zeek_state == TA_ZE_RESET || r->zeek_state == TA_ZE_RESET ||
+              (o->zeek_did_close && r->zeek_did_close) ||
+              (o->zeek_did_close && r->zeek_state == TA_ZE_INACTIVE) ||
+              (r->zeek_did_close && o->zeek_state == TA_ZE_INACTIVE);
+  if (over && !c->closed) {
+    c->closed = true;
+    c->closed_ts = ts;
   }
 }
 
@@ -588,7 +585,8 @@ static void zeek_packet(struct ta_conn *c, int *dir, const struct ta_packet *p) 
   if (len > 0 && !rst && rel_signed >= 0 && p->payload_caplen >= len)
     gap_data(&c->side[e], syn ? rel + 1 : rel, len);
   if (do_close)
-    zeek_closed(c, e, p->ts_ns);
+    c->side[e].zeek_did_close = true;
+  zeek_check_closed(c, p->ts_ns);
   *dir = e;
 }
 
@@ -816,8 +814,8 @@ static void analyst_packet(struct ta_conn *c, int d, const struct ta_packet *p) 
   }
   if (rst && d == RESP && c->syn_count && c->answered_by == TA_ANSWER_NONE)
     c->answered_by = TA_ANSWER_RST;
-  if (d == ORIG && ack && !syn && !rst && c->syn_seen && c->synack_ts &&
-      !c->established_ts) {
+  if (d == ORIG && ack && !syn && !rst && !fin && !s->fin_seen &&
+      c->syn_seen && c->synack_ts && !c->established_ts) {
     c->established_ts = ts;
     if (c->close_how != TA_CLOSE_NONE && c->close_ts < ts) {
       /* that close belonged to the failed start, not to this connection */
@@ -930,12 +928,14 @@ static void classify(struct ta_conn *c) {
       c->scenario = TA_SC_OTHER;
       if (!c->synack_ts)
         c->other_reason = "answered without a SYN/ACK";
+      else if (o->fin_seen)
+        c->other_reason = "originator closed before the handshake completed";
       else if (o->rst_seen)
         c->other_reason = "originator reset the handshake";
-      else if (rst_any)
+      else if (r->rst_seen)
         c->other_reason = "responder reset after its SYN/ACK";
-      else if (fin_any)
-        c->other_reason = "closed before the handshake completed";
+      else if (r->fin_seen)
+        c->other_reason = "responder closed before the handshake completed";
       else
         c->other_reason = "data before the handshake completed";
     }

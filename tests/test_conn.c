@@ -281,6 +281,26 @@ static void test_conn_reset(void **state) {
   test_free(s);
 }
 
+static void test_conn_rst_after_own_fin_closes(void **state) {
+  (void)state;
+  struct sim *s = sim_new();
+  handshake(s, "10:00:00.000000", "10:00:00.000100", "10:00:00.000200");
+  send_seg(s, "10:00:00.010000", C, P_ | A_, 1001, 5001, 17520, 20);
+  send_seg(s, "10:00:00.020000", S, P_ | A_, 5001, 1021, 32120, 30);
+  send_seg(s, "10:00:00.030000", C, F_ | A_, 1021, 5031, 17520, 0);
+  assert_false(s->cur.closed);
+  send_seg(s, "10:00:00.030100", C, R_ | A_, 1022, 5031, 0, 0);
+  assert_true(s->cur.closed);
+  sim_end(s, TA_END_CLOSED);
+
+  const struct ta_conn *c = &s->done[0];
+  assert_int_equal(c->scenario, TA_SC_RESET);
+  assert_int_equal(c->conn_state, TA_CS_RSTO);
+  assert_history(c, "ShADdFR");
+  assert_int_equal(c->close_how, TA_CLOSE_FIN);
+  test_free(s);
+}
+
 static void test_conn_reset_by_responder_without_payload(void **state) {
   (void)state;
   struct sim *s = sim_new();
@@ -690,6 +710,26 @@ static void test_conn_late_packet_after_close_delay_starts_new(void **state) {
   test_free(s);
 }
 
+static void test_conn_fin_before_handshake_is_other(void **state) {
+  (void)state;
+  struct sim *s = sim_new();
+  send_seg(s, "10:00:00.000000", C, S_, 1000, 0, 16384, 0);
+  send_seg(s, "10:00:00.290000", C, F_, 1000, 0, 16384, 0);
+  send_seg(s, "10:00:00.300000", S, S_ | A_, 5000, 1001, 32120, 0);
+  send_seg(s, "10:00:00.300200", C, F_ | A_, 1000, 5001, 16384, 0);
+  send_seg(s, "10:00:00.600000", S, R_, 5001, 0, 0, 0);
+  sim_end(s, TA_END_CLOSED);
+
+  const struct ta_conn *c = &s->done[0];
+  assert_int_equal(c->scenario, TA_SC_OTHER);
+  assert_string_equal(c->other_reason,
+                      "originator closed before the handshake completed");
+  assert_int_equal(c->established_ts, 0);
+  assert_history(c, "SFhr");
+  assert_int_equal(c->conn_state, TA_CS_RSTR);
+  test_free(s);
+}
+
 static void test_conn_ipv6(void **state) {
   (void)state;
   struct sim *s = sim_new();
@@ -730,6 +770,7 @@ int main(void) {
       cmocka_unit_test(test_conn_article_accepted_then_closed),
       cmocka_unit_test(test_conn_article_unanswered),
       cmocka_unit_test(test_conn_reset),
+      cmocka_unit_test(test_conn_rst_after_own_fin_closes),
       cmocka_unit_test(test_conn_reset_by_responder_without_payload),
       cmocka_unit_test(test_conn_half_closed),
       cmocka_unit_test(test_conn_open),
@@ -751,6 +792,7 @@ int main(void) {
       cmocka_unit_test(test_conn_new_isn_after_fin_close_starts_new),
       cmocka_unit_test(test_conn_same_isn_after_rst_stays_one),
       cmocka_unit_test(test_conn_late_packet_after_close_delay_starts_new),
+      cmocka_unit_test(test_conn_fin_before_handshake_is_other),
       cmocka_unit_test(test_conn_ipv6),
       cmocka_unit_test(test_conn_names),
   };
