@@ -184,7 +184,7 @@ static void expire(struct ta_flow_table *t, int64_t now) {
          now - e->conn.last_ts > t->cfg.linger_ns)
     entry_release(t, e, TA_END_CLOSED);
   while ((e = t->lists[LIST_OPEN].head) &&
-         now - e->conn.last_ts > t->cfg.idle_timeout_ns)
+         now - e->conn.last_ts >= t->cfg.idle_timeout_ns)
     entry_release(t, e, TA_END_IDLE);
 }
 
