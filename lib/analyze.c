@@ -308,6 +308,13 @@ static void collect_warnings(struct run *run) {
     if (in->ts_backwards)
       warn(res, "%s: time goes backwards %llu time(s)", in->path,
            (unsigned long long)in->ts_backwards);
+    if (in->oversized)
+      warn(res, "%s: %llu record(s) claim more captured bytes than the "
+           "snaplen (%u): the file is damaged%s", in->path,
+           (unsigned long long)in->oversized, in->snaplen,
+           strcmp(in->format, "pcap") == 0
+               ? "; the bytes past the snaplen were skipped"
+               : "");
   }
   for (uint8_t i = 0; i < res->packets.n_unsupported_linktypes; i++)
     warn(res, "%llu frame(s) of unsupported link type %llu were counted, "
@@ -329,8 +336,16 @@ static void emit_host(void *ctx, const struct ta_host *h) {
   run->cfg->reporter->on_host(run->rstate, h);
 }
 
+/* Damage that did not stop reading still makes the input damaged. */
+static void note_damage(struct ta_result *res) {
+  for (size_t i = 0; i < res->n_inputs; i++)
+    if (res->inputs[i].oversized)
+      res->damaged = true;
+}
+
 static int finish(struct run *run) {
   struct ta_result *res = run->res;
+  note_damage(res);
   ta_flow_table_flush(run->flows);
   ta_flow_table_stats(run->flows, &res->flows);
   ta_hosts_each(run->hosts, emit_host, run);

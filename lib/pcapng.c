@@ -35,6 +35,7 @@ struct ta__pcapng {
   struct iface ifaces[TA_MAX_PCAPNG_IFACES];
   uint32_t n_ifaces;
   uint64_t unknown_blocks;
+  uint64_t oversized; /* packets longer than their interface's snaplen */
 };
 
 static uint32_t rd32(const struct ta__pcapng *r, const uint8_t *p) {
@@ -174,6 +175,8 @@ static int frame_from(struct ta__pcapng *r, struct ta_frame *f, uint32_t ifid,
     return 1;
   }
   const struct iface *ifc = &r->ifaces[ifid];
+  if (ifc->snaplen && caplen > ifc->snaplen)
+    r->oversized++;
   f->linktype = ifc->linktype;
   f->ts_ns = to_ns(ifc, ts);
   return 1;
@@ -295,6 +298,10 @@ void ta__pcapng_iface(const struct ta__pcapng *r, uint32_t i, uint32_t *linktype
 
 uint64_t ta__pcapng_unknown_blocks(const struct ta__pcapng *r) {
   return r->unknown_blocks;
+}
+
+uint64_t ta__pcapng_oversized(const struct ta__pcapng *r) {
+  return r->oversized;
 }
 
 void ta__pcapng_close(struct ta__pcapng *r) {

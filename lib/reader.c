@@ -22,6 +22,8 @@ struct ta_reader {
   struct ta_source *src;
   pcap_t *pcap;             /* classic pcap */
   uint32_t pcap_linktype;
+  long pcap_pos;            /* stream offset after the last record, or -1 */
+  uint32_t pcap_rec_hdr;    /* bytes of a record header */
   struct ta__pcapng *ng;    /* pcapng */
   const char *filter;
   struct filter_prog progs[READER_MAX_FILTERS];
@@ -83,6 +85,8 @@ static int open_pcap(struct ta_reader *r, struct ta_input_info *info,
   }
   ta_source_release_stream(r->src);
   snprintf(info->format, sizeof info->format, "pcap");
+  r->pcap_pos = ftell(pcap_file(r->pcap));
+  r->pcap_rec_hdr = (magic == 0xa1b2cd34u || magic == 0x34cdb2a1u) ? 24 : 16;
   info->ts_precision =
       (magic == 0xa1b23c4du || magic == 0x4d3cb2a1u) ? 9 : 6;
   info->snaplen = (uint32_t)pcap_snapshot(r->pcap);
@@ -141,9 +145,19 @@ int ta_reader_open(const char *path, const char *filter, struct ta_reader **out,
   return 0;
 }
 
+/* libpcap keeps only the first snaplen bytes of a record that claims more
+ * (and reads on), so that damage shows only in how far the stream moved. */
+static void check_record_size(struct ta_reader *r, const struct pcap_pkthdr *h,
+                              struct ta_input_info *info) {
+  long pos = ftell(pcap_file(r->pcap));
+  if (pos >= 0 && r->pcap_pos >= 0 &&
+      (uint64_t)(pos - r->pcap_pos) > (uint64_t)r->pcap_rec_hdr + h->caplen)
+    info->oversized++;
+  r->pcap_pos = pos;
+}
+
 static int next_pcap(struct ta_reader *r, struct ta_frame *f,
-                     const struct ta_input_info *info, char *err,
-                     size_t errlen) {
+                     struct ta_input_info *info, char *err, size_t errlen) {
   struct pcap_pkthdr *h;
   const u_char *data;
   int rc = pcap_next_ex(r->pcap, &h, &data);
@@ -157,6 +171,7 @@ static int next_pcap(struct ta_reader *r, struct ta_frame *f,
       code = TA_ECORRUPT;
     return ta__fail(err, errlen, code, "%s: %s", info->path, serr ? serr : msg);
   }
+  check_record_size(r, h, info);
   memset(f, 0, sizeof *f);
   f->ts_ns = (int64_t)h->ts.tv_sec * 1000000000LL + (int64_t)h->ts.tv_usec;
   f->caplen = h->caplen;
@@ -196,6 +211,7 @@ int ta_reader_next(struct ta_reader *r, struct ta_frame *f,
       ta__fail(err, errlen, rc, "%s: %s", info->path, tmp);
     }
     note_pcapng_ifaces(r, info);
+    info->oversized = ta__pcapng_oversized(r->ng);
   }
   if (rc <= 0)
     return rc;

@@ -29,6 +29,7 @@ struct ta_source {
   size_t in_pos, in_len;
   bool in_eof;
   uint64_t consumed, size;
+  uint64_t delivered; /* decompressed bytes handed to the FILE */
   z_stream z;
   bool z_done;      /* end of a gzip member reached */
   ZSTD_DStream *zs;
@@ -147,6 +148,7 @@ static ssize_t cookie_read(void *cookie, char *buf, size_t n) {
       k = n;
     memcpy(buf, s->peek + s->peek_pos, k);
     s->peek_pos += k;
+    s->delivered += k;
     return (ssize_t)k;
   }
   long r = read_decoded(s, (uint8_t *)buf, n);
@@ -154,7 +156,20 @@ static ssize_t cookie_read(void *cookie, char *buf, size_t n) {
     errno = EIO;
     return -1;
   }
+  s->delivered += (uint64_t)r;
   return r;
+}
+
+/* Serves position queries only, so that ftell() tells a reader how many
+ * decompressed bytes it has consumed; the stream itself cannot seek. */
+static int cookie_seek(void *cookie, off64_t *pos, int whence) {
+  struct ta_source *s = cookie;
+  if (whence != SEEK_CUR || *pos != 0) {
+    errno = ESPIPE;
+    return -1;
+  }
+  *pos = (off64_t)s->delivered;
+  return 0;
 }
 
 static int cookie_close(void *cookie) {
@@ -210,7 +225,8 @@ int ta_source_open(const char *path, struct ta_source **out, char *err,
     if (S_ISREG(st.st_mode))
       s->size = (uint64_t)st.st_size;
   }
-  cookie_io_functions_t io = {.read = cookie_read, .close = cookie_close};
+  cookie_io_functions_t io = {.read = cookie_read, .seek = cookie_seek,
+                              .close = cookie_close};
   if (detect_codec(s) < 0 || !(s->fp = fopencookie(s, "r", io))) {
     int rc = ta__fail(err, errlen, TA_EIO, "%s: %s", path,
                       s->error[0] ? s->error : "cannot set up decoding");

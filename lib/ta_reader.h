@@ -50,6 +50,8 @@ void ta__pcapng_iface(const struct ta__pcapng *r, uint32_t i, uint32_t *linktype
                       uint32_t *snaplen, int *digits);
 /* Blocks of unknown type skipped so far. */
 uint64_t ta__pcapng_unknown_blocks(const struct ta__pcapng *r);
+/* Packets whose captured length exceeds their interface's snaplen. */
+uint64_t ta__pcapng_oversized(const struct ta__pcapng *r);
 void ta__pcapng_close(struct ta__pcapng *r);
 
 #endif

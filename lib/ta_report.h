@@ -24,6 +24,8 @@ struct ta_input_info {
   uint64_t packets, bytes; /* records read, captured bytes */
   int64_t first_ts, last_ts;
   uint64_t ts_backwards;  /* records older than the one before them */
+  uint64_t oversized;     /* records claiming more bytes than the snaplen:
+                             damage that does not stop reading */
   int error;              /* 0, or TA_E* that stopped reading this file */
   char error_msg[256];
 };

@@ -18,7 +18,8 @@ int ta_source_open(const char *path, struct ta_source **out, char *err,
  * count (short at end of stream), or -1 on a read error. */
 long ta_source_peek(struct ta_source *s, uint8_t *buf, size_t n);
 /* FILE* over the decompressed bytes (peeked bytes included). The source
- * stays the owner and closes it, unless it was released. */
+ * stays the owner and closes it, unless it was released. It cannot seek,
+ * but ftell() gives the decompressed bytes consumed from it. */
 FILE *ta_source_stream(struct ta_source *s);
 /* Hands the FILE* to a new owner (libpcap closes it in pcap_close());
  * ta_source_close() then leaves it alone. Cannot fail. */
