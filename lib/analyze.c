@@ -35,6 +35,7 @@ struct run {
   size_t heap_len;
   int64_t last_ts;
   bool any_ts;
+  uint64_t tcp_opt_bad; /* TCP packets with TA_ANOM_TCP_OPT_BAD */
 };
 
 int ta_cidr_parse(const char *text, struct ta_cidr *out) {
@@ -171,8 +172,11 @@ static void process_frame(struct run *run, const struct ta_frame *f) {
     k->by_malformed[pkt.malformed]++;
   else if (pkt.disposition == TA_DISP_UNSUPPORTED_LINK)
     count_unsupported(k, f->linktype);
-  else if (pkt.disposition == TA_DISP_TCP)
+  else if (pkt.disposition == TA_DISP_TCP) {
+    if (pkt.anomalies & TA_ANOM_TCP_OPT_BAD)
+      run->tcp_opt_bad++;
     ta_flow_table_packet(run->flows, &pkt);
+  }
 }
 
 /* ---- merge of inputs by timestamp ---- */
@@ -296,6 +300,29 @@ static int check_filter(const char *filter, char *err, size_t errlen) {
   return rc;
 }
 
+/* One line for the packets that could not be tracked, by reason, and one
+ * for TCP packets tracked despite broken options. */
+static void warn_malformed(struct run *run) {
+  const struct ta_counters *k = &run->res->packets;
+  uint64_t n = k->by_disposition[TA_DISP_MALFORMED];
+  if (n) {
+    char why[256] = "";
+    size_t len = 0;
+    for (int m = 1; m < TA_MAL_COUNT && len < sizeof why; m++)
+      if (k->by_malformed[m])
+        len += (size_t)snprintf(why + len, sizeof why - len, "%s%s %llu",
+                                len ? ", " : "", ta_malformed_name(m),
+                                (unsigned long long)k->by_malformed[m]);
+    warn(run->res, "%llu malformed packet(s) were counted but not tracked (%s)",
+         (unsigned long long)n, why);
+  }
+  if (run->tcp_opt_bad)
+    warn(run->res, "%llu TCP packet(s) carried malformed options (length 0 "
+         "or 1, or running past the header); they were tracked and their "
+         "connections marked tcp_option_bad",
+         (unsigned long long)run->tcp_opt_bad);
+}
+
 static void collect_warnings(struct run *run) {
   struct ta_result *res = run->res;
   for (size_t i = 0; i < res->n_inputs; i++) {
@@ -315,7 +342,17 @@ static void collect_warnings(struct run *run) {
            strcmp(in->format, "pcap") == 0
                ? "; the bytes past the snaplen were skipped"
                : "");
+    if (in->undeclared_iface)
+      warn(res, "%s: %llu packet record(s) name an interface the file never "
+           "declared: the file is damaged; they are counted as malformed",
+           in->path, (unsigned long long)in->undeclared_iface);
+    if (in->unknown_blocks)
+      warn(res, "%s: skipped %llu pcapng block(s) of unknown type", in->path,
+           (unsigned long long)in->unknown_blocks);
+    if (in->format[0] && !in->error && !in->packets)
+      warn(res, "%s: the capture holds no packets", in->path);
   }
+  warn_malformed(run);
   for (uint8_t i = 0; i < res->packets.n_unsupported_linktypes; i++)
     warn(res, "%llu frame(s) of unsupported link type %llu were counted, "
          "not decoded",
@@ -339,7 +376,7 @@ static void emit_host(void *ctx, const struct ta_host *h) {
 /* Damage that did not stop reading still makes the input damaged. */
 static void note_damage(struct ta_result *res) {
   for (size_t i = 0; i < res->n_inputs; i++)
-    if (res->inputs[i].oversized)
+    if (res->inputs[i].oversized || res->inputs[i].undeclared_iface)
       res->damaged = true;
 }
 

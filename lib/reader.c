@@ -212,6 +212,9 @@ int ta_reader_next(struct ta_reader *r, struct ta_frame *f,
     }
     note_pcapng_ifaces(r, info);
     info->oversized = ta__pcapng_oversized(r->ng);
+    info->unknown_blocks = ta__pcapng_unknown_blocks(r->ng);
+    if (rc == 1 && f->bad_interface)
+      info->undeclared_iface++;
   }
   if (rc <= 0)
     return rc;

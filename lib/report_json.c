@@ -139,7 +139,10 @@ static void input_fields(struct ta_jsonw *w, const struct ta_input_info *in) {
   ta_jsonw_ku64(w, "time_backwards", in->ts_backwards);
   ta_jsonw_kbool(w, "truncated", in->error == TA_ETRUNC);
   ta_jsonw_ku64(w, "oversized_records", in->oversized);
-  ta_jsonw_kbool(w, "damaged", in->error != 0 || in->oversized);
+  ta_jsonw_ku64(w, "undeclared_interface_records", in->undeclared_iface);
+  ta_jsonw_ku64(w, "unknown_blocks", in->unknown_blocks);
+  ta_jsonw_kbool(w, "damaged",
+                 in->error != 0 || in->oversized || in->undeclared_iface);
   ta_jsonw_key(w, "error");
   ta_jsonw_str(w, in->error ? in->error_msg : NULL);
   ta_jsonw_obj_end(w);

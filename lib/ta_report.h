@@ -26,6 +26,10 @@ struct ta_input_info {
   uint64_t ts_backwards;  /* records older than the one before them */
   uint64_t oversized;     /* records claiming more bytes than the snaplen:
                              damage that does not stop reading */
+  uint64_t undeclared_iface; /* pcapng records naming an interface never
+                                declared: damage that does not stop reading */
+  uint64_t unknown_blocks;   /* pcapng blocks of unknown type, skipped (the
+                                format allows them) */
   int error;              /* 0, or TA_E* that stopped reading this file */
   char error_msg[256];
 };
