@@ -754,8 +754,11 @@ static void analyst_packet(struct ta_conn *c, int d, const struct ta_packet *p) 
   bool rst = fl & TA_TCP_RST;
   int64_t ts = p->ts_ns;
 
-  /* the first FIN or RST, with what each side had sent before it */
-  if ((fin || rst) && c->close_how == TA_CLOSE_NONE) {
+  /* the first FIN or RST, with what each side had sent before it; an RST
+   * answering the SYN is a refusal (answered_by), not a close */
+  bool refusal = rst && d == RESP && c->syn_count && !c->synack_ts &&
+                 c->answered_by != TA_ANSWER_SYNACK;
+  if ((fin || rst) && !refusal && c->close_how == TA_CLOSE_NONE) {
     c->close_initiator = (uint8_t)(1 + d);
     c->close_how = rst ? TA_CLOSE_RST : TA_CLOSE_FIN;
     c->close_ts = ts;

@@ -1,0 +1,195 @@
+/* tcpaudit - tests: the whole pipeline on real kernel captures.
+ * testdata/kernel-expected.json holds facts measured from each capture
+ * (scenario, SYN count and retry intervals, who closed first, bytes); the
+ * pipeline must find the same connections with the same story. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ta_analyze.h"
+#include "ta_test_util.h"
+
+#define TD(name) TA_TESTDATA "/" name
+
+static json_t *analyze(const char *const *paths, size_t n,
+                       const struct ta_cidr *hosts, size_t n_hosts) {
+  struct ta_sink sink;
+  ta_sink_init_mem(&sink);
+  struct ta_config cfg = {.inputs = paths, .n_inputs = n, .hosts = hosts,
+                          .n_hosts = n_hosts,
+                          .reporter = ta_reporter_find("json"), .out = &sink};
+  struct ta_result res;
+  char err[256];
+  int rc = ta_analyze(&cfg, &res, err, sizeof err);
+  if (rc != 0 || res.damaged)
+    fail_msg("%s: rc %d damaged %d: %s", paths[0], rc, res.damaged, err);
+  json_t *doc = json_loads(ta_sink_mem(&sink, NULL), 0, NULL);
+  assert_non_null(doc);
+  ta_result_free(&res);
+  ta_sink_close(&sink);
+  return doc;
+}
+
+/* "2026-11-26T08:36:45.840893Z" -> seconds since the epoch. */
+static double rfc3339_seconds(const char *ts) {
+  struct tm tm = {0};
+  if (sscanf(ts, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+             &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+    return -1;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  const char *dot = strchr(ts, '.');
+  return (double)timegm(&tm) + (dot ? atof(dot) : 0.0);
+}
+
+static json_t *find_conn(json_t *doc, const char *cip, json_int_t cport,
+                         json_int_t sport, double first_ts) {
+  size_t i;
+  json_t *c;
+  json_array_foreach(json_object_get(doc, "connections"), i, c) {
+    json_t *o = json_object_get(c, "orig"), *r = json_object_get(c, "resp");
+    if (strcmp(json_string_value(json_object_get(o, "ip")), cip) != 0 ||
+        json_integer_value(json_object_get(o, "port")) != cport ||
+        json_integer_value(json_object_get(r, "port")) != sport)
+      continue;
+    /* several attempts can share a tuple: match on the first packet time */
+    if (fabs(rfc3339_seconds(json_string_value(json_object_get(c, "first_ts"))) -
+             first_ts) < 1e-6)
+      return c;
+  }
+  return NULL;
+}
+
+static json_int_t side_int(json_t *c, const char *side, const char *k) {
+  return json_integer_value(json_object_get(json_object_get(c, side), k));
+}
+
+/* Compares one expected connection with what the pipeline reported. */
+static void check_conn(const char *file, json_t *doc, json_t *want) {
+  const char *cip = json_string_value(json_object_get(want, "client_ip"));
+  json_int_t cport = json_integer_value(json_object_get(want, "client_port"));
+  json_int_t sport = json_integer_value(json_object_get(want, "server_port"));
+  double first = atof(json_string_value(json_object_get(want, "first_ts")));
+  json_t *c = find_conn(doc, cip, cport, sport, first);
+  if (!c)
+    fail_msg("%s: no connection %s:%lld -> :%lld", file, cip, (long long)cport,
+             (long long)sport);
+  const char *sc = json_string_value(json_object_get(c, "scenario"));
+  const char *want_sc = json_string_value(json_object_get(want, "scenario"));
+  if (strcmp(sc, want_sc) != 0)
+    fail_msg("%s :%lld: scenario %s, expected %s", file, (long long)sport, sc,
+             want_sc);
+  json_t *syn = json_object_get(c, "syn");
+  assert_int_equal(json_integer_value(json_object_get(syn, "count")),
+                   json_integer_value(json_object_get(want, "syn_count")));
+  json_t *got_iv = json_object_get(syn, "retry_intervals");
+  json_t *want_iv = json_object_get(want, "syn_retry_intervals_s");
+  assert_int_equal(json_array_size(got_iv), json_array_size(want_iv));
+  for (size_t i = 0; i < json_array_size(want_iv); i++)
+    assert_true(fabs(json_real_value(json_array_get(got_iv, i)) -
+                     json_real_value(json_array_get(want_iv, i))) < 0.010);
+  const char *want_ans = json_string_value(json_object_get(want, "answered_by"));
+  assert_string_equal(json_string_value(json_object_get(syn, "answered_by")),
+                      want_ans ? want_ans : "none");
+  json_t *initiator = json_object_get(json_object_get(c, "close"), "initiator");
+  json_t *want_init = json_object_get(want, "closed_first");
+  if (json_is_null(want_init))
+    assert_true(json_is_null(initiator));
+  else
+    assert_string_equal(json_string_value(initiator),
+                        json_string_value(want_init));
+  assert_int_equal(side_int(c, "orig", "pkts"),
+                   json_integer_value(json_object_get(want, "packets_from_client")));
+  assert_int_equal(side_int(c, "resp", "pkts"),
+                   json_integer_value(json_object_get(want, "packets_from_server")));
+  assert_int_equal(side_int(c, "orig", "payload_bytes"),
+                   json_integer_value(json_object_get(want, "payload_bytes_from_client")));
+  assert_int_equal(side_int(c, "resp", "payload_bytes"),
+                   json_integer_value(json_object_get(want, "payload_bytes_from_server")));
+}
+
+static void check_file(const char *name, json_t *facts) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", TA_TESTDATA, name);
+  const char *in[] = {path};
+  json_t *doc = analyze(in, 1, NULL, 0);
+  json_t *conns = json_object_get(facts, "connections");
+  assert_int_equal(json_array_size(json_object_get(doc, "connections")),
+                   json_integer_value(json_object_get(facts, "tcp_connections")));
+  size_t i;
+  json_t *want;
+  json_array_foreach(conns, i, want) check_conn(name, doc, want);
+  json_decref(doc);
+}
+
+static void test_analyze_kernel_captures_match_facts(void **state) {
+  (void)state;
+  json_error_t jerr;
+  json_t *facts = json_load_file(TD("kernel-expected.json"), 0, &jerr);
+  assert_non_null(facts);
+  const char *name;
+  json_t *f;
+  size_t checked = 0;
+  json_object_foreach(json_object_get(facts, "files"), name, f) {
+    if (!strstr(name, ".pcap") || strstr(name, "rotated"))
+      continue;
+    check_file(name, f);
+    checked++;
+  }
+  assert_true(checked >= 12);
+  json_decref(facts);
+}
+
+static void test_analyze_rotated_files_are_one_capture(void **state) {
+  (void)state;
+  json_t *facts = json_load_file(TD("kernel-expected.json"), 0, NULL);
+  assert_non_null(facts);
+  json_t *merged = json_object_get(facts, "merged");
+  assert_non_null(merged);
+  json_t *m = json_object_iter_value(json_object_iter(merged));
+  const char *in[] = {TD("kernel-rotated-2.pcap"), TD("kernel-rotated-1.pcap")};
+  json_t *doc = analyze(in, 2, NULL, 0);
+  size_t i;
+  json_t *want;
+  json_array_foreach(json_object_get(m, "connections"), i, want)
+      check_conn("rotated", doc, want);
+  json_decref(doc);
+  json_decref(facts);
+}
+
+static void test_analyze_host_option_narrows(void **state) {
+  (void)state;
+  struct ta_cidr v6;
+  assert_int_equal(ta_cidr_parse("::1", &v6), 0);
+  const char *in[] = {TD("sample.pcap")};
+  json_t *all = analyze(in, 1, NULL, 0);
+  json_t *only = analyze(in, 1, &v6, 1);
+  assert_true(json_array_size(json_object_get(all, "connections")) > 1);
+  assert_int_equal(json_array_size(json_object_get(only, "connections")), 1);
+  json_t *pk = json_object_get(only, "packets");
+  assert_true(json_integer_value(json_object_get(pk, "filtered_out")) > 0);
+  assert_int_equal(json_array_size(json_object_get(only, "hosts")), 1);
+  struct ta_cidr net;
+  assert_int_equal(ta_cidr_parse("127.0.0.0/8", &net), 0);
+  assert_int_equal(net.prefix, 8);
+  assert_int_not_equal(ta_cidr_parse("127.0.0.0/33", &net), 0);
+  assert_int_not_equal(ta_cidr_parse("nonsense", &net), 0);
+  json_decref(all);
+  json_decref(only);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_analyze_kernel_captures_match_facts),
+      cmocka_unit_test(test_analyze_rotated_files_are_one_capture),
+      cmocka_unit_test(test_analyze_host_option_narrows),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
