@@ -200,37 +200,52 @@ void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
     ladder_fields(w, c);
 }
 
+/* "350 ms", "5.0 s": a person's resolution for a duration. */
+static void human_span(char *buf, size_t len, int64_t ns) {
+  if (ns < 10000000LL)
+    snprintf(buf, len, "%.2f ms", (double)ns / 1e6);
+  else if (ns < 1000000000LL)
+    snprintf(buf, len, "%.0f ms", (double)ns / 1e6);
+  else
+    snprintf(buf, len, "%.1f s", ta__secs(ns));
+}
+
 void ta__conn_summary(char *buf, size_t len, const struct ta_conn *c) {
-  double span = ta__secs(c->last_syn_ts - c->first_syn_ts);
-  double after = c->close_ts && c->established_ts
-                     ? ta__secs(c->close_ts - c->established_ts) : 0;
+  char span[32], after[32];
+  human_span(span, sizeof span, c->last_syn_ts - c->first_syn_ts);
+  human_span(after, sizeof after, c->close_ts && c->established_ts
+                                      ? c->close_ts - c->established_ts : 0);
   const char *who = c->close_initiator == 1 + TA_DIR_ORIG ? "client" : "server";
+  const char *plural = c->syn_count == 1 ? "" : "s";
   switch (c->scenario) {
   case TA_SC_COMPLETED:
-    snprintf(buf, len, "completed; %s closed first after %.1f s", who, after);
+    snprintf(buf, len, "completed; the %s closed first, %s after the handshake",
+             who, after);
     break;
   case TA_SC_REFUSED:
-    snprintf(buf, len, "refused %u time%s in %.1f s", c->syn_count,
-             c->syn_count == 1 ? "" : "s", span);
+    if (c->syn_count > 1)
+      snprintf(buf, len, "refused %u times in %s", c->syn_count, span);
+    else
+      snprintf(buf, len, "refused");
     break;
   case TA_SC_UNANSWERED:
-    snprintf(buf, len, "%u SYN%s unanswered over %.1f s", c->syn_count,
-             c->syn_count == 1 ? "" : "s", span);
+    snprintf(buf, len, "%u SYN%s unanswered over %s", c->syn_count, plural,
+             span);
     break;
   case TA_SC_ACCEPTED_THEN_CLOSED:
-    snprintf(buf, len, "accepted, then closed by the server after %.1f s "
-             "without data (%s)", after,
-             c->close_how == TA_CLOSE_RST ? "reset" : "FIN");
+    snprintf(buf, len, "accepted, then closed by the server (%s) %s after the "
+             "handshake without sending data",
+             c->close_how == TA_CLOSE_RST ? "RST" : "FIN", after);
     break;
   case TA_SC_RESET:
-    snprintf(buf, len, "reset by the %s after %.1f s", who, after);
+    snprintf(buf, len, "reset by the %s %s after the handshake", who, after);
     break;
   case TA_SC_HALF_CLOSED:
     snprintf(buf, len, "half-closed by the %s; the other side never closed",
              who);
     break;
   case TA_SC_OPEN:
-    snprintf(buf, len, "open at the end of the capture");
+    snprintf(buf, len, "still open when the capture ended");
     break;
   case TA_SC_HANDSHAKE_INCOMPLETE:
     snprintf(buf, len, "SYN answered, but the handshake never completed");
