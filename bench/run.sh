@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# tcpaudit - bench: times tcpaudit against the libpcap floor and other tools.
+# Generates the captures once (cached in bench/cache/ or $TA_BENCH_DIR),
+# warms the page cache, runs every tool several times on each capture and
+# writes a markdown table of medians to bench/RESULTS.md. --scale instead
+# shows time and memory against capture size (100 MB, 1 GB, 4 GB).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+
+usage() {
+  cat <<'EOF'
+usage: bench/run.sh [--runs N] [--preset NAME]... [--out FILE]
+       bench/run.sh --scale [--preset NAME]...
+
+Times, on each capture, several runs of:
+  tcpaudit-floor FILE                       (a bare libpcap loop: the floor)
+  tcpaudit report -f json -o /dev/null FILE
+  tcpaudit report -f ndjson -o /dev/null FILE   (when the format exists)
+  tcpdump -r FILE -w /dev/null              (when installed)
+  tshark -q -z conv,tcp -r FILE             (when installed)
+  tcptrace -n FILE                          (when installed)
+  argus -r FILE -w /dev/null                (when installed)
+and writes the median wall time, packets/s, connections/s, MB/s, peak RSS
+and time / floor time to bench/RESULTS.md (or --out), with the machine.
+Uses hyperfine when installed, else a loop over /usr/bin/time.
+
+  --runs N       timed runs per tool (default 5, or $TA_BENCH_RUNS)
+  --preset NAME  packet-heavy and/or connection-heavy (default both)
+  --out FILE     where to write the results (default bench/RESULTS.md)
+  --skip TOOL    leave out floor, tcpdump, tshark, tcptrace or argus
+                 (repeatable; also $TA_BENCH_SKIP, space-separated)
+  --scale        generate 100 MB, 1 GB and 4 GB captures in turn (each
+                 deleted after use) and print tcpaudit's time and peak RSS
+                 for each, next to the floor's; written to
+                 bench/RESULTS-scale.md
+
+environment:
+  TA_BUILD_DIR   build directory holding tcpaudit and bench/ (default: built
+                 with scripts/build.sh)
+  TA_BENCH_DIR   capture cache (default bench/cache, git-ignored)
+EOF
+}
+
+runs=${TA_BENCH_RUNS:-5}
+presets=()
+out=$here/RESULTS.md
+scale=false
+skip=" ${TA_BENCH_SKIP:-} "
+while [ $# -gt 0 ]; do
+  case $1 in
+  --runs) runs=$2; shift 2 ;;
+  --preset) presets+=("$2"); shift 2 ;;
+  --out) out=$2; shift 2 ;;
+  --scale) scale=true; shift ;;
+  --skip) skip+=" $2 "; shift 2 ;;
+  -h | --help) usage; exit 0 ;;
+  *) usage >&2; exit 2 ;;
+  esac
+done
+[ ${#presets[@]} -gt 0 ] || presets=(packet-heavy connection-heavy)
+[ -x /usr/bin/time ] || { echo "run.sh: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "run.sh: needs python3" >&2; exit 1; }
+
+build=${TA_BUILD_DIR:-}
+if [ -z "$build" ]; then
+  build=$root/$("$root/scripts/build.sh")
+fi
+gen=$build/bench/tcpaudit-gen
+floor=$build/bench/tcpaudit-floor
+ta=$build/tcpaudit
+for b in "$gen" "$floor" "$ta"; do
+  [ -x "$b" ] || { echo "run.sh: $b is missing; build first" >&2; exit 1; }
+done
+
+cache=${TA_BENCH_DIR:-$here/cache}
+mkdir -p "$cache"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+seed=1
+gen_id=$(sha256sum "$here/gen.c" | cut -c1-16)
+
+log() { echo "run.sh: $*" >&2; }
+
+# gen PRESET SIZE FILE: writes FILE and FILE.meta ("bytes packets conns").
+generate() {
+  local preset=$1 size=$2 file=$3
+  log "generating $file ($preset${size:+, $size})"
+  "$gen" --preset "$preset" ${size:+--size "$size"} --seed "$seed" \
+    -o "$file.part" 2>"$tmp/gen.err" || { cat "$tmp/gen.err" >&2; exit 1; }
+  sed -n 's/.*: \([0-9]*\) bytes, \([0-9]*\) packets, \([0-9]*\) connections.*/\1 \2 \3/p' \
+    "$tmp/gen.err" | head -1 >"$file.meta"
+  echo "$gen_id" >>"$file.meta"
+  mv "$file.part" "$file"
+}
+
+# cached PRESET: prints the path of the preset's capture, generating it
+# when missing or made by another version of gen.c.
+cached() {
+  local file=$cache/$1.pcap
+  if [ ! -s "$file" ] || [ "$(sed -n 2p "$file.meta" 2>/dev/null)" != "$gen_id" ]; then
+    generate "$1" "" "$file"
+  fi
+  echo "$file"
+}
+
+warm() { cat "$1" >/dev/null; }
+
+# peak_rss FILE_FROM_TIME: kB
+peak_rss() { sed -n 's/.*Maximum resident set size (kbytes): *//p' "$1"; }
+
+# measure NAME CMD...: appends "name<TAB>median_s<TAB>rss_kb<TAB>cmd" to
+# $tmp/rows; median_s is "failed" when the command fails.
+measure() {
+  local name=$1
+  shift
+  local cmd="$*" median rss rc=0
+  case $skip in *" $name "*) log "  $name: skipped"; return ;; esac
+  log "  $name: $cmd"
+  /usr/bin/time -v -o "$tmp/time.txt" "$@" >/dev/null 2>"$tmp/err.txt" || rc=$?
+  if [ $rc -ne 0 ] && ! { [ "$name" != "${name#tcpaudit}" ] && [ $rc -eq 3 ]; }; then
+    log "  $name failed (exit $rc): $(tail -2 "$tmp/err.txt")"
+    printf '%s\tfailed\t-\t%s\n' "$name" "$cmd" >>"$tmp/rows"
+    return
+  fi
+  rss=$(peak_rss "$tmp/time.txt")
+  if command -v hyperfine >/dev/null; then
+    hyperfine -N -i --style none --warmup 1 --runs "$runs" \
+      --export-json "$tmp/hf.json" "$cmd" >/dev/null 2>&1
+    median=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$tmp/hf.json")
+  else
+    : >"$tmp/times"
+    for _ in $(seq "$runs"); do
+      /usr/bin/time -f %e -o "$tmp/t1" "$@" >/dev/null 2>&1 || true
+      cat "$tmp/t1" >>"$tmp/times"
+    done
+    median=$(sort -n "$tmp/times" | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
+  fi
+  printf '%s\t%s\t%s\t%s\n' "$name" "$median" "$rss" "$cmd" >>"$tmp/rows"
+}
+
+formats=$("$ta" --help 2>&1 | sed -n 's/.*--format FMT *report format (\([^)]*\)).*/\1/p')
+has_format() { case ", $formats," in *", $1,"*) return 0 ;; *) return 1 ;; esac; }
+
+# bench_one FILE: every tool on FILE.
+bench_one() {
+  local f=$1
+  : >"$tmp/rows"
+  warm "$f"
+  measure floor "$floor" "$f"
+  measure "tcpaudit json" "$ta" report -f json -o /dev/null --no-progress "$f"
+  if has_format ndjson; then
+    measure "tcpaudit ndjson" "$ta" report -f ndjson -o /dev/null --no-progress "$f"
+  fi
+  if command -v tcpdump >/dev/null; then
+    measure tcpdump tcpdump -r "$f" -w /dev/null
+  fi
+  if command -v tshark >/dev/null; then
+    measure tshark tshark -q -z conv,tcp -r "$f"
+  fi
+  if command -v tcptrace >/dev/null; then
+    measure tcptrace tcptrace -n "$f"
+  fi
+  if command -v argus >/dev/null; then
+    measure argus argus -r "$f" -w /dev/null
+  fi
+}
+
+# table META: the markdown table of $tmp/rows.
+table() {
+  python3 - "$1" "$tmp/rows" <<'EOF'
+import sys
+meta = open(sys.argv[1]).read().split()
+nbytes, packets, conns = (int(x) for x in meta[:3])
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[2])]
+floor = next((float(r[1]) for r in rows if r[0] == "floor" and r[1] != "failed"), None)
+print("| tool | median wall s | packets/s | connections/s | MB/s | peak RSS MiB | time / floor |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+for name, med, rss, cmd in rows:
+    if med == "failed":
+        print(f"| {name} | failed | | | | | |")
+        continue
+    t = float(med)
+    ratio = f"{t / floor:.1f}" if floor else "-"
+    print(f"| {name} | {t:.3f} | {packets / t / 1e6:.2f} M | "
+          f"{conns / t / 1e3:.1f} k | {nbytes / t / 1e6:.0f} | "
+          f"{int(rss) / 1024:.0f} | {ratio} |")
+EOF
+}
+
+machine() {
+  local cpu mem
+  cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+  mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+  echo "- machine: $(nproc) CPUs, ${cpu:-unknown CPU}, $mem RAM, Linux $(uname -r)"
+  echo "- tcpaudit $("$ta" --version | awk '{print $2}'), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo ' plus uncommitted changes'), build $(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null)"
+  # tool versions: each line only when the tool is installed
+  local v
+  if command -v tcpdump >/dev/null; then
+    v=$(tcpdump --version 2>&1 | head -1 || true)
+    echo "- $v"
+  fi
+  if command -v tshark >/dev/null; then
+    v=$(tshark -v 2>/dev/null | head -1 || true)
+    echo "- $v"
+  fi
+  if command -v tcptrace >/dev/null; then
+    v=$(tcptrace -v 2>&1 | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -1 || true)
+    echo "- tcptrace $v"
+  fi
+  if command -v argus >/dev/null; then
+    v=$(argus -h 2>&1 | sed -n 's/.*Version \([0-9.]*\).*/\1/p' | head -1 || true)
+    echo "- argus $v"
+  fi
+  command -v hyperfine >/dev/null && echo "- timed with $(hyperfine --version), $runs runs after 1 warm-up; peak RSS from one more run under /usr/bin/time -v" ||
+    echo "- timed with /usr/bin/time, median of $runs runs; peak RSS from one more run"
+  return 0
+}
+
+if $scale; then
+  [ "${presets[*]}" = "packet-heavy connection-heavy" ] && presets=(connection-heavy packet-heavy)
+  report=$here/RESULTS-scale.md
+  {
+    echo "# tcpaudit scaling: time and peak memory against capture size"
+    echo
+    echo "Generated by \`bench/run.sh --scale\` on $(date -u +%Y-%m-%d)."
+    echo
+    machine
+    echo "- one run each, page cache warm; captures from \`tcpaudit-gen --seed $seed\`"
+  } >"$tmp/report"
+  for p in "${presets[@]}"; do
+    {
+      echo
+      echo "## $p"
+      echo
+      echo "| size | packets | connections | floor s | tcpaudit json s | ns/packet | tcpaudit / floor | tcpaudit peak RSS MiB |"
+      echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    } >>"$tmp/report"
+    for size in 100M 1G 4G; do
+      f=$cache/scale-$p-$size.pcap
+      generate "$p" "$size" "$f"
+      warm "$f"
+      /usr/bin/time -f '%e %M' -o "$tmp/fl" "$floor" "$f" >/dev/null
+      rc=0
+      /usr/bin/time -f '%e %M' -o "$tmp/ta" "$ta" report -f json -o /dev/null \
+        --no-progress "$f" || rc=$?
+      [ $rc -eq 0 ] || [ $rc -eq 3 ] || log "tcpaudit exited $rc on $f"
+      read -r fb fp fc _ <"$f.meta"
+      read -r ft _ <"$tmp/fl"
+      read -r tt trss <"$tmp/ta"
+      python3 -c 'import sys
+size, fp, fc, ft, tt, trss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+print(f"| {size} | {fp} | {fc} | {ft:.2f} | {tt:.2f} | {tt * 1e9 / fp:.0f} | {tt / max(ft, 0.01):.1f} | {trss / 1024:.0f} |")' \
+        "$size" "$fp" "$fc" "$ft" "$tt" "$trss" | tee -a "$tmp/report"
+      rm -f "$f" "$f.meta"
+    done
+  done
+  cp "$tmp/report" "$report"
+  echo
+  cat "$report"
+  exit 0
+fi
+
+{
+  echo "# tcpaudit benchmark"
+  echo
+  echo "Generated by \`bench/run.sh\` on $(date -u +%Y-%m-%d). Median wall time"
+  echo "of each tool on each capture, page cache warm; \"time / floor\" divides"
+  echo "by the time of \`tcpaudit-floor\`, a bare libpcap loop that only counts"
+  echo "TCP packets. Connections/s counts the connections the generator made."
+  echo
+  machine
+} >"$tmp/report"
+for p in "${presets[@]}"; do
+  f=$(cached "$p")
+  read -r fb fp fc _ <"$f.meta"
+  log "$p: $f"
+  bench_one "$f"
+  {
+    echo
+    echo "## $p"
+    echo
+    echo "\`tcpaudit-gen --preset $p --seed $seed\`: $fb bytes, $fp packets, $fc connections."
+    echo
+    table "$f.meta"
+  } >>"$tmp/report"
+done
+cp "$tmp/report" "$out"
+cat "$out"
