@@ -1,0 +1,1023 @@
+/* tcpaudit - fingerprint: passive OS guesses from SYN and SYN/ACK headers.
+ * Features of one packet, the signature table parser (format in
+ * docs/fingerprints.md), the matcher, the per-host verdict and its JSON.
+ * Parsing allocates once per table; matching and aggregation never do. */
+#include "ta_fingerprint.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ta_error.h"
+
+/* The table text, generated from data/os-signatures.txt by CMakeLists.txt. */
+extern const char ta__os_signatures[];
+extern const size_t ta__os_signatures_len;
+
+/* Table limits: far above what the shipped table needs, low enough that a
+ * broken or hostile table cannot make parsing or matching expensive. */
+#define FP_MAX_LINE 1024    /* bytes in one line of the table */
+#define FP_MAX_ENTRIES 1024 /* entries in one table */
+#define FP_MAX_RULES 4096   /* match lines in one table */
+#define FP_MAX_LAYOUTS 12   /* alternatives in one options field */
+#define FP_MAX_VALUES 8     /* values in one wscale or mss list */
+#define FP_MAX_NOTE 600     /* bytes of an entry's note */
+#define FP_MAX_FIELD 64     /* bytes of an id, os or version */
+#define FP_TS_LEN 12        /* bytes the aligned timestamp option takes */
+
+enum { RULE_SYN, RULE_SYNACK, RULE_ANY };
+enum { WIN_ANY, WIN_EXACT, WIN_MSS, WIN_MTU, WIN_MSS_MAX, WIN_MOD };
+
+struct fp_layout {
+  uint8_t n;
+  uint8_t kind[TA_MAX_OPT_LAYOUT];
+};
+
+struct fp_rule {
+  uint16_t entry;
+  uint8_t kind;     /* RULE_* */
+  uint8_t ttl;      /* initial TTL, 0 for any */
+  uint8_t win_kind; /* WIN_* */
+  uint16_t win_val;
+  uint8_t n_ws, n_mss, n_layouts; /* 0: any */
+  uint8_t ws[FP_MAX_VALUES];
+  uint16_t mss[FP_MAX_VALUES];
+  struct fp_layout layouts[FP_MAX_LAYOUTS];
+  uint32_t need, forbid; /* TA_FPQ_* */
+};
+
+struct ta_fp_db {
+  struct ta_fp_entry *entries;
+  size_t n_entries, cap_entries;
+  struct fp_rule *rules;
+  size_t n_rules, cap_rules;
+};
+
+/* Quirks that only IPv4 can show; ignored in rules for IPv6 packets. */
+#define FP_V4_ONLY (TA_FPQ_DF | TA_FPQ_ID0 | TA_FPQ_IP_OPTIONS)
+
+static const char *const quirk_names[] = {
+#define TA__FPQ_NAME(name, text, meaning) text,
+    TA_FP_QUIRK_MAP(TA__FPQ_NAME)
+#undef TA__FPQ_NAME
+};
+
+const char *ta_fp_quirk_name(int i) {
+  return i >= 0 && i < TA_FPQ_COUNT ? quirk_names[i] : "?";
+}
+
+/* Option kind names: the same as in the "options" of the "syn" object. */
+static const char *const kind_names[] = {"eol", "nop", "mss", "ws", "sok",
+                                         "sack", NULL, NULL, "ts"};
+#define N_KIND_NAMES (sizeof kind_names / sizeof kind_names[0])
+
+/* ------------------------------------------------------------------------ */
+/* Features */
+
+uint8_t ta_fp_initial_ttl(uint8_t ttl) {
+  return ttl <= 32 ? 32 : ttl <= 64 ? 64 : ttl <= 128 ? 128 : 255;
+}
+
+static void window_relation(struct ta_fp_features *f) {
+  f->win_rel = TA_FP_WIN_NONE;
+  f->win_mult = 0;
+  if (!f->has_mss || f->mss == 0 || f->window == 0)
+    return;
+  uint32_t w = f->window, m = f->mss;
+  uint32_t mtu = m + (f->family == 6 ? 60 : 40);
+  bool ts = false;
+  for (uint8_t i = 0; i < f->n_layout; i++)
+    ts |= f->layout[i] == 8;
+  if (w % m == 0) {
+    f->win_rel = TA_FP_WIN_MSS;
+    f->win_mult = (uint16_t)(w / m);
+  } else if (ts && m > FP_TS_LEN && w % (m - FP_TS_LEN) == 0) {
+    f->win_rel = TA_FP_WIN_MSS_TS;
+    f->win_mult = (uint16_t)(w / (m - FP_TS_LEN));
+  } else if (w % mtu == 0) {
+    f->win_rel = TA_FP_WIN_MTU;
+    f->win_mult = (uint16_t)(w / mtu);
+  }
+}
+
+void ta_fp_features_from_syn(struct ta_fp_features *f,
+                             const struct ta_syn_features *syn,
+                             uint8_t family) {
+  const struct ta_tcp_options *o = &syn->opt;
+  memset(f, 0, sizeof *f);
+  f->synack = (syn->flags & TA_TCP_ACK) != 0;
+  f->family = family == 6 ? 6 : 4;
+  f->ttl = syn->ttl;
+  f->initial_ttl = ta_fp_initial_ttl(syn->ttl);
+  f->hops = (uint8_t)(f->initial_ttl - syn->ttl);
+  f->window = syn->window;
+  f->has_mss = o->has_mss;
+  f->mss = o->has_mss ? o->mss : 0;
+  f->has_wscale = o->has_wscale;
+  f->wscale = o->has_wscale ? o->wscale : 0;
+  f->n_layout = o->n_layout < TA_MAX_OPT_LAYOUT ? o->n_layout : TA_MAX_OPT_LAYOUT;
+  memcpy(f->layout, o->layout, f->n_layout);
+
+  uint32_t q = 0, a = syn->anomalies;
+  if (f->family == 4) {
+    if (syn->df)
+      q |= TA_FPQ_DF;
+    if (syn->ip_id == 0)
+      q |= TA_FPQ_ID0;
+    if (a & TA_ANOM_IP_OPTIONS)
+      q |= TA_FPQ_IP_OPTIONS;
+  }
+  if (syn->flags & (TA_TCP_ECE | TA_TCP_CWR))
+    q |= TA_FPQ_ECN;
+  if (syn->tos & 0x03)
+    q |= TA_FPQ_ECT;
+  if (syn->reserved || (a & TA_ANOM_TCP_RESERVED))
+    q |= TA_FPQ_RESERVED;
+  if (o->has_ts && o->ts_val == 0)
+    q |= TA_FPQ_TS_VAL0;
+  if ((a & TA_ANOM_TS_ECR_ON_SYN) || (!f->synack && o->has_ts && o->ts_ecr))
+    q |= TA_FPQ_TS_ECR;
+  if (a & TA_ANOM_TCP_OPT_AFTER_EOL)
+    q |= TA_FPQ_AFTER_EOL;
+  if (a & TA_ANOM_URG_PTR_NO_URG)
+    q |= TA_FPQ_URG_PTR;
+  if (syn->flags & TA_TCP_URG)
+    q |= TA_FPQ_URG;
+  if (syn->flags & TA_TCP_PSH)
+    q |= TA_FPQ_PUSH;
+  if (a & TA_ANOM_TCP_OPT_BAD)
+    q |= TA_FPQ_BAD_OPTION;
+  if (a & TA_ANOM_TCP_TRUNCATED)
+    q |= TA_FPQ_TRUNCATED;
+  f->quirks = q;
+  window_relation(f);
+}
+
+void ta_fp_window_rel(char *buf, size_t len, const struct ta_fp_features *f) {
+  switch (f->win_rel) {
+  case TA_FP_WIN_MSS:
+    snprintf(buf, len, "mss*%u", f->win_mult);
+    break;
+  case TA_FP_WIN_MSS_TS:
+    snprintf(buf, len, "(mss-12)*%u", f->win_mult);
+    break;
+  case TA_FP_WIN_MTU:
+    snprintf(buf, len, "mtu*%u", f->win_mult);
+    break;
+  default:
+    if (len)
+      buf[0] = 0;
+  }
+}
+
+void ta_fp_layout(char *buf, size_t len, const struct ta_fp_features *f) {
+  size_t used = 0;
+  if (!len)
+    return;
+  buf[0] = 0;
+  for (uint8_t i = 0; i < f->n_layout; i++) {
+    uint8_t k = f->layout[i];
+    const char *n = k < N_KIND_NAMES ? kind_names[k] : NULL;
+    int w = n ? snprintf(buf + used, len - used, "%s%s", i ? "," : "", n)
+              : snprintf(buf + used, len - used, "%sk%u", i ? "," : "", k);
+    if (w < 0 || (size_t)w >= len - used) {
+      buf[used] = 0; /* never leave half a name */
+      return;
+    }
+    used += (size_t)w;
+  }
+}
+
+static void quirk_list(char *buf, size_t len, uint32_t q) {
+  size_t used = 0;
+  if (!len)
+    return;
+  buf[0] = 0;
+  for (int i = 0; i < TA_FPQ_COUNT; i++) {
+    if (!(q & (1u << i)))
+      continue;
+    int w = snprintf(buf + used, len - used, "%s%s", used ? "," : "",
+                     quirk_names[i]);
+    if (w < 0 || (size_t)w >= len - used) {
+      buf[used] = 0;
+      return;
+    }
+    used += (size_t)w;
+  }
+}
+
+void ta_fp_summary(char *buf, size_t len, const struct ta_fp_features *f) {
+  char rel[24], lay[128], q[160], ws[8] = "-", mss[8] = "-";
+  ta_fp_window_rel(rel, sizeof rel, f);
+  ta_fp_layout(lay, sizeof lay, f);
+  quirk_list(q, sizeof q, f->quirks);
+  if (f->has_wscale)
+    snprintf(ws, sizeof ws, "%u", f->wscale);
+  if (f->has_mss)
+    snprintf(mss, sizeof mss, "%u", f->mss);
+  snprintf(buf, len, "%s ttl %u (initial %u, %u hop%s) win %u%s%s%s ws %s "
+           "mss %s opts %s quirks %s", f->synack ? "syn+ack" : "syn", f->ttl,
+           f->initial_ttl, f->hops, f->hops == 1 ? "" : "s", f->window,
+           rel[0] ? " (" : "", rel, rel[0] ? ")" : "", ws, mss,
+           lay[0] ? lay : "-", q[0] ? q : "-");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Table parser */
+
+struct parser {
+  struct ta_fp_db *db;
+  unsigned line;
+  char *err;
+  size_t errlen;
+  struct ta_fp_entry *cur; /* entry being read, NULL before the first */
+  size_t cur_rules;        /* rules of the current entry */
+};
+
+static int perr(struct parser *p, const char *what, const char *tok) {
+  return ta__fail(p->err, p->errlen, TA_EINVAL,
+                  "os signatures line %u: %s%s%s%s", p->line, what,
+                  tok ? " '" : "", tok ? tok : "", tok ? "'" : "");
+}
+
+static char *dup_text(const char *s, size_t n) {
+  char *d = malloc(n + 1);
+  if (d) {
+    memcpy(d, s, n);
+    d[n] = 0;
+  }
+  return d;
+}
+
+static bool parse_uint(const char *s, unsigned long max, unsigned long *out) {
+  if (!*s)
+    return false;
+  unsigned long v = 0;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9')
+      return false;
+    v = v * 10 + (unsigned long)(*s - '0');
+    if (v > max)
+      return false;
+  }
+  *out = v;
+  return true;
+}
+
+static bool id_ok(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n >= FP_MAX_FIELD)
+    return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+          *s == '.' || *s == '_'))
+      return false;
+  return true;
+}
+
+/* Splits s at sep into at most max pieces (s is modified). */
+static size_t split(char *s, char sep, char **out, size_t max) {
+  size_t n = 0;
+  while (n < max) {
+    out[n++] = s;
+    char *c = strchr(s, sep);
+    if (!c)
+      return n;
+    *c = 0;
+    s = c + 1;
+  }
+  return max + 1; /* too many */
+}
+
+static int parse_window(struct parser *p, struct fp_rule *r, char *tok) {
+  unsigned long v;
+  if (strcmp(tok, "*") == 0) {
+    r->win_kind = WIN_ANY;
+    return 0;
+  }
+  if (strcmp(tok, "mss*max") == 0) {
+    r->win_kind = WIN_MSS_MAX;
+    return 0;
+  }
+  if (strncmp(tok, "mss*", 4) == 0 && parse_uint(tok + 4, 65535, &v) && v) {
+    r->win_kind = WIN_MSS;
+    r->win_val = (uint16_t)v;
+    return 0;
+  }
+  if (strncmp(tok, "mtu*", 4) == 0 && parse_uint(tok + 4, 65535, &v) && v) {
+    r->win_kind = WIN_MTU;
+    r->win_val = (uint16_t)v;
+    return 0;
+  }
+  if (tok[0] == '%' && parse_uint(tok + 1, 65535, &v) && v) {
+    r->win_kind = WIN_MOD;
+    r->win_val = (uint16_t)v;
+    return 0;
+  }
+  if (parse_uint(tok, 65535, &v)) {
+    r->win_kind = WIN_EXACT;
+    r->win_val = (uint16_t)v;
+    return 0;
+  }
+  return perr(p, "bad window", tok);
+}
+
+/* "*" (n = 0) or a comma list of numbers up to max, stored into vals16
+ * or vals8 (whichever is not NULL). */
+static int parse_list(struct parser *p, char *tok, unsigned long max,
+                      uint16_t *vals16, uint8_t *vals8, uint8_t *n,
+                      const char *what) {
+  if (strcmp(tok, "*") == 0) {
+    *n = 0;
+    return 0;
+  }
+  char *parts[FP_MAX_VALUES];
+  size_t k = split(tok, ',', parts, FP_MAX_VALUES);
+  if (k > FP_MAX_VALUES)
+    return perr(p, what, "too many values");
+  for (size_t i = 0; i < k; i++) {
+    unsigned long v;
+    if (!parse_uint(parts[i], max, &v))
+      return perr(p, what, parts[i]);
+    if (vals16)
+      vals16[i] = (uint16_t)v;
+    else
+      vals8[i] = (uint8_t)v;
+  }
+  *n = (uint8_t)k;
+  return 0;
+}
+
+static int option_kind(const char *name) {
+  for (size_t i = 0; i < N_KIND_NAMES; i++)
+    if (kind_names[i] && strcmp(name, kind_names[i]) == 0)
+      return (int)i;
+  unsigned long v;
+  if (name[0] == 'k' && parse_uint(name + 1, 255, &v))
+    return (int)v;
+  return -1;
+}
+
+static int parse_layouts(struct parser *p, struct fp_rule *r, char *tok) {
+  if (strcmp(tok, "*") == 0) {
+    r->n_layouts = 0;
+    return 0;
+  }
+  char *alts[FP_MAX_LAYOUTS];
+  size_t n = split(tok, '|', alts, FP_MAX_LAYOUTS);
+  if (n > FP_MAX_LAYOUTS)
+    return perr(p, "too many option layouts", NULL);
+  for (size_t i = 0; i < n; i++) {
+    struct fp_layout *l = &r->layouts[i];
+    l->n = 0;
+    if (strcmp(alts[i], "-") == 0)
+      continue; /* no options at all */
+    char *kinds[TA_MAX_OPT_LAYOUT];
+    size_t m = split(alts[i], ',', kinds, TA_MAX_OPT_LAYOUT);
+    if (m > TA_MAX_OPT_LAYOUT)
+      return perr(p, "option layout too long", NULL);
+    for (size_t j = 0; j < m; j++) {
+      int k = option_kind(kinds[j]);
+      if (k < 0)
+        return perr(p, "unknown option", kinds[j]);
+      l->kind[l->n++] = (uint8_t)k;
+    }
+  }
+  r->n_layouts = (uint8_t)n;
+  return 0;
+}
+
+static int parse_quirks(struct parser *p, struct fp_rule *r, char *tok) {
+  if (strcmp(tok, "-") == 0)
+    return 0;
+  char *parts[TA_FPQ_COUNT * 2];
+  size_t n = split(tok, ',', parts, TA_FPQ_COUNT * 2);
+  if (n > TA_FPQ_COUNT * 2)
+    return perr(p, "too many quirks", NULL);
+  for (size_t i = 0; i < n; i++) {
+    const char *name = parts[i];
+    bool neg = name[0] == '!';
+    if (neg)
+      name++;
+    int bit = -1;
+    for (int q = 0; q < TA_FPQ_COUNT; q++)
+      if (strcmp(name, quirk_names[q]) == 0)
+        bit = q;
+    if (bit < 0)
+      return perr(p, "unknown quirk", parts[i]);
+    if (neg)
+      r->forbid |= 1u << bit;
+    else
+      r->need |= 1u << bit;
+  }
+  if (r->need & r->forbid)
+    return perr(p, "a quirk both required and forbidden", NULL);
+  return 0;
+}
+
+static int add_rule(struct parser *p, int kind, char **tok, size_t ntok) {
+  if (!p->cur)
+    return perr(p, "match line before the first [entry]", NULL);
+  if (ntok != 7)
+    return perr(p, "a match line needs 6 fields (ttl window wscale mss "
+                   "options quirks)", NULL);
+  if (p->db->n_rules >= FP_MAX_RULES)
+    return perr(p, "too many match lines", NULL);
+  if (p->db->n_rules == p->db->cap_rules) {
+    size_t cap = p->db->cap_rules ? p->db->cap_rules * 2 : 64;
+    struct fp_rule *r = realloc(p->db->rules, cap * sizeof *r);
+    if (!r)
+      return ta__fail(p->err, p->errlen, TA_ENOMEM, "out of memory");
+    p->db->rules = r;
+    p->db->cap_rules = cap;
+  }
+  struct fp_rule *r = &p->db->rules[p->db->n_rules];
+  memset(r, 0, sizeof *r);
+  r->entry = (uint16_t)(p->db->n_entries - 1);
+  r->kind = (uint8_t)kind;
+
+  unsigned long v;
+  if (strcmp(tok[1], "*") == 0)
+    r->ttl = 0;
+  else if (parse_uint(tok[1], 255, &v) && (v == 32 || v == 64 || v == 128 ||
+                                           v == 255))
+    r->ttl = (uint8_t)v;
+  else
+    return perr(p, "ttl must be 32, 64, 128, 255 or *", tok[1]);
+  int rc;
+  if ((rc = parse_window(p, r, tok[2])) ||
+      (rc = parse_list(p, tok[3], 14, NULL, r->ws, &r->n_ws, "bad wscale")) ||
+      (rc = parse_list(p, tok[4], 65535, r->mss, NULL, &r->n_mss, "bad mss")) ||
+      (rc = parse_layouts(p, r, tok[5])) || (rc = parse_quirks(p, r, tok[6])))
+    return rc;
+  p->db->n_rules++;
+  p->cur_rules++;
+  return 0;
+}
+
+static int end_entry(struct parser *p) {
+  if (!p->cur)
+    return 0;
+  if (!p->cur->os)
+    return perr(p, "entry has no 'os' line:", p->cur->id);
+  if (!p->cur->note)
+    return perr(p, "entry has no 'note' (the fact it rests on):", p->cur->id);
+  if (!p->cur_rules)
+    return perr(p, "entry has no match line:", p->cur->id);
+  return 0;
+}
+
+static int begin_entry(struct parser *p, char *line) {
+  int rc = end_entry(p);
+  if (rc)
+    return rc;
+  size_t n = strlen(line);
+  if (n < 3 || line[n - 1] != ']')
+    return perr(p, "bad entry header", line);
+  line[n - 1] = 0;
+  const char *id = line + 1;
+  if (!id_ok(id))
+    return perr(p, "entry id must be 1-63 of a-z 0-9 - . _", id);
+  for (size_t i = 0; i < p->db->n_entries; i++)
+    if (strcmp(p->db->entries[i].id, id) == 0)
+      return perr(p, "duplicate entry id", id);
+  if (p->db->n_entries >= FP_MAX_ENTRIES)
+    return perr(p, "too many entries", NULL);
+  if (p->db->n_entries == p->db->cap_entries) {
+    size_t cap = p->db->cap_entries ? p->db->cap_entries * 2 : 32;
+    struct ta_fp_entry *e = realloc(p->db->entries, cap * sizeof *e);
+    if (!e)
+      return ta__fail(p->err, p->errlen, TA_ENOMEM, "out of memory");
+    p->db->entries = e;
+    p->db->cap_entries = cap;
+  }
+  struct ta_fp_entry *e = &p->db->entries[p->db->n_entries++];
+  memset(e, 0, sizeof *e);
+  if (!(e->id = dup_text(id, strlen(id))))
+    return ta__fail(p->err, p->errlen, TA_ENOMEM, "out of memory");
+  p->cur = e;
+  p->cur_rules = 0;
+  return 0;
+}
+
+/* Sets *field to text (a key's value), appending with a space for notes. */
+static int set_text(struct parser *p, const char **field, const char *text,
+                    bool append, size_t max, const char *key) {
+  size_t n = strlen(text);
+  if (n == 0)
+    return perr(p, "empty value for", key);
+  size_t old = *field && append ? strlen(*field) : 0;
+  if (*field && !append)
+    return perr(p, "repeated key", key);
+  if (old + 1 + n >= max)
+    return perr(p, "value too long for", key);
+  char *d = malloc(old + 1 + n + 1);
+  if (!d)
+    return ta__fail(p->err, p->errlen, TA_ENOMEM, "out of memory");
+  if (old) {
+    memcpy(d, *field, old);
+    d[old] = ' ';
+    memcpy(d + old + 1, text, n + 1);
+  } else {
+    memcpy(d, text, n + 1);
+  }
+  free((char *)*field);
+  *field = d;
+  return 0;
+}
+
+static int parse_line(struct parser *p, char *line) {
+  /* trim */
+  while (*line == ' ' || *line == '\t')
+    line++;
+  size_t n = strlen(line);
+  while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r'))
+    line[--n] = 0;
+  if (n == 0 || line[0] == '#')
+    return 0;
+  if (line[0] == '[')
+    return begin_entry(p, line);
+
+  /* key, then the rest of the line */
+  char *rest = line;
+  while (*rest && *rest != ' ' && *rest != '\t')
+    rest++;
+  if (*rest)
+    *rest++ = 0;
+  while (*rest == ' ' || *rest == '\t')
+    rest++;
+  const char *key = line;
+
+  if (!p->cur)
+    return perr(p, "line before the first [entry]", key);
+  if (strcmp(key, "os") == 0)
+    return set_text(p, &p->cur->os, rest, false, FP_MAX_FIELD, key);
+  if (strcmp(key, "version") == 0) {
+    if (strcmp(rest, "-") == 0)
+      return 0;
+    return set_text(p, &p->cur->version, rest, false, FP_MAX_FIELD, key);
+  }
+  if (strcmp(key, "note") == 0)
+    return set_text(p, &p->cur->note, rest, true, FP_MAX_NOTE, key);
+  if (strcmp(key, "class") == 0) {
+    if (strcmp(rest, "specific") == 0)
+      p->cur->generic = false;
+    else if (strcmp(rest, "generic") == 0)
+      p->cur->generic = true;
+    else
+      return perr(p, "class must be specific or generic", rest);
+    return 0;
+  }
+  int kind = strcmp(key, "syn") == 0      ? RULE_SYN
+             : strcmp(key, "synack") == 0 ? RULE_SYNACK
+             : strcmp(key, "any") == 0    ? RULE_ANY
+                                          : -1;
+  if (kind < 0)
+    return perr(p, "unknown key", key);
+  char *tok[8];
+  size_t ntok = 0;
+  tok[ntok++] = (char *)key;
+  char *s = rest;
+  while (*s) {
+    if (ntok == 8)
+      break; /* too many: add_rule says how many it needs */
+    tok[ntok++] = s;
+    while (*s && *s != ' ' && *s != '\t')
+      s++;
+    if (*s)
+      *s++ = 0;
+    while (*s == ' ' || *s == '\t')
+      s++;
+  }
+  return add_rule(p, kind, tok, ntok);
+}
+
+void ta_fp_db_free(struct ta_fp_db *db) {
+  if (!db)
+    return;
+  for (size_t i = 0; i < db->n_entries; i++) {
+    free((char *)db->entries[i].id);
+    free((char *)db->entries[i].os);
+    free((char *)db->entries[i].version);
+    free((char *)db->entries[i].note);
+  }
+  free(db->entries);
+  free(db->rules);
+  free(db);
+}
+
+int ta_fp_db_parse(const char *text, size_t len, struct ta_fp_db **out,
+                   char *err, size_t errlen) {
+  *out = NULL;
+  struct parser p = {.err = err, .errlen = errlen};
+  if (!(p.db = calloc(1, sizeof *p.db)))
+    return ta__fail(err, errlen, TA_ENOMEM, "out of memory");
+  char line[FP_MAX_LINE + 1];
+  size_t off = 0;
+  int rc = 0;
+  while (off < len && !rc) {
+    size_t end = off;
+    while (end < len && text[end] != '\n')
+      end++;
+    p.line++;
+    if (end - off > FP_MAX_LINE) {
+      rc = perr(&p, "line too long", NULL);
+      break;
+    }
+    memcpy(line, text + off, end - off);
+    line[end - off] = 0;
+    if (memchr(line, 0, end - off))
+      rc = perr(&p, "NUL byte in the table", NULL);
+    else
+      rc = parse_line(&p, line);
+    off = end + 1;
+  }
+  if (!rc)
+    rc = end_entry(&p);
+  if (!rc && p.db->n_entries == 0)
+    rc = perr(&p, "no entries", NULL);
+  if (rc) {
+    ta_fp_db_free(p.db);
+    return rc;
+  }
+  *out = p.db;
+  return 0;
+}
+
+static struct ta_fp_db *default_db;
+static char default_err[256];
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+
+static void free_default(void) { ta_fp_db_free(default_db); }
+
+static void load_default(void) {
+  if (ta_fp_db_parse(ta__os_signatures, ta__os_signatures_len, &default_db,
+                     default_err, sizeof default_err) == 0)
+    atexit(free_default); /* keeps leak checkers quiet; nothing else */
+}
+
+const struct ta_fp_db *ta_fp_db_default(void) {
+  pthread_once(&default_once, load_default);
+  return default_db;
+}
+
+const char *ta_fp_db_default_error(void) {
+  pthread_once(&default_once, load_default);
+  return default_err;
+}
+
+size_t ta_fp_db_count(const struct ta_fp_db *db) {
+  return db ? db->n_entries : 0;
+}
+
+const struct ta_fp_entry *ta_fp_db_entry(const struct ta_fp_db *db, int i) {
+  if (!db || i < 0 || (size_t)i >= db->n_entries)
+    return NULL;
+  return &db->entries[i];
+}
+
+/* ------------------------------------------------------------------------ */
+/* Matcher */
+
+static bool has_ts(const struct ta_fp_features *f) {
+  for (uint8_t i = 0; i < f->n_layout; i++)
+    if (f->layout[i] == 8)
+      return true;
+  return false;
+}
+
+/* Segment sizes the window may be counted in: the MSS, and the MSS less
+ * the timestamp option when the packet carries one (SYN/ACKs of some
+ * stacks size their window on what a data segment will really hold). */
+static bool window_ok(const struct fp_rule *r, const struct ta_fp_features *f) {
+  uint32_t w = f->window;
+  if (r->win_kind == WIN_ANY)
+    return true;
+  if (r->win_kind == WIN_EXACT)
+    return w == r->win_val;
+  if (r->win_kind == WIN_MOD)
+    return w > 0 && w % r->win_val == 0;
+  if (!f->has_mss || f->mss == 0)
+    return false;
+  uint32_t seg[2] = {f->mss, 0};
+  if (has_ts(f) && f->mss > FP_TS_LEN)
+    seg[1] = f->mss - FP_TS_LEN;
+  if (r->win_kind == WIN_MTU)
+    return w == (uint32_t)r->win_val * (f->mss + (f->family == 6 ? 60u : 40u));
+  for (int i = 0; i < 2; i++) {
+    uint32_t m = seg[i];
+    if (!m)
+      continue;
+    if (r->win_kind == WIN_MSS && w == (uint32_t)r->win_val * m)
+      return true;
+    if (r->win_kind == WIN_MSS_MAX && w == (65535u / m) * m)
+      return true;
+  }
+  return false;
+}
+
+static bool layout_ok(const struct fp_rule *r, const struct ta_fp_features *f) {
+  if (r->n_layouts == 0)
+    return true;
+  for (uint8_t i = 0; i < r->n_layouts; i++) {
+    const struct fp_layout *l = &r->layouts[i];
+    if (l->n == f->n_layout && memcmp(l->kind, f->layout, l->n) == 0)
+      return true;
+  }
+  return false;
+}
+
+static bool rule_ok(const struct fp_rule *r, const struct ta_fp_features *f) {
+  if (r->kind == RULE_SYN && f->synack)
+    return false;
+  if (r->kind == RULE_SYNACK && !f->synack)
+    return false;
+  if (r->ttl && r->ttl != f->initial_ttl)
+    return false;
+  if (!window_ok(r, f))
+    return false;
+  if (r->n_ws) {
+    bool ok = false;
+    for (uint8_t i = 0; i < r->n_ws && !ok; i++)
+      ok = f->has_wscale && f->wscale == r->ws[i];
+    if (!ok)
+      return false;
+  }
+  if (r->n_mss) {
+    bool ok = false;
+    for (uint8_t i = 0; i < r->n_mss && !ok; i++)
+      ok = f->has_mss && f->mss == r->mss[i];
+    if (!ok)
+      return false;
+  }
+  uint32_t need = r->need, forbid = r->forbid;
+  if (f->family == 6) {
+    need &= ~(uint32_t)FP_V4_ONLY;
+    forbid &= ~(uint32_t)FP_V4_ONLY;
+  }
+  if ((f->quirks & need) != need || (f->quirks & forbid))
+    return false;
+  return layout_ok(r, f);
+}
+
+int ta_fp_match(const struct ta_fp_db *db, const struct ta_fp_features *f) {
+  if (!db || (f->quirks & TA_FPQ_TRUNCATED))
+    return -1;
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t i = 0; i < db->n_rules; i++) {
+      const struct fp_rule *r = &db->rules[i];
+      if (db->entries[r->entry].generic == (pass == 1) && rule_ok(r, f))
+        return r->entry;
+    }
+  return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Per-host evidence and verdict */
+
+static bool same_shape(const struct ta_fp_evidence *e, int entry,
+                       const struct ta_fp_features *f) {
+  return e->entry == entry && e->f.synack == f->synack &&
+         e->f.initial_ttl == f->initial_ttl && e->f.hops == f->hops &&
+         e->f.n_layout == f->n_layout &&
+         memcmp(e->f.layout, f->layout, f->n_layout) == 0;
+}
+
+void ta_fp_host_add(struct ta_fp_host *h, const struct ta_conn *c, int dir) {
+  const struct ta_syn_features *syn = &c->side[dir].syn;
+  if (!syn->seen)
+    return;
+  struct ta_fp_features f;
+  ta_fp_features_from_syn(&f, syn, c->family);
+  int entry = ta_fp_match(ta_fp_db_default(), &f);
+  for (uint8_t i = 0; i < h->n; i++)
+    if (same_shape(&h->ev[i], entry, &f)) {
+      h->ev[i].packets++;
+      return;
+    }
+  if (h->n >= TA_FP_HOST_EVIDENCE) {
+    h->overflow++;
+    return;
+  }
+  struct ta_fp_evidence *e = &h->ev[h->n++];
+  e->entry = (int16_t)entry;
+  e->f = f;
+  e->packets = 1;
+  e->conn_id = c->id;
+  e->dir = (uint8_t)dir;
+}
+
+static bool same_str(const char *a, const char *b) {
+  return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+void ta_fp_host_verdict(const struct ta_fp_host *h, struct ta_fp_verdict *v) {
+  const struct ta_fp_db *db = ta_fp_db_default();
+  memset(v, 0, sizeof *v);
+  v->any = h->n > 0;
+  if (!v->any)
+    return;
+
+  /* packets per family among matched shapes; first seen wins ties */
+  const char *fam[TA_FP_HOST_EVIDENCE];
+  uint64_t fam_pkts[TA_FP_HOST_EVIDENCE];
+  size_t n_fam = 0;
+  uint64_t known = 0;
+  for (uint8_t i = 0; i < h->n; i++) {
+    const struct ta_fp_entry *e = ta_fp_db_entry(db, h->ev[i].entry);
+    if (!e)
+      continue;
+    known += h->ev[i].packets;
+    size_t j = 0;
+    while (j < n_fam && !same_str(fam[j], e->os))
+      j++;
+    if (j == n_fam) {
+      fam[n_fam] = e->os;
+      fam_pkts[n_fam++] = 0;
+    }
+    fam_pkts[j] += h->ev[i].packets;
+  }
+
+  /* several stacks */
+  if (n_fam > 1)
+    v->stacks |= TA_FP_STACK_FAMILIES;
+  for (uint8_t i = 0; i < h->n; i++)
+    for (uint8_t j = i + 1; j < h->n; j++) {
+      const struct ta_fp_features *a = &h->ev[i].f, *b = &h->ev[j].f;
+      if (a->initial_ttl != b->initial_ttl)
+        v->stacks |= TA_FP_STACK_TTL;
+      else if (a->hops != b->hops)
+        v->stacks |= TA_FP_STACK_HOPS;
+      if (!a->synack && !b->synack &&
+          (a->n_layout != b->n_layout ||
+           memcmp(a->layout, b->layout, a->n_layout) != 0))
+        v->stacks |= TA_FP_STACK_SYN_LAYOUT;
+    }
+
+  if (n_fam == 0)
+    return; /* unknown: an honest answer */
+  size_t best = 0;
+  for (size_t j = 1; j < n_fam; j++)
+    if (fam_pkts[j] > fam_pkts[best])
+      best = j;
+  v->family = fam[best];
+
+  /* version: the best-supported one among the family's specific matches,
+   * else among its generic ones; SYNs before SYN/ACKs, because a SYN shows
+   * the sender's own defaults while a SYN/ACK also echoes the peer's offer */
+  bool specific = false;
+  uint64_t ver_pkts = 0, class_pkts = 0;
+  for (int step = 0; step < 4 && !class_pkts; step++) {
+    bool generic = step >= 2, synack = step % 2 == 1;
+    const char *ver[TA_FP_HOST_EVIDENCE];
+    uint64_t pk[TA_FP_HOST_EVIDENCE];
+    size_t n_ver = 0, chosen = 0;
+    for (uint8_t i = 0; i < h->n; i++) {
+      const struct ta_fp_entry *e = ta_fp_db_entry(db, h->ev[i].entry);
+      if (!e || !same_str(e->os, v->family) || e->generic != generic ||
+          h->ev[i].f.synack != synack)
+        continue;
+      class_pkts += h->ev[i].packets;
+      size_t j = 0;
+      while (j < n_ver && !same_str(ver[j], e->version))
+        j++;
+      if (j == n_ver) {
+        ver[n_ver] = e->version;
+        pk[n_ver++] = 0;
+      }
+      pk[j] += h->ev[i].packets;
+    }
+    for (size_t j = 1; j < n_ver; j++)
+      if (pk[j] > pk[chosen])
+        chosen = j;
+    if (n_ver) {
+      specific = !generic;
+      v->version = ver[chosen];
+      ver_pkts = pk[chosen];
+    }
+  }
+
+  double base = specific ? 0.9 : 0.6;
+  double share = (double)fam_pkts[best] / (double)known;
+  double ver_share = class_pkts ? (double)ver_pkts / (double)class_pkts : 1.0;
+  v->confidence = (double)(long)(base * share * ver_share * 100 + 0.5) / 100;
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON */
+
+static void json_str_or_null(struct ta_jsonw *w, const char *k, const char *s) {
+  ta_jsonw_key(w, k);
+  if (s && *s)
+    ta_jsonw_str(w, s);
+  else
+    ta_jsonw_null(w);
+}
+
+static void json_match(struct ta_jsonw *w, const struct ta_fp_entry *e) {
+  ta_jsonw_key(w, "match");
+  if (!e) {
+    ta_jsonw_null(w);
+    return;
+  }
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_kstr(w, "signature", e->id);
+  ta_jsonw_kstr(w, "os", e->os);
+  json_str_or_null(w, "version", e->version);
+  ta_jsonw_kstr(w, "class", e->generic ? "generic" : "specific");
+  ta_jsonw_obj_end(w);
+}
+
+void ta__fp_json_side(struct ta_jsonw *w, const struct ta_syn_features *syn,
+                      uint8_t family) {
+  if (!syn->seen) {
+    ta_jsonw_null(w);
+    return;
+  }
+  struct ta_fp_features f;
+  char buf[128];
+  ta_fp_features_from_syn(&f, syn, family);
+  const struct ta_fp_db *db = ta_fp_db_default();
+  const struct ta_fp_entry *e = ta_fp_db_entry(db, ta_fp_match(db, &f));
+
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_kstr(w, "packet", f.synack ? "syn+ack" : "syn");
+  ta_jsonw_ku64(w, "ttl", f.ttl);
+  ta_jsonw_ku64(w, "initial_ttl", f.initial_ttl);
+  ta_jsonw_ku64(w, "hops", f.hops);
+  ta_jsonw_ku64(w, "window", f.window);
+  ta_fp_window_rel(buf, sizeof buf, &f);
+  json_str_or_null(w, "window_rel", buf);
+  ta_jsonw_key(w, "mss");
+  if (f.has_mss)
+    ta_jsonw_u64(w, f.mss);
+  else
+    ta_jsonw_null(w);
+  ta_jsonw_key(w, "wscale");
+  if (f.has_wscale)
+    ta_jsonw_u64(w, f.wscale);
+  else
+    ta_jsonw_null(w);
+  ta_fp_layout(buf, sizeof buf, &f);
+  ta_jsonw_kstr(w, "options", buf);
+  ta_jsonw_key(w, "quirks");
+  ta_jsonw_arr_begin(w);
+  for (int i = 0; i < TA_FPQ_COUNT; i++)
+    if (f.quirks & (1u << i))
+      ta_jsonw_str(w, quirk_names[i]);
+  ta_jsonw_arr_end(w);
+  json_match(w, e);
+  ta_jsonw_obj_end(w);
+}
+
+static const char *const stack_hints[] = {
+    "os families differ", "initial ttls differ",
+    "hop distances differ", "syn option layouts differ"};
+
+void ta__fp_json_host(struct ta_jsonw *w, const struct ta_fp_host *h) {
+  struct ta_fp_verdict v;
+  ta_fp_host_verdict(h, &v);
+  if (!v.any) {
+    ta_jsonw_null(w);
+    return;
+  }
+  const struct ta_fp_db *db = ta_fp_db_default();
+  char buf[320];
+  ta_jsonw_obj_begin(w);
+  json_str_or_null(w, "family", v.family);
+  json_str_or_null(w, "version", v.version);
+  snprintf(buf, sizeof buf, "%.2f", v.confidence);
+  ta_jsonw_key(w, "confidence");
+  ta_jsonw_raw(w, buf);
+  ta_jsonw_kbool(w, "several_stacks", v.stacks != 0);
+  ta_jsonw_key(w, "stack_hints");
+  ta_jsonw_arr_begin(w);
+  for (unsigned i = 0; i < sizeof stack_hints / sizeof stack_hints[0]; i++)
+    if (v.stacks & (1u << i))
+      ta_jsonw_str(w, stack_hints[i]);
+  ta_jsonw_arr_end(w);
+  ta_jsonw_key(w, "evidence");
+  ta_jsonw_arr_begin(w);
+  for (uint8_t i = 0; i < h->n; i++) {
+    const struct ta_fp_evidence *ev = &h->ev[i];
+    const struct ta_fp_entry *e = ta_fp_db_entry(db, ev->entry);
+    ta_jsonw_obj_begin(w);
+    json_str_or_null(w, "signature", e ? e->id : NULL);
+    if (e)
+      snprintf(buf, sizeof buf, "%s%s%s", e->os, e->version ? " " : "",
+               e->version ? e->version : "");
+    json_str_or_null(w, "os", e ? buf : NULL);
+    json_str_or_null(w, "class", e ? e->generic ? "generic" : "specific" : NULL);
+    ta_jsonw_kstr(w, "packet", ev->f.synack ? "syn+ack" : "syn");
+    ta_jsonw_ku64(w, "count", ev->packets);
+    ta_jsonw_ku64(w, "connection", ev->conn_id);
+    ta_jsonw_kstr(w, "direction", ev->dir == TA_DIR_ORIG ? "orig" : "resp");
+    ta_fp_summary(buf, sizeof buf, &ev->f);
+    ta_jsonw_kstr(w, "features", buf);
+    ta_jsonw_obj_end(w);
+  }
+  ta_jsonw_arr_end(w);
+  ta_jsonw_ku64(w, "evidence_overflow", h->overflow);
+  ta_jsonw_obj_end(w);
+}

@@ -1,0 +1,183 @@
+/* tcpaudit - fingerprint: passive OS guesses from SYN and SYN/ACK headers.
+ * Owns the signature table (data/os-signatures.txt, embedded in the library
+ * at build time; format in docs/fingerprints.md), its parser, the matcher
+ * and the per-host verdict. Reads struct ta_syn_features only: it never
+ * touches tracker state and never allocates per connection or per host. */
+#ifndef TA_FINGERPRINT_H
+#define TA_FINGERPRINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ta_conn.h"
+#include "ta_jsonw.h"
+#include "ta_limits.h"
+
+/* Quirks: facts about a SYN or SYN/ACK beyond its plain fields.
+ * X(name, text, meaning); `text` is the name used in the signature table
+ * and the reports. df and id0 are IPv4 only (IPv6 has neither field). */
+#define TA_FP_QUIRK_MAP(X)                                                     \
+  X(DF, "df", "IPv4 Don't Fragment set")                                       \
+  X(ID0, "id0", "IPv4 identification is zero")                                 \
+  X(ECN, "ecn", "ECE or CWR flag set (ECN negotiation)")                       \
+  X(ECT, "ect", "ECN codepoint set in the IP TOS / traffic class")             \
+  X(RESERVED, "reserved", "non-zero TCP reserved bits (incl. AE/NS)")          \
+  X(TS_VAL0, "ts_val0", "own timestamp value is zero")                         \
+  X(TS_ECR, "ts_ecr", "timestamp echo non-zero on a SYN without ACK")          \
+  X(AFTER_EOL, "after_eol", "non-zero bytes after the end-of-options mark")    \
+  X(URG_PTR, "urg_ptr", "urgent pointer set without the URG flag")             \
+  X(URG, "urg", "URG flag set")                                                \
+  X(PUSH, "push", "PSH flag set")                                              \
+  X(IP_OPTIONS, "ip_options", "IPv4 header options present")                   \
+  X(BAD_OPTION, "bad_option", "a TCP option with an impossible length")      \
+  X(TRUNCATED, "truncated", "TCP header cut by the snaplen: options partial")
+
+enum {
+#define TA__FPQ_BIT(name, text, meaning) TA__FPQ_BIT_##name,
+  TA_FP_QUIRK_MAP(TA__FPQ_BIT)
+#undef TA__FPQ_BIT
+      TA_FPQ_COUNT
+};
+
+enum {
+#define TA__FPQ_ENUM(name, text, meaning) TA_FPQ_##name = 1u << TA__FPQ_BIT_##name,
+  TA_FP_QUIRK_MAP(TA__FPQ_ENUM)
+#undef TA__FPQ_ENUM
+};
+
+/* How the window relates to the segment size (see ta_fp_window_rel). */
+enum ta_fp_win_rel {
+  TA_FP_WIN_NONE = 0, /* no simple relation (or no MSS, or window 0) */
+  TA_FP_WIN_MSS,      /* window = k * MSS */
+  TA_FP_WIN_MSS_TS,   /* window = k * (MSS - 12): MSS less the timestamp */
+  TA_FP_WIN_MTU,      /* window = k * (MSS + IP and TCP headers) */
+};
+
+/* What one SYN or SYN/ACK shows of its sender's stack. Plain data. */
+struct ta_fp_features {
+  bool synack;          /* a SYN/ACK rather than a SYN */
+  uint8_t family;       /* 4 or 6 */
+  uint8_t ttl;          /* observed TTL or hop limit */
+  uint8_t initial_ttl;  /* 32, 64, 128 or 255: the nearest at or above */
+  uint8_t hops;         /* initial_ttl - ttl */
+  uint16_t window;      /* raw, never scaled on a SYN */
+  bool has_mss, has_wscale;
+  uint16_t mss;
+  uint8_t wscale;
+  uint8_t win_rel;      /* enum ta_fp_win_rel */
+  uint16_t win_mult;    /* k of win_rel */
+  uint32_t quirks;      /* TA_FPQ_* */
+  uint8_t n_layout;
+  uint8_t layout[TA_MAX_OPT_LAYOUT]; /* option kinds in order, EOL as 0 */
+};
+
+/* One entry of the table: an OS (or a packet-crafting tool) and its note. */
+struct ta_fp_entry {
+  const char *id;       /* "linux-4.19" */
+  const char *os;       /* family: "Linux", "Windows", ... */
+  const char *version;  /* "4.19 and later", or NULL when only the family */
+  const char *note;     /* the public fact the entry rests on */
+  bool generic;         /* tried only after every specific entry */
+};
+
+struct ta_fp_db;
+
+/* Computes the features of a recorded SYN or SYN/ACK (syn->seen must be
+ * true); family is the connection's, 4 or 6. Cannot fail. */
+void ta_fp_features_from_syn(struct ta_fp_features *f,
+                             const struct ta_syn_features *syn, uint8_t family);
+
+/* Initial TTL guess for an observed TTL: 32, 64, 128 or 255. */
+uint8_t ta_fp_initial_ttl(uint8_t ttl);
+
+/* Parses a signature table (text[0..len), need not be NUL-terminated) into
+ * a new table at *out (free with ta_fp_db_free). Returns 0, TA_ENOMEM, or
+ * TA_EINVAL with the line and the problem in err. */
+int ta_fp_db_parse(const char *text, size_t len, struct ta_fp_db **out,
+                   char *err, size_t errlen);
+void ta_fp_db_free(struct ta_fp_db *db);
+/* The table built into the library, parsed once on first use (thread-safe).
+ * NULL only if the embedded table does not parse, which the tests rule out;
+ * every caller then reports "no guess". Owned by the library. */
+const struct ta_fp_db *ta_fp_db_default(void);
+/* Why the embedded table failed to parse ("" when it did not). */
+const char *ta_fp_db_default_error(void);
+/* Number of entries, and entry i (NULL when out of range). */
+size_t ta_fp_db_count(const struct ta_fp_db *db);
+const struct ta_fp_entry *ta_fp_db_entry(const struct ta_fp_db *db, int i);
+
+/* Index of the entry matching f: the first specific entry in table order,
+ * else the first generic one; -1 when none matches, when the header was
+ * truncated (partial options prove nothing), or when db is NULL.
+ * Pure; no allocation. */
+int ta_fp_match(const struct ta_fp_db *db, const struct ta_fp_features *f);
+
+/* "mss*44", "(mss-12)*45", "mtu*4", or "" when there is no relation. */
+void ta_fp_window_rel(char *buf, size_t len, const struct ta_fp_features *f);
+/* Option layout as names: "mss,nop,ws,nop,nop,sok" ("" for none). */
+void ta_fp_layout(char *buf, size_t len, const struct ta_fp_features *f);
+/* One-line summary of the features, for evidence: "syn ttl 60 (initial 64,
+ * 4 hops) win 64240 (mss*44) ws 7 mss 1460 opts mss,sok,ts,nop,ws quirks df".
+ * Cannot fail (truncates). */
+void ta_fp_summary(char *buf, size_t len, const struct ta_fp_features *f);
+/* Static name of quirk bit i (0 <= i < TA_FPQ_COUNT). */
+const char *ta_fp_quirk_name(int i);
+
+/* ---- per-host aggregate ---- */
+
+/* Distinct SYN/SYN-ACK shapes kept per host, each with a count and the
+ * first packet that showed it: one stack shows two or three (its SYN, and
+ * its SYN/ACKs answering different offers); more is already a crowd. */
+#define TA_FP_HOST_EVIDENCE 6
+
+struct ta_fp_evidence {
+  int16_t entry;        /* table entry matched, -1 when none */
+  struct ta_fp_features f; /* the first packet of this shape */
+  uint64_t packets;     /* SYN/SYN-ACKs of this shape */
+  uint64_t conn_id;     /* connection of the first one */
+  uint8_t dir;          /* its direction there (enum ta_dir) */
+};
+
+struct ta_fp_host {
+  uint8_t n;
+  struct ta_fp_evidence ev[TA_FP_HOST_EVIDENCE];
+  uint64_t overflow;    /* packets whose shape did not fit */
+};
+
+/* Counts side dir of the finalized connection c (if that side sent a SYN or
+ * SYN/ACK) into h, matching it against the default table. Cannot fail, no
+ * allocation. */
+void ta_fp_host_add(struct ta_fp_host *h, const struct ta_conn *c, int dir);
+
+/* Why one address looks like several stacks. */
+enum {
+  TA_FP_STACK_FAMILIES = 1u << 0,  /* matched OS families differ */
+  TA_FP_STACK_TTL = 1u << 1,       /* initial TTLs differ */
+  TA_FP_STACK_HOPS = 1u << 2,      /* same initial TTL, hop counts differ */
+  TA_FP_STACK_SYN_LAYOUT = 1u << 3, /* its SYNs carried different layouts */
+};
+
+/* The verdict for one host. Strings are owned by the table. */
+struct ta_fp_verdict {
+  bool any;             /* the host sent at least one SYN or SYN/ACK */
+  const char *family;   /* NULL: unknown */
+  const char *version;  /* NULL: family only, or unknown */
+  double confidence;    /* 0 when unknown; see docs/fingerprints.md */
+  uint32_t stacks;      /* TA_FP_STACK_* bits; non-zero: several stacks */
+};
+
+/* Decides family, version and confidence from the evidence. Cannot fail. */
+void ta_fp_host_verdict(const struct ta_fp_host *h, struct ta_fp_verdict *v);
+
+/* ---- JSON (shared by the json reporters) ---- */
+
+/* Writes the value of a side's "fingerprint" key: an object, or null when
+ * the side sent no SYN/SYN-ACK. */
+void ta__fp_json_side(struct ta_jsonw *w, const struct ta_syn_features *syn,
+                      uint8_t family);
+/* Writes the value of a host's "os_guess" key: an object, or null when the
+ * host sent no SYN/SYN-ACK. */
+void ta__fp_json_host(struct ta_jsonw *w, const struct ta_fp_host *h);
+
+#endif
