@@ -2,6 +2,7 @@
  * Only reads struct ta_conn; every derived figure (intervals, handshake and
  * close timings) is computed here so all formats agree. */
 #include "ta_conn_json.h"
+#include "ta_fingerprint.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -79,6 +80,8 @@ static void side_fields(struct ta_jsonw *w, const struct ta_conn *c, int d) {
   ta_jsonw_ku64(w, "keepalives", s->keepalives);
   ta_jsonw_key(w, "syn");
   syn_features(w, &s->syn);
+  ta_jsonw_key(w, "fingerprint");
+  ta__fp_json_side(w, &s->syn, c->family);
   ta_jsonw_obj_end(w);
 }
 

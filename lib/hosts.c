@@ -158,10 +158,12 @@ static void count_role(struct ta_hosts *t, struct ta_host *h,
 void ta_hosts_add(struct ta_hosts *t, const struct ta_conn *c) {
   for (int dir = 0; dir < 2; dir++) {
     struct ta_host *h = lookup(t, c->family, c->side[dir].ip);
-    if (h)
+    if (h) {
       count_role(t, h, c, dir);
-    else
+      ta_fp_host_add(&h->os, c, dir);
+    } else {
       t->overflow++;
+    }
   }
 }
 

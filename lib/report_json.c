@@ -8,6 +8,7 @@
 
 #include "ta_conn_json.h"
 #include "ta_error.h"
+#include "ta_fingerprint.h"
 #include "ta_jsonw.h"
 #include "ta_report.h"
 
@@ -99,6 +100,8 @@ static void json_host(void *state, const struct ta_host *h) {
   ta_jsonw_ku64(w, "services_overflow", h->services_overflow);
   ta_jsonw_kbool(w, "scan_suspect", h->scan_suspect);
   ta_jsonw_ku64(w, "failed_attempts", h->failed_attempts);
+  ta_jsonw_key(w, "os_guess");
+  ta__fp_json_host(w, &h->os);
   ta_jsonw_obj_end(w);
 }
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "ta_conn.h"
+#include "ta_fingerprint.h"
 #include "ta_limits.h"
 
 struct ta_service {
@@ -36,6 +37,7 @@ struct ta_host {
   uint64_t services_overflow;  /* connections to ports past the cap */
   bool scan_suspect;
   uint64_t failed_attempts;    /* unanswered + refused as originator */
+  struct ta_fp_host os;        /* its SYNs and SYN/ACKs, for os_guess */
 };
 
 /* Distinct values counted by one of the role sketches (estimate). */
