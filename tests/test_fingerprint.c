@@ -1,0 +1,685 @@
+/* tcpaudit - tests: passive OS fingerprints (lib/fingerprint.c) and the
+ * shipped signature table, from single packets up to the JSON report. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ta_analyze.h"
+#include "ta_error.h"
+#include "ta_fingerprint.h"
+#include "ta_packet.h"
+#include "ta_test_util.h"
+
+#define TD(name) TA_TESTDATA "/" name
+
+/* Option bytes of the SYNs used below. */
+static const uint8_t OPT_MSS_NOP_NOP_SOK[] = {2, 4, 0x05, 0xb4, 1, 1, 4, 2};
+/* mss 1460, sok, ts (val 1, ecr 0), nop, ws 7: a Linux SYN */
+static const uint8_t OPT_LINUX[] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
+                                    0, 1, 0, 0, 0, 0, 1, 3, 3, 7};
+
+/* Decodes the segment as a raw IP packet, after poking bytes if asked, and
+ * records it the way the tracker records a SYN. */
+static void syn_of(const struct tt_seg *s, struct ta_syn_features *out,
+                   uint8_t *family, void (*poke)(uint8_t *ip, size_t len)) {
+  uint8_t buf[256];
+  size_t n = tt_build_ip(buf, sizeof buf, s);
+  assert_true(n > 0);
+  if (poke)
+    poke(buf, n);
+  struct ta_packet p;
+  ta_decode_frame(TA_LINK_RAW, buf, (uint32_t)n, (uint32_t)n, &p);
+  assert_int_equal(p.disposition, TA_DISP_TCP);
+  memset(out, 0, sizeof *out);
+  out->seen = true;
+  out->ttl = p.ttl;
+  out->tos = p.tos;
+  out->df = p.df;
+  out->ip_id = p.ip_id;
+  out->window = p.window;
+  out->flags = p.flags;
+  out->reserved = p.reserved;
+  out->anomalies = p.anomalies;
+  out->opt = p.opt;
+  *family = p.family;
+}
+
+static void features_of(const struct tt_seg *s, struct ta_fp_features *f,
+                        void (*poke)(uint8_t *ip, size_t len)) {
+  struct ta_syn_features syn;
+  uint8_t family;
+  syn_of(s, &syn, &family, poke);
+  ta_fp_features_from_syn(f, &syn, family);
+}
+
+static const struct ta_fp_entry *match(const struct ta_fp_features *f) {
+  const struct ta_fp_db *db = ta_fp_db_default();
+  return ta_fp_db_entry(db, ta_fp_match(db, f));
+}
+
+/* The two packets of the article: a Windows 2000/XP-era client SYN and a
+ * Linux 2.2/2.4-era server SYN/ACK. */
+static const struct tt_seg article_syn = {
+    .src = "192.168.2.10", .dst = "192.168.2.20", .sport = 1060, .dport = 80,
+    .seq = 1000, .flags = TA_TCP_SYN, .win = 16384,
+    .opts = OPT_MSS_NOP_NOP_SOK, .optlen = sizeof OPT_MSS_NOP_NOP_SOK,
+    .ttl = 128, .df = true, .ip_id = 0x1a2b};
+static const struct tt_seg article_synack = {
+    .src = "192.168.2.20", .dst = "192.168.2.10", .sport = 80, .dport = 1060,
+    .seq = 5000, .ack = 1001, .flags = TA_TCP_SYN | TA_TCP_ACK, .win = 32120,
+    .opts = OPT_MSS_NOP_NOP_SOK, .optlen = sizeof OPT_MSS_NOP_NOP_SOK,
+    .ttl = 64, .ip_id = 0x0311};
+
+static void test_fingerprint_default_table_parses(void **state) {
+  (void)state;
+  const struct ta_fp_db *db = ta_fp_db_default();
+  if (!db)
+    fail_msg("embedded table: %s", ta_fp_db_default_error());
+  assert_string_equal(ta_fp_db_default_error(), "");
+  assert_true(ta_fp_db_count(db) >= 20);
+  for (size_t i = 0; i < ta_fp_db_count(db); i++) {
+    const struct ta_fp_entry *e = ta_fp_db_entry(db, (int)i);
+    assert_non_null(e->id);
+    assert_non_null(e->os);
+    assert_non_null(e->note);
+    assert_true(strlen(e->note) > 40); /* a real note, not a placeholder */
+  }
+  assert_null(ta_fp_db_entry(db, -1));
+  assert_null(ta_fp_db_entry(db, (int)ta_fp_db_count(db)));
+}
+
+static void test_fingerprint_initial_ttl_and_hops(void **state) {
+  (void)state;
+  static const uint8_t in[] = {1, 32, 33, 64, 65, 128, 129, 255};
+  static const uint8_t want[] = {32, 32, 64, 64, 128, 128, 255, 255};
+  for (size_t i = 0; i < sizeof in; i++)
+    assert_int_equal(ta_fp_initial_ttl(in[i]), want[i]);
+
+  struct tt_seg s = article_syn;
+  s.ttl = 117;
+  struct ta_fp_features f;
+  features_of(&s, &f, NULL);
+  assert_int_equal(f.ttl, 117);
+  assert_int_equal(f.initial_ttl, 128);
+  assert_int_equal(f.hops, 11);
+}
+
+static void test_fingerprint_article_client_is_windows_xp_era(void **state) {
+  (void)state;
+  struct ta_fp_features f;
+  features_of(&article_syn, &f, NULL);
+  assert_false(f.synack);
+  assert_int_equal(f.initial_ttl, 128);
+  assert_int_equal(f.hops, 0);
+  assert_int_equal(f.mss, 1460);
+  assert_false(f.has_wscale);
+  assert_int_equal(f.quirks, TA_FPQ_DF);
+  char buf[160];
+  ta_fp_layout(buf, sizeof buf, &f);
+  assert_string_equal(buf, "mss,nop,nop,sok");
+  ta_fp_window_rel(buf, sizeof buf, &f);
+  assert_string_equal(buf, ""); /* 16384 is no multiple of 1460 */
+
+  const struct ta_fp_entry *e = match(&f);
+  assert_non_null(e);
+  assert_string_equal(e->os, "Windows");
+  assert_string_equal(e->version, "2000-XP");
+  assert_false(e->generic);
+}
+
+static void test_fingerprint_article_server_is_linux_2_2_era(void **state) {
+  (void)state;
+  struct ta_fp_features f;
+  features_of(&article_synack, &f, NULL);
+  assert_true(f.synack);
+  assert_int_equal(f.initial_ttl, 64);
+  char buf[160];
+  ta_fp_window_rel(buf, sizeof buf, &f);
+  assert_string_equal(buf, "mss*22");
+  const struct ta_fp_entry *e = match(&f);
+  assert_non_null(e);
+  assert_string_equal(e->os, "Linux");
+  assert_string_equal(e->version, "2.2-2.4");
+}
+
+static void test_fingerprint_window_relations(void **state) {
+  (void)state;
+  struct ta_fp_features f;
+  char buf[32];
+  struct tt_seg s = article_syn;
+
+  s.win = 64240; /* 44 * 1460 */
+  features_of(&s, &f, NULL);
+  ta_fp_window_rel(buf, sizeof buf, &f);
+  assert_string_equal(buf, "mss*44");
+
+  s.opts = OPT_LINUX;
+  s.optlen = sizeof OPT_LINUX;
+  s.win = 65160; /* 45 * (1460 - 12): a SYN/ACK sized on data segments */
+  features_of(&s, &f, NULL);
+  ta_fp_window_rel(buf, sizeof buf, &f);
+  assert_string_equal(buf, "(mss-12)*45");
+
+  s.win = 3000; /* 2 * (1460 + 40) */
+  features_of(&s, &f, NULL);
+  ta_fp_window_rel(buf, sizeof buf, &f);
+  assert_string_equal(buf, "mtu*2");
+
+  s.win = 0;
+  features_of(&s, &f, NULL);
+  ta_fp_window_rel(buf, sizeof buf, &f);
+  assert_string_equal(buf, "");
+}
+
+static void set_tos_ect(uint8_t *ip, size_t len) {
+  (void)len;
+  ip[1] = 0x02; /* ECT(0) */
+}
+static void set_tcp_oddities(uint8_t *ip, size_t len) {
+  (void)len;
+  uint8_t *tcp = ip + 20;
+  tcp[12] |= 0x01;            /* AE, a reserved bit */
+  tcp[13] |= TA_TCP_ECE | TA_TCP_CWR | TA_TCP_PSH;
+  tcp[18] = 0;                /* urgent pointer 7 without URG */
+  tcp[19] = 7;
+}
+
+static void test_fingerprint_quirks(void **state) {
+  (void)state;
+  struct ta_fp_features f;
+  struct tt_seg s = article_syn;
+
+  s.ip_id = 0;
+  features_of(&s, &f, set_tos_ect);
+  assert_int_equal(f.quirks, TA_FPQ_DF | TA_FPQ_ID0 | TA_FPQ_ECT);
+
+  s = article_syn;
+  s.df = false;
+  features_of(&s, &f, set_tcp_oddities);
+  assert_int_equal(f.quirks, TA_FPQ_RESERVED | TA_FPQ_ECN | TA_FPQ_PUSH |
+                                 TA_FPQ_URG_PTR);
+
+  /* timestamps: own value zero, and an echo on a bare SYN */
+  static const uint8_t ts_opts[] = {2, 4, 0x05, 0xb4, 1, 1, 8, 10, 0, 0,
+                                    0, 0, 0, 0, 0, 9};
+  s = article_syn;
+  s.opts = ts_opts;
+  s.optlen = sizeof ts_opts;
+  features_of(&s, &f, NULL);
+  assert_int_equal(f.quirks, TA_FPQ_DF | TA_FPQ_TS_VAL0 | TA_FPQ_TS_ECR);
+
+  /* data after the end-of-options mark */
+  static const uint8_t eol_opts[] = {2, 4, 0x05, 0xb4, 0, 0x33, 0, 0};
+  s = article_syn;
+  s.opts = eol_opts;
+  s.optlen = sizeof eol_opts;
+  features_of(&s, &f, NULL);
+  assert_true(f.quirks & TA_FPQ_AFTER_EOL);
+  char buf[64];
+  ta_fp_layout(buf, sizeof buf, &f);
+  assert_string_equal(buf, "mss,eol");
+
+  /* IPv6 has neither DF nor an IP ID */
+  s = article_syn;
+  s.src = "2001:db8::1";
+  s.dst = "2001:db8::2";
+  s.ip_id = 0;
+  features_of(&s, &f, NULL);
+  assert_int_equal(f.family, 6);
+  assert_int_equal(f.quirks, 0);
+
+  for (int i = 0; i < TA_FPQ_COUNT; i++)
+    assert_true(strlen(ta_fp_quirk_name(i)) > 1);
+}
+
+static void test_fingerprint_known_stacks(void **state) {
+  (void)state;
+  struct {
+    uint8_t ttl;
+    uint16_t win;
+    bool df, synack;
+    uint8_t opts[40], optlen;
+    const char *os, *version;
+  } cases[] = {
+      /* Linux 4.19+ on Ethernet: 44 * 1460 */
+      {64, 64240, true, false, {2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0,
+       0, 0, 1, 3, 3, 7}, 20, "Linux", "4.19 and later"},
+      /* its SYN/ACK: 45 * (1460 - 12) */
+      {64, 65160, true, true, {2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0,
+       0, 1, 1, 3, 3, 7}, 20, "Linux", "4.19 and later"},
+      /* Linux 3.11-4.18: 20 * 1460 */
+      {64, 29200, true, false, {2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0,
+       0, 0, 1, 3, 3, 7}, 20, "Linux", "3.11-4.18"},
+      /* Windows 10: 64240, ws 8 */
+      {128, 64240, true, false, {2, 4, 5, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2}, 12,
+       "Windows", "10-11"},
+      /* Windows 7: 8192, ws 8 */
+      {128, 8192, true, false, {2, 4, 5, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2}, 12,
+       "Windows", "Vista-8.1"},
+      /* macOS: mss,nop,ws,nop,nop,ts,sok,eol,eol */
+      {64, 65535, true, false, {2, 4, 5, 0xb4, 1, 3, 3, 6, 1, 1, 8, 10, 0, 0,
+       0, 1, 0, 0, 0, 0, 4, 2, 0, 0}, 24, "macOS/iOS", NULL},
+      /* FreeBSD: mss,nop,ws,sok,ts with scale 6 */
+      {64, 65535, true, false, {2, 4, 5, 0xb4, 1, 3, 3, 6, 4, 2, 8, 10, 0, 0,
+       0, 1, 0, 0, 0, 0}, 20, "FreeBSD", "9 and later"},
+      /* OpenBSD: every option padded on its own */
+      {64, 16384, true, false, {2, 4, 5, 0xb4, 1, 1, 4, 2, 1, 3, 3, 3, 1, 1,
+       8, 10, 0, 0, 0, 1, 0, 0, 0, 0}, 24, "OpenBSD", NULL},
+      /* Cisco IOS router session */
+      {255, 4128, false, false, {2, 4, 2, 0x18}, 4, "Cisco IOS", NULL},
+      /* masscan */
+      {255, 1024, false, false, {0}, 0, "masscan", NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct tt_seg s = {.src = "10.0.0.1", .dst = "10.0.0.2", .sport = 40000,
+                       .dport = 80, .seq = 1, .win = cases[i].win,
+                       .flags = cases[i].synack ? TA_TCP_SYN | TA_TCP_ACK
+                                                : TA_TCP_SYN,
+                       .ack = cases[i].synack ? 77 : 0,
+                       .opts = cases[i].opts, .optlen = cases[i].optlen,
+                       .ttl = cases[i].ttl, .df = cases[i].df, .ip_id = 4321};
+    struct ta_fp_features f;
+    features_of(&s, &f, NULL);
+    const struct ta_fp_entry *e = match(&f);
+    if (!e)
+      fail_msg("case %zu: no match, want %s", i, cases[i].os);
+    assert_string_equal(e->os, cases[i].os);
+    if (cases[i].version)
+      assert_string_equal(e->version, cases[i].version);
+    else
+      assert_null(e->version);
+  }
+}
+
+static void test_fingerprint_unknown_stays_unknown(void **state) {
+  (void)state;
+  /* TTL 64, odd window, ws before mss: nothing we know */
+  static const uint8_t odd[] = {3, 3, 5, 2, 4, 5, 0xb4, 0};
+  struct tt_seg s = article_syn;
+  s.ttl = 64;
+  s.win = 12345;
+  s.opts = odd;
+  s.optlen = sizeof odd;
+  struct ta_fp_features f;
+  features_of(&s, &f, NULL);
+  assert_int_equal(ta_fp_match(ta_fp_db_default(), &f), -1);
+  /* TTL 128 alone does not make a Windows guess */
+  static const uint8_t mss_only[] = {2, 4, 5, 0xb4};
+  s.ttl = 128;
+  s.opts = mss_only;
+  s.optlen = sizeof mss_only;
+  features_of(&s, &f, NULL);
+  assert_int_equal(ta_fp_match(ta_fp_db_default(), &f), -1);
+  assert_int_equal(ta_fp_match(NULL, &f), -1);
+
+  /* a host that only sent unknown shapes: no family, no confidence */
+  struct ta_conn c;
+  memset(&c, 0, sizeof c);
+  c.id = 9;
+  c.family = 4;
+  syn_of(&s, &c.side[TA_DIR_ORIG].syn, &c.family, NULL);
+  struct ta_fp_host h;
+  memset(&h, 0, sizeof h);
+  ta_fp_host_add(&h, &c, TA_DIR_ORIG);
+  ta_fp_host_add(&h, &c, TA_DIR_RESP); /* sent no SYN/ACK: ignored */
+  struct ta_fp_verdict v;
+  ta_fp_host_verdict(&h, &v);
+  assert_true(v.any);
+  assert_null(v.family);
+  assert_null(v.version);
+  assert_true(v.confidence == 0);
+  assert_int_equal(h.n, 1);
+  assert_int_equal(h.ev[0].entry, -1);
+  assert_int_equal(h.ev[0].conn_id, 9);
+
+  struct ta_fp_host none;
+  memset(&none, 0, sizeof none);
+  ta_fp_host_verdict(&none, &v);
+  assert_false(v.any);
+}
+
+/* A host whose SYNs come from two different stacks: NAT or a balancer. */
+static void test_fingerprint_several_stacks(void **state) {
+  (void)state;
+  struct ta_fp_host h;
+  memset(&h, 0, sizeof h);
+  struct ta_conn c;
+  memset(&c, 0, sizeof c);
+  struct tt_seg win = article_syn, lin = article_syn;
+  lin.ttl = 64;
+  lin.win = 64240;
+  lin.opts = OPT_LINUX;
+  lin.optlen = sizeof OPT_LINUX;
+  for (int i = 0; i < 4; i++) {
+    c.id = (uint64_t)i + 1;
+    syn_of(i < 3 ? &win : &lin, &c.side[TA_DIR_ORIG].syn, &c.family, NULL);
+    ta_fp_host_add(&h, &c, TA_DIR_ORIG);
+  }
+  assert_int_equal(h.n, 2);
+  assert_int_equal(h.ev[0].packets, 3);
+  assert_int_equal(h.ev[0].conn_id, 1);
+  assert_int_equal(h.ev[1].conn_id, 4);
+  struct ta_fp_verdict v;
+  ta_fp_host_verdict(&h, &v);
+  assert_string_equal(v.family, "Windows");
+  assert_string_equal(v.version, "2000-XP");
+  assert_true(v.stacks & TA_FP_STACK_FAMILIES);
+  assert_true(v.stacks & TA_FP_STACK_TTL);
+  assert_true(v.stacks & TA_FP_STACK_SYN_LAYOUT);
+  assert_true(v.confidence > 0.6 && v.confidence < 0.7); /* 0.9 * 3/4 */
+
+  /* one stack seen at two distances is two machines too */
+  memset(&h, 0, sizeof h);
+  struct tt_seg far = win;
+  far.ttl = 127;
+  syn_of(&win, &c.side[TA_DIR_ORIG].syn, &c.family, NULL);
+  ta_fp_host_add(&h, &c, TA_DIR_ORIG);
+  syn_of(&far, &c.side[TA_DIR_ORIG].syn, &c.family, NULL);
+  ta_fp_host_add(&h, &c, TA_DIR_ORIG);
+  ta_fp_host_verdict(&h, &v);
+  assert_int_equal(v.stacks, TA_FP_STACK_HOPS);
+  assert_true(v.confidence > 0.89);
+
+  /* shapes past the cap are counted, not kept */
+  memset(&h, 0, sizeof h);
+  for (int i = 0; i < TA_FP_HOST_EVIDENCE + 3; i++) {
+    struct tt_seg s = win;
+    s.ttl = (uint8_t)(128 - i);
+    syn_of(&s, &c.side[TA_DIR_ORIG].syn, &c.family, NULL);
+    ta_fp_host_add(&h, &c, TA_DIR_ORIG);
+  }
+  assert_int_equal(h.n, TA_FP_HOST_EVIDENCE);
+  assert_int_equal(h.overflow, 3);
+}
+
+/* ---- the table parser ---- */
+
+static int parse(const char *text, char *err, size_t errlen,
+                 struct ta_fp_db **db) {
+  return ta_fp_db_parse(text, strlen(text), db, err, errlen);
+}
+
+static void expect_error(const char *text, const char *want) {
+  struct ta_fp_db *db = (struct ta_fp_db *)1;
+  char err[256] = "";
+  int rc = parse(text, err, sizeof err, &db);
+  if (rc != TA_EINVAL || !strstr(err, want))
+    fail_msg("table %s: rc %d, err '%s', want '%s'", text, rc, err, want);
+  assert_null(db);
+}
+
+static void test_fingerprint_table_errors(void **state) {
+  (void)state;
+  const char *head = "[a]\nos A\nnote n\n";
+  char buf[512];
+  expect_error("", "no entries");
+  expect_error("os A\n", "line 1: line before the first [entry]");
+  expect_error("[a]\nos A\nsyn 64 * * * mss -\n", "no 'note'");
+  expect_error("[a]\nnote n\nsyn 64 * * * mss -\n", "no 'os'");
+  expect_error("[a]\nos A\nnote n\n", "no match line");
+  expect_error("[A b]\n", "entry id");
+  expect_error("[a\n", "bad entry header");
+  snprintf(buf, sizeof buf, "%ssyn 63 * * * mss -\n", head);
+  expect_error(buf, "line 4: ttl must be");
+  snprintf(buf, sizeof buf, "%ssyn 64 mss*x * * mss -\n", head);
+  expect_error(buf, "bad window 'mss*x'");
+  snprintf(buf, sizeof buf, "%ssyn 64 70000 * * mss -\n", head);
+  expect_error(buf, "bad window");
+  snprintf(buf, sizeof buf, "%ssyn 64 * 15 * mss -\n", head);
+  expect_error(buf, "bad wscale");
+  snprintf(buf, sizeof buf, "%ssyn 64 * * * mss,tcpmd5 -\n", head);
+  expect_error(buf, "unknown option 'tcpmd5'");
+  snprintf(buf, sizeof buf, "%ssyn 64 * * * mss fancy\n", head);
+  expect_error(buf, "unknown quirk 'fancy'");
+  snprintf(buf, sizeof buf, "%ssyn 64 * * * mss df,!df\n", head);
+  expect_error(buf, "both required and forbidden");
+  snprintf(buf, sizeof buf, "%ssyn 64 * * * mss\n", head);
+  expect_error(buf, "needs 6 fields");
+  snprintf(buf, sizeof buf, "%ssyn 64 * * * mss - extra\n", head);
+  expect_error(buf, "needs 6 fields");
+  snprintf(buf, sizeof buf, "%ssyn 64 * * * mss - a b c\n", head);
+  expect_error(buf, "needs 6 fields");
+  snprintf(buf, sizeof buf, "%sfoo bar\n", head);
+  expect_error(buf, "unknown key 'foo'");
+  snprintf(buf, sizeof buf, "%sos B\n", head);
+  expect_error(buf, "repeated key 'os'");
+  snprintf(buf, sizeof buf, "%ssyn 64 * * * mss -\n[a]\n", head);
+  expect_error(buf, "duplicate entry id 'a'");
+  snprintf(buf, sizeof buf, "%sclass odd\n", head);
+  expect_error(buf, "class must be");
+  char longline[1100]; /* the parser takes lines up to 1024 bytes */
+  memset(longline, 'n', sizeof longline - 1);
+  longline[sizeof longline - 1] = 0;
+  expect_error(longline, "line too long");
+}
+
+static void test_fingerprint_table_semantics(void **state) {
+  (void)state;
+  /* a generic entry listed first still loses to a specific one; forbidden
+   * quirks exclude; IPv4-only quirks are ignored for IPv6 */
+  const char *table =
+      "# comment\n"
+      "[broad]\nos Broad\nversion -\nclass generic\nnote n\n"
+      "syn * * * * * -\n"
+      "[narrow]\nos Narrow\nversion 1.0\nnote first line\n"
+      "note second line\n"
+      "syn   128  16384  *  1460  mss,nop,nop,sok  df,!id0\n"
+      "[v6]\nos Six\nnote n\n"
+      "any   64   %1000  2,7  *  mss,k99,ws,nop,nop,nop  !df\n"
+      "syn   64   *      *    *  -  -\n";
+  struct ta_fp_db *db = NULL;
+  char err[256];
+  assert_int_equal(parse(table, err, sizeof err, &db), 0);
+  assert_int_equal(ta_fp_db_count(db), 3);
+  const struct ta_fp_entry *e = ta_fp_db_entry(db, 1);
+  assert_string_equal(e->note, "first line second line");
+  assert_null(ta_fp_db_entry(db, 0)->version);
+  assert_true(ta_fp_db_entry(db, 0)->generic);
+
+  struct ta_fp_features f;
+  features_of(&article_syn, &f, NULL);
+  assert_int_equal(ta_fp_match(db, &f), 1);
+  struct tt_seg s = article_syn;
+  s.ip_id = 0; /* forbidden id0 */
+  features_of(&s, &f, NULL);
+  assert_int_equal(ta_fp_match(db, &f), 0);
+  s.src = "2001:db8::1"; /* v6: df and id0 do not apply */
+  s.dst = "2001:db8::2";
+  features_of(&s, &f, NULL);
+  assert_int_equal(ta_fp_match(db, &f), 1);
+
+  /* %N windows, scale lists, an unknown option kind, "no options" */
+  uint8_t k99[] = {2, 4, 5, 0xb4, 99, 2, 3, 3, 7, 1, 1, 1};
+  s = article_syn;
+  s.ttl = 60;
+  s.win = 5000;
+  s.df = false;
+  s.opts = k99;
+  s.optlen = sizeof k99;
+  features_of(&s, &f, NULL);
+  assert_int_equal(ta_fp_match(db, &f), 2);
+  s.win = 5001; /* not a multiple of 1000 */
+  features_of(&s, &f, NULL);
+  assert_int_equal(ta_fp_match(db, &f), 0);
+  s.win = 5000;
+  k99[8] = 3; /* scale 3 is not listed */
+  features_of(&s, &f, NULL);
+  assert_int_equal(ta_fp_match(db, &f), 0);
+  s.optlen = 0;
+  features_of(&s, &f, NULL);
+  assert_int_equal(ta_fp_match(db, &f), 2);
+  ta_fp_db_free(db);
+  ta_fp_db_free(NULL);
+}
+
+/* ---- through the whole pipeline ---- */
+
+static json_t *report_of(const char *path) {
+  struct ta_sink sink;
+  ta_sink_init_mem(&sink);
+  const char *in[] = {path};
+  struct ta_config cfg = {.inputs = in, .n_inputs = 1,
+                          .reporter = ta_reporter_find("json"), .out = &sink};
+  struct ta_result res;
+  char err[256];
+  assert_int_equal(ta_analyze(&cfg, &res, err, sizeof err), 0);
+  json_error_t jerr;
+  json_t *doc = json_loads(ta_sink_mem(&sink, NULL), 0, &jerr);
+  if (!doc)
+    fail_msg("report is not JSON: %s", jerr.text);
+  ta_result_free(&res);
+  ta_sink_close(&sink);
+  return doc;
+}
+
+static json_t *host_by_ip(json_t *doc, const char *ip) {
+  size_t i;
+  json_t *h;
+  json_array_foreach(json_object_get(doc, "hosts"), i, h) {
+    if (strcmp(json_string_value(json_object_get(h, "ip")), ip) == 0)
+      return h;
+  }
+  return NULL;
+}
+
+static const char *jstr(json_t *o, const char *k) {
+  return json_string_value(json_object_get(o, k));
+}
+
+static void test_fingerprint_article_report(void **state) {
+  (void)state;
+  char *path = tt_tmpfile(".pcap");
+  FILE *f = tt_pcap_create(path, 1, 65535);
+  assert_non_null(f);
+  struct tt_seg ack = article_syn;
+  ack.seq = 1001;
+  ack.ack = 5001;
+  ack.flags = TA_TCP_ACK;
+  ack.opts = NULL;
+  ack.optlen = 0;
+  const struct tt_seg *segs[] = {&article_syn, &article_synack, &ack};
+  const char *times[] = {"20:06:32.000000", "20:06:32.010000",
+                         "20:06:32.020000"};
+  for (int i = 0; i < 3; i++) {
+    uint8_t buf[256];
+    size_t n = tt_build_eth(buf, sizeof buf, segs[i]);
+    tt_pcap_write(f, tt_clock_ns(times[i]), buf, (uint32_t)n, (uint32_t)n);
+  }
+  fclose(f);
+  json_t *doc = report_of(path);
+
+  json_t *c = json_array_get(json_object_get(doc, "connections"), 0);
+  json_t *ofp = json_object_get(json_object_get(c, "orig"), "fingerprint");
+  json_t *rfp = json_object_get(json_object_get(c, "resp"), "fingerprint");
+  assert_string_equal(jstr(ofp, "packet"), "syn");
+  assert_int_equal(json_integer_value(json_object_get(ofp, "initial_ttl")), 128);
+  assert_string_equal(jstr(ofp, "options"), "mss,nop,nop,sok");
+  assert_true(json_is_null(json_object_get(ofp, "window_rel")));
+  assert_true(json_is_null(json_object_get(ofp, "wscale")));
+  json_t *q = json_object_get(ofp, "quirks");
+  assert_int_equal(json_array_size(q), 1);
+  assert_string_equal(json_string_value(json_array_get(q, 0)), "df");
+  assert_string_equal(jstr(json_object_get(ofp, "match"), "signature"),
+                      "windows-xp");
+  assert_string_equal(jstr(rfp, "packet"), "syn+ack");
+  assert_string_equal(jstr(rfp, "window_rel"), "mss*22");
+  assert_string_equal(jstr(json_object_get(rfp, "match"), "version"),
+                      "2.2-2.4");
+
+  json_t *cli = json_object_get(host_by_ip(doc, "192.168.2.10"), "os_guess");
+  json_t *srv = json_object_get(host_by_ip(doc, "192.168.2.20"), "os_guess");
+  assert_string_equal(jstr(cli, "family"), "Windows");
+  assert_string_equal(jstr(cli, "version"), "2000-XP");
+  assert_string_equal(jstr(srv, "family"), "Linux");
+  assert_string_equal(jstr(srv, "version"), "2.2-2.4");
+  assert_true(json_real_value(json_object_get(cli, "confidence")) > 0.85);
+  assert_false(json_is_true(json_object_get(cli, "several_stacks")));
+  json_t *ev = json_array_get(json_object_get(cli, "evidence"), 0);
+  assert_string_equal(jstr(ev, "signature"), "windows-xp");
+  assert_string_equal(jstr(ev, "direction"), "orig");
+  assert_string_equal(jstr(ev, "packet"), "syn");
+  assert_int_equal(json_integer_value(json_object_get(ev, "connection")),
+                   json_integer_value(json_object_get(c, "id")));
+  ev = json_array_get(json_object_get(srv, "evidence"), 0);
+  assert_string_equal(jstr(ev, "direction"), "resp");
+  assert_non_null(strstr(jstr(ev, "features"), "win 32120 (mss*22)"));
+  json_decref(doc);
+  unlink(path);
+  free(path);
+}
+
+/* Every kernel capture is Linux 6.x on loopback, both ends. */
+static void test_fingerprint_kernel_captures_are_linux(void **state) {
+  (void)state;
+  static const char *files[] = {
+      "kernel-completed.pcap", "kernel-refused.pcap",
+      "kernel-unanswered.pcap", "kernel-accepted-closed.pcap",
+      "kernel-reset.pcap", "kernel-half-closed.pcap", "kernel-open.pcap",
+      "kernel-ipv6-completed.pcap", "kernel-response-times.pcap",
+      "kernel-completed-nano.pcap", "kernel-snaplen64.pcap",
+      "kernel-mixed.pcapng", "kernel-rotated-1.pcap", "sample.pcap"};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", TA_TESTDATA, files[i]);
+    json_t *doc = report_of(path);
+    bool snaplen_cut = strstr(files[i], "snaplen") != NULL;
+    size_t j, fps = 0;
+    json_t *x;
+    json_array_foreach(json_object_get(doc, "connections"), j, x) {
+      for (int d = 0; d < 2; d++) {
+        json_t *fp = json_object_get(json_object_get(x, d ? "resp" : "orig"),
+                                     "fingerprint");
+        if (json_is_null(fp))
+          continue;
+        fps++;
+        json_t *m = json_object_get(fp, "match");
+        if (snaplen_cut) {
+          /* options cut by the snaplen: no guess from half a header */
+          assert_true(json_is_null(m));
+          continue;
+        }
+        if (!json_is_object(m))
+          fail_msg("%s: a %s without a match", files[i], jstr(fp, "packet"));
+        assert_string_equal(jstr(m, "os"), "Linux");
+        assert_string_equal(jstr(m, "version"), "4.19 and later");
+      }
+    }
+    assert_true(fps > 0);
+    json_array_foreach(json_object_get(doc, "hosts"), j, x) {
+      json_t *g = json_object_get(x, "os_guess");
+      if (json_is_null(g))
+        continue;
+      if (snaplen_cut)
+        assert_true(json_is_null(json_object_get(g, "family")));
+      else
+        assert_string_equal(jstr(g, "family"), "Linux");
+      assert_false(json_is_true(json_object_get(g, "several_stacks")));
+    }
+    json_decref(doc);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fingerprint_default_table_parses),
+      cmocka_unit_test(test_fingerprint_initial_ttl_and_hops),
+      cmocka_unit_test(test_fingerprint_article_client_is_windows_xp_era),
+      cmocka_unit_test(test_fingerprint_article_server_is_linux_2_2_era),
+      cmocka_unit_test(test_fingerprint_window_relations),
+      cmocka_unit_test(test_fingerprint_quirks),
+      cmocka_unit_test(test_fingerprint_known_stacks),
+      cmocka_unit_test(test_fingerprint_unknown_stays_unknown),
+      cmocka_unit_test(test_fingerprint_several_stacks),
+      cmocka_unit_test(test_fingerprint_table_errors),
+      cmocka_unit_test(test_fingerprint_table_semantics),
+      cmocka_unit_test(test_fingerprint_article_report),
+      cmocka_unit_test(test_fingerprint_kernel_captures_are_linux),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
