@@ -16,8 +16,12 @@
 #define BT_SPB 3u
 #define BT_EPB 6u
 #define BOM 0x1A2B3C4Du
+#define OPT_COMMENT 1u
+#define OPT_IF_NAME 2u
+#define OPT_IF_DESCRIPTION 3u
 #define OPT_IF_TSRESOL 9u
 #define OPT_IF_TSOFFSET 14u
+#define MAX_OPTIONS 1024 /* options read in one block */
 
 struct iface {
   uint32_t linktype, snaplen;
@@ -36,6 +40,9 @@ struct ta__pcapng {
   uint32_t n_ifaces;
   uint64_t unknown_blocks;
   uint64_t oversized; /* packets longer than their interface's snaplen */
+  char comment[TA_MAX_PCAPNG_TEXT]; /* first section comment found */
+  struct ta_iface_text text[TA_MAX_INPUT_IFACES];
+  uint32_t n_declared; /* interfaces declared over all sections */
 };
 
 static uint32_t rd32(const struct ta__pcapng *r, const uint8_t *p) {
@@ -102,25 +109,60 @@ static void parse_tsresol(struct iface *ifc, uint8_t v) {
   }
 }
 
-/* Walks an options area; only the IDB options we use are read. */
-static void parse_idb_options(struct ta__pcapng *r, struct iface *ifc,
-                              const uint8_t *p, size_t len) {
+/* Copies option text (UTF-8, not NUL-terminated) into dst, cut to fit and
+ * at any NUL. */
+static void copy_text(char *dst, size_t cap, const uint8_t *v, size_t n) {
+  size_t k = 0;
+  while (k < n && k + 1 < cap && v[k])
+    dst[k] = (char)v[k], k++;
+  dst[k] = 0;
+}
+
+/* Walks an options area, calling fn for each well-formed option. */
+static void walk_options(struct ta__pcapng *r, const uint8_t *p, size_t len,
+                         void (*fn)(struct ta__pcapng *r, void *ctx,
+                                    uint16_t code, const uint8_t *v,
+                                    uint16_t n),
+                         void *ctx) {
   size_t off = 0;
-  for (int i = 0; i < 1024 && off + 4 <= len; i++) {
+  for (int i = 0; i < MAX_OPTIONS && off + 4 <= len; i++) {
     uint16_t code = rd16(r, p + off), olen = rd16(r, p + off + 2);
     off += 4;
     if (code == 0 || olen > len - off)
       return;
-    if (code == OPT_IF_TSRESOL && olen >= 1)
-      parse_tsresol(ifc, p[off]);
-    else if (code == OPT_IF_TSOFFSET && olen >= 8) {
-      uint64_t lo = rd32(r, p + off), hi = rd32(r, p + off + 4);
-      int64_t v = (int64_t)(r->swap ? (lo << 32 | hi) : (hi << 32 | lo));
-      if (v > -(1LL << 40) && v < (1LL << 40))
-        ifc->offset_s = v;
-    }
+    fn(r, ctx, code, p + off, olen);
     off += (olen + 3u) & ~3u;
   }
+}
+
+/* The IDB options we use; ctx is the interface's slot for its text, or
+ * NULL past TA_MAX_INPUT_IFACES. */
+struct idb_ctx {
+  struct iface *ifc;
+  struct ta_iface_text *text;
+};
+
+static void idb_option(struct ta__pcapng *r, void *ctx, uint16_t code,
+                       const uint8_t *v, uint16_t n) {
+  struct idb_ctx *c = ctx;
+  if (code == OPT_IF_TSRESOL && n >= 1)
+    parse_tsresol(c->ifc, v[0]);
+  else if (code == OPT_IF_TSOFFSET && n >= 8) {
+    uint64_t lo = rd32(r, v), hi = rd32(r, v + 4);
+    int64_t off = (int64_t)(r->swap ? (lo << 32 | hi) : (hi << 32 | lo));
+    if (off > -(1LL << 40) && off < (1LL << 40))
+      c->ifc->offset_s = off;
+  } else if (code == OPT_IF_NAME && c->text && !c->text->name[0])
+    copy_text(c->text->name, sizeof c->text->name, v, n);
+  else if (code == OPT_IF_DESCRIPTION && c->text && !c->text->description[0])
+    copy_text(c->text->description, sizeof c->text->description, v, n);
+}
+
+static void shb_option(struct ta__pcapng *r, void *ctx, uint16_t code,
+                       const uint8_t *v, uint16_t n) {
+  (void)ctx;
+  if (code == OPT_COMMENT && !r->comment[0])
+    copy_text(r->comment, sizeof r->comment, v, n);
 }
 
 static int on_shb(struct ta__pcapng *r, const uint8_t *body, size_t len,
@@ -132,6 +174,7 @@ static int on_shb(struct ta__pcapng *r, const uint8_t *body, size_t len,
     return corrupt(err, errlen, "unsupported section version", major);
   r->n_ifaces = 0;
   r->in_section = true;
+  walk_options(r, body + 16, len - 16, shb_option, NULL);
   return 0;
 }
 
@@ -145,7 +188,11 @@ static int on_idb(struct ta__pcapng *r, const uint8_t *body, size_t len,
   iface_defaults(ifc);
   ifc->linktype = rd16(r, body);
   ifc->snaplen = rd32(r, body + 4);
-  parse_idb_options(r, ifc, body + 8, len - 8);
+  struct idb_ctx c = {ifc, r->n_declared < TA_MAX_INPUT_IFACES
+                               ? &r->text[r->n_declared]
+                               : NULL};
+  r->n_declared++;
+  walk_options(r, body + 8, len - 8, idb_option, &c);
   return 0;
 }
 
@@ -302,6 +349,19 @@ uint64_t ta__pcapng_unknown_blocks(const struct ta__pcapng *r) {
 
 uint64_t ta__pcapng_oversized(const struct ta__pcapng *r) {
   return r->oversized;
+}
+
+const char *ta__pcapng_comment(const struct ta__pcapng *r) {
+  return r->comment;
+}
+
+uint32_t ta__pcapng_declared(const struct ta__pcapng *r) {
+  return r->n_declared;
+}
+
+const struct ta_iface_text *ta__pcapng_iface_text(const struct ta__pcapng *r,
+                                                  uint32_t i) {
+  return i < TA_MAX_INPUT_IFACES ? &r->text[i] : NULL;
 }
 
 void ta__pcapng_close(struct ta__pcapng *r) {

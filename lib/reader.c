@@ -181,7 +181,24 @@ static int next_pcap(struct ta_reader *r, struct ta_frame *f,
   return 1;
 }
 
+/* Copies the pcapng text found so far into info, once per interface. */
+static void note_pcapng_text(struct ta_reader *r, struct ta_input_info *info) {
+  if (!info->section_comment[0])
+    snprintf(info->section_comment, sizeof info->section_comment, "%s",
+             ta__pcapng_comment(r->ng));
+  uint32_t declared = ta__pcapng_declared(r->ng);
+  for (uint32_t i = info->n_ifaces; i < declared; i++) {
+    const struct ta_iface_text *t = ta__pcapng_iface_text(r->ng, i);
+    if (!t)
+      break;
+    info->ifaces[info->n_ifaces++] = *t;
+  }
+  if (declared > TA_MAX_INPUT_IFACES)
+    info->ifaces_more = declared - TA_MAX_INPUT_IFACES;
+}
+
 static void note_pcapng_ifaces(struct ta_reader *r, struct ta_input_info *info) {
+  note_pcapng_text(r, info);
   uint32_t n = ta__pcapng_iface_count(r->ng);
   for (uint32_t i = 0; i < n; i++) {
     uint32_t lt, snap;

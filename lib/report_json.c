@@ -119,6 +119,26 @@ static void linktype_list(struct ta_jsonw *w, const struct ta_input_info *in) {
   ta_jsonw_arr_end(w);
 }
 
+/* Text from the capture itself: escaped like every string, null if absent. */
+static void opt_text(struct ta_jsonw *w, const char *key, const char *text) {
+  ta_jsonw_key(w, key);
+  ta_jsonw_str(w, text[0] ? text : NULL);
+}
+
+static void pcapng_text(struct ta_jsonw *w, const struct ta_input_info *in) {
+  opt_text(w, "section_comment", in->section_comment);
+  ta_jsonw_key(w, "interfaces");
+  ta_jsonw_arr_begin(w);
+  for (uint8_t i = 0; i < in->n_ifaces && i < TA_MAX_INPUT_IFACES; i++) {
+    ta_jsonw_obj_begin(w);
+    opt_text(w, "name", in->ifaces[i].name);
+    opt_text(w, "description", in->ifaces[i].description);
+    ta_jsonw_obj_end(w);
+  }
+  ta_jsonw_arr_end(w);
+  ta_jsonw_ku64(w, "interfaces_more", in->ifaces_more);
+}
+
 static void input_fields(struct ta_jsonw *w, const struct ta_input_info *in) {
   ta_jsonw_obj_begin(w);
   ta_jsonw_kstr(w, "path", in->path);
@@ -148,6 +168,7 @@ static void input_fields(struct ta_jsonw *w, const struct ta_input_info *in) {
                  in->error != 0 || in->oversized || in->undeclared_iface);
   ta_jsonw_key(w, "error");
   ta_jsonw_str(w, in->error ? in->error_msg : NULL);
+  pcapng_text(w, in);
   ta_jsonw_obj_end(w);
 }
 

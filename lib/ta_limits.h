@@ -37,6 +37,11 @@
 #define TA_MAX_PCAPNG_IFACES 256
 /* pcapng: largest block accepted (libpcap uses 16 MiB too). */
 #define TA_MAX_PCAPNG_BLOCK (16u * 1024u * 1024u)
+/* pcapng text kept per input for the report (section comment, interface
+ * names and descriptions): it is untrusted, so each string is cut to this
+ * many bytes, and only the first interfaces of a file are described. */
+#define TA_MAX_PCAPNG_TEXT 256
+#define TA_MAX_INPUT_IFACES 8
 /* Largest packet record accepted from any format. */
 #define TA_MAX_CAPLEN (256u * 1024u)
 /* Warnings kept for the report; later ones are only counted. */

@@ -52,6 +52,13 @@ void ta__pcapng_iface(const struct ta__pcapng *r, uint32_t i, uint32_t *linktype
 uint64_t ta__pcapng_unknown_blocks(const struct ta__pcapng *r);
 /* Packets whose captured length exceeds their interface's snaplen. */
 uint64_t ta__pcapng_oversized(const struct ta__pcapng *r);
+/* The first section comment found ("" if none); owned by the reader. */
+const char *ta__pcapng_comment(const struct ta__pcapng *r);
+/* Interfaces declared so far over all sections, and the name and
+ * description of the i-th; NULL when i >= TA_MAX_INPUT_IFACES. */
+uint32_t ta__pcapng_declared(const struct ta__pcapng *r);
+const struct ta_iface_text *ta__pcapng_iface_text(const struct ta__pcapng *r,
+                                                  uint32_t i);
 void ta__pcapng_close(struct ta__pcapng *r);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "ta_conn.h"
 #include "ta_hosts.h"
+#include "ta_limits.h"
 #include "ta_packet.h"
 #include "ta_sink.h"
 
@@ -32,6 +33,15 @@ struct ta_input_info {
                                 format allows them) */
   int error;              /* 0, or TA_E* that stopped reading this file */
   char error_msg[256];
+  /* pcapng text as the file gives it: untrusted (reporters must escape
+   * it), cut to TA_MAX_PCAPNG_TEXT - 1 bytes, "" when absent. */
+  char section_comment[TA_MAX_PCAPNG_TEXT]; /* first section's comment */
+  struct ta_iface_text {
+    char name[TA_MAX_PCAPNG_TEXT];        /* if_name */
+    char description[TA_MAX_PCAPNG_TEXT]; /* if_description */
+  } ifaces[TA_MAX_INPUT_IFACES];          /* in the order declared */
+  uint8_t n_ifaces;
+  uint32_t ifaces_more;   /* interfaces declared past TA_MAX_INPUT_IFACES */
 };
 
 /* Counters over all inputs. by_disposition sums to total. */
