@@ -25,6 +25,12 @@ extern const size_t ta__os_signatures_len;
 #define FP_MAX_NOTE 600     /* bytes of an entry's note */
 #define FP_MAX_FIELD 64     /* bytes of an id, os or version */
 #define FP_TS_LEN 12        /* bytes the aligned timestamp option takes */
+/* Internet paths are rarely longer than 30 hops: a TTL further below the
+ * guessed initial one means the sender starts at some other value, so no
+ * signature's TTL can be trusted for it. */
+#define FP_MAX_HOPS 40
+#define FP_ETH_MSS4 1460    /* MSS of a 1500-byte Ethernet MTU, IPv4 */
+#define FP_ETH_MSS6 1440    /* and IPv6 */
 
 enum { RULE_SYN, RULE_SYNACK, RULE_ANY };
 enum { WIN_ANY, WIN_EXACT, WIN_MSS, WIN_MTU, WIN_MSS_MAX, WIN_MOD };
@@ -41,6 +47,7 @@ struct fp_rule {
   uint8_t win_kind; /* WIN_* */
   uint16_t win_val;
   uint8_t n_ws, n_mss, n_layouts; /* 0: any */
+  bool ws_absent_ok;  /* "-" in the wscale list: no scale option is fine */
   uint8_t ws[FP_MAX_VALUES];
   uint16_t mss[FP_MAX_VALUES];
   struct fp_layout layouts[FP_MAX_LAYOUTS];
@@ -79,26 +86,76 @@ uint8_t ta_fp_initial_ttl(uint8_t ttl) {
   return ttl <= 32 ? 32 : ttl <= 64 ? 64 : ttl <= 128 ? 128 : 255;
 }
 
+static bool has_ts(const struct ta_fp_features *f) {
+  for (uint8_t i = 0; i < f->n_layout; i++)
+    if (f->layout[i] == 8)
+      return true;
+  return false;
+}
+
+/* Segment sizes a sender may have sized its window on, most telling first:
+ * the MSS, the MSS less the timestamp option, and when the MSS option is
+ * below the Ethernet one, the Ethernet MSS (with and without timestamps):
+ * routers on PPPoE, VPN and tunnel paths rewrite the MSS option ("MSS
+ * clamping") but never the window. Returns how many it wrote (up to 4). */
+static int segment_sizes(const struct ta_fp_features *f, uint32_t seg[4],
+                         uint8_t rel[4]) {
+  int n = 0;
+  if (!f->has_mss || f->mss == 0)
+    return 0;
+  bool ts = has_ts(f);
+  uint32_t eth = f->family == 6 ? FP_ETH_MSS6 : FP_ETH_MSS4;
+  seg[n] = f->mss;
+  rel[n++] = TA_FP_WIN_MSS;
+  if (ts && f->mss > FP_TS_LEN) {
+    seg[n] = f->mss - FP_TS_LEN;
+    rel[n++] = TA_FP_WIN_MSS_TS;
+  }
+  if (f->mss < eth) {
+    seg[n] = eth;
+    rel[n++] = TA_FP_WIN_ETH;
+    if (ts) {
+      seg[n] = eth - FP_TS_LEN;
+      rel[n++] = TA_FP_WIN_ETH;
+    }
+  }
+  return n;
+}
+
+static void set_relation(struct ta_fp_features *f, uint8_t rel, uint32_t seg) {
+  f->win_rel = rel;
+  f->win_mult = (uint16_t)(f->window / seg);
+  f->win_seg = (uint16_t)seg;
+}
+
+/* Reported in this order: the MSS readings, then the MTU, then the
+ * Ethernet MSS of a clamped path. */
 static void window_relation(struct ta_fp_features *f) {
+  uint32_t seg[4], cand[5], w = f->window;
+  uint8_t rel[4], cand_rel[5];
+  int n = segment_sizes(f, seg, rel), k = 0;
   f->win_rel = TA_FP_WIN_NONE;
   f->win_mult = 0;
-  if (!f->has_mss || f->mss == 0 || f->window == 0)
+  f->win_seg = 0;
+  if (w == 0 || n == 0)
     return;
-  uint32_t w = f->window, m = f->mss;
-  uint32_t mtu = m + (f->family == 6 ? 60 : 40);
-  bool ts = false;
-  for (uint8_t i = 0; i < f->n_layout; i++)
-    ts |= f->layout[i] == 8;
-  if (w % m == 0) {
-    f->win_rel = TA_FP_WIN_MSS;
-    f->win_mult = (uint16_t)(w / m);
-  } else if (ts && m > FP_TS_LEN && w % (m - FP_TS_LEN) == 0) {
-    f->win_rel = TA_FP_WIN_MSS_TS;
-    f->win_mult = (uint16_t)(w / (m - FP_TS_LEN));
-  } else if (w % mtu == 0) {
-    f->win_rel = TA_FP_WIN_MTU;
-    f->win_mult = (uint16_t)(w / mtu);
-  }
+  for (int i = 0; i < n; i++)
+    if (rel[i] != TA_FP_WIN_ETH) {
+      cand[k] = seg[i];
+      cand_rel[k++] = rel[i];
+    }
+  cand[k] = f->mss + (f->family == 6 ? 60u : 40u);
+  cand_rel[k++] = TA_FP_WIN_MTU;
+  for (int i = 0; i < n; i++)
+    if (rel[i] == TA_FP_WIN_ETH) {
+      cand[k] = seg[i];
+      cand_rel[k++] = rel[i];
+    }
+  for (int i = 0; i < k; i++)
+    if (w % cand[i] == 0) {
+      set_relation(f, cand_rel[i], cand[i]);
+      return;
+    }
 }
 
 void ta_fp_features_from_syn(struct ta_fp_features *f,
@@ -164,6 +221,9 @@ void ta_fp_window_rel(char *buf, size_t len, const struct ta_fp_features *f) {
     break;
   case TA_FP_WIN_MTU:
     snprintf(buf, len, "mtu*%u", f->win_mult);
+    break;
+  case TA_FP_WIN_ETH:
+    snprintf(buf, len, "%u*%u", f->win_seg, f->win_mult);
     break;
   default:
     if (len)
@@ -323,11 +383,9 @@ static int parse_window(struct parser *p, struct fp_rule *r, char *tok) {
   return perr(p, "bad window", tok);
 }
 
-/* "*" (n = 0) or a comma list of numbers up to max, stored into vals16
- * or vals8 (whichever is not NULL). */
+/* The mss field: "*" (n = 0) or a comma list of numbers up to max. */
 static int parse_list(struct parser *p, char *tok, unsigned long max,
-                      uint16_t *vals16, uint8_t *vals8, uint8_t *n,
-                      const char *what) {
+                      uint16_t *vals, uint8_t *n, const char *what) {
   if (strcmp(tok, "*") == 0) {
     *n = 0;
     return 0;
@@ -340,12 +398,29 @@ static int parse_list(struct parser *p, char *tok, unsigned long max,
     unsigned long v;
     if (!parse_uint(parts[i], max, &v))
       return perr(p, what, parts[i]);
-    if (vals16)
-      vals16[i] = (uint16_t)v;
-    else
-      vals8[i] = (uint8_t)v;
+    vals[i] = (uint16_t)v;
   }
   *n = (uint8_t)k;
+  return 0;
+}
+
+/* The wscale field: "*", or a comma list of 0-14 and "-" (no option). */
+static int parse_wscale(struct parser *p, struct fp_rule *r, char *tok) {
+  if (strcmp(tok, "*") == 0)
+    return 0;
+  char *parts[FP_MAX_VALUES];
+  size_t k = split(tok, ',', parts, FP_MAX_VALUES);
+  if (k > FP_MAX_VALUES)
+    return perr(p, "bad wscale", "too many values");
+  for (size_t i = 0; i < k; i++) {
+    unsigned long v;
+    if (strcmp(parts[i], "-") == 0)
+      r->ws_absent_ok = true;
+    else if (parse_uint(parts[i], 14, &v))
+      r->ws[r->n_ws++] = (uint8_t)v;
+    else
+      return perr(p, "bad wscale", parts[i]);
+  }
   return 0;
 }
 
@@ -447,8 +522,8 @@ static int add_rule(struct parser *p, int kind, char **tok, size_t ntok) {
     return perr(p, "ttl must be 32, 64, 128, 255 or *", tok[1]);
   int rc;
   if ((rc = parse_window(p, r, tok[2])) ||
-      (rc = parse_list(p, tok[3], 14, NULL, r->ws, &r->n_ws, "bad wscale")) ||
-      (rc = parse_list(p, tok[4], 65535, r->mss, NULL, &r->n_mss, "bad mss")) ||
+      (rc = parse_wscale(p, r, tok[3])) ||
+      (rc = parse_list(p, tok[4], 65535, r->mss, &r->n_mss, "bad mss")) ||
       (rc = parse_layouts(p, r, tok[5])) || (rc = parse_quirks(p, r, tok[6])))
     return rc;
   p->db->n_rules++;
@@ -680,16 +755,8 @@ const struct ta_fp_entry *ta_fp_db_entry(const struct ta_fp_db *db, int i) {
 /* ------------------------------------------------------------------------ */
 /* Matcher */
 
-static bool has_ts(const struct ta_fp_features *f) {
-  for (uint8_t i = 0; i < f->n_layout; i++)
-    if (f->layout[i] == 8)
-      return true;
-  return false;
-}
-
-/* Segment sizes the window may be counted in: the MSS, and the MSS less
- * the timestamp option when the packet carries one (SYN/ACKs of some
- * stacks size their window on what a data segment will really hold). */
+/* mss*N and mss*max count the window in any of segment_sizes(); mtu*N in
+ * the MSS plus the IP and TCP headers. */
 static bool window_ok(const struct fp_rule *r, const struct ta_fp_features *f) {
   uint32_t w = f->window;
   if (r->win_kind == WIN_ANY)
@@ -700,18 +767,15 @@ static bool window_ok(const struct fp_rule *r, const struct ta_fp_features *f) {
     return w > 0 && w % r->win_val == 0;
   if (!f->has_mss || f->mss == 0)
     return false;
-  uint32_t seg[2] = {f->mss, 0};
-  if (has_ts(f) && f->mss > FP_TS_LEN)
-    seg[1] = f->mss - FP_TS_LEN;
   if (r->win_kind == WIN_MTU)
     return w == (uint32_t)r->win_val * (f->mss + (f->family == 6 ? 60u : 40u));
-  for (int i = 0; i < 2; i++) {
-    uint32_t m = seg[i];
-    if (!m)
-      continue;
-    if (r->win_kind == WIN_MSS && w == (uint32_t)r->win_val * m)
+  uint32_t seg[4];
+  uint8_t rel[4];
+  int n = segment_sizes(f, seg, rel);
+  for (int i = 0; i < n; i++) {
+    if (r->win_kind == WIN_MSS && w == (uint32_t)r->win_val * seg[i])
       return true;
-    if (r->win_kind == WIN_MSS_MAX && w == (65535u / m) * m)
+    if (r->win_kind == WIN_MSS_MAX && w == (65535u / seg[i]) * seg[i])
       return true;
   }
   return false;
@@ -735,10 +799,12 @@ static bool rule_ok(const struct fp_rule *r, const struct ta_fp_features *f) {
     return false;
   if (r->ttl && r->ttl != f->initial_ttl)
     return false;
+  if (f->hops > FP_MAX_HOPS)
+    return false;
   if (!window_ok(r, f))
     return false;
-  if (r->n_ws) {
-    bool ok = false;
+  if (r->n_ws || r->ws_absent_ok) {
+    bool ok = !f->has_wscale && r->ws_absent_ok;
     for (uint8_t i = 0; i < r->n_ws && !ok; i++)
       ok = f->has_wscale && f->wscale == r->ws[i];
     if (!ok)
@@ -808,6 +874,16 @@ void ta_fp_host_add(struct ta_fp_host *h, const struct ta_conn *c, int dir) {
   e->dir = (uint8_t)dir;
 }
 
+/* Hop counts tell machines apart only near the capture point: further out,
+ * route changes and equal-cost paths move one address by a hop or two. */
+#define FP_HOPS_NEAR 2
+#define FP_HOPS_SPREAD 3
+
+static bool hops_apart(uint8_t a, uint8_t b) {
+  uint8_t lo = a < b ? a : b, d = (uint8_t)(a < b ? b - a : a - b);
+  return d > 0 && (lo <= FP_HOPS_NEAR || d >= FP_HOPS_SPREAD);
+}
+
 static bool same_str(const char *a, const char *b) {
   return a == b || (a && b && strcmp(a, b) == 0);
 }
@@ -847,7 +923,7 @@ void ta_fp_host_verdict(const struct ta_fp_host *h, struct ta_fp_verdict *v) {
       const struct ta_fp_features *a = &h->ev[i].f, *b = &h->ev[j].f;
       if (a->initial_ttl != b->initial_ttl)
         v->stacks |= TA_FP_STACK_TTL;
-      else if (a->hops != b->hops)
+      else if (hops_apart(a->hops, b->hops))
         v->stacks |= TA_FP_STACK_HOPS;
       if (!a->synack && !b->synack &&
           (a->n_layout != b->n_layout ||

@@ -52,6 +52,9 @@ enum ta_fp_win_rel {
   TA_FP_WIN_MSS,      /* window = k * MSS */
   TA_FP_WIN_MSS_TS,   /* window = k * (MSS - 12): MSS less the timestamp */
   TA_FP_WIN_MTU,      /* window = k * (MSS + IP and TCP headers) */
+  TA_FP_WIN_ETH,      /* window = k * the Ethernet MSS (1460 for IPv4, 1440
+                         for IPv6, less 12 with timestamps) while the MSS
+                         option is smaller: clamped on the way */
 };
 
 /* What one SYN or SYN/ACK shows of its sender's stack. Plain data. */
@@ -67,6 +70,7 @@ struct ta_fp_features {
   uint8_t wscale;
   uint8_t win_rel;      /* enum ta_fp_win_rel */
   uint16_t win_mult;    /* k of win_rel */
+  uint16_t win_seg;     /* the segment size k multiplies */
   uint32_t quirks;      /* TA_FPQ_* */
   uint8_t n_layout;
   uint8_t layout[TA_MAX_OPT_LAYOUT]; /* option kinds in order, EOL as 0 */
@@ -113,7 +117,8 @@ const struct ta_fp_entry *ta_fp_db_entry(const struct ta_fp_db *db, int i);
  * Pure; no allocation. */
 int ta_fp_match(const struct ta_fp_db *db, const struct ta_fp_features *f);
 
-/* "mss*44", "(mss-12)*45", "mtu*4", or "" when there is no relation. */
+/* "mss*44", "(mss-12)*45", "mtu*4", "1460*10" (TA_FP_WIN_ETH), or "" when
+ * there is no relation. */
 void ta_fp_window_rel(char *buf, size_t len, const struct ta_fp_features *f);
 /* Option layout as names: "mss,nop,ws,nop,nop,sok" ("" for none). */
 void ta_fp_layout(char *buf, size_t len, const struct ta_fp_features *f);
@@ -154,7 +159,8 @@ void ta_fp_host_add(struct ta_fp_host *h, const struct ta_conn *c, int dir);
 enum {
   TA_FP_STACK_FAMILIES = 1u << 0,  /* matched OS families differ */
   TA_FP_STACK_TTL = 1u << 1,       /* initial TTLs differ */
-  TA_FP_STACK_HOPS = 1u << 2,      /* same initial TTL, hop counts differ */
+  TA_FP_STACK_HOPS = 1u << 2,      /* same initial TTL, hop counts differ
+                                      near the capture point, or by 3+ */
   TA_FP_STACK_SYN_LAYOUT = 1u << 3, /* its SYNs carried different layouts */
 };
 

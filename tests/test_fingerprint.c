@@ -175,6 +175,22 @@ static void test_fingerprint_window_relations(void **state) {
   features_of(&s, &f, NULL);
   ta_fp_window_rel(buf, sizeof buf, &f);
   assert_string_equal(buf, "");
+
+  /* a router clamped the MSS option to 1360 on the way; the window still
+   * counts the sender's Ethernet segments */
+  static const uint8_t mss1360[] = {2, 4, 0x05, 0x50};
+  s = article_synack;
+  s.win = 14600;
+  s.ttl = 52;
+  s.df = true;
+  s.opts = mss1360;
+  s.optlen = sizeof mss1360;
+  features_of(&s, &f, NULL);
+  ta_fp_window_rel(buf, sizeof buf, &f);
+  assert_string_equal(buf, "1460*10");
+  const struct ta_fp_entry *e = match(&f);
+  assert_non_null(e);
+  assert_string_equal(e->id, "linux-2.6.39");
 }
 
 static void set_tos_ect(uint8_t *ip, size_t len) {
@@ -318,6 +334,7 @@ static void test_fingerprint_unknown_stays_unknown(void **state) {
   assert_int_equal(ta_fp_match(ta_fp_db_default(), &f), -1);
   assert_int_equal(ta_fp_match(NULL, &f), -1);
 
+
   /* a host that only sent unknown shapes: no family, no confidence */
   struct ta_conn c;
   memset(&c, 0, sizeof c);
@@ -342,6 +359,31 @@ static void test_fingerprint_unknown_stays_unknown(void **state) {
   memset(&none, 0, sizeof none);
   ta_fp_host_verdict(&none, &v);
   assert_false(v.any);
+
+  /* TTL 87: 41 hops below 128 is no real path, so no TTL-based guess,
+   * however Linux-like the rest looks */
+  struct tt_seg t = article_syn;
+  t.ttl = 87;
+  t.win = 29200;
+  t.opts = OPT_LINUX;
+  t.optlen = sizeof OPT_LINUX;
+  features_of(&t, &f, NULL);
+  assert_int_equal(f.hops, 41);
+  assert_int_equal(ta_fp_match(ta_fp_db_default(), &f), -1);
+
+  /* a Windows 10 SYN/ACK (65535, scale 8) is no XP one */
+  static const uint8_t win10sa[] = {2, 4, 5, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2};
+  t = article_synack;
+  t.ttl = 128;
+  t.df = true;
+  t.win = 65535;
+  t.opts = win10sa;
+  t.optlen = sizeof win10sa;
+  features_of(&t, &f, NULL);
+  const struct ta_fp_entry *e = match(&f);
+  assert_non_null(e);
+  assert_string_equal(e->id, "windows");
+  assert_true(e->generic);
 }
 
 /* A host whose SYNs come from two different stacks: NAT or a balancer. */
@@ -385,6 +427,21 @@ static void test_fingerprint_several_stacks(void **state) {
   ta_fp_host_verdict(&h, &v);
   assert_int_equal(v.stacks, TA_FP_STACK_HOPS);
   assert_true(v.confidence > 0.89);
+
+  /* far away, a hop or two is route churn; three is not */
+  static const uint8_t far_ttls[][2] = {{116, 115}, {116, 113}};
+  for (int k = 0; k < 2; k++) {
+    memset(&h, 0, sizeof h);
+    for (int i = 0; i < 2; i++) {
+      struct tt_seg t = win;
+      t.ttl = far_ttls[k][i];
+      syn_of(&t, &c.side[TA_DIR_ORIG].syn, &c.family, NULL);
+      ta_fp_host_add(&h, &c, TA_DIR_ORIG);
+    }
+    ta_fp_host_verdict(&h, &v);
+    assert_int_equal(h.n, 2);
+    assert_int_equal(v.stacks, k ? TA_FP_STACK_HOPS : 0);
+  }
 
   /* shapes past the cap are counted, not kept */
   memset(&h, 0, sizeof h);
@@ -433,6 +490,10 @@ static void test_fingerprint_table_errors(void **state) {
   expect_error(buf, "bad window");
   snprintf(buf, sizeof buf, "%ssyn 64 * 15 * mss -\n", head);
   expect_error(buf, "bad wscale");
+  snprintf(buf, sizeof buf, "%ssyn 64 * 0,x * mss -\n", head);
+  expect_error(buf, "bad wscale 'x'");
+  snprintf(buf, sizeof buf, "%ssyn 64 * * 1,y mss -\n", head);
+  expect_error(buf, "bad mss 'y'");
   snprintf(buf, sizeof buf, "%ssyn 64 * * * mss,tcpmd5 -\n", head);
   expect_error(buf, "unknown option 'tcpmd5'");
   snprintf(buf, sizeof buf, "%ssyn 64 * * * mss fancy\n", head);
@@ -469,7 +530,7 @@ static void test_fingerprint_table_semantics(void **state) {
       "syn * * * * * -\n"
       "[narrow]\nos Narrow\nversion 1.0\nnote first line\n"
       "note second line\n"
-      "syn   128  16384  *  1460  mss,nop,nop,sok  df,!id0\n"
+      "syn   128  16384  -,0  1460  mss,nop,nop,sok  df,!id0\n"
       "[v6]\nos Six\nnote n\n"
       "any   64   %1000  2,7  *  mss,k99,ws,nop,nop,nop  !df\n"
       "syn   64   *      *    *  -  -\n";
@@ -489,6 +550,14 @@ static void test_fingerprint_table_semantics(void **state) {
   s.ip_id = 0; /* forbidden id0 */
   features_of(&s, &f, NULL);
   assert_int_equal(ta_fp_match(db, &f), 0);
+  static const uint8_t ws3[] = {2, 4, 0x05, 0xb4, 1, 1, 4, 2, 1, 3, 3, 3};
+  s.ip_id = 7;
+  s.opts = ws3; /* a scale other than the listed "none or 0" */
+  s.optlen = sizeof ws3;
+  features_of(&s, &f, NULL);
+  assert_int_equal(ta_fp_match(db, &f), 0);
+  s = article_syn;
+  s.ip_id = 0;
   s.src = "2001:db8::1"; /* v6: df and id0 do not apply */
   s.dst = "2001:db8::2";
   features_of(&s, &f, NULL);
