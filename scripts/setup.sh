@@ -5,6 +5,8 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config libpcap-dev libjansson-dev
           libcmocka-dev zlib1g-dev libzstd-dev python3 python3-jsonschema)
+# libssl-dev: libcrypto's SHA-1 for Community ID
+packages+=(libssl-dev)
 [ "${TA_SETUP_EXTRA:-}" ] && read -r -a extra <<<"$TA_SETUP_EXTRA" && packages+=("${extra[@]}")
 
 missing=()

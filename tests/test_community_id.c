@@ -1,0 +1,206 @@
+/* tcpaudit - tests: Community ID v1 against the spec's reference IDs, both
+ * from its table of tuples and from its sample captures run through the
+ * whole pipeline and the ndjson reporter. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ta_analyze.h"
+#include "ta_community_id.h"
+#include "ta_error.h"
+#include "ta_test_util.h"
+
+#define CID_DIR TA_CORPUS "/community-id"
+
+static json_t *load_baseline(const char *name) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", CID_DIR, name);
+  json_error_t jerr;
+  json_t *doc = json_load_file(path, 0, &jerr);
+  if (!doc)
+    fail_msg("%s: %s", path, jerr.text);
+  return doc;
+}
+
+/* Fills t from one row of the spec's table; false for ICMP rows, whose
+ * type/code mapping tcpaudit does not implement. */
+static bool tuple_of_row(json_t *row, struct ta_flow_tuple *t) {
+  memset(t, 0, sizeof *t);
+  t->proto = (uint8_t)json_integer_value(json_object_get(row, "proto"));
+  if (t->proto == 1 || t->proto == 58)
+    return false;
+  const char *s = json_string_value(json_object_get(row, "saddr"));
+  const char *d = json_string_value(json_object_get(row, "daddr"));
+  if (inet_pton(AF_INET, s, t->src) == 1) {
+    t->family = 4;
+    assert_int_equal(inet_pton(AF_INET, d, t->dst), 1);
+  } else {
+    t->family = 6;
+    assert_int_equal(inet_pton(AF_INET6, s, t->src), 1);
+    assert_int_equal(inet_pton(AF_INET6, d, t->dst), 1);
+  }
+  json_t *sp = json_object_get(row, "sport");
+  t->has_ports = json_is_integer(sp);
+  if (t->has_ports) {
+    t->sport = (uint16_t)json_integer_value(sp);
+    t->dport = (uint16_t)json_integer_value(json_object_get(row, "dport"));
+  }
+  return true;
+}
+
+static void check_table(const char *file, uint16_t seed) {
+  json_t *rows = load_baseline(file);
+  size_t i, tcp = 0, checked = 0;
+  json_t *row;
+  json_array_foreach(rows, i, row) {
+    struct ta_flow_tuple t;
+    if (!tuple_of_row(row, &t))
+      continue;
+    char id[TA_COMMUNITY_ID_LEN];
+    assert_int_equal(ta_community_id(id, sizeof id, seed, &t), 0);
+    const char *want = json_string_value(json_object_get(row, "communityid"));
+    if (strcmp(id, want) != 0)
+      fail_msg("%s row %zu (proto %u): got %s, want %s", file, i, t.proto, id,
+               want);
+    checked++;
+    tcp += t.proto == 6;
+  }
+  /* the table has TCP over IPv4 and IPv6, each in both directions */
+  assert_int_equal(tcp, 4);
+  assert_true(checked >= 10);
+  json_decref(rows);
+}
+
+static void test_community_id_reference_table(void **state) {
+  (void)state;
+  if (!tt_dir_exists(CID_DIR))
+    skip();
+  check_table("baseline_deflt.json", 0);
+  check_table("baseline_seed1.json", 1);
+}
+
+/* The reference ID of a TCP tuple (either direction), or NULL. */
+static const char *reference_id(json_t *rows, const char *a, unsigned ap,
+                                const char *b, unsigned bp) {
+  size_t i;
+  json_t *row;
+  json_array_foreach(rows, i, row) {
+    if (json_integer_value(json_object_get(row, "proto")) != 6)
+      continue;
+    const char *s = json_string_value(json_object_get(row, "saddr"));
+    const char *d = json_string_value(json_object_get(row, "daddr"));
+    unsigned sp = (unsigned)json_integer_value(json_object_get(row, "sport"));
+    unsigned dp = (unsigned)json_integer_value(json_object_get(row, "dport"));
+    if ((!strcmp(s, a) && sp == ap && !strcmp(d, b) && dp == bp) ||
+        (!strcmp(s, b) && sp == bp && !strcmp(d, a) && dp == ap))
+      return json_string_value(json_object_get(row, "communityid"));
+  }
+  return NULL;
+}
+
+/* Runs one capture through ta_analyze with the ndjson reporter; returns the
+ * number of events whose network.community_id matched the reference. */
+static size_t check_capture(const char *name, uint16_t seed, json_t *rows) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", CID_DIR, name);
+  const char *in[] = {path};
+  struct ta_sink sink;
+  ta_sink_init_mem(&sink);
+  struct ta_config cfg = {.inputs = in, .n_inputs = 1,
+                          .reporter = ta_reporter_find("ndjson"), .out = &sink};
+  cfg.report.community_id_seed = seed;
+  struct ta_result res;
+  char err[256];
+  assert_int_equal(ta_analyze(&cfg, &res, err, sizeof err), 0);
+  char *text = strdup(ta_sink_mem(&sink, NULL));
+  size_t matched = 0;
+  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    json_error_t jerr;
+    json_t *ev = json_loads(line, 0, &jerr);
+    assert_non_null(ev);
+    json_t *src = json_object_get(ev, "source");
+    json_t *dst = json_object_get(ev, "destination");
+    const char *want = reference_id(
+        rows, json_string_value(json_object_get(src, "ip")),
+        (unsigned)json_integer_value(json_object_get(src, "port")),
+        json_string_value(json_object_get(dst, "ip")),
+        (unsigned)json_integer_value(json_object_get(dst, "port")));
+    const char *got = json_string_value(
+        json_object_get(json_object_get(ev, "network"), "community_id"));
+    if (!want)
+      fail_msg("%s: a connection whose tuple is not in the reference table",
+               name);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    matched++;
+    json_decref(ev);
+  }
+  free(text);
+  ta_result_free(&res);
+  ta_sink_close(&sink);
+  return matched;
+}
+
+static void test_community_id_spec_captures(void **state) {
+  (void)state;
+  if (!tt_dir_exists(CID_DIR))
+    skip();
+  static const struct {
+    const char *baseline;
+    uint16_t seed;
+  } runs[] = {{"baseline_deflt.json", 0}, {"baseline_seed1.json", 1}};
+  for (size_t r = 0; r < 2; r++) {
+    json_t *rows = load_baseline(runs[r].baseline);
+    assert_int_equal(check_capture("tcp.pcap", runs[r].seed, rows), 1);
+    assert_int_equal(check_capture("ipv6.pcap", runs[r].seed, rows), 1);
+    /* combined holds both TCP flows among UDP, ICMP and SCTP */
+    assert_int_equal(check_capture("combined.pcap.gz", runs[r].seed, rows), 2);
+    json_decref(rows);
+  }
+}
+
+static void test_community_id_same_both_ways(void **state) {
+  (void)state;
+  struct ta_flow_tuple a = {.family = 4, .proto = 6, .sport = 40000,
+                            .dport = 2323, .has_ports = true};
+  inet_pton(AF_INET, "127.0.0.1", a.src);
+  inet_pton(AF_INET, "127.0.0.1", a.dst);
+  struct ta_flow_tuple b = a;
+  b.sport = a.dport;
+  b.dport = a.sport;
+  char x[TA_COMMUNITY_ID_LEN], y[TA_COMMUNITY_ID_LEN], z[TA_COMMUNITY_ID_LEN];
+  assert_int_equal(ta_community_id(x, sizeof x, 0, &a), 0);
+  assert_int_equal(ta_community_id(y, sizeof y, 0, &b), 0);
+  assert_string_equal(x, y); /* equal addresses: the ports decide the order */
+  assert_int_equal(strlen(x), TA_COMMUNITY_ID_LEN - 1);
+  assert_memory_equal(x, "1:", 2);
+  assert_int_equal(ta_community_id(z, sizeof z, 7, &a), 0);
+  assert_string_not_equal(x, z);
+}
+
+static void test_community_id_rejects_bad_input(void **state) {
+  (void)state;
+  struct ta_flow_tuple t = {.family = 5, .proto = 6};
+  char id[TA_COMMUNITY_ID_LEN];
+  assert_int_equal(ta_community_id(id, sizeof id, 0, &t), TA_EINVAL);
+  assert_string_equal(id, "");
+  t.family = 4;
+  assert_int_equal(ta_community_id(id, 10, 0, &t), TA_EINVAL);
+  assert_string_equal(id, "");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_community_id_reference_table),
+      cmocka_unit_test(test_community_id_spec_captures),
+      cmocka_unit_test(test_community_id_same_both_ways),
+      cmocka_unit_test(test_community_id_rejects_bad_input),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
