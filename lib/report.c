@@ -5,9 +5,11 @@
 #include "ta_report.h"
 
 extern const struct ta_reporter ta_report_json;
+extern const struct ta_reporter ta_report_ndjson;
 
 static const struct ta_reporter *const reporters[] = {
     &ta_report_json,
+    &ta_report_ndjson,
     NULL,
 };
 

@@ -5,8 +5,9 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config libpcap-dev libjansson-dev
           libcmocka-dev zlib1g-dev libzstd-dev python3 python3-jsonschema)
-# libssl-dev: libcrypto's SHA-1 for Community ID
-packages+=(libssl-dev)
+# libssl-dev: libcrypto's SHA-1 for Community ID; python3-yaml: the ECS
+# field check reads ecs_flat.yml
+packages+=(libssl-dev python3-yaml)
 [ "${TA_SETUP_EXTRA:-}" ] && read -r -a extra <<<"$TA_SETUP_EXTRA" && packages+=("${extra[@]}")
 
 missing=()

@@ -1,0 +1,183 @@
+/* tcpaudit - reporters: one ECS event per connection (-f ndjson).
+ * Writes and flushes one line as each connection is finalized, so the output
+ * can be followed with tail -f and shipped as it grows; holds no state beyond
+ * the writer. Shape: schemas/event.schema.json. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ta_community_id.h"
+#include "ta_conn_json.h"
+#include "ta_error.h"
+#include "ta_jsonw.h"
+#include "ta_report.h"
+
+/* The ECS release whose field definitions the events follow. */
+#define NDJSON_ECS_VERSION "8.11.0"
+
+struct ndjson_state {
+  struct ta_jsonw w;
+  struct ta_sink *out;
+  uint16_t seed;
+  int digits;
+};
+
+static int ndjson_open(void **state, struct ta_sink *out,
+                       const struct ta_report_opts *o) {
+  struct ndjson_state *s = calloc(1, sizeof *s);
+  if (!s)
+    return TA_ENOMEM;
+  s->out = out;
+  s->seed = o->community_id_seed;
+  s->digits = o->ts_precision;
+  *state = s;
+  return 0;
+}
+
+/* ECS event.outcome: did the connection get through the handshake? */
+static const char *outcome_of(const struct ta_conn *c) {
+  switch (c->scenario) {
+  case TA_SC_REFUSED:
+  case TA_SC_UNANSWERED:
+  case TA_SC_HANDSHAKE_INCOMPLETE:
+    return "failure";
+  case TA_SC_COMPLETED:
+  case TA_SC_ACCEPTED_THEN_CLOSED:
+  case TA_SC_RESET:
+  case TA_SC_HALF_CLOSED:
+  case TA_SC_OPEN:
+    return "success";
+  default:
+    return "unknown";
+  }
+}
+
+static void event_fields(struct ta_jsonw *w, const struct ta_conn *c) {
+  ta_jsonw_key(w, "event");
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_kstr(w, "kind", "event");
+  ta_jsonw_key(w, "category");
+  ta_jsonw_arr_begin(w);
+  ta_jsonw_str(w, "network");
+  ta_jsonw_arr_end(w);
+  ta_jsonw_key(w, "type");
+  ta_jsonw_arr_begin(w);
+  ta_jsonw_str(w, "connection");
+  if (c->scenario == TA_SC_REFUSED)
+    ta_jsonw_str(w, "denied");
+  /* "end" when the connection is over, not merely cut off by the capture
+   * or the table */
+  if (c->end_reason != TA_END_CAPTURE_END && c->end_reason != TA_END_EVICTED)
+    ta_jsonw_str(w, "end");
+  ta_jsonw_arr_end(w);
+  ta_jsonw_kstr(w, "action", ta_scenario_name(c->scenario));
+  ta_jsonw_kstr(w, "outcome", outcome_of(c));
+  ta_jsonw_ktime(w, "start", c->first_ts);
+  ta_jsonw_ktime(w, "end", c->last_ts);
+  ta_jsonw_key(w, "duration");
+  ta_jsonw_i64(w, c->last_ts - c->first_ts);
+  ta_jsonw_kstr(w, "module", "tcpaudit");
+  ta_jsonw_kstr(w, "dataset", "tcpaudit.connection");
+  ta_jsonw_ku64(w, "sequence", c->id);
+  ta_jsonw_obj_end(w);
+}
+
+static void endpoint_fields(struct ta_jsonw *w, const char *key,
+                            const struct ta_conn *c, int d) {
+  const struct ta_side *s = &c->side[d];
+  char ip[64];
+  ta_addr_format(ip, sizeof ip, c->family, s->ip);
+  ta_jsonw_key(w, key);
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_kstr(w, "ip", ip);
+  ta_jsonw_kstr(w, "address", ip);
+  ta_jsonw_ku64(w, "port", s->port);
+  ta_jsonw_ku64(w, "bytes", s->ip_bytes);
+  ta_jsonw_ku64(w, "packets", s->pkts);
+  ta_jsonw_obj_end(w);
+}
+
+static void network_fields(struct ta_jsonw *w, const struct ta_conn *c,
+                           uint16_t seed) {
+  struct ta_flow_tuple t = {.family = c->family, .proto = 6,
+                            .sport = c->side[TA_DIR_ORIG].port,
+                            .dport = c->side[TA_DIR_RESP].port,
+                            .has_ports = true};
+  memcpy(t.src, c->side[TA_DIR_ORIG].ip, 16);
+  memcpy(t.dst, c->side[TA_DIR_RESP].ip, 16);
+  char cid[TA_COMMUNITY_ID_LEN];
+  bool have_cid = ta_community_id(cid, sizeof cid, seed, &t) == 0;
+  ta_jsonw_key(w, "network");
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_kstr(w, "transport", "tcp");
+  ta_jsonw_kstr(w, "type", c->family == 6 ? "ipv6" : "ipv4");
+  ta_jsonw_kstr(w, "iana_number", "6");
+  ta_jsonw_ku64(w, "bytes", c->side[0].ip_bytes + c->side[1].ip_bytes);
+  ta_jsonw_ku64(w, "packets", c->side[0].pkts + c->side[1].pkts);
+  if (have_cid)
+    ta_jsonw_kstr(w, "community_id", cid);
+  ta_jsonw_obj_end(w);
+}
+
+static void related_fields(struct ta_jsonw *w, const struct ta_conn *c) {
+  char a[64], b[64];
+  ta_addr_format(a, sizeof a, c->family, c->side[0].ip);
+  ta_addr_format(b, sizeof b, c->family, c->side[1].ip);
+  ta_jsonw_key(w, "related");
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_key(w, "ip");
+  ta_jsonw_arr_begin(w);
+  ta_jsonw_str(w, a);
+  if (strcmp(a, b) != 0)
+    ta_jsonw_str(w, b);
+  ta_jsonw_arr_end(w);
+  ta_jsonw_obj_end(w);
+}
+
+static void ndjson_connection(void *state, const struct ta_conn *c) {
+  struct ndjson_state *s = state;
+  struct ta_jsonw *w = &s->w;
+  char summary[160];
+  ta_jsonw_init(w, s->out, 0, s->digits);
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_ktime(w, "@timestamp", c->first_ts);
+  ta_jsonw_key(w, "ecs");
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_kstr(w, "version", NDJSON_ECS_VERSION);
+  ta_jsonw_obj_end(w);
+  ta__conn_summary(summary, sizeof summary, c);
+  ta_jsonw_kstr(w, "message", summary);
+  event_fields(w, c);
+  endpoint_fields(w, "source", c, TA_DIR_ORIG);
+  endpoint_fields(w, "destination", c, TA_DIR_RESP);
+  network_fields(w, c, s->seed);
+  related_fields(w, c);
+  ta_jsonw_key(w, "tcpaudit");
+  ta_jsonw_obj_begin(w);
+  ta__conn_json_fields(w, c, c->scenario != TA_SC_COMPLETED);
+  ta_jsonw_obj_end(w);
+  ta_jsonw_obj_end(w);
+  ta_sink_write(s->out, "\n", 1);
+  ta_sink_flush(s->out);
+}
+
+static void ndjson_host(void *state, const struct ta_host *h) {
+  (void)state;
+  (void)h;
+}
+
+static int ndjson_close(void *state, const struct ta_summary *sum) {
+  struct ndjson_state *s = state;
+  (void)sum;
+  int rc = ta_sink_flush(s->out);
+  free(s);
+  return rc;
+}
+
+const struct ta_reporter ta_report_ndjson = {
+    .name = "ndjson",
+    .help = "one ECS event per connection and line, written as each ends",
+    .open = ndjson_open,
+    .on_connection = ndjson_connection,
+    .on_host = ndjson_host,
+    .close = ndjson_close,
+};

@@ -1,0 +1,265 @@
+/* tcpaudit - tests: the ndjson (ECS) reporter on the kernel captures. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ta_analyze.h"
+#include "ta_community_id.h"
+#include "ta_error.h"
+#include "ta_test_util.h"
+
+#define TD(name) TA_TESTDATA "/" name
+#define SCHEMAS TA_TESTDATA "/../schemas"
+
+/* Runs the library on one capture with a reporter; returns its output
+ * (caller frees). */
+static char *run_format(const char *path, const char *fmt, uint16_t seed) {
+  const char *in[] = {path};
+  struct ta_sink sink;
+  ta_sink_init_mem(&sink);
+  struct ta_config cfg = {.inputs = in, .n_inputs = 1,
+                          .reporter = ta_reporter_find(fmt), .out = &sink};
+  assert_non_null(cfg.reporter);
+  cfg.report.community_id_seed = seed;
+  struct ta_result res;
+  char err[256];
+  assert_int_equal(ta_analyze(&cfg, &res, err, sizeof err), 0);
+  char *out = strdup(ta_sink_mem(&sink, NULL));
+  ta_result_free(&res);
+  ta_sink_close(&sink);
+  return out;
+}
+
+/* The output's lines parsed as JSON, as an array. */
+static json_t *events_of(const char *text) {
+  json_t *all = json_array();
+  const char *p = text;
+  while (*p) {
+    const char *nl = strchr(p, '\n');
+    assert_non_null(nl); /* every line is terminated */
+    json_error_t jerr;
+    json_t *ev = json_loadb(p, (size_t)(nl - p), 0, &jerr);
+    if (!ev)
+      fail_msg("line is not JSON: %s", jerr.text);
+    assert_true(json_is_object(ev));
+    json_array_append_new(all, ev);
+    p = nl + 1;
+  }
+  return all;
+}
+
+static json_t *path_get(json_t *o, const char *a, const char *b) {
+  json_t *v = json_object_get(o, a);
+  return b ? json_object_get(v, b) : v;
+}
+
+static bool array_has(json_t *arr, const char *s) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(arr, i, v) if (!strcmp(json_string_value(v), s)) return true;
+  return false;
+}
+
+static json_t *event_for_scenario(json_t *events, const char *scenario) {
+  size_t i;
+  json_t *ev;
+  json_array_foreach(events, i, ev) {
+    if (!strcmp(json_string_value(path_get(ev, "tcpaudit", "scenario")),
+                scenario))
+      return ev;
+  }
+  fail_msg("no %s connection", scenario);
+  return NULL;
+}
+
+static void test_report_ndjson_one_event_per_connection(void **state) {
+  (void)state;
+  char *nd = run_format(TD("sample.pcap"), "ndjson", 0);
+  char *js = run_format(TD("sample.pcap"), "json", 0);
+  json_t *events = events_of(nd);
+  json_t *doc = json_loads(js, 0, NULL);
+  json_t *conns = json_object_get(doc, "connections");
+  assert_true(json_array_size(conns) >= 8);
+  assert_int_equal(json_array_size(events), json_array_size(conns));
+  size_t i;
+  json_t *ev;
+  json_array_foreach(events, i, ev) {
+    json_t *c = json_array_get(conns, i);
+    json_t *own = json_object_get(ev, "tcpaudit");
+    /* tcpaudit.* is exactly the JSON report's connection */
+    assert_true(json_equal(own, c));
+    assert_string_equal(json_string_value(path_get(ev, "source", "ip")),
+                        json_string_value(path_get(c, "orig", "ip")));
+    assert_int_equal(json_integer_value(path_get(ev, "destination", "port")),
+                     json_integer_value(path_get(c, "resp", "port")));
+    json_int_t sb = json_integer_value(path_get(ev, "source", "bytes"));
+    json_int_t db = json_integer_value(path_get(ev, "destination", "bytes"));
+    assert_int_equal(json_integer_value(path_get(ev, "network", "bytes")), sb + db);
+    assert_int_equal(sb, json_integer_value(path_get(c, "orig", "bytes")));
+    double secs = json_number_value(json_object_get(c, "duration"));
+    json_int_t ns = json_integer_value(path_get(ev, "event", "duration"));
+    assert_true(fabs((double)ns / 1e9 - secs) < 1e-6);
+    assert_string_equal(json_string_value(json_object_get(ev, "@timestamp")),
+                        json_string_value(json_object_get(c, "first_ts")));
+    assert_string_equal(json_string_value(json_object_get(ev, "message")),
+                        json_string_value(json_object_get(c, "summary")));
+    assert_string_equal(json_string_value(path_get(ev, "event", "action")),
+                        json_string_value(json_object_get(c, "scenario")));
+    assert_string_equal(json_string_value(path_get(ev, "network", "iana_number")),
+                        "6");
+  }
+  json_decref(events);
+  json_decref(doc);
+  free(nd);
+  free(js);
+}
+
+static void test_report_ndjson_outcome_follows_scenario(void **state) {
+  (void)state;
+  char *nd = run_format(TD("sample.pcap"), "ndjson", 0);
+  json_t *events = events_of(nd);
+  json_t *ev = event_for_scenario(events, "refused");
+  assert_string_equal(json_string_value(path_get(ev, "event", "outcome")), "failure");
+  assert_true(array_has(path_get(ev, "event", "type"), "denied"));
+  assert_true(array_has(path_get(ev, "event", "type"), "end"));
+  ev = event_for_scenario(events, "unanswered");
+  assert_string_equal(json_string_value(path_get(ev, "event", "outcome")), "failure");
+  assert_false(array_has(path_get(ev, "event", "type"), "denied"));
+  ev = event_for_scenario(events, "completed");
+  assert_string_equal(json_string_value(path_get(ev, "event", "outcome")), "success");
+  assert_true(array_has(path_get(ev, "event", "type"), "end"));
+  /* still open when the capture stopped: not an "end" event */
+  ev = event_for_scenario(events, "open");
+  assert_string_equal(json_string_value(path_get(ev, "event", "outcome")), "success");
+  assert_false(array_has(path_get(ev, "event", "type"), "end"));
+  assert_true(array_has(path_get(ev, "event", "type"), "connection"));
+  json_decref(events);
+  free(nd);
+}
+
+/* A reporter wrapping ndjson that looks at the output file after each
+ * connection, as `tail -f` would. */
+static const char *tail_path;
+static size_t tail_calls, tail_complete;
+
+static size_t lines_on_disk(void) {
+  size_t len, n = 0;
+  char *text = tt_slurp(tail_path, &len);
+  for (size_t i = 0; i < len; i++)
+    n += text[i] == '\n';
+  if (len && text[len - 1] != '\n')
+    n = 0; /* a half-written line */
+  free(text);
+  return n;
+}
+
+static int tail_open(void **st, struct ta_sink *out, const struct ta_report_opts *o) {
+  return ta_reporter_find("ndjson")->open(st, out, o);
+}
+static void tail_conn(void *st, const struct ta_conn *c) {
+  ta_reporter_find("ndjson")->on_connection(st, c);
+  tail_calls++;
+  tail_complete += lines_on_disk() == tail_calls;
+}
+static void tail_host(void *st, const struct ta_host *h) {
+  ta_reporter_find("ndjson")->on_host(st, h);
+}
+static int tail_close(void *st, const struct ta_summary *s) {
+  return ta_reporter_find("ndjson")->close(st, s);
+}
+
+static void test_report_ndjson_lines_reach_the_file_as_finalized(void **state) {
+  (void)state;
+  static const struct ta_reporter tail = {"tail", "", tail_open, tail_conn,
+                                          tail_host, tail_close};
+  char *path = tt_tmpfile(".ndjson");
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  tail_path = path;
+  tail_calls = tail_complete = 0;
+  struct ta_sink *sink = malloc(sizeof *sink);
+  ta_sink_init_file(sink, f);
+  const char *in[] = {TD("sample.pcap")};
+  struct ta_config cfg = {.inputs = in, .n_inputs = 1, .reporter = &tail,
+                          .out = sink};
+  struct ta_result res;
+  char err[256];
+  assert_int_equal(ta_analyze(&cfg, &res, err, sizeof err), 0);
+  assert_true(tail_calls >= 8);
+  /* each line was on disk, whole, before the next connection came */
+  assert_int_equal(tail_complete, tail_calls);
+  assert_int_equal(ta_sink_close(sink), 0);
+  fclose(f);
+  free(sink);
+  ta_result_free(&res);
+  unlink(path);
+  free(path);
+}
+
+static void test_report_ndjson_seed_changes_community_id(void **state) {
+  (void)state;
+  char *a = run_format(TD("kernel-completed.pcap"), "ndjson", 0);
+  char *b = run_format(TD("kernel-completed.pcap"), "ndjson", 1);
+  json_t *ea = events_of(a), *eb = events_of(b);
+  const char *ida = json_string_value(
+      path_get(json_array_get(ea, 0), "network", "community_id"));
+  const char *idb = json_string_value(
+      path_get(json_array_get(eb, 0), "network", "community_id"));
+  assert_string_not_equal(ida, idb);
+  /* the event's ID is the library's ID of its tuple */
+  json_t *ev = json_array_get(ea, 0);
+  struct ta_flow_tuple t = {.family = 4, .proto = 6, .has_ports = true};
+  inet_pton(AF_INET, json_string_value(path_get(ev, "source", "ip")), t.src);
+  inet_pton(AF_INET, json_string_value(path_get(ev, "destination", "ip")), t.dst);
+  t.sport = (uint16_t)json_integer_value(path_get(ev, "source", "port"));
+  t.dport = (uint16_t)json_integer_value(path_get(ev, "destination", "port"));
+  char want[TA_COMMUNITY_ID_LEN];
+  assert_int_equal(ta_community_id(want, sizeof want, 0, &t), 0);
+  assert_string_equal(ida, want);
+  json_decref(ea);
+  json_decref(eb);
+  free(a);
+  free(b);
+}
+
+static void assert_enum_is(json_t *schema, const char *def,
+                           const char *(*name)(int), int count) {
+  json_t *e = json_object_get(
+      json_object_get(json_object_get(schema, "$defs"), def), "enum");
+  if (json_array_size(e) != (size_t)count)
+    fail_msg("schema %s has %zu names, the library %d", def,
+             json_array_size(e), count);
+  for (int i = 0; i < count; i++)
+    assert_string_equal(json_string_value(json_array_get(e, (size_t)i)), name(i));
+}
+
+static void test_report_ndjson_schema_names_match_library(void **state) {
+  (void)state;
+  json_error_t jerr;
+  json_t *schema = json_load_file(SCHEMAS "/report.schema.json", 0, &jerr);
+  if (!schema)
+    fail_msg("report.schema.json: %s", jerr.text);
+  assert_enum_is(schema, "scenario", ta_scenario_name, TA_SC_COUNT);
+  assert_enum_is(schema, "conn_state", ta_conn_state_name, TA_CS_COUNT);
+  assert_enum_is(schema, "end_reason", ta_end_reason_name, TA_END_COUNT);
+  json_decref(schema);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_report_ndjson_one_event_per_connection),
+      cmocka_unit_test(test_report_ndjson_outcome_follows_scenario),
+      cmocka_unit_test(test_report_ndjson_lines_reach_the_file_as_finalized),
+      cmocka_unit_test(test_report_ndjson_seed_changes_community_id),
+      cmocka_unit_test(test_report_ndjson_schema_names_match_library),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
