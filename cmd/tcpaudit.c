@@ -33,7 +33,8 @@ static const char usage_text[] =
     "merged in timestamp order as one capture.\n"
     "\n"
     "options:\n"
-    "  -f, --format FMT         report format (%s)\n"
+    "  -f, --format FMT         report format (%s); default text when the\n"
+    "                           report goes to a terminal, json otherwise\n"
     "  -o, --output PATH        write the report to PATH (default: stdout)\n"
     "  -F, --filter EXPR        only packets matching a tcpdump/BPF expression\n"
     "      --host IP[/LEN]      only connections involving this host or range\n"
@@ -231,7 +232,15 @@ static int exit_for(int rc, const struct ta_result *res) {
   return res->damaged ? EXIT_DAMAGED : EXIT_OK;
 }
 
+/* text for a person at a terminal, json for a pipe or a file */
+static const char *default_format(const struct cli *cli) {
+  bool to_stdout = !cli->output || strcmp(cli->output, "-") == 0;
+  return to_stdout && isatty(STDOUT_FILENO) ? "text" : "json";
+}
+
 static int run(struct cli *cli) {
+  if (!cli->format)
+    cli->format = default_format(cli);
   const struct ta_reporter *rep = ta_reporter_find(cli->format);
   if (!rep)
     return usage_error("unknown format '%s'", cli->format);
@@ -276,7 +285,7 @@ static int run(struct cli *cli) {
 }
 
 int main(int argc, char **argv) {
-  struct cli cli = {.format = "json", .progress = true};
+  struct cli cli = {.format = NULL, .progress = true};
   int rc = parse_args(&cli, argc, argv);
   if (rc >= 0)
     return rc;
