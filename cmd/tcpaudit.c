@@ -45,6 +45,8 @@ static const char usage_text[] =
     "      --idle-timeout SECS  an idle connection is over after this long\n"
     "                           (default %d)\n"
     "      --community-id-seed N  seed for Community ID hashes (default 0)\n"
+    "      --html-max-connections N  connections embedded in an html report\n"
+    "                           (default %u; those not completed come first)\n"
     "      --no-progress        never show progress on stderr\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
@@ -75,7 +77,7 @@ static void print_usage(FILE *f) {
     strncat(formats, all[i]->name, sizeof formats - strlen(formats) - 1);
   }
   fprintf(f, usage_text, formats, TA_DEFAULT_MAX_CONNS, TA_DEFAULT_MAX_HOSTS,
-          TA_DEFAULT_IDLE_TIMEOUT_S);
+          TA_DEFAULT_IDLE_TIMEOUT_S, TA_HTML_DEFAULT_MAX_CONNECTIONS);
 }
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -122,6 +124,7 @@ enum long_only {
   OPT_MAX_HOSTS,
   OPT_IDLE,
   OPT_CID_SEED,
+  OPT_HTML_MAX,
   OPT_NO_PROGRESS,
 };
 
@@ -134,6 +137,7 @@ static const struct option long_opts[] = {
     {"max-hosts", required_argument, NULL, OPT_MAX_HOSTS},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
     {"community-id-seed", required_argument, NULL, OPT_CID_SEED},
+    {"html-max-connections", required_argument, NULL, OPT_HTML_MAX},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -179,6 +183,12 @@ static int parse_option(struct cli *cli, int c, const char *arg) {
     if (!parse_u64(arg, 65535, &v))
       return usage_error("--community-id-seed: '%s' is not 0..65535", arg);
     cli->cfg.report.community_id_seed = (uint16_t)v;
+    return -1;
+  case OPT_HTML_MAX:
+    if (!parse_u64(arg, 100000000, &v) || v == 0)
+      return usage_error("--html-max-connections: '%s' is not a count from 1",
+                         arg);
+    cli->cfg.report.html_max_connections = (uint32_t)v;
     return -1;
   case OPT_NO_PROGRESS:
     cli->progress = false;

@@ -6,11 +6,13 @@
 
 extern const struct ta_reporter ta_report_json;
 extern const struct ta_reporter ta_report_ndjson;
+extern const struct ta_reporter ta_report_html;
 extern const struct ta_reporter ta_report_text;
 
 static const struct ta_reporter *const reporters[] = {
     &ta_report_json,
     &ta_report_ndjson,
+    &ta_report_html,
     &ta_report_text,
     NULL,
 };

@@ -79,11 +79,16 @@ struct ta_summary {
   struct ta_hosts *hosts;  /* for thresholds and overflow figures */
 };
 
+/* Connections embedded in an HTML page when the options say 0: enough for
+ * any investigation by eye, small enough (a few MB) to open quickly. */
+#define TA_HTML_DEFAULT_MAX_CONNECTIONS 5000u
+
 /* Options a reporter may look at (set by the command). */
 struct ta_report_opts {
   int ts_precision;        /* digits after the second; 6 or 9 */
   uint16_t community_id_seed;
-  uint32_t html_max_connections; /* cap of embedded connections */
+  uint32_t html_max_connections; /* cap of embedded connections; 0: the
+                                    default TA_HTML_DEFAULT_MAX_CONNECTIONS */
 };
 
 struct ta_reporter {

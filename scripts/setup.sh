@@ -8,6 +8,9 @@ packages=(build-essential cmake pkg-config libpcap-dev libjansson-dev
 # libssl-dev: libcrypto's SHA-1 for Community ID; python3-yaml: the ECS
 # field check reads ecs_flat.yml
 packages+=(libssl-dev python3-yaml)
+# chromium loads the HTML report in the browser test (large: set
+# TA_SETUP_NO_BROWSER=1 to skip it; that test then skips itself)
+[ "${TA_SETUP_NO_BROWSER:-}" ] || packages+=(chromium)
 [ "${TA_SETUP_EXTRA:-}" ] && read -r -a extra <<<"$TA_SETUP_EXTRA" && packages+=("${extra[@]}")
 
 missing=()

@@ -1,0 +1,951 @@
+/* tcpaudit - reporters: one self-contained HTML page (-f html).
+ * Inline CSS, JS and SVG; no request leaves the page. Connections are
+ * embedded as JSON up to a cap, those that did not complete first; the rest
+ * are only counted. Holds at most the cap's worth of completed records and
+ * a bounded set of hosts. Every string from a capture is HTML-escaped, or
+ * JSON-escaped with <, > and & as \u escapes inside <script>. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ta_conn_json.h"
+#include "ta_error.h"
+#include "ta_jsonw.h"
+#include "ta_report.h"
+
+#define HTML_MAX_HOSTS 1000      /* host rows: the most notable ones */
+#define HTML_HOST_SERVICES 6     /* ports listed per host */
+#define HTML_INPUTS_LISTED 50    /* input rows before "and N more" */
+
+/* Badge and bar colours, in TA_SCENARIO_MAP order; grey past the end. */
+static const char *const scenario_colour[] = {
+    "#2e7d32", "#c62828", "#6a1b9a", "#ef6c00", "#d84315",
+    "#b08900", "#1565c0", "#ad1457", "#546e7a", "#757575"};
+
+struct html_service {
+  uint16_t port;
+  uint64_t conns;
+};
+
+struct html_host {
+  char ip[64];
+  uint64_t orig, resp, failed, refused, unanswered, targets, peers;
+  uint32_t n_services;
+  uint8_t n_svc;
+  struct html_service svc[HTML_HOST_SERVICES];
+  uint64_t services_overflow;
+  bool scan_suspect;
+};
+
+struct html_state {
+  struct ta_sink *out;
+  int digits;
+  uint32_t cap;
+  struct ta_sink scratch;   /* one record's JSON before escaping */
+  struct ta_sink held;      /* escaped JSON of completed records held back */
+  size_t *held_end;         /* end offset of each held record */
+  uint32_t n_held, cap_held_index;
+  uint64_t written;         /* records already in the page */
+  uint64_t seen;            /* records reported to us */
+  struct html_host *hosts;  /* min-heap on notability, HTML_MAX_HOSTS */
+  size_t n_hosts;
+  uint64_t hosts_seen;
+};
+
+static const char page_css[] =
+    ":root{--fg:#1d232a;--muted:#5b6673;--line:#d5dbe1;--bg:#fff;--alt:#f5f7f9;--accent:#1f5fa8}\n"
+    "*{box-sizing:border-box}\n"
+    "body{margin:0;font:14px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif;color:var(--fg);background:var(--bg)}\n"
+    "header{padding:18px 28px 10px;border-bottom:1px solid var(--line)}\n"
+    "header h1{margin:0;font-size:22px}\n"
+    "header p{margin:4px 0 0;color:var(--muted)}\n"
+    "main{padding:0 28px 40px;max-width:1500px}\n"
+    "section{margin-top:26px}\n"
+    "h2{font-size:17px;margin:0 0 10px;padding-bottom:4px;border-bottom:2px solid var(--line)}\n"
+    "h3{font-size:14px;margin:16px 0 4px}\n"
+    ".note{background:#fff7e0;border:1px solid #f0d48a;padding:8px 12px;border-radius:4px}\n"
+    ".warn{color:#8a3b00}\n"
+    ".muted{color:var(--muted)}\n"
+    ".cards{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0}\n"
+    ".card{border:1px solid var(--line);border-radius:6px;padding:8px 14px;min-width:120px;background:var(--alt)}\n"
+    ".card b{display:block;font-size:20px}\n"
+    ".card span{color:var(--muted);font-size:12px}\n"
+    "table{border-collapse:collapse;width:100%;font-size:13px}\n"
+    "th,td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}\n"
+    "th{background:var(--alt);position:sticky;top:0;cursor:pointer;user-select:none;white-space:nowrap}\n"
+    "th.asc::after{content:\" \\25b2\"}\n"
+    "th.desc::after{content:\" \\25bc\"}\n"
+    "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\n"
+    "tbody tr.row:nth-child(even){background:#fbfcfd}\n"
+    "tbody tr.row{cursor:pointer}\n"
+    "tbody tr.row:hover{background:#eef4fb}\n"
+    "tr.detail td{background:#fafbfc;padding:10px 14px}\n"
+    ".mono,td.mono{font-family:ui-monospace,\"DejaVu Sans Mono\",Menlo,monospace;font-size:12px}\n"
+    ".sc{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;background:var(--c,#757575);font-size:12px;white-space:nowrap}\n"
+    ".filters{display:flex;flex-wrap:wrap;gap:10px;align-items:end;margin:6px 0 10px}\n"
+    ".filters label{display:flex;flex-direction:column;font-size:12px;color:var(--muted)}\n"
+    ".filters input,.filters select{font:inherit;padding:3px 6px;border:1px solid var(--line);border-radius:4px}\n"
+    "button{font:inherit;padding:3px 10px;border:1px solid var(--line);border-radius:4px;background:var(--alt);cursor:pointer}\n"
+    ".stories{display:grid;grid-template-columns:repeat(auto-fill,minmax(600px,1fr));gap:14px}\n"
+    ".story{border:1px solid var(--line);border-radius:6px;padding:6px 12px 10px}\n"
+    ".story h3{margin-top:6px}\n"
+    "svg.ladder{display:block;max-width:100%;height:auto;margin-top:6px}\n"
+    "svg.ladder text{font:11px ui-monospace,\"DejaVu Sans Mono\",monospace;fill:#333}\n"
+    "svg.ladder .host{font-weight:bold;fill:#111}\n"
+    "svg.ladder .axis{stroke:#8a949e;stroke-width:2}\n"
+    "svg.ladder .pk line{stroke:var(--k);stroke-width:1.6}\n"
+    "svg.ladder .pk polygon{fill:var(--k)}\n"
+    "svg.ladder .pk text.lbl{fill:var(--k)}\n"
+    "svg.ladder .syn{--k:#1f5fa8}\n"
+    "svg.ladder .rst{--k:#c62828}\n"
+    "svg.ladder .fin{--k:#b85c00}\n"
+    "svg.ladder .data{--k:#2e7d32}\n"
+    "svg.ladder .ack{--k:#59636e}\n"
+    "svg.chart text{font-size:12px;fill:#222}\n"
+    "svg.chart text.v{font-variant-numeric:tabular-nums}\n"
+    "dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 14px;margin:6px 0}\n"
+    "dl.facts dt{color:var(--muted)}\n"
+    "dl.facts dd{margin:0}\n"
+    "a.hl{color:var(--accent);text-decoration:none;cursor:pointer}\n"
+    "a.hl:hover{text-decoration:underline}\n"
+    "svg.chart rect{fill:var(--c,#757575)}\n";
+
+static const char page_js[] =
+    "(function () {\n"
+    "  'use strict';\n"
+    "  var SVGNS = 'http://www.w3.org/2000/svg';\n"
+    "  var ROW_STEP = 1000;\n"
+    "  function byId(id) { return document.getElementById(id); }\n"
+    "  function jsonOf(id) { var e = byId(id); return e ? JSON.parse(e.textContent) : null; }\n"
+    "  function el(tag, attrs, text) {\n"
+    "    var e = document.createElement(tag);\n"
+    "    for (var k in attrs || {}) e.setAttribute(k, attrs[k]);\n"
+    "    if (text !== undefined && text !== null) e.textContent = String(text);\n"
+    "    return e;\n"
+    "  }\n"
+    "  function sv(tag, attrs, text) {\n"
+    "    var e = document.createElementNS(SVGNS, tag);\n"
+    "    for (var k in attrs || {}) e.setAttribute(k, attrs[k]);\n"
+    "    if (text !== undefined && text !== null) e.textContent = String(text);\n"
+    "    return e;\n"
+    "  }\n"
+    "  var meta = jsonOf('ta-meta') || {};\n"
+    "  var conns = jsonOf('ta-conns') || [];\n"
+    "  var FLAGS = [[2, 'SYN'], [1, 'FIN'], [4, 'RST'], [8, 'PSH'], [16, 'ACK'],\n"
+    "               [32, 'URG'], [64, 'ECE'], [128, 'CWR']];\n"
+    "  function flagNames(f) {\n"
+    "    var out = [];\n"
+    "    FLAGS.forEach(function (x) { if (f & x[0]) out.push(x[1]); });\n"
+    "    return out.length ? out.join('+') : 'no flags';\n"
+    "  }\n"
+    "  function kindOf(p) {\n"
+    "    if (p.flags & 4) return 'rst';\n"
+    "    if (p.flags & 2) return 'syn';\n"
+    "    if (p.flags & 1) return 'fin';\n"
+    "    return p.len ? 'data' : 'ack';\n"
+    "  }\n"
+    "  function endpoint(c, side) {\n"
+    "    var s = c[side];\n"
+    "    return c.family === 'ipv6' ? '[' + s.ip + ']:' + s.port : s.ip + ':' + s.port;\n"
+    "  }\n"
+    "  function badge(name) { return el('span', {'class': 'sc sc-' + name}, name); }\n"
+    "\n"
+    "  /* The packets of one connection as a ladder: the two hosts as columns,\n"
+    "   * one arrow per packet, time counted from the first SYN. */\n"
+    "  function ladder(c) {\n"
+    "    var pk = (c.ladder && c.ladder.packets) || [];\n"
+    "    var more = (c.ladder && c.ladder.more) || 0;\n"
+    "    var W = 700, L = 150, R = 620, TOP = 58, STEP = 38;\n"
+    "    var H = TOP + pk.length * STEP + (more ? 30 : 12);\n"
+    "    var svg = sv('svg', {'class': 'ladder', width: W, height: H,\n"
+    "                         viewBox: '0 0 ' + W + ' ' + H, role: 'img'});\n"
+    "    svg.appendChild(sv('title', null, 'packets of connection #' + c.id));\n"
+    "    [[L, 'originator', 'orig'], [R, 'responder', 'resp']].forEach(function (h) {\n"
+    "      svg.appendChild(sv('text', {x: h[0], y: 16, 'text-anchor': 'middle', 'class': 'host'}, h[1]));\n"
+    "      svg.appendChild(sv('text', {x: h[0], y: 32, 'text-anchor': 'middle'}, endpoint(c, h[2])));\n"
+    "      svg.appendChild(sv('line', {x1: h[0], y1: 40, x2: h[0], y2: H - 6, 'class': 'axis'}));\n"
+    "    });\n"
+    "    svg.appendChild(sv('text', {x: L - 12, y: 52, 'text-anchor': 'end', 'class': 'muted'}, 'since SYN'));\n"
+    "    var t0 = pk.length ? pk[0].t : 0;\n"
+    "    for (var i = 0; i < pk.length; i++)\n"
+    "      if ((pk[i].flags & 18) === 2) { t0 = pk[i].t; break; }\n"
+    "    pk.forEach(function (p, i) {\n"
+    "      var y1 = TOP + i * STEP + 8, y2 = y1 + 16;\n"
+    "      var x1 = p.dir === 'orig' ? L : R, x2 = p.dir === 'orig' ? R : L;\n"
+    "      var g = sv('g', {'class': 'pk ' + kindOf(p)});\n"
+    "      g.appendChild(sv('line', {x1: x1, y1: y1, x2: x2, y2: y2}));\n"
+    "      var dx = x2 - x1, dy = y2 - y1, n = Math.sqrt(dx * dx + dy * dy);\n"
+    "      var ux = dx / n, uy = dy / n, bx = x2 - ux * 10, by = y2 - uy * 10;\n"
+    "      g.appendChild(sv('polygon', {points: x2 + ',' + y2 + ' ' + (bx - uy * 4) + ',' + (by + ux * 4) +\n"
+    "                                   ' ' + (bx + uy * 4) + ',' + (by - ux * 4)}));\n"
+    "      var label = flagNames(p.flags) + '  seq ' + p.seq + ((p.flags & 16) ? ' ack ' + p.ack : '') +\n"
+    "                  ' win ' + p.win + (p.len ? ' len ' + p.len : '');\n"
+    "      g.appendChild(sv('text', {x: (L + R) / 2, y: y1 + 2, 'text-anchor': 'middle', 'class': 'lbl'}, label));\n"
+    "      var dt = p.t - t0;\n"
+    "      g.appendChild(sv('text', {x: L - 12, y: y1 + 12, 'text-anchor': 'end'},\n"
+    "                       (dt < 0 ? '' : '+') + dt.toFixed(6) + ' s'));\n"
+    "      svg.appendChild(g);\n"
+    "    });\n"
+    "    if (more)\n"
+    "      svg.appendChild(sv('text', {x: (L + R) / 2, y: H - 10, 'text-anchor': 'middle', 'class': 'muted'},\n"
+    "                         '... ' + more + ' later packet(s) not kept'));\n"
+    "    return svg;\n"
+    "  }\n"
+    "\n"
+    "  function facts(c) {\n"
+    "    var dl = el('dl', {'class': 'facts'});\n"
+    "    function add(k, v) { dl.appendChild(el('dt', null, k)); dl.appendChild(el('dd', null, v)); }\n"
+    "    add('what happened', c.summary);\n"
+    "    add('first packet', c.first_ts);\n"
+    "    add('SYNs', c.syn.count + (c.syn.retry_intervals.length ? ' (retries after ' +\n"
+    "        c.syn.retry_intervals.join(' s, ') + ' s)' : '') + ', answered by ' + c.syn.answered_by);\n"
+    "    add('handshake', (c.handshake.complete ? 'complete' : 'not complete') +\n"
+    "        (c.handshake.syn_to_synack !== null ? ', SYN to SYN/ACK ' + c.handshake.syn_to_synack + ' s' : '') +\n"
+    "        (c.handshake.synack_to_ack !== null ? ', SYN/ACK to ACK ' + c.handshake.synack_to_ack + ' s' : ''));\n"
+    "    add('close', c.close.initiator ? c.close.how + ' from ' + c.close.initiator : 'none seen');\n"
+    "    add('state / history', c.conn_state + ' / ' + (c.history || '-'));\n"
+    "    add('packets, payload', 'orig ' + c.orig.pkts + ' pkts ' + c.orig.payload_bytes + ' B, resp ' +\n"
+    "        c.resp.pkts + ' pkts ' + c.resp.payload_bytes + ' B');\n"
+    "    if (c.anomalies && c.anomalies.length) add('anomalies', c.anomalies.join(', '));\n"
+    "    return dl;\n"
+    "  }\n"
+    "\n"
+    "  /* A few ladders up front: the first embedded connection of each scenario\n"
+    "   * that did not complete. */\n"
+    "  function stories() {\n"
+    "    var box = byId('stories-list');\n"
+    "    if (!box) return;\n"
+    "    var seen = {};\n"
+    "    conns.forEach(function (c) {\n"
+    "      if (c.scenario === 'completed' || seen[c.scenario] || !c.ladder) return;\n"
+    "      seen[c.scenario] = true;\n"
+    "      var d = el('div', {'class': 'story', 'data-scenario': c.scenario});\n"
+    "      var h = el('h3');\n"
+    "      h.appendChild(badge(c.scenario));\n"
+    "      h.appendChild(document.createTextNode(' #' + c.id + '  ' + endpoint(c, 'orig') + ' \\u2192 ' + endpoint(c, 'resp')));\n"
+    "      d.appendChild(h);\n"
+    "      d.appendChild(el('div', null, c.summary));\n"
+    "      d.appendChild(ladder(c));\n"
+    "      box.appendChild(d);\n"
+    "    });\n"
+    "    if (!box.children.length)\n"
+    "      box.appendChild(el('p', {'class': 'muted'}, 'Every embedded connection completed.'));\n"
+    "  }\n"
+    "\n"
+    "  var COLS = [\n"
+    "    {t: '#', n: 1, v: function (c) { return c.id; }},\n"
+    "    {t: 'start (UTC)', v: function (c) { return c.first_ts; }, s: function (c) { return c.first_ts.slice(11); }},\n"
+    "    {t: 'originator', v: function (c) { return endpoint(c, 'orig'); }, m: 1},\n"
+    "    {t: 'responder', v: function (c) { return endpoint(c, 'resp'); }, m: 1},\n"
+    "    {t: 'scenario', v: function (c) { return c.scenario; }, b: 1},\n"
+    "    {t: 'state', v: function (c) { return c.conn_state; }, m: 1},\n"
+    "    {t: 'history', v: function (c) { return c.history || ''; }, m: 1},\n"
+    "    {t: 'duration (s)', n: 1, v: function (c) { return c.duration; }},\n"
+    "    {t: 'packets', n: 1, v: function (c) { return c.orig.pkts + c.resp.pkts; }},\n"
+    "    {t: 'payload B', n: 1, v: function (c) { return c.orig.payload_bytes + c.resp.payload_bytes; }},\n"
+    "    {t: 'what happened', v: function (c) { return c.summary; }}\n"
+    "  ];\n"
+    "  var view = {key: 0, dir: 1, limit: ROW_STEP, rows: []};\n"
+    "\n"
+    "  function matches(c, host, port, sc) {\n"
+    "    if (host && c.orig.ip.indexOf(host) < 0 && c.resp.ip.indexOf(host) < 0) return false;\n"
+    "    if (port !== null && c.orig.port !== port && c.resp.port !== port) return false;\n"
+    "    if (sc === '!completed') return c.scenario !== 'completed';\n"
+    "    return !sc || c.scenario === sc;\n"
+    "  }\n"
+    "\n"
+    "  function render() {\n"
+    "    var host = byId('f-host').value.trim();\n"
+    "    var ptext = byId('f-port').value.trim();\n"
+    "    var port = /^[0-9]+$/.test(ptext) ? parseInt(ptext, 10) : null;\n"
+    "    var sc = byId('f-scenario').value;\n"
+    "    var col = COLS[view.key];\n"
+    "    view.rows = conns.filter(function (c) { return matches(c, host, port, sc); });\n"
+    "    view.rows.sort(function (a, b) {\n"
+    "      var x = col.v(a), y = col.v(b);\n"
+    "      var r = col.n ? x - y : String(x).localeCompare(String(y));\n"
+    "      return (r || a.id - b.id) * view.dir;\n"
+    "    });\n"
+    "    var body = byId('conn-body');\n"
+    "    body.textContent = '';\n"
+    "    var shown = Math.min(view.rows.length, view.limit);\n"
+    "    var frag = document.createDocumentFragment();\n"
+    "    for (var i = 0; i < shown; i++) frag.appendChild(row(view.rows[i]));\n"
+    "    body.appendChild(frag);\n"
+    "    var count = byId('conn-count');\n"
+    "    count.textContent = 'Showing ' + shown + ' of ' + view.rows.length + ' matching (' +\n"
+    "        conns.length + ' embedded, ' + meta.connections + ' in the capture).';\n"
+    "    count.setAttribute('data-shown', shown);\n"
+    "    count.setAttribute('data-matching', view.rows.length);\n"
+    "    byId('conn-more').hidden = shown >= view.rows.length;\n"
+    "    var ths = byId('conn-head').children;\n"
+    "    for (var j = 0; j < ths.length; j++)\n"
+    "      ths[j].className = (COLS[j].n ? 'n ' : '') + (j === view.key ? (view.dir > 0 ? 'asc' : 'desc') : '');\n"
+    "  }\n"
+    "\n"
+    "  function row(c) {\n"
+    "    var tr = el('tr', {'class': 'row', 'data-id': c.id, 'data-scenario': c.scenario});\n"
+    "    COLS.forEach(function (col) {\n"
+    "      var td = el('td', {'class': col.n ? 'n' : col.m ? 'mono' : ''});\n"
+    "      if (col.b) td.appendChild(badge(c.scenario));\n"
+    "      else td.textContent = String(col.s ? col.s(c) : col.v(c));\n"
+    "      tr.appendChild(td);\n"
+    "    });\n"
+    "    tr.addEventListener('click', function () { toggle(tr, c); });\n"
+    "    return tr;\n"
+    "  }\n"
+    "\n"
+    "  function toggle(tr, c) {\n"
+    "    var next = tr.nextSibling;\n"
+    "    if (next && next.className === 'detail') { next.remove(); return; }\n"
+    "    var d = el('tr', {'class': 'detail'});\n"
+    "    var td = el('td', {colspan: COLS.length});\n"
+    "    td.appendChild(facts(c));\n"
+    "    if (c.ladder) td.appendChild(ladder(c));\n"
+    "    else td.appendChild(el('p', {'class': 'muted'}, 'Completed: no ladder is kept; see the JSON report for every field.'));\n"
+    "    d.appendChild(td);\n"
+    "    tr.parentNode.insertBefore(d, tr.nextSibling);\n"
+    "  }\n"
+    "\n"
+    "  function setupConnections() {\n"
+    "    var head = byId('conn-head');\n"
+    "    COLS.forEach(function (col, i) {\n"
+    "      var th = el('th', null, col.t);\n"
+    "      th.addEventListener('click', function () {\n"
+    "        view.dir = view.key === i ? -view.dir : 1;\n"
+    "        view.key = i;\n"
+    "        render();\n"
+    "      });\n"
+    "      head.appendChild(th);\n"
+    "    });\n"
+    "    var select = byId('f-scenario');\n"
+    "    (meta.scenarios || []).forEach(function (name) {\n"
+    "      select.appendChild(el('option', {value: name}, name));\n"
+    "    });\n"
+    "    ['f-host', 'f-port'].forEach(function (id) {\n"
+    "      byId(id).addEventListener('input', function () { view.limit = ROW_STEP; render(); });\n"
+    "    });\n"
+    "    select.addEventListener('change', function () { view.limit = ROW_STEP; render(); });\n"
+    "    byId('conn-more').addEventListener('click', function () { view.limit += ROW_STEP; render(); });\n"
+    "    render();\n"
+    "  }\n"
+    "\n"
+    "  /* Server-written tables (hosts) sort by a click on their header. */\n"
+    "  function sortable(table) {\n"
+    "    var ths = table.tHead.rows[0].cells;\n"
+    "    Array.prototype.forEach.call(ths, function (th, i) {\n"
+    "      th.addEventListener('click', function () {\n"
+    "        var dir = th.classList.contains('desc') ? 1 : -1;\n"
+    "        Array.prototype.forEach.call(ths, function (h) { h.classList.remove('asc', 'desc'); });\n"
+    "        th.classList.add(dir > 0 ? 'asc' : 'desc');\n"
+    "        var rows = Array.prototype.slice.call(table.tBodies[0].rows);\n"
+    "        rows.sort(function (a, b) {\n"
+    "          var x = a.cells[i].getAttribute('data-v') || a.cells[i].textContent;\n"
+    "          var y = b.cells[i].getAttribute('data-v') || b.cells[i].textContent;\n"
+    "          var nx = parseFloat(x), ny = parseFloat(y);\n"
+    "          var r = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);\n"
+    "          return r * dir;\n"
+    "        });\n"
+    "        rows.forEach(function (r) { table.tBodies[0].appendChild(r); });\n"
+    "      });\n"
+    "    });\n"
+    "  }\n"
+    "\n"
+    "  function hostLinks() {\n"
+    "    Array.prototype.forEach.call(document.querySelectorAll('[data-filter-host]'), function (a) {\n"
+    "      a.addEventListener('click', function (ev) {\n"
+    "        ev.preventDefault();\n"
+    "        byId('f-host').value = a.getAttribute('data-filter-host');\n"
+    "        view.limit = ROW_STEP;\n"
+    "        render();\n"
+    "        byId('connections').scrollIntoView();\n"
+    "      });\n"
+    "    });\n"
+    "  }\n"
+    "\n"
+    "  stories();\n"
+    "  setupConnections();\n"
+    "  hostLinks();\n"
+    "  Array.prototype.forEach.call(document.querySelectorAll('table.sortable'), sortable);\n"
+    "  document.body.setAttribute('data-ready', '1');\n"
+    "})();\n";
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n) {
+  unsigned char c = p[0];
+  size_t len = c < 0x80 ? 1 : c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3
+             : c < 0xF5 ? 4 : 0;
+  if (!len || len > n)
+    return 0;
+  for (size_t i = 1; i < len; i++)
+    if ((p[i] & 0xC0) != 0x80)
+      return 0;
+  if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0) ||
+      (c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))
+    return 0;
+  return len;
+}
+
+/* Writes s as HTML text or attribute content: markup characters become
+ * entities, controls and invalid UTF-8 become U+FFFD. */
+static void html_put(struct ta_sink *out, const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t n = strlen(s), run = 0;
+  for (size_t i = 0; i < n;) {
+    unsigned char c = p[i];
+    const char *rep = NULL;
+    size_t len = 1;
+    switch (c) {
+    case '&': rep = "&amp;"; break;
+    case '<': rep = "&lt;"; break;
+    case '>': rep = "&gt;"; break;
+    case '"': rep = "&quot;"; break;
+    case '\'': rep = "&#39;"; break;
+    default:
+      len = utf8_seq(p + i, n - i);
+      if (!len || (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f) {
+        rep = "\xEF\xBF\xBD";
+        len = 1;
+      }
+    }
+    if (!rep) {
+      i += len;
+      continue;
+    }
+    ta_sink_write(out, s + run, i - run);
+    ta_sink_puts(out, rep);
+    i += len;
+    run = i;
+  }
+  ta_sink_write(out, s + run, n - run);
+}
+
+/* Copies JSON text so that it cannot end or confuse a <script> element:
+ * <, > and & (only ever inside strings) and U+2028/U+2029 become \u escapes. */
+static void put_script_json(struct ta_sink *out, const char *s, size_t n) {
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *rep = NULL;
+    size_t skip = 1;
+    if (s[i] == '<')
+      rep = "\\u003c";
+    else if (s[i] == '>')
+      rep = "\\u003e";
+    else if (s[i] == '&')
+      rep = "\\u0026";
+    else if ((unsigned char)s[i] == 0xE2 && i + 2 < n &&
+             (unsigned char)s[i + 1] == 0x80 &&
+             ((unsigned char)s[i + 2] == 0xA8 || (unsigned char)s[i + 2] == 0xA9)) {
+      rep = (unsigned char)s[i + 2] == 0xA8 ? "\\u2028" : "\\u2029";
+      skip = 3;
+    }
+    if (!rep)
+      continue;
+    ta_sink_write(out, s + run, i - run);
+    ta_sink_puts(out, rep);
+    i += skip - 1;
+    run = i + 1;
+  }
+  ta_sink_write(out, s + run, n - run);
+}
+
+static const char *colour_of(int sc) {
+  return sc >= 0 && (size_t)sc < sizeof scenario_colour / sizeof scenario_colour[0]
+             ? scenario_colour[sc] : "#757575";
+}
+
+static void u64_cell(struct ta_sink *o, uint64_t v) {
+  ta_sink_printf(o, "<td class=\"n\">%llu</td>", (unsigned long long)v);
+}
+
+static void free_state(struct html_state *s) {
+  ta_sink_close(&s->scratch);
+  ta_sink_close(&s->held);
+  free(s->held_end);
+  free(s->hosts);
+  free(s);
+}
+
+static int html_open(void **state, struct ta_sink *out,
+                     const struct ta_report_opts *o) {
+  struct html_state *s = calloc(1, sizeof *s);
+  if (!s)
+    return TA_ENOMEM;
+  s->hosts = calloc(HTML_MAX_HOSTS, sizeof *s->hosts);
+  if (!s->hosts) {
+    free(s);
+    return TA_ENOMEM;
+  }
+  ta_sink_init_mem(&s->scratch);
+  ta_sink_init_mem(&s->held);
+  s->out = out;
+  s->digits = o->ts_precision;
+  s->cap = o->html_max_connections ? o->html_max_connections
+                                   : TA_HTML_DEFAULT_MAX_CONNECTIONS;
+  ta_sink_puts(out,
+               "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+               "<meta charset=\"utf-8\">\n"
+               "<meta http-equiv=\"Content-Security-Policy\" content=\""
+               "default-src 'none'; style-src 'unsafe-inline'; "
+               "script-src 'unsafe-inline'; img-src data:\">\n"
+               "<meta name=\"viewport\" content=\"width=device-width, "
+               "initial-scale=1\">\n"
+               "<link rel=\"icon\" href=\"data:,\">\n"
+               "<title>tcpaudit report</title>\n<style>\n");
+  ta_sink_puts(out, page_css);
+  for (int i = 0; i < TA_SC_COUNT; i++)
+    ta_sink_printf(out, ".sc-%s{--c:%s}\n", ta_scenario_name(i), colour_of(i));
+  ta_sink_printf(out, "</style>\n</head>\n<body>\n<header><h1>tcpaudit report"
+                 "</h1><p>TCP connections found in packet captures, by "
+                 "tcpaudit %s</p></header>\n"
+                 "<script type=\"application/json\" id=\"ta-conns\">[\n",
+                 TA_VERSION);
+  *state = s;
+  return 0;
+}
+
+/* Formats the record as JSON (the JSON report's connection shape) into the
+ * scratch sink; false when memory ran out (the record is then only counted). */
+static bool record_json(struct html_state *s, const struct ta_conn *c) {
+  struct ta_jsonw w;
+  s->scratch.mem_len = 0; /* reuse the buffer: a memory sink is just bytes */
+  ta_jsonw_init(&w, &s->scratch, 0, s->digits);
+  ta_jsonw_obj_begin(&w);
+  ta__conn_json_fields(&w, c, c->scenario != TA_SC_COMPLETED);
+  ta_jsonw_obj_end(&w);
+  return s->scratch.error == 0;
+}
+
+static void html_connection(void *state, const struct ta_conn *c) {
+  struct html_state *s = state;
+  size_t n;
+  s->seen++;
+  if (c->scenario != TA_SC_COMPLETED) {
+    if (s->written >= s->cap || !record_json(s, c))
+      return;
+    if (s->written)
+      ta_sink_write(s->out, ",\n", 2);
+    const char *json = ta_sink_mem(&s->scratch, &n);
+    put_script_json(s->out, json, n);
+    s->written++;
+    return;
+  }
+  /* completed: held back so that later failures can take the room */
+  if ((uint64_t)s->n_held + s->written >= s->cap || s->held.error)
+    return;
+  if (s->n_held == s->cap_held_index) {
+    uint32_t ncap = s->cap_held_index ? s->cap_held_index * 2 : 256;
+    size_t *e = realloc(s->held_end, ncap * sizeof *e);
+    if (!e)
+      return; /* counted, not embedded */
+    s->held_end = e;
+    s->cap_held_index = ncap;
+  }
+  if (!record_json(s, c))
+    return;
+  const char *json = ta_sink_mem(&s->scratch, &n);
+  put_script_json(&s->held, json, n);
+  if (!s->held.error)
+    s->held_end[s->n_held++] = s->held.mem_len;
+}
+
+/* Order of notability: scan suspects, then failed attempts, then traffic. */
+static int host_cmp(const struct html_host *a, const struct html_host *b) {
+  if (a->scan_suspect != b->scan_suspect)
+    return a->scan_suspect ? 1 : -1;
+  if (a->failed != b->failed)
+    return a->failed > b->failed ? 1 : -1;
+  uint64_t ta = a->orig + a->resp, tb = b->orig + b->resp;
+  return ta > tb ? 1 : ta < tb ? -1 : 0;
+}
+
+static void heap_down(struct html_host *h, size_t n, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < n && host_cmp(&h[l], &h[m]) < 0)
+      m = l;
+    if (r < n && host_cmp(&h[r], &h[m]) < 0)
+      m = r;
+    if (m == i)
+      return;
+    struct html_host t = h[i];
+    h[i] = h[m];
+    h[m] = t;
+    i = m;
+  }
+}
+
+static void heap_up(struct html_host *h, size_t i) {
+  while (i > 0 && host_cmp(&h[i], &h[(i - 1) / 2]) < 0) {
+    struct html_host t = h[i];
+    h[i] = h[(i - 1) / 2];
+    h[(i - 1) / 2] = t;
+    i = (i - 1) / 2;
+  }
+}
+
+static void host_fill(struct html_host *d, const struct ta_host *h) {
+  memset(d, 0, sizeof *d);
+  ta_addr_format(d->ip, sizeof d->ip, h->family, h->ip);
+  d->orig = h->as_orig.connections;
+  d->resp = h->as_resp.connections;
+  d->failed = h->failed_attempts;
+  d->refused = h->as_orig.by_scenario[TA_SC_REFUSED];
+  d->unanswered = h->as_orig.by_scenario[TA_SC_UNANSWERED];
+  d->targets = ta_host_sketch_estimate(h->as_orig.target_bits);
+  d->peers = ta_host_sketch_estimate(h->as_orig.peer_bits);
+  d->scan_suspect = h->scan_suspect;
+  d->n_services = h->n_services;
+  d->services_overflow = h->services_overflow;
+  /* the busiest ports, by insertion into a short sorted list */
+  for (uint32_t i = 0; i < h->n_services; i++) {
+    uint64_t total = 0;
+    for (int k = 0; k < TA_SC_COUNT; k++)
+      total += h->services[i].by_scenario[k];
+    size_t pos = d->n_svc;
+    while (pos > 0 && d->svc[pos - 1].conns < total)
+      pos--;
+    if (pos >= HTML_HOST_SERVICES)
+      continue;
+    size_t last = d->n_svc < HTML_HOST_SERVICES ? d->n_svc : HTML_HOST_SERVICES - 1;
+    memmove(&d->svc[pos + 1], &d->svc[pos], (last - pos) * sizeof d->svc[0]);
+    if (d->n_svc < HTML_HOST_SERVICES)
+      d->n_svc++;
+    d->svc[pos].port = h->services[i].port;
+    d->svc[pos].conns = total;
+  }
+}
+
+static void html_host(void *state, const struct ta_host *h) {
+  struct html_state *s = state;
+  struct html_host cand;
+  s->hosts_seen++;
+  host_fill(&cand, h);
+  if (s->n_hosts < HTML_MAX_HOSTS) {
+    s->hosts[s->n_hosts] = cand;
+    heap_up(s->hosts, s->n_hosts++);
+  } else if (host_cmp(&cand, &s->hosts[0]) > 0) {
+    s->hosts[0] = cand;
+    heap_down(s->hosts, s->n_hosts, 0);
+  }
+}
+
+static int host_cmp_desc(const void *a, const void *b) {
+  return host_cmp(b, a);
+}
+
+static void count_card(struct ta_sink *o, const char *label, const char *path,
+                       uint64_t v) {
+  ta_sink_printf(o, "<div class=\"card\"><b data-count=\"%s\">%llu</b>"
+                 "<span>%s</span></div>", path, (unsigned long long)v, label);
+}
+
+static void time_text(struct html_state *s, char *buf, size_t len, int64_t ns) {
+  ta_time_format(buf, len, ns, s->digits);
+}
+
+/* What a pcapng file says about itself: untrusted text, escaped. */
+static void input_notes(struct ta_sink *o, const struct ta_input_info *in) {
+  if (in->section_comment[0]) {
+    ta_sink_puts(o, "comment: <span class=\"mono\">");
+    html_put(o, in->section_comment);
+    ta_sink_puts(o, "</span>");
+  }
+  for (uint8_t i = 0; i < in->n_ifaces && i < TA_MAX_INPUT_IFACES; i++) {
+    const struct ta_iface_text *f = &in->ifaces[i];
+    if (!f->name[0] && !f->description[0])
+      continue;
+    ta_sink_printf(o, "%sinterface %u: <span class=\"mono\">",
+                   in->section_comment[0] || i ? "<br>" : "", i);
+    html_put(o, f->name);
+    if (f->description[0]) {
+      ta_sink_puts(o, " (");
+      html_put(o, f->description);
+      ta_sink_puts(o, ")");
+    }
+    ta_sink_puts(o, "</span>");
+  }
+  if (in->ifaces_more)
+    ta_sink_printf(o, "<br>...and %u more interfaces", in->ifaces_more);
+}
+
+static void inputs_table(struct html_state *s, const struct ta_summary *sum) {
+  struct ta_sink *o = s->out;
+  ta_sink_puts(o, "<h3>Input files</h3>\n<table><thead><tr><th>file</th>"
+               "<th>format</th><th>compression</th><th class=\"n\">packets"
+               "</th><th class=\"n\">bytes</th><th>first packet</th><th>last "
+               "packet</th><th>status</th><th>notes in the file</th></tr>"
+               "</thead><tbody>\n");
+  for (size_t i = 0; i < sum->n_inputs && i < HTML_INPUTS_LISTED; i++) {
+    const struct ta_input_info *in = &sum->inputs[i];
+    char a[48] = "-", b[48] = "-";
+    if (in->packets) {
+      time_text(s, a, sizeof a, in->first_ts);
+      time_text(s, b, sizeof b, in->last_ts);
+    }
+    ta_sink_puts(o, "<tr><td class=\"mono\">");
+    html_put(o, in->path);
+    ta_sink_printf(o, "</td><td>%s</td><td>%s</td>",
+                   in->format[0] ? in->format : "unreadable",
+                   in->compression[0] ? in->compression : "none");
+    ta_sink_printf(o, "<td class=\"n\" data-count=\"inputs.%zu.packets\">%llu"
+                   "</td>", i, (unsigned long long)in->packets);
+    u64_cell(o, in->bytes);
+    ta_sink_printf(o, "<td class=\"mono\">%s</td><td class=\"mono\">%s</td><td>",
+                   a, b);
+    if (in->error) {
+      ta_sink_puts(o, "<span class=\"warn\">");
+      html_put(o, in->error_msg);
+      ta_sink_puts(o, "</span>");
+    } else {
+      ta_sink_puts(o, "read cleanly");
+    }
+    ta_sink_puts(o, "</td><td>");
+    input_notes(o, in);
+    ta_sink_puts(o, "</td></tr>\n");
+  }
+  ta_sink_puts(o, "</tbody></table>\n");
+  if (sum->n_inputs > HTML_INPUTS_LISTED)
+    ta_sink_printf(o, "<p class=\"muted\">...and %zu more files (see the "
+                   "JSON report).</p>\n", sum->n_inputs - HTML_INPUTS_LISTED);
+}
+
+static void overview(struct html_state *s, const struct ta_summary *sum,
+                     uint64_t embedded) {
+  struct ta_sink *o = s->out;
+  const struct ta_counters *k = sum->packets;
+  const struct ta_flow_stats *f = sum->flows;
+  int64_t first = 0, last = 0;
+  bool any = false;
+  for (size_t i = 0; i < sum->n_inputs; i++) {
+    const struct ta_input_info *in = &sum->inputs[i];
+    if (!in->packets)
+      continue;
+    if (!any || in->first_ts < first)
+      first = in->first_ts;
+    if (!any || in->last_ts > last)
+      last = in->last_ts;
+    any = true;
+  }
+  ta_sink_puts(o, "<section id=\"overview\"><h2>Capture overview</h2>\n");
+  if (any) {
+    char a[48], b[48], d[40];
+    time_text(s, a, sizeof a, first);
+    time_text(s, b, sizeof b, last);
+    ta_secs_format(d, sizeof d, last - first, 6);
+    ta_sink_printf(o, "<p>From <span class=\"mono\">%s</span> to <span "
+                   "class=\"mono\">%s</span> (%s s)", a, b, d);
+  } else {
+    ta_sink_puts(o, "<p>No packets were read");
+  }
+  if (sum->filter) {
+    ta_sink_puts(o, ", filter <span class=\"mono\">");
+    html_put(o, sum->filter);
+    ta_sink_puts(o, "</span>");
+  }
+  ta_sink_puts(o, ".</p>\n<div class=\"cards\">");
+  count_card(o, "packets", "packets.total", k->total);
+  for (int d = 0; d < TA_DISP_COUNT; d++)
+    if (d == TA_DISP_TCP || k->by_disposition[d]) {
+      char path[64];
+      snprintf(path, sizeof path, "packets.%s", ta_disposition_name(d));
+      count_card(o, ta_disposition_name(d), path, k->by_disposition[d]);
+    }
+  count_card(o, "connections", "flows.connections", f->connections);
+  count_card(o, "hosts", "hosts.length", s->hosts_seen);
+  if (f->evicted)
+    count_card(o, "reported early (table full)", "flows.evicted", f->evicted);
+  count_card(o, "most open at once", "flows.peak_open", f->peak_open);
+  ta_sink_puts(o, "</div>\n");
+  if (embedded < f->connections)
+    ta_sink_printf(o, "<p class=\"note\" id=\"cap-note\">This page embeds "
+                   "<b data-embedded=\"%llu\">%llu</b> of the %llu connections "
+                   "(at most %u, set by --html-max-connections; those that did "
+                   "not complete come first). Every connection is in the JSON "
+                   "report: <span class=\"mono\">tcpaudit report -f json</span>."
+                   "</p>\n", (unsigned long long)embedded,
+                   (unsigned long long)embedded,
+                   (unsigned long long)f->connections, s->cap);
+  if (sum->damaged)
+    ta_sink_puts(o, "<p class=\"note warn\">Some input was damaged: this report "
+                 "covers what could be read.</p>\n");
+  inputs_table(s, sum);
+  if (sum->n_warnings || sum->warnings_dropped) {
+    ta_sink_puts(o, "<h3>Warnings</h3><ul>\n");
+    for (size_t i = 0; i < sum->n_warnings; i++) {
+      ta_sink_puts(o, "<li class=\"warn\">");
+      html_put(o, sum->warnings[i]);
+      ta_sink_puts(o, "</li>\n");
+    }
+    if (sum->warnings_dropped)
+      ta_sink_printf(o, "<li>...and %llu more</li>\n",
+                     (unsigned long long)sum->warnings_dropped);
+    ta_sink_puts(o, "</ul>\n");
+  }
+  ta_sink_puts(o, "</section>\n");
+}
+
+/* Horizontal bars, one per scenario seen, drawn on the server as SVG. */
+static void scenario_chart(struct html_state *s, const struct ta_summary *sum) {
+  struct ta_sink *o = s->out;
+  const struct ta_flow_stats *f = sum->flows;
+  uint64_t max = 0;
+  int rows = 0;
+  for (int i = 0; i < TA_SC_COUNT; i++) {
+    if (f->by_scenario[i] > max)
+      max = f->by_scenario[i];
+    rows += f->by_scenario[i] != 0;
+  }
+  ta_sink_puts(o, "<section id=\"scenarios\"><h2>Connections by scenario</h2>\n");
+  if (!rows) {
+    ta_sink_puts(o, "<p class=\"muted\">No TCP connections.</p></section>\n");
+    return;
+  }
+  const int label_w = 190, bar_w = 520, row_h = 26;
+  int h = rows * row_h + 8;
+  ta_sink_printf(o, "<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox="
+                 "\"0 0 %d %d\" role=\"img\" aria-label=\"connections by "
+                 "scenario\">\n", label_w + bar_w + 110, h, label_w + bar_w + 110,
+                 h);
+  int y = 4;
+  for (int i = 0; i < TA_SC_COUNT; i++) {
+    uint64_t v = f->by_scenario[i];
+    if (!v)
+      continue;
+    double w = (double)bar_w * (double)v / (double)max;
+    if (w < 2)
+      w = 2;
+    ta_sink_printf(o, "<g class=\"sc-%s\" data-scenario=\"%s\"><text x=\"%d\" "
+                   "y=\"%d\" text-anchor=\"end\">%s</text><rect x=\"%d\" "
+                   "y=\"%d\" width=\"%.1f\" height=\"%d\" rx=\"2\"/>"
+                   "<text class=\"v\" x=\"%.1f\" y=\"%d\" data-count=\"flows."
+                   "by_scenario.%s\">%llu</text></g>\n",
+                   ta_scenario_name(i), ta_scenario_name(i), label_w - 8,
+                   y + 16, ta_scenario_name(i), label_w, y + 3, w, row_h - 8,
+                   label_w + w + 6, y + 16, ta_scenario_name(i),
+                   (unsigned long long)v);
+    y += row_h;
+  }
+  ta_sink_puts(o, "</svg>\n</section>\n");
+}
+
+static void host_row(struct ta_sink *o, const struct html_host *h) {
+  ta_sink_puts(o, "<tr><td class=\"mono\"><a class=\"hl\" href=\"#connections\" "
+               "data-filter-host=\"");
+  html_put(o, h->ip);
+  ta_sink_puts(o, "\">");
+  html_put(o, h->ip);
+  ta_sink_puts(o, "</a></td>");
+  u64_cell(o, h->orig);
+  u64_cell(o, h->resp);
+  u64_cell(o, h->failed);
+  u64_cell(o, h->refused);
+  u64_cell(o, h->unanswered);
+  u64_cell(o, h->targets);
+  ta_sink_puts(o, "<td class=\"mono\">");
+  for (uint8_t i = 0; i < h->n_svc; i++)
+    ta_sink_printf(o, "%s%u (%llu)", i ? ", " : "", h->svc[i].port,
+                   (unsigned long long)h->svc[i].conns);
+  if (h->n_services > h->n_svc)
+    ta_sink_printf(o, ", +%u more", h->n_services - h->n_svc);
+  ta_sink_printf(o, "</td><td data-v=\"%d\">%s</td></tr>\n", h->scan_suspect,
+                 h->scan_suspect ? "<b class=\"warn\">scan suspect</b>" : "");
+}
+
+static void hosts_table(struct html_state *s, const struct ta_summary *sum) {
+  struct ta_sink *o = s->out;
+  qsort(s->hosts, s->n_hosts, sizeof *s->hosts, host_cmp_desc);
+  ta_sink_puts(o, "<section id=\"hosts\"><h2>Hosts</h2>\n");
+  uint64_t failed = 0, targets = 0;
+  if (sum->hosts)
+    ta_hosts_scan_threshold(sum->hosts, &failed, &targets);
+  ta_sink_printf(o, "<p class=\"muted\">A host is a scan suspect after %llu "
+                 "refused or unanswered attempts to %llu distinct targets. "
+                 "Click an address to see its connections.",
+                 (unsigned long long)failed, (unsigned long long)targets);
+  if (s->hosts_seen > s->n_hosts)
+    ta_sink_printf(o, " Showing the %zu most notable of %llu hosts; the JSON "
+                   "report has them all.", s->n_hosts,
+                   (unsigned long long)s->hosts_seen);
+  ta_sink_puts(o, "</p>\n<table class=\"sortable\" id=\"host-table\"><thead><tr>"
+               "<th>host</th><th class=\"n\">as originator</th><th class=\"n\">"
+               "as responder</th><th class=\"n\">failed attempts</th><th "
+               "class=\"n\">refused</th><th class=\"n\">unanswered</th><th "
+               "class=\"n\">distinct targets</th><th>services (connections)"
+               "</th><th>flag</th></tr></thead><tbody>\n");
+  for (size_t i = 0; i < s->n_hosts; i++)
+    host_row(o, &s->hosts[i]);
+  ta_sink_puts(o, "</tbody></table>\n</section>\n");
+}
+
+static void stories_section(struct ta_sink *o) {
+  ta_sink_puts(o,
+               "<section id=\"stories\"><h2>What the failures look like</h2>\n"
+               "<p class=\"muted\">The first connection of each scenario that "
+               "did not complete, packet by packet: the originator on the left, "
+               "the responder on the right, sequence and acknowledgement "
+               "numbers relative to each side's first, raw window, and time "
+               "since the first SYN.</p>\n<div class=\"stories\" id=\"stories-"
+               "list\"></div></section>\n");
+}
+
+static void connections_section(struct ta_sink *o) {
+  ta_sink_puts(o,
+               "<section id=\"connections\"><h2>Connections</h2>\n"
+               "<div class=\"filters\"><label>host<input id=\"f-host\" "
+               "type=\"search\" placeholder=\"address or part of it\"></label>"
+               "<label>port<input id=\"f-port\" type=\"search\" size=\"7\" "
+               "placeholder=\"any\"></label><label>scenario<select "
+               "id=\"f-scenario\"><option value=\"\">all</option><option "
+               "value=\"!completed\">not completed</option></select></label>"
+               "</div>\n<p id=\"conn-count\" class=\"muted\"></p>\n"
+               "<table id=\"conn-table\"><thead><tr id=\"conn-head\"></tr>"
+               "</thead><tbody id=\"conn-body\"></tbody></table>\n"
+               "<p><button id=\"conn-more\" hidden>show more</button></p>\n"
+               "<p class=\"muted\">Click a row for its details and, when it did "
+               "not complete, its ladder diagram.</p>\n</section>\n"
+               "<noscript><p class=\"note\">The connection table and the ladder "
+               "diagrams need JavaScript.</p></noscript>\n");
+}
+
+static int html_close(void *state, const struct ta_summary *sum) {
+  struct html_state *s = state;
+  struct ta_sink *o = s->out;
+  uint64_t room = s->cap > s->written ? s->cap - s->written : 0;
+  uint32_t take = room < s->n_held ? (uint32_t)room : s->n_held;
+  const char *held = ta_sink_mem(&s->held, NULL);
+  for (uint32_t i = 0; i < take; i++) {
+    size_t from = i ? s->held_end[i - 1] : 0;
+    if (s->written + i)
+      ta_sink_write(o, ",\n", 2);
+    ta_sink_write(o, held + from, s->held_end[i] - from);
+  }
+  uint64_t embedded = s->written + take;
+  ta_sink_puts(o, "\n]</script>\n<script type=\"application/json\" "
+               "id=\"ta-meta\">");
+  ta_sink_printf(o, "{\"connections\":%llu,\"embedded\":%llu,\"cap\":%u,"
+                 "\"scenarios\":[", (unsigned long long)sum->flows->connections,
+                 (unsigned long long)embedded, s->cap);
+  for (int i = 0; i < TA_SC_COUNT; i++)
+    ta_sink_printf(o, "%s\"%s\"", i ? "," : "", ta_scenario_name(i));
+  ta_sink_puts(o, "]}</script>\n<main>\n");
+  overview(s, sum, embedded);
+  scenario_chart(s, sum);
+  stories_section(o);
+  hosts_table(s, sum);
+  connections_section(o);
+  ta_sink_puts(o, "</main>\n<script>\n");
+  ta_sink_puts(o, page_js);
+  ta_sink_puts(o, "</script>\n</body>\n</html>\n");
+  int rc = ta_sink_flush(o);
+  free_state(s);
+  return rc;
+}
+
+const struct ta_reporter ta_report_html = {
+    .name = "html",
+    .help = "one self-contained HTML page with charts and ladder diagrams",
+    .open = html_open,
+    .on_connection = html_connection,
+    .on_host = html_host,
+    .close = html_close,
+};
