@@ -981,6 +981,64 @@ void ta_fp_host_verdict(const struct ta_fp_host *h, struct ta_fp_verdict *v) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* Text for the text and HTML reports */
+
+static const char *const stack_hint_text[] = {
+    "os families differ", "initial ttls differ", "hop distances differ",
+    "syn option layouts differ"};
+#define N_STACK_HINTS (sizeof stack_hint_text / sizeof stack_hint_text[0])
+
+void ta_fp_stack_hints(char *buf, size_t len, uint32_t stacks) {
+  size_t used = 0;
+  if (!len)
+    return;
+  buf[0] = 0;
+  for (unsigned i = 0; i < N_STACK_HINTS; i++) {
+    if (!(stacks & (1u << i)))
+      continue;
+    int w = snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
+                     stack_hint_text[i]);
+    if (w < 0 || (size_t)w >= len - used)
+      return;
+    used += (size_t)w;
+  }
+}
+
+void ta_fp_host_label(char *buf, size_t len, const struct ta_fp_host *h) {
+  struct ta_fp_verdict v;
+  ta_fp_host_verdict(h, &v);
+  if (!len)
+    return;
+  if (!v.any)
+    buf[0] = 0;
+  else if (!v.family)
+    snprintf(buf, len, "unknown%s", v.stacks ? ", several stacks" : "");
+  else
+    snprintf(buf, len, "%s%s%s (%.2f)%s", v.family, v.version ? " " : "",
+             v.version ? v.version : "", v.confidence,
+             v.stacks ? ", several stacks" : "");
+}
+
+void ta_fp_evidence_line(char *buf, size_t len,
+                         const struct ta_fp_evidence *ev) {
+  const struct ta_fp_entry *e = ta_fp_db_entry(ta_fp_db_default(), ev->entry);
+  char feat[320];
+  ta_fp_summary(feat, sizeof feat, &ev->f);
+  if (e)
+    snprintf(buf, len, "%s (%s%s%s%s): %llu x %s, first in connection %llu "
+             "(%s): %s", e->id, e->os, e->version ? " " : "",
+             e->version ? e->version : "", e->generic ? ", generic" : "",
+             (unsigned long long)ev->packets, ev->f.synack ? "syn+ack" : "syn",
+             (unsigned long long)ev->conn_id,
+             ev->dir == TA_DIR_ORIG ? "orig" : "resp", feat);
+  else
+    snprintf(buf, len, "no signature: %llu x %s, first in connection %llu "
+             "(%s): %s", (unsigned long long)ev->packets,
+             ev->f.synack ? "syn+ack" : "syn", (unsigned long long)ev->conn_id,
+             ev->dir == TA_DIR_ORIG ? "orig" : "resp", feat);
+}
+
+/* ------------------------------------------------------------------------ */
 /* JSON */
 
 static void json_str_or_null(struct ta_jsonw *w, const char *k, const char *s) {
@@ -1047,10 +1105,6 @@ void ta__fp_json_side(struct ta_jsonw *w, const struct ta_syn_features *syn,
   ta_jsonw_obj_end(w);
 }
 
-static const char *const stack_hints[] = {
-    "os families differ", "initial ttls differ",
-    "hop distances differ", "syn option layouts differ"};
-
 void ta__fp_json_host(struct ta_jsonw *w, const struct ta_fp_host *h) {
   struct ta_fp_verdict v;
   ta_fp_host_verdict(h, &v);
@@ -1069,9 +1123,9 @@ void ta__fp_json_host(struct ta_jsonw *w, const struct ta_fp_host *h) {
   ta_jsonw_kbool(w, "several_stacks", v.stacks != 0);
   ta_jsonw_key(w, "stack_hints");
   ta_jsonw_arr_begin(w);
-  for (unsigned i = 0; i < sizeof stack_hints / sizeof stack_hints[0]; i++)
+  for (unsigned i = 0; i < N_STACK_HINTS; i++)
     if (v.stacks & (1u << i))
-      ta_jsonw_str(w, stack_hints[i]);
+      ta_jsonw_str(w, stack_hint_text[i]);
   ta_jsonw_arr_end(w);
   ta_jsonw_key(w, "evidence");
   ta_jsonw_arr_begin(w);

@@ -176,6 +176,18 @@ struct ta_fp_verdict {
 /* Decides family, version and confidence from the evidence. Cannot fail. */
 void ta_fp_host_verdict(const struct ta_fp_host *h, struct ta_fp_verdict *v);
 
+/* For the text and HTML reports. Cannot fail (they truncate).
+ * The verdict in a few words: "Linux 4.19 and later (0.90)", "unknown"
+ * when nothing matched, "" when the host sent no SYN/SYN-ACK; then
+ * ", several stacks" when the evidence says so. */
+void ta_fp_host_label(char *buf, size_t len, const struct ta_fp_host *h);
+/* Why several stacks, as text ("initial ttls differ, ..."); "" if not. */
+void ta_fp_stack_hints(char *buf, size_t len, uint32_t stacks);
+/* One evidence entry: "linux-4.19 (Linux 4.19 and later): 3 x syn, first in
+ * connection 1 (orig): syn ttl 64 (initial 64, 0 hops) win ..."; "no
+ * signature" in place of the match when none matched. */
+void ta_fp_evidence_line(char *buf, size_t len, const struct ta_fp_evidence *ev);
+
 /* ---- JSON (shared by the json reporters) ---- */
 
 /* Writes the value of a side's "fingerprint" key: an object, or null when

@@ -355,10 +355,21 @@ static void test_fingerprint_unknown_stays_unknown(void **state) {
   assert_int_equal(h.ev[0].entry, -1);
   assert_int_equal(h.ev[0].conn_id, 9);
 
+  char label[64];
+  ta_fp_host_label(label, sizeof label, &h);
+  assert_string_equal(label, "unknown");
+  char line[400];
+  ta_fp_evidence_line(line, sizeof line, &h.ev[0]);
+  assert_string_equal(line, "no signature: 1 x syn, first in connection 9 "
+                            "(orig): syn ttl 128 (initial 128, 0 hops) win "
+                            "12345 ws - mss 1460 opts mss quirks df");
+
   struct ta_fp_host none;
   memset(&none, 0, sizeof none);
   ta_fp_host_verdict(&none, &v);
   assert_false(v.any);
+  ta_fp_host_label(label, sizeof label, &none);
+  assert_string_equal(label, "");
 
   /* TTL 87: 41 hops below 128 is no real path, so no TTL-based guess,
    * however Linux-like the rest looks */
@@ -415,6 +426,12 @@ static void test_fingerprint_several_stacks(void **state) {
   assert_true(v.stacks & TA_FP_STACK_TTL);
   assert_true(v.stacks & TA_FP_STACK_SYN_LAYOUT);
   assert_true(v.confidence > 0.6 && v.confidence < 0.7); /* 0.9 * 3/4 */
+  char label[96], hints[128];
+  ta_fp_host_label(label, sizeof label, &h);
+  assert_string_equal(label, "Windows 2000-XP (0.68), several stacks");
+  ta_fp_stack_hints(hints, sizeof hints, v.stacks);
+  assert_string_equal(hints, "os families differ, initial ttls differ, "
+                             "syn option layouts differ");
 
   /* one stack seen at two distances is two machines too */
   memset(&h, 0, sizeof h);
@@ -589,21 +606,32 @@ static void test_fingerprint_table_semantics(void **state) {
 
 /* ---- through the whole pipeline ---- */
 
-static json_t *report_of(const char *path) {
+/* The report on one capture in a format (caller frees). */
+static char *report_text_of(const char *path, const char *format) {
   struct ta_sink sink;
   ta_sink_init_mem(&sink);
   const char *in[] = {path};
   struct ta_config cfg = {.inputs = in, .n_inputs = 1,
-                          .reporter = ta_reporter_find("json"), .out = &sink};
+                          .reporter = ta_reporter_find(format), .out = &sink,
+                          .report = {.ts_precision = 6}};
+  assert_non_null(cfg.reporter);
   struct ta_result res;
   char err[256];
   assert_int_equal(ta_analyze(&cfg, &res, err, sizeof err), 0);
-  json_error_t jerr;
-  json_t *doc = json_loads(ta_sink_mem(&sink, NULL), 0, &jerr);
-  if (!doc)
-    fail_msg("report is not JSON: %s", jerr.text);
+  char *text = strdup(ta_sink_mem(&sink, NULL));
+  assert_non_null(text);
   ta_result_free(&res);
   ta_sink_close(&sink);
+  return text;
+}
+
+static json_t *report_of(const char *path) {
+  char *text = report_text_of(path, "json");
+  json_error_t jerr;
+  json_t *doc = json_loads(text, 0, &jerr);
+  if (!doc)
+    fail_msg("report is not JSON: %s", jerr.text);
+  free(text);
   return doc;
 }
 
@@ -679,6 +707,24 @@ static void test_fingerprint_article_report(void **state) {
   assert_string_equal(jstr(ev, "direction"), "resp");
   assert_non_null(strstr(jstr(ev, "features"), "win 32120 (mss*22)"));
   json_decref(doc);
+
+  /* the HTML host table: the guess, its evidence folded in <details> */
+  char *html = report_text_of(path, "html");
+  assert_non_null(strstr(html, "<th>OS guess</th>"));
+  assert_non_null(strstr(html, "<details><summary>Windows 2000-XP (0.90)"
+                               "</summary>"));
+  assert_non_null(strstr(html, "<li>windows-xp (Windows 2000-XP): 1 x syn, "
+                               "first in connection 1 (orig): syn ttl 128"));
+  assert_non_null(strstr(html, "<summary>Linux 2.2-2.4 (0.90)</summary>"));
+  free(html);
+
+  /* the text summary: a line per guess */
+  char *text = report_text_of(path, "text");
+  const char *sec = strstr(text, "hosts by OS guess");
+  assert_non_null(sec);
+  assert_non_null(strstr(sec, "Linux 2.2-2.4"));
+  assert_non_null(strstr(sec, "Windows 2000-XP"));
+  free(text);
   unlink(path);
   free(path);
 }
