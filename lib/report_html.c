@@ -9,6 +9,7 @@
 
 #include "ta_conn_json.h"
 #include "ta_error.h"
+#include "ta_fingerprint.h"
 #include "ta_jsonw.h"
 #include "ta_report.h"
 
@@ -34,6 +35,7 @@ struct html_host {
   struct html_service svc[HTML_HOST_SERVICES];
   uint64_t services_overflow;
   bool scan_suspect;
+  struct ta_fp_host os;     /* its SYN/SYN-ACK evidence, for the OS column */
 };
 
 struct html_state {
@@ -596,6 +598,7 @@ static void host_fill(struct html_host *d, const struct ta_host *h) {
   d->scan_suspect = h->scan_suspect;
   d->n_services = h->n_services;
   d->services_overflow = h->services_overflow;
+  d->os = h->os;
   /* the busiest ports, by insertion into a short sorted list */
   for (uint32_t i = 0; i < h->n_services; i++) {
     uint64_t total = 0;
@@ -828,6 +831,40 @@ static void scenario_chart(struct html_state *s, const struct ta_summary *sum) {
   ta_sink_puts(o, "</svg>\n</section>\n");
 }
 
+/* The OS guess, with its evidence folded into a <details>; sorts on the
+ * guess alone. */
+static void os_cell(struct ta_sink *o, const struct ta_fp_host *os) {
+  char label[160], line[640];
+  ta_fp_host_label(label, sizeof label, os);
+  ta_sink_puts(o, "<td data-v=\"");
+  html_put(o, label);
+  ta_sink_puts(o, "\">");
+  if (os->n) {
+    struct ta_fp_verdict v;
+    ta_fp_host_verdict(os, &v);
+    ta_sink_puts(o, "<details><summary>");
+    html_put(o, label);
+    ta_sink_puts(o, "</summary><ul class=\"mono\">");
+    if (v.stacks) {
+      ta_fp_stack_hints(line, sizeof line, v.stacks);
+      ta_sink_puts(o, "<li>several stacks: ");
+      html_put(o, line);
+      ta_sink_puts(o, "</li>");
+    }
+    for (uint8_t i = 0; i < os->n; i++) {
+      ta_fp_evidence_line(line, sizeof line, &os->ev[i]);
+      ta_sink_puts(o, "<li>");
+      html_put(o, line);
+      ta_sink_puts(o, "</li>");
+    }
+    if (os->overflow)
+      ta_sink_printf(o, "<li>and %llu packets of other shapes</li>",
+                     (unsigned long long)os->overflow);
+    ta_sink_puts(o, "</ul></details>");
+  }
+  ta_sink_puts(o, "</td>");
+}
+
 static void host_row(struct ta_sink *o, const struct html_host *h) {
   ta_sink_puts(o, "<tr><td class=\"mono\"><a class=\"hl\" href=\"#connections\" "
                "data-filter-host=\"");
@@ -847,7 +884,9 @@ static void host_row(struct ta_sink *o, const struct html_host *h) {
                    (unsigned long long)h->svc[i].conns);
   if (h->n_services > h->n_svc)
     ta_sink_printf(o, ", +%u more", h->n_services - h->n_svc);
-  ta_sink_printf(o, "</td><td data-v=\"%d\">%s</td></tr>\n", h->scan_suspect,
+  ta_sink_puts(o, "</td>");
+  os_cell(o, &h->os);
+  ta_sink_printf(o, "<td data-v=\"%d\">%s</td></tr>\n", h->scan_suspect,
                  h->scan_suspect ? "<b class=\"warn\">scan suspect</b>" : "");
 }
 
@@ -860,7 +899,8 @@ static void hosts_table(struct html_state *s, const struct ta_summary *sum) {
     ta_hosts_scan_threshold(sum->hosts, &failed, &targets);
   ta_sink_printf(o, "<p class=\"muted\">A host is a scan suspect after %llu "
                  "refused or unanswered attempts to %llu distinct targets. "
-                 "Click an address to see its connections.",
+                 "Click an address to see its connections, an OS guess for "
+                 "the packets it rests on (docs/fingerprints.md).",
                  (unsigned long long)failed, (unsigned long long)targets);
   if (s->hosts_seen > s->n_hosts)
     ta_sink_printf(o, " Showing the %zu most notable of %llu hosts; the JSON "
@@ -871,7 +911,7 @@ static void hosts_table(struct html_state *s, const struct ta_summary *sum) {
                "as responder</th><th class=\"n\">failed attempts</th><th "
                "class=\"n\">refused</th><th class=\"n\">unanswered</th><th "
                "class=\"n\">distinct targets</th><th>services (connections)"
-               "</th><th>flag</th></tr></thead><tbody>\n");
+               "</th><th>OS guess</th><th>flag</th></tr></thead><tbody>\n");
   for (size_t i = 0; i < s->n_hosts; i++)
     host_row(o, &s->hosts[i]);
   ta_sink_puts(o, "</tbody></table>\n</section>\n");
