@@ -7,6 +7,7 @@
 
 #include "ta_conn_json.h"
 #include "ta_error.h"
+#include "ta_fingerprint.h"
 #include "ta_jsonw.h"
 #include "ta_report.h"
 
@@ -15,6 +16,7 @@
 #define TEXT_TOP_HOSTS 10           /* hosts ranked by failed attempts */
 #define TEXT_INPUTS_LISTED 5        /* input files named one by one */
 #define TEXT_WARNINGS_LISTED 10
+#define TEXT_OS_LABELS 8            /* OS guesses counted by name; then "other" */
 
 struct notable {
   uint64_t id;
@@ -27,6 +29,12 @@ struct top_host {
   char ip[64];
   uint64_t failed, refused, unanswered, targets;
   bool scan_suspect;
+  char os[96];
+};
+
+struct os_count {
+  char label[80]; /* family and version, or "unknown" */
+  uint64_t hosts;
 };
 
 struct text_state {
@@ -39,6 +47,9 @@ struct text_state {
   struct top_host top[TEXT_TOP_HOSTS];
   size_t n_top;
   uint64_t hosts, hosts_failing;
+  struct os_count os[TEXT_OS_LABELS];
+  size_t n_os;
+  uint64_t os_other, os_stacks;
 };
 
 /* Writes s so that no byte of it can drive a terminal: C0 and C1 controls,
@@ -127,9 +138,34 @@ static void text_connection(void *state, const struct ta_conn *c) {
 
 /* Keeps the TEXT_TOP_HOSTS hosts with the most failed attempts; on a tie
  * the one seen first (lower address) stays ahead. */
+/* Counts the host under its OS guess (hosts with no SYN/SYN-ACK are not
+ * counted); the first TEXT_OS_LABELS guesses get a line each. */
+static void os_tally(struct text_state *s, const struct ta_host *h) {
+  struct ta_fp_verdict v;
+  char label[80];
+  ta_fp_host_verdict(&h->os, &v);
+  if (!v.any)
+    return;
+  snprintf(label, sizeof label, "%s%s%s", v.family ? v.family : "unknown",
+           v.version ? " " : "", v.version ? v.version : "");
+  s->os_stacks += v.stacks != 0;
+  for (size_t i = 0; i < s->n_os; i++)
+    if (strcmp(s->os[i].label, label) == 0) {
+      s->os[i].hosts++;
+      return;
+    }
+  if (s->n_os == TEXT_OS_LABELS) {
+    s->os_other++;
+    return;
+  }
+  memcpy(s->os[s->n_os].label, label, sizeof label);
+  s->os[s->n_os++].hosts = 1;
+}
+
 static void text_host(void *state, const struct ta_host *h) {
   struct text_state *s = state;
   s->hosts++;
+  os_tally(s, h);
   if (!h->failed_attempts)
     return;
   s->hosts_failing++;
@@ -149,6 +185,7 @@ static void text_host(void *state, const struct ta_host *h) {
   t->unanswered = h->as_orig.by_scenario[TA_SC_UNANSWERED];
   t->targets = ta_host_sketch_estimate(h->as_orig.target_bits);
   t->scan_suspect = h->scan_suspect;
+  ta_fp_host_label(t->os, sizeof t->os, &h->os);
 }
 
 static void overview(struct text_state *s, const struct ta_summary *sum) {
@@ -236,10 +273,35 @@ static void hosts(struct text_state *s) {
                    (unsigned long long)t->unanswered,
                    (unsigned long long)t->targets,
                    t->scan_suspect ? "  SCAN SUSPECT" : "");
+    if (t->os[0])
+      ta_sink_printf(s->out, "  %-39s os: %s\n", "", t->os);
   }
   if (s->hosts_failing > s->n_top)
     ta_sink_printf(s->out, "  ...and %llu more hosts with failed attempts\n",
                    (unsigned long long)(s->hosts_failing - s->n_top));
+}
+
+static int os_count_cmp(const void *a, const void *b) {
+  const struct os_count *x = a, *y = b;
+  return x->hosts != y->hosts ? (x->hosts < y->hosts ? 1 : -1)
+                              : strcmp(x->label, y->label);
+}
+
+static void os_guesses(struct text_state *s) {
+  if (!s->n_os)
+    return;
+  qsort(s->os, s->n_os, sizeof s->os[0], os_count_cmp);
+  ta_sink_puts(s->out, "\nhosts by OS guess (from their SYNs and SYN/ACKs; "
+               "evidence in -f json or -f html)\n");
+  for (size_t i = 0; i < s->n_os; i++)
+    ta_sink_printf(s->out, "  %-39s %8llu\n", s->os[i].label,
+                   (unsigned long long)s->os[i].hosts);
+  if (s->os_other)
+    ta_sink_printf(s->out, "  %-39s %8llu\n", "other guesses",
+                   (unsigned long long)s->os_other);
+  if (s->os_stacks)
+    ta_sink_printf(s->out, "  %llu of them show several stacks (NAT or a load "
+                   "balancer?)\n", (unsigned long long)s->os_stacks);
 }
 
 static void notables(struct text_state *s) {
@@ -282,6 +344,7 @@ static int text_close(void *state, const struct ta_summary *sum) {
   overview(s, sum);
   scenarios(s, sum);
   hosts(s);
+  os_guesses(s);
   notables(s);
   warnings(s, sum);
   int rc = ta_sink_flush(s->out);
