@@ -196,13 +196,23 @@ static int on_idb(struct ta__pcapng *r, const uint8_t *body, size_t len,
   return 0;
 }
 
+/* Seconds either side of the epoch a timestamp may reach once if_tsoffset
+ * is applied: just under 2^62 ns (the year 2116), so that every time, and
+ * the difference of any two, fits int64_t nanoseconds. */
+#define TS_MAX_SECONDS 4611686017LL
+
 static int64_t to_ns(const struct iface *ifc, uint64_t t) {
   uint64_t sec = t / ifc->units, rem = t % ifc->units;
   /* rem < units <= 2^62; scale without overflow via long double */
   uint64_t frac = (uint64_t)((long double)rem * 1e9L / (long double)ifc->units);
-  if (sec > (uint64_t)INT64_MAX / 1000000000ull - 1)
-    sec = (uint64_t)INT64_MAX / 1000000000ull - 1;
-  return ((int64_t)sec + ifc->offset_s) * 1000000000LL + (int64_t)frac;
+  /* |offset_s| < 2^40, so the sum cannot overflow before it is clamped */
+  int64_t s = sec > (uint64_t)TS_MAX_SECONDS ? TS_MAX_SECONDS : (int64_t)sec;
+  s += ifc->offset_s;
+  if (s > TS_MAX_SECONDS)
+    s = TS_MAX_SECONDS;
+  else if (s < -TS_MAX_SECONDS)
+    s = -TS_MAX_SECONDS;
+  return s * 1000000000LL + (int64_t)frac;
 }
 
 /* Fills a frame from a packet body; the interface must exist. */
