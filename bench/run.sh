@@ -110,34 +110,38 @@ warm() { cat "$1" >/dev/null; }
 # peak_rss FILE_FROM_TIME: kB
 peak_rss() { sed -n 's/.*Maximum resident set size (kbytes): *//p' "$1"; }
 
-# measure NAME CMD...: appends "name<TAB>median_s<TAB>rss_kb<TAB>cmd" to
-# $tmp/rows; median_s is "failed" when the command fails.
+# measure NAME CMD...: appends "name<TAB>median_s<TAB>cpu_s<TAB>rss_kb<TAB>cmd"
+# to $tmp/rows (cpu_s: user + system, mean); median_s is "failed" when the
+# command fails.
 measure() {
   local name=$1
   shift
-  local cmd="$*" median rss rc=0
+  local cmd="$*" median cpu rss rc=0
   case $skip in *" $name "*) log "  $name: skipped"; return ;; esac
   log "  $name: $cmd"
   /usr/bin/time -v -o "$tmp/time.txt" "$@" >/dev/null 2>"$tmp/err.txt" || rc=$?
   if [ $rc -ne 0 ] && ! { [ "$name" != "${name#tcpaudit}" ] && [ $rc -eq 3 ]; }; then
     log "  $name failed (exit $rc): $(tail -2 "$tmp/err.txt")"
-    printf '%s\tfailed\t-\t%s\n' "$name" "$cmd" >>"$tmp/rows"
+    printf '%s\tfailed\t-\t-\t%s\n' "$name" "$cmd" >>"$tmp/rows"
     return
   fi
   rss=$(peak_rss "$tmp/time.txt")
   if command -v hyperfine >/dev/null; then
     hyperfine -N -i --style none --warmup 1 --runs "$runs" \
       --export-json "$tmp/hf.json" "$cmd" >/dev/null 2>&1
-    median=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$tmp/hf.json")
+    read -r median cpu < <(python3 -c 'import json,sys
+r = json.load(open(sys.argv[1]))["results"][0]
+print(r["median"], r["user"] + r["system"])' "$tmp/hf.json")
   else
     : >"$tmp/times"
     for _ in $(seq "$runs"); do
-      /usr/bin/time -f %e -o "$tmp/t1" "$@" >/dev/null 2>&1 || true
+      /usr/bin/time -f '%e %U %S' -o "$tmp/t1" "$@" >/dev/null 2>&1 || true
       cat "$tmp/t1" >>"$tmp/times"
     done
     median=$(sort -n "$tmp/times" | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
+    cpu=$(awk '{s += $2 + $3} END {print s / NR}' "$tmp/times")
   fi
-  printf '%s\t%s\t%s\t%s\n' "$name" "$median" "$rss" "$cmd" >>"$tmp/rows"
+  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$median" "$cpu" "$rss" "$cmd" >>"$tmp/rows"
 }
 
 formats=$("$ta" --help 2>&1 | sed -n 's/.*--format FMT *report format (\([^)]*\)).*/\1/p')
@@ -175,15 +179,16 @@ meta = open(sys.argv[1]).read().split()
 nbytes, packets, conns = (int(x) for x in meta[:3])
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[2])]
 floor = next((float(r[1]) for r in rows if r[0] == "floor" and r[1] != "failed"), None)
-print("| tool | median wall s | packets/s | connections/s | MB/s | peak RSS MiB | time / floor |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-for name, med, rss, cmd in rows:
+print("| tool | median wall s | CPU s | packets/s | connections/s | MB/s "
+      "| peak RSS MiB | time / floor |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for name, med, cpu, rss, cmd in rows:
     if med == "failed":
-        print(f"| {name} | failed | | | | | |")
+        print(f"| {name} | failed | | | | | | |")
         continue
     t = float(med)
     ratio = f"{t / floor:.1f}" if floor else "-"
-    print(f"| {name} | {t:.3f} | {packets / t / 1e6:.2f} M | "
+    print(f"| {name} | {t:.3f} | {float(cpu):.3f} | {packets / t / 1e6:.2f} M | "
           f"{conns / t / 1e3:.1f} k | {nbytes / t / 1e6:.0f} | "
           f"{int(rss) / 1024:.0f} | {ratio} |")
 EOF
@@ -228,6 +233,7 @@ if $scale; then
     echo
     machine
     echo "- one run each, page cache warm; captures from \`tcpaudit-gen --seed $seed\`"
+    echo "- load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
   } >"$tmp/report"
   for p in "${presets[@]}"; do
     {
@@ -269,8 +275,11 @@ fi
   echo "of each tool on each capture, page cache warm; \"time / floor\" divides"
   echo "by the time of \`tcpaudit-floor\`, a bare libpcap loop that only counts"
   echo "TCP packets. Connections/s counts the connections the generator made."
+  echo "CPU s is user + system time (mean): less disturbed than wall time when"
+  echo "the machine is shared."
   echo
   machine
+  echo "- load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$tmp/report"
 for p in "${presets[@]}"; do
   f=$(cached "$p")
@@ -286,5 +295,7 @@ for p in "${presets[@]}"; do
     table "$f.meta"
   } >>"$tmp/report"
 done
+echo >>"$tmp/report"
+echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)." >>"$tmp/report"
 cp "$tmp/report" "$out"
 cat "$out"
