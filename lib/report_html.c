@@ -1,9 +1,10 @@
 /* tcpaudit - reporters: one self-contained HTML page (-f html).
  * Inline CSS, JS and SVG; no request leaves the page. Connections are
- * embedded as JSON up to a cap, those that did not complete first; the rest
- * are only counted. Holds at most the cap's worth of completed records and
- * a bounded set of hosts. Every string from a capture is HTML-escaped, or
- * JSON-escaped with <, > and & as \u escapes inside <script>. */
+ * embedded as JSON up to a cap, those that did not complete first and every
+ * scenario represented; the rest are only counted. Holds at most the cap's
+ * worth of records and a bounded set of hosts. Every string from a capture
+ * is HTML-escaped, or JSON-escaped with <, > and & as \u escapes inside
+ * <script>. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,9 @@
 #define HTML_MAX_HOSTS 1000      /* host rows: the most notable ones */
 #define HTML_HOST_SERVICES 6     /* ports listed per host */
 #define HTML_INPUTS_LISTED 50    /* input rows before "and N more" */
+/* Of the cap, each scenario that did not complete may stream this share
+ * straight into the page; later records wait in memory for the end. */
+#define HTML_STREAM_SHARE 20
 
 /* Badge and bar colours, in TA_SCENARIO_MAP order; grey past the end. */
 static const char *const scenario_colour[] = {
@@ -38,15 +42,24 @@ struct html_host {
   struct ta_fp_host os;     /* its SYN/SYN-ACK evidence, for the OS column */
 };
 
+/* Records of one scenario waiting for the end, as escaped JSON. */
+struct html_held {
+  char **rec;
+  size_t *len;
+  uint32_t n, cap;
+};
+
 struct html_state {
   struct ta_sink *out;
   int digits;
   uint32_t cap;
+  uint32_t stream_quota;    /* per scenario, written as they come */
   struct ta_sink scratch;   /* one record's JSON before escaping */
-  struct ta_sink held;      /* escaped JSON of completed records held back */
-  size_t *held_end;         /* end offset of each held record */
-  uint32_t n_held, cap_held_index;
+  struct ta_sink esc;       /* the same, escaped for <script> */
+  struct html_held held[TA_SC_COUNT];
+  uint64_t n_held;          /* over all scenarios */
   uint64_t written;         /* records already in the page */
+  uint64_t written_of[TA_SC_COUNT];
   uint64_t seen;            /* records reported to us */
   struct html_host *hosts;  /* min-heap on notability, HTML_MAX_HOSTS */
   size_t n_hosts;
@@ -461,8 +474,13 @@ static void u64_cell(struct ta_sink *o, uint64_t v) {
 
 static void free_state(struct html_state *s) {
   ta_sink_close(&s->scratch);
-  ta_sink_close(&s->held);
-  free(s->held_end);
+  ta_sink_close(&s->esc);
+  for (int i = 0; i < TA_SC_COUNT; i++) {
+    for (uint32_t k = 0; k < s->held[i].n; k++)
+      free(s->held[i].rec[k]);
+    free(s->held[i].rec);
+    free(s->held[i].len);
+  }
   free(s->hosts);
   free(s);
 }
@@ -478,11 +496,12 @@ static int html_open(void **state, struct ta_sink *out,
     return TA_ENOMEM;
   }
   ta_sink_init_mem(&s->scratch);
-  ta_sink_init_mem(&s->held);
+  ta_sink_init_mem(&s->esc);
   s->out = out;
   s->digits = o->ts_precision;
   s->cap = o->html_max_connections ? o->html_max_connections
                                    : TA_HTML_DEFAULT_MAX_CONNECTIONS;
+  s->stream_quota = s->cap / HTML_STREAM_SHARE ? s->cap / HTML_STREAM_SHARE : 1;
   ta_sink_puts(out,
                "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
                "<meta charset=\"utf-8\">\n"
@@ -505,49 +524,107 @@ static int html_open(void **state, struct ta_sink *out,
   return 0;
 }
 
-/* Formats the record as JSON (the JSON report's connection shape) into the
- * scratch sink; false when memory ran out (the record is then only counted). */
+/* Formats the record as JSON (the JSON report's connection shape), escaped
+ * for a <script> element, into s->esc; false when memory ran out (the
+ * record is then only counted). */
 static bool record_json(struct html_state *s, const struct ta_conn *c) {
   struct ta_jsonw w;
-  s->scratch.mem_len = 0; /* reuse the buffer: a memory sink is just bytes */
+  s->scratch.mem_len = 0; /* reuse the buffers: a memory sink is just bytes */
+  s->esc.mem_len = 0;
   ta_jsonw_init(&w, &s->scratch, 0, s->digits);
   ta_jsonw_obj_begin(&w);
   ta__conn_json_fields(&w, c, c->scenario != TA_SC_COMPLETED);
   ta_jsonw_obj_end(&w);
-  return s->scratch.error == 0;
+  size_t n;
+  const char *json = ta_sink_mem(&s->scratch, &n);
+  put_script_json(&s->esc, json, n);
+  return s->scratch.error == 0 && s->esc.error == 0;
 }
 
+static uint64_t count_of(const struct html_state *s, int sc) {
+  return s->written_of[sc] + s->held[sc].n;
+}
+
+static void drop_held(struct html_state *s, int sc) {
+  struct html_held *h = &s->held[sc];
+  free(h->rec[--h->n]);
+  s->n_held--;
+}
+
+/* Makes room for one more record of scenario sc when the page is full, by
+ * dropping a held record of lower priority (a completed one for a failure)
+ * or, within the same priority, one of the scenario with the most records
+ * when that evens things out. A completed record never displaces a failure.
+ * Returns false when the record should only be counted. */
+static bool make_room(struct html_state *s, int sc) {
+  if (s->written + s->n_held < s->cap)
+    return true;
+  if (sc != TA_SC_COMPLETED && s->held[TA_SC_COMPLETED].n) {
+    drop_held(s, TA_SC_COMPLETED);
+    return true;
+  }
+  int victim = -1;
+  for (int i = 0; i < TA_SC_COUNT; i++)
+    if (s->held[i].n && (i == TA_SC_COMPLETED) == (sc == TA_SC_COMPLETED) &&
+        (victim < 0 || count_of(s, i) > count_of(s, victim)))
+      victim = i;
+  if (victim < 0 || count_of(s, victim) <= count_of(s, sc) + 1)
+    return false;
+  drop_held(s, victim);
+  return true;
+}
+
+static void hold(struct html_state *s, int sc) {
+  struct html_held *h = &s->held[sc];
+  if (h->n == h->cap) {
+    uint32_t ncap = h->cap ? h->cap * 2 : 64;
+    char **r = realloc(h->rec, ncap * sizeof *r);
+    if (r)
+      h->rec = r;
+    size_t *l = r ? realloc(h->len, ncap * sizeof *l) : NULL;
+    if (l)
+      h->len = l;
+    if (!r || !l)
+      return; /* counted, not embedded */
+    h->cap = ncap;
+  }
+  size_t n;
+  const char *json = ta_sink_mem(&s->esc, &n);
+  char *copy = malloc(n ? n : 1);
+  if (!copy)
+    return;
+  memcpy(copy, json, n);
+  h->rec[h->n] = copy;
+  h->len[h->n++] = n;
+  s->n_held++;
+}
+
+static void write_record(struct html_state *s, const char *json, size_t n) {
+  if (s->written)
+    ta_sink_write(s->out, ",\n", 2);
+  ta_sink_write(s->out, json, n);
+  s->written++;
+}
+
+/* The first records of each scenario that did not complete go straight
+ * into the page; the others wait, within the cap, so that a scenario seen
+ * late (unanswered SYNs end after their retries) still finds room, and a
+ * completed connection only takes room no failure needs. */
 static void html_connection(void *state, const struct ta_conn *c) {
   struct html_state *s = state;
-  size_t n;
+  int sc = c->scenario < TA_SC_COUNT ? c->scenario : TA_SC_OTHER;
   s->seen++;
-  if (c->scenario != TA_SC_COMPLETED) {
-    if (s->written >= s->cap || !record_json(s, c))
-      return;
-    if (s->written)
-      ta_sink_write(s->out, ",\n", 2);
-    const char *json = ta_sink_mem(&s->scratch, &n);
-    put_script_json(s->out, json, n);
-    s->written++;
+  bool stream = sc != TA_SC_COMPLETED && s->written_of[sc] < s->stream_quota;
+  if (!make_room(s, sc) || !record_json(s, c))
     return;
+  if (stream) {
+    size_t n;
+    const char *json = ta_sink_mem(&s->esc, &n);
+    write_record(s, json, n);
+    s->written_of[sc]++;
+  } else {
+    hold(s, sc);
   }
-  /* completed: held back so that later failures can take the room */
-  if ((uint64_t)s->n_held + s->written >= s->cap || s->held.error)
-    return;
-  if (s->n_held == s->cap_held_index) {
-    uint32_t ncap = s->cap_held_index ? s->cap_held_index * 2 : 256;
-    size_t *e = realloc(s->held_end, ncap * sizeof *e);
-    if (!e)
-      return; /* counted, not embedded */
-    s->held_end = e;
-    s->cap_held_index = ncap;
-  }
-  if (!record_json(s, c))
-    return;
-  const char *json = ta_sink_mem(&s->scratch, &n);
-  put_script_json(&s->held, json, n);
-  if (!s->held.error)
-    s->held_end[s->n_held++] = s->held.mem_len;
 }
 
 /* Order of notability: scan suspects, then failed attempts, then traffic. */
@@ -950,16 +1027,14 @@ static void connections_section(struct ta_sink *o) {
 static int html_close(void *state, const struct ta_summary *sum) {
   struct html_state *s = state;
   struct ta_sink *o = s->out;
-  uint64_t room = s->cap > s->written ? s->cap - s->written : 0;
-  uint32_t take = room < s->n_held ? (uint32_t)room : s->n_held;
-  const char *held = ta_sink_mem(&s->held, NULL);
-  for (uint32_t i = 0; i < take; i++) {
-    size_t from = i ? s->held_end[i - 1] : 0;
-    if (s->written + i)
-      ta_sink_write(o, ",\n", 2);
-    ta_sink_write(o, held + from, s->held_end[i] - from);
+  /* the held records fit by construction: failures first, completed last */
+  _Static_assert(TA_SC_COMPLETED == 0, "completed is scenario 0");
+  for (int k = 1; k <= TA_SC_COUNT; k++) {
+    int sc = k % TA_SC_COUNT; /* TA_SC_COMPLETED is 0 */
+    for (uint32_t i = 0; i < s->held[sc].n; i++)
+      write_record(s, s->held[sc].rec[i], s->held[sc].len[i]);
   }
-  uint64_t embedded = s->written + take;
+  uint64_t embedded = s->written;
   ta_sink_puts(o, "\n]</script>\n<script type=\"application/json\" "
                "id=\"ta-meta\">");
   ta_sink_printf(o, "{\"connections\":%llu,\"embedded\":%llu,\"cap\":%u,"

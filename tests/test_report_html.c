@@ -221,6 +221,11 @@ static void test_report_html_cap_keeps_failures_first(void **state) {
   json_t *emb = script_json(page, "ta-conns");
   assert_int_equal(json_array_size(emb), 3);
   assert_int_equal(count_scenario(emb, "completed", true), 0);
+  /* three refusals come first, but the room goes to three scenarios */
+  for (size_t i = 0; i < 3; i++)
+    assert_int_equal(count_scenario(emb, json_string_value(json_object_get(
+                                             json_array_get(emb, i), "scenario")),
+                                    true), 1);
   assert_non_null(strstr(page, "id=\"cap-note\""));
   assert_non_null(strstr(page, "<b data-embedded=\"3\">3</b> of the 10 "));
   assert_non_null(strstr(page, "tcpaudit report -f json"));
@@ -236,8 +241,9 @@ static void test_report_html_cap_keeps_failures_first(void **state) {
   free(page);
 }
 
-/* 20000 refused attempts from distinct ports: the page stays small and
- * still counts them all. */
+/* 20000 refused attempts from distinct ports, then three SYNs that nobody
+ * answers: the page stays small, counts them all, and the late scenario
+ * still gets into the page. */
 static void test_report_html_large_capture_stays_bounded(void **state) {
   (void)state;
   char *path = tt_tmpfile(".pcap");
@@ -256,13 +262,25 @@ static void test_report_html_large_capture_stays_bounded(void **state) {
     n = tt_build_eth(buf, sizeof buf, &rst);
     tt_pcap_write(f, t + 20000, buf, (uint32_t)n, (uint32_t)n);
   }
+  for (uint16_t i = 0; i < 3; i++, t += 100000) {
+    struct tt_seg syn = {.src = "10.0.0.1", .dst = "10.0.0.3",
+                         .sport = (uint16_t)(50000 + i), .dport = 22,
+                         .seq = 77u + i, .flags = TA_TCP_SYN, .win = 1024};
+    size_t n = tt_build_eth(buf, sizeof buf, &syn);
+    tt_pcap_write(f, t, buf, (uint32_t)n, (uint32_t)n);
+  }
   fclose(f);
   char *page = run_format(path, "html", 100);
   json_t *meta = script_json(page, "ta-meta");
-  assert_int_equal(json_integer_value(json_object_get(meta, "connections")), 20000);
+  assert_int_equal(json_integer_value(json_object_get(meta, "connections")), 20003);
   assert_int_equal(json_integer_value(json_object_get(meta, "embedded")), 100);
   assert_true(strlen(page) < 400000);
   assert_non_null(strstr(page, "data-count=\"flows.by_scenario.refused\">20000<"));
+  json_t *emb = script_json(page, "ta-conns");
+  assert_int_equal(json_array_size(emb), 100);
+  assert_int_equal(count_scenario(emb, "unanswered", true), 3);
+  assert_int_equal(count_scenario(emb, "refused", true), 97);
+  json_decref(emb);
   json_decref(meta);
   free(page);
   unlink(path);
