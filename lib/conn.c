@@ -747,12 +747,145 @@ static void add_ladder(struct ta_conn *c, int d, const struct ta_packet *p) {
   l->dir = (uint8_t)d;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Latency (docs/latency.md): constant work per packet, no history searched */
+
+/* One round trip of leg d (d's segment, the peer's ACK). The connection's
+ * whole round trip is this sample plus the other leg's latest. */
+static void lat_sample(struct ta_conn *c, int d, int64_t ns, bool syn) {
+  if (ns < 0)
+    return; /* time went backwards in the capture: not a measurement */
+  struct ta_lat_leg *l = &c->side[d].lat;
+  const struct ta_lat_leg *o = &c->side[!d].lat;
+  uint32_t us = ta_lat_us(ns);
+  if (l->samples == 0 || us < l->min_us)
+    l->min_us = us;
+  if (l->samples == 0 || us > l->max_us)
+    l->max_us = us;
+  if (l->samples < UINT32_MAX)
+    l->samples++;
+  l->sum_us += us;
+  l->last_us = us;
+  if (o->samples)
+    ta_lat_small_add(&c->lat.rtt, ((int64_t)us + o->last_us) * 1000);
+  if (!syn)
+    return;
+  if (d == ORIG && !(c->lat.flags & TA_LAT_HS_SYN)) {
+    c->lat.hs_us = us;
+    c->lat.flags |= TA_LAT_HS_SYN;
+  } else if (d == RESP && (c->lat.flags & TA_LAT_HS_SYN) &&
+             !(c->lat.flags & TA_LAT_HS_DONE)) {
+    uint64_t sum = (uint64_t)c->lat.hs_us + us;
+    c->lat.hs_us = sum > TA_LAT_MAX_US ? TA_LAT_MAX_US : (uint32_t)sum;
+    c->lat.flags |= TA_LAT_HS_DONE;
+  }
+}
+
+/* Runs before the packet touches the sender's sequence and ACK fields, so
+ * s->next_seq and s->last_ack are still those of the previous packets. */
+static void latency_packet(struct ta_conn *c, int d, const struct ta_packet *p) {
+  struct ta_side *s = &c->side[d], *peer = &c->side[!d];
+  struct ta_lat_leg *mine = &s->lat, *theirs = &peer->lat;
+  uint8_t fl = p->flags;
+  bool syn = fl & TA_TCP_SYN, fin = fl & TA_TCP_FIN, rst = fl & TA_TCP_RST;
+  int64_t ts = p->ts_ns;
+  if (rst)
+    return; /* neither a segment of the stream nor a meaningful ACK */
+  if (p->opt.has_ts)
+    mine->flags |= TA_LEG_TS_SEEN;
+
+  /* this packet's ACK ends the peer's timings. An ACK that covers more
+   * than the segment it matches may have been sent for a later one (a
+   * receiver that ACKs every second segment): no sample then. */
+  if (fl & TA_TCP_ACK) {
+    bool took = false;
+    if (theirs->newest_ts && seq_diff(p->ack, theirs->newest_end) >= 0) {
+      if (p->ack == theirs->newest_end) {
+        lat_sample(c, !d, ts - theirs->newest_ts,
+                   theirs->flags & TA_LEG_NEWEST_SYN);
+        took = true;
+      }
+      theirs->newest_ts = theirs->timed_ts = 0;
+    } else if (theirs->timed_ts && seq_diff(p->ack, theirs->timed_end) >= 0) {
+      if (p->ack == theirs->timed_end) {
+        lat_sample(c, !d, ts - theirs->timed_ts,
+                   theirs->flags & TA_LEG_TIMED_SYN);
+        took = true;
+      }
+      theirs->timed_ts = 0;
+    }
+    bool advanced = !s->ack_valid || seq_diff(p->ack, s->last_ack) > 0;
+    if (p->opt.has_ts && advanced && (theirs->flags & TA_LEG_TSV_LIVE) &&
+        (theirs->flags & TA_LEG_TS_SEEN) && p->opt.ts_ecr == theirs->tsv) {
+      if (!took)
+        lat_sample(c, !d, ts - theirs->tsv_ts, theirs->flags & TA_LEG_TSV_SYN);
+      theirs->flags &= (uint8_t)~TA_LEG_TSV_LIVE;
+    }
+  }
+
+  uint32_t span = p->payload_len + (syn ? 1 : 0) + (fin ? 1 : 0);
+  if (span == 0)
+    return;
+  uint32_t end = p->seq + span;
+  bool restart = !s->seq_valid || (syn && p->seq != s->isn);
+  bool fresh = restart || seq_diff(p->seq, s->next_seq) >= 0;
+  bool advances = restart || seq_diff(end, s->next_seq) > 0;
+
+  /* Karn: a segment sent again before its ACK gives no sample */
+  if (!fresh && mine->timed_ts && seq_diff(p->seq, mine->timed_end) < 0)
+    mine->timed_ts = 0;
+  if (!fresh && mine->newest_ts && seq_diff(p->seq, mine->newest_end) < 0)
+    mine->newest_ts = 0;
+  /* (a segment the peer has ACKed already was captured late: not timed) */
+  if (fresh && !(peer->ack_valid && seq_diff(peer->last_ack, end) >= 0)) {
+    uint8_t sf = syn ? TA_LEG_TIMED_SYN | TA_LEG_NEWEST_SYN : 0;
+    mine->newest_ts = ts;
+    mine->newest_end = end;
+    mine->flags = (uint8_t)((mine->flags & ~TA_LEG_NEWEST_SYN) |
+                            (sf & TA_LEG_NEWEST_SYN));
+    if (!mine->timed_ts) {
+      mine->timed_ts = ts;
+      mine->timed_end = end;
+      mine->flags = (uint8_t)((mine->flags & ~TA_LEG_TIMED_SYN) |
+                              (sf & TA_LEG_TIMED_SYN));
+    }
+  }
+  /* An echo names a TSval, not a segment: it is timed from the first
+   * segment that carried it, so not when that one left a gap before it (the
+   * peer echoes only segments that arrive in order), nor once a segment was
+   * sent again with the same TSval (Karn again). */
+  if (p->opt.has_ts && (!mine->tsv_ts || p->opt.ts_val != mine->tsv)) {
+    bool in_order = restart || seq_diff(p->seq, s->next_seq) <= 0;
+    mine->tsv = p->opt.ts_val;
+    mine->tsv_ts = ts;
+    mine->flags = (uint8_t)((mine->flags & ~(TA_LEG_TSV_SYN | TA_LEG_TSV_LIVE)) |
+                            (syn ? TA_LEG_TSV_SYN : 0) |
+                            (in_order ? TA_LEG_TSV_LIVE : 0));
+  } else if (p->opt.has_ts && !fresh) {
+    mine->flags &= (uint8_t)~TA_LEG_TSV_LIVE;
+  }
+
+  /* exchanges: the originator's newest payload, then the first answer */
+  if (p->payload_len == 0 || !advances)
+    return;
+  if (d == ORIG) {
+    c->lat.req_ts = ts;
+    c->lat.flags |= TA_LAT_REQ_OPEN;
+  } else if (c->lat.flags & TA_LAT_REQ_OPEN) {
+    if (ts >= c->lat.req_ts)
+      ta_lat_small_add(&c->lat.response, ts - c->lat.req_ts);
+    c->lat.flags &= (uint8_t)~TA_LAT_REQ_OPEN;
+  }
+}
+
 static void analyst_packet(struct ta_conn *c, int d, const struct ta_packet *p) {
   struct ta_side *s = &c->side[d];
   uint8_t fl = p->flags;
   bool syn = fl & TA_TCP_SYN, ack = fl & TA_TCP_ACK, fin = fl & TA_TCP_FIN;
   bool rst = fl & TA_TCP_RST;
   int64_t ts = p->ts_ns;
+
+  latency_packet(c, d, p);
 
   /* the first FIN or RST, with what each side had sent before it; an RST
    * answering the SYN is a refusal (answered_by), not a close */

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ta_latency.h"
 #include "ta_limits.h"
 #include "ta_packet.h"
 
@@ -138,6 +139,10 @@ struct ta_side {
   bool hole;
   uint32_t hole_lo, hole_hi;
   int64_t hole_ts;          /* when the hole appeared */
+
+  /* round trips of this side's segments to the peer and back, as seen at
+   * the capture point (docs/latency.md) */
+  struct ta_lat_leg lat;
 };
 
 /* One packet of the ladder diagram, relative to the connection. */
@@ -201,6 +206,9 @@ struct ta_conn {
   bool roles_pending;   /* began with a SYN/ACK: roles wait for the next packet */
   bool zeek_partial;    /* Zeek's is_partial: a side began without a SYN */
   int64_t closed_ts;    /* when closed became true, or a SYN retried since */
+
+  /* whole round trips and server response times (docs/latency.md) */
+  struct ta_conn_latency lat;
 };
 
 /* Zeek's tcp_close_delay: a closed connection is forgotten this long after
