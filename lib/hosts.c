@@ -122,6 +122,19 @@ static struct ta_service *service_for(struct ta_host *h, uint16_t port) {
   return s;
 }
 
+/* Adds the connection's handshake round trip and response times to its
+ * service; the distributions are allocated with the first measurement. */
+static void service_latency(struct ta_service *s, const struct ta_conn *c) {
+  int64_t hs = ta_lat_handshake(&c->lat);
+  if (hs < 0 && c->lat.response.count == 0)
+    return;
+  if (!s->lat && !(s->lat = calloc(1, sizeof *s->lat)))
+    return; /* out of memory: the counts above still stand */
+  if (hs >= 0)
+    ta_lat_dist_add(&s->lat->handshake, hs);
+  ta_lat_dist_merge(&s->lat->response, &c->lat.response);
+}
+
 static uint64_t peer_key(const struct ta_side *peer, bool with_port) {
   uint64_t a = 0, b = 0;
   memcpy(&a, peer->ip, 8);
@@ -143,10 +156,12 @@ static void count_role(struct ta_hosts *t, struct ta_host *h,
     h->last_ts = c->last_ts;
   if (dir == TA_DIR_RESP) {
     struct ta_service *s = service_for(h, c->side[TA_DIR_RESP].port);
-    if (s)
+    if (s) {
       s->by_scenario[c->scenario]++;
-    else
+      service_latency(s, c);
+    } else {
       h->services_overflow++;
+    }
     return;
   }
   if (c->scenario == TA_SC_UNANSWERED || c->scenario == TA_SC_REFUSED)
@@ -198,6 +213,8 @@ void ta_hosts_free(struct ta_hosts *t) {
     return;
   for (uint64_t i = 0; i <= t->mask; i++)
     if (t->slots[i]) {
+      for (uint32_t j = 0; j < t->slots[i]->n_services; j++)
+        free(t->slots[i]->services[j].lat);
       free(t->slots[i]->services);
       free(t->slots[i]);
     }

@@ -11,9 +11,17 @@
 #include "ta_fingerprint.h"
 #include "ta_limits.h"
 
+/* Latency of one service (docs/latency.md): fixed-size distributions, so
+ * a million connections cost what a thousand do. */
+struct ta_svc_latency {
+  struct ta_lat_dist handshake; /* each connection's handshake round trip */
+  struct ta_lat_dist response;  /* each exchange's server response time */
+};
+
 struct ta_service {
   uint16_t port;
   uint64_t by_scenario[TA_SC_COUNT];
+  struct ta_svc_latency *lat; /* NULL until a connection measured one */
 };
 
 /* Bits of the linear-counting sketches for distinct peers and targets:
