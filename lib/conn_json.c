@@ -139,6 +139,55 @@ static void close_fields(struct ta_jsonw *w, const struct ta_conn *c) {
   ta_jsonw_obj_end(w);
 }
 
+/* A relative error bound, as a plain number. */
+static void error_bound(struct ta_jsonw *w, const char *k, double e) {
+  char num[32];
+  snprintf(num, sizeof num, "%.4f", e);
+  ta_jsonw_key(w, k);
+  ta_jsonw_raw(w, num);
+}
+
+/* One leg: samples, min, avg, max (docs/latency.md). */
+static void rtt_leg(struct ta_jsonw *w, const char *k,
+                    const struct ta_lat_leg *l) {
+  ta_jsonw_key(w, k);
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_ku64(w, "samples", l->samples);
+  opt_secs(w, "min", l->samples, (int64_t)l->min_us * 1000);
+  opt_secs(w, "avg", l->samples, ta_lat_leg_avg(l));
+  opt_secs(w, "max", l->samples, (int64_t)l->max_us * 1000);
+  ta_jsonw_obj_end(w);
+}
+
+static void latency_fields(struct ta_jsonw *w, const struct ta_conn *c) {
+  const struct ta_lat_small *r = &c->lat.rtt;
+  ta_jsonw_key(w, "rtt");
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_ku64(w, "samples", r->count);
+  opt_secs(w, "min", r->count, ta_lat_small_min(r));
+  opt_secs(w, "median", r->count, ta_lat_small_median(r));
+  opt_secs(w, "max", r->count, ta_lat_small_max(r));
+  error_bound(w, "median_error", ta_lat_small_error(r));
+  int64_t hs = ta_lat_handshake(&c->lat);
+  opt_secs(w, "handshake", hs >= 0, hs);
+  rtt_leg(w, "to_resp", &c->side[TA_DIR_ORIG].lat);
+  rtt_leg(w, "to_orig", &c->side[TA_DIR_RESP].lat);
+  ta_jsonw_obj_end(w);
+
+  const struct ta_lat_small *x = &c->lat.response;
+  int64_t first = c->side[TA_DIR_RESP].first_payload_ts;
+  ta_jsonw_key(w, "response");
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_ku64(w, "count", x->count);
+  opt_secs(w, "min", x->count, ta_lat_small_min(x));
+  opt_secs(w, "median", x->count, ta_lat_small_median(x));
+  opt_secs(w, "max", x->count, ta_lat_small_max(x));
+  error_bound(w, "median_error", ta_lat_small_error(x));
+  opt_secs(w, "first", c->established_ts && first >= c->established_ts,
+           first - c->established_ts);
+  ta_jsonw_obj_end(w);
+}
+
 static void anomaly_list(struct ta_jsonw *w, uint32_t bits) {
   static const char *names[] = {
       "snaplen_truncated", "ip_padded", "ip_options", "tcp_option_bad",
@@ -194,6 +243,7 @@ void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
   ta_jsonw_kstr(w, "summary", summary);
   syn_fields(w, c);
   close_fields(w, c);
+  latency_fields(w, c);
   ta_jsonw_kstr(w, "conn_state", ta_conn_state_name(c->conn_state));
   ta_jsonw_key(w, "history");
   ta_jsonw_strn(w, c->history, c->history_len);

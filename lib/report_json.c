@@ -3,6 +3,7 @@
  * inputs and counters known only at the end; one connection per line.
  * Shape: schemas/report.schema.json ("schema": "tcpaudit.report/1"). */
 #include <pcap/pcap.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +68,47 @@ static void role_fields(struct ta_jsonw *w, const char *key,
   ta_jsonw_obj_end(w);
 }
 
+/* Percentiles of one latency distribution (docs/latency.md). */
+static void lat_dist(struct ta_jsonw *w, const char *key,
+                     const struct ta_lat_dist *d) {
+  static const struct {
+    const char *name;
+    double q;
+  } pct[] = {{"p50", 0.50}, {"p95", 0.95}, {"p99", 0.99}};
+  char num[32];
+  ta_jsonw_key(w, key);
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_ku64(w, "samples", d->count);
+  for (size_t i = 0; i < sizeof pct / sizeof pct[0]; i++) {
+    ta_jsonw_key(w, pct[i].name);
+    if (d->count)
+      ta_jsonw_secs(w, ta_lat_dist_quantile(d, pct[i].q));
+    else
+      ta_jsonw_null(w);
+  }
+  ta_jsonw_key(w, "max");
+  if (d->count)
+    ta_jsonw_secs(w, ta_lat_dist_max(d));
+  else
+    ta_jsonw_null(w);
+  snprintf(num, sizeof num, "%.4f", ta_lat_dist_error(d));
+  ta_jsonw_key(w, "rel_error");
+  ta_jsonw_raw(w, num);
+  ta_jsonw_obj_end(w);
+}
+
+static void service_latency(struct ta_jsonw *w, const struct ta_service *s) {
+  ta_jsonw_key(w, "latency");
+  if (!s->lat) {
+    ta_jsonw_null(w);
+    return;
+  }
+  ta_jsonw_obj_begin(w);
+  lat_dist(w, "handshake_rtt", &s->lat->handshake);
+  lat_dist(w, "response", &s->lat->response);
+  ta_jsonw_obj_end(w);
+}
+
 static void begin_hosts(struct json_state *s) {
   if (s->in_hosts)
     return;
@@ -94,6 +136,7 @@ static void json_host(void *state, const struct ta_host *h) {
     ta_jsonw_obj_begin(w);
     ta_jsonw_ku64(w, "port", h->services[i].port);
     scenario_counts(w, "by_scenario", h->services[i].by_scenario);
+    service_latency(w, &h->services[i]);
     ta_jsonw_obj_end(w);
   }
   ta_jsonw_arr_end(w);
