@@ -1,0 +1,594 @@
+/* tcpaudit - tests: latency (lib/latency.c and the latency part of
+ * lib/conn.c): the bounded distributions and their stated errors, round
+ * trips per leg with Karn's rule and timestamp echoes, response times, and
+ * the real think times of testdata/kernel-response-times.pcap. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "ta_conn.h"
+#include "ta_hosts.h"
+#include "ta_latency.h"
+#include "ta_packet.h"
+#include "ta_test_util.h"
+
+#define US 1000LL
+#define MS 1000000LL
+
+/* ------------------------------------------------------------------------ */
+/* Distributions */
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Deterministic pseudo-random numbers (xorshift). */
+static uint64_t rng_state = 88172645463325252ull;
+static uint64_t rng(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+
+/* A sample spread log-uniformly over [lo_us, lo_us * 2^octaves). */
+static uint32_t log_uniform(double lo_us, double octaves) {
+  double u = (double)(rng() >> 11) / 9007199254740992.0;
+  double v = lo_us * exp2(u * octaves);
+  return v < 1 ? 1 : (uint32_t)v;
+}
+
+static void assert_within(double got, double want, double rel) {
+  double err = got > want ? got - want : want - got;
+  if (err > rel * want + 1e-9)
+    print_error("got %.6f, want %.6f within %.4f\n", got, want, rel);
+  assert_true(err <= rel * want + 1e-9);
+}
+
+static void test_latency_small_exact_while_it_fits(void **state) {
+  (void)state;
+  struct ta_lat_small h;
+  memset(&h, 0, sizeof h);
+  static const int v_us[] = {400, 100, 300, 200};
+  for (int i = 0; i < 4; i++)
+    ta_lat_small_add(&h, v_us[i] * US);
+  assert_int_equal(h.count, 4);
+  assert_false(h.binned);
+  assert_int_equal(ta_lat_small_min(&h), 100 * US);
+  assert_int_equal(ta_lat_small_max(&h), 400 * US);
+  assert_int_equal(ta_lat_small_median(&h), 250 * US); /* mean of 200, 300 */
+  assert_true(ta_lat_small_error(&h) == 0.0);
+  ta_lat_small_add(&h, 1000 * US);
+  assert_int_equal(ta_lat_small_median(&h), 300 * US);
+}
+
+static void test_latency_small_binned_median_within_error(void **state) {
+  (void)state;
+  /* spreads of 1, 4 and 12 octaves: the level rises with the spread (12
+   * bins hold 1 octave at 4.3%, 4 at 17%, 12 at 60%) and the median stays
+   * within the error the record states */
+  static const double spread[] = {1, 4, 12};
+  static const double bound[] = {0.0433, 0.172, 0.6};
+  for (int k = 0; k < 3; k++) {
+    struct ta_lat_small h;
+    memset(&h, 0, sizeof h);
+    enum { N = 5001 };
+    static uint32_t v[N];
+    for (int i = 0; i < N; i++) {
+      v[i] = log_uniform(5000, spread[k]);
+      ta_lat_small_add(&h, (int64_t)v[i] * US);
+    }
+    qsort(v, N, sizeof v[0], cmp_u32);
+    assert_true(h.binned);
+    double e = ta_lat_small_error(&h);
+    assert_true(e > 0 && e <= bound[k] + 1e-3);
+    assert_within((double)ta_lat_small_median(&h) / US, v[N / 2], e);
+    assert_int_equal(ta_lat_small_min(&h), (int64_t)v[0] * US);
+    assert_int_equal(ta_lat_small_max(&h), (int64_t)v[N - 1] * US);
+  }
+}
+
+static void test_latency_small_counts_halve_not_wrap(void **state) {
+  (void)state;
+  struct ta_lat_small h;
+  memset(&h, 0, sizeof h);
+  for (int i = 0; i < 200000; i++)
+    ta_lat_small_add(&h, (i % 3 == 0 ? 1000 : 3000) * US);
+  assert_int_equal(h.count, 200000);
+  /* two thirds of the samples are at 3 ms */
+  assert_within((double)ta_lat_small_median(&h) / US, 3000,
+                ta_lat_small_error(&h));
+}
+
+/* A million samples over 10 octaves: fixed memory, percentiles within the
+ * stated error of the exact ones. */
+static void test_latency_dist_million_bounded(void **state) {
+  (void)state;
+  enum { N = 1000000 };
+  uint32_t *v = malloc(N * sizeof *v);
+  struct ta_lat_dist *h = calloc(1, sizeof *h);
+  assert_non_null(v);
+  assert_non_null(h);
+  for (int i = 0; i < N; i++) {
+    v[i] = log_uniform(200, 10);
+    ta_lat_dist_add(h, (int64_t)v[i] * US);
+  }
+  qsort(v, N, sizeof v[0], cmp_u32);
+  double e = ta_lat_dist_error(h);
+  assert_true(h->binned);
+  assert_true(e <= 0.0433 + 1e-4); /* 10 octaves fit in 128 bins at level 1 */
+  static const double q[] = {0.5, 0.95, 0.99};
+  for (int i = 0; i < 3; i++) {
+    size_t rank = (size_t)(q[i] * N + 0.999999);
+    assert_within((double)ta_lat_dist_quantile(h, q[i]) / US, v[rank - 1], e);
+  }
+  assert_int_equal(ta_lat_dist_max(h), (int64_t)v[N - 1] * US);
+  assert_int_equal(h->count, N);
+  free(v);
+  free(h);
+}
+
+static void test_latency_dist_whole_range_stays_level_2(void **state) {
+  (void)state;
+  struct ta_lat_dist *h = calloc(1, sizeof *h);
+  assert_non_null(h);
+  for (int i = 0; i < 100000; i++)
+    ta_lat_dist_add(h, (int64_t)log_uniform(1, 32) * US);
+  assert_true(h->shift <= 2);
+  assert_true(ta_lat_dist_error(h) <= 0.0864 + 1e-4);
+  free(h);
+}
+
+static void test_latency_dist_merge_keeps_counts(void **state) {
+  (void)state;
+  struct ta_lat_dist *h = calloc(1, sizeof *h);
+  assert_non_null(h);
+  struct ta_lat_small a, b;
+  memset(&a, 0, sizeof a);
+  memset(&b, 0, sizeof b);
+  for (int i = 0; i < 5; i++)
+    ta_lat_small_add(&a, (10 + i) * MS);
+  for (int i = 0; i < 1000; i++)
+    ta_lat_small_add(&b, (int64_t)log_uniform(50000, 1) * US);
+  ta_lat_dist_merge(h, &a);
+  assert_false(h->binned);
+  assert_int_equal(ta_lat_dist_quantile(h, 0.5), 12 * MS);
+  ta_lat_dist_merge(h, &b);
+  assert_int_equal(h->count, 1005);
+  assert_int_equal(ta_lat_dist_min(h), 10 * MS);
+  assert_true(ta_lat_dist_error(h) >= ta_lat_small_error(&b));
+  /* a thousand samples in [50, 100) ms dominate the median */
+  int64_t p50 = ta_lat_dist_quantile(h, 0.5);
+  assert_true(p50 > 48 * MS && p50 < 102 * MS);
+  free(h);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The tracker: packets built as bytes, decoded, applied in order */
+
+#define CLIENT "10.1.1.1"
+#define SERVER "10.2.2.2"
+#define CPORT 40000
+#define SPORT 80
+#define C true
+#define S false
+enum {
+  F_ = TA_TCP_FIN,
+  S_ = TA_TCP_SYN,
+  R_ = TA_TCP_RST,
+  P_ = TA_TCP_PSH,
+  A_ = TA_TCP_ACK,
+};
+
+struct sim {
+  struct ta_conn c;
+  bool have;
+  int64_t base;
+  uint8_t opts[12];
+  size_t optlen;
+};
+
+/* Gives the next segment a timestamps option (NOP, NOP, TS). */
+static void with_ts(struct sim *s, uint32_t val, uint32_t ecr) {
+  uint8_t o[12] = {1, 1, 8, 10, (uint8_t)(val >> 24), (uint8_t)(val >> 16),
+                   (uint8_t)(val >> 8), (uint8_t)val, (uint8_t)(ecr >> 24),
+                   (uint8_t)(ecr >> 16), (uint8_t)(ecr >> 8), (uint8_t)ecr};
+  memcpy(s->opts, o, sizeof o);
+  s->optlen = sizeof o;
+}
+
+/* Sends one segment at t_us microseconds after the start. */
+static void seg(struct sim *s, int64_t t_us, bool from_client, uint8_t flags,
+                uint32_t seq, uint32_t ack, uint32_t len) {
+  struct tt_seg g = {
+      .src = from_client ? CLIENT : SERVER,
+      .dst = from_client ? SERVER : CLIENT,
+      .sport = from_client ? CPORT : SPORT,
+      .dport = from_client ? SPORT : CPORT,
+      .seq = seq,
+      .ack = ack,
+      .flags = flags,
+      .win = 65535,
+      .opts = s->optlen ? s->opts : NULL,
+      .optlen = s->optlen,
+      .payload_len = len,
+  };
+  uint8_t buf[4096];
+  size_t n = tt_build_ip(buf, sizeof buf, &g);
+  assert_true(n > 0);
+  struct ta_packet p;
+  ta_decode_frame(TA_LINK_RAW, buf, (uint32_t)n, (uint32_t)n, &p);
+  assert_int_equal(p.disposition, TA_DISP_TCP);
+  p.ts_ns = s->base + t_us * US;
+  if (!s->have) {
+    ta_conn_init(&s->c, 1, &p);
+    s->have = true;
+  }
+  ta_conn_update(&s->c, &p);
+  s->optlen = 0;
+}
+
+static struct sim *sim_new(void) {
+  struct sim *s = test_calloc(1, sizeof *s);
+  s->base = tt_clock_ns("10:00:00.000000");
+  return s;
+}
+
+static const struct ta_lat_leg *to_resp(const struct sim *s) {
+  return &s->c.side[TA_DIR_ORIG].lat;
+}
+static const struct ta_lat_leg *to_orig(const struct sim *s) {
+  return &s->c.side[TA_DIR_RESP].lat;
+}
+
+/* Client ISN 1000, server ISN 5000; capture point near the client: 30 ms
+ * to the server and back, 0.2 ms to the client and back. */
+static void handshake(struct sim *s) {
+  seg(s, 0, C, S_, 1000, 0, 0);
+  seg(s, 30000, S, S_ | A_, 5000, 1001, 0);
+  seg(s, 30200, C, A_, 1001, 5001, 0);
+}
+
+static void test_latency_handshake_legs_and_whole(void **state) {
+  (void)state;
+  struct sim *s = sim_new();
+  handshake(s);
+  ta_conn_finalize(&s->c, TA_END_CAPTURE_END);
+  assert_int_equal(to_resp(s)->samples, 1);
+  assert_int_equal(to_resp(s)->min_us, 30000);
+  assert_int_equal(to_orig(s)->samples, 1);
+  assert_int_equal(to_orig(s)->min_us, 200);
+  assert_int_equal(ta_lat_handshake(&s->c.lat), 30200 * US);
+  /* the whole round trip: one sample, both legs */
+  assert_int_equal(s->c.lat.rtt.count, 1);
+  assert_int_equal(ta_lat_small_median(&s->c.lat.rtt), 30200 * US);
+  test_free(s);
+}
+
+static void test_latency_data_and_exchanges(void **state) {
+  (void)state;
+  struct sim *s = sim_new();
+  handshake(s);
+  /* request in two segments; the second one ends it */
+  seg(s, 31000, C, A_, 1001, 5001, 100);
+  seg(s, 31500, C, P_ | A_, 1101, 5001, 50);
+  /* the server ACKs exactly the newest segment: 30 ms */
+  seg(s, 61500, S, A_, 5001, 1151, 0);
+  /* it thinks 120 ms after the last request byte, then answers */
+  seg(s, 151500, S, P_ | A_, 5001, 1151, 200);
+  seg(s, 151700, C, A_, 1151, 5201, 0);
+  /* a second exchange: 40 ms */
+  seg(s, 160000, C, P_ | A_, 1151, 5201, 10);
+  seg(s, 200000, S, P_ | A_, 5201, 1161, 20);
+  seg(s, 200200, C, A_, 1161, 5221, 0);
+  ta_conn_finalize(&s->c, TA_END_CAPTURE_END);
+
+  const struct ta_lat_leg *r = to_resp(s), *o = to_orig(s);
+  /* SYN 30 ms, request 30 ms, second request 40 ms (a piggybacked ACK) */
+  assert_int_equal(r->samples, 3);
+  assert_int_equal(r->min_us, 30000);
+  assert_int_equal(r->max_us, 40000);
+  /* SYN/ACK, first answer, second answer: 0.2 ms each */
+  assert_int_equal(o->samples, 3);
+  assert_int_equal(o->max_us, 200);
+  assert_int_equal(s->c.lat.response.count, 2);
+  assert_int_equal(ta_lat_small_min(&s->c.lat.response), 40 * MS);
+  assert_int_equal(ta_lat_small_max(&s->c.lat.response), 120 * MS);
+  assert_int_equal(ta_lat_small_median(&s->c.lat.response), 80 * MS);
+  test_free(s);
+}
+
+/* The first segment of a flight is ACKed together with the second: the
+ * ACK was sent for the second, so the first gives no sample. */
+static void test_latency_cumulative_ack_no_inflated_sample(void **state) {
+  (void)state;
+  struct sim *s = sim_new();
+  handshake(s);
+  seg(s, 40000, S, A_, 5001, 1001, 1000);
+  seg(s, 140000, S, A_, 6001, 1001, 1000);
+  seg(s, 140100, C, A_, 1001, 7001, 0);
+  ta_conn_finalize(&s->c, TA_END_CAPTURE_END);
+  const struct ta_lat_leg *o = to_orig(s);
+  assert_int_equal(o->samples, 2); /* SYN/ACK and the newest segment */
+  assert_int_equal(o->max_us, 200);
+  assert_int_equal(o->min_us, 100);
+  test_free(s);
+}
+
+static void test_latency_karn_retransmission_no_sample(void **state) {
+  (void)state;
+  struct sim *s = sim_new();
+  handshake(s);
+  seg(s, 40000, C, P_ | A_, 1001, 5001, 100);
+  seg(s, 240000, C, P_ | A_, 1001, 5001, 100); /* sent again */
+  seg(s, 270000, S, A_, 5001, 1101, 0);
+  ta_conn_finalize(&s->c, TA_END_CAPTURE_END);
+  assert_int_equal(to_resp(s)->samples, 1); /* only the SYN */
+  assert_int_equal(to_resp(s)->max_us, 30000);
+  test_free(s);
+}
+
+static void test_latency_syn_retry_needs_timestamps(void **state) {
+  (void)state;
+  /* without timestamps the SYN/ACK could answer either SYN: no sample */
+  struct sim *s = sim_new();
+  seg(s, 0, C, S_, 1000, 0, 0);
+  seg(s, 1000000, C, S_, 1000, 0, 0);
+  seg(s, 1030000, S, S_ | A_, 5000, 1001, 0);
+  seg(s, 1030200, C, A_, 1001, 5001, 0);
+  ta_conn_finalize(&s->c, TA_END_CAPTURE_END);
+  assert_int_equal(to_resp(s)->samples, 0);
+  assert_int_equal(ta_lat_handshake(&s->c.lat), -1);
+  test_free(s);
+
+  /* with them, the echo says which SYN was answered */
+  s = sim_new();
+  with_ts(s, 100, 0);
+  seg(s, 0, C, S_, 1000, 0, 0);
+  with_ts(s, 1100, 0);
+  seg(s, 1000000, C, S_, 1000, 0, 0);
+  with_ts(s, 7000, 1100);
+  seg(s, 1030000, S, S_ | A_, 5000, 1001, 0);
+  with_ts(s, 1130, 7000);
+  seg(s, 1030200, C, A_, 1001, 5001, 0);
+  ta_conn_finalize(&s->c, TA_END_CAPTURE_END);
+  assert_int_equal(to_resp(s)->samples, 1);
+  assert_int_equal(to_resp(s)->min_us, 30000);
+  assert_int_equal(ta_lat_handshake(&s->c.lat), 30200 * US);
+  test_free(s);
+}
+
+/* A retransmission with a new TSval is timed by the echo of that TSval. */
+static void test_latency_ts_echo_times_retransmission(void **state) {
+  (void)state;
+  struct sim *s = sim_new();
+  with_ts(s, 100, 0);
+  seg(s, 0, C, S_, 1000, 0, 0);
+  with_ts(s, 7000, 100);
+  seg(s, 30000, S, S_ | A_, 5000, 1001, 0);
+  with_ts(s, 130, 7000);
+  seg(s, 30200, C, A_, 1001, 5001, 0);
+  with_ts(s, 140, 7000);
+  seg(s, 40000, C, P_ | A_, 1001, 5001, 100);
+  with_ts(s, 340, 7000);
+  seg(s, 240000, C, P_ | A_, 1001, 5001, 100);
+  with_ts(s, 7240, 340);
+  seg(s, 270000, S, A_, 5001, 1101, 0);
+  ta_conn_finalize(&s->c, TA_END_CAPTURE_END);
+  assert_int_equal(to_resp(s)->samples, 2);
+  assert_int_equal(to_resp(s)->min_us, 30000);
+  assert_int_equal(to_resp(s)->max_us, 30000);
+  test_free(s);
+}
+
+/* An echo of an older TSval, or one on an ACK that does not advance, says
+ * nothing: no sample. */
+static void test_latency_ts_echo_needs_newest_and_advance(void **state) {
+  (void)state;
+  struct sim *s = sim_new();
+  with_ts(s, 100, 0);
+  seg(s, 0, C, S_, 1000, 0, 0);
+  with_ts(s, 7000, 100);
+  seg(s, 30000, S, S_ | A_, 5000, 1001, 0);
+  with_ts(s, 130, 7000);
+  seg(s, 30200, C, A_, 1001, 5001, 0);
+  /* the server talks later, still echoing the client's old TSval */
+  with_ts(s, 7500, 130);
+  seg(s, 500000, S, P_ | A_, 5001, 1001, 10);
+  ta_conn_finalize(&s->c, TA_END_CAPTURE_END);
+  assert_int_equal(to_resp(s)->samples, 1);
+  assert_int_equal(to_resp(s)->max_us, 30000);
+  test_free(s);
+}
+
+/* Capture reordering: the ACK is seen before the data it covers. */
+static void test_latency_data_seen_after_its_ack(void **state) {
+  (void)state;
+  struct sim *s = sim_new();
+  handshake(s);
+  seg(s, 40000, S, A_, 5001, 1101, 0);
+  seg(s, 40010, C, P_ | A_, 1001, 5001, 100);
+  seg(s, 90000, S, A_, 5001, 1101, 0);
+  ta_conn_finalize(&s->c, TA_END_CAPTURE_END);
+  assert_int_equal(to_resp(s)->samples, 1);
+  test_free(s);
+}
+
+/* A server that speaks first (a banner) and keeps-alives do not make
+ * exchanges; the first answer after a request does. */
+static void test_latency_banner_and_keepalive(void **state) {
+  (void)state;
+  struct sim *s = sim_new();
+  handshake(s);
+  seg(s, 35000, S, P_ | A_, 5001, 1001, 20);     /* banner */
+  seg(s, 35200, C, A_, 1001, 5021, 0);
+  seg(s, 900000, C, A_, 1000, 5021, 1);          /* keep-alive */
+  seg(s, 930000, S, A_, 5021, 1001, 0);
+  seg(s, 1000000, C, P_ | A_, 1001, 5021, 6);    /* command */
+  seg(s, 1045000, S, P_ | A_, 5021, 1007, 30);   /* reply: 45 ms */
+  ta_conn_finalize(&s->c, TA_END_CAPTURE_END);
+  assert_int_equal(s->c.lat.response.count, 1);
+  assert_int_equal(ta_lat_small_min(&s->c.lat.response), 45 * MS);
+  test_free(s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Per-service aggregates */
+
+struct found {
+  bool seen;
+  struct ta_svc_latency lat;
+};
+
+static void find_service(void *ctx, const struct ta_host *h) {
+  struct found *f = ctx;
+  for (uint32_t i = 0; i < h->n_services; i++)
+    if (h->services[i].port == SPORT && h->services[i].lat) {
+      f->seen = true;
+      f->lat = *h->services[i].lat;
+    }
+}
+
+static void test_latency_hosts_service_percentiles(void **state) {
+  (void)state;
+  struct ta_hosts *t = ta_hosts_new(16, 1);
+  assert_non_null(t);
+  for (int i = 0; i < 100; i++) {
+    struct sim *s = sim_new();
+    seg(s, 0, C, S_, 1000, 0, 0);
+    seg(s, 1000 + i * 100, S, S_ | A_, 5000, 1001, 0);
+    seg(s, 1200 + i * 100, C, A_, 1001, 5001, 0);
+    seg(s, 2000 + i * 100, C, P_ | A_, 1001, 5001, 10);
+    seg(s, 12000 + i * 100, S, P_ | A_, 5001, 1011, 10);
+    ta_conn_finalize(&s->c, TA_END_CAPTURE_END);
+    ta_hosts_add(t, &s->c);
+    test_free(s);
+  }
+  struct found *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  ta_hosts_each(t, find_service, f);
+  assert_true(f->seen);
+  /* handshake: 1.2 ms .. 11.1 ms in steps of 0.1 ms */
+  assert_int_equal(f->lat.handshake.count, 100);
+  assert_int_equal(ta_lat_dist_quantile(&f->lat.handshake, 0.5), 6100 * US);
+  assert_int_equal(ta_lat_dist_quantile(&f->lat.handshake, 0.99), 11000 * US);
+  assert_int_equal(ta_lat_dist_max(&f->lat.handshake), 11100 * US);
+  assert_int_equal(f->lat.response.count, 100);
+  assert_int_equal(ta_lat_dist_quantile(&f->lat.response, 0.95), 10 * MS);
+  free(f);
+  ta_hosts_free(t);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Real timings */
+
+static double num(json_t *o, const char *path) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", path);
+  json_t *v = o;
+  for (char *k = strtok(buf, "."); k && v; k = strtok(NULL, "."))
+    v = json_object_get(v, k);
+  if (!json_is_number(v))
+    print_error("%s is not a number\n", path);
+  assert_true(json_is_number(v));
+  return json_number_value(v);
+}
+
+static void test_latency_kernel_think_times(void **state) {
+  (void)state;
+  char *out = NULL, *err = NULL;
+  int rc = tt_run_cli("report -f json " TA_TESTDATA
+                      "/kernel-response-times.pcap", &out, &err);
+  assert_int_equal(rc, 0);
+  json_t *doc = json_loads(out, 0, NULL);
+  assert_non_null(doc);
+  json_t *want_doc = json_load_file(TA_TESTDATA "/kernel-expected.json", 0, NULL);
+  assert_non_null(want_doc);
+  json_t *want = json_array_get(
+      json_object_get(json_object_get(json_object_get(want_doc, "files"),
+                                      "kernel-response-times.pcap"),
+                      "connections"),
+      0);
+  assert_non_null(want);
+  json_t *think = json_object_get(want, "server_think_times");
+  assert_int_equal(json_array_size(think), 3);
+  double t[3];
+  for (size_t i = 0; i < 3; i++)
+    t[i] = json_number_value(json_object_get(json_array_get(think, i),
+                                             "think_s"));
+
+  json_t *conns = json_object_get(doc, "connections");
+  assert_int_equal(json_array_size(conns), 1);
+  json_t *c = json_array_get(conns, 0);
+  const double few_ms = 0.002;
+  assert_int_equal((int)num(c, "response.count"), 3);
+  double lo = t[0] < t[2] ? t[0] : t[2];
+  assert_true(num(c, "response.min") > lo - few_ms &&
+              num(c, "response.min") < lo + few_ms);
+  assert_true(num(c, "response.max") > t[1] - few_ms &&
+              num(c, "response.max") < t[1] + few_ms);
+  /* nominal 50 / 200 / 50 ms: the median is a 50 ms one */
+  assert_true(num(c, "response.median") > 0.050 - few_ms &&
+              num(c, "response.median") < 0.050 + few_ms);
+  assert_true(num(c, "response.first") > t[0] - few_ms &&
+              num(c, "response.first") < t[0] + few_ms);
+  /* loopback: every round trip is well under a millisecond */
+  assert_true(num(c, "rtt.samples") >= 5);
+  assert_true(num(c, "rtt.max") < 0.001);
+  double hs = num(c, "rtt.handshake");
+  assert_true(hs > 0 && hs < 0.001);
+  assert_int_equal((int)num(c, "rtt.to_resp.samples"), 5);
+  assert_int_equal((int)num(c, "rtt.to_orig.samples"), 5);
+
+  /* and per service */
+  json_t *hosts = json_object_get(doc, "hosts");
+  json_t *svc = NULL;
+  for (size_t i = 0; i < json_array_size(hosts); i++) {
+    json_t *ss = json_object_get(json_array_get(hosts, i), "services");
+    for (size_t j = 0; j < json_array_size(ss); j++)
+      if (json_integer_value(json_object_get(json_array_get(ss, j), "port")) ==
+          2327)
+        svc = json_array_get(ss, j);
+  }
+  assert_non_null(svc);
+  assert_int_equal((int)num(svc, "latency.response.samples"), 3);
+  assert_true(num(svc, "latency.response.max") > t[1] - few_ms &&
+              num(svc, "latency.response.max") < t[1] + few_ms);
+  assert_int_equal((int)num(svc, "latency.handshake_rtt.samples"), 1);
+  json_decref(want_doc);
+  json_decref(doc);
+  free(out);
+  free(err);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_latency_small_exact_while_it_fits),
+      cmocka_unit_test(test_latency_small_binned_median_within_error),
+      cmocka_unit_test(test_latency_small_counts_halve_not_wrap),
+      cmocka_unit_test(test_latency_dist_million_bounded),
+      cmocka_unit_test(test_latency_dist_whole_range_stays_level_2),
+      cmocka_unit_test(test_latency_dist_merge_keeps_counts),
+      cmocka_unit_test(test_latency_handshake_legs_and_whole),
+      cmocka_unit_test(test_latency_data_and_exchanges),
+      cmocka_unit_test(test_latency_cumulative_ack_no_inflated_sample),
+      cmocka_unit_test(test_latency_karn_retransmission_no_sample),
+      cmocka_unit_test(test_latency_syn_retry_needs_timestamps),
+      cmocka_unit_test(test_latency_ts_echo_times_retransmission),
+      cmocka_unit_test(test_latency_ts_echo_needs_newest_and_advance),
+      cmocka_unit_test(test_latency_data_seen_after_its_ack),
+      cmocka_unit_test(test_latency_banner_and_keepalive),
+      cmocka_unit_test(test_latency_hosts_service_percentiles),
+      cmocka_unit_test(test_latency_kernel_think_times),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
