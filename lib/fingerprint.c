@@ -231,6 +231,18 @@ void ta_fp_window_rel(char *buf, size_t len, const struct ta_fp_features *f) {
   }
 }
 
+/* Appends text to buf[0..*used) if it fits whole; false when it does not. */
+static bool append(char *buf, size_t len, size_t *used, const char *text,
+                   size_t n) {
+  if (*used + n >= len)
+    return false;
+  memcpy(buf + *used, text, n);
+  *used += n;
+  buf[*used] = 0;
+  return true;
+}
+
+/* Written without printf: it runs for every side of every connection. */
 void ta_fp_layout(char *buf, size_t len, const struct ta_fp_features *f) {
   size_t used = 0;
   if (!len)
@@ -239,13 +251,17 @@ void ta_fp_layout(char *buf, size_t len, const struct ta_fp_features *f) {
   for (uint8_t i = 0; i < f->n_layout; i++) {
     uint8_t k = f->layout[i];
     const char *n = k < N_KIND_NAMES ? kind_names[k] : NULL;
-    int w = n ? snprintf(buf + used, len - used, "%s%s", i ? "," : "", n)
-              : snprintf(buf + used, len - used, "%sk%u", i ? "," : "", k);
-    if (w < 0 || (size_t)w >= len - used) {
-      buf[used] = 0; /* never leave half a name */
+    char other[8];
+    if (!n) {
+      snprintf(other, sizeof other, "k%u", k);
+      n = other;
+    }
+    if ((i && !append(buf, len, &used, ",", 1)) ||
+        !append(buf, len, &used, n, strlen(n))) {
+      if (used && buf[used - 1] == ',')
+        buf[--used] = 0; /* never end on a comma */
       return;
     }
-    used += (size_t)w;
   }
 }
 
