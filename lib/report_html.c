@@ -977,8 +977,8 @@ static void hosts_table(struct html_state *s, const struct ta_summary *sum) {
     ta_hosts_scan_threshold(sum->hosts, &failed, &targets);
   ta_sink_printf(o, "<p class=\"muted\">A host is a scan suspect after %llu "
                  "refused or unanswered attempts to %llu distinct targets. "
-                 "Click an address to see its connections, an OS guess for "
-                 "the packets it rests on (docs/fingerprints.md).",
+                 "Click an address to see its connections, and an OS guess "
+                 "to see the packets it rests on.",
                  (unsigned long long)failed, (unsigned long long)targets);
   if (s->hosts_seen > s->n_hosts)
     ta_sink_printf(o, " Showing the %zu most notable of %llu hosts; the JSON "
