@@ -2,6 +2,7 @@
  * Keeps a bounded handful of notable connections and top hosts, prints
  * everything at close. Every string that could carry bytes from a capture
  * or a file name goes through put_inert(), so escape sequences stay text. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 #define TEXT_INPUTS_LISTED 5        /* input files named one by one */
 #define TEXT_WARNINGS_LISTED 10
 #define TEXT_OS_LABELS 8            /* OS guesses counted by name; then "other" */
+#define TEXT_SLOW_SERVICES 10       /* services ranked by p95 response time */
 
 struct notable {
   uint64_t id;
@@ -30,6 +32,14 @@ struct top_host {
   uint64_t failed, refused, unanswered, targets;
   bool scan_suspect;
   char os[96];
+};
+
+/* A service's latency, kept only while among the slowest. */
+struct slow_service {
+  char where[80]; /* ip:port */
+  uint64_t exchanges, handshakes;
+  int64_t p50, p95, max, hs50;
+  double err;
 };
 
 struct os_count {
@@ -50,6 +60,9 @@ struct text_state {
   struct os_count os[TEXT_OS_LABELS];
   size_t n_os;
   uint64_t os_other, os_stacks;
+  struct slow_service slow[TEXT_SLOW_SERVICES];
+  size_t n_slow;
+  uint64_t slow_more; /* services with response times not listed */
 };
 
 /* Writes s so that no byte of it can drive a terminal: C0 and C1 controls,
@@ -162,10 +175,47 @@ static void os_tally(struct text_state *s, const struct ta_host *h) {
   s->os[s->n_os++].hosts = 1;
 }
 
+/* Keeps the services of h with the highest p95 response time. */
+static void slow_tally(struct text_state *s, const struct ta_host *h) {
+  for (uint32_t i = 0; i < h->n_services; i++) {
+    const struct ta_svc_latency *l = h->services[i].lat;
+    if (!l || !l->response.count)
+      continue;
+    int64_t p95 = ta_lat_dist_quantile(&l->response, 0.95);
+    size_t pos = s->n_slow;
+    while (pos > 0 && s->slow[pos - 1].p95 < p95)
+      pos--;
+    if (pos == TEXT_SLOW_SERVICES) {
+      s->slow_more++;
+      continue;
+    }
+    if (s->n_slow == TEXT_SLOW_SERVICES)
+      s->slow_more++;
+    size_t last = s->n_slow < TEXT_SLOW_SERVICES ? s->n_slow
+                                                 : TEXT_SLOW_SERVICES - 1;
+    memmove(&s->slow[pos + 1], &s->slow[pos], (last - pos) * sizeof s->slow[0]);
+    if (s->n_slow < TEXT_SLOW_SERVICES)
+      s->n_slow++;
+    struct slow_service *t = &s->slow[pos];
+    char ip[64];
+    ta_addr_format(ip, sizeof ip, h->family, h->ip);
+    snprintf(t->where, sizeof t->where, h->family == 6 ? "[%s]:%u" : "%s:%u",
+             ip, h->services[i].port);
+    t->exchanges = l->response.count;
+    t->p50 = ta_lat_dist_quantile(&l->response, 0.5);
+    t->p95 = p95;
+    t->max = ta_lat_dist_max(&l->response);
+    t->err = ta_lat_dist_error(&l->response);
+    t->handshakes = l->handshake.count;
+    t->hs50 = l->handshake.count ? ta_lat_dist_quantile(&l->handshake, 0.5) : 0;
+  }
+}
+
 static void text_host(void *state, const struct ta_host *h) {
   struct text_state *s = state;
   s->hosts++;
   os_tally(s, h);
+  slow_tally(s, h);
   if (!h->failed_attempts)
     return;
   s->hosts_failing++;
@@ -281,6 +331,43 @@ static void hosts(struct text_state *s) {
                    (unsigned long long)(s->hosts_failing - s->n_top));
 }
 
+/* "350 ms", "1.25 ms", "12.0 s". */
+static void span_text(char *buf, size_t len, int64_t ns) {
+  if (ns < 10000000LL)
+    snprintf(buf, len, "%.2f ms", (double)ns / 1e6);
+  else if (ns < 10000000000LL)
+    snprintf(buf, len, "%.0f ms", (double)ns / 1e6);
+  else
+    snprintf(buf, len, "%.1f s", (double)ns / 1e9);
+}
+
+static void slow_services(struct text_state *s) {
+  if (!s->n_slow)
+    return;
+  ta_sink_puts(s->out, "\nslowest services (server response time: last "
+               "request byte to first answer byte; docs/latency.md)\n");
+  for (size_t i = 0; i < s->n_slow; i++) {
+    const struct slow_service *t = &s->slow[i];
+    char p50[24], p95[24], max[24], hs[24];
+    span_text(p50, sizeof p50, t->p50);
+    span_text(p95, sizeof p95, t->p95);
+    span_text(max, sizeof max, t->max);
+    span_text(hs, sizeof hs, t->hs50);
+    ta_sink_printf(s->out, "  %-45s p50 %9s  p95 %9s  max %9s  %6llu "
+                   "exchange%s", t->where, p50, p95, max,
+                   (unsigned long long)t->exchanges,
+                   t->exchanges == 1 ? " " : "s");
+    if (t->handshakes)
+      ta_sink_printf(s->out, "  handshake rtt p50 %s", hs);
+    if (t->err > 0)
+      ta_sink_printf(s->out, "  (+/-%.1f%%)", 100.0 * t->err);
+    ta_sink_puts(s->out, "\n");
+  }
+  if (s->slow_more)
+    ta_sink_printf(s->out, "  ...and %llu faster services: see -f json\n",
+                   (unsigned long long)s->slow_more);
+}
+
 static int os_count_cmp(const void *a, const void *b) {
   const struct os_count *x = a, *y = b;
   return x->hosts != y->hosts ? (x->hosts < y->hosts ? 1 : -1)
@@ -344,6 +431,7 @@ static int text_close(void *state, const struct ta_summary *sum) {
   overview(s, sum);
   scenarios(s, sum);
   hosts(s);
+  slow_services(s);
   os_guesses(s);
   notables(s);
   warnings(s, sum);
