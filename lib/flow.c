@@ -261,6 +261,24 @@ void ta_flow_table_stats(const struct ta_flow_table *t,
   s->max_open = t->cfg.max_conns;
 }
 
+uint64_t ta_flow_table_bucket(const struct ta_flow_table *t,
+                              const struct ta_packet *p) {
+  return tuple_hash(t, p->family, p->src, p->sport, p->dst, p->dport) &
+         t->mask;
+}
+
+uint32_t ta_flow_table_longest_chain(const struct ta_flow_table *t) {
+  uint32_t longest = 0;
+  for (uint64_t i = 0; i <= t->mask; i++) {
+    uint32_t n = 0;
+    for (const struct entry *e = t->buckets[i]; e; e = e->hnext)
+      n++;
+    if (n > longest)
+      longest = n;
+  }
+  return longest;
+}
+
 static uint64_t random_seed(void) {
   uint64_t s = 0;
   if (getrandom(&s, sizeof s, 0) != (ssize_t)sizeof s)
