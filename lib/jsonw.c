@@ -7,7 +7,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 void ta_jsonw_init(struct ta_jsonw *w, struct ta_sink *out, int indent,
                    int digits) {
@@ -152,16 +151,30 @@ static void write_plain(struct ta_jsonw *w, const char *txt, size_t n) {
   ta_sink_write(w->out, txt, n);
 }
 
+/* Writes v in decimal at the end of buf[0..24); returns the first digit.
+ * printf costs more than the rest of a record's formatting together. */
+static char *u64_digits(char *end, uint64_t v) {
+  char *p = end;
+  do {
+    *--p = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  return p;
+}
+
 void ta_jsonw_u64(struct ta_jsonw *w, uint64_t v) {
   char b[24];
-  int n = snprintf(b, sizeof b, "%" PRIu64, v);
-  write_plain(w, b, (size_t)n);
+  char *p = u64_digits(b + sizeof b, v);
+  write_plain(w, p, (size_t)(b + sizeof b - p));
 }
 
 void ta_jsonw_i64(struct ta_jsonw *w, int64_t v) {
   char b[24];
-  int n = snprintf(b, sizeof b, "%" PRId64, v);
-  write_plain(w, b, (size_t)n);
+  char *p = u64_digits(b + sizeof b, v < 0 ? (uint64_t)0 - (uint64_t)v
+                                           : (uint64_t)v);
+  if (v < 0)
+    *--p = '-';
+  write_plain(w, p, (size_t)(b + sizeof b - p));
 }
 
 void ta_jsonw_bool(struct ta_jsonw *w, bool v) {
@@ -174,26 +187,55 @@ void ta_jsonw_raw(struct ta_jsonw *w, const char *json) {
   write_plain(w, json, strlen(json));
 }
 
-void ta_secs_format(char *buf, size_t len, int64_t ns, int digits) {
-  const char *sign = "";
-  uint64_t v = (uint64_t)ns;
-  if (ns < 0) {
-    sign = "-";
-    v = (uint64_t)0 - (uint64_t)ns;
+/* Zero-padded fixed-width decimal of v into p[0..width). */
+static void fixed_digits(char *p, uint64_t v, int width) {
+  for (int i = width - 1; i >= 0; i--) {
+    p[i] = (char)('0' + v % 10);
+    v /= 10;
   }
-  if (digits == 9)
-    snprintf(buf, len, "%s%" PRIu64 ".%09" PRIu64, sign, v / 1000000000u,
-             v % 1000000000u);
-  else /* round to the nearest microsecond */
-    v = (v + 500) / 1000,
-    snprintf(buf, len, "%s%" PRIu64 ".%06" PRIu64, sign, v / 1000000u,
-             v % 1000000u);
+}
+
+void ta_secs_format(char *buf, size_t len, int64_t ns, int digits) {
+  char tmp[48];
+  char *end = tmp + sizeof tmp;
+  uint64_t v = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
+  uint64_t unit = 1000000000u;
+  if (digits != 9) { /* round to the nearest microsecond */
+    v = (v + 500) / 1000;
+    unit = 1000000u;
+  }
+  int width = digits == 9 ? 9 : 6;
+  end -= width;
+  fixed_digits(end, v % unit, width);
+  *--end = '.';
+  end = u64_digits(end, v / unit);
+  if (ns < 0)
+    *--end = '-';
+  size_t n = (size_t)(tmp + sizeof tmp - end);
+  if (n >= len)
+    n = len - 1;
+  memcpy(buf, end, n);
+  buf[n] = 0;
 }
 
 void ta_jsonw_secs(struct ta_jsonw *w, int64_t ns) {
-  char b[40];
+  char b[48];
   ta_secs_format(b, sizeof b, ns, w->digits);
   write_plain(w, b, strlen(b));
+}
+
+/* Proleptic Gregorian date of a day count since 1970-01-01 (the well-known
+ * era arithmetic: 400-year eras of 146097 days, years starting in March). */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
+  z += 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  unsigned doe = (unsigned)(z - era * 146097);
+  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
 void ta_time_format(char *buf, size_t len, int64_t ns, int digits) {
@@ -202,18 +244,35 @@ void ta_time_format(char *buf, size_t len, int64_t ns, int digits) {
     frac += 1000000000;
     sec--;
   }
-  time_t t = (time_t)sec;
-  struct tm tm;
-  if (!gmtime_r(&t, &tm)) {
-    snprintf(buf, len, "1970-01-01T00:00:00Z");
+  int64_t days = sec / 86400, rem = sec % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    days--;
+  }
+  int64_t y;
+  unsigned mo, d;
+  civil_from_days(days, &y, &mo, &d);
+  if (y < 0 || y > 9999 || len < 32) {
+    snprintf(buf, len, "0000-01-01T00:00:00Z");
     return;
   }
-  char date[32];
-  strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-  if (digits == 9)
-    snprintf(buf, len, "%s.%09" PRId64 "Z", date, frac);
-  else
-    snprintf(buf, len, "%s.%06" PRId64 "Z", date, frac / 1000);
+  char *p = buf;
+  fixed_digits(p, (uint64_t)y, 4);
+  p[4] = '-';
+  fixed_digits(p + 5, mo, 2);
+  p[7] = '-';
+  fixed_digits(p + 8, d, 2);
+  p[10] = 'T';
+  fixed_digits(p + 11, (uint64_t)(rem / 3600), 2);
+  p[13] = ':';
+  fixed_digits(p + 14, (uint64_t)(rem / 60 % 60), 2);
+  p[16] = ':';
+  fixed_digits(p + 17, (uint64_t)(rem % 60), 2);
+  p[19] = '.';
+  int width = digits == 9 ? 9 : 6;
+  fixed_digits(p + 20, (uint64_t)(digits == 9 ? frac : frac / 1000), width);
+  p[20 + width] = 'Z';
+  p[21 + width] = 0;
 }
 
 void ta_jsonw_time(struct ta_jsonw *w, int64_t ns) {

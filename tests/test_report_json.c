@@ -173,6 +173,25 @@ static void test_report_json_writer_escapes_hostile_strings(void **state) {
   ta_sink_close(&sink);
 }
 
+static void test_report_json_time_and_duration_formats(void **state) {
+  (void)state;
+  char b[64];
+  ta_time_format(b, sizeof b, 1709164800123456789LL, 9); /* leap day */
+  assert_string_equal(b, "2024-02-29T00:00:00.123456789Z");
+  ta_time_format(b, sizeof b, -1000, 6); /* one microsecond before 1970 */
+  assert_string_equal(b, "1969-12-31T23:59:59.999999Z");
+  ta_time_format(b, sizeof b, 4294967296LL * 1000000000LL, 6);
+  assert_string_equal(b, "2106-02-07T06:28:16.000000Z");
+  ta_time_format(b, sizeof b, 951782400000000000LL, 6); /* 2000 is leap */
+  assert_string_equal(b, "2000-02-29T00:00:00.000000Z");
+  ta_secs_format(b, sizeof b, 498622000, 6);
+  assert_string_equal(b, "0.498622");
+  ta_secs_format(b, sizeof b, 1999999, 6); /* rounds to the microsecond */
+  assert_string_equal(b, "0.002000");
+  ta_secs_format(b, sizeof b, -3003045123LL, 9);
+  assert_string_equal(b, "-3.003045123");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_report_json_completed_capture),
@@ -181,6 +200,7 @@ int main(void) {
       cmocka_unit_test(test_report_json_filter_counts_rejected),
       cmocka_unit_test(test_report_json_bad_filter_is_error),
       cmocka_unit_test(test_report_json_writer_escapes_hostile_strings),
+      cmocka_unit_test(test_report_json_time_and_duration_formats),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
