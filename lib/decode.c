@@ -1,6 +1,8 @@
 /* tcpaudit - decode: link, IPv4/IPv6 and TCP headers of one captured frame.
- * Owns turning untrusted frame bytes into a struct ta_packet: reads only
- * inside the lengths it is given, allocates nothing, keeps no state.
+ * Owns turning untrusted frame bytes into a struct ta_packet, through the
+ * encapsulations Zeek unwraps by default (VLAN, MPLS, PPPoE, GTP-U, Teredo),
+ * and checking checksums when asked: reads only inside the lengths it is
+ * given, allocates nothing, keeps no state.
  * Knows nothing of connections, flows or reports. */
 #include "ta_packet.h"
 
@@ -13,8 +15,17 @@ enum {
   ET_VLAN = 0x8100,      /* 802.1Q */
   ET_QINQ = 0x88A8,      /* 802.1ad service tag */
   ET_QINQ_OLD = 0x9100,  /* pre-standard QinQ */
+  ET_MPLS_UC = 0x8847,
+  ET_MPLS_MC = 0x8848,
+  ET_PPPOE_SESSION = 0x8864, /* discovery (0x8863) carries no IP */
+  PPP_IPV4 = 0x0021,
+  PPP_IPV6 = 0x0057,
   PROTO_TCP = 6,
+  PROTO_UDP = 17,
   PROTO_NONE6 = 59,      /* IPv6 "no next header" */
+  PORT_GTP_U = 2152,
+  PORT_TEREDO = 3544,
+  GTP_TPDU = 0xFF,       /* GTP-U message type carrying a user IP packet */
 };
 
 /* Fixed header sizes. */
@@ -28,6 +39,14 @@ enum {
   IPV6_HDR = 40,
   IPV6_EXT_MIN = 8, /* every extension header is at least 8 bytes */
   TCP_MIN_HDR = 20,
+  MPLS_ENTRY = 4,
+  PPPOE_HDR = 6,    /* version/type, code, session id, length */
+  PPP_PROTO = 2,    /* the PPP protocol field after it */
+  UDP_HDR = 8,
+  GTP_HDR = 8,      /* flags, type, length, TEID */
+  GTP_OPT = 4,      /* sequence number, N-PDU number, next extension type */
+  TEREDO_ORIGIN = 8,
+  TEREDO_AUTH_FIXED = 13, /* tag, two lengths, nonce (8), confirmation */
 };
 
 /* BSD address families as written by DLT_NULL / DLT_LOOP captures. The
@@ -84,6 +103,38 @@ static bool malformed(struct ta_packet *pkt, enum ta_malformed why) {
 static bool finish(struct ta_packet *pkt, enum ta_disposition d) {
   pkt->disposition = (uint8_t)d;
   return false;
+}
+
+/* ---- checksums ---- */
+
+/* Adds p[0..n) as 16-bit big-endian words to a one's complement sum (an
+ * odd last byte is the high half of a word). 64 bits cannot overflow for
+ * any length a packet can have. */
+static uint64_t sum_words(const uint8_t *p, size_t n, uint64_t acc) {
+  size_t i = 0;
+  for (; i + 1 < n; i += 2)
+    acc += (uint64_t)p[i] << 8 | p[i + 1];
+  if (i < n)
+    acc += (uint64_t)p[i] << 8;
+  return acc;
+}
+
+/* True when a sum that covers its own checksum field folds to all ones. */
+static bool sum_ok(uint64_t acc) {
+  while (acc >> 16) /* at most 4 rounds for 64 bits */
+    acc = (acc & 0xffff) + (acc >> 16);
+  return acc == 0xffff;
+}
+
+/* The pseudo-header TCP and UDP checksums also cover: both addresses, the
+ * protocol and the transport length. The IPv6 form (RFC 8200) has a 32-bit
+ * length and the protocol in a 32-bit word, which sums the same way. */
+static uint64_t pseudo_sum(const struct ta_packet *pkt, uint8_t proto,
+                           size_t len) {
+  size_t alen = pkt->family == 6 ? 16 : 4;
+  uint64_t acc = sum_words(pkt->src, alen, 0);
+  acc = sum_words(pkt->dst, alen, acc);
+  return acc + proto + (len >> 16) + (len & 0xffff);
 }
 
 /* ---- TCP options ---- */
@@ -255,7 +306,175 @@ static void decode_tcp(const uint8_t *p, size_t cap, size_t wire,
   pkt->payload_len = (uint32_t)(wire - hlen);
   pkt->payload = p + hdr_cap;
   pkt->payload_caplen = (uint32_t)(cap - hdr_cap);
+  /* Checkable only when the whole segment was captured. A wrong one keeps
+   * the segment TCP: the tracker decides what it may still say. */
+  if (pkt->verify_checksums && cap >= wire &&
+      !sum_ok(sum_words(p, wire, pseudo_sum(pkt, PROTO_TCP, wire))))
+    pkt->checksum_bad |= TA_CSUM_TCP;
   finish(pkt, TA_DISP_TCP);
+}
+
+/* ---- tunnels in UDP ---- */
+
+/* Steps into the IP packet a tunnel carries: the carrier's IP fields are
+ * cleared so that what is left describes the inner packet. False (and
+ * MALFORMED) when tunnels nest deeper than TA_MAX_TUNNEL_DEPTH. */
+static bool enter_tunnel(struct ta_packet *pkt, uint8_t kind) {
+  if (pkt->tunnel_depth >= TA_MAX_TUNNEL_DEPTH)
+    return malformed(pkt, TA_MAL_TUNNEL_DEPTH);
+  pkt->tunnel_depth++;
+  pkt->encap |= kind;
+  pkt->family = pkt->ip_proto = pkt->ttl = pkt->tos = 0;
+  pkt->df = false;
+  pkt->ip_id = 0;
+  pkt->ip_len = 0;
+  memset(pkt->src, 0, sizeof pkt->src);
+  memset(pkt->dst, 0, sizeof pkt->dst);
+  return true;
+}
+
+/* Follows GTP-U extension headers from g[*off] while `next` names one:
+ * each is 4 * its first byte long and its last byte names the next. False
+ * when one is empty, runs past the message or the captured bytes, or the
+ * chain is longer than TA_MAX_GTP_EXT_HEADERS. */
+static bool gtp_ext_walk(const uint8_t *g, size_t cap, size_t end,
+                         size_t *off, uint8_t next) {
+  for (unsigned n = 0; next != 0; n++) {
+    if (n == TA_MAX_GTP_EXT_HEADERS)
+      return false;
+    if (*off + 1 > end || *off + 1 > cap)
+      return false;
+    size_t elen = (size_t)g[*off] * 4;
+    if (elen == 0 || *off + elen > end || *off + elen > cap)
+      return false;
+    next = g[*off + elen - 1];
+    *off += elen;
+  }
+  return true;
+}
+
+/* GTPv1-U (3GPP TS 29.281) in g[0..wire), cap bytes of it captured: flags
+ * (version 1, protocol type 1, then the E, S and PN bits), message type,
+ * length of what follows the 8 fixed bytes, TEID. When any of E, S, PN is
+ * set, 4 more bytes follow, the last naming the first extension header.
+ * A T-PDU carries one user IP packet; the other messages are signalling.
+ * The carrier was UDP, so anything not unwrapped stays NON_TCP. */
+static void decode_gtp(const uint8_t *g, size_t cap, size_t wire,
+                       struct ta_packet *pkt) {
+  if (wire < GTP_HDR)
+    return; /* too short to be GTP at all */
+  if (cap < GTP_HDR) {
+    malformed(pkt, TA_MAL_TUNNEL_HDR);
+    return;
+  }
+  if (g[0] >> 5 != 1 || !(g[0] & 0x10))
+    return; /* GTP' (charging) or another version: no user data */
+  size_t end = GTP_HDR + (size_t)rd16(g + 2);
+  size_t off = GTP_HDR;
+  if (end > wire) {
+    malformed(pkt, TA_MAL_TUNNEL_HDR);
+    return;
+  }
+  if (g[0] & 0x07) {
+    if (off + GTP_OPT > end || off + GTP_OPT > cap) {
+      malformed(pkt, TA_MAL_TUNNEL_HDR);
+      return;
+    }
+    uint8_t next = g[off + GTP_OPT - 1];
+    off += GTP_OPT;
+    if ((g[0] & 0x04) && !gtp_ext_walk(g, cap, end, &off, next)) {
+      malformed(pkt, TA_MAL_TUNNEL_HDR);
+      return;
+    }
+  }
+  if (g[1] != GTP_TPDU)
+    return; /* echo, error indication, end marker, ... */
+  if (off == end) {
+    malformed(pkt, TA_MAL_TUNNEL_HDR); /* a T-PDU with no packet */
+    return;
+  }
+  if (enter_tunnel(pkt, TA_ENCAP_GTP_U))
+    ta_decode_ip(g + off, min_size(cap, end) - off, (uint32_t)(end - off),
+                 pkt);
+}
+
+/* 2001:0000::/32, the Teredo prefix. */
+static bool teredo_prefix(const uint8_t *addr) {
+  return addr[0] == 0x20 && addr[1] == 0x01 && addr[2] == 0 && addr[3] == 0;
+}
+
+/* Finds the IPv6 packet in a UDP payload d[0..wire) (cap captured) that
+ * may be Teredo (RFC 4380): an optional authentication header (tag 1, two
+ * length bytes, the client id and value they give, nonce, confirmation),
+ * an optional origin indication (tag 0, 8 bytes), then IPv6 filling the
+ * datagram exactly (a bubble, which has no next header, may be padded).
+ * Off port 3544 it must also show one of those headers or a Teredo
+ * address, which is how Zeek finds Teredo relayed on other ports. Sets
+ * *at and returns true when it is Teredo. */
+static bool teredo_find(const uint8_t *d, size_t cap, size_t wire,
+                        bool on_port, size_t *at) {
+  size_t off = 0;
+  bool marked = false;
+  if (cap >= 4 && d[0] == 0 && d[1] == 1) {
+    off = TEREDO_AUTH_FIXED + (size_t)d[2] + d[3];
+    marked = true;
+  }
+  if (off + 2 <= cap && d[off] == 0 && d[off + 1] == 0) {
+    off += TEREDO_ORIGIN;
+    marked = true;
+  }
+  if (off + IPV6_HDR > cap || off + IPV6_HDR > wire)
+    return false;
+  const uint8_t *ip = d + off;
+  if (ip[0] >> 4 != 6)
+    return false;
+  if (!on_port && !marked && !teredo_prefix(ip + 8) && !teredo_prefix(ip + 24))
+    return false;
+  size_t total = IPV6_HDR + (size_t)rd16(ip + 4);
+  bool bubble = ip[6] == PROTO_NONE6 && total == IPV6_HDR;
+  if (total > wire - off || (total < wire - off && !bubble))
+    return false;
+  *at = off;
+  return true;
+}
+
+/* The UDP checksum, when asked for, checkable (the datagram captured
+ * whole) and present: 0 means none over IPv4, and tunnels over IPv6 may
+ * leave it out as well (RFC 6935). */
+static bool udp_checksum_ok(const uint8_t *p, size_t cap, size_t ulen,
+                            const struct ta_packet *pkt) {
+  if (!pkt->verify_checksums || cap < ulen || rd16(p + 6) == 0)
+    return true;
+  return sum_ok(sum_words(p, ulen, pseudo_sum(pkt, PROTO_UDP, ulen)));
+}
+
+/* A UDP datagram p[0..wire), cap bytes of it captured: unwrapped when it
+ * carries GTP-U (port 2152 either way) or Teredo, else the frame is
+ * NON_TCP. A datagram whose own length cannot be trusted is not followed. */
+static void decode_udp(const uint8_t *p, size_t cap, size_t wire,
+                       struct ta_packet *pkt) {
+  finish(pkt, TA_DISP_NON_TCP);
+  if (cap < UDP_HDR)
+    return;
+  size_t ulen = rd16(p + 4);
+  if (ulen < UDP_HDR || ulen > wire)
+    return;
+  uint16_t sport = rd16(p), dport = rd16(p + 2);
+  const uint8_t *d = p + UDP_HDR;
+  size_t dcap = min_size(cap, ulen) - UDP_HDR, dwire = ulen - UDP_HDR;
+  size_t at = 0;
+  bool gtp = sport == PORT_GTP_U || dport == PORT_GTP_U;
+  if (!gtp && !teredo_find(d, dcap, dwire,
+                           sport == PORT_TEREDO || dport == PORT_TEREDO, &at))
+    return;
+  if (!udp_checksum_ok(p, cap, ulen, pkt)) {
+    pkt->checksum_bad |= TA_CSUM_UDP;
+    return;
+  }
+  if (gtp)
+    decode_gtp(d, dcap, dwire, pkt);
+  else if (enter_tunnel(pkt, TA_ENCAP_TEREDO))
+    ta_decode_ip(d + at, dcap - at, (uint32_t)(dwire - at), pkt);
 }
 
 /* ---- IPv4 ---- */
@@ -303,6 +522,13 @@ static void decode_ipv4(const uint8_t *p, size_t len, size_t wire,
 
   if (!ipv4_lengths_ok(hlen, len, total, wire, pkt))
     return;
+  /* A header that fails its checksum may name the wrong hosts: the packet
+   * cannot be placed, as Zeek drops it before any connection lookup. */
+  if (pkt->verify_checksums && !sum_ok(sum_words(p, hlen, 0))) {
+    pkt->checksum_bad |= TA_CSUM_IPV4;
+    malformed(pkt, TA_MAL_IP_CHECKSUM);
+    return;
+  }
   /* Ethernet pads short frames to 60 bytes; normal, but worth knowing. */
   if (total < wire)
     pkt->anomalies |= TA_ANOM_IP_PADDED;
@@ -313,6 +539,10 @@ static void decode_ipv4(const uint8_t *p, size_t len, size_t wire,
   unsigned frag_off = (unsigned)(p[6] & 0x1f) << 8 | p[7];
   if (more_frags || frag_off != 0) {
     finish(pkt, TA_DISP_FRAGMENT);
+    return;
+  }
+  if (pkt->ip_proto == PROTO_UDP) {
+    decode_udp(p + hlen, min_size(len, total) - hlen, total - hlen, pkt);
     return;
   }
   if (pkt->ip_proto != PROTO_TCP) {
@@ -426,13 +656,16 @@ static void decode_ipv6(const uint8_t *p, size_t len, size_t wire,
   if (!ipv6_walk_ext(p, &w, pkt))
     return;
   pkt->ip_proto = w.next;
-  if (w.next != PROTO_TCP) {
+  if (w.next != PROTO_TCP && w.next != PROTO_UDP) {
     finish(pkt, TA_DISP_NON_TCP);
     return;
   }
   /* The walk may end past the captured bytes; point no further than them. */
   size_t start = min_size(w.off, w.cap_end);
-  decode_tcp(p + start, w.cap_end - start, w.wire_end - w.off, pkt);
+  if (w.next == PROTO_UDP)
+    decode_udp(p + start, w.cap_end - start, w.wire_end - w.off, pkt);
+  else
+    decode_tcp(p + start, w.cap_end - start, w.wire_end - w.off, pkt);
 }
 
 void ta_decode_ip(const uint8_t *p, size_t len, uint32_t wire_remaining,
@@ -467,9 +700,57 @@ static bool is_vlan_tpid(uint16_t type) {
   return type == ET_VLAN || type == ET_QINQ || type == ET_QINQ_OLD;
 }
 
+/* MPLS (RFC 3032): 4-byte label stack entries (label, traffic class,
+ * bottom-of-stack bit, TTL) down to the one marked bottom. The payload is
+ * followed when its version nibble says IP; pseudowires carry Ethernet or
+ * a control word (nibble 0) instead, which are not. */
+static bool link_mpls(const uint8_t *p, size_t len, size_t off,
+                      struct ta_packet *pkt, struct l3_start *l3) {
+  pkt->encap |= TA_ENCAP_MPLS;
+  for (bool bottom = false; !bottom; off += MPLS_ENTRY) {
+    if (pkt->mpls_labels == TA_MAX_MPLS_LABELS)
+      return malformed(pkt, TA_MAL_MPLS_DEPTH);
+    if (off + MPLS_ENTRY > len)
+      return malformed(pkt, TA_MAL_LINK_SHORT);
+    bottom = (p[off + 2] & 0x01) != 0;
+    pkt->mpls_labels++;
+  }
+  if (off < len && p[off] >> 4 != 4 && p[off] >> 4 != 6)
+    return finish(pkt, TA_DISP_NON_IP);
+  l3->off = off;
+  return true;
+}
+
+/* PPPoE session stage (RFC 2516): version and type (0x11), code 0, session
+ * id, the length of the PPP frame that follows, whose first 2 bytes are
+ * the PPP protocol. IPv4 and IPv6 are followed, LCP, IPCP and the rest are
+ * not IP. The length is not trusted to delimit the packet: access
+ * concentrators get it wrong (pppoe-over-qinq in Zeek's traces has IP
+ * packets 6 bytes longer than it says), so the IP total length decides, as
+ * in Zeek. */
+static bool link_pppoe(const uint8_t *p, size_t len, size_t off,
+                       struct ta_packet *pkt, struct l3_start *l3) {
+  if (off + PPPOE_HDR + PPP_PROTO > len)
+    return malformed(pkt, TA_MAL_LINK_SHORT);
+  const uint8_t *h = p + off;
+  if (h[0] != 0x11 || h[1] != 0)
+    return finish(pkt, TA_DISP_NON_IP); /* not session data as we know it */
+  pkt->encap |= TA_ENCAP_PPPOE;
+  uint16_t proto = rd16(h + PPPOE_HDR);
+  if (proto == PPP_IPV4)
+    l3->version = 4;
+  else if (proto == PPP_IPV6)
+    l3->version = 6;
+  else
+    return finish(pkt, TA_DISP_NON_IP);
+  l3->off = off + PPPOE_HDR + PPP_PROTO;
+  return true;
+}
+
 /* `type` is the link's ethertype; its payload starts at `off`. Steps over
- * stacked VLAN tags (TCI, then the next ethertype) and maps the final
- * ethertype to an IP version. False when the frame got its disposition. */
+ * stacked VLAN tags (TCI, then the next ethertype), MPLS labels and the
+ * PPPoE session header, and maps the final ethertype to an IP version.
+ * False when the frame got its disposition. */
 static bool link_ethertype(const uint8_t *p, size_t len, uint16_t type,
                            size_t off, struct ta_packet *pkt,
                            struct l3_start *l3) {
@@ -482,11 +763,15 @@ static bool link_ethertype(const uint8_t *p, size_t len, uint16_t type,
     off += VLAN_TAG;
     pkt->vlan_depth++;
   }
+  if (type == ET_MPLS_UC || type == ET_MPLS_MC)
+    return link_mpls(p, len, off, pkt, l3);
+  if (type == ET_PPPOE_SESSION)
+    return link_pppoe(p, len, off, pkt, l3);
   if (type == ET_IPV4)
     l3->version = 4;
   else if (type == ET_IPV6)
     l3->version = 6;
-  else /* ARP, PPPoE, MPLS, 802.3 lengths, ... */
+  else /* ARP, PPPoE discovery, LLDP, 802.3 lengths, ... */
     return finish(pkt, TA_DISP_NON_IP);
   l3->off = off;
   return true;
@@ -560,12 +845,14 @@ static bool decode_link(uint32_t linktype, const uint8_t *p, size_t len,
   }
 }
 
-void ta_decode_frame(uint32_t linktype, const uint8_t *data, uint32_t caplen,
-                     uint32_t wirelen, struct ta_packet *pkt) {
+void ta_decode_frame_opts(uint32_t linktype, const uint8_t *data,
+                          uint32_t caplen, uint32_t wirelen, unsigned opts,
+                          struct ta_packet *pkt) {
   memset(pkt, 0, sizeof *pkt);
   pkt->caplen = caplen;
   pkt->wirelen = wirelen;
   pkt->linktype = linktype;
+  pkt->verify_checksums = (opts & TA_DECODE_VERIFY_CHECKSUMS) != 0;
   if (caplen < wirelen)
     pkt->anomalies |= TA_ANOM_SNAP_TRUNCATED;
 
@@ -585,6 +872,11 @@ void ta_decode_frame(uint32_t linktype, const uint8_t *data, uint32_t caplen,
     return;
   }
   ta_decode_ip(ip, ip_len, wirelen - (uint32_t)l3.off, pkt);
+}
+
+void ta_decode_frame(uint32_t linktype, const uint8_t *data, uint32_t caplen,
+                     uint32_t wirelen, struct ta_packet *pkt) {
+  ta_decode_frame_opts(linktype, data, caplen, wirelen, 0, pkt);
 }
 
 bool ta_linktype_supported(uint32_t linktype) {

@@ -17,6 +17,14 @@
 
 /* VLAN tags stacked on one frame (QinQ uses 2; more is hostile). */
 #define TA_MAX_VLAN_TAGS 8
+/* MPLS label stack entries popped from one frame: transport, service and
+ * entropy labels make 3 or 4; segment routing stacks reach about 10. */
+#define TA_MAX_MPLS_LABELS 16
+/* IP-in-UDP tunnels (GTP-U, Teredo) unwrapped in one frame; deeper nesting
+ * is hostile (Zeek's Tunnel::max_depth is 2 as well). */
+#define TA_MAX_TUNNEL_DEPTH 2
+/* GTP-U extension headers followed in one header (real ones chain 1 or 2). */
+#define TA_MAX_GTP_EXT_HEADERS 8
 /* IPv6 extension headers walked before giving up on finding TCP. */
 #define TA_MAX_IPV6_EXT_HEADERS 16
 /* TCP options in one header: 40 bytes of options, at least 1 byte each. */

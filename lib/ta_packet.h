@@ -52,7 +52,11 @@ enum ta_disposition {
   X(IPV6_EXT, "ipv6_bad_extension")                                            \
   X(TCP_SHORT, "tcp_header_short")                                             \
   X(TCP_DOFF, "tcp_bad_data_offset")                                          \
-  X(NO_IFACE, "pcapng_undeclared_interface")
+  X(NO_IFACE, "pcapng_undeclared_interface")                                   \
+  X(MPLS_DEPTH, "mpls_too_deep")                                               \
+  X(TUNNEL_HDR, "tunnel_bad_header")                                           \
+  X(TUNNEL_DEPTH, "tunnel_too_deep")                                           \
+  X(IP_CHECKSUM, "ipv4_bad_checksum")
 
 enum ta_malformed {
 #define TA__MAL_ENUM(name, str) TA_MAL_##name,
@@ -74,6 +78,24 @@ enum {
   TA_ANOM_TCP_TRUNCATED = 1u << 8,  /* TCP header cut by the snaplen */
   TA_ANOM_IP_TOTAL_SHORT = 1u << 9, /* IP total length > bytes on the wire */
 };
+
+/* Encapsulations unwrapped on the way to the IP packet a frame describes. */
+enum {
+  TA_ENCAP_MPLS = 1u << 0,   /* MPLS label stack (ethertype 0x8847/0x8848) */
+  TA_ENCAP_PPPOE = 1u << 1,  /* PPPoE session (0x8864) */
+  TA_ENCAP_GTP_U = 1u << 2,  /* GTPv1-U T-PDU in UDP (port 2152) */
+  TA_ENCAP_TEREDO = 1u << 3, /* IPv6 in UDP (RFC 4380) */
+};
+
+/* Checksums found wrong; looked at only with TA_DECODE_VERIFY_CHECKSUMS. */
+enum {
+  TA_CSUM_IPV4 = 1u << 0, /* an IPv4 header, outer or inner: MALFORMED */
+  TA_CSUM_TCP = 1u << 1,  /* the TCP segment: still TCP, see ta_conn_update */
+  TA_CSUM_UDP = 1u << 2,  /* a UDP datagram carrying a tunnel: not unwrapped */
+};
+
+/* Options for ta_decode_frame_opts(). */
+#define TA_DECODE_VERIFY_CHECKSUMS 1u
 
 enum {
   TA_TCP_FIN = 0x01,
@@ -106,6 +128,13 @@ struct ta_packet {
   uint16_t malformed; /* enum ta_malformed when disposition is MALFORMED */
   uint8_t disposition; /* enum ta_disposition */
   uint32_t anomalies;  /* TA_ANOM_* bits */
+  uint8_t encap;        /* TA_ENCAP_* bits of the layers unwrapped */
+  uint8_t mpls_labels;  /* MPLS label stack entries popped */
+  uint8_t tunnel_depth; /* IP-in-UDP tunnels crossed; when non-zero the IP
+                           and TCP fields below are the innermost packet's */
+  bool verify_checksums; /* checksums were checked (the decode option) where
+                            the whole header or segment was captured */
+  uint8_t checksum_bad;  /* TA_CSUM_* bits of the checksums found wrong */
 
   /* IP layer (valid from NON_TCP on) */
   uint8_t family; /* 4 or 6 */
@@ -135,6 +164,12 @@ struct ta_packet {
  * Pure: reads only data[0..caplen). Sets disposition and never fails. */
 void ta_decode_frame(uint32_t linktype, const uint8_t *data, uint32_t caplen,
                      uint32_t wirelen, struct ta_packet *pkt);
+
+/* Same, with options: TA_DECODE_VERIFY_CHECKSUMS checks IPv4 header, TCP
+ * and tunnel UDP checksums and sets checksum_bad. Never fails. */
+void ta_decode_frame_opts(uint32_t linktype, const uint8_t *data,
+                          uint32_t caplen, uint32_t wirelen, unsigned opts,
+                          struct ta_packet *pkt);
 
 /* Decodes an IPv4 or IPv6 packet starting at p (length len, which is
  * already clamped to the frame). Used by ta_decode_frame; public for tests. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -870,6 +871,678 @@ static void test_decode_ip_direct(void **state) {
   assert_malformed(&pkt, TA_MAL_IP_SHORT);
 }
 
+/* ---- encapsulations ---- */
+
+static void put32(uint8_t *p, uint32_t v) {
+  put16(p, (uint16_t)(v >> 16));
+  put16(p + 2, (uint16_t)v);
+}
+
+/* One MPLS label stack entry: label, bottom-of-stack bit, TTL 64. */
+static void mpls_entry(uint8_t *e, uint32_t label, bool bottom) {
+  put32(e, label << 12 | (bottom ? 0x100u : 0u) | 64u);
+}
+
+/* Turns an Ethernet frame into an MPLS one: `labels` entries, the last
+ * marked bottom of stack when `bottom`. */
+static void add_mpls(uint8_t *buf, size_t *len, uint16_t type, int labels,
+                     bool bottom) {
+  put16(buf + 12, type);
+  uint8_t *e = insert_gap(buf, len, 14, (size_t)labels * 4);
+  for (int i = 0; i < labels; i++)
+    mpls_entry(e + 4 * i, 100u + (uint32_t)i, bottom && i == labels - 1);
+}
+
+/* Turns an Ethernet frame carrying IP into a PPPoE session frame. */
+static void add_pppoe(uint8_t *buf, size_t *len, uint16_t ppp_proto) {
+  size_t ip = *len - 14;
+  put16(buf + 12, 0x8864);
+  uint8_t *h = insert_gap(buf, len, 14, 8);
+  h[0] = 0x11;
+  h[1] = 0;
+  put16(h + 2, 0x0f07);
+  put16(h + 4, (uint16_t)(ip + 2));
+  put16(h + 6, ppp_proto);
+}
+
+static const char *const OUTER_SRC = "192.0.2.1", *const OUTER_DST = "192.0.2.2";
+
+/* Writes an IPv4 packet carrying UDP (sport, dport) around payload[0..n)
+ * into out; returns its length. The UDP checksum is left 0 (none). */
+static size_t ip_udp4(uint8_t *out, const uint8_t *payload, size_t n,
+                      uint16_t sport, uint16_t dport) {
+  memmove(out + 28, payload, n);
+  memset(out, 0, 28);
+  out[0] = 0x45;
+  put16(out + 2, (uint16_t)(28 + n));
+  out[8] = 64;
+  out[9] = 17;
+  inet_pton(AF_INET, OUTER_SRC, out + 12);
+  inet_pton(AF_INET, OUTER_DST, out + 16);
+  put16(out + 20, sport);
+  put16(out + 22, dport);
+  put16(out + 24, (uint16_t)(8 + n));
+  return 28 + n;
+}
+
+/* Puts an Ethernet header for an IPv4 packet of length n at buf (the packet
+ * is moved behind it); returns the frame length. */
+static size_t eth_ipv4(uint8_t *buf, size_t n) {
+  memmove(buf + 14, buf, n);
+  memset(buf, 0, 12);
+  put16(buf + 12, 0x0800);
+  return n + 14;
+}
+
+/* Writes a GTPv1-U header (flags byte, message type) for `after` bytes
+ * following the 8 fixed ones. */
+static void gtp_hdr(uint8_t *g, uint8_t flags, uint8_t type, size_t after) {
+  g[0] = flags;
+  g[1] = type;
+  put16(g + 2, (uint16_t)after);
+  put32(g + 4, 0x9e40ba4f); /* TEID */
+}
+
+/* buf := Ethernet + IPv4 + UDP 5906 -> 2152 + GTP T-PDU (flags 0x30) + the
+ * IP packet ip[0..n) (ip may be inside buf's scratch area). */
+static size_t gtp_frame(uint8_t *buf, const uint8_t *ip, size_t n) {
+  uint8_t tmp[BUF];
+  gtp_hdr(tmp, 0x30, 0xFF, n);
+  memcpy(tmp + 8, ip, n);
+  size_t len = ip_udp4(buf, tmp, n + 8, 5906, 2152);
+  return eth_ipv4(buf, len);
+}
+
+static void assert_inner_syn4(const struct ta_packet *pkt) {
+  assert_int_equal(pkt->disposition, TA_DISP_TCP);
+  assert_int_equal(pkt->family, 4);
+  static const uint8_t src[4] = {192, 168, 2, 10}, dst[4] = {10, 0, 0, 1};
+  assert_memory_equal(pkt->src, src, 4);
+  assert_memory_equal(pkt->dst, dst, 4);
+  assert_int_equal(pkt->ttl, 63);
+  assert_int_equal(pkt->ip_id, 0xbeef);
+  assert_syn_tcp(pkt);
+}
+
+static void test_decode_mpls(void **state) {
+  (void)state;
+  uint8_t buf[BUF];
+  struct tt_seg s = syn4();
+  size_t n = tt_build_eth(buf, sizeof buf, &s);
+  add_mpls(buf, &n, 0x8847, 1, true);
+  struct ta_packet pkt;
+  decode_whole(TA_LINK_ETHERNET, buf, n, &pkt);
+  assert_inner_syn4(&pkt);
+  assert_int_equal(pkt.encap, TA_ENCAP_MPLS);
+  assert_int_equal(pkt.mpls_labels, 1);
+  assert_int_equal(pkt.tunnel_depth, 0);
+
+  /* multicast, three labels, IPv6, behind a VLAN tag */
+  struct tt_seg s6 = syn6();
+  n = tt_build_eth(buf, sizeof buf, &s6);
+  add_mpls(buf, &n, 0x8848, 3, true);
+  add_vlan(buf, &n, 0x8100, 7);
+  decode_whole(TA_LINK_ETHERNET, buf, n, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_TCP);
+  assert_int_equal(pkt.family, 6);
+  assert_int_equal(pkt.vlan_depth, 1);
+  assert_int_equal(pkt.mpls_labels, 3);
+  assert_syn_tcp(&pkt);
+
+  /* a pseudowire: Ethernet behind the labels is not IP */
+  n = tt_build_eth(buf, sizeof buf, &s);
+  add_mpls(buf, &n, 0x8847, 2, true);
+  buf[22] = 0x00; /* control word */
+  decode_whole(TA_LINK_ETHERNET, buf, n, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_NON_IP);
+  assert_int_equal(pkt.encap, TA_ENCAP_MPLS);
+}
+
+static void test_decode_mpls_malformed(void **state) {
+  (void)state;
+  uint8_t buf[BUF];
+  struct tt_seg s = syn4();
+  size_t n = tt_build_eth(buf, sizeof buf, &s);
+  add_mpls(buf, &n, 0x8847, 2, true);
+  struct ta_packet pkt;
+  /* the frame ends inside the stack, before its bottom */
+  decode_whole(TA_LINK_ETHERNET, buf, 14 + 6, &pkt);
+  assert_malformed(&pkt, TA_MAL_LINK_SHORT);
+  /* the stack is whole but nothing follows it */
+  decode_whole(TA_LINK_ETHERNET, buf, 14 + 8, &pkt);
+  assert_malformed(&pkt, TA_MAL_IP_SHORT);
+  /* no entry is marked bottom and the frame runs out */
+  n = tt_build_eth(buf, sizeof buf, &s);
+  add_mpls(buf, &n, 0x8847, 3, false);
+  decode_whole(TA_LINK_ETHERNET, buf, 14 + 12, &pkt);
+  assert_malformed(&pkt, TA_MAL_LINK_SHORT);
+  assert_int_equal(pkt.mpls_labels, 3);
+
+  /* exactly the maximum is followed, one more is refused */
+  n = tt_build_eth(buf, sizeof buf, &s);
+  add_mpls(buf, &n, 0x8847, TA_MAX_MPLS_LABELS, true);
+  decode_whole(TA_LINK_ETHERNET, buf, n, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_TCP);
+  assert_int_equal(pkt.mpls_labels, TA_MAX_MPLS_LABELS);
+  n = tt_build_eth(buf, sizeof buf, &s);
+  add_mpls(buf, &n, 0x8847, TA_MAX_MPLS_LABELS + 1, true);
+  decode_whole(TA_LINK_ETHERNET, buf, n, &pkt);
+  assert_malformed(&pkt, TA_MAL_MPLS_DEPTH);
+  /* a long stack without a bottom stops at the maximum too */
+  n = tt_build_eth(buf, sizeof buf, &s);
+  add_mpls(buf, &n, 0x8847, TA_MAX_MPLS_LABELS + 4, false);
+  decode_whole(TA_LINK_ETHERNET, buf, n, &pkt);
+  assert_malformed(&pkt, TA_MAL_MPLS_DEPTH);
+}
+
+static void test_decode_pppoe(void **state) {
+  (void)state;
+  uint8_t buf[BUF];
+  struct tt_seg s = syn4();
+  size_t n = tt_build_eth(buf, sizeof buf, &s);
+  add_pppoe(buf, &n, 0x0021);
+  struct ta_packet pkt;
+  decode_whole(TA_LINK_ETHERNET, buf, n, &pkt);
+  assert_inner_syn4(&pkt);
+  assert_int_equal(pkt.encap, TA_ENCAP_PPPOE);
+  assert_int_equal(pkt.anomalies, 0);
+
+  /* IPv6 behind QinQ, as in Zeek's pppoe-over-qinq trace */
+  struct tt_seg s6 = syn6();
+  n = tt_build_eth(buf, sizeof buf, &s6);
+  add_pppoe(buf, &n, 0x0057);
+  add_vlan(buf, &n, 0x8100, 2474);
+  add_vlan(buf, &n, 0x8100, 3704);
+  decode_whole(TA_LINK_ETHERNET, buf, n, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_TCP);
+  assert_int_equal(pkt.family, 6);
+  assert_int_equal(pkt.vlan_depth, 2);
+  assert_syn_tcp(&pkt);
+
+  /* a PPPoE length too short for the IP packet does not cut it (some
+   * concentrators write it wrong; the IP total length decides) */
+  n = tt_build_eth(buf, sizeof buf, &s);
+  add_pppoe(buf, &n, 0x0021);
+  put16(buf + 18, 36);
+  decode_whole(TA_LINK_ETHERNET, buf, n, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_TCP);
+  assert_int_equal(pkt.payload_len, 0);
+}
+
+static void test_decode_pppoe_not_ip_and_short(void **state) {
+  (void)state;
+  uint8_t buf[BUF];
+  struct tt_seg s = syn4();
+  size_t n = tt_build_eth(buf, sizeof buf, &s);
+  add_pppoe(buf, &n, 0xc021); /* LCP */
+  struct ta_packet pkt;
+  decode_whole(TA_LINK_ETHERNET, buf, n, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_NON_IP);
+  assert_int_equal(pkt.encap, TA_ENCAP_PPPOE);
+  /* discovery stage */
+  put16(buf + 12, 0x8863);
+  decode_whole(TA_LINK_ETHERNET, buf, n, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_NON_IP);
+  assert_int_equal(pkt.encap, 0);
+  /* a session frame that is not version 1, type 1, code 0 */
+  put16(buf + 12, 0x8864);
+  buf[14] = 0x12;
+  decode_whole(TA_LINK_ETHERNET, buf, n, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_NON_IP);
+
+  /* short: the frame ends inside the 6-byte header or the PPP protocol */
+  n = tt_build_eth(buf, sizeof buf, &s);
+  add_pppoe(buf, &n, 0x0021);
+  for (size_t cut = 14; cut < 22; cut++) {
+    decode_whole(TA_LINK_ETHERNET, buf, cut, &pkt);
+    assert_malformed(&pkt, TA_MAL_LINK_SHORT);
+  }
+  decode_whole(TA_LINK_ETHERNET, buf, 22, &pkt);
+  assert_malformed(&pkt, TA_MAL_IP_SHORT);
+  /* the PPP protocol says IPv4, the packet is IPv6 */
+  struct tt_seg s6 = syn6();
+  n = tt_build_eth(buf, sizeof buf, &s6);
+  add_pppoe(buf, &n, 0x0021);
+  decode_whole(TA_LINK_ETHERNET, buf, n, &pkt);
+  assert_malformed(&pkt, TA_MAL_IP_VERSION);
+}
+
+static void test_decode_gtp_u(void **state) {
+  (void)state;
+  uint8_t ip[BUF], buf[BUF];
+  struct tt_seg s = syn4();
+  size_t n = tt_build_ip(ip, sizeof ip, &s);
+  size_t f = gtp_frame(buf, ip, n);
+  struct ta_packet pkt;
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_inner_syn4(&pkt);
+  assert_int_equal(pkt.encap, TA_ENCAP_GTP_U);
+  assert_int_equal(pkt.tunnel_depth, 1);
+  assert_int_equal(pkt.ip_len, n);
+
+  /* GTP-U on 2152 as the source port works the same */
+  put16(buf + 14 + 20, 2152);
+  put16(buf + 14 + 22, 40000);
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_inner_syn4(&pkt);
+
+  /* S flag: 4 more bytes; E flag: a chain of two extension headers */
+  uint8_t g[BUF];
+  gtp_hdr(g, 0x32, 0xFF, 4 + n);
+  memset(g + 8, 0, 4);
+  memcpy(g + 12, ip, n);
+  f = eth_ipv4(buf, ip_udp4(buf, g, 12 + n, 2152, 2152));
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_inner_syn4(&pkt);
+
+  gtp_hdr(g, 0x34, 0xFF, 4 + 4 + 8 + n);
+  memset(g + 8, 0, 4);
+  g[11] = 0x85;             /* PDU session container follows */
+  g[12] = 1;                /* 4 bytes */
+  g[13] = 0x10;
+  g[14] = 0x05;
+  g[15] = 0xC0;             /* another one follows */
+  g[16] = 2;                /* 8 bytes */
+  memset(g + 17, 0, 6);
+  g[23] = 0;                /* end of chain */
+  memcpy(g + 24, ip, n);
+  f = eth_ipv4(buf, ip_udp4(buf, g, 24 + n, 2152, 2152));
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_inner_syn4(&pkt);
+
+  /* IPv6 inside */
+  struct tt_seg s6 = syn6();
+  n = tt_build_ip(ip, sizeof ip, &s6);
+  f = gtp_frame(buf, ip, n);
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_TCP);
+  assert_int_equal(pkt.family, 6);
+  assert_syn_tcp(&pkt);
+}
+
+static void test_decode_gtp_not_user_data(void **state) {
+  (void)state;
+  uint8_t g[64], buf[BUF];
+  struct ta_packet pkt;
+  /* echo request: signalling, the frame stays UDP */
+  gtp_hdr(g, 0x32, 0x01, 4);
+  memset(g + 8, 0, 4);
+  size_t f = eth_ipv4(buf, ip_udp4(buf, g, 12, 2152, 2152));
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_NON_TCP);
+  assert_int_equal(pkt.ip_proto, 17);
+  assert_int_equal(pkt.tunnel_depth, 0);
+  assert_int_equal(pkt.src[3], 1);
+  /* version 2 and GTP' are not GTPv1-U */
+  gtp_hdr(g, 0x48, 0xFF, 4);
+  f = eth_ipv4(buf, ip_udp4(buf, g, 12, 2152, 2152));
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_NON_TCP);
+  gtp_hdr(g, 0x20, 0xFF, 4);
+  f = eth_ipv4(buf, ip_udp4(buf, g, 12, 2152, 2152));
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_NON_TCP);
+  /* fewer than 8 bytes cannot be GTP */
+  f = eth_ipv4(buf, ip_udp4(buf, g, 5, 2152, 2152));
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_NON_TCP);
+}
+
+/* Decodes a GTP-U datagram g[0..n) in a frame; returns the packet. */
+static struct ta_packet decode_gtp_bytes(const uint8_t *g, size_t n) {
+  uint8_t buf[BUF];
+  size_t f = eth_ipv4(buf, ip_udp4(buf, g, n, 2152, 2152));
+  struct ta_packet pkt;
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  return pkt;
+}
+
+static void test_decode_gtp_bad_lengths(void **state) {
+  (void)state;
+  uint8_t ip[BUF], g[BUF];
+  struct tt_seg s = syn4();
+  size_t n = tt_build_ip(ip, sizeof ip, &s);
+  struct ta_packet pkt;
+
+  /* the length field runs past the datagram */
+  gtp_hdr(g, 0x30, 0xFF, n + 1);
+  memcpy(g + 8, ip, n);
+  pkt = decode_gtp_bytes(g, 8 + n);
+  assert_malformed(&pkt, TA_MAL_TUNNEL_HDR);
+  /* shorter than the inner packet: the inner IP says more than it has */
+  gtp_hdr(g, 0x30, 0xFF, n - 4);
+  pkt = decode_gtp_bytes(g, 8 + n);
+  assert_malformed(&pkt, TA_MAL_IP_TOTAL_LEN);
+  /* a T-PDU with nothing in it */
+  gtp_hdr(g, 0x30, 0xFF, 0);
+  pkt = decode_gtp_bytes(g, 8);
+  assert_malformed(&pkt, TA_MAL_TUNNEL_HDR);
+  /* S set, but the length leaves no room for the 4 optional bytes */
+  gtp_hdr(g, 0x32, 0xFF, 2);
+  pkt = decode_gtp_bytes(g, 12);
+  assert_malformed(&pkt, TA_MAL_TUNNEL_HDR);
+  /* an extension header of length 0 */
+  gtp_hdr(g, 0x34, 0xFF, 8 + n);
+  memset(g + 8, 0, 8);
+  g[11] = 0x85;
+  g[12] = 0;
+  memcpy(g + 16, ip, n);
+  pkt = decode_gtp_bytes(g, 16 + n);
+  assert_malformed(&pkt, TA_MAL_TUNNEL_HDR);
+  /* an extension header running past the message */
+  g[12] = 200;
+  pkt = decode_gtp_bytes(g, 16 + n);
+  assert_malformed(&pkt, TA_MAL_TUNNEL_HDR);
+  /* a well-formed chain one longer than TA_MAX_GTP_EXT_HEADERS */
+  size_t chain = (TA_MAX_GTP_EXT_HEADERS + 1) * 4;
+  gtp_hdr(g, 0x34, 0xFF, 4 + chain + n);
+  memset(g + 8, 0, 4);
+  g[11] = 0x85;
+  for (size_t i = 0; i < TA_MAX_GTP_EXT_HEADERS + 1; i++) {
+    uint8_t *e = g + 12 + 4 * i;
+    e[0] = 1;
+    e[1] = e[2] = 0;
+    e[3] = i == TA_MAX_GTP_EXT_HEADERS ? 0 : 0x85;
+  }
+  memcpy(g + 12 + chain, ip, n);
+  pkt = decode_gtp_bytes(g, 12 + chain + n);
+  assert_malformed(&pkt, TA_MAL_TUNNEL_HDR);
+  /* the same chain ending within the maximum is followed */
+  g[12 + 4 * (TA_MAX_GTP_EXT_HEADERS - 1) + 3] = 0;
+  gtp_hdr(g, 0x34, 0xFF, 4 + TA_MAX_GTP_EXT_HEADERS * 4 + n);
+  g[11] = 0x85;
+  memmove(g + 12 + TA_MAX_GTP_EXT_HEADERS * 4, ip, n);
+  pkt = decode_gtp_bytes(g, 12 + TA_MAX_GTP_EXT_HEADERS * 4 + n);
+  assert_inner_syn4(&pkt);
+  /* the UDP length says more than the IP packet holds: not followed */
+  uint8_t buf[BUF];
+  size_t f = gtp_frame(buf, ip, n);
+  put16(buf + 14 + 24, (uint16_t)(f - 14 - 20 + 1));
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_NON_TCP);
+  /* the snaplen cuts the GTP header */
+  f = gtp_frame(buf, ip, n);
+  ta_decode_frame(TA_LINK_ETHERNET, buf, 14 + 28 + 5, (uint32_t)f, &pkt);
+  assert_malformed(&pkt, TA_MAL_TUNNEL_HDR);
+  assert_true(pkt.anomalies & TA_ANOM_SNAP_TRUNCATED);
+}
+
+static void test_decode_tunnel_too_deep(void **state) {
+  (void)state;
+  uint8_t a[BUF], b[BUF], buf[BUF];
+  struct tt_seg s = syn4();
+  size_t n = tt_build_ip(a, sizeof a, &s);
+  /* GTP in GTP: two tunnels are followed */
+  gtp_hdr(b, 0x30, 0xFF, n);
+  memcpy(b + 8, a, n);
+  n = ip_udp4(a, b, n + 8, 2152, 2152);
+  size_t f = gtp_frame(buf, a, n);
+  struct ta_packet pkt;
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_inner_syn4(&pkt);
+  assert_int_equal(pkt.tunnel_depth, TA_MAX_TUNNEL_DEPTH);
+  /* a third is refused */
+  gtp_hdr(b, 0x30, 0xFF, n);
+  memcpy(b + 8, a, n);
+  n = ip_udp4(a, b, n + 8, 2152, 2152);
+  f = gtp_frame(buf, a, n);
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_malformed(&pkt, TA_MAL_TUNNEL_DEPTH);
+  assert_int_equal(pkt.tunnel_depth, TA_MAX_TUNNEL_DEPTH);
+}
+
+/* An IPv6 SYN between a Teredo client address and a native one. */
+static struct tt_seg syn_teredo(void) {
+  struct tt_seg s = syn6();
+  s.src = "2001:0:4137:9e50:8000:f12a:b9c8:2815";
+  s.dst = "2001:4860:0:2001::68";
+  return s;
+}
+
+/* buf := Ethernet + IPv4 + UDP(sport, dport) + hdr[0..h) + the IPv6
+ * packet built from s; returns the frame length. */
+static size_t teredo_frame(uint8_t *buf, const struct tt_seg *s,
+                           const uint8_t *hdr, size_t h, uint16_t sport,
+                           uint16_t dport) {
+  uint8_t p[BUF];
+  if (h)
+    memcpy(p, hdr, h);
+  size_t n = tt_build_ip(p + h, sizeof p - h, s);
+  return eth_ipv4(buf, ip_udp4(buf, p, h + n, sport, dport));
+}
+
+static void test_decode_teredo(void **state) {
+  (void)state;
+  uint8_t buf[BUF];
+  struct ta_packet pkt;
+  struct tt_seg s = syn_teredo();
+  size_t f = teredo_frame(buf, &s, NULL, 0, 3797, 3544);
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_TCP);
+  assert_int_equal(pkt.family, 6);
+  assert_int_equal(pkt.encap, TA_ENCAP_TEREDO);
+  assert_int_equal(pkt.tunnel_depth, 1);
+  assert_int_equal(pkt.src[0], 0x20);
+  assert_syn_tcp(&pkt);
+
+  /* relayed on another port: the Teredo address gives it away */
+  f = teredo_frame(buf, &s, NULL, 0, 3797, 32900);
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_TCP);
+  assert_int_equal(pkt.encap, TA_ENCAP_TEREDO);
+
+  /* origin indication, then authentication + origin indication */
+  static const uint8_t origin[8] = {0, 0, 0xf1, 0x4d, 0x3f, 0x57, 0x61, 0x7f};
+  f = teredo_frame(buf, &s, origin, sizeof origin, 3544, 3797);
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_TCP);
+  uint8_t auth[13 + 3 + 2 + 8];
+  memset(auth, 0, sizeof auth);
+  auth[1] = 1;
+  auth[2] = 3; /* client id */
+  auth[3] = 2; /* authentication value */
+  memcpy(auth + 18, origin, 8);
+  f = teredo_frame(buf, &s, auth, sizeof auth, 3544, 3797);
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_TCP);
+  assert_syn_tcp(&pkt);
+  /* with a header, no Teredo address is needed off the port */
+  struct tt_seg plain = syn6();
+  f = teredo_frame(buf, &plain, origin, sizeof origin, 40000, 40001);
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_TCP);
+}
+
+static void test_decode_teredo_rejected(void **state) {
+  (void)state;
+  uint8_t buf[BUF];
+  struct ta_packet pkt;
+  /* IPv6 in UDP on other ports without any Teredo mark: just UDP */
+  struct tt_seg plain = syn6();
+  size_t f = teredo_frame(buf, &plain, NULL, 0, 40000, 40001);
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_NON_TCP);
+  assert_int_equal(pkt.family, 4);
+  assert_int_equal(pkt.encap, 0);
+  /* the IPv6 payload length must fill the datagram exactly */
+  struct tt_seg s = syn_teredo();
+  f = teredo_frame(buf, &s, NULL, 0, 3544, 3797);
+  put16(buf + 14 + 28 + 4, 41);
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_NON_TCP);
+  put16(buf + 14 + 28 + 4, 39);
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_NON_TCP);
+  /* an authentication header longer than the datagram */
+  uint8_t auth[16] = {0, 1, 200, 200};
+  f = teredo_frame(buf, &s, auth, sizeof auth, 3544, 3797);
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_NON_TCP);
+  /* a bubble (no next header) may be padded; it is not TCP */
+  uint8_t p[80] = {0x60};
+  p[6] = 59;
+  p[7] = 255;
+  p[8] = 0x20;
+  p[9] = 0x01;
+  f = eth_ipv4(buf, ip_udp4(buf, p, sizeof p, 3544, 3797));
+  decode_whole(TA_LINK_ETHERNET, buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_NON_TCP);
+  assert_int_equal(pkt.encap, TA_ENCAP_TEREDO);
+  assert_int_equal(pkt.family, 6);
+}
+
+/* ---- checksums ---- */
+
+/* One's complement sum over p[0..n) for the tests (RFC 1071). */
+static uint32_t sum16(const uint8_t *p, size_t n, uint32_t acc) {
+  for (size_t i = 0; i < n; i += 2)
+    acc += (uint32_t)p[i] << 8 | (i + 1 < n ? p[i + 1] : 0);
+  return acc;
+}
+
+static uint16_t fold(uint32_t acc) {
+  while (acc >> 16)
+    acc = (acc & 0xffff) + (acc >> 16);
+  return (uint16_t)~acc;
+}
+
+/* Fills in the IPv4 header checksum and the TCP or UDP checksum of an IP
+ * packet built by the helpers above (no options, no extension headers). */
+static void fix_checksums(uint8_t *ip) {
+  bool v6 = ip[0] >> 4 == 6;
+  size_t hl = v6 ? 40 : 20, alen = v6 ? 16 : 4;
+  size_t total = v6 ? 40 + (size_t)(ip[4] << 8 | ip[5])
+                    : (size_t)(ip[2] << 8 | ip[3]);
+  uint8_t proto = v6 ? ip[6] : ip[9];
+  if (!v6) {
+    put16(ip + 10, 0);
+    put16(ip + 10, fold(sum16(ip, hl, 0)));
+  }
+  size_t at = proto == 6 ? 16 : 6;
+  uint8_t *l4 = ip + hl;
+  size_t len = total - hl;
+  put16(l4 + at, 0);
+  uint32_t acc = sum16(ip + (v6 ? 8 : 12), 2 * alen, 0);
+  acc += proto + (uint32_t)len;
+  put16(l4 + at, fold(sum16(l4, len, acc)));
+}
+
+static void decode_checked(const uint8_t *buf, size_t n, struct ta_packet *pkt) {
+  ta_decode_frame_opts(TA_LINK_ETHERNET, buf, (uint32_t)n, (uint32_t)n,
+                       TA_DECODE_VERIFY_CHECKSUMS, pkt);
+}
+
+static void test_decode_checksum_known_header(void **state) {
+  (void)state;
+  /* the IPv4 header of RFC 1071's era textbooks: checksum 0xb861 */
+  uint8_t buf[60] = {0};
+  static const uint8_t hdr[20] = {0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11,
+                                  0xb8, 0x61, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8,
+                                  0, 0xc7};
+  memcpy(buf + 14, hdr, sizeof hdr);
+  put16(buf + 12, 0x0800);
+  struct ta_packet pkt;
+  ta_decode_frame_opts(TA_LINK_ETHERNET, buf, 34, 14 + 0x73,
+                       TA_DECODE_VERIFY_CHECKSUMS, &pkt);
+  assert_int_equal(pkt.checksum_bad, 0);
+  assert_int_equal(pkt.disposition, TA_DISP_NON_TCP);
+  buf[14 + 11] = 0x62;
+  ta_decode_frame_opts(TA_LINK_ETHERNET, buf, 34, 14 + 0x73,
+                       TA_DECODE_VERIFY_CHECKSUMS, &pkt);
+  assert_int_equal(pkt.checksum_bad, TA_CSUM_IPV4);
+  assert_malformed(&pkt, TA_MAL_IP_CHECKSUM);
+}
+
+static void test_decode_checksum_tcp(void **state) {
+  (void)state;
+  uint8_t buf[BUF];
+  struct tt_seg s = syn4();
+  s.payload_len = 11; /* odd: the last byte is half a word */
+  size_t n = tt_build_eth(buf, sizeof buf, &s);
+  fix_checksums(buf + 14);
+  struct ta_packet pkt;
+  decode_checked(buf, n, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_TCP);
+  assert_true(pkt.verify_checksums);
+  assert_int_equal(pkt.checksum_bad, 0);
+
+  /* a wrong TCP checksum keeps the segment TCP and says so */
+  buf[14 + 20 + 16] ^= 0x01;
+  decode_checked(buf, n, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_TCP);
+  assert_int_equal(pkt.checksum_bad, TA_CSUM_TCP);
+  assert_int_equal(pkt.sport, 40000);
+  /* not asked: not looked at */
+  decode_whole(TA_LINK_ETHERNET, buf, n, &pkt);
+  assert_false(pkt.verify_checksums);
+  assert_int_equal(pkt.checksum_bad, 0);
+  /* cut by the snaplen: cannot be checked */
+  ta_decode_frame_opts(TA_LINK_ETHERNET, buf, (uint32_t)n - 1, (uint32_t)n,
+                       TA_DECODE_VERIFY_CHECKSUMS, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_TCP);
+  assert_int_equal(pkt.checksum_bad, 0);
+  /* Ethernet padding is not part of the segment */
+  buf[14 + 20 + 16] ^= 0x01;
+  memset(buf + n, 0xee, 6);
+  decode_checked(buf, n + 6, &pkt);
+  assert_int_equal(pkt.checksum_bad, 0);
+
+  /* a wrong IPv4 header checksum: the packet cannot be placed */
+  buf[14 + 8] = 62; /* TTL changed on the way, checksum not updated */
+  decode_checked(buf, n, &pkt);
+  assert_malformed(&pkt, TA_MAL_IP_CHECKSUM);
+  assert_int_equal(pkt.checksum_bad, TA_CSUM_IPV4);
+
+  /* IPv6 */
+  struct tt_seg s6 = syn6();
+  s6.payload_len = 3;
+  n = tt_build_eth(buf, sizeof buf, &s6);
+  fix_checksums(buf + 14);
+  decode_checked(buf, n, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_TCP);
+  assert_int_equal(pkt.checksum_bad, 0);
+  buf[14 + 8] ^= 0x80; /* another source address */
+  decode_checked(buf, n, &pkt);
+  assert_int_equal(pkt.checksum_bad, TA_CSUM_TCP);
+}
+
+static void test_decode_checksum_in_tunnels(void **state) {
+  (void)state;
+  uint8_t ip[BUF], buf[BUF];
+  struct tt_seg s = syn4();
+  size_t n = tt_build_ip(ip, sizeof ip, &s);
+  fix_checksums(ip);
+  size_t f = gtp_frame(buf, ip, n);
+  fix_checksums(buf + 14);
+  struct ta_packet pkt;
+  decode_checked(buf, f, &pkt);
+  assert_inner_syn4(&pkt);
+  assert_int_equal(pkt.checksum_bad, 0);
+  /* the UDP checksum may be left out (0) */
+  put16(buf + 14 + 26, 0);
+  decode_checked(buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_TCP);
+  assert_int_equal(pkt.checksum_bad, 0);
+  /* a wrong one: the tunnel is not followed */
+  put16(buf + 14 + 26, 0x1234);
+  decode_checked(buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_NON_TCP);
+  assert_int_equal(pkt.checksum_bad, TA_CSUM_UDP);
+  assert_int_equal(pkt.tunnel_depth, 0);
+  /* inner TCP checksum wrong, carrier right */
+  fix_checksums(buf + 14);
+  buf[14 + 28 + 8 + 20 + 17] ^= 0x40;
+  fix_checksums(buf + 14);
+  decode_checked(buf, f, &pkt);
+  assert_int_equal(pkt.disposition, TA_DISP_TCP);
+  assert_int_equal(pkt.checksum_bad, TA_CSUM_TCP);
+  /* inner IPv4 header wrong */
+  buf[14 + 28 + 8 + 8] ^= 0x01;
+  fix_checksums(buf + 14);
+  decode_checked(buf, f, &pkt);
+  assert_malformed(&pkt, TA_MAL_IP_CHECKSUM);
+}
+
 /* ---- TCP options ---- */
 
 static uint32_t opts(const uint8_t *o, size_t n, uint8_t flags,
@@ -1016,6 +1689,9 @@ static void assert_sane(const struct ta_packet *pkt, const uint8_t *whole,
   }
   assert_true(pkt->opt.n_layout <= TA_MAX_OPT_LAYOUT);
   assert_true(pkt->vlan_depth <= TA_MAX_VLAN_TAGS);
+  assert_true(pkt->mpls_labels <= TA_MAX_MPLS_LABELS);
+  assert_true(pkt->tunnel_depth <= TA_MAX_TUNNEL_DEPTH);
+  assert_true(pkt->tunnel_depth == 0 || pkt->encap != 0);
   if (pkt->disposition == TA_DISP_TCP) {
     assert_true(pkt->payload_caplen <= pkt->payload_len);
     assert_true(pkt->payload >= whole);
@@ -1109,6 +1785,51 @@ static void test_decode_every_byte_mutated(void **state) {
   free(copy);
 }
 
+/* Every prefix and every byte mutated of frames through each
+ * encapsulation, with and without checksum verification. */
+static void test_decode_encapsulations_robust(void **state) {
+  (void)state;
+  uint8_t ip[BUF], frames[4][BUF];
+  size_t len[4];
+  struct tt_seg s = syn4();
+  s.payload_len = 5;
+  len[0] = tt_build_eth(frames[0], BUF, &s);
+  add_mpls(frames[0], &len[0], 0x8847, 2, true);
+  len[1] = tt_build_eth(frames[1], BUF, &s);
+  add_pppoe(frames[1], &len[1], 0x0021);
+  add_vlan(frames[1], &len[1], 0x88A8, 3);
+  size_t n = tt_build_ip(ip, sizeof ip, &s);
+  fix_checksums(ip);
+  len[2] = gtp_frame(frames[2], ip, n);
+  fix_checksums(frames[2] + 14);
+  struct tt_seg t = syn_teredo();
+  static const uint8_t origin[8] = {0, 0, 1, 2, 3, 4, 5, 6};
+  len[3] = teredo_frame(frames[3], &t, origin, sizeof origin, 3544, 3797);
+  fix_checksums(frames[3] + 14);
+
+  static const uint8_t vals[] = {0x00, 0x01, 0x06, 0x11, 0x45, 0x60,
+                                 0x7f, 0x80, 0xff};
+  struct ta_packet pkt;
+  for (int f = 0; f < 4; f++) {
+    decode_all_prefixes(TA_LINK_ETHERNET, frames[f], len[f]);
+    uint8_t *copy = malloc(len[f]);
+    assert_non_null(copy);
+    for (size_t i = 0; i < len[f]; i++)
+      for (size_t v = 0; v < sizeof vals; v++) {
+        memcpy(copy, frames[f], len[f]);
+        copy[i] = vals[v];
+        for (unsigned opt = 0; opt < 2; opt++) {
+          ta_decode_frame_opts(TA_LINK_ETHERNET, copy, (uint32_t)len[f],
+                               (uint32_t)len[f], opt, &pkt);
+          assert_sane(&pkt, copy, len[f]);
+          if (!opt)
+            assert_int_equal(pkt.checksum_bad, 0);
+        }
+      }
+    free(copy);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_decode_ipv4_syn_every_field),
@@ -1145,6 +1866,19 @@ int main(void) {
       cmocka_unit_test(test_decode_snaplen_truncated_payload),
       cmocka_unit_test(test_decode_ethernet_padding),
       cmocka_unit_test(test_decode_ip_direct),
+      cmocka_unit_test(test_decode_mpls),
+      cmocka_unit_test(test_decode_mpls_malformed),
+      cmocka_unit_test(test_decode_pppoe),
+      cmocka_unit_test(test_decode_pppoe_not_ip_and_short),
+      cmocka_unit_test(test_decode_gtp_u),
+      cmocka_unit_test(test_decode_gtp_not_user_data),
+      cmocka_unit_test(test_decode_gtp_bad_lengths),
+      cmocka_unit_test(test_decode_tunnel_too_deep),
+      cmocka_unit_test(test_decode_teredo),
+      cmocka_unit_test(test_decode_teredo_rejected),
+      cmocka_unit_test(test_decode_checksum_known_header),
+      cmocka_unit_test(test_decode_checksum_tcp),
+      cmocka_unit_test(test_decode_checksum_in_tunnels),
       cmocka_unit_test(test_decode_opt_len_zero_and_one),
       cmocka_unit_test(test_decode_opt_overlong),
       cmocka_unit_test(test_decode_opt_wrong_length_skipped),
@@ -1154,6 +1888,7 @@ int main(void) {
       cmocka_unit_test(test_decode_names),
       cmocka_unit_test(test_decode_every_prefix),
       cmocka_unit_test(test_decode_every_byte_mutated),
+      cmocka_unit_test(test_decode_encapsulations_robust),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
