@@ -47,6 +47,11 @@ static const char usage_text[] =
     "      --community-id-seed N  seed for Community ID hashes (default 0)\n"
     "      --html-max-connections N  connections embedded in an html report\n"
     "                           (default %u; those not completed come first)\n"
+    "      --verify-checksums   check IPv4 header and TCP checksums, as Zeek\n"
+    "                           does without -C: a TCP segment with a bad one\n"
+    "                           only marks its connection (history C/c). Off\n"
+    "                           by default: captures taken on the sending host\n"
+    "                           carry offloaded, wrong checksums\n"
     "      --no-progress        never show progress on stderr\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
@@ -125,6 +130,7 @@ enum long_only {
   OPT_IDLE,
   OPT_CID_SEED,
   OPT_HTML_MAX,
+  OPT_VERIFY_CSUM,
   OPT_NO_PROGRESS,
 };
 
@@ -138,6 +144,7 @@ static const struct option long_opts[] = {
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
     {"community-id-seed", required_argument, NULL, OPT_CID_SEED},
     {"html-max-connections", required_argument, NULL, OPT_HTML_MAX},
+    {"verify-checksums", no_argument, NULL, OPT_VERIFY_CSUM},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -189,6 +196,9 @@ static int parse_option(struct cli *cli, int c, const char *arg) {
       return usage_error("--html-max-connections: '%s' is not a count from 1",
                          arg);
     cli->cfg.report.html_max_connections = (uint32_t)v;
+    return -1;
+  case OPT_VERIFY_CSUM:
+    cli->cfg.verify_checksums = true;
     return -1;
   case OPT_NO_PROGRESS:
     cli->progress = false;

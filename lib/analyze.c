@@ -155,8 +155,15 @@ static void process_frame(struct run *run, const struct ta_frame *f) {
     k->by_disposition[TA_DISP_FILTERED]++;
     return;
   }
-  ta_decode_frame(f->linktype, f->data, f->caplen, f->wirelen, &pkt);
+  ta_decode_frame_opts(f->linktype, f->data, f->caplen, f->wirelen,
+                       run->cfg->verify_checksums ? TA_DECODE_VERIFY_CHECKSUMS
+                                                  : 0,
+                       &pkt);
   pkt.ts_ns = f->ts_ns;
+  if (pkt.checksum_bad)
+    k->bad_checksum++;
+  if (pkt.encap)
+    k->encapsulated++;
   if (pkt.family == 4)
     k->ipv4++;
   else if (pkt.family == 6)
@@ -366,6 +373,12 @@ static void collect_warnings(struct run *run) {
   if (ta_hosts_overflow(run->hosts))
     warn(res, "host table full: %llu host record(s) were not aggregated",
          (unsigned long long)ta_hosts_overflow(run->hosts));
+  if (res->packets.bad_checksum)
+    warn(res, "%llu packet(s) failed checksum verification: TCP ones only "
+         "mark their connection's history (C/c), the others were not "
+         "tracked; a capture taken on a sending host with checksum offload "
+         "shows this for every packet it sent",
+         (unsigned long long)res->packets.bad_checksum);
 }
 
 static void emit_host(void *ctx, const struct ta_host *h) {
@@ -430,6 +443,7 @@ int ta_analyze(const struct ta_config *cfg, struct ta_result *res, char *err,
     return rc;
   struct run run = {.cfg = cfg, .res = res};
   res->n_inputs = cfg->n_inputs;
+  res->packets.checksums_verified = cfg->verify_checksums;
   res->inputs = calloc(cfg->n_inputs, sizeof *res->inputs);
   run.slots = calloc(cfg->n_inputs, sizeof *run.slots);
   run.heap = calloc(cfg->n_inputs, sizeof *run.heap);

@@ -1003,6 +1003,17 @@ void ta_conn_init(struct ta_conn *c, uint64_t id, const struct ta_packet *p) {
 }
 
 enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *p) {
+  if (p->checksum_bad) {
+    /* A segment that failed checksum verification may be corrupt anywhere:
+     * as in Zeek, it only marks its side ('C'/'c' on a log scale) and is
+     * otherwise ignored. Arriving after a first SYN/ACK, it takes the place
+     * of the packet that would have settled the roles, so they stay. */
+    int bad = direction(c, p);
+    hist_scaled(c, bad, REP_CHECKSUM);
+    if (c->roles_pending && c->side[ORIG].pkts + c->side[RESP].pkts > 0)
+      c->roles_pending = false;
+    return (enum ta_dir)bad;
+  }
   if (c->roles_pending && c->side[ORIG].pkts + c->side[RESP].pkts > 0)
     resolve_roles(c, p->flags);
   int d = direction(c, p);

@@ -225,6 +225,9 @@ static void packet_fields(struct ta_jsonw *w, const struct ta_counters *k) {
   ta_jsonw_ku64(w, "ipv6", k->ipv6);
   ta_jsonw_ku64(w, "snaplen_truncated", k->snaplen_truncated);
   ta_jsonw_ku64(w, "vlan_tagged", k->vlan_tagged);
+  ta_jsonw_ku64(w, "encapsulated", k->encapsulated);
+  ta_jsonw_kbool(w, "checksums_verified", k->checksums_verified);
+  ta_jsonw_ku64(w, "bad_checksum", k->bad_checksum);
   ta_jsonw_ku64(w, "time_backwards", k->ts_backwards);
   ta_jsonw_key(w, "malformed_by_reason");
   ta_jsonw_obj_begin(w);

@@ -39,6 +39,10 @@ struct ta_config {
   int64_t idle_timeout_ns;   /* 0: TA_DEFAULT_IDLE_TIMEOUT_S */
   int64_t linger_ns;         /* 0: TA_DEFAULT_CLOSED_LINGER_S */
   uint64_t seed;             /* hash seed, 0: random per run */
+  bool verify_checksums;     /* check IPv4 header, TCP and tunnel UDP
+                                checksums; off by default because captures
+                                taken on the sending host carry offloaded,
+                                not yet computed, checksums */
   const struct ta_reporter *reporter;
   struct ta_sink *out;
   struct ta_report_opts report;

@@ -53,6 +53,12 @@ struct ta_counters {
   uint64_t unsupported_linktypes[8][2]; /* {linktype, packets} */
   uint8_t n_unsupported_linktypes;
   uint64_t ts_backwards;
+  /* Not part of the partition above: */
+  bool checksums_verified;  /* --verify-checksums was on */
+  uint64_t bad_checksum;    /* frames with a wrong IPv4, TCP or tunnel UDP
+                               checksum (bad TCP ones are still tcp) */
+  uint64_t encapsulated;    /* frames whose IP packet was inside MPLS,
+                               PPPoE or an IP-in-UDP tunnel */
 };
 
 struct ta_flow_stats {
