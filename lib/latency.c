@@ -286,6 +286,22 @@ int64_t ta_lat_dist_quantile(const struct ta_lat_dist *h, double q) {
   return clamp_ns(view_rank_us(&w, r), h->min_us, h->max_us);
 }
 
+uint64_t ta_lat_dist_count_le(const struct ta_lat_dist *h, int64_t ns) {
+  if (h->count == 0 || h->n == 0)
+    return 0;
+  double us = (double)ns / 1000.0;
+  uint64_t n = 0;
+  if (!h->binned) {
+    for (unsigned i = 0; i < h->n; i++)
+      n += h->u.v[i] <= us;
+    return n;
+  }
+  for (unsigned i = 0; i < h->n; i++)
+    if (bin_value_us(h->u.b.key[i], h->shift) <= us)
+      n += h->u.b.cnt[i];
+  return n;
+}
+
 int64_t ta_lat_small_min(const struct ta_lat_small *h) {
   return (int64_t)h->min_us * 1000;
 }

@@ -5,6 +5,7 @@
  * worth of records and a bounded set of hosts. Every string from a capture
  * is HTML-escaped, or JSON-escaped with <, > and & as \u escapes inside
  * <script>. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,26 @@ struct html_host {
   struct ta_fp_host os;     /* its SYN/SYN-ACK evidence, for the OS column */
 };
 
+/* Latency view (docs/latency.md): the services with the slowest p95
+ * response time, and the connections with the slowest single answer. */
+#define HTML_SLOW_SERVICES 12
+#define HTML_SLOW_CONNS 10
+
+struct html_slow_service {
+  char where[80]; /* ip:port */
+  int64_t p95;
+  struct ta_svc_latency lat;
+};
+
+struct html_slow_conn {
+  uint64_t id;
+  char orig[80], resp[80];
+  uint64_t exchanges;
+  int64_t max, median, first;
+  char *json; /* its record with the ladder, escaped; NULL if memory ran out */
+  size_t len;
+};
+
 /* Records of one scenario waiting for the end, as escaped JSON. */
 struct html_held {
   char **rec;
@@ -64,6 +85,11 @@ struct html_state {
   struct html_host *hosts;  /* min-heap on notability, HTML_MAX_HOSTS */
   size_t n_hosts;
   uint64_t hosts_seen;
+  struct html_slow_service slow_svc[HTML_SLOW_SERVICES];
+  size_t n_slow_svc;
+  uint64_t slow_svc_more;
+  struct html_slow_conn slow_conn[HTML_SLOW_CONNS]; /* slowest first */
+  size_t n_slow_conn;
 };
 
 static const char page_css[] =
@@ -122,7 +148,9 @@ static const char page_css[] =
     "dl.facts dd{margin:0}\n"
     "a.hl{color:var(--accent);text-decoration:none;cursor:pointer}\n"
     "a.hl:hover{text-decoration:underline}\n"
-    "svg.chart rect{fill:var(--c,#757575)}\n";
+    "svg.chart rect{fill:var(--c,#757575)}\n"
+    "svg.lat-bars rect{fill:var(--accent)}\n"
+    "svg.lat-bars text{font-size:9px;fill:#5b6673}\n";
 
 static const char page_js[] =
     "(function () {\n"
@@ -220,6 +248,11 @@ static const char page_js[] =
     "    add('state / history', c.conn_state + ' / ' + (c.history || '-'));\n"
     "    add('packets, payload', 'orig ' + c.orig.pkts + ' pkts ' + c.orig.payload_bytes + ' B, resp ' +\n"
     "        c.resp.pkts + ' pkts ' + c.resp.payload_bytes + ' B');\n"
+    "    if (c.rtt && c.rtt.samples) add('round trip', 'median ' + c.rtt.median + ' s (' + c.rtt.samples +\n"
+    "        ' samples, ' + c.rtt.min + ' .. ' + c.rtt.max + ' s)' +\n"
+    "        (c.rtt.handshake !== null ? ', handshake ' + c.rtt.handshake + ' s' : ''));\n"
+    "    if (c.response && c.response.count) add('server response', 'median ' + c.response.median + ' s over ' +\n"
+    "        c.response.count + ' exchange(s), slowest ' + c.response.max + ' s');\n"
     "    if (c.anomalies && c.anomalies.length) add('anomalies', c.anomalies.join(', '));\n"
     "    return dl;\n"
     "  }\n"
@@ -378,9 +411,32 @@ static const char page_js[] =
     "    });\n"
     "  }\n"
     "\n"
+    "  /* Slowest connections in the latency view: facts and ladder below. */\n"
+    "  function latencyLinks() {\n"
+    "    Array.prototype.forEach.call(document.querySelectorAll('[data-show-conn]'), function (a) {\n"
+    "      a.addEventListener('click', function (ev) {\n"
+    "        ev.preventDefault();\n"
+    "        var id = parseInt(a.getAttribute('data-show-conn'), 10);\n"
+    "        var box = byId('latency-detail');\n"
+    "        box.textContent = '';\n"
+    "        var pick = function (x) { return x.id === id; };\n"
+    "        var c = (meta.slow || []).filter(pick)[0] || conns.filter(pick)[0];\n"
+    "        if (!c) {\n"
+    "          box.appendChild(el('p', {'class': 'muted'}, 'Connection #' + id + ' is not in this page.'));\n"
+    "          return;\n"
+    "        }\n"
+    "        box.appendChild(el('h3', null, '#' + c.id + '  ' + endpoint(c, 'orig') + ' \\u2192 ' + endpoint(c, 'resp')));\n"
+    "        box.appendChild(facts(c));\n"
+    "        if (c.ladder) box.appendChild(ladder(c));\n"
+    "        box.scrollIntoView();\n"
+    "      });\n"
+    "    });\n"
+    "  }\n"
+    "\n"
     "  stories();\n"
     "  setupConnections();\n"
     "  hostLinks();\n"
+    "  latencyLinks();\n"
     "  Array.prototype.forEach.call(document.querySelectorAll('table.sortable'), sortable);\n"
     "  document.body.setAttribute('data-ready', '1');\n"
     "})();\n";
@@ -483,6 +539,8 @@ static void free_state(struct html_state *s) {
     free(s->held[i].len);
   }
   free(s->hosts);
+  for (size_t i = 0; i < s->n_slow_conn; i++)
+    free(s->slow_conn[i].json);
   free(s);
 }
 
@@ -528,13 +586,14 @@ static int html_open(void **state, struct ta_sink *out,
 /* Formats the record as JSON (the JSON report's connection shape), escaped
  * for a <script> element, into s->esc; false when memory ran out (the
  * record is then only counted). */
-static bool record_json(struct html_state *s, const struct ta_conn *c) {
+static bool record_json(struct html_state *s, const struct ta_conn *c,
+                        bool with_ladder) {
   struct ta_jsonw w;
   s->scratch.mem_len = 0; /* reuse the buffers: a memory sink is just bytes */
   s->esc.mem_len = 0;
   ta_jsonw_init(&w, &s->scratch, 0, s->digits);
   ta_jsonw_obj_begin(&w);
-  ta__conn_json_fields(&w, c, c->scenario != TA_SC_COMPLETED);
+  ta__conn_json_fields(&w, c, with_ladder);
   ta_jsonw_obj_end(&w);
   size_t n;
   const char *json = ta_sink_mem(&s->scratch, &n);
@@ -607,6 +666,55 @@ static void write_record(struct html_state *s, const char *json, size_t n) {
   s->written++;
 }
 
+static void endpoint_text(char *buf, size_t len, uint8_t family,
+                          const uint8_t *ip, uint16_t port) {
+  char a[64];
+  ta_addr_format(a, sizeof a, family, ip);
+  snprintf(buf, len, family == 6 ? "[%s]:%u" : "%s:%u", a, port);
+}
+
+/* Keeps c if its slowest answer is among the slowest seen, with its own
+ * copy of the record and its ladder (the page's records of completed
+ * connections have none, and the cap may leave c out of them). */
+static void slow_conn_note(struct html_state *s, const struct ta_conn *c) {
+  const struct ta_lat_small *r = &c->lat.response;
+  if (!r->count)
+    return;
+  int64_t max = ta_lat_small_max(r);
+  size_t pos = s->n_slow_conn;
+  while (pos > 0 && s->slow_conn[pos - 1].max < max)
+    pos--;
+  if (pos == HTML_SLOW_CONNS)
+    return;
+  if (s->n_slow_conn == HTML_SLOW_CONNS)
+    free(s->slow_conn[HTML_SLOW_CONNS - 1].json);
+  size_t last = s->n_slow_conn < HTML_SLOW_CONNS ? s->n_slow_conn
+                                                 : HTML_SLOW_CONNS - 1;
+  memmove(&s->slow_conn[pos + 1], &s->slow_conn[pos],
+          (last - pos) * sizeof s->slow_conn[0]);
+  if (s->n_slow_conn < HTML_SLOW_CONNS)
+    s->n_slow_conn++;
+  struct html_slow_conn *k = &s->slow_conn[pos];
+  k->id = c->id;
+  endpoint_text(k->orig, sizeof k->orig, c->family, c->side[TA_DIR_ORIG].ip,
+                c->side[TA_DIR_ORIG].port);
+  endpoint_text(k->resp, sizeof k->resp, c->family, c->side[TA_DIR_RESP].ip,
+                c->side[TA_DIR_RESP].port);
+  k->exchanges = r->count;
+  k->max = max;
+  k->median = ta_lat_small_median(r);
+  int64_t first = c->side[TA_DIR_RESP].first_payload_ts;
+  k->first = c->established_ts && first >= c->established_ts
+                 ? first - c->established_ts : -1;
+  k->json = NULL;
+  k->len = 0;
+  if (record_json(s, c, true)) {
+    const char *json = ta_sink_mem(&s->esc, &k->len);
+    if ((k->json = malloc(k->len ? k->len : 1)))
+      memcpy(k->json, json, k->len);
+  }
+}
+
 /* The first records of each scenario that did not complete go straight
  * into the page; the others wait, within the cap, so that a scenario seen
  * late (unanswered SYNs end after their retries) still finds room, and a
@@ -616,7 +724,8 @@ static void html_connection(void *state, const struct ta_conn *c) {
   int sc = c->scenario < TA_SC_COUNT ? c->scenario : TA_SC_OTHER;
   s->seen++;
   bool stream = sc != TA_SC_COMPLETED && s->written_of[sc] < s->stream_quota;
-  if (!make_room(s, sc) || !record_json(s, c))
+  slow_conn_note(s, c);
+  if (!make_room(s, sc) || !record_json(s, c, sc != TA_SC_COMPLETED))
     return;
   if (stream) {
     size_t n;
@@ -696,10 +805,162 @@ static void host_fill(struct html_host *d, const struct ta_host *h) {
   }
 }
 
+/* Keeps the services of h with the highest p95 response time. */
+static void slow_svc_note(struct html_state *s, const struct ta_host *h) {
+  for (uint32_t i = 0; i < h->n_services; i++) {
+    const struct ta_svc_latency *l = h->services[i].lat;
+    if (!l || !l->response.count)
+      continue;
+    int64_t p95 = ta_lat_dist_quantile(&l->response, 0.95);
+    size_t pos = s->n_slow_svc;
+    while (pos > 0 && s->slow_svc[pos - 1].p95 < p95)
+      pos--;
+    if (s->n_slow_svc == HTML_SLOW_SERVICES)
+      s->slow_svc_more++;
+    if (pos == HTML_SLOW_SERVICES)
+      continue;
+    size_t last = s->n_slow_svc < HTML_SLOW_SERVICES ? s->n_slow_svc
+                                                     : HTML_SLOW_SERVICES - 1;
+    memmove(&s->slow_svc[pos + 1], &s->slow_svc[pos],
+            (last - pos) * sizeof s->slow_svc[0]);
+    if (s->n_slow_svc < HTML_SLOW_SERVICES)
+      s->n_slow_svc++;
+    struct html_slow_service *k = &s->slow_svc[pos];
+    endpoint_text(k->where, sizeof k->where, h->family, h->ip,
+                  h->services[i].port);
+    k->p95 = p95;
+    k->lat = *l;
+  }
+}
+
+/* "350 ms", "1.25 ms", "12.0 s". */
+static void span_text(char *buf, size_t len, int64_t ns) {
+  if (ns < 10000000LL)
+    snprintf(buf, len, "%.2f ms", (double)ns / 1e6);
+  else if (ns < 10000000000LL)
+    snprintf(buf, len, "%.0f ms", (double)ns / 1e6);
+  else
+    snprintf(buf, len, "%.1f s", (double)ns / 1e9);
+}
+
+static void span_cell(struct ta_sink *o, int64_t ns, bool have) {
+  char t[32];
+  if (!have) {
+    ta_sink_puts(o, "<td class=\"n\" data-v=\"-1\">-</td>");
+    return;
+  }
+  span_text(t, sizeof t, ns);
+  ta_sink_printf(o, "<td class=\"n\" data-v=\"%lld\">%s</td>", (long long)ns, t);
+}
+
+/* A service's response times as bars per decade, drawn as SVG. */
+static void decade_bars(struct ta_sink *o, const struct ta_lat_dist *d) {
+  static const int64_t edge[] = {100000LL, 1000000LL, 10000000LL,
+                                 100000000LL, 1000000000LL, 10000000000LL};
+  static const char *const label[] = {"&lt;0.1ms", "&lt;1ms", "&lt;10ms", "&lt;100ms",
+                                      "&lt;1s", "&lt;10s", "10s+"};
+  enum { NB = 7, BW = 34, BH = 36 };
+  uint64_t cum[NB], total = ta_lat_dist_count_le(d, INT64_MAX), prev = 0;
+  uint64_t top = 1;
+  for (int i = 0; i < NB; i++) {
+    uint64_t le = i < NB - 1 ? ta_lat_dist_count_le(d, edge[i]) : total;
+    cum[i] = le - prev;
+    prev = le;
+    if (cum[i] > top)
+      top = cum[i];
+  }
+  ta_sink_printf(o, "<svg class=\"lat-bars\" width=\"%d\" height=\"%d\" "
+                 "role=\"img\" aria-label=\"response times by decade\">",
+                 NB * BW, BH + 12);
+  for (int i = 0; i < NB; i++) {
+    double h = cum[i] ? 2.0 + (BH - 2.0) * (double)cum[i] / (double)top : 0;
+    ta_sink_printf(o, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\">"
+                   "<title>%s: %llu</title></rect><text x=\"%d\" y=\"%d\" "
+                   "text-anchor=\"middle\">%s</text>", i * BW + 2, BH - h,
+                   BW - 4, h, label[i], (unsigned long long)cum[i],
+                   i * BW + BW / 2, BH + 10, label[i]);
+  }
+  ta_sink_puts(o, "</svg>");
+}
+
+static void latency_section(struct html_state *s) {
+  struct ta_sink *o = s->out;
+  ta_sink_puts(o, "<section id=\"latency\"><h2>Latency</h2>\n<p class=\"muted"
+               "\">Server response time: from the originator's last request "
+               "byte to the responder's first answer byte, as seen at the "
+               "capture point (so it includes the trip from the capture point "
+               "to the server and back). Handshake round trip: SYN to the ACK "
+               "of the SYN/ACK. Figures computed from bins carry their error "
+               "bound; docs/latency.md says how.</p>\n");
+  if (!s->n_slow_svc) {
+    ta_sink_puts(o, "<p class=\"muted\">No exchange was measured.</p>"
+                 "</section>\n");
+    return;
+  }
+  ta_sink_puts(o, "<h3>Slowest services (by p95 response time)</h3>\n<table "
+               "class=\"sortable\" id=\"latency-services\"><thead><tr><th>"
+               "service</th><th class=\"n\">exchanges</th><th class=\"n\">p50"
+               "</th><th class=\"n\">p95</th><th class=\"n\">p99</th><th "
+               "class=\"n\">max</th><th>distribution</th><th class=\"n\">"
+               "handshake p50</th><th class=\"n\">handshake p95</th><th "
+               "class=\"n\">error</th></tr></thead><tbody>\n");
+  for (size_t i = 0; i < s->n_slow_svc; i++) {
+    const struct html_slow_service *k = &s->slow_svc[i];
+    const struct ta_lat_dist *r = &k->lat.response, *h = &k->lat.handshake;
+    ta_sink_puts(o, "<tr><td class=\"mono\">");
+    html_put(o, k->where);
+    ta_sink_puts(o, "</td>");
+    u64_cell(o, r->count);
+    span_cell(o, ta_lat_dist_quantile(r, 0.5), true);
+    span_cell(o, k->p95, true);
+    span_cell(o, ta_lat_dist_quantile(r, 0.99), true);
+    span_cell(o, ta_lat_dist_max(r), true);
+    ta_sink_puts(o, "<td>");
+    decade_bars(o, r);
+    ta_sink_puts(o, "</td>");
+    span_cell(o, ta_lat_dist_quantile(h, 0.5), h->count > 0);
+    span_cell(o, ta_lat_dist_quantile(h, 0.95), h->count > 0);
+    double e = ta_lat_dist_error(r);
+    ta_sink_printf(o, "<td class=\"n\" data-v=\"%.4f\">%s%.1f%%</td></tr>\n",
+                   e, e > 0 ? "&plusmn;" : "", 100.0 * e);
+  }
+  ta_sink_puts(o, "</tbody></table>\n");
+  if (s->slow_svc_more)
+    ta_sink_printf(o, "<p class=\"muted\">...and %llu faster services; the "
+                   "JSON report has them all.</p>\n",
+                   (unsigned long long)s->slow_svc_more);
+  ta_sink_puts(o, "<h3>Slowest connections (by their slowest answer)</h3>\n"
+               "<table id=\"latency-conns\"><thead><tr><th class=\"n\">#</th>"
+               "<th>originator</th><th>responder</th><th class=\"n\">"
+               "exchanges</th><th class=\"n\">slowest</th><th class=\"n\">"
+               "median</th><th class=\"n\">first answer</th></tr></thead>"
+               "<tbody>\n");
+  for (size_t i = 0; i < s->n_slow_conn; i++) {
+    const struct html_slow_conn *k = &s->slow_conn[i];
+    ta_sink_printf(o, "<tr><td class=\"n\"><a class=\"hl\" href=\"#latency-"
+                   "detail\" data-show-conn=\"%llu\">%llu</a></td><td class="
+                   "\"mono\">", (unsigned long long)k->id,
+                   (unsigned long long)k->id);
+    html_put(o, k->orig);
+    ta_sink_puts(o, "</td><td class=\"mono\">");
+    html_put(o, k->resp);
+    ta_sink_puts(o, "</td>");
+    u64_cell(o, k->exchanges);
+    span_cell(o, k->max, true);
+    span_cell(o, k->median, true);
+    span_cell(o, k->first, k->first >= 0);
+    ta_sink_puts(o, "</tr>\n");
+  }
+  ta_sink_puts(o, "</tbody></table>\n<p class=\"muted\">Click a number for the "
+               "connection's details and ladder diagram (its first packets).</p>"
+               "\n<div id=\"latency-detail\"></div>\n</section>\n");
+}
+
 static void html_host(void *state, const struct ta_host *h) {
   struct html_state *s = state;
   struct html_host cand;
   s->hosts_seen++;
+  slow_svc_note(s, h);
   host_fill(&cand, h);
   if (s->n_hosts < HTML_MAX_HOSTS) {
     s->hosts[s->n_hosts] = cand;
@@ -1043,11 +1304,19 @@ static int html_close(void *state, const struct ta_summary *sum) {
                  (unsigned long long)embedded, s->cap);
   for (int i = 0; i < TA_SC_COUNT; i++)
     ta_sink_printf(o, "%s\"%s\"", i ? "," : "", ta_scenario_name(i));
+  /* the latency view's slowest connections, each with its ladder */
+  ta_sink_puts(o, "],\"slow\":[");
+  for (size_t i = 0, n = 0; i < s->n_slow_conn; i++)
+    if (s->slow_conn[i].json) {
+      ta_sink_puts(o, n++ ? ",\n" : "\n");
+      ta_sink_write(o, s->slow_conn[i].json, s->slow_conn[i].len);
+    }
   ta_sink_puts(o, "]}</script>\n<main>\n");
   overview(s, sum, embedded);
   scenario_chart(s, sum);
   stories_section(o);
   hosts_table(s, sum);
+  latency_section(s);
   connections_section(o);
   ta_sink_puts(o, "</main>\n<script>\n");
   ta_sink_puts(o, page_js);

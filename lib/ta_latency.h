@@ -78,6 +78,9 @@ void ta_lat_dist_merge(struct ta_lat_dist *h, const struct ta_lat_small *s);
 int64_t ta_lat_small_median(const struct ta_lat_small *h);
 /* The q-quantile (0 < q <= 1, nearest rank) in nanoseconds; 0 when empty. */
 int64_t ta_lat_dist_quantile(const struct ta_lat_dist *h, double q);
+/* Samples at or below ns (by bin midpoint once binned), for histograms
+ * drawn by reporters. Cannot fail. */
+uint64_t ta_lat_dist_count_le(const struct ta_lat_dist *h, int64_t ns);
 int64_t ta_lat_small_min(const struct ta_lat_small *h);
 int64_t ta_lat_small_max(const struct ta_lat_small *h);
 int64_t ta_lat_dist_min(const struct ta_lat_dist *h);
