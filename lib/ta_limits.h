@@ -5,8 +5,10 @@
 #define TA_LIMITS_H
 
 /* Default cap on connections held at once; the oldest idle one is evicted
- * (and still reported) when a new one would exceed it. At about 0.6 KB a
- * record this keeps the table near 40 MB. --max-connections overrides. */
+ * (and still reported) when a new one would exceed it. At about 1.4 KB a
+ * record (plus its share of the bucket array) a full table is near 95 MB;
+ * real captures rarely hold more than a few thousand at once.
+ * --max-connections overrides. */
 #define TA_DEFAULT_MAX_CONNS 65536u
 /* Zeek's tcp_inactivity_timeout: a connection idle this long is over. */
 #define TA_DEFAULT_IDLE_TIMEOUT_S 300
