@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "ta_error.h"
 #include "ta_flow.h"
@@ -290,6 +292,16 @@ static int open_inputs(struct run *run, char *err, size_t errlen) {
   return res->inputs_failed == cfg->n_inputs ? first_err : 0;
 }
 
+/* The host table's hash seed: the configured one, or a random one per run
+ * (as the flow table picks its own) so that no capture can be crafted in
+ * advance to pile its addresses into one probe sequence. */
+static uint64_t run_seed(uint64_t configured) {
+  uint64_t s = configured;
+  if (!s && getrandom(&s, sizeof s, 0) != (ssize_t)sizeof s)
+    s = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&s;
+  return s ? s : 0x9e3779b97f4a7c15ull;
+}
+
 static int check_filter(const char *filter, char *err, size_t errlen) {
   if (!filter)
     return 0;
@@ -459,7 +471,8 @@ int ta_analyze(const struct ta_config *cfg, struct ta_result *res, char *err,
   if (res->inputs)
     run.flows = ta_flow_table_new(&fc, on_emit, &run);
   run.hosts = ta_hosts_new(cfg->max_hosts ? cfg->max_hosts
-                                          : TA_DEFAULT_MAX_HOSTS, cfg->seed);
+                                          : TA_DEFAULT_MAX_HOSTS,
+                           run_seed(cfg->seed));
   if (!res->inputs || !run.slots || !run.heap || !run.flows || !run.hosts) {
     rc = ta__fail(err, errlen, TA_ENOMEM, "out of memory");
     goto out;
