@@ -26,6 +26,10 @@ static const char usage[] =
     "  -p, --port N      the flooded port (default 80)\n"
     "  -r, --rate N      SYNs per second of capture time (default 100000)\n"
     "  -a, --synack      the target answers each SYN with a SYN/ACK\n"
+    "  -c, --collide-hosts  spoofed sources chosen to share one probe run of\n"
+    "                    the host table (default size) if its hash were\n"
+    "                    left unseeded; they repeat, with new ports, past\n"
+    "                    the 130698 there are\n"
     "  -o, --output PATH where to write (default: standard output)\n";
 
 struct flood {
@@ -124,6 +128,39 @@ static uint32_t spoofed(uint32_t i) {
   return 0x0A000000u | x;
 }
 
+/* The address hash of lib/hosts.c with seed 0, and its slot in a table of
+ * TA_DEFAULT_MAX_HOSTS hosts (2^17 slots). Sources whose slots fall in the
+ * first COLLIDE_WINDOW ones form one long linear-probing run; with a
+ * random seed they are ordinary addresses. */
+#define HOSTS_SLOT_MASK 131071u
+#define COLLIDE_WINDOW 1024u
+
+static uint64_t hosts_mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return x;
+}
+
+/* Fills *out (malloc'd) with the colliding sources of 10.0.0.0/8. */
+static uint32_t colliding_sources(uint32_t **out) {
+  uint32_t n = 0, cap = 1u << 18;
+  uint32_t *v = malloc(cap * sizeof *v);
+  for (uint32_t x = 0; v && x < MAX_SOURCES; x++) {
+    uint32_t ip = 0x0A000000u | x;
+    uint64_t a = (uint64_t)(ip >> 24) | (uint64_t)((ip >> 16) & 0xff) << 8 |
+                 (uint64_t)((ip >> 8) & 0xff) << 16 |
+                 (uint64_t)(ip & 0xff) << 24; /* bytes in memory order */
+    uint64_t h = hosts_mix(hosts_mix(a ^ 4u));
+    if ((h & HOSTS_SLOT_MASK) < COLLIDE_WINDOW && n < cap)
+      v[n++] = ip;
+  }
+  *out = v;
+  return n;
+}
+
 static uint32_t mix32(uint32_t x) {
   x ^= x >> 16;
   x *= 0x7feb352du;
@@ -160,15 +197,16 @@ int main(int argc, char **argv) {
       {"port", required_argument, NULL, 'p'},
       {"rate", required_argument, NULL, 'r'},
       {"synack", no_argument, NULL, 'a'},
+      {"collide-hosts", no_argument, NULL, 'c'},
       {"output", required_argument, NULL, 'o'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   unsigned long sources = 5000000, port = 80, rate = 100000;
   const char *target = "203.0.113.80", *output = "-";
-  int synack = 0, c;
+  int synack = 0, collide = 0, c;
   char *end;
-  while ((c = getopt_long(argc, argv, "n:t:p:r:ao:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "n:t:p:r:aco:h", opts, NULL)) != -1) {
     switch (c) {
     case 'n':
       sources = strtoul(optarg, &end, 10);
@@ -190,6 +228,9 @@ int main(int argc, char **argv) {
       break;
     case 'a':
       synack = 1;
+      break;
+    case 'c':
+      collide = 1;
       break;
     case 'o':
       output = optarg;
@@ -221,12 +262,18 @@ int main(int argc, char **argv) {
   le32(hdr + 20, 1); /* Ethernet */
   fwrite(hdr, 1, sizeof hdr, f.out);
 
+  uint32_t *pool = NULL, n_pool = 0;
+  if (collide && !(n_pool = colliding_sources(&pool))) {
+    fputs("tcpaudit-flood: out of memory\n", stderr);
+    return 1;
+  }
+
   real_start(&f);
   uint64_t step = 1000000u / rate ? 1000000u / rate : 1;
   for (uint32_t i = 0; i < sources; i++) {
     f.ts_us += step;
     uint32_t h = mix32(i);
-    uint32_t src = spoofed(i);
+    uint32_t src = pool ? pool[i % n_pool] : spoofed(i);
     uint16_t sport = (uint16_t)(1024 + h % 64000);
     segment(&f, src, sport, f.target, f.port, h, 0, 0x02, 0);
     if (synack)
@@ -234,6 +281,7 @@ int main(int argc, char **argv) {
   }
   f.ts_us += step;
   real_end(&f);
+  free(pool);
   if (fflush(f.out) != 0 || ferror(f.out) ||
       (f.out != stdout && fclose(f.out) != 0)) {
     perror(output);
