@@ -11,6 +11,8 @@ packages+=(libssl-dev python3-yaml)
 # chromium loads the HTML report in the browser test (large: set
 # TA_SETUP_NO_BROWSER=1 to skip it; that test then skips itself)
 [ "${TA_SETUP_NO_BROWSER:-}" ] || packages+=(chromium)
+# valgrind: the memcheck test; clang and its libFuzzer runtime: fuzz/run.sh
+packages+=(valgrind clang libclang-rt-14-dev)
 [ "${TA_SETUP_EXTRA:-}" ] && read -r -a extra <<<"$TA_SETUP_EXTRA" && packages+=("${extra[@]}")
 
 missing=()
