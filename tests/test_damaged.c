@@ -116,22 +116,28 @@ struct run {
   json_t *doc; /* the JSON report, NULL when none was written */
 };
 
-static struct run run_on(const void *bytes, size_t len, const char *suffix) {
+static struct run run_fmt(const void *bytes, size_t len, const char *suffix,
+                          const char *fmt) {
   char *path = tt_tmpfile(suffix);
   FILE *f = fopen(path, "wb");
   assert_non_null(f);
   assert_int_equal(fwrite(bytes, 1, len, f), len);
   fclose(f);
   char args[512];
-  snprintf(args, sizeof args, "report --no-progress -f json %s", path);
+  snprintf(args, sizeof args, "report --no-progress -f %s %s", fmt, path);
   struct run r = {0};
   r.rc = tt_run_cli(args, &r.out, &r.err);
   unlink(path);
   free(path);
   assert_non_null(r.out);
   assert_non_null(r.err);
-  r.doc = r.out[0] ? json_loads(r.out, 0, NULL) : NULL;
+  if (strcmp(fmt, "json") == 0)
+    r.doc = r.out[0] ? json_loads(r.out, 0, NULL) : NULL;
   return r;
+}
+
+static struct run run_on(const void *bytes, size_t len, const char *suffix) {
+  return run_fmt(bytes, len, suffix, "json");
 }
 
 static struct run run_buf(struct buf *b, const char *suffix) {
@@ -403,24 +409,34 @@ static void ng_option(struct buf *b, uint16_t code, const char *text) {
   put(b, pad, ((n + 3) & ~(size_t)3) - n);
 }
 
-static void ng_header(struct buf *b) {
+/* SHB (with opt_comment when comment is set) and one Ethernet IDB. */
+static void ng_header_text(struct buf *b, const char *comment,
+                           const char *name, const char *description) {
   struct buf shb = {0};
   put_le32(&shb, 0x1A2B3C4Du);
   put_le16(&shb, 1);
   put_le16(&shb, 0);
   put_le32(&shb, 0xffffffffu); /* section length unknown */
   put_le32(&shb, 0xffffffffu);
+  if (comment) {
+    ng_option(&shb, 1, comment);
+    put_le32(&shb, 0); /* opt_endofopt */
+  }
   ng_block(b, 0x0A0D0D0Au, shb.p, shb.len);
   free(shb.p);
   struct buf idb = {0};
   put_le16(&idb, 1); /* Ethernet */
   put_le16(&idb, 0);
   put_le32(&idb, 262144);
-  ng_option(&idb, 2, "lo");
+  ng_option(&idb, 2, name);
+  if (description)
+    ng_option(&idb, 3, description);
   put_le32(&idb, 0); /* opt_endofopt */
   ng_block(b, 1, idb.p, idb.len);
   free(idb.p);
 }
+
+static void ng_header(struct buf *b) { ng_header_text(b, NULL, "lo", NULL); }
 
 /* Record i of the sample as an EPB on interface ifid (microseconds). */
 static void ng_epb(struct buf *b, int i, uint32_t ifid) {
@@ -490,6 +506,80 @@ static void test_damaged_pcapng_undeclared_interface(void **state) {
   assert_int_equal(num(input0(&r), "undeclared_interface_records"), 1);
   assert_true(json_is_true(json_object_get(input0(&r), "damaged")));
   assert_int_equal(packets(&r, "tcp"), SAMPLE_RECS - 1);
+  run_free(&r);
+}
+
+/* Text from the capture meant to run in a browser or drive a terminal:
+ * markup, ESC sequences (clear screen, set title), BEL, C1 CSI in UTF-8
+ * and a raw 0x9b, a bidi override. */
+#define HOSTILE_COMMENT                                                        \
+  "<script>alert(1)</script>\x1b[2J\x1b]0;owned\x07\xc2\x9b"             \
+  "31m\x9b\xe2\x80\xae" "evil"
+/* The same as JSON gives it back: the lone 0x9b (not UTF-8) is U+FFFD. */
+#define HOSTILE_COMMENT_JSON                                                   \
+  "<script>alert(1)</script>\x1b[2J\x1b]0;owned\x07\xc2\x9b"             \
+  "31m\xef\xbf\xbd\xe2\x80\xae" "evil"
+#define HOSTILE_NAME "eth0<img src=x onerror=alert(2)>\x1b[31m"
+#define HOSTILE_DESCRIPTION "</td></tr><script>alert(3)</script>\r\x1b[1A"
+
+static struct run run_hostile(const char *fmt) {
+  struct buf b = {0};
+  ng_header_text(&b, HOSTILE_COMMENT, HOSTILE_NAME, HOSTILE_DESCRIPTION);
+  for (int i = 0; i < SAMPLE_RECS; i++)
+    ng_epb(&b, i, 0);
+  struct run r = run_fmt(b.p, b.len, ".pcapng", fmt);
+  free(b.p);
+  assert_int_equal(r.rc, 0);
+  return r;
+}
+
+/* No byte or character a terminal acts on: C0 controls but newline and
+ * tab, DEL, C1 controls (as UTF-8), bidi overrides. */
+static void assert_terminal_inert(const char *out) {
+  const unsigned char *p = (const unsigned char *)out;
+  for (size_t i = 0; p[i]; i++) {
+    if ((p[i] < 0x20 && p[i] != '\n' && p[i] != '\t') || p[i] == 0x7f)
+      fail_msg("control byte %#x at offset %zu", p[i], i);
+    if (p[i] == 0xc2 && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
+      fail_msg("C1 control U+%04X at offset %zu", p[i + 1], i);
+    if (p[i] == 0xe2 && p[i + 1] == 0x80 && p[i + 2] >= 0xaa &&
+        p[i + 2] <= 0xae)
+      fail_msg("bidi override at offset %zu", i);
+  }
+}
+
+static void test_damaged_pcapng_hostile_text(void **state) {
+  (void)state;
+  /* JSON: valid, and the strings come back exactly as the file has them */
+  struct run r = run_hostile("json");
+  assert_int_equal(accounted(&r), SAMPLE_RECS);
+  json_t *in = input0(&r);
+  assert_string_equal(json_string_value(json_object_get(in, "section_comment")),
+                      HOSTILE_COMMENT_JSON);
+  json_t *ifc = json_array_get(json_object_get(in, "interfaces"), 0);
+  assert_string_equal(json_string_value(json_object_get(ifc, "name")),
+                      HOSTILE_NAME);
+  assert_string_equal(json_string_value(json_object_get(ifc, "description")),
+                      HOSTILE_DESCRIPTION);
+  /* and no raw control byte: every one is escaped */
+  assert_null(strchr(r.out, 0x1b));
+  assert_null(strchr(r.out, 0x07));
+  run_free(&r);
+
+  /* HTML: the text is shown, as text */
+  r = run_hostile("html");
+  assert_non_null(strstr(r.out, "alert(1)"));
+  assert_null(strstr(r.out, "<script>alert"));
+  assert_null(strstr(r.out, "<img src=x"));
+  assert_null(strstr(r.out, "</td></tr><script>"));
+  assert_null(strchr(r.out, 0x1b));
+  assert_null(strchr(r.out, 0x07));
+  run_free(&r);
+
+  /* text: shown, with nothing a terminal would act on */
+  r = run_hostile("text");
+  assert_non_null(strstr(r.out, "alert(1)"));
+  assert_terminal_inert(r.out);
   run_free(&r);
 }
 
@@ -613,6 +703,7 @@ int main(void) {
       cmocka_unit_test(test_damaged_pcapng_unknown_block),
       cmocka_unit_test(test_damaged_pcapng_bad_block_length),
       cmocka_unit_test(test_damaged_pcapng_undeclared_interface),
+      cmocka_unit_test(test_damaged_pcapng_hostile_text),
       cmocka_unit_test(test_damaged_ipv4_total_length_smaller),
       cmocka_unit_test(test_damaged_ipv4_total_length_larger),
       cmocka_unit_test(test_damaged_ipv4_ihl_below_5),
