@@ -1,7 +1,10 @@
 /* tcpaudit - flow table: seeded hash of unordered tuples, two LRU lists.
  * Open records expire after the idle timeout, closed ones after the linger
- * time; both lists are kept in order of last activity so expiry and
- * eviction only ever look at list heads. */
+ * time. The lists are ordered lazily: a packet does not move its record
+ * (that would touch two other records' memory per packet); instead a head
+ * found to have been active since it was queued is moved to the tail when
+ * expiry or eviction looks at it. Each list keeps the earliest time its
+ * head can be due, so most packets do no expiry work at all. */
 #include "ta_flow.h"
 
 #include <stdbool.h>
@@ -18,12 +21,15 @@ struct entry {
   struct entry *hnext;
   struct entry *prev, *next; /* LRU list links */
   uint64_t hash;
+  int64_t queued_ts; /* conn.last_ts when queued at its list's tail */
   uint8_t list;
   struct ta_conn conn;
 };
 
 struct lru {
   struct entry *head, *tail;
+  int64_t timeout;  /* idle timeout or linger time of this list */
+  int64_t deadline; /* nothing in the list is due before this time */
 };
 
 struct chunk {
@@ -58,10 +64,13 @@ static uint64_t mix64(uint64_t x) {
 }
 
 static uint64_t load64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++)
-    v |= (uint64_t)p[i] << (8 * i);
+  uint64_t v;
+  memcpy(&v, p, sizeof v); /* one load; the byte order only shapes the hash */
   return v;
+}
+
+static bool ip_equal(const uint8_t *a, const uint8_t *b) {
+  return load64(a) == load64(b) && load64(a + 8) == load64(b + 8);
 }
 
 /* Keyed multiply-add over the words of both endpoints, ordered so that
@@ -70,20 +79,19 @@ static uint64_t load64(const uint8_t *p) {
 static uint64_t tuple_hash(const struct ta_flow_table *t, uint8_t family,
                            const uint8_t *a, uint16_t ap, const uint8_t *b,
                            uint16_t bp) {
-  int c = memcmp(a, b, 16);
-  if (c > 0 || (c == 0 && ap > bp)) {
-    const uint8_t *tmp = a;
-    a = b;
-    b = tmp;
+  uint64_t a0 = load64(a), a1 = load64(a + 8), b0 = load64(b),
+           b1 = load64(b + 8);
+  if (a0 > b0 || (a0 == b0 && (a1 > b1 || (a1 == b1 && ap > bp)))) {
+    uint64_t t0 = a0, t1 = a1;
     uint16_t tp = ap;
-    ap = bp;
-    bp = tp;
+    a0 = b0, a1 = b1, ap = bp;
+    b0 = t0, b1 = t1, bp = tp;
   }
   uint64_t h = t->k[0] ^ family;
-  h = (h ^ load64(a)) * (t->k[1] | 1);
-  h = (h ^ load64(a + 8)) * (t->k[2] | 1);
-  h = (h ^ load64(b)) * (t->k[3] | 1);
-  h = (h ^ load64(b + 8)) * (t->k[4] | 1);
+  h = (h ^ a0) * (t->k[1] | 1);
+  h = (h ^ a1) * (t->k[2] | 1);
+  h = (h ^ b0) * (t->k[3] | 1);
+  h = (h ^ b1) * (t->k[4] | 1);
   h = (h ^ ((uint64_t)ap << 16 | bp)) * (t->k[5] | 1);
   return mix64(h);
 }
@@ -92,11 +100,11 @@ static bool tuple_match(const struct ta_conn *c, const struct ta_packet *p) {
   if (c->family != p->family)
     return false;
   const struct ta_side *o = &c->side[0], *r = &c->side[1];
-  if (o->port == p->sport && r->port == p->dport &&
-      memcmp(o->ip, p->src, 16) == 0 && memcmp(r->ip, p->dst, 16) == 0)
+  if (o->port == p->sport && r->port == p->dport && ip_equal(o->ip, p->src) &&
+      ip_equal(r->ip, p->dst))
     return true;
   return o->port == p->dport && r->port == p->sport &&
-         memcmp(o->ip, p->dst, 16) == 0 && memcmp(r->ip, p->src, 16) == 0;
+         ip_equal(o->ip, p->dst) && ip_equal(r->ip, p->src);
 }
 
 /* ---- lists ---- */
@@ -117,6 +125,9 @@ static void lru_remove(struct ta_flow_table *t, struct entry *e) {
 static void lru_append(struct ta_flow_table *t, struct entry *e, uint8_t list) {
   struct lru *l = &t->lists[list];
   e->list = list;
+  e->queued_ts = e->conn.last_ts;
+  if (e->queued_ts + l->timeout < l->deadline)
+    l->deadline = e->queued_ts + l->timeout;
   e->next = NULL;
   e->prev = l->tail;
   if (l->tail)
@@ -178,14 +189,41 @@ static void entry_release(struct ta_flow_table *t, struct entry *e,
   t->open--;
 }
 
-static void expire(struct ta_flow_table *t, int64_t now) {
+static bool touched_since_queued(const struct entry *e) {
+  return e->conn.last_ts != e->queued_ts;
+}
+
+static void requeue(struct ta_flow_table *t, struct entry *e) {
+  uint8_t list = e->list;
+  lru_remove(t, e);
+  lru_append(t, e, list);
+}
+
+/* Hands on the due records of one list. The head that is neither due nor
+ * touched since it was queued bounds every record behind it. */
+static void expire_list(struct ta_flow_table *t, uint8_t list, int64_t now,
+                        enum ta_end_reason why) {
+  struct lru *l = &t->lists[list];
+  if (now < l->deadline)
+    return;
   struct entry *e;
-  while ((e = t->lists[LIST_CLOSED].head) &&
-         now - e->conn.last_ts > t->cfg.linger_ns)
-    entry_release(t, e, TA_END_CLOSED);
-  while ((e = t->lists[LIST_OPEN].head) &&
-         now - e->conn.last_ts >= t->cfg.idle_timeout_ns)
-    entry_release(t, e, TA_END_IDLE);
+  while ((e = l->head)) {
+    int64_t idle = now - e->conn.last_ts;
+    bool due = list == LIST_CLOSED ? idle > l->timeout : idle >= l->timeout;
+    if (due)
+      entry_release(t, e, why);
+    else if (touched_since_queued(e))
+      requeue(t, e);
+    else
+      break;
+  }
+  l->deadline = e ? e->queued_ts + l->timeout + (list == LIST_CLOSED)
+                  : INT64_MAX;
+}
+
+static void expire(struct ta_flow_table *t, int64_t now) {
+  expire_list(t, LIST_CLOSED, now, TA_END_CLOSED);
+  expire_list(t, LIST_OPEN, now, TA_END_IDLE);
 }
 
 /* Makes room by handing on the least recently active record; a closed
@@ -196,7 +234,8 @@ static void evict_one(struct ta_flow_table *t) {
     entry_release(t, e, TA_END_CLOSED);
     return;
   }
-  e = t->lists[LIST_OPEN].head;
+  while ((e = t->lists[LIST_OPEN].head) && touched_since_queued(e))
+    requeue(t, e);
   if (e)
     entry_release(t, e, TA_END_EVICTED);
 }
@@ -240,8 +279,11 @@ void ta_flow_table_packet(struct ta_flow_table *t, const struct ta_packet *p) {
   if (!e && !(e = create(t, h, p)))
     return; /* unreachable: eviction always frees one record */
   ta_conn_update(&e->conn, p);
-  lru_remove(t, e);
-  lru_append(t, e, e->conn.closed ? LIST_CLOSED : LIST_OPEN);
+  uint8_t list = e->conn.closed ? LIST_CLOSED : LIST_OPEN;
+  if (e->list != list) {
+    lru_remove(t, e);
+    lru_append(t, e, list);
+  }
 }
 
 void ta_flow_table_flush(struct ta_flow_table *t) {
@@ -305,6 +347,9 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
     return NULL;
   }
   t->mask = nb - 1;
+  t->lists[LIST_OPEN].timeout = t->cfg.idle_timeout_ns;
+  t->lists[LIST_CLOSED].timeout = t->cfg.linger_ns;
+  t->lists[LIST_OPEN].deadline = t->lists[LIST_CLOSED].deadline = INT64_MAX;
   uint64_t s = cfg->seed ? cfg->seed : random_seed();
   for (int i = 0; i < 6; i++)
     t->k[i] = mix64(s + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1));

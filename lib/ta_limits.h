@@ -14,8 +14,10 @@
 #define TA_DEFAULT_IDLE_TIMEOUT_S 300
 /* A closed connection stays this long to absorb late ACKs, retransmitted
  * FINs and SYN retries that reuse the ISN after a refusal (Windows retries
- * a refused connect after 0.5 s, twice). */
-#define TA_DEFAULT_CLOSED_LINGER_S 10
+ * a refused connect after 0.5 s, twice). Past Zeek's 5 s close delay
+ * (TA_CONN_CLOSE_DELAY_NS) any packet starts a new connection anyway, so
+ * holding a closed record longer would only cost memory. */
+#define TA_DEFAULT_CLOSED_LINGER_S 5
 
 /* VLAN tags stacked on one frame (QinQ uses 2; more is hostile). */
 #define TA_MAX_VLAN_TAGS 8
