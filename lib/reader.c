@@ -23,6 +23,7 @@ struct ta_reader {
   pcap_t *pcap;             /* classic pcap */
   uint32_t pcap_linktype;
   long pcap_pos;            /* stream offset after the last record, or -1 */
+  uint32_t snaplen;         /* the file's snaplen, as libpcap applies it */
   uint32_t pcap_rec_hdr;    /* bytes of a record header */
   struct ta__pcapng *ng;    /* pcapng */
   const char *filter;
@@ -86,6 +87,7 @@ static int open_pcap(struct ta_reader *r, struct ta_input_info *info,
   ta_source_release_stream(r->src);
   snprintf(info->format, sizeof info->format, "pcap");
   r->pcap_pos = ftell(pcap_file(r->pcap));
+  r->snaplen = (uint32_t)pcap_snapshot(r->pcap);
   r->pcap_rec_hdr = (magic == 0xa1b2cd34u || magic == 0x34cdb2a1u) ? 24 : 16;
   info->ts_precision =
       (magic == 0xa1b23c4du || magic == 0x4d3cb2a1u) ? 9 : 6;
@@ -146,12 +148,21 @@ int ta_reader_open(const char *path, const char *filter, struct ta_reader **out,
 }
 
 /* libpcap keeps only the first snaplen bytes of a record that claims more
- * (and reads on), so that damage shows only in how far the stream moved. */
+ * (and reads on), so that damage shows only in how far the stream moved.
+ * Only a record cut to the snaplen can have moved it further than its own
+ * size, so the stream position (a system call on a plain file) is asked
+ * only then; otherwise the expected position is just counted forward. */
 static void check_record_size(struct ta_reader *r, const struct pcap_pkthdr *h,
                               struct ta_input_info *info) {
+  long expected = r->pcap_pos < 0 ? -1
+                                  : r->pcap_pos + (long)r->pcap_rec_hdr +
+                                        (long)h->caplen;
+  if (h->caplen < r->snaplen) {
+    r->pcap_pos = expected;
+    return;
+  }
   long pos = ftell(pcap_file(r->pcap));
-  if (pos >= 0 && r->pcap_pos >= 0 &&
-      (uint64_t)(pos - r->pcap_pos) > (uint64_t)r->pcap_rec_hdr + h->caplen)
+  if (pos >= 0 && expected >= 0 && pos > expected)
     info->oversized++;
   r->pcap_pos = pos;
 }

@@ -37,6 +37,7 @@ struct ta_source {
   uint8_t peek[SOURCE_PEEK]; /* decompressed bytes peeked, replayed first */
   size_t peek_pos, peek_len;
   FILE *fp;
+  bool direct;      /* fp reads the file itself: no decoding layer */
   char error[128];
 };
 
@@ -197,6 +198,26 @@ static int detect_codec(struct ta_source *s) {
   return 0;
 }
 
+/* An uncompressed regular file is handed to stdio as it is, with a large
+ * buffer: the decoding layer would only add a copy per read. The bytes
+ * already read for detection are kept for ta_source_peek(). */
+static bool open_direct(struct ta_source *s) {
+  struct stat st;
+  if (s->codec != CODEC_NONE || fstat(s->fd, &st) != 0 ||
+      !S_ISREG(st.st_mode) || lseek(s->fd, 0, SEEK_SET) != 0)
+    return false;
+  FILE *fp = fdopen(s->fd, "r");
+  if (!fp)
+    return false;
+  setvbuf(fp, NULL, _IOFBF, SOURCE_INBUF);
+  s->peek_len = s->in_len < SOURCE_PEEK ? s->in_len : SOURCE_PEEK;
+  memcpy(s->peek, s->in, s->peek_len);
+  s->fp = fp;
+  s->direct = true;
+  s->own_fd = false; /* fclose() closes it */
+  return true;
+}
+
 int ta_source_open(const char *path, struct ta_source **out, char *err,
                    size_t errlen) {
   struct ta_source *s = calloc(1, sizeof *s);
@@ -227,12 +248,21 @@ int ta_source_open(const char *path, struct ta_source **out, char *err,
   }
   cookie_io_functions_t io = {.read = cookie_read, .seek = cookie_seek,
                               .close = cookie_close};
-  if (detect_codec(s) < 0 || !(s->fp = fopencookie(s, "r", io))) {
+  if (detect_codec(s) < 0) {
     int rc = ta__fail(err, errlen, TA_EIO, "%s: %s", path,
                       s->error[0] ? s->error : "cannot set up decoding");
     ta_source_close(s);
     return rc;
   }
+  if (open_direct(s))
+    goto done;
+  if (!(s->fp = fopencookie(s, "r", io))) {
+    int rc = ta__fail(err, errlen, TA_EIO, "%s: %s", path,
+                      s->error[0] ? s->error : "cannot set up decoding");
+    ta_source_close(s);
+    return rc;
+  }
+done:
   *out = s;
   return 0;
 }
@@ -240,7 +270,7 @@ int ta_source_open(const char *path, struct ta_source **out, char *err,
 long ta_source_peek(struct ta_source *s, uint8_t *buf, size_t n) {
   if (n > SOURCE_PEEK)
     n = SOURCE_PEEK;
-  while (s->peek_len < n) {
+  while (!s->direct && s->peek_len < n) {
     long r = read_decoded(s, s->peek + s->peek_len, n - s->peek_len);
     if (r < 0)
       return -1;
@@ -263,6 +293,10 @@ const char *ta_source_compression(const struct ta_source *s) {
 }
 
 uint64_t ta_source_offset(const struct ta_source *s) {
+  if (s->direct) { /* includes stdio's read-ahead: close enough for progress */
+    off_t off = lseek(s->fd, 0, SEEK_CUR);
+    return off < 0 ? 0 : (uint64_t)off;
+  }
   return s->consumed - (s->in_len - s->in_pos);
 }
 uint64_t ta_source_size(const struct ta_source *s) { return s->size; }
