@@ -1,7 +1,8 @@
 /* tcpaudit - fuzz: the packet decoder on raw link-layer bytes.
- * Byte 0 picks the link type, byte 1 how much longer the frame was on the
- * wire than captured; the rest is the frame. Checks what ta_packet.h
- * promises: one known disposition, and payload inside the frame. */
+ * Byte 0 picks the link type (low 7 bits) and checksum verification (top
+ * bit), byte 1 how much longer the frame was on the wire than captured;
+ * the rest is the frame. Checks what ta_packet.h promises: one known
+ * disposition, and payload inside the frame. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 2)
     return 0;
-  uint32_t lt = linktypes[data[0] % (sizeof linktypes / sizeof linktypes[0])];
+  uint32_t lt =
+      linktypes[(data[0] & 0x7f) % (sizeof linktypes / sizeof linktypes[0])];
+  unsigned opts = data[0] & 0x80 ? TA_DECODE_VERIFY_CHECKSUMS : 0;
   uint32_t extra = data[1];
   size -= 2;
   /* An exact-size copy, so that any read past the frame is caught. */
@@ -28,8 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   memcpy(frame, data + 2, size);
   struct ta_packet pkt;
-  ta_decode_frame(lt, size ? frame : NULL, (uint32_t)size,
-                  (uint32_t)size + extra, &pkt);
+  ta_decode_frame_opts(lt, size ? frame : NULL, (uint32_t)size,
+                       (uint32_t)size + extra, opts, &pkt);
   if (pkt.disposition >= TA_DISP_COUNT)
     abort();
   if ((pkt.disposition == TA_DISP_MALFORMED) !=

@@ -3,7 +3,8 @@
  * reader (compression, pcap, pcapng) sees them. Each reporter writes to a
  * memory sink. Beyond crashes it checks that nothing is silently lost:
  * the packet counters add up, and every connection created is reported
- * exactly once, before any host; the JSON report must parse. */
+ * exactly once, before any host; the JSON report must parse. The last
+ * byte's low bit turns checksum verification on. */
 #define _GNU_SOURCE /* memfd_create */
 #include <jansson.h>
 #include <stdint.h>
@@ -119,6 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct ta_config cfg = {.inputs = inputs, .n_inputs = 1,
                             .max_conns = FUZZ_MAX_CONNS,
                             .max_hosts = FUZZ_MAX_HOSTS, .seed = 1,
+                            .verify_checksums = size && (data[size - 1] & 1),
                             .reporter = &wrapper, .out = &sink};
     struct ta_result res;
     char err[256];
