@@ -21,18 +21,27 @@ double ta__secs(int64_t ns) { return (double)ns / 1e9; }
 
 void ta__opt_layout_format(char *buf, size_t len,
                            const struct ta_tcp_options *o) {
+  static const char *const names[] = {"eol", "nop", "mss", "ws", "sok",
+                                      "sack", NULL, NULL, "ts"};
   size_t used = 0;
   buf[0] = 0;
-  for (uint8_t i = 0; i < o->n_layout && used + 8 < len; i++) {
-    static const char *names[] = {"eol", "nop", "mss", "ws", "sok", "sack",
-                                  NULL, NULL, "ts"};
+  for (uint8_t i = 0; i < o->n_layout; i++) {
     uint8_t k = o->layout[i];
     const char *n = k < sizeof names / sizeof names[0] ? names[k] : NULL;
-    int w = n ? snprintf(buf + used, len - used, "%s%s", i ? "," : "", n)
-              : snprintf(buf + used, len - used, "%sk%u", i ? "," : "", k);
-    if (w < 0)
+    char other[5] = {'k', 0, 0, 0, 0}; /* "k" and up to three digits */
+    if (!n) {
+      int d = k >= 100 ? 3 : k >= 10 ? 2 : 1;
+      for (int j = d; j > 0; j--, k /= 10)
+        other[j] = (char)('0' + k % 10);
+      n = other;
+    }
+    size_t nl = strlen(n);
+    if (used + nl + 2 > len)
       break;
-    used += (size_t)w;
+    if (i)
+      buf[used++] = ',';
+    memcpy(buf + used, n, nl + 1);
+    used += nl;
   }
 }
 
@@ -141,8 +150,23 @@ static void close_fields(struct ta_jsonw *w, const struct ta_conn *c) {
 
 /* A relative error bound, as a plain number. */
 static void error_bound(struct ta_jsonw *w, const char *k, double e) {
+  /* four decimals, by integer arithmetic (printf of a double is slow) */
+  uint64_t v = e > 0 ? (uint64_t)(e * 10000.0 + 0.5) : 0;
   char num[32];
-  snprintf(num, sizeof num, "%.4f", e);
+  int n = 0;
+  char digits[24];
+  int nd = 0;
+  uint64_t whole = v / 10000;
+  do {
+    digits[nd++] = (char)('0' + whole % 10);
+    whole /= 10;
+  } while (whole && nd < 20);
+  while (nd)
+    num[n++] = digits[--nd];
+  num[n++] = '.';
+  for (uint64_t frac = v % 10000, d = 1000; d; d /= 10)
+    num[n++] = (char)('0' + frac / d % 10);
+  num[n] = 0;
   ta_jsonw_key(w, k);
   ta_jsonw_raw(w, num);
 }
@@ -253,14 +277,35 @@ void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
     ladder_fields(w, c);
 }
 
-/* "350 ms", "5.0 s": a person's resolution for a duration. */
+/* "0.13 ms", "350 ms", "5.0 s": a person's resolution for a duration,
+ * formatted by integer arithmetic (printf of doubles is slow). */
 static void human_span(char *buf, size_t len, int64_t ns) {
-  if (ns < 10000000LL)
-    snprintf(buf, len, "%.2f ms", (double)ns / 1e6);
-  else if (ns < 1000000000LL)
-    snprintf(buf, len, "%.0f ms", (double)ns / 1e6);
-  else
-    snprintf(buf, len, "%.1f s", ta__secs(ns));
+  uint64_t v = ns < 0 ? 0 : (uint64_t)ns;
+  uint64_t units, scale;
+  int decimals;
+  const char *suffix;
+  if (v < 10000000u) { /* below 10 ms: hundredths of a millisecond */
+    units = (v + 5000) / 10000, scale = 100, decimals = 2, suffix = " ms";
+  } else if (v < 1000000000u) {
+    units = (v + 500000) / 1000000, scale = 1, decimals = 0, suffix = " ms";
+  } else {
+    units = (v + 50000000) / 100000000, scale = 10, decimals = 1, suffix = " s";
+  }
+  char tmp[40];
+  char *p = tmp + sizeof tmp;
+  *--p = 0;
+  for (const char *q = suffix + strlen(suffix); q > suffix;)
+    *--p = *--q;
+  uint64_t whole = units / scale, frac = units % scale;
+  for (int i = 0; i < decimals; i++, frac /= 10)
+    *--p = (char)('0' + frac % 10);
+  if (decimals)
+    *--p = '.';
+  do {
+    *--p = (char)('0' + whole % 10);
+    whole /= 10;
+  } while (whole);
+  snprintf(buf, len, "%s", p);
 }
 
 void ta__conn_summary(char *buf, size_t len, const struct ta_conn *c) {

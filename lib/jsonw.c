@@ -125,12 +125,34 @@ static void write_escaped(struct ta_sink *out, const char *s, size_t n) {
   ta_sink_write(out, "\"", 1);
 }
 
+/* Keys are the program's own ASCII names: written as they are, no escaping,
+ * straight into the sink's buffer when there is room (the usual case; a
+ * record has over a hundred keys). */
 void ta_jsonw_key(struct ta_jsonw *w, const char *key) {
   sep(w);
-  write_escaped(w->out, key, strlen(key));
   bool spaced = w->indent && w->depth <= w->pretty_depth;
-  ta_sink_write(w->out, spaced ? ": " : ":", spaced ? 2 : 1);
+  struct ta_sink *o = w->out;
   w->after_key = true;
+  if (o->fp && o->buf_len + 100 <= sizeof o->buf) {
+    char *d = o->buf + o->buf_len;
+    *d++ = '"';
+    size_t i = 0;
+    while (key[i] && i < 90) {
+      d[i] = key[i];
+      i++;
+    }
+    if (!key[i]) {
+      d += i;
+      *d++ = '"';
+      *d++ = ':';
+      if (spaced)
+        *d++ = ' ';
+      o->buf_len = (size_t)(d - o->buf);
+      return;
+    }
+  }
+  write_escaped(o, key, strlen(key));
+  ta_sink_write(o, spaced ? ": " : ":", spaced ? 2 : 1);
 }
 
 void ta_jsonw_strn(struct ta_jsonw *w, const char *s, size_t n) {
@@ -285,8 +307,22 @@ void ta_jsonw_time(struct ta_jsonw *w, int64_t ns) {
 }
 
 void ta_addr_format(char *buf, size_t len, uint8_t family, const uint8_t *ip) {
-  if (!inet_ntop(family == 6 ? AF_INET6 : AF_INET, ip, buf, (socklen_t)len))
-    snprintf(buf, len, "?");
+  if (family == 6 || len < 16) {
+    if (!inet_ntop(family == 6 ? AF_INET6 : AF_INET, ip, buf, (socklen_t)len))
+      snprintf(buf, len, "?");
+    return;
+  }
+  /* dotted quad by hand: inet_ntop formats through sprintf */
+  char *p = buf;
+  for (int i = 0; i < 4; i++) {
+    unsigned v = ip[i];
+    if (v >= 100)
+      *p++ = (char)('0' + v / 100);
+    if (v >= 10)
+      *p++ = (char)('0' + v / 10 % 10);
+    *p++ = (char)('0' + v % 10);
+    *p++ = i < 3 ? '.' : 0;
+  }
 }
 
 void ta_jsonw_kstr(struct ta_jsonw *w, const char *k, const char *v) {

@@ -43,7 +43,7 @@ static void file_drain(struct ta_sink *s) {
   s->buf_len = 0;
 }
 
-void ta_sink_write(struct ta_sink *s, const void *p, size_t n) {
+void ta__sink_write_slow(struct ta_sink *s, const void *p, size_t n) {
   if (!s->fp) {
     mem_append(s, p, n);
     return;

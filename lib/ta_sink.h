@@ -19,7 +19,16 @@ struct ta_sink {
 void ta_sink_init_file(struct ta_sink *s, FILE *fp);
 /* Growing memory sink; ta_sink_mem() gives the bytes. Cannot fail. */
 void ta_sink_init_mem(struct ta_sink *s);
-void ta_sink_write(struct ta_sink *s, const void *p, size_t n);
+/* Appends n bytes; the common small write to a FILE sink is inline. */
+void ta__sink_write_slow(struct ta_sink *s, const void *p, size_t n);
+static inline void ta_sink_write(struct ta_sink *s, const void *p, size_t n) {
+  if (s->fp && s->buf_len + n <= sizeof s->buf) {
+    __builtin_memcpy(s->buf + s->buf_len, p, n);
+    s->buf_len += n;
+    return;
+  }
+  ta__sink_write_slow(s, p, n);
+}
 void ta_sink_puts(struct ta_sink *s, const char *str);
 void ta_sink_printf(struct ta_sink *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
