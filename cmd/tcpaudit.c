@@ -44,6 +44,8 @@ static const char usage_text[] =
     "      --max-hosts N        hosts aggregated (default %u)\n"
     "      --idle-timeout SECS  an idle connection is over after this long\n"
     "                           (default %d)\n"
+    "      --attempt-timeout SECS  SYNs with no answer at all, idle this long,\n"
+    "                           are an attempt that is over (default %d)\n"
     "      --community-id-seed N  seed for Community ID hashes (default 0)\n"
     "      --html-max-connections N  connections embedded in an html report\n"
     "                           (default %u; those not completed come first)\n"
@@ -82,7 +84,8 @@ static void print_usage(FILE *f) {
     strncat(formats, all[i]->name, sizeof formats - strlen(formats) - 1);
   }
   fprintf(f, usage_text, formats, TA_DEFAULT_MAX_CONNS, TA_DEFAULT_MAX_HOSTS,
-          TA_DEFAULT_IDLE_TIMEOUT_S, TA_HTML_DEFAULT_MAX_CONNECTIONS);
+          TA_DEFAULT_IDLE_TIMEOUT_S, TA_DEFAULT_ATTEMPT_TIMEOUT_S,
+          TA_HTML_DEFAULT_MAX_CONNECTIONS);
 }
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -128,6 +131,7 @@ enum long_only {
   OPT_MAX_CONNS,
   OPT_MAX_HOSTS,
   OPT_IDLE,
+  OPT_ATTEMPT,
   OPT_CID_SEED,
   OPT_HTML_MAX,
   OPT_VERIFY_CSUM,
@@ -142,6 +146,7 @@ static const struct option long_opts[] = {
     {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
     {"max-hosts", required_argument, NULL, OPT_MAX_HOSTS},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
+    {"attempt-timeout", required_argument, NULL, OPT_ATTEMPT},
     {"community-id-seed", required_argument, NULL, OPT_CID_SEED},
     {"html-max-connections", required_argument, NULL, OPT_HTML_MAX},
     {"verify-checksums", no_argument, NULL, OPT_VERIFY_CSUM},
@@ -185,6 +190,12 @@ static int parse_option(struct cli *cli, int c, const char *arg) {
     if (!parse_u64(arg, 86400 * 365, &v) || v == 0)
       return usage_error("--idle-timeout: '%s' is not a number of seconds", arg);
     cli->cfg.idle_timeout_ns = (int64_t)v * 1000000000LL;
+    return -1;
+  case OPT_ATTEMPT:
+    if (!parse_u64(arg, 86400 * 365, &v) || v == 0)
+      return usage_error("--attempt-timeout: '%s' is not a number of seconds",
+                         arg);
+    cli->cfg.attempt_timeout_ns = (int64_t)v * 1000000000LL;
     return -1;
   case OPT_CID_SEED:
     if (!parse_u64(arg, 65535, &v))

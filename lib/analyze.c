@@ -466,6 +466,9 @@ int ta_analyze(const struct ta_config *cfg, struct ta_result *res, char *err,
                              : TA_DEFAULT_IDLE_TIMEOUT_S * 1000000000LL,
       .linger_ns = cfg->linger_ns ? cfg->linger_ns
                                   : TA_DEFAULT_CLOSED_LINGER_S * 1000000000LL,
+      .attempt_timeout_ns = cfg->attempt_timeout_ns
+                                ? cfg->attempt_timeout_ns
+                                : TA_DEFAULT_ATTEMPT_TIMEOUT_S * 1000000000LL,
       .seed = cfg->seed,
   };
   if (res->inputs)

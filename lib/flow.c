@@ -15,7 +15,11 @@
 
 #define FLOW_CHUNK 1024u /* records allocated at once as the table grows */
 
-enum { LIST_OPEN = 0, LIST_CLOSED = 1 };
+/* Open connections, closed ones lingering, and attempts: records holding
+ * nothing but the originator's SYNs, which a scan or a flood makes by the
+ * million and which are over much sooner than an idle connection. */
+enum { LIST_OPEN = 0, LIST_CLOSED = 1, LIST_ATTEMPT = 2, LIST_COUNT = 3,
+       LIST_NONE = 255 /* not queued yet */ };
 
 struct entry {
   struct entry *hnext;
@@ -44,7 +48,7 @@ struct ta_flow_table {
   struct entry **buckets;
   uint64_t mask;
   uint64_t k[6]; /* per-run hash keys */
-  struct lru lists[2];
+  struct lru lists[LIST_COUNT];
   struct entry *free_list;
   struct chunk *chunks;
   uint32_t allocated, open;
@@ -223,21 +227,36 @@ static void expire_list(struct ta_flow_table *t, uint8_t list, int64_t now,
 
 static void expire(struct ta_flow_table *t, int64_t now) {
   expire_list(t, LIST_CLOSED, now, TA_END_CLOSED);
+  expire_list(t, LIST_ATTEMPT, now, TA_END_IDLE);
   expire_list(t, LIST_OPEN, now, TA_END_IDLE);
 }
 
 /* Makes room by handing on the least recently active record; a closed
- * one goes first since it is already over. */
+ * one goes first since it is already over, then the oldest attempt (a
+ * lone SYN says the least), then the least recently active connection. */
 static void evict_one(struct ta_flow_table *t) {
   struct entry *e = t->lists[LIST_CLOSED].head;
   if (e) {
     entry_release(t, e, TA_END_CLOSED);
     return;
   }
-  while ((e = t->lists[LIST_OPEN].head) && touched_since_queued(e))
-    requeue(t, e);
-  if (e)
-    entry_release(t, e, TA_END_EVICTED);
+  static const uint8_t order[] = {LIST_ATTEMPT, LIST_OPEN};
+  for (size_t i = 0; i < sizeof order; i++) {
+    while ((e = t->lists[order[i]].head) && touched_since_queued(e))
+      requeue(t, e);
+    if (e) {
+      entry_release(t, e, TA_END_EVICTED);
+      return;
+    }
+  }
+}
+
+static uint8_t list_for(const struct ta_conn *c) {
+  if (c->closed)
+    return LIST_CLOSED;
+  bool syns_only = c->syn_seen && c->side[TA_DIR_RESP].pkts == 0 &&
+                   c->side[TA_DIR_ORIG].pkts == c->syn_count;
+  return syns_only ? LIST_ATTEMPT : LIST_OPEN;
 }
 
 static struct entry *find(struct ta_flow_table *t, uint64_t h,
@@ -262,7 +281,8 @@ static struct entry *create(struct ta_flow_table *t, uint64_t h,
   t->buckets[h & t->mask] = e;
   ta_conn_init(&e->conn, t->next_id++, p);
   t->stats.connections++;
-  lru_append(t, e, LIST_OPEN);
+  e->list = LIST_NONE; /* queued once its first packet says where */
+  e->prev = e->next = NULL;
   if (++t->open > t->stats.peak_open)
     t->stats.peak_open = t->open;
   return e;
@@ -279,15 +299,16 @@ void ta_flow_table_packet(struct ta_flow_table *t, const struct ta_packet *p) {
   if (!e && !(e = create(t, h, p)))
     return; /* unreachable: eviction always frees one record */
   ta_conn_update(&e->conn, p);
-  uint8_t list = e->conn.closed ? LIST_CLOSED : LIST_OPEN;
+  uint8_t list = list_for(&e->conn);
   if (e->list != list) {
-    lru_remove(t, e);
+    if (e->list != LIST_NONE)
+      lru_remove(t, e);
     lru_append(t, e, list);
   }
 }
 
 void ta_flow_table_flush(struct ta_flow_table *t) {
-  for (int l = 0; l < 2; l++) {
+  for (int l = 0; l < LIST_COUNT; l++) {
     struct entry *e;
     while ((e = t->lists[l].head))
       entry_release(t, e, l == LIST_CLOSED ? TA_END_CLOSED
@@ -349,7 +370,12 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
   t->mask = nb - 1;
   t->lists[LIST_OPEN].timeout = t->cfg.idle_timeout_ns;
   t->lists[LIST_CLOSED].timeout = t->cfg.linger_ns;
-  t->lists[LIST_OPEN].deadline = t->lists[LIST_CLOSED].deadline = INT64_MAX;
+  int64_t attempt = t->cfg.attempt_timeout_ns;
+  t->lists[LIST_ATTEMPT].timeout =
+      attempt && attempt < t->cfg.idle_timeout_ns ? attempt
+                                                  : t->cfg.idle_timeout_ns;
+  for (int l = 0; l < LIST_COUNT; l++)
+    t->lists[l].deadline = INT64_MAX;
   uint64_t s = cfg->seed ? cfg->seed : random_seed();
   for (int i = 0; i < 6; i++)
     t->k[i] = mix64(s + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1));

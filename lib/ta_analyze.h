@@ -38,6 +38,7 @@ struct ta_config {
   uint32_t max_hosts;        /* 0: TA_DEFAULT_MAX_HOSTS */
   int64_t idle_timeout_ns;   /* 0: TA_DEFAULT_IDLE_TIMEOUT_S */
   int64_t linger_ns;         /* 0: TA_DEFAULT_CLOSED_LINGER_S */
+  int64_t attempt_timeout_ns; /* 0: TA_DEFAULT_ATTEMPT_TIMEOUT_S */
   uint64_t seed;             /* hash seed, 0: random per run */
   bool verify_checksums;     /* check IPv4 header, TCP and tunnel UDP
                                 checksums; off by default because captures

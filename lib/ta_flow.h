@@ -15,6 +15,8 @@ struct ta_flow_config {
   uint32_t max_conns;      /* cap on records held at once (>= 1) */
   int64_t idle_timeout_ns; /* an open record idle this long is over */
   int64_t linger_ns;       /* a closed record is kept this long */
+  int64_t attempt_timeout_ns; /* SYNs alone, unanswered this long, are over
+                                 (0: the idle timeout) */
   uint64_t seed;           /* hash seed; 0 picks one at random */
 };
 

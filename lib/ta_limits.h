@@ -4,14 +4,21 @@
 #ifndef TA_LIMITS_H
 #define TA_LIMITS_H
 
-/* Default cap on connections held at once; the oldest idle one is evicted
- * (and still reported) when a new one would exceed it. At about 1.4 KB a
- * record (plus its share of the bucket array) a full table is near 95 MB;
- * real captures rarely hold more than a few thousand at once.
- * --max-connections overrides. */
-#define TA_DEFAULT_MAX_CONNS 65536u
+/* Default cap on connections held at once; the least recently active one
+ * is handed on early (evicted, counted and still reported) when a new one
+ * would exceed it. A record is about 1.4 KB, so a full table costs about
+ * 370 MB; a busy capture (5,000 new connections a second, a third of them
+ * unanswered scans) holds about 110,000 at once, which must fit: evicting
+ * a live connection splits it in two. --max-connections overrides. */
+#define TA_DEFAULT_MAX_CONNS 262144u
 /* Zeek's tcp_inactivity_timeout: a connection idle this long is over. */
 #define TA_DEFAULT_IDLE_TIMEOUT_S 300
+/* SYNs with no answer at all, idle this long, are an unanswered attempt
+ * that is over. Stacks back off to at most 32 s between SYN retries (Linux
+ * and macOS defaults; Windows waits 3 s, then 6 s), so a longer gap is a
+ * new attempt; holding them for the full idle timeout would let a scan or
+ * a SYN flood fill the table. --attempt-timeout overrides. */
+#define TA_DEFAULT_ATTEMPT_TIMEOUT_S 40
 /* A closed connection stays this long to absorb late ACKs, retransmitted
  * FINs and SYN retries that reuse the ISN after a refusal (Windows retries
  * a refused connect after 0.5 s, twice). Past Zeek's 5 s close delay

@@ -52,7 +52,8 @@ static void feed(struct ta_flow_table *t, int64_t ts, const char *src,
 static struct ta_flow_table *table(struct seen *s, uint32_t max, uint64_t seed) {
   memset(s, 0, sizeof *s);
   struct ta_flow_config cfg = {.max_conns = max, .idle_timeout_ns = 300 * SEC,
-                               .linger_ns = 10 * SEC, .seed = seed};
+                               .linger_ns = 10 * SEC,
+                               .attempt_timeout_ns = 40 * SEC, .seed = seed};
   struct ta_flow_table *t = ta_flow_table_new(&cfg, collect, s);
   assert_non_null(t);
   return t;
@@ -118,8 +119,13 @@ static void test_flow_idle_timeout(void **state) {
   (void)state;
   struct seen s;
   struct ta_flow_table *t = table(&s, 16, 1);
+  /* answered, then silent: the idle timeout applies, not the attempt one */
   feed(t, 1 * SEC, "10.0.0.1", 1000, "10.0.0.2", 80, 1, 0, TA_TCP_SYN, 0);
+  feed(t, 1 * SEC + 1000, "10.0.0.2", 80, "10.0.0.1", 1000, 9, 2,
+       TA_TCP_SYN | TA_TCP_ACK, 0);
   feed(t, 200 * SEC, "10.0.0.1", 1001, "10.0.0.2", 80, 1, 0, TA_TCP_SYN, 0);
+  feed(t, 200 * SEC + 1000, "10.0.0.2", 80, "10.0.0.1", 1001, 9, 2,
+       TA_TCP_SYN | TA_TCP_ACK, 0);
   assert_int_equal(s.n, 0);
   feed(t, 302 * SEC, "10.0.0.1", 1002, "10.0.0.2", 80, 1, 0, TA_TCP_SYN, 0);
   assert_int_equal(s.n, 1);
@@ -128,6 +134,34 @@ static void test_flow_idle_timeout(void **state) {
   struct ta_flow_stats st;
   ta_flow_table_stats(t, &st);
   assert_int_equal(st.idle_timeouts, 1);
+  ta_flow_table_free(t);
+}
+
+static void test_flow_unanswered_attempt_ends_sooner(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  /* Linux backoff: retries 1, 2, 4, 8, 16 and 32 s apart stay one attempt */
+  int64_t at[] = {0, 1, 3, 7, 15, 31, 63};
+  for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
+    feed(t, (100 + at[i]) * SEC, "10.0.0.1", 1000, "10.0.0.2", 80, 7, 0,
+         TA_TCP_SYN, 0);
+  /* an answered connection, idle as long, is not an attempt */
+  handshake_and_close(t, 100 * SEC, 2000, 1);
+  feed(t, 100 * SEC + 10000, "10.0.0.1", 3000, "10.0.0.2", 80, 1, 0,
+       TA_TCP_SYN, 0);
+  feed(t, 100 * SEC + 20000, "10.0.0.2", 80, "10.0.0.1", 3000, 9, 2,
+       TA_TCP_SYN | TA_TCP_ACK, 0);
+  feed(t, 100 * SEC + 30000, "10.0.0.1", 3000, "10.0.0.2", 80, 2, 10,
+       TA_TCP_ACK, 0);
+  assert_int_equal(s.n, 0);
+  /* 42 s after the last SYN: the closed one and the attempt are over */
+  feed(t, 205 * SEC, "10.0.0.9", 4000, "10.0.0.2", 80, 1, 0, TA_TCP_SYN, 0);
+  assert_int_equal(s.n, 2);
+  assert_int_equal(s.orig_port[1], 1000);
+  assert_int_equal(s.why[1], TA_END_IDLE);
+  assert_int_equal(s.pkts[1], 7);
+  assert_int_equal(ta_flow_table_open(t), 2); /* port 3000 and 10.0.0.9 */
   ta_flow_table_free(t);
 }
 
@@ -195,6 +229,7 @@ int main(void) {
       cmocka_unit_test(test_flow_closed_record_handed_on_after_linger),
       cmocka_unit_test(test_flow_new_isn_after_close_is_new_connection),
       cmocka_unit_test(test_flow_idle_timeout),
+      cmocka_unit_test(test_flow_unanswered_attempt_ends_sooner),
       cmocka_unit_test(test_flow_eviction_oldest_idle_first),
       cmocka_unit_test(test_flow_bounded_under_many_tuples),
       cmocka_unit_test(test_flow_same_result_for_any_seed),
