@@ -178,19 +178,20 @@ import sys
 meta = open(sys.argv[1]).read().split()
 nbytes, packets, conns = (int(x) for x in meta[:3])
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[2])]
-floor = next((float(r[1]) for r in rows if r[0] == "floor" and r[1] != "failed"), None)
+fl = next((r for r in rows if r[0] == "floor" and r[1] != "failed"), None)
 print("| tool | median wall s | CPU s | packets/s | connections/s | MB/s "
-      "| peak RSS MiB | time / floor |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+      "| peak RSS MiB | time / floor | CPU / floor |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for name, med, cpu, rss, cmd in rows:
     if med == "failed":
-        print(f"| {name} | failed | | | | | | |")
+        print(f"| {name} | failed | | | | | | | |")
         continue
-    t = float(med)
-    ratio = f"{t / floor:.1f}" if floor else "-"
-    print(f"| {name} | {t:.3f} | {float(cpu):.3f} | {packets / t / 1e6:.2f} M | "
+    t, c = float(med), float(cpu)
+    ratio = f"{t / float(fl[1]):.1f}" if fl else "-"
+    cratio = f"{c / float(fl[2]):.1f}" if fl else "-"
+    print(f"| {name} | {t:.3f} | {c:.3f} | {packets / t / 1e6:.2f} M | "
           f"{conns / t / 1e3:.1f} k | {nbytes / t / 1e6:.0f} | "
-          f"{int(rss) / 1024:.0f} | {ratio} |")
+          f"{int(rss) / 1024:.0f} | {ratio} | {cratio} |")
 EOF
 }
 
@@ -275,8 +276,8 @@ fi
   echo "of each tool on each capture, page cache warm; \"time / floor\" divides"
   echo "by the time of \`tcpaudit-floor\`, a bare libpcap loop that only counts"
   echo "TCP packets. Connections/s counts the connections the generator made."
-  echo "CPU s is user + system time (mean): less disturbed than wall time when"
-  echo "the machine is shared."
+  echo "CPU s is user + system time (mean), and \"CPU / floor\" its ratio: less"
+  echo "disturbed than wall time when the machine is shared."
   echo
   machine
   echo "- load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
