@@ -219,6 +219,7 @@ machine() {
     v=$(argus -h 2>&1 | sed -n 's/.*Version \([0-9.]*\).*/\1/p' | head -1 || true)
     echo "- argus $v"
   fi
+  $scale && return 0
   command -v hyperfine >/dev/null && echo "- timed with $(hyperfine --version), $runs runs after 1 warm-up; peak RSS from one more run under /usr/bin/time -v" ||
     echo "- timed with /usr/bin/time, median of $runs runs; peak RSS from one more run"
   return 0
