@@ -410,8 +410,9 @@ static void ng_option(struct buf *b, uint16_t code, const char *text) {
 }
 
 /* SHB (with opt_comment when comment is set) and one Ethernet IDB. */
-static void ng_header_text(struct buf *b, const char *comment,
-                           const char *name, const char *description) {
+static void ng_header_full(struct buf *b, const char *comment,
+                           const char *name, const char *description,
+                           uint32_t snaplen) {
   struct buf shb = {0};
   put_le32(&shb, 0x1A2B3C4Du);
   put_le16(&shb, 1);
@@ -427,13 +428,18 @@ static void ng_header_text(struct buf *b, const char *comment,
   struct buf idb = {0};
   put_le16(&idb, 1); /* Ethernet */
   put_le16(&idb, 0);
-  put_le32(&idb, 262144);
+  put_le32(&idb, snaplen);
   ng_option(&idb, 2, name);
   if (description)
     ng_option(&idb, 3, description);
   put_le32(&idb, 0); /* opt_endofopt */
   ng_block(b, 1, idb.p, idb.len);
   free(idb.p);
+}
+
+static void ng_header_text(struct buf *b, const char *comment,
+                           const char *name, const char *description) {
+  ng_header_full(b, comment, name, description, 262144);
 }
 
 static void ng_header(struct buf *b) { ng_header_text(b, NULL, "lo", NULL); }
@@ -488,6 +494,25 @@ static void test_damaged_pcapng_bad_block_length(void **state) {
                                 "before it"));
   assert_int_equal(accounted(&r), 3);
   assert_true(json_is_true(json_object_get(input0(&r), "damaged")));
+  run_free(&r);
+}
+
+static void test_damaged_pcapng_caplen_over_snaplen(void **state) {
+  (void)state;
+  struct buf b = {0};
+  ng_header_full(&b, NULL, "lo", NULL, 100); /* records 3 and 5 are longer */
+  for (int i = 0; i < SAMPLE_RECS; i++)
+    ng_epb(&b, i, 0);
+  struct run r = run_buf(&b, ".pcapng");
+  assert_int_equal(r.rc, 3);
+  assert_non_null(strstr(r.err, "2 record(s) claim more captured bytes than "
+                                "the snaplen (100): the file is damaged"));
+  assert_int_equal(accounted(&r), SAMPLE_RECS);
+  assert_int_equal(num(input0(&r), "oversized_records"), 2);
+  assert_true(json_is_true(json_object_get(input0(&r), "damaged")));
+  /* the block holds every byte: nothing is cut */
+  assert_int_equal(packets(&r, "snaplen_truncated"), 0);
+  assert_int_equal(packets(&r, "tcp"), SAMPLE_RECS);
   run_free(&r);
 }
 
@@ -702,6 +727,7 @@ int main(void) {
       cmocka_unit_test(test_damaged_time_backwards),
       cmocka_unit_test(test_damaged_pcapng_unknown_block),
       cmocka_unit_test(test_damaged_pcapng_bad_block_length),
+      cmocka_unit_test(test_damaged_pcapng_caplen_over_snaplen),
       cmocka_unit_test(test_damaged_pcapng_undeclared_interface),
       cmocka_unit_test(test_damaged_pcapng_hostile_text),
       cmocka_unit_test(test_damaged_ipv4_total_length_smaller),
