@@ -25,3 +25,20 @@ const struct ta_reporter *ta_reporter_find(const char *name) {
 }
 
 const struct ta_reporter *const *ta_reporter_all(void) { return reporters; }
+
+bool ta_summary_time_span(const struct ta_summary *s, int64_t *first,
+                          int64_t *last) {
+  bool any = false;
+  *first = *last = 0;
+  for (size_t i = 0; i < s->n_inputs; i++) {
+    const struct ta_input_info *in = &s->inputs[i];
+    if (!in->packets)
+      continue;
+    if (!any || in->first_ts < *first)
+      *first = in->first_ts;
+    if (!any || in->last_ts > *last)
+      *last = in->last_ts;
+    any = true;
+  }
+  return any;
+}

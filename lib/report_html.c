@@ -1056,18 +1056,8 @@ static void overview(struct html_state *s, const struct ta_summary *sum,
   struct ta_sink *o = s->out;
   const struct ta_counters *k = sum->packets;
   const struct ta_flow_stats *f = sum->flows;
-  int64_t first = 0, last = 0;
-  bool any = false;
-  for (size_t i = 0; i < sum->n_inputs; i++) {
-    const struct ta_input_info *in = &sum->inputs[i];
-    if (!in->packets)
-      continue;
-    if (!any || in->first_ts < first)
-      first = in->first_ts;
-    if (!any || in->last_ts > last)
-      last = in->last_ts;
-    any = true;
-  }
+  int64_t first, last;
+  bool any = ta_summary_time_span(sum, &first, &last);
   ta_sink_puts(o, "<section id=\"overview\"><h2>Capture overview</h2>\n");
   if (any) {
     char a[48], b[48], d[40];

@@ -241,18 +241,8 @@ static void text_host(void *state, const struct ta_host *h) {
 static void overview(struct text_state *s, const struct ta_summary *sum) {
   struct ta_sink *o = s->out;
   const struct ta_counters *k = sum->packets;
-  int64_t first = 0, last = 0;
-  bool any = false;
-  for (size_t i = 0; i < sum->n_inputs; i++) {
-    const struct ta_input_info *in = &sum->inputs[i];
-    if (!in->packets)
-      continue;
-    if (!any || in->first_ts < first)
-      first = in->first_ts;
-    if (!any || in->last_ts > last)
-      last = in->last_ts;
-    any = true;
-  }
+  int64_t first, last;
+  bool any = ta_summary_time_span(sum, &first, &last);
   ta_sink_printf(o, "tcpaudit %s: %zu input%s, %llu packets (%llu TCP), "
                  "%llu connections\n", TA_VERSION, sum->n_inputs,
                  sum->n_inputs == 1 ? "" : "s", (unsigned long long)k->total,

@@ -110,6 +110,11 @@ struct ta_reporter {
   int (*close)(void *state, const struct ta_summary *s);
 };
 
+/* First and last packet time over all inputs; false when no packet was
+ * read (then *first and *last are 0). Cannot fail. */
+bool ta_summary_time_span(const struct ta_summary *s, int64_t *first,
+                          int64_t *last);
+
 /* The reporter with that name, or NULL. */
 const struct ta_reporter *ta_reporter_find(const char *name);
 /* NULL-terminated table of all reporters (for --help). */

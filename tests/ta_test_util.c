@@ -1,5 +1,6 @@
 /* tcpaudit - tests: packet and capture builders shared by the test programs. */
 #include "ta_test_util.h"
+#include "ta_packet.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -174,4 +175,75 @@ int tt_run_cli(const char *args, char **out, char **err) {
   free(o);
   free(e);
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* A pcapng file with a section comment and one interface's name and
+ * description (all text the file makes up), holding a refused attempt. */
+static void le16f(FILE *f, uint16_t v) {
+  uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+  fwrite(b, 1, 2, f);
+}
+static void le32f(FILE *f, uint32_t v) {
+  uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
+                  (uint8_t)(v >> 24)};
+  fwrite(b, 1, 4, f);
+}
+static uint32_t pad4(size_t n) { return (uint32_t)((n + 3) & ~(size_t)3); }
+static void text_option(FILE *f, uint16_t code, const char *text) {
+  static const uint8_t zero[4];
+  size_t n = strlen(text);
+  le16f(f, code);
+  le16f(f, (uint16_t)n);
+  fwrite(text, 1, n, f);
+  fwrite(zero, 1, pad4(n) - n, f);
+}
+bool tt_write_pcapng_refused(const char *path, const char *comment,
+                             const char *if_name, const char *if_desc) {
+  FILE *f = fopen(path, "wb");
+  if (!f)
+    return false;
+  uint32_t len = 28 + 4 + pad4(strlen(comment)) + 4;
+  le32f(f, 0x0A0D0D0A); /* section header */
+  le32f(f, len);
+  le32f(f, 0x1A2B3C4D);
+  le16f(f, 1);
+  le16f(f, 0);
+  le32f(f, 0xFFFFFFFF);
+  le32f(f, 0xFFFFFFFF);
+  text_option(f, 1, comment);
+  le32f(f, 0); /* end of options */
+  le32f(f, len);
+  len = 20 + 4 + pad4(strlen(if_name)) + 4 + pad4(strlen(if_desc)) + 4;
+  le32f(f, 1); /* interface: Ethernet */
+  le32f(f, len);
+  le16f(f, 1);
+  le16f(f, 0);
+  le32f(f, 65535);
+  text_option(f, 2, if_name);
+  text_option(f, 3, if_desc);
+  le32f(f, 0);
+  le32f(f, len);
+  struct tt_seg segs[2] = {
+      {.src = "192.0.2.1", .dst = "192.0.2.2", .sport = 40000, .dport = 23,
+       .seq = 1000, .flags = TA_TCP_SYN, .win = 1024},
+      {.src = "192.0.2.2", .dst = "192.0.2.1", .sport = 23, .dport = 40000,
+       .ack = 1001, .flags = TA_TCP_RST | TA_TCP_ACK}};
+  uint64_t us = (uint64_t)tt_clock_ns("08:00:00.000000") / 1000;
+  for (int i = 0; i < 2; i++, us += 30) {
+    uint8_t pkt[128];
+    static const uint8_t zero[4];
+    uint32_t n = (uint32_t)tt_build_eth(pkt, sizeof pkt, &segs[i]);
+    len = 32 + pad4(n);
+    le32f(f, 6); /* enhanced packet */
+    le32f(f, len);
+    le32f(f, 0);
+    le32f(f, (uint32_t)(us >> 32));
+    le32f(f, (uint32_t)us);
+    le32f(f, n);
+    le32f(f, n);
+    fwrite(pkt, 1, n, f);
+    fwrite(zero, 1, pad4(n) - n, f);
+    le32f(f, len);
+  }
+  return fclose(f) == 0;
 }

@@ -38,6 +38,12 @@ FILE *tt_pcap_create(const char *path, uint32_t linktype, uint32_t snaplen);
 void tt_pcap_write(FILE *f, int64_t ts_ns, const uint8_t *data, uint32_t caplen,
                    uint32_t wirelen);
 
+/* Writes a pcapng file whose section comment and interface name and
+ * description are the given (possibly hostile) text, holding a refused
+ * attempt (SYN, RST/ACK). Returns false if the file cannot be written. */
+bool tt_write_pcapng_refused(const char *path, const char *comment,
+                             const char *if_name, const char *if_desc);
+
 /* Path of a fresh temporary file (caller frees). */
 char *tt_tmpfile(const char *suffix);
 /* Reads a whole file into a NUL-terminated malloc'd buffer. */

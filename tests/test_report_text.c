@@ -20,75 +20,6 @@
 
 #define TD(name) TA_TESTDATA "/" name
 
-/* A pcapng file with a section comment and one interface's name and
- * description (all text the file makes up), holding a refused attempt. */
-static void le16(FILE *f, uint16_t v) {
-  uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
-  fwrite(b, 1, 2, f);
-}
-static void le32(FILE *f, uint32_t v) {
-  uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
-                  (uint8_t)(v >> 24)};
-  fwrite(b, 1, 4, f);
-}
-static uint32_t pad4(size_t n) { return (uint32_t)((n + 3) & ~(size_t)3); }
-static void text_option(FILE *f, uint16_t code, const char *text) {
-  static const uint8_t zero[4];
-  size_t n = strlen(text);
-  le16(f, code);
-  le16(f, (uint16_t)n);
-  fwrite(text, 1, n, f);
-  fwrite(zero, 1, pad4(n) - n, f);
-}
-static void write_pcapng(const char *path, const char *comment,
-                         const char *if_name, const char *if_desc) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  uint32_t len = 28 + 4 + pad4(strlen(comment)) + 4;
-  le32(f, 0x0A0D0D0A); /* section header */
-  le32(f, len);
-  le32(f, 0x1A2B3C4D);
-  le16(f, 1);
-  le16(f, 0);
-  le32(f, 0xFFFFFFFF);
-  le32(f, 0xFFFFFFFF);
-  text_option(f, 1, comment);
-  le32(f, 0); /* end of options */
-  le32(f, len);
-  len = 20 + 4 + pad4(strlen(if_name)) + 4 + pad4(strlen(if_desc)) + 4;
-  le32(f, 1); /* interface: Ethernet */
-  le32(f, len);
-  le16(f, 1);
-  le16(f, 0);
-  le32(f, 65535);
-  text_option(f, 2, if_name);
-  text_option(f, 3, if_desc);
-  le32(f, 0);
-  le32(f, len);
-  struct tt_seg segs[2] = {
-      {.src = "192.0.2.1", .dst = "192.0.2.2", .sport = 40000, .dport = 23,
-       .seq = 1000, .flags = TA_TCP_SYN, .win = 1024},
-      {.src = "192.0.2.2", .dst = "192.0.2.1", .sport = 23, .dport = 40000,
-       .ack = 1001, .flags = TA_TCP_RST | TA_TCP_ACK}};
-  uint64_t us = (uint64_t)tt_clock_ns("08:00:00.000000") / 1000;
-  for (int i = 0; i < 2; i++, us += 30) {
-    uint8_t pkt[128];
-    static const uint8_t zero[4];
-    uint32_t n = (uint32_t)tt_build_eth(pkt, sizeof pkt, &segs[i]);
-    len = 32 + pad4(n);
-    le32(f, 6); /* enhanced packet */
-    le32(f, len);
-    le32(f, 0);
-    le32(f, (uint32_t)(us >> 32));
-    le32(f, (uint32_t)us);
-    le32(f, n);
-    le32(f, n);
-    fwrite(pkt, 1, n, f);
-    fwrite(zero, 1, pad4(n) - n, f);
-    le32(f, len);
-  }
-  fclose(f);
-}
 
 struct run_out {
   char *text;
@@ -203,7 +134,8 @@ static void test_report_text_escape_sequences_come_out_inert(void **state) {
   free(t);
   /* text inside the capture: a pcapng comment that would set the clipboard */
   char *ng = tt_tmpfile(".pcapng");
-  write_pcapng(ng, "\x1b]52;c;aGk=\x07 and \x1b[2J", "eth0", "lan");
+  assert_true(tt_write_pcapng_refused(ng, "\x1b]52;c;aGk=\x07 and \x1b[2J",
+                                      "eth0", "lan"));
   t = text_of(ng);
   assert_null(strchr(t, '\x1b'));
   assert_non_null(strstr(t, "    comment: \\x1b]52;c;aGk=\\x07 and \\x1b[2J\n"));
