@@ -138,6 +138,8 @@ struct preset {
   double rounds_mean;  /* request/response rounds per connection */
   double p_retx, p_reorder; /* per data segment */
   uint32_t n_clients, n_servers, n_scanners;
+  uint32_t max_open;   /* open-at-the-end connections, at most: they never
+                          end, so without a cap they pile up with size */
 };
 
 static const struct preset presets[] = {
@@ -153,7 +155,7 @@ static const struct preset presets[] = {
      .p_bulk = 0.02, .bulk_lo = 65536, .bulk_hi = 2e6, .bulk_shape = 1.2,
      .p_upload = 0.02, .rounds_mean = 2.0,
      .p_retx = 0.01, .p_reorder = 0.005,
-     .n_clients = 2000, .n_servers = 300, .n_scanners = 2},
+     .n_clients = 2000, .n_servers = 300, .n_scanners = 2, .max_open = 1000},
     {.name = "packet-heavy",
      .help = "about 1 GiB, ~50k connections, long transfers",
      .size = 1ull << 30,
@@ -166,7 +168,7 @@ static const struct preset presets[] = {
      .p_bulk = 0.025, .bulk_lo = 65536, .bulk_hi = 64e6, .bulk_shape = 1.2,
      .p_upload = 0.03, .rounds_mean = 2.0,
      .p_retx = 0.005, .p_reorder = 0.003,
-     .n_clients = 4000, .n_servers = 500, .n_scanners = 1},
+     .n_clients = 4000, .n_servers = 500, .n_scanners = 1, .max_open = 1000},
     {.name = "connection-heavy",
      .help = "about 1 GiB, ~1M short connections: scans, refusals, "
              "small requests",
@@ -180,7 +182,8 @@ static const struct preset presets[] = {
      .p_bulk = 0.002, .bulk_lo = 65536, .bulk_hi = 1e6, .bulk_shape = 1.3,
      .p_upload = 0.01, .rounds_mean = 1.3,
      .p_retx = 0.005, .p_reorder = 0.003,
-     .n_clients = 20000, .n_servers = 2000, .n_scanners = 8},
+     .n_clients = 20000, .n_servers = 2000, .n_scanners = 8,
+     .max_open = 5000},
 };
 #define N_PRESETS (sizeof presets / sizeof presets[0])
 
@@ -264,6 +267,7 @@ struct gen {
   uint64_t labelled;      /* labels written so far */
   uint64_t by_kind[K_COUNT];
   uint32_t finite;        /* connections that must finish before the end */
+  uint32_t open_kind;     /* K_OPEN connections started */
   uint32_t peak_open;
   int64_t last_t;
 };
@@ -692,6 +696,8 @@ static int spawn(struct gen *g, int64_t t) {
   rng_seed(&c->rr, c->seed);
   rng_seed(&c->rs, ~c->seed);
   c->kind = pick_kind(g);
+  if (c->kind == K_OPEN && g->open_kind++ >= p->max_open)
+    c->kind = K_COMPLETED;
   c->family = rng_chance(&g->r, p->ipv6) ? 6 : 4;
   c->os = rng_chance(&g->r, p->windows) ? OS_WINDOWS : OS_LINUX;
   c->use_ts = c->os == OS_LINUX;
