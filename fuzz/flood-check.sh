@@ -5,7 +5,8 @@
 # 1. tcpaudit-flood writes SOURCES spoofed SYNs (default 5 million) to one
 #    target, piped into `tcpaudit report -` with the default limits (or
 #    --max-connections MAX). Checks: peak RSS (/usr/bin/time -v) under
-#    TA_FLOOD_RSS_CAP_MB (default 256), every packet counted as TCP, every
+#    TA_FLOOD_RSS_CAP_MB (default 512: the defaults, 262144 connections and
+#    65536 hosts, need about 440 MB), every packet counted as TCP, every
 #    connection reported, evictions reported, and the target named in the
 #    host report as the responder of every connection.
 # 2. The same with --collide-hosts (1 million SYNs from sources crafted to
@@ -18,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sources=${1:-5000000}
 maxc=${2:-}
-cap_mb=${TA_FLOOD_RSS_CAP_MB:-256}
+cap_mb=${TA_FLOOD_RSS_CAP_MB:-512}
 dir=${BUILD_DIR:-build}
 target=203.0.113.80
 [ -x "$dir/tcpaudit" ] && [ -x "$dir/tcpaudit-flood" ] || dir=$(scripts/build.sh)
