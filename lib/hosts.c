@@ -6,6 +6,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #define HOSTS_DEFAULT_SCAN_FAILED 20  /* failed attempts as originator */
 #define HOSTS_DEFAULT_SCAN_TARGETS 10 /* distinct host:port targets */
@@ -47,6 +49,10 @@ struct ta_hosts *ta_hosts_new(uint32_t max_hosts, uint64_t seed) {
   }
   t->mask = n - 1;
   t->max = max_hosts ? max_hosts : 1;
+  /* 0 asks for a random seed, as for the flow table: a capture must not be
+   * able to choose addresses that collide */
+  if (!seed && getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+    seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)t;
   t->seed = seed;
   t->scan_failed = HOSTS_DEFAULT_SCAN_FAILED;
   t->scan_targets = HOSTS_DEFAULT_SCAN_TARGETS;

@@ -457,8 +457,20 @@ static size_t utf8_seq(const unsigned char *p, size_t n) {
   return len;
 }
 
+/* True for a UTF-8 sequence of a C1 control or a bidirectional formatting
+ * character: not markup, but able to reorder or hide what a page shows. */
+static bool display_control(const unsigned char *p, size_t len) {
+  if (len == 2)
+    return (p[0] == 0xC2 && p[1] < 0xA0) || (p[0] == 0xD8 && p[1] == 0x9C);
+  if (len == 3 && p[0] == 0xE2 && p[1] == 0x80)
+    return p[2] == 0x8E || p[2] == 0x8F || (p[2] >= 0xAA && p[2] <= 0xAE);
+  return len == 3 && p[0] == 0xE2 && p[1] == 0x81 && p[2] >= 0xA6 &&
+         p[2] <= 0xA9;
+}
+
 /* Writes s as HTML text or attribute content: markup characters become
- * entities, controls and invalid UTF-8 become U+FFFD. */
+ * entities; controls, bidirectional overrides and invalid UTF-8 become
+ * U+FFFD. */
 static void html_put(struct ta_sink *out, const char *s) {
   const unsigned char *p = (const unsigned char *)s;
   size_t n = strlen(s), run = 0;
@@ -477,6 +489,8 @@ static void html_put(struct ta_sink *out, const char *s) {
       if (!len || (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f) {
         rep = "\xEF\xBF\xBD";
         len = 1;
+      } else if (display_control(p + i, len)) {
+        rep = "\xEF\xBF\xBD";
       }
     }
     if (!rep) {

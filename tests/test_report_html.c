@@ -302,6 +302,15 @@ static void test_report_html_escapes_pcapng_text(void **state) {
   assert_null(strstr(page, "<script>alert"));
   assert_null(strchr(page, '\x1b'));
   free(page);
+  /* right-to-left override and a C1 control sequence introducer: not
+   * markup, but they reorder or hide what the page shows */
+  assert_true(tt_write_pcapng_refused(path, "gpj.\xE2\x80\xAE" "exe", "eth0",
+                                      "\xC2\x9B" "2J lan"));
+  page = run_format(path, "html", 0);
+  assert_null(strstr(page, "\xE2\x80\xAE"));
+  assert_null(strstr(page, "\xC2\x9B"));
+  assert_non_null(strstr(page, "gpj.\xEF\xBF\xBD" "exe"));
+  free(page);
   unlink(path);
   free(path);
 }
