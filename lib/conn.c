@@ -1061,7 +1061,11 @@ static void classify(struct ta_conn *c) {
   const struct ta_side *o = &c->side[ORIG], *r = &c->side[RESP];
   bool fin_any = o->fin_seen || r->fin_seen, rst_any = o->rst_seen || r->rst_seen;
   c->other_reason = NULL;
-  if (!c->syn_seen) {
+  if (o->pkts + r->pkts == 0) {
+    /* every segment failed checksum verification: nothing to tell */
+    c->scenario = TA_SC_OTHER;
+    c->other_reason = "only segments with bad checksums";
+  } else if (!c->syn_seen) {
     c->scenario = TA_SC_MIDSTREAM;
   } else if (c->answered_by == TA_ANSWER_RST) {
     c->scenario = TA_SC_REFUSED;

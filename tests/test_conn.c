@@ -407,6 +407,31 @@ static void test_conn_midstream(void **state) {
   test_free(s);
 }
 
+static void test_conn_only_bad_checksums_is_other(void **state) {
+  (void)state;
+  /* IPv6, so that only the TCP checksum (left zero) is wrong */
+  struct tt_seg g = {.src = "2001:db8::1", .dst = "2001:db8::2",
+                     .sport = 1234, .dport = 80, .seq = 1,
+                     .flags = TA_TCP_SYN, .win = 1024};
+  uint8_t buf[256];
+  size_t n = tt_build_ip(buf, sizeof buf, &g);
+  struct ta_packet p;
+  ta_decode_frame_opts(TA_LINK_RAW, buf, (uint32_t)n, (uint32_t)n,
+                       TA_DECODE_VERIFY_CHECKSUMS, &p);
+  assert_int_equal(p.disposition, TA_DISP_TCP);
+  assert_true(p.checksum_bad & TA_CSUM_TCP);
+  p.ts_ns = tt_clock_ns("10:00:00.000000");
+  struct ta_conn c;
+  ta_conn_init(&c, 1, &p);
+  ta_conn_update(&c, &p);
+  ta_conn_finalize(&c, TA_END_CAPTURE_END);
+  assert_int_equal(c.scenario, TA_SC_OTHER);
+  assert_string_equal(c.other_reason, "only segments with bad checksums");
+  assert_int_equal(c.conn_state, TA_CS_OTH);
+  assert_int_equal(c.history_len, 1);
+  assert_int_equal(c.history[0], 'C');
+}
+
 static void test_conn_midstream_server_first_flips(void **state) {
   (void)state;
   struct sim *s = sim_new();
@@ -777,6 +802,7 @@ int main(void) {
       cmocka_unit_test(test_conn_handshake_incomplete),
       cmocka_unit_test(test_conn_half_open_scan),
       cmocka_unit_test(test_conn_midstream),
+      cmocka_unit_test(test_conn_only_bad_checksums_is_other),
       cmocka_unit_test(test_conn_midstream_server_first_flips),
       cmocka_unit_test(test_conn_synack_first_flips_on_ack),
       cmocka_unit_test(test_conn_synack_before_syn),
