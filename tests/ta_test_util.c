@@ -1,5 +1,6 @@
 /* tcpaudit - tests: packet and capture builders shared by the test programs. */
 #include "ta_test_util.h"
+#include "ta_analyze.h"
 #include "ta_packet.h"
 
 #include <arpa/inet.h>
@@ -246,4 +247,21 @@ bool tt_write_pcapng_refused(const char *path, const char *comment,
     le32f(f, len);
   }
   return fclose(f) == 0;
+}
+
+char *tt_report(const struct ta_config *base, const char *fmt, int *rc) {
+  struct ta_config cfg = *base;
+  cfg.reporter = ta_reporter_find(fmt);
+  if (!cfg.reporter)
+    return NULL;
+  struct ta_sink sink;
+  ta_sink_init_mem(&sink);
+  cfg.out = &sink;
+  struct ta_result res;
+  char err[256];
+  *rc = ta_analyze(&cfg, &res, err, sizeof err);
+  char *out = strdup(ta_sink_mem(&sink, NULL));
+  ta_result_free(&res);
+  ta_sink_close(&sink);
+  return out;
 }

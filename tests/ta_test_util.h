@@ -44,6 +44,12 @@ void tt_pcap_write(FILE *f, int64_t ts_ns, const uint8_t *data, uint32_t caplen,
 bool tt_write_pcapng_refused(const char *path, const char *comment,
                              const char *if_name, const char *if_desc);
 
+struct ta_config;
+/* Runs the library with the reporter named fmt on base's inputs and options
+ * into memory; *rc gets ta_analyze()'s result. Returns the output (caller
+ * frees), or NULL when no reporter has that name. */
+char *tt_report(const struct ta_config *base, const char *fmt, int *rc);
+
 /* Path of a fresh temporary file (caller frees). */
 char *tt_tmpfile(const char *suffix);
 /* Reads a whole file into a NUL-terminated malloc'd buffer. */

@@ -23,18 +23,12 @@
  * (caller frees). */
 static char *run_format(const char *path, const char *fmt, uint16_t seed) {
   const char *in[] = {path};
-  struct ta_sink sink;
-  ta_sink_init_mem(&sink);
-  struct ta_config cfg = {.inputs = in, .n_inputs = 1,
-                          .reporter = ta_reporter_find(fmt), .out = &sink};
-  assert_non_null(cfg.reporter);
+  struct ta_config cfg = {.inputs = in, .n_inputs = 1};
   cfg.report.community_id_seed = seed;
-  struct ta_result res;
-  char err[256];
-  assert_int_equal(ta_analyze(&cfg, &res, err, sizeof err), 0);
-  char *out = strdup(ta_sink_mem(&sink, NULL));
-  ta_result_free(&res);
-  ta_sink_close(&sink);
+  int rc;
+  char *out = tt_report(&cfg, fmt, &rc);
+  assert_non_null(out);
+  assert_int_equal(rc, 0);
   return out;
 }
 

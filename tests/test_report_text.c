@@ -28,19 +28,11 @@ struct run_out {
 
 static struct run_out run_paths(const char *const *in, size_t n, const char *fmt,
                                 const struct ta_cidr *hosts, size_t n_hosts) {
-  struct ta_sink sink;
-  ta_sink_init_mem(&sink);
   struct ta_config cfg = {.inputs = in, .n_inputs = n, .hosts = hosts,
-                          .n_hosts = n_hosts, .reporter = ta_reporter_find(fmt),
-                          .out = &sink};
-  assert_non_null(cfg.reporter);
-  struct ta_result res;
-  char err[256];
+                          .n_hosts = n_hosts};
   struct run_out r;
-  r.rc = ta_analyze(&cfg, &res, err, sizeof err);
-  r.text = strdup(ta_sink_mem(&sink, NULL));
-  ta_result_free(&res);
-  ta_sink_close(&sink);
+  r.text = tt_report(&cfg, fmt, &r.rc);
+  assert_non_null(r.text);
   return r;
 }
 
