@@ -162,6 +162,7 @@ static void process_frame(struct run *run, const struct ta_frame *f) {
                                                   : 0,
                        &pkt);
   pkt.ts_ns = f->ts_ns;
+  pkt.frame = k->total;
   if (pkt.checksum_bad)
     k->bad_checksum++;
   if (pkt.encap)

@@ -1,10 +1,14 @@
-/* tcpaudit - flow table: seeded hash of unordered tuples, two LRU lists.
+/* tcpaudit - flow table: seeded hash of unordered tuples, three LRU lists.
  * Open records expire after the idle timeout, closed ones after the linger
- * time. The lists are ordered lazily: a packet does not move its record
- * (that would touch two other records' memory per packet); instead a head
- * found to have been active since it was queued is moved to the tail when
- * expiry or eviction looks at it. Each list keeps the earliest time its
- * head can be due, so most packets do no expiry work at all. */
+ * time, lone SYNs after the attempt timeout. The lists are ordered lazily:
+ * a packet does not move its record (that would touch two other records'
+ * memory per packet); instead a head found to have been active since it was
+ * queued is moved to the tail when expiry or eviction looks at it. Each list
+ * keeps the earliest time its head can be due, so most packets do no expiry
+ * work at all. Records due at the same moment are handed on in id order,
+ * which depends on the records alone: a table holding any subset of the
+ * connections hands each on at the same packet and in the same relative
+ * order (what lets several tables share one capture, lib/shard.c). */
 #include "ta_flow.h"
 
 #include <stdbool.h>
@@ -51,6 +55,8 @@ struct ta_flow_table {
   struct lru lists[LIST_COUNT];
   struct entry *free_list;
   struct chunk *chunks;
+  struct entry **due;  /* records due at one moment, sorted before emission */
+  size_t due_len, due_cap;
   uint32_t allocated, open;
   uint64_t next_id;
   struct ta_flow_stats stats;
@@ -183,14 +189,56 @@ static void emit(struct ta_flow_table *t, struct entry *e,
   t->emit(t->ctx, &e->conn);
 }
 
+static void entry_free(struct ta_flow_table *t, struct entry *e) {
+  e->hnext = t->free_list;
+  t->free_list = e;
+  t->open--;
+}
+
 static void entry_release(struct ta_flow_table *t, struct entry *e,
                           enum ta_end_reason why) {
   lru_remove(t, e);
   bucket_remove(t, e);
   emit(t, e, why);
-  e->hnext = t->free_list;
-  t->free_list = e;
-  t->open--;
+  entry_free(t, e);
+}
+
+/* Takes e out of its list (it stays findable until due_flush); when the
+ * pending array cannot grow, e is handed on at once instead. */
+static void due_push(struct ta_flow_table *t, struct entry *e,
+                     enum ta_end_reason why) {
+  if (t->due_len == t->due_cap) {
+    size_t cap = t->due_cap ? 2 * t->due_cap : 64;
+    struct entry **d = realloc(t->due, cap * sizeof *d);
+    if (!d) {
+      entry_release(t, e, why);
+      return;
+    }
+    t->due = d;
+    t->due_cap = cap;
+  }
+  lru_remove(t, e);
+  e->list = (uint8_t)why; /* out of every list now: the field keeps why */
+  t->due[t->due_len++] = e;
+}
+
+static int by_id(const void *a, const void *b) {
+  uint64_t x = (*(struct entry *const *)a)->conn.id;
+  uint64_t y = (*(struct entry *const *)b)->conn.id;
+  return (x > y) - (x < y);
+}
+
+/* Hands on the pending records in id order. */
+static void due_flush(struct ta_flow_table *t) {
+  if (t->due_len > 1)
+    qsort(t->due, t->due_len, sizeof *t->due, by_id);
+  for (size_t i = 0; i < t->due_len; i++) {
+    struct entry *e = t->due[i];
+    bucket_remove(t, e);
+    emit(t, e, (enum ta_end_reason)e->list);
+    entry_free(t, e);
+  }
+  t->due_len = 0;
 }
 
 static bool touched_since_queued(const struct entry *e) {
@@ -215,7 +263,7 @@ static void expire_list(struct ta_flow_table *t, uint8_t list, int64_t now,
     int64_t idle = now - e->conn.last_ts;
     bool due = list == LIST_CLOSED ? idle > l->timeout : idle >= l->timeout;
     if (due)
-      entry_release(t, e, why);
+      due_push(t, e, why);
     else if (touched_since_queued(e))
       requeue(t, e);
     else
@@ -225,10 +273,11 @@ static void expire_list(struct ta_flow_table *t, uint8_t list, int64_t now,
                   : INT64_MAX;
 }
 
-static void expire(struct ta_flow_table *t, int64_t now) {
+void ta_flow_table_expire(struct ta_flow_table *t, int64_t now) {
   expire_list(t, LIST_CLOSED, now, TA_END_CLOSED);
   expire_list(t, LIST_ATTEMPT, now, TA_END_IDLE);
   expire_list(t, LIST_OPEN, now, TA_END_IDLE);
+  due_flush(t);
 }
 
 /* Makes room by handing on the least recently active record; a closed
@@ -279,7 +328,7 @@ static struct entry *create(struct ta_flow_table *t, uint64_t h,
   e->hash = h;
   e->hnext = t->buckets[h & t->mask];
   t->buckets[h & t->mask] = e;
-  ta_conn_init(&e->conn, t->next_id++, p);
+  ta_conn_init(&e->conn, p->frame ? p->frame : t->next_id++, p);
   t->stats.connections++;
   e->list = LIST_NONE; /* queued once its first packet says where */
   e->prev = e->next = NULL;
@@ -289,7 +338,7 @@ static struct entry *create(struct ta_flow_table *t, uint64_t h,
 }
 
 void ta_flow_table_packet(struct ta_flow_table *t, const struct ta_packet *p) {
-  expire(t, p->ts_ns);
+  ta_flow_table_expire(t, p->ts_ns);
   uint64_t h = tuple_hash(t, p->family, p->src, p->sport, p->dst, p->dport);
   struct entry *e = find(t, h, p);
   if (e && ta_conn_is_new_attempt(&e->conn, p)) {
@@ -311,9 +360,9 @@ void ta_flow_table_flush(struct ta_flow_table *t) {
   for (int l = 0; l < LIST_COUNT; l++) {
     struct entry *e;
     while ((e = t->lists[l].head))
-      entry_release(t, e, l == LIST_CLOSED ? TA_END_CLOSED
-                                           : TA_END_CAPTURE_END);
+      due_push(t, e, l == LIST_CLOSED ? TA_END_CLOSED : TA_END_CAPTURE_END);
   }
+  due_flush(t);
 }
 
 uint32_t ta_flow_table_open(const struct ta_flow_table *t) { return t->open; }
@@ -393,5 +442,6 @@ void ta_flow_table_free(struct ta_flow_table *t) {
     c = n;
   }
   free(t->buckets);
+  free(t->due);
   free(t);
 }

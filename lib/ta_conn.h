@@ -157,7 +157,7 @@ struct ta_ladder_pkt {
 };
 
 struct ta_conn {
-  uint64_t id;       /* creation order, unique within a run */
+  uint64_t id;       /* number of the frame that started it: unique */
   uint8_t family;    /* 4 or 6 */
   bool syn_seen;     /* originator chosen from a SYN without ACK */
   bool roles_guessed; /* no SYN: orig is the first sender (not a guess) */

@@ -28,11 +28,15 @@ struct ta_flow_table;
 /* New empty table; NULL on ENOMEM. */
 struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
                                         ta_flow_emit_fn emit, void *ctx);
-/* Feeds one TCP packet (disposition TCP). Finds or creates its record,
- * updates it, expires what is due at pkt->ts_ns. Cannot fail: when memory
- * runs out the oldest record is evicted instead. */
+/* Feeds one TCP packet (disposition TCP). Expires what is due at
+ * pkt->ts_ns, then finds or creates its record (whose id is pkt->frame, or
+ * the table's own count when that is 0) and updates it. Cannot fail: when
+ * memory runs out the oldest record is evicted instead. */
 void ta_flow_table_packet(struct ta_flow_table *t, const struct ta_packet *pkt);
-/* Finalizes and emits everything still held (end of capture). */
+/* Hands on the records due at `now` (what ta_flow_table_packet does first
+ * for each packet), in id order. Cannot fail. */
+void ta_flow_table_expire(struct ta_flow_table *t, int64_t now);
+/* Finalizes and emits everything still held (end of capture), in id order. */
 void ta_flow_table_flush(struct ta_flow_table *t);
 /* Records held now. */
 uint32_t ta_flow_table_open(const struct ta_flow_table *t);

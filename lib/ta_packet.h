@@ -121,6 +121,8 @@ struct ta_tcp_options {
 
 struct ta_packet {
   int64_t ts_ns;     /* capture time, ns since the epoch */
+  uint64_t frame;    /* 1-based position among all frames read (set by the
+                        pipeline, not by decode; 0 when unknown) */
   uint32_t caplen;   /* bytes captured */
   uint32_t wirelen;  /* bytes on the wire */
   uint32_t linktype;

@@ -182,7 +182,7 @@ static void test_flood_syn_flood_bounded_and_accounted(void **state) {
   json_int_t conns = num(flows, "connections");
   assert_true(conns >= SOURCES + 1);
   assert_int_equal(r.conn_lines, conns);
-  assert_int_equal(r.max_id, conns);
+  assert_true((json_int_t)r.max_id <= num(k, "total")); /* frame numbers */
   assert_int_equal(r.dup_ids, 0);
   assert_true(num(flows, "peak_open") <= 1000);
   assert_int_equal(num(flows, "max_open"), 1000);
