@@ -1,14 +1,14 @@
 /* tcpaudit - flow table: seeded hash of unordered tuples, three LRU lists.
  * Open records expire after the idle timeout, closed ones after the linger
- * time, lone SYNs after the attempt timeout. The lists are ordered lazily:
- * a packet does not move its record (that would touch two other records'
- * memory per packet); instead a head found to have been active since it was
- * queued is moved to the tail when expiry or eviction looks at it. Each list
- * keeps the earliest time its head can be due, so most packets do no expiry
- * work at all. Records due at the same moment are handed on in id order,
- * which depends on the records alone: a table holding any subset of the
- * connections hands each on at the same packet and in the same relative
- * order (what lets several tables share one capture, lib/shard.c). */
+ * time, lone SYNs after the attempt timeout. A packet moves its record to
+ * its list's tail, so each list stays in order of last activity and a
+ * record is handed on at the first packet at which it is due: a function
+ * of the record alone, not of the others in the table. Records due at the
+ * same moment are handed on in id order. So a table holding any subset of
+ * the connections hands each on at the same packet and in the same
+ * relative order, which lets several tables share one capture
+ * (lib/shard.c). Each list keeps the time its head is due, so most packets
+ * do no expiry work at all. */
 #include "ta_flow.h"
 
 #include <stdbool.h>
@@ -29,7 +29,6 @@ struct entry {
   struct entry *hnext;
   struct entry *prev, *next; /* LRU list links */
   uint64_t hash;
-  int64_t queued_ts; /* conn.last_ts when queued at its list's tail */
   uint8_t list;
   struct ta_conn conn;
 };
@@ -38,6 +37,7 @@ struct lru {
   struct entry *head, *tail;
   int64_t timeout;  /* idle timeout or linger time of this list */
   int64_t deadline; /* nothing in the list is due before this time */
+  bool strict;      /* due only once idle for more than the timeout */
 };
 
 struct chunk {
@@ -57,6 +57,7 @@ struct ta_flow_table {
   struct chunk *chunks;
   struct entry **due;  /* records due at one moment, sorted before emission */
   size_t due_len, due_cap;
+  size_t taken;        /* of due[], handed out by ta_flow_table_take */
   uint32_t allocated, open;
   uint64_t next_id;
   struct ta_flow_stats stats;
@@ -135,9 +136,8 @@ static void lru_remove(struct ta_flow_table *t, struct entry *e) {
 static void lru_append(struct ta_flow_table *t, struct entry *e, uint8_t list) {
   struct lru *l = &t->lists[list];
   e->list = list;
-  e->queued_ts = e->conn.last_ts;
-  if (e->queued_ts + l->timeout < l->deadline)
-    l->deadline = e->queued_ts + l->timeout;
+  if (!l->head)
+    l->deadline = e->conn.last_ts + l->timeout + l->strict;
   e->next = NULL;
   e->prev = l->tail;
   if (l->tail)
@@ -177,8 +177,8 @@ static struct entry *entry_alloc(struct ta_flow_table *t) {
   return e;
 }
 
-static void emit(struct ta_flow_table *t, struct entry *e,
-                 enum ta_end_reason why) {
+static void finalize(struct ta_flow_table *t, struct entry *e,
+                     enum ta_end_reason why) {
   ta_conn_finalize(&e->conn, why);
   t->stats.by_scenario[e->conn.scenario]++;
   t->stats.by_conn_state[e->conn.conn_state]++;
@@ -186,6 +186,11 @@ static void emit(struct ta_flow_table *t, struct entry *e,
     t->stats.evicted++;
   else if (why == TA_END_IDLE)
     t->stats.idle_timeouts++;
+}
+
+static void emit(struct ta_flow_table *t, struct entry *e,
+                 enum ta_end_reason why) {
+  finalize(t, e, why);
   t->emit(t->ctx, &e->conn);
 }
 
@@ -241,36 +246,18 @@ static void due_flush(struct ta_flow_table *t) {
   t->due_len = 0;
 }
 
-static bool touched_since_queued(const struct entry *e) {
-  return e->conn.last_ts != e->queued_ts;
-}
-
-static void requeue(struct ta_flow_table *t, struct entry *e) {
-  uint8_t list = e->list;
-  lru_remove(t, e);
-  lru_append(t, e, list);
-}
-
-/* Hands on the due records of one list. The head that is neither due nor
- * touched since it was queued bounds every record behind it. */
+/* Hands on the due records of one list; the first one not due bounds
+ * every record behind it (in time order; a capture whose time goes back
+ * may see some handed on a little late). */
 static void expire_list(struct ta_flow_table *t, uint8_t list, int64_t now,
                         enum ta_end_reason why) {
   struct lru *l = &t->lists[list];
   if (now < l->deadline)
     return;
   struct entry *e;
-  while ((e = l->head)) {
-    int64_t idle = now - e->conn.last_ts;
-    bool due = list == LIST_CLOSED ? idle > l->timeout : idle >= l->timeout;
-    if (due)
-      due_push(t, e, why);
-    else if (touched_since_queued(e))
-      requeue(t, e);
-    else
-      break;
-  }
-  l->deadline = e ? e->queued_ts + l->timeout + (list == LIST_CLOSED)
-                  : INT64_MAX;
+  while ((e = l->head) && now >= e->conn.last_ts + l->timeout + l->strict)
+    due_push(t, e, why);
+  l->deadline = e ? e->conn.last_ts + l->timeout + l->strict : INT64_MAX;
 }
 
 void ta_flow_table_expire(struct ta_flow_table *t, int64_t now) {
@@ -291,9 +278,7 @@ static void evict_one(struct ta_flow_table *t) {
   }
   static const uint8_t order[] = {LIST_ATTEMPT, LIST_OPEN};
   for (size_t i = 0; i < sizeof order; i++) {
-    while ((e = t->lists[order[i]].head) && touched_since_queued(e))
-      requeue(t, e);
-    if (e) {
+    if ((e = t->lists[order[i]].head)) {
       entry_release(t, e, TA_END_EVICTED);
       return;
     }
@@ -349,20 +334,45 @@ void ta_flow_table_packet(struct ta_flow_table *t, const struct ta_packet *p) {
     return; /* unreachable: eviction always frees one record */
   ta_conn_update(&e->conn, p);
   uint8_t list = list_for(&e->conn);
-  if (e->list != list) {
+  if (e->list != list || t->lists[list].tail != e) {
     if (e->list != LIST_NONE)
       lru_remove(t, e);
     lru_append(t, e, list);
   }
 }
 
-void ta_flow_table_flush(struct ta_flow_table *t) {
+size_t ta_flow_table_drain(struct ta_flow_table *t) {
   for (int l = 0; l < LIST_COUNT; l++) {
     struct entry *e;
     while ((e = t->lists[l].head))
       due_push(t, e, l == LIST_CLOSED ? TA_END_CLOSED : TA_END_CAPTURE_END);
   }
-  due_flush(t);
+  if (t->due_len > 1)
+    qsort(t->due, t->due_len, sizeof *t->due, by_id);
+  t->taken = 0;
+  return t->due_len;
+}
+
+const struct ta_conn *ta_flow_table_take(struct ta_flow_table *t) {
+  if (t->taken) { /* the record handed out last time */
+    struct entry *prev = t->due[t->taken - 1];
+    bucket_remove(t, prev);
+    entry_free(t, prev);
+  }
+  if (t->taken == t->due_len) {
+    t->due_len = t->taken = 0;
+    return NULL;
+  }
+  struct entry *e = t->due[t->taken++];
+  finalize(t, e, (enum ta_end_reason)e->list);
+  return &e->conn;
+}
+
+void ta_flow_table_flush(struct ta_flow_table *t) {
+  ta_flow_table_drain(t);
+  const struct ta_conn *c;
+  while ((c = ta_flow_table_take(t)))
+    t->emit(t->ctx, c);
 }
 
 uint32_t ta_flow_table_open(const struct ta_flow_table *t) { return t->open; }
@@ -419,6 +429,7 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
   t->mask = nb - 1;
   t->lists[LIST_OPEN].timeout = t->cfg.idle_timeout_ns;
   t->lists[LIST_CLOSED].timeout = t->cfg.linger_ns;
+  t->lists[LIST_CLOSED].strict = true; /* as Zeek's close delay */
   int64_t attempt = t->cfg.attempt_timeout_ns;
   t->lists[LIST_ATTEMPT].timeout =
       attempt && attempt < t->cfg.idle_timeout_ns ? attempt

@@ -36,6 +36,12 @@ void ta_flow_table_packet(struct ta_flow_table *t, const struct ta_packet *pkt);
 /* Hands on the records due at `now` (what ta_flow_table_packet does first
  * for each packet), in id order. Cannot fail. */
 void ta_flow_table_expire(struct ta_flow_table *t, int64_t now);
+/* The end of the capture in steps, for merging several tables' records:
+ * drain sets aside every record still held, in id order, and returns how
+ * many; each take finalizes and returns the next (valid until the next
+ * call), NULL after the last. Cannot fail. */
+size_t ta_flow_table_drain(struct ta_flow_table *t);
+const struct ta_conn *ta_flow_table_take(struct ta_flow_table *t);
 /* Finalizes and emits everything still held (end of capture), in id order. */
 void ta_flow_table_flush(struct ta_flow_table *t);
 /* Records held now. */
