@@ -209,6 +209,10 @@ void ta_jsonw_raw(struct ta_jsonw *w, const char *json) {
   write_plain(w, json, strlen(json));
 }
 
+void ta_jsonw_rawn(struct ta_jsonw *w, const char *json, size_t len) {
+  write_plain(w, json, len);
+}
+
 /* Zero-padded fixed-width decimal of v into p[0..width). */
 static void fixed_digits(char *p, uint64_t v, int width) {
   for (int i = width - 1; i >= 0; i--) {

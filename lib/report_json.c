@@ -40,11 +40,31 @@ static int json_open(void **state, struct ta_sink *out,
   return 0;
 }
 
+/* One record object; its members are never broken into lines, so it reads
+ * the same written inside the report or on its own. */
+static void json_record(struct ta_jsonw *w, const struct ta_conn *c) {
+  ta_jsonw_obj_begin(w);
+  ta__conn_json_fields(w, c, c->scenario != TA_SC_COMPLETED);
+  ta_jsonw_obj_end(w);
+}
+
 static void json_connection(void *state, const struct ta_conn *c) {
   struct json_state *s = state;
-  ta_jsonw_obj_begin(&s->w);
-  ta__conn_json_fields(&s->w, c, c->scenario != TA_SC_COMPLETED);
-  ta_jsonw_obj_end(&s->w);
+  json_record(&s->w, c);
+}
+
+static void json_format(const struct ta_report_opts *o, const struct ta_conn *c,
+                        struct ta_sink *mem) {
+  struct ta_jsonw w;
+  ta_jsonw_init(&w, mem, 0, o->ts_precision);
+  json_record(&w, c);
+}
+
+static void json_formatted(void *state, const struct ta_conn *c,
+                           const char *text, size_t len) {
+  struct json_state *s = state;
+  (void)c;
+  ta_jsonw_rawn(&s->w, text, len);
 }
 
 static void scenario_counts(struct ta_jsonw *w, const char *key,
@@ -307,6 +327,8 @@ const struct ta_reporter ta_report_json = {
     .help = "one JSON document: connections, hosts, inputs, counters",
     .open = json_open,
     .on_connection = json_connection,
+    .format_connection = json_format,
+    .on_formatted = json_formatted,
     .on_host = json_host,
     .close = json_close,
 };

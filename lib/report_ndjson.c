@@ -15,7 +15,6 @@
 #define NDJSON_ECS_VERSION "8.11.0"
 
 struct ndjson_state {
-  struct ta_jsonw w;
   struct ta_sink *out;
   uint16_t seed;
   int digits;
@@ -133,11 +132,12 @@ static void related_fields(struct ta_jsonw *w, const struct ta_conn *c) {
   ta_jsonw_obj_end(w);
 }
 
-static void ndjson_connection(void *state, const struct ta_conn *c) {
-  struct ndjson_state *s = state;
-  struct ta_jsonw *w = &s->w;
+/* One event line, newline included. */
+static void ndjson_event(struct ta_sink *out, uint16_t seed, int digits,
+                         const struct ta_conn *c) {
+  struct ta_jsonw wr, *w = &wr;
   char summary[160];
-  ta_jsonw_init(w, s->out, 0, s->digits);
+  ta_jsonw_init(w, out, 0, digits);
   ta_jsonw_obj_begin(w);
   ta_jsonw_ktime(w, "@timestamp", c->first_ts);
   ta_jsonw_key(w, "ecs");
@@ -149,14 +149,32 @@ static void ndjson_connection(void *state, const struct ta_conn *c) {
   event_fields(w, c);
   endpoint_fields(w, "source", c, TA_DIR_ORIG);
   endpoint_fields(w, "destination", c, TA_DIR_RESP);
-  network_fields(w, c, s->seed);
+  network_fields(w, c, seed);
   related_fields(w, c);
   ta_jsonw_key(w, "tcpaudit");
   ta_jsonw_obj_begin(w);
   ta__conn_json_fields(w, c, c->scenario != TA_SC_COMPLETED);
   ta_jsonw_obj_end(w);
   ta_jsonw_obj_end(w);
-  ta_sink_write(s->out, "\n", 1);
+  ta_sink_write(out, "\n", 1);
+}
+
+static void ndjson_connection(void *state, const struct ta_conn *c) {
+  struct ndjson_state *s = state;
+  ndjson_event(s->out, s->seed, s->digits, c);
+  ta_sink_flush(s->out);
+}
+
+static void ndjson_format(const struct ta_report_opts *o,
+                          const struct ta_conn *c, struct ta_sink *mem) {
+  ndjson_event(mem, o->community_id_seed, o->ts_precision, c);
+}
+
+static void ndjson_formatted(void *state, const struct ta_conn *c,
+                             const char *text, size_t len) {
+  struct ndjson_state *s = state;
+  (void)c;
+  ta_sink_write(s->out, text, len);
   ta_sink_flush(s->out);
 }
 
@@ -178,6 +196,8 @@ const struct ta_reporter ta_report_ndjson = {
     .help = "one ECS event per connection and line, written as each ends",
     .open = ndjson_open,
     .on_connection = ndjson_connection,
+    .format_connection = ndjson_format,
+    .on_formatted = ndjson_formatted,
     .on_host = ndjson_host,
     .close = ndjson_close,
 };

@@ -47,6 +47,7 @@ void ta_jsonw_secs(struct ta_jsonw *w, int64_t ns);
 void ta_jsonw_time(struct ta_jsonw *w, int64_t ns);
 /* A pre-formatted JSON value, written as is. */
 void ta_jsonw_raw(struct ta_jsonw *w, const char *json);
+void ta_jsonw_rawn(struct ta_jsonw *w, const char *json, size_t len);
 
 /* Key-value shorthands. */
 void ta_jsonw_kstr(struct ta_jsonw *w, const char *k, const char *v);

@@ -108,6 +108,15 @@ struct ta_reporter {
   void (*on_host)(void *state, const struct ta_host *h);
   /* Writes the trailer and frees state; returns 0 or TA_E*. */
   int (*close)(void *state, const struct ta_summary *s);
+  /* Optional pair, for formats whose text for a connection depends on the
+   * record and the options alone: format_connection appends that text to a
+   * memory sink and touches no state, so several threads may format at once;
+   * on_formatted then writes it, in order, in place of on_connection, with
+   * the same result. NULL when the format keeps state per connection. */
+  void (*format_connection)(const struct ta_report_opts *o,
+                            const struct ta_conn *c, struct ta_sink *mem);
+  void (*on_formatted)(void *state, const struct ta_conn *c, const char *text,
+                       size_t len);
 };
 
 /* First and last packet time over all inputs; false when no packet was

@@ -27,6 +27,12 @@ static inline void ta_sink_write(struct ta_sink *s, const void *p, size_t n) {
     s->buf_len += n;
     return;
   }
+  if (!s->fp && s->mem_len + n < s->mem_cap) { /* room for the NUL too */
+    __builtin_memcpy(s->mem + s->mem_len, p, n);
+    s->mem_len += n;
+    s->mem[s->mem_len] = 0;
+    return;
+  }
   ta__sink_write_slow(s, p, n);
 }
 void ta_sink_puts(struct ta_sink *s, const char *str);

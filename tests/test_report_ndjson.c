@@ -172,8 +172,12 @@ static int tail_close(void *st, const struct ta_summary *s) {
 
 static void test_report_ndjson_lines_reach_the_file_as_finalized(void **state) {
   (void)state;
-  static const struct ta_reporter tail = {"tail", "", tail_open, tail_conn,
-                                          tail_host, tail_close};
+  static const struct ta_reporter tail = {.name = "tail",
+                                          .help = "",
+                                          .open = tail_open,
+                                          .on_connection = tail_conn,
+                                          .on_host = tail_host,
+                                          .close = tail_close};
   char *path = tt_tmpfile(".ndjson");
   FILE *f = fopen(path, "w");
   assert_non_null(f);
