@@ -54,6 +54,9 @@ static const char usage_text[] =
     "                           only marks its connection (history C/c). Off\n"
     "                           by default: captures taken on the sending host\n"
     "                           carry offloaded, wrong checksums\n"
+    "  -j, --threads N          track connections on N worker threads (default\n"
+    "                           1); the report is the same for any N unless\n"
+    "                           the connection table fills up\n"
     "      --no-progress        never show progress on stderr\n"
     "  -h, --help               show this help\n"
     "  -V, --version            show the version\n"
@@ -151,6 +154,7 @@ static const struct option long_opts[] = {
     {"html-max-connections", required_argument, NULL, OPT_HTML_MAX},
     {"verify-checksums", no_argument, NULL, OPT_VERIFY_CSUM},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"threads", required_argument, NULL, 'j'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -180,6 +184,11 @@ static int parse_option(struct cli *cli, int c, const char *arg) {
     if (!parse_u64(arg, 100000000, &v) || v == 0)
       return usage_error("--max-connections: '%s' is not a count from 1", arg);
     cli->cfg.max_conns = (uint32_t)v;
+    return -1;
+  case 'j':
+    if (!parse_u64(arg, TA_MAX_THREADS, &v) || v == 0)
+      return usage_error("--threads: '%s' is not a count from 1 to 64", arg);
+    cli->cfg.threads = (unsigned)v;
     return -1;
   case OPT_MAX_HOSTS:
     if (!parse_u64(arg, 100000000, &v) || v == 0)
@@ -239,7 +248,7 @@ static int parse_args(struct cli *cli, int argc, char **argv) {
     return usage_error("expected a command: report%s", "");
   optind = 2;
   int c;
-  while ((c = getopt_long(argc, argv, "f:o:F:hV", long_opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "f:o:F:j:hV", long_opts, NULL)) != -1) {
     int rc = parse_option(cli, c, optarg);
     if (rc >= 0)
       return rc;

@@ -17,6 +17,7 @@
 #include "ta_hosts.h"
 #include "ta_limits.h"
 #include "ta_reader.h"
+#include "ta_shard.h"
 
 #define PROGRESS_EVERY 65536u /* frames between progress callbacks */
 
@@ -29,7 +30,9 @@ struct source_slot {
 struct run {
   const struct ta_config *cfg;
   struct ta_result *res;
-  struct ta_flow_table *flows;
+  struct ta_flow_table *flows;   /* one table in this thread, or */
+  struct ta_shards *shards;      /* tables on worker threads */
+  struct ta_report_opts ropts;
   struct ta_hosts *hosts;
   void *rstate;
   struct source_slot *slots;
@@ -126,6 +129,17 @@ static void on_emit(void *ctx, const struct ta_conn *c) {
   run->cfg->reporter->on_connection(run->rstate, c);
 }
 
+/* A record from the shards, on their merging thread, maybe formatted. */
+static void on_merged(void *ctx, const struct ta_conn *c, const char *text,
+                      size_t len) {
+  struct run *run = ctx;
+  ta_hosts_add(run->hosts, c);
+  if (text)
+    run->cfg->reporter->on_formatted(run->rstate, c, text, len);
+  else
+    run->cfg->reporter->on_connection(run->rstate, c);
+}
+
 static void count_unsupported(struct ta_counters *k, uint32_t lt) {
   for (uint8_t i = 0; i < k->n_unsupported_linktypes; i++)
     if (k->unsupported_linktypes[i][0] == lt) {
@@ -185,7 +199,10 @@ static void process_frame(struct run *run, const struct ta_frame *f) {
   else if (pkt.disposition == TA_DISP_TCP) {
     if (pkt.anomalies & TA_ANOM_TCP_OPT_BAD)
       run->tcp_opt_bad++;
-    ta_flow_table_packet(run->flows, &pkt);
+    if (run->shards)
+      ta_shards_packet(run->shards, &pkt);
+    else
+      ta_flow_table_packet(run->flows, &pkt);
   }
 }
 
@@ -247,9 +264,13 @@ static void report_progress(struct run *run) {
       p.bytes_read += ta_reader_offset(run->slots[i].r);
       p.bytes_total += ta_reader_size(run->slots[i].r);
     }
-  struct ta_flow_stats fs;
-  ta_flow_table_stats(run->flows, &fs);
-  p.connections = fs.connections;
+  if (run->shards) {
+    p.connections = ta_shards_emitted(run->shards);
+  } else {
+    struct ta_flow_stats fs;
+    ta_flow_table_stats(run->flows, &fs);
+    p.connections = fs.connections;
+  }
   run->cfg->progress(run->cfg->progress_ctx, &p);
 }
 
@@ -409,8 +430,15 @@ static void note_damage(struct ta_result *res) {
 static int finish(struct run *run) {
   struct ta_result *res = run->res;
   note_damage(res);
-  ta_flow_table_flush(run->flows);
-  ta_flow_table_stats(run->flows, &res->flows);
+  if (run->shards) {
+    if (ta_shards_finish(run->shards) < 0)
+      warn(res, "out of memory while merging the threads' records: some "
+           "connections are missing from the report");
+    ta_shards_stats(run->shards, &res->flows);
+  } else {
+    ta_flow_table_flush(run->flows);
+    ta_flow_table_stats(run->flows, &res->flows);
+  }
   ta_hosts_each(run->hosts, emit_host, run);
   collect_warnings(run);
   int digits = 6;
@@ -486,12 +514,21 @@ int ta_analyze(const struct ta_config *cfg, struct ta_result *res, char *err,
     goto out;
   if (res->inputs_failed)
     res->damaged = true;
-  struct ta_report_opts ro = cfg->report;
-  ro.ts_precision = precision_of_inputs(res);
-  rc = cfg->reporter->open(&run.rstate, cfg->out, &ro);
+  run.ropts = cfg->report;
+  run.ropts.ts_precision = precision_of_inputs(res);
+  rc = cfg->reporter->open(&run.rstate, cfg->out, &run.ropts);
   if (rc < 0) {
     ta__fail(err, errlen, rc, "cannot start the %s report", cfg->reporter->name);
     goto out;
+  }
+  if (cfg->threads > 1) {
+    run.shards = ta_shards_new(cfg->threads, &fc, cfg->reporter, &run.ropts,
+                               on_merged, &run);
+    if (!run.shards) {
+      rc = ta__fail(err, errlen, TA_ENOMEM, "cannot start %u threads",
+                    cfg->threads);
+      goto out;
+    }
   }
   merge_all(&run);
   rc = finish(&run);
@@ -502,6 +539,7 @@ out:
     ta_reader_close(run.slots[i].r);
   free(run.slots);
   free(run.heap);
+  ta_shards_free(run.shards);
   ta_flow_table_free(run.flows);
   ta_hosts_free(run.hosts);
   return rc;

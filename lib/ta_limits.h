@@ -69,6 +69,9 @@
 /* Per-host aggregates: hosts held at once, and services (ports) per host.
  * Past them, counts are folded into an overflow bucket that is reported. */
 #define TA_DEFAULT_MAX_HOSTS 65536u
+/* Worker threads for --threads: far more than the cores of any machine
+ * that reads captures, small enough to index workers with a byte. */
+#define TA_MAX_THREADS 64u
 #define TA_MAX_SERVICES_PER_HOST 64
 
 #endif

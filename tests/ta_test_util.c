@@ -4,6 +4,8 @@
 #include "ta_packet.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -158,6 +160,66 @@ char *tt_slurp(const char *path, size_t *len) {
 bool tt_dir_exists(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+#define TT_MAX_DEPTH 8 /* directory levels walked for captures */
+
+static bool is_capture(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return false;
+  uint8_t m[4] = {0};
+  size_t n = fread(m, 1, 4, f);
+  fclose(f);
+  if (n < 4)
+    return false;
+  uint32_t le = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 |
+                (uint32_t)m[3] << 24;
+  return le == 0xa1b2c3d4u || le == 0xd4c3b2a1u || le == 0xa1b23c4du ||
+         le == 0x4d3cb2a1u || le == 0x0a0d0d0au ||
+         (m[0] == 0x1f && m[1] == 0x8b) ||                    /* gzip */
+         (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd);
+}
+
+static void walk(const char *dir, int depth, char **paths, size_t max,
+                 size_t *n) {
+  DIR *d = opendir(dir);
+  if (!d || depth > TT_MAX_DEPTH) {
+    if (d)
+      closedir(d);
+    return;
+  }
+  struct dirent *e;
+  while ((e = readdir(d)) && *n < max) {
+    if (e->d_name[0] == '.')
+      continue;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    struct stat st;
+    if (stat(path, &st) != 0)
+      continue;
+    if (S_ISDIR(st.st_mode))
+      walk(path, depth + 1, paths, max, n);
+    else if (S_ISREG(st.st_mode) && is_capture(path))
+      paths[(*n)++] = strdup(path);
+  }
+  closedir(d);
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+size_t tt_find_captures(const char *dir, char **paths, size_t max) {
+  size_t n = 0;
+  walk(dir, 0, paths, max, &n);
+  qsort(paths, n, sizeof *paths, cmp_str);
+  return n;
+}
+
+void tt_captures_free(char **paths, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    free(paths[i]);
 }
 
 int tt_run_cli(const char *args, char **out, char **err) {

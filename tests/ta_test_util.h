@@ -56,6 +56,10 @@ char *tt_tmpfile(const char *suffix);
 char *tt_slurp(const char *path, size_t *len);
 /* True when the directory exists (to skip tests that need ../shared). */
 bool tt_dir_exists(const char *path);
+/* Paths of the capture files (pcap, pcapng, gzip or zstd by their magic)
+ * under dir, sorted, at most max; each malloc'd. Returns how many. */
+size_t tt_find_captures(const char *dir, char **paths, size_t max);
+void tt_captures_free(char **paths, size_t n);
 
 /* Runs the tcpaudit binary with args (a shell command tail); captures stdout
  * into *out (malloc'd) and stderr into *err; returns the exit code. */

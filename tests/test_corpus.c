@@ -22,7 +22,6 @@
 #include "ta_test_util.h"
 
 #define MAX_FILES 4096
-#define MAX_DEPTH 8 /* directory levels walked */
 
 struct files {
   char *path[MAX_FILES];
@@ -37,54 +36,8 @@ struct oracle {
   size_t n;
 };
 
-static bool is_capture(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return false;
-  uint8_t m[4] = {0};
-  size_t n = fread(m, 1, 4, f);
-  fclose(f);
-  if (n < 4)
-    return false;
-  uint32_t le = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 |
-                (uint32_t)m[3] << 24;
-  return le == 0xa1b2c3d4u || le == 0xd4c3b2a1u || le == 0xa1b23c4du ||
-         le == 0x4d3cb2a1u || le == 0x0a0d0d0au ||
-         (m[0] == 0x1f && m[1] == 0x8b) ||                    /* gzip */
-         (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd);
-}
-
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void walk(const char *dir, int depth, struct files *out) {
-  DIR *d = opendir(dir);
-  if (!d || depth > MAX_DEPTH) {
-    if (d)
-      closedir(d);
-    return;
-  }
-  struct dirent *e;
-  while ((e = readdir(d)) && out->n < MAX_FILES) {
-    if (e->d_name[0] == '.')
-      continue;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    struct stat st;
-    if (stat(path, &st) != 0)
-      continue;
-    if (S_ISDIR(st.st_mode))
-      walk(path, depth + 1, out);
-    else if (S_ISREG(st.st_mode) && is_capture(path))
-      out->path[out->n++] = strdup(path);
-  }
-  closedir(d);
-}
-
 static void files_free(struct files *f) {
-  for (size_t i = 0; i < f->n; i++)
-    free(f->path[i]);
+  tt_captures_free(f->path, f->n);
   f->n = 0;
 }
 
@@ -304,8 +257,7 @@ static void test_corpus_testdata(void **state) {
   (void)state;
   struct files f = {0};
   struct oracle o = {0};
-  walk(TA_TESTDATA, 0, &f);
-  qsort(f.path, f.n, sizeof *f.path, cmp_str);
+  f.n = tt_find_captures(TA_TESTDATA, f.path, MAX_FILES);
   assert_true(f.n >= 10);
   oracle_expected(&o, TA_TESTDATA);
   assert_true(o.n >= 10);
@@ -322,8 +274,7 @@ static void test_corpus_shared(void **state) {
   }
   struct files f = {0};
   struct oracle o = {0};
-  walk(TA_CORPUS, 0, &f);
-  qsort(f.path, f.n, sizeof *f.path, cmp_str);
+  f.n = tt_find_captures(TA_CORPUS, f.path, MAX_FILES);
   assert_true(f.n > 0);
   oracle_manifest(&o, TA_CORPUS);
   check_all(&f, &o);
