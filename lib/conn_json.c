@@ -14,61 +14,25 @@ static const char *answer_name(int a) {
 }
 
 static const char *close_how_name(int h) {
-  return h == TA_CLOSE_FIN ? "fin" : h == TA_CLOSE_RST ? "rst" : "none";
+  return h == TA_CLOSE_RST ? "rst" : "fin";
 }
 
 double ta__secs(int64_t ns) { return (double)ns / 1e9; }
 
-void ta__opt_layout_format(char *buf, size_t len,
-                           const struct ta_tcp_options *o) {
-  static const char *const names[] = {"eol", "nop", "mss", "ws", "sok",
-                                      "sack", NULL, NULL, "ts"};
-  size_t used = 0;
-  buf[0] = 0;
-  for (uint8_t i = 0; i < o->n_layout; i++) {
-    uint8_t k = o->layout[i];
-    const char *n = k < sizeof names / sizeof names[0] ? names[k] : NULL;
-    char other[5] = {'k', 0, 0, 0, 0}; /* "k" and up to three digits */
-    if (!n) {
-      int d = k >= 100 ? 3 : k >= 10 ? 2 : 1;
-      for (int j = d; j > 0; j--, k /= 10)
-        other[j] = (char)('0' + k % 10);
-      n = other;
-    }
-    size_t nl = strlen(n);
-    if (used + nl + 2 > len)
-      break;
-    if (i)
-      buf[used++] = ',';
-    memcpy(buf + used, n, nl + 1);
-    used += nl;
-  }
-}
-
-static void syn_features(struct ta_jsonw *w, const struct ta_syn_features *f) {
-  if (!f->seen) {
+/* Counters of segments that TCP analysis flags; null when all are zero,
+ * as they are for most short connections. */
+static void analysis_fields(struct ta_jsonw *w, const struct ta_side *s) {
+  ta_jsonw_key(w, "analysis");
+  if (!s->retransmits && !s->out_of_order && !s->zero_windows &&
+      !s->keepalives) {
     ta_jsonw_null(w);
     return;
   }
-  char layout[128];
-  ta__opt_layout_format(layout, sizeof layout, &f->opt);
   ta_jsonw_obj_begin(w);
-  ta_jsonw_ku64(w, "ttl", f->ttl);
-  ta_jsonw_ku64(w, "window", f->window);
-  ta_jsonw_key(w, "mss");
-  if (f->opt.has_mss)
-    ta_jsonw_u64(w, f->opt.mss);
-  else
-    ta_jsonw_null(w);
-  ta_jsonw_key(w, "wscale");
-  if (f->opt.has_wscale)
-    ta_jsonw_u64(w, f->opt.wscale);
-  else
-    ta_jsonw_null(w);
-  ta_jsonw_kbool(w, "sack_ok", f->opt.sack_ok);
-  ta_jsonw_kbool(w, "timestamps", f->opt.has_ts);
-  ta_jsonw_kbool(w, "df", f->df);
-  ta_jsonw_kstr(w, "options", layout);
+  ta_jsonw_ku64(w, "retransmits", s->retransmits);
+  ta_jsonw_ku64(w, "out_of_order", s->out_of_order);
+  ta_jsonw_ku64(w, "zero_windows", s->zero_windows);
+  ta_jsonw_ku64(w, "keepalives", s->keepalives);
   ta_jsonw_obj_end(w);
 }
 
@@ -82,14 +46,9 @@ static void side_fields(struct ta_jsonw *w, const struct ta_conn *c, int d) {
   ta_jsonw_ku64(w, "port", s->port);
   ta_jsonw_ku64(w, "pkts", s->pkts);
   ta_jsonw_ku64(w, "bytes", s->ip_bytes);
-  ta_jsonw_ku64(w, "payload_bytes", s->payload_bytes);
-  ta_jsonw_ku64(w, "retransmits", s->retransmits);
-  ta_jsonw_ku64(w, "out_of_order", s->out_of_order);
-  ta_jsonw_ku64(w, "zero_windows", s->zero_windows);
-  ta_jsonw_ku64(w, "keepalives", s->keepalives);
+  ta_jsonw_ku64(w, "payload", s->payload_bytes);
+  analysis_fields(w, s);
   ta_jsonw_key(w, "syn");
-  syn_features(w, &s->syn);
-  ta_jsonw_key(w, "fingerprint");
   ta__fp_json_side(w, &s->syn, c->family);
   ta_jsonw_obj_end(w);
 }
@@ -121,25 +80,31 @@ static void syn_fields(struct ta_jsonw *w, const struct ta_conn *c) {
   ta_jsonw_kstr(w, "answered_by", answer_name(c->answered_by));
   ta_jsonw_obj_end(w);
 
-  bool have_syn = c->syn_count > 0;
+  /* no SYN/ACK, no handshake to describe (and none can have completed) */
   ta_jsonw_key(w, "handshake");
+  if (!c->synack_ts) {
+    ta_jsonw_null(w);
+    return;
+  }
   ta_jsonw_obj_begin(w);
   ta_jsonw_kbool(w, "complete", c->established_ts != 0);
-  opt_secs(w, "syn_to_synack", have_syn && c->synack_ts,
+  opt_secs(w, "syn_to_synack", c->syn_count > 0,
            c->synack_ts - answered_syn_ts(c));
-  opt_secs(w, "synack_to_ack", c->synack_ts && c->established_ts,
+  opt_secs(w, "synack_to_ack", c->established_ts != 0,
            c->established_ts - c->synack_ts);
   ta_jsonw_obj_end(w);
 }
 
+/* The first FIN or RST; null when neither was seen (the initiator, the way
+ * and the payload counts are only recorded together with it). */
 static void close_fields(struct ta_jsonw *w, const struct ta_conn *c) {
   ta_jsonw_key(w, "close");
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_key(w, "initiator");
-  if (c->close_initiator)
-    ta_jsonw_str(w, dir_name(c->close_initiator - 1));
-  else
+  if (!c->close_initiator) {
     ta_jsonw_null(w);
+    return;
+  }
+  ta_jsonw_obj_begin(w);
+  ta_jsonw_kstr(w, "initiator", dir_name(c->close_initiator - 1));
   ta_jsonw_kstr(w, "how", close_how_name(c->close_how));
   opt_secs(w, "after_handshake", c->close_ts && c->established_ts,
            c->close_ts - c->established_ts);
@@ -171,10 +136,14 @@ static void error_bound(struct ta_jsonw *w, const char *k, double e) {
   ta_jsonw_raw(w, num);
 }
 
-/* One leg: samples, min, avg, max (docs/latency.md). */
+/* One leg: samples, min, avg, max (docs/latency.md); null without samples. */
 static void rtt_leg(struct ta_jsonw *w, const char *k,
                     const struct ta_lat_leg *l) {
   ta_jsonw_key(w, k);
+  if (!l->samples) {
+    ta_jsonw_null(w);
+    return;
+  }
   ta_jsonw_obj_begin(w);
   ta_jsonw_ku64(w, "samples", l->samples);
   opt_secs(w, "min", l->samples, (int64_t)l->min_us * 1000);
@@ -183,32 +152,50 @@ static void rtt_leg(struct ta_jsonw *w, const char *k,
   ta_jsonw_obj_end(w);
 }
 
-static void latency_fields(struct ta_jsonw *w, const struct ta_conn *c) {
+/* Round trips; null when nothing was measured, as for most refused and
+ * unanswered attempts. */
+static void rtt_fields(struct ta_jsonw *w, const struct ta_conn *c) {
   const struct ta_lat_small *r = &c->lat.rtt;
+  const struct ta_lat_leg *to_resp = &c->side[TA_DIR_ORIG].lat;
+  const struct ta_lat_leg *to_orig = &c->side[TA_DIR_RESP].lat;
+  int64_t hs = ta_lat_handshake(&c->lat);
+  double err = ta_lat_small_error(r);
   ta_jsonw_key(w, "rtt");
+  if (!r->count && hs < 0 && !to_resp->samples && !to_orig->samples &&
+      err <= 0) {
+    ta_jsonw_null(w);
+    return;
+  }
   ta_jsonw_obj_begin(w);
   ta_jsonw_ku64(w, "samples", r->count);
   opt_secs(w, "min", r->count, ta_lat_small_min(r));
   opt_secs(w, "median", r->count, ta_lat_small_median(r));
   opt_secs(w, "max", r->count, ta_lat_small_max(r));
-  error_bound(w, "median_error", ta_lat_small_error(r));
-  int64_t hs = ta_lat_handshake(&c->lat);
+  error_bound(w, "median_error", err);
   opt_secs(w, "handshake", hs >= 0, hs);
-  rtt_leg(w, "to_resp", &c->side[TA_DIR_ORIG].lat);
-  rtt_leg(w, "to_orig", &c->side[TA_DIR_RESP].lat);
+  rtt_leg(w, "to_resp", to_resp);
+  rtt_leg(w, "to_orig", to_orig);
   ta_jsonw_obj_end(w);
+}
 
+/* Server response times; null when no exchange and no first answer. */
+static void response_fields(struct ta_jsonw *w, const struct ta_conn *c) {
   const struct ta_lat_small *x = &c->lat.response;
   int64_t first = c->side[TA_DIR_RESP].first_payload_ts;
+  bool have_first = c->established_ts && first >= c->established_ts;
+  double err = ta_lat_small_error(x);
   ta_jsonw_key(w, "response");
+  if (!x->count && !have_first && err <= 0) {
+    ta_jsonw_null(w);
+    return;
+  }
   ta_jsonw_obj_begin(w);
   ta_jsonw_ku64(w, "count", x->count);
   opt_secs(w, "min", x->count, ta_lat_small_min(x));
   opt_secs(w, "median", x->count, ta_lat_small_median(x));
   opt_secs(w, "max", x->count, ta_lat_small_max(x));
-  error_bound(w, "median_error", ta_lat_small_error(x));
-  opt_secs(w, "first", c->established_ts && first >= c->established_ts,
-           first - c->established_ts);
+  error_bound(w, "median_error", err);
+  opt_secs(w, "first", have_first, first - c->established_ts);
   ta_jsonw_obj_end(w);
 }
 
@@ -225,6 +212,8 @@ static void anomaly_list(struct ta_jsonw *w, uint32_t bits) {
   ta_jsonw_arr_end(w);
 }
 
+/* Each packet is [t, dir, flags, seq, ack, win, len]: positions rather
+ * than keys, since a ladder can hold a dozen packets. */
 static void ladder_fields(struct ta_jsonw *w, const struct ta_conn *c) {
   ta_jsonw_key(w, "ladder");
   ta_jsonw_obj_begin(w);
@@ -232,15 +221,15 @@ static void ladder_fields(struct ta_jsonw *w, const struct ta_conn *c) {
   ta_jsonw_arr_begin(w);
   for (uint8_t i = 0; i < c->n_ladder && i < TA_LADDER_PKTS; i++) {
     const struct ta_ladder_pkt *p = &c->ladder[i];
-    ta_jsonw_obj_begin(w);
-    ta_jsonw_ksecs(w, "t", (int64_t)p->dt_us * 1000);
-    ta_jsonw_kstr(w, "dir", dir_name(p->dir));
-    ta_jsonw_ku64(w, "flags", p->flags);
-    ta_jsonw_ku64(w, "seq", p->seq_rel);
-    ta_jsonw_ku64(w, "ack", p->ack_rel);
-    ta_jsonw_ku64(w, "win", p->window);
-    ta_jsonw_ku64(w, "len", p->payload);
-    ta_jsonw_obj_end(w);
+    ta_jsonw_arr_begin(w);
+    ta_jsonw_secs(w, (int64_t)p->dt_us * 1000);
+    ta_jsonw_str(w, dir_name(p->dir));
+    ta_jsonw_u64(w, p->flags);
+    ta_jsonw_u64(w, p->seq_rel);
+    ta_jsonw_u64(w, p->ack_rel);
+    ta_jsonw_u64(w, p->window);
+    ta_jsonw_u64(w, p->payload);
+    ta_jsonw_arr_end(w);
   }
   ta_jsonw_arr_end(w);
   ta_jsonw_ku64(w, "more", c->ladder_more);
@@ -255,7 +244,6 @@ void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
   side_fields(w, c, TA_DIR_ORIG);
   side_fields(w, c, TA_DIR_RESP);
   ta_jsonw_ktime(w, "first_ts", c->first_ts);
-  ta_jsonw_ktime(w, "last_ts", c->last_ts);
   ta_jsonw_ksecs(w, "duration", c->last_ts - c->first_ts);
   ta_jsonw_kstr(w, "originator_from",
                 c->syn_seen ? "syn" : c->roles_guessed ? "first_packet"
@@ -267,7 +255,8 @@ void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
   ta_jsonw_kstr(w, "summary", summary);
   syn_fields(w, c);
   close_fields(w, c);
-  latency_fields(w, c);
+  rtt_fields(w, c);
+  response_fields(w, c);
   ta_jsonw_kstr(w, "conn_state", ta_conn_state_name(c->conn_state));
   ta_jsonw_key(w, "history");
   ta_jsonw_strn(w, c->history, c->history_len);

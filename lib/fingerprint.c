@@ -1065,18 +1065,14 @@ static void json_str_or_null(struct ta_jsonw *w, const char *k, const char *s) {
     ta_jsonw_null(w);
 }
 
+/* Only the signature's id: its os, version and class are the table's
+ * (data/os-signatures.txt), and each host's os_guess spells them out. */
 static void json_match(struct ta_jsonw *w, const struct ta_fp_entry *e) {
   ta_jsonw_key(w, "match");
-  if (!e) {
+  if (e)
+    ta_jsonw_str(w, e->id);
+  else
     ta_jsonw_null(w);
-    return;
-  }
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_kstr(w, "signature", e->id);
-  ta_jsonw_kstr(w, "os", e->os);
-  json_str_or_null(w, "version", e->version);
-  ta_jsonw_kstr(w, "class", e->generic ? "generic" : "specific");
-  ta_jsonw_obj_end(w);
 }
 
 void ta__fp_json_side(struct ta_jsonw *w, const struct ta_syn_features *syn,
@@ -1091,10 +1087,12 @@ void ta__fp_json_side(struct ta_jsonw *w, const struct ta_syn_features *syn,
   const struct ta_fp_db *db = ta_fp_db_default();
   const struct ta_fp_entry *e = ta_fp_db_entry(db, ta_fp_match(db, &f));
 
+  /* initial_ttl is ttl + hops and df is the "df" quirk: neither is
+   * written twice. sack_ok and timestamps are not the layout's "sok" and
+   * "ts": an option of the wrong length is listed but not taken. */
   ta_jsonw_obj_begin(w);
   ta_jsonw_kstr(w, "packet", f.synack ? "syn+ack" : "syn");
   ta_jsonw_ku64(w, "ttl", f.ttl);
-  ta_jsonw_ku64(w, "initial_ttl", f.initial_ttl);
   ta_jsonw_ku64(w, "hops", f.hops);
   ta_jsonw_ku64(w, "window", f.window);
   ta_fp_window_rel(buf, sizeof buf, &f);
@@ -1109,6 +1107,8 @@ void ta__fp_json_side(struct ta_jsonw *w, const struct ta_syn_features *syn,
     ta_jsonw_u64(w, f.wscale);
   else
     ta_jsonw_null(w);
+  ta_jsonw_kbool(w, "sack_ok", syn->opt.sack_ok);
+  ta_jsonw_kbool(w, "timestamps", syn->opt.has_ts);
   ta_fp_layout(buf, sizeof buf, &f);
   ta_jsonw_kstr(w, "options", buf);
   ta_jsonw_key(w, "quirks");

@@ -1,7 +1,7 @@
 /* tcpaudit - reporters: the whole-capture JSON report (-f json).
  * Streams "connections" as they are finalized, then "hosts", then the
  * inputs and counters known only at the end; one connection per line.
- * Shape: schemas/report.schema.json ("schema": "tcpaudit.report/1"). */
+ * Shape: schemas/report.schema.json ("schema": "tcpaudit.report/2"). */
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +28,7 @@ static int json_open(void **state, struct ta_sink *out,
   ta_jsonw_init(&s->w, out, 2, o->ts_precision);
   ta_jsonw_set_pretty_depth(&s->w, 2);
   ta_jsonw_obj_begin(&s->w);
-  ta_jsonw_kstr(&s->w, "schema", "tcpaudit.report/1");
+  ta_jsonw_kstr(&s->w, "schema", "tcpaudit.report/2");
   ta_jsonw_key(&s->w, "generator");
   ta_jsonw_obj_begin(&s->w);
   ta_jsonw_kstr(&s->w, "name", "tcpaudit");

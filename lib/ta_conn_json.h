@@ -14,8 +14,6 @@
  * records write errors). */
 void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
                           bool with_ladder);
-/* Comma-separated option layout ("mss,nop,ws,sok,ts") into buf. */
-void ta__opt_layout_format(char *buf, size_t len, const struct ta_tcp_options *o);
 /* One plain-English line on what happened ("refused 3 times in 1.0 s"). */
 void ta__conn_summary(char *buf, size_t len, const struct ta_conn *c);
 /* Seconds between two times, for summaries. */

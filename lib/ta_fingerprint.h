@@ -190,8 +190,8 @@ void ta_fp_evidence_line(char *buf, size_t len, const struct ta_fp_evidence *ev)
 
 /* ---- JSON (shared by the json reporters) ---- */
 
-/* Writes the value of a side's "fingerprint" key: an object, or null when
- * the side sent no SYN/SYN-ACK. */
+/* Writes the value of a side's "syn" key: what its SYN or SYN/ACK showed
+ * and the signature it matched, or null when the side sent neither. */
 void ta__fp_json_side(struct ta_jsonw *w, const struct ta_syn_features *syn,
                       uint8_t family);
 /* Writes the value of a host's "os_guess" key: an object, or null when the

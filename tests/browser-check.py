@@ -263,6 +263,24 @@ def page_checks(b, doc, cap, failures):
                         " return d && d.className === 'detail' ? d.querySelectorAll('g.pk').length : -1; })()")
         check(arrows == len(target["ladder"]["packets"]),
               f"row #{target['id']} opened with {arrows} arrows", failures)
+    # a completed row opens its facts: handshake, close and round trips
+    done = next((c for c in conns if c["scenario"] == "completed"), None)
+    if done:
+        facts = b.eval("(() => {"
+                       f" const r = document.querySelector('#conn-body tr.row[data-id=\"{done['id']}\"]');"
+                       " r.click(); const d = r.nextElementSibling;"
+                       " if (!d || d.className !== 'detail') return null;"
+                       " const out = {};"
+                       " d.querySelectorAll('dl.facts dt').forEach(dt =>"
+                       "   out[dt.textContent] = dt.nextElementSibling.textContent);"
+                       " return out; })()") or {}
+        check(facts.get("handshake", "").startswith("complete"),
+              f"row #{done['id']} handshake fact {facts.get('handshake')!r}", failures)
+        want = f"{done['close']['how']} from {done['close']['initiator']}"
+        check(facts.get("close") == want,
+              f"row #{done['id']} close fact {facts.get('close')!r}, not {want!r}", failures)
+        check(("round trip" in facts) == bool(done["rtt"] and done["rtt"]["samples"]),
+              f"row #{done['id']} round trip fact {facts.get('round trip')!r}", failures)
 
 
 def screenshot(b, path):

@@ -52,6 +52,10 @@ def key(a_ip, a_port, b_ip, b_port):
     return (min(x, y), max(x, y)), x <= y
 
 
+# A leg without samples: the report writes null for it.
+NO_SAMPLES = {"samples": 0, "min": None, "avg": None, "max": None}
+
+
 def tcpaudit_legs(binary, path):
     """{tuple: [(start, {'to_resp': leg, 'to_orig': leg, orig endpoint})]}"""
     r = subprocess.run([binary, "report", "-f", "json", path],
@@ -64,10 +68,11 @@ def tcpaudit_legs(binary, path):
         o, s = c["orig"], c["resp"]
         k, _ = key(o["ip"], o["port"], s["ip"], s["port"])
         start = c["first_ts"]
+        rtt = c["rtt"] or {}  # null when nothing was measured
         out.setdefault(k, []).append({
             "start": start, "orig": (norm_ip(o["ip"]), int(o["port"])),
-            "legs": {"to_resp": c["rtt"]["to_resp"],
-                     "to_orig": c["rtt"]["to_orig"]},
+            "legs": {leg: rtt.get(leg) or NO_SAMPLES
+                     for leg in ("to_resp", "to_orig")},
             "id": c["id"]})
     return out
 

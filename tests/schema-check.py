@@ -5,7 +5,7 @@ Runs `tcpaudit report -f json` and `-f ndjson` on every capture found under
 the given directories and validates the report against report.schema.json
 and every NDJSON line against event.schema.json, with a JSON Schema 2020-12
 validator (python3-jsonschema) and its format checks. Also checks that the
-two formats report the same connections.
+two formats report the same connections with the same records.
 
 usage: schema-check.py --tcpaudit BIN --schemas DIR CAPTURE_DIR...
 Exit status: 0 all valid, 1 a report failed validation, 2 setup problem.
@@ -115,10 +115,12 @@ def main():
             events += 1
             for err in event_v.iter_errors(ev):
                 errors.append(f"{cap} (ndjson line {n}) {describe(err)}")
-        ids = [c["id"] for c in doc["connections"]]
-        nd_ids = [json.loads(l)["tcpaudit"]["id"] for l in lines]
-        if ids != nd_ids:
+        # the same record, written by the same code, in both formats
+        records = [json.loads(l)["tcpaudit"] for l in lines]
+        if [c["id"] for c in doc["connections"]] != [r["id"] for r in records]:
             errors.append(f"{cap}: json and ndjson list different connections")
+        elif doc["connections"] != records:
+            errors.append(f"{cap}: json and ndjson records differ")
     print(f"schema-check: {files} captures, {reports} reports and {events} "
           f"events validated, {unreadable} unreadable inputs")
     for e in errors[:MAX_ERRORS_SHOWN]:

@@ -640,7 +640,7 @@ static void test_damaged_ipv4_total_length_smaller(void **state) {
   assert_int_equal(accounted(&r), SAMPLE_RECS);
   assert_int_equal(packets(&r, "tcp"), SAMPLE_RECS);
   json_t *c = connection0(&r);
-  assert_int_equal(num(json_object_get(c, "orig"), "payload_bytes"), 55 - 10);
+  assert_int_equal(num(json_object_get(c, "orig"), "payload"), 55 - 10);
   assert_true(conn_has_anomaly(c, "ip_padded"));
   run_free(&r);
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,7 +68,7 @@ static void test_report_json_completed_capture(void **state) {
   const char *in[] = {TD("kernel-completed.pcap")};
   json_t *doc = report(in, 1, NULL, NULL);
   assert_string_equal(json_string_value(json_object_get(doc, "schema")),
-                      "tcpaudit.report/1");
+                      "tcpaudit.report/2");
   assert_int_equal(json_array_size(json_object_get(doc, "connections")), 1);
   json_t *c = conn_by_port(doc, 2323);
   assert_non_null(c);
@@ -75,8 +76,8 @@ static void test_report_json_completed_capture(void **state) {
   assert_string_equal(json_string_value(json_object_get(orig, "ip")),
                       "127.0.0.1");
   assert_int_equal(json_integer_value(json_object_get(orig, "port")), 40000);
-  assert_int_equal(json_integer_value(json_object_get(orig, "payload_bytes")), 55);
-  assert_int_equal(json_integer_value(json_object_get(resp, "payload_bytes")), 146);
+  assert_int_equal(json_integer_value(json_object_get(orig, "payload")), 55);
+  assert_int_equal(json_integer_value(json_object_get(resp, "payload")), 146);
   assert_int_equal(json_integer_value(json_object_get(orig, "pkts")) +
                        json_integer_value(json_object_get(resp, "pkts")), 10);
   const char *first = json_string_value(json_object_get(c, "first_ts"));
@@ -89,6 +90,96 @@ static void test_report_json_completed_capture(void **state) {
   assert_string_equal(json_string_value(json_object_get(in0, "format")), "pcap");
   assert_int_equal(json_integer_value(json_object_get(in0, "packets")), 10);
   assert_false(json_boolean_value(json_object_get(in0, "damaged")));
+  json_decref(doc);
+}
+
+/* The raw report of one capture (caller frees). */
+static char *report_text(const char *path) {
+  const char *in[] = {path};
+  struct ta_config cfg = {.inputs = in, .n_inputs = 1};
+  int rc;
+  char *out = tt_report(&cfg, "json", &rc);
+  assert_non_null(out);
+  assert_int_equal(rc, 0);
+  return out;
+}
+
+/* "HH:MM:SS.ffffff" of an RFC 3339 time as seconds (same-day spans only). */
+static double seconds_of_day(const char *t) {
+  assert_non_null(t);
+  assert_true(strlen(t) > 19);
+  return atoi(t + 11) * 3600.0 + atoi(t + 14) * 60.0 + atof(t + 17);
+}
+
+static json_t *get(json_t *o, const char *a, const char *b) {
+  json_t *v = json_object_get(o, a);
+  return b ? json_object_get(v, b) : v;
+}
+
+/* A refused attempt measured nothing: its blocks are null, not objects of
+ * nulls, and its record stays small. */
+static void test_report_json_refused_record_is_compact(void **state) {
+  (void)state;
+  char *text = report_text(TD("kernel-refused.pcap"));
+  json_t *doc = json_loads(text, 0, NULL);
+  assert_non_null(doc);
+  json_t *c = json_array_get(json_object_get(doc, "connections"), 0);
+  assert_string_equal(json_string_value(get(c, "scenario", NULL)), "refused");
+  static const char *const empty[] = {"handshake", "close", "rtt", "response"};
+  for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++)
+    assert_true(json_is_null(get(c, empty[i], NULL)));
+  assert_true(json_is_null(get(c, "resp", "syn"))); /* it sent no SYN/ACK */
+  assert_true(json_is_null(get(c, "orig", "analysis")));
+  assert_null(get(c, "last_ts", NULL));
+  /* one place for the SYN's facts, without what follows from them */
+  json_t *syn = get(c, "orig", "syn");
+  assert_string_equal(json_string_value(get(syn, "packet", NULL)), "syn");
+  assert_string_equal(json_string_value(get(syn, "match", NULL)), "linux-4.19");
+  assert_null(get(syn, "initial_ttl", NULL));
+  assert_null(get(c, "orig", "fingerprint"));
+  /* ladder packets are [t, dir, flags, seq, ack, win, len] */
+  json_t *pk = get(get(c, "ladder", NULL), "packets", NULL);
+  assert_int_equal(json_array_size(pk), 2);
+  json_t *rst = json_array_get(pk, 1);
+  assert_int_equal(json_array_size(rst), 7);
+  assert_string_equal(json_string_value(json_array_get(rst, 1)), "resp");
+  assert_int_equal(json_integer_value(json_array_get(rst, 2)), 0x14); /* RST+ACK */
+  assert_int_equal(json_integer_value(json_array_get(rst, 4)), 1);
+  /* the record as written: one line, well under the 1.6 KB it once took */
+  const char *line = strstr(text, "{\"id\":");
+  assert_non_null(line);
+  size_t len = (size_t)(strchr(line, '\n') - line);
+  assert_true(len < 1024);
+  json_decref(doc);
+  free(text);
+}
+
+/* A completed connection keeps every measurement, and its end is first_ts
+ * plus duration. */
+static void test_report_json_completed_record_blocks(void **state) {
+  (void)state;
+  const char *in[] = {TD("kernel-completed.pcap")};
+  json_t *doc = report(in, 1, NULL, NULL);
+  json_t *c = json_array_get(json_object_get(doc, "connections"), 0);
+  assert_true(json_is_true(get(get(c, "handshake", NULL), "complete", NULL)));
+  assert_true(json_is_number(get(c, "handshake", "synack_to_ack")));
+  json_t *fin = get(c, "close", NULL);
+  assert_string_equal(json_string_value(get(fin, "initiator", NULL)), "resp");
+  assert_string_equal(json_string_value(get(fin, "how", NULL)), "fin");
+  assert_int_equal(json_integer_value(get(fin, "resp_payload_before", NULL)), 146);
+  json_t *rtt = get(c, "rtt", NULL);
+  assert_true(json_integer_value(get(rtt, "samples", NULL)) > 0);
+  assert_true(json_integer_value(get(get(rtt, "to_resp", NULL), "samples", NULL)) > 0);
+  assert_int_equal(json_integer_value(get(c, "response", "count")), 1);
+  assert_string_equal(json_string_value(get(get(c, "resp", "syn"), "packet", NULL)),
+                      "syn+ack");
+  assert_null(get(c, "ladder", NULL)); /* completed: no ladder */
+  /* its packets are the whole capture, which ends with its last one */
+  const char *last = json_string_value(
+      get(json_array_get(json_object_get(doc, "inputs"), 0), "last_ts", NULL));
+  double span = seconds_of_day(last) -
+                seconds_of_day(json_string_value(get(c, "first_ts", NULL)));
+  assert_true(fabs(span - json_real_value(get(c, "duration", NULL))) < 1e-7);
   json_decref(doc);
 }
 
@@ -195,6 +286,8 @@ static void test_report_json_time_and_duration_formats(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_report_json_completed_capture),
+      cmocka_unit_test(test_report_json_refused_record_is_compact),
+      cmocka_unit_test(test_report_json_completed_record_blocks),
       cmocka_unit_test(test_report_json_nanosecond_times),
       cmocka_unit_test(test_report_json_rotated_files_merge),
       cmocka_unit_test(test_report_json_filter_counts_rejected),

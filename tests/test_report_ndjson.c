@@ -124,12 +124,24 @@ static void test_report_ndjson_outcome_follows_scenario(void **state) {
   assert_string_equal(json_string_value(path_get(ev, "event", "outcome")), "failure");
   assert_true(array_has(path_get(ev, "event", "type"), "denied"));
   assert_true(array_has(path_get(ev, "event", "type"), "end"));
+  /* a refusal measured no handshake, close or timing: null blocks */
+  json_t *own = json_object_get(ev, "tcpaudit");
+  assert_true(json_is_null(json_object_get(own, "handshake")));
+  assert_true(json_is_null(json_object_get(own, "rtt")));
+  assert_true(json_is_array(json_array_get(path_get(own, "ladder", "packets"), 0)));
   ev = event_for_scenario(events, "unanswered");
   assert_string_equal(json_string_value(path_get(ev, "event", "outcome")), "failure");
   assert_false(array_has(path_get(ev, "event", "type"), "denied"));
+  assert_true(json_is_null(path_get(ev, "tcpaudit", "close")));
   ev = event_for_scenario(events, "completed");
   assert_string_equal(json_string_value(path_get(ev, "event", "outcome")), "success");
   assert_true(array_has(path_get(ev, "event", "type"), "end"));
+  own = json_object_get(ev, "tcpaudit");
+  assert_true(json_is_true(path_get(own, "handshake", "complete")));
+  assert_string_equal(json_string_value(path_get(own, "close", "how")), "fin");
+  /* ECS source.bytes is the record's orig.bytes */
+  assert_int_equal(json_integer_value(path_get(ev, "source", "bytes")),
+                   json_integer_value(path_get(own, "orig", "bytes")));
   /* still open when the capture stopped: not an "end" event */
   ev = event_for_scenario(events, "open");
   assert_string_equal(json_string_value(path_get(ev, "event", "outcome")), "success");
