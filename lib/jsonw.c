@@ -90,13 +90,38 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
   return len;
 }
 
+static bool plain_ascii(unsigned char c) {
+  return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+/* The common short string that needs no escape (names, addresses), copied
+ * and quoted in one pass; false when it needs the general path. */
+static bool write_plain_short(struct ta_sink *out, const char *s, size_t n) {
+  if (n > 62)
+    return false;
+  char *d = ta_sink_reserve(out, n + 2);
+  if (!d)
+    return false;
+  d[0] = '"';
+  for (size_t i = 0; i < n; i++) {
+    if (!plain_ascii((unsigned char)s[i]))
+      return false;
+    d[i + 1] = s[i];
+  }
+  d[n + 1] = '"';
+  ta_sink_commit(out, n + 2);
+  return true;
+}
+
 static void write_escaped(struct ta_sink *out, const char *s, size_t n) {
+  if (write_plain_short(out, s, n))
+    return;
   const unsigned char *p = (const unsigned char *)s;
   size_t run = 0; /* start of bytes that need no escape */
   ta_sink_write(out, "\"", 1);
   for (size_t i = 0; i < n;) {
     unsigned char c = p[i];
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+    if (plain_ascii(c)) {
       i++;
       continue;
     }
@@ -133,8 +158,9 @@ void ta_jsonw_key(struct ta_jsonw *w, const char *key) {
   bool spaced = w->indent && w->depth <= w->pretty_depth;
   struct ta_sink *o = w->out;
   w->after_key = true;
-  if (o->fp && o->buf_len + 100 <= sizeof o->buf) {
-    char *d = o->buf + o->buf_len;
+  char *start = ta_sink_reserve(o, 100);
+  if (start) {
+    char *d = start;
     *d++ = '"';
     size_t i = 0;
     while (key[i] && i < 90) {
@@ -147,7 +173,7 @@ void ta_jsonw_key(struct ta_jsonw *w, const char *key) {
       *d++ = ':';
       if (spaced)
         *d++ = ' ';
-      o->buf_len = (size_t)(d - o->buf);
+      ta_sink_commit(o, (size_t)(d - start));
       return;
     }
   }

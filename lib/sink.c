@@ -43,6 +43,22 @@ static void file_drain(struct ta_sink *s) {
   s->buf_len = 0;
 }
 
+char *ta__sink_reserve_slow(struct ta_sink *s, size_t n) {
+  if (s->fp || s->error)
+    return NULL;
+  size_t cap = s->mem_cap ? s->mem_cap : 4096;
+  while (cap < s->mem_len + n + 1)
+    cap *= 2;
+  if (cap != s->mem_cap) {
+    char *m = realloc(s->mem, cap);
+    if (!m)
+      return NULL; /* the caller's plain write then records the error */
+    s->mem = m;
+    s->mem_cap = cap;
+  }
+  return s->mem + s->mem_len;
+}
+
 void ta__sink_write_slow(struct ta_sink *s, const void *p, size_t n) {
   if (!s->fp) {
     mem_append(s, p, n);

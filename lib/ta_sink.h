@@ -35,6 +35,25 @@ static inline void ta_sink_write(struct ta_sink *s, const void *p, size_t n) {
   }
   ta__sink_write_slow(s, p, n);
 }
+/* Room for n more bytes written in place: a pointer into the buffer, or
+ * NULL (then write with ta_sink_write); ta_sink_commit says how many were
+ * used. For formatting small pieces without a copy. */
+char *ta__sink_reserve_slow(struct ta_sink *s, size_t n);
+static inline char *ta_sink_reserve(struct ta_sink *s, size_t n) {
+  if (s->fp)
+    return s->buf_len + n <= sizeof s->buf ? s->buf + s->buf_len : NULL;
+  if (s->mem_len + n < s->mem_cap)
+    return s->mem + s->mem_len;
+  return ta__sink_reserve_slow(s, n);
+}
+static inline void ta_sink_commit(struct ta_sink *s, size_t used) {
+  if (s->fp) {
+    s->buf_len += used;
+  } else {
+    s->mem_len += used;
+    s->mem[s->mem_len] = 0;
+  }
+}
 void ta_sink_puts(struct ta_sink *s, const char *str);
 void ta_sink_printf(struct ta_sink *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
