@@ -1,7 +1,8 @@
 /* tcpaudit - reader: opens one capture file and yields its frames.
  * Detects pcap vs pcapng from the (decompressed) magic, reads classic pcap
- * with libpcap and pcapng with our block reader, and applies the BPF filter
- * per link type. Counts what it reads into the input's info record. */
+ * with our record reader (libpcap for variants it leaves alone) and pcapng
+ * with our block reader, and applies the BPF filter per link type. Counts
+ * what it reads into the input's info record. */
 #include <pcap/pcap.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,8 @@ struct filter_prog {
 
 struct ta_reader {
   struct ta_source *src;
-  pcap_t *pcap;             /* classic pcap */
+  struct ta__pcapfile *pf;  /* classic pcap, by our reader */
+  pcap_t *pcap;             /* classic pcap variants, by libpcap */
   uint32_t pcap_linktype;
   long pcap_pos;            /* stream offset after the last record, or -1 */
   uint32_t snaplen;         /* the file's snaplen, as libpcap applies it */
@@ -98,6 +100,30 @@ static int open_pcap(struct ta_reader *r, struct ta_input_info *info,
   return 0;
 }
 
+/* Puts the input's path in front of a message; kept out of line so that
+ * the per-frame path carries no message buffer. */
+__attribute__((cold, noinline)) static int
+prefix_path(int rc, const char *path, char *err, size_t errlen) {
+  char tmp[256];
+  snprintf(tmp, sizeof tmp, "%s", err);
+  return ta__fail(err, errlen, rc, "%s: %s", path, tmp);
+}
+
+/* Our reader when it takes the header, else libpcap. */
+static int open_classic(struct ta_reader *r, struct ta_input_info *info,
+                        uint32_t magic, char *err, size_t errlen) {
+  int rc = ta__pcapfile_open(r->src, 0, &r->pf, err, errlen);
+  if (rc < 0)
+    return prefix_path(rc, info->path, err, errlen);
+  if (!r->pf)
+    return open_pcap(r, info, magic, err, errlen);
+  snprintf(info->format, sizeof info->format, "pcap");
+  uint32_t lt;
+  ta__pcapfile_info(r->pf, &lt, &info->snaplen, &info->ts_precision);
+  note_linktype(info, lt);
+  return 0;
+}
+
 int ta_reader_open(const char *path, const char *filter, struct ta_reader **out,
                    struct ta_input_info *info, char *err, size_t errlen) {
   memset(info, 0, sizeof *info);
@@ -137,7 +163,7 @@ int ta_reader_open(const char *path, const char *filter, struct ta_reader **out,
                     "%s: not a pcap or pcapng capture (starts with %02x %02x "
                     "%02x %02x)", path, m[0], m[1], m[2], m[3]);
     else
-      rc = open_pcap(r, info, mg, err, errlen);
+      rc = open_classic(r, info, mg, err, errlen);
   }
   if (rc < 0) {
     ta_reader_close(r);
@@ -192,6 +218,12 @@ static int next_pcap(struct ta_reader *r, struct ta_frame *f,
   return 1;
 }
 
+static int next_classic(struct ta_reader *r, struct ta_frame *f,
+                        struct ta_input_info *info, char *err, size_t errlen) {
+  int rc = ta__pcapfile_next(r->pf, f, &info->oversized, err, errlen);
+  return rc < 0 ? prefix_path(rc, info->path, err, errlen) : rc;
+}
+
 /* Copies the pcapng text found so far into info, once per interface. */
 static void note_pcapng_text(struct ta_reader *r, struct ta_input_info *info) {
   if (!info->section_comment[0])
@@ -226,18 +258,17 @@ static void note_pcapng_ifaces(struct ta_reader *r, struct ta_input_info *info) 
 int ta_reader_next(struct ta_reader *r, struct ta_frame *f,
                    struct ta_input_info *info, char *err, size_t errlen) {
   int rc;
-  if (r->pcap)
+  if (r->pf)
+    rc = next_classic(r, f, info, err, errlen);
+  else if (r->pcap)
     rc = next_pcap(r, f, info, err, errlen);
   else {
     rc = ta__pcapng_next(r->ng, f, err, errlen);
     if (rc < 0 && ta_source_error(r->src))
       rc = ta__fail(err, errlen, TA_ECORRUPT, "%s: %s", info->path,
                     ta_source_error(r->src));
-    else if (rc < 0) {
-      char tmp[256];
-      snprintf(tmp, sizeof tmp, "%s", err);
-      ta__fail(err, errlen, rc, "%s: %s", info->path, tmp);
-    }
+    else if (rc < 0)
+      prefix_path(rc, info->path, err, errlen);
     note_pcapng_ifaces(r, info);
     info->oversized = ta__pcapng_oversized(r->ng);
     info->unknown_blocks = ta__pcapng_unknown_blocks(r->ng);
@@ -275,6 +306,7 @@ void ta_reader_close(struct ta_reader *r) {
       pcap_freecode(&r->progs[i].prog);
   if (r->pcap)
     pcap_close(r->pcap);
+  ta__pcapfile_close(r->pf);
   ta__pcapng_close(r->ng);
   ta_source_close(r->src);
   free(r);

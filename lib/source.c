@@ -1,6 +1,7 @@
 /* tcpaudit - reader: byte sources with transparent gzip/zstd decompression.
  * A small stream layer so that libpcap and the pcapng reader both read from
- * a FILE*; compression is found from magic bytes, never from file names. */
+ * a FILE*, and the classic pcap reader reads large blocks without one;
+ * compression is found from magic bytes, never from file names. */
 #define _GNU_SOURCE /* fopencookie */
 #include "ta_source.h"
 
@@ -60,7 +61,27 @@ static int fill_input(struct ta_source *s) {
   return 0;
 }
 
+/* read() that retries on a signal and records a failure. */
+static long read_fd(struct ta_source *s, uint8_t *buf, size_t n) {
+  ssize_t k;
+  do
+    k = read(s->fd, buf, n);
+  while (k < 0 && errno == EINTR);
+  if (k < 0)
+    snprintf(s->error, sizeof s->error, "read error: %s", strerror(errno));
+  return (long)k;
+}
+
 static long read_plain(struct ta_source *s, uint8_t *buf, size_t n) {
+  if (s->in_pos == s->in_len && !s->in_eof && n >= SOURCE_INBUF) {
+    /* a large request goes straight to the caller: no copy through s->in */
+    long k = read_fd(s, buf, n);
+    if (k > 0)
+      s->consumed += (uint64_t)k;
+    else if (k == 0)
+      s->in_eof = true;
+    return k;
+  }
   if (fill_input(s) < 0)
     return -1;
   size_t k = s->in_len - s->in_pos;
@@ -281,6 +302,26 @@ long ta_source_peek(struct ta_source *s, uint8_t *buf, size_t n) {
   size_t k = s->peek_len < n ? s->peek_len : n;
   memcpy(buf, s->peek, k);
   return (long)k;
+}
+
+long ta_source_read(struct ta_source *s, uint8_t *buf, size_t n) {
+  /* a direct source's descriptor is still at offset 0 (the FILE has read
+   * nothing, and peeked bytes were copies), so it is read as it is */
+  if (s->direct)
+    return read_fd(s, buf, n);
+  if (s->peek_pos < s->peek_len) {
+    size_t k = s->peek_len - s->peek_pos;
+    if (k > n)
+      k = n;
+    memcpy(buf, s->peek + s->peek_pos, k);
+    s->peek_pos += k;
+    s->delivered += k;
+    return (long)k;
+  }
+  long r = read_decoded(s, buf, n);
+  if (r > 0)
+    s->delivered += (uint64_t)r;
+  return r;
 }
 
 FILE *ta_source_stream(struct ta_source *s) { return s->fp; }

@@ -1,6 +1,8 @@
 /* tcpaudit - reader: one capture file as a stream of timestamped frames.
- * Classic pcap goes through libpcap; pcapng through our own block reader
- * (libpcap refuses files whose interfaces have different link types).
+ * Classic pcap goes through our own record reader (libpcap's costs more
+ * than the analysis), with libpcap for the rare variants; pcapng through
+ * our own block reader (libpcap refuses files whose interfaces have
+ * different link types).
  * The optional BPF filter is applied here, per link type, but filtered
  * frames are still returned (marked) so every frame is counted. */
 #ifndef TA_READER_H
@@ -37,6 +39,25 @@ int ta_reader_next(struct ta_reader *r, struct ta_frame *f,
 uint64_t ta_reader_offset(const struct ta_reader *r);
 uint64_t ta_reader_size(const struct ta_reader *r);
 void ta_reader_close(struct ta_reader *r);
+
+/* Classic pcap record reader, internal to the reader module. Opens src
+ * when its header is one it reads (see pcapfile.c): returns 0 with *out
+ * set; returns 0 with *out NULL, having consumed nothing, for any other
+ * header, which is then libpcap's; or TA_ENOMEM / TA_ECORRUPT. bufsize is
+ * the read buffer (0 for the default); it grows for a larger record. */
+struct ta_source;
+struct ta__pcapfile;
+int ta__pcapfile_open(struct ta_source *src, size_t bufsize,
+                      struct ta__pcapfile **out, char *err, size_t errlen);
+/* Same return convention as ta_reader_next; err is not prefixed. Adds
+ * one to *oversized for a record cut to the snaplen because it claimed
+ * more. */
+int ta__pcapfile_next(struct ta__pcapfile *r, struct ta_frame *f,
+                      uint64_t *oversized, char *err, size_t errlen);
+/* Link type, snaplen (as libpcap adjusts it) and timestamp digits. */
+void ta__pcapfile_info(const struct ta__pcapfile *r, uint32_t *linktype,
+                       uint32_t *snaplen, int *digits);
+void ta__pcapfile_close(struct ta__pcapfile *r);
 
 /* pcapng block reader, internal to the reader module. */
 struct ta__pcapng;

@@ -1,6 +1,7 @@
 /* tcpaudit - reader: byte sources for captures (file, stdin, gzip, zstd).
  * Opens a path or "-", detects compression from the magic bytes and hands
- * out a FILE* of the decompressed bytes. Knows nothing of capture formats. */
+ * out the decompressed bytes, as a FILE* or block by block. Knows nothing
+ * of capture formats. */
 #ifndef TA_SOURCE_H
 #define TA_SOURCE_H
 
@@ -17,6 +18,11 @@ int ta_source_open(const char *path, struct ta_source **out, char *err,
 /* Reads up to n decompressed bytes without consuming them; returns the
  * count (short at end of stream), or -1 on a read error. */
 long ta_source_peek(struct ta_source *s, uint8_t *buf, size_t n);
+/* Reads up to n decompressed bytes (peeked bytes included) into buf,
+ * bypassing the FILE*: a reader uses one or the other, never both. Returns
+ * the count (short reads happen; 0 only at the end of the stream), or -1
+ * on a read or decompression error (ta_source_error() tells which). */
+long ta_source_read(struct ta_source *s, uint8_t *buf, size_t n);
 /* FILE* over the decompressed bytes (peeked bytes included). The source
  * stays the owner and closes it, unless it was released. It cannot seek,
  * but ftell() gives the decompressed bytes consumed from it. */

@@ -303,8 +303,8 @@ static void check_cut(struct run *r, const char *msg) {
 static void test_damaged_cut_in_record_header(void **state) {
   (void)state;
   struct run r = cut_after_three(7);
-  check_cut(&r, "truncated dump file; tried to read 16 header bytes, only "
-                "got 7");
+  check_cut(&r, "pcap file is truncated in record 4: its header needs 16 "
+                "bytes, only 7 are left");
   run_free(&r);
 }
 
@@ -312,8 +312,8 @@ static void test_damaged_cut_in_packet_data(void **state) {
   (void)state;
   struct run r = cut_after_three(REC_HDR + 10);
   char msg[128];
-  snprintf(msg, sizeof msg, "tried to read %u captured bytes, only got 10",
-           sample.caplen[3]);
+  snprintf(msg, sizeof msg, "truncated in record 4: its data needs %u bytes, "
+           "only 10 are left", sample.caplen[3]);
   check_cut(&r, msg);
   run_free(&r);
 }
@@ -342,7 +342,8 @@ static void test_damaged_caplen_absurd(void **state) {
   set_le32(b.p + sample.off[3] + 8, 0xfffffff0u);
   struct run r = run_buf(&b, ".pcap");
   assert_int_equal(r.rc, 3);
-  assert_non_null(strstr(r.err, "invalid packet capture length 4294967280"));
+  assert_non_null(strstr(r.err, "pcap record 4 claims 4294967280 captured "
+                                "bytes, more than the 262144 accepted"));
   assert_non_null(strstr(r.err, "the report covers the 3 packet(s) read "
                                 "before it"));
   assert_int_equal(accounted(&r), 3);

@@ -1,4 +1,5 @@
-/* tcpaudit - tests: reader (formats, compression, pcapng, filters, damage). */
+/* tcpaudit - tests: reader (formats, compression, pcapng, classic pcap
+ * records through small buffers, filters, damage). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +10,9 @@
 #include <unistd.h>
 
 #include "ta_error.h"
+#include "ta_limits.h"
 #include "ta_reader.h"
+#include "ta_source.h"
 #include "ta_test_util.h"
 
 #define TD(name) TA_TESTDATA "/" name
@@ -326,6 +329,327 @@ static void test_reader_corpus_mixed_pcapng(void **state) {
   assert_true(info.packets > 100);
 }
 
+/* ---- classic pcap through our record reader, with small buffers ---- */
+
+/* A classic pcap file built in memory, in either byte order. */
+struct pcapbuf {
+  uint8_t *p;
+  size_t n, cap;
+  bool be;
+};
+
+static void pb_bytes(struct pcapbuf *b, const void *src, size_t n) {
+  if (b->n + n > b->cap) {
+    b->cap = (b->n + n) * 2;
+    b->p = realloc(b->p, b->cap);
+  }
+  memcpy(b->p + b->n, src, n);
+  b->n += n;
+}
+
+static void pb_32(struct pcapbuf *b, uint32_t v) {
+  uint8_t x[4];
+  for (int i = 0; i < 4; i++)
+    x[b->be ? 3 - i : i] = (uint8_t)(v >> (8 * i));
+  pb_bytes(b, x, 4);
+}
+
+static void pb_16(struct pcapbuf *b, uint16_t v) {
+  uint8_t x[2] = {(uint8_t)(b->be ? v >> 8 : v), (uint8_t)(b->be ? v : v >> 8)};
+  pb_bytes(b, x, 2);
+}
+
+static struct pcapbuf pb_start(bool be, uint32_t magic, uint32_t snaplen,
+                               uint32_t linktype) {
+  struct pcapbuf b = {.be = be};
+  pb_32(&b, magic);
+  pb_16(&b, 2);
+  pb_16(&b, 4);
+  pb_32(&b, 0);
+  pb_32(&b, 0);
+  pb_32(&b, snaplen);
+  pb_32(&b, linktype);
+  return b;
+}
+
+/* Packet bytes that tell record i and offset k apart. */
+static uint8_t pkt_byte(uint32_t i, uint32_t k) {
+  return (uint8_t)(i * 131u + k * 7u + (k >> 8));
+}
+
+static void pb_record(struct pcapbuf *b, uint32_t sec, uint32_t sub,
+                      uint32_t caplen, uint32_t wirelen, uint32_t i) {
+  pb_32(b, sec);
+  pb_32(b, sub);
+  pb_32(b, caplen);
+  pb_32(b, wirelen);
+  uint8_t chunk[1024];
+  for (uint32_t k = 0; k < caplen; k += sizeof chunk) {
+    uint32_t m = caplen - k < sizeof chunk ? caplen - k : (uint32_t)sizeof chunk;
+    for (uint32_t j = 0; j < m; j++)
+      chunk[j] = pkt_byte(i, k + j);
+    pb_bytes(b, chunk, m);
+  }
+}
+
+static char *pb_write(const struct pcapbuf *b, size_t len) {
+  char *path = tt_tmpfile(".pcap");
+  FILE *f = fopen(path, "wb");
+  fwrite(b->p, 1, len, f);
+  fclose(f);
+  return path;
+}
+
+struct pf_run {
+  struct ta_source *src;
+  struct ta__pcapfile *pf;
+  uint64_t oversized;
+  char err[256];
+};
+
+static int pf_next(struct pf_run *r, struct ta_frame *f) {
+  return ta__pcapfile_next(r->pf, f, &r->oversized, r->err, sizeof r->err);
+}
+
+/* Opens path with our reader and a buffer of bufsize bytes. */
+static void pf_open(struct pf_run *r, const char *path, size_t bufsize) {
+  r->oversized = 0;
+  assert_int_equal(ta_source_open(path, &r->src, r->err, sizeof r->err), 0);
+  assert_int_equal(
+      ta__pcapfile_open(r->src, bufsize, &r->pf, r->err, sizeof r->err), 0);
+}
+
+static void pf_close(struct pf_run *r) {
+  ta__pcapfile_close(r->pf);
+  ta_source_close(r->src);
+}
+
+static bool frame_is(const struct ta_frame *f, uint32_t i, uint32_t caplen) {
+  if (f->caplen != caplen)
+    return false;
+  for (uint32_t k = 0; k < caplen; k++)
+    if (f->data[k] != pkt_byte(i, k))
+      return false;
+  return true;
+}
+
+/* Records of many sizes, read with buffers from far smaller than one
+ * record (it grows) to the default: every frame comes out whole. */
+static void test_reader_pcapfile_buffer_sizes(void **state) {
+  (void)state;
+  struct pcapbuf b = pb_start(false, 0xa1b2c3d4u, 65535, 1);
+  uint32_t lens[40];
+  for (uint32_t i = 0; i < 40; i++) {
+    lens[i] = (i * 397u) % 1600u + (i % 7 == 0 ? 3000u : 0u);
+    pb_record(&b, 1000 + i, i * 1000, lens[i], lens[i] + 4, i);
+  }
+  char *path = pb_write(&b, b.n);
+  static const size_t sizes[] = {1, 16, 100, 1500, 1517, 4096, 65536, 0};
+  for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+    struct pf_run r;
+    pf_open(&r, path, sizes[s]);
+    assert_non_null(r.pf);
+    struct ta_frame f;
+    for (uint32_t i = 0; i < 40; i++) {
+      assert_int_equal(pf_next(&r, &f), 1);
+      assert_true(frame_is(&f, i, lens[i]));
+      assert_int_equal(f.wirelen, lens[i] + 4);
+      assert_int_equal(f.ts_ns, (int64_t)(1000 + i) * 1000000000LL +
+                                    (int64_t)i * 1000000LL);
+      assert_int_equal(f.linktype, 1);
+    }
+    assert_int_equal(pf_next(&r, &f), 0);
+    assert_int_equal(r.oversized, 0);
+    pf_close(&r);
+  }
+  unlink(path);
+  free(path);
+  free(b.p);
+}
+
+/* The largest record accepted, through a buffer of 4 KiB; one byte more
+ * is refused as corrupt. */
+static void test_reader_pcapfile_largest_record(void **state) {
+  (void)state;
+  struct pcapbuf b = pb_start(false, 0xa1b2c3d4u, 0, 1);
+  pb_record(&b, 5, 6, 60, 60, 0);
+  pb_record(&b, 5, 7, TA_MAX_CAPLEN, TA_MAX_CAPLEN, 1);
+  pb_record(&b, 5, 8, 60, 60, 2);
+  pb_record(&b, 5, 9, TA_MAX_CAPLEN + 1, TA_MAX_CAPLEN + 1, 3);
+  char *path = pb_write(&b, b.n);
+  struct pf_run r;
+  pf_open(&r, path, 4096);
+  uint32_t lt, snap;
+  int digits;
+  ta__pcapfile_info(r.pf, &lt, &snap, &digits);
+  assert_int_equal(snap, TA_MAX_CAPLEN); /* 0 means any */
+  assert_int_equal(digits, 6);
+  struct ta_frame f;
+  assert_int_equal(pf_next(&r, &f), 1);
+  assert_true(frame_is(&f, 0, 60));
+  assert_int_equal(pf_next(&r, &f), 1);
+  assert_true(frame_is(&f, 1, TA_MAX_CAPLEN));
+  assert_int_equal(pf_next(&r, &f), 1);
+  assert_true(frame_is(&f, 2, 60));
+  assert_int_equal(pf_next(&r, &f), TA_ECORRUPT);
+  assert_non_null(strstr(r.err, "record 4 claims 262145 captured bytes"));
+  pf_close(&r);
+  unlink(path);
+  free(path);
+  free(b.p);
+}
+
+/* Big-endian files, microsecond and nanosecond, read as libpcap does,
+ * including its reading of a swapped time field as unsigned. */
+static void test_reader_pcapfile_swapped_and_nano(void **state) {
+  (void)state;
+  for (int be = 0; be < 2; be++)
+    for (int nano = 0; nano < 2; nano++) {
+      struct pcapbuf b =
+          pb_start(be, nano ? 0xa1b23c4du : 0xa1b2c3d4u, 1500, 101);
+      pb_record(&b, 1700000000u, 123456789u % (nano ? 1000000000u : 1000000u),
+                40, 1400, 0);
+      pb_record(&b, 0xffffffffu, 0, 20, 20, 1);
+      char *path = pb_write(&b, b.n);
+      struct pf_run r;
+      pf_open(&r, path, 32);
+      uint32_t lt, snap;
+      int digits;
+      ta__pcapfile_info(r.pf, &lt, &snap, &digits);
+      assert_int_equal(lt, 101);
+      assert_int_equal(snap, 1500);
+      assert_int_equal(digits, nano ? 9 : 6);
+      struct ta_frame f;
+      assert_int_equal(pf_next(&r, &f), 1);
+      assert_true(frame_is(&f, 0, 40));
+      assert_int_equal(f.wirelen, 1400);
+      assert_int_equal(f.ts_ns, 1700000000LL * 1000000000LL +
+                                    (nano ? 123456789LL : 456789000LL));
+      assert_int_equal(pf_next(&r, &f), 1);
+      /* host order: signed, so before 1970; swapped: unsigned */
+      bool swapped = be != (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
+      assert_int_equal(f.ts_ns, swapped ? 4294967295LL * 1000000000LL
+                                        : -1000000000LL);
+      assert_int_equal(pf_next(&r, &f), 0);
+      pf_close(&r);
+      unlink(path);
+      free(path);
+      free(b.p);
+    }
+}
+
+/* A record longer than the snaplen is cut to it and the rest skipped, also
+ * when the skipped bytes straddle the buffer's end. */
+static void test_reader_pcapfile_oversized(void **state) {
+  (void)state;
+  struct pcapbuf b = pb_start(false, 0xa1b2c3d4u, 100, 1);
+  pb_record(&b, 1, 0, 300, 300, 0);
+  pb_record(&b, 2, 0, 100, 50, 1);
+  pb_record(&b, 3, 0, 101, 90, 2);
+  pb_record(&b, 4, 0, 60, 60, 3);
+  char *path = pb_write(&b, b.n);
+  static const size_t sizes[] = {64, 150, 0};
+  for (size_t s = 0; s < 3; s++) {
+    struct pf_run r;
+    pf_open(&r, path, sizes[s]);
+    struct ta_frame f;
+    assert_int_equal(pf_next(&r, &f), 1);
+    assert_true(frame_is(&f, 0, 100));
+    assert_int_equal(f.wirelen, 300);
+    assert_int_equal(pf_next(&r, &f), 1);
+    assert_true(frame_is(&f, 1, 100));
+    assert_int_equal(f.wirelen, 100); /* never below the captured length */
+    assert_int_equal(pf_next(&r, &f), 1);
+    assert_true(frame_is(&f, 2, 100));
+    assert_int_equal(f.wirelen, 100);
+    assert_int_equal(pf_next(&r, &f), 1);
+    assert_true(frame_is(&f, 3, 60));
+    assert_int_equal(pf_next(&r, &f), 0);
+    assert_int_equal(r.oversized, 2);
+    pf_close(&r);
+  }
+  unlink(path);
+  free(path);
+  free(b.p);
+}
+
+/* Cut in a record header, in packet data, and in the bytes past the
+ * snaplen: the records before are read, then TA_ETRUNC. */
+static void test_reader_pcapfile_truncated(void **state) {
+  (void)state;
+  struct pcapbuf b = pb_start(true, 0xa1b2c3d4u, 100, 1);
+  pb_record(&b, 1, 0, 80, 80, 0);
+  size_t rec2 = b.n;
+  pb_record(&b, 2, 0, 200, 200, 1);
+  static const struct {
+    size_t cut;
+    const char *msg;
+  } cuts[] = {
+      {7, "record 2: its header needs 16 bytes, only 7 are left"},
+      {16 + 30, "record 2: its data needs 200 bytes, only 30 are left"},
+      {16 + 150, "record 2: its data needs 200 bytes, only 150 are left"},
+  };
+  for (size_t c = 0; c < 3; c++)
+    for (size_t bufsize = 0; bufsize <= 64; bufsize += 64) {
+      char *path = pb_write(&b, rec2 + cuts[c].cut);
+      struct pf_run r;
+      pf_open(&r, path, bufsize);
+      struct ta_frame f;
+      assert_int_equal(pf_next(&r, &f), 1);
+      assert_true(frame_is(&f, 0, 80));
+      assert_int_equal(pf_next(&r, &f), TA_ETRUNC);
+      assert_non_null(strstr(r.err, cuts[c].msg));
+      pf_close(&r);
+      unlink(path);
+      free(path);
+    }
+  /* a header cut short is libpcap's to report: ours leaves it alone */
+  char *path = pb_write(&b, 20);
+  struct pf_run r;
+  assert_int_equal(ta_source_open(path, &r.src, r.err, sizeof r.err), 0);
+  assert_int_equal(ta__pcapfile_open(r.src, 0, &r.pf, r.err, sizeof r.err), 0);
+  assert_null(r.pf);
+  ta_source_close(r.src);
+  struct frames fr;
+  struct ta_input_info info;
+  char err[256];
+  assert_int_equal(read_all(path, NULL, &fr, &info, err, sizeof err),
+                   TA_ETRUNC);
+  unlink(path);
+  free(path);
+  free(b.p);
+}
+
+/* Headers our reader leaves to libpcap (an old version, a link type
+ * libpcap translates) are still read, through libpcap. */
+static void test_reader_pcapfile_leaves_variants_to_libpcap(void **state) {
+  (void)state;
+  for (int v = 0; v < 2; v++) {
+    struct pcapbuf b = pb_start(false, 0xa1b2c3d4u, 65535, v ? 253 : 1);
+    if (!v)
+      b.p[6] = 3; /* version 2.3 */
+    pb_record(&b, 1, 2, 60, 70, 0);
+    char *path = pb_write(&b, b.n);
+    struct pf_run r;
+    assert_int_equal(ta_source_open(path, &r.src, r.err, sizeof r.err), 0);
+    assert_int_equal(
+        ta__pcapfile_open(r.src, 0, &r.pf, r.err, sizeof r.err), 0);
+    assert_null(r.pf);
+    ta_source_close(r.src);
+    struct frames fr;
+    struct ta_input_info info;
+    char err[256];
+    assert_int_equal(read_all(path, NULL, &fr, &info, err, sizeof err), 0);
+    assert_string_equal(info.format, "pcap");
+    assert_int_equal(info.packets, 1);
+    assert_int_equal(fr.caplen[0], 60);
+    assert_int_equal(fr.ts[0], 1000002000LL);
+    unlink(path);
+    free(path);
+    free(b.p);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reader_pcap_microseconds),
@@ -338,6 +662,12 @@ int main(void) {
       cmocka_unit_test(test_reader_not_a_capture),
       cmocka_unit_test(test_reader_pcap_cut_mid_record),
       cmocka_unit_test(test_reader_corpus_mixed_pcapng),
+      cmocka_unit_test(test_reader_pcapfile_buffer_sizes),
+      cmocka_unit_test(test_reader_pcapfile_largest_record),
+      cmocka_unit_test(test_reader_pcapfile_swapped_and_nano),
+      cmocka_unit_test(test_reader_pcapfile_oversized),
+      cmocka_unit_test(test_reader_pcapfile_truncated),
+      cmocka_unit_test(test_reader_pcapfile_leaves_variants_to_libpcap),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

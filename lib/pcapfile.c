@@ -1,0 +1,260 @@
+/* tcpaudit - reader: our own classic pcap record reader.
+ * Exists for speed: libpcap's pcap_next_ex reads each record with two
+ * fread() calls through stdio and copies the packet into its own buffer,
+ * which costs more than the rest of a packet's analysis. This reader takes
+ * large blocks from the source into one buffer and hands out frames that
+ * point into it. It takes only the plain format (magic a1b2c3d4 or
+ * a1b23c4d in either byte order, version 2.4, a link type that libpcap
+ * passes through unchanged); any other header is left to libpcap, which
+ * then sees the stream untouched. What it hands out is what libpcap would:
+ * the same timestamps, lengths and cut to the snaplen. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ta_error.h"
+#include "ta_limits.h"
+#include "ta_packet.h"
+#include "ta_reader.h"
+#include "ta_source.h"
+
+#define FILE_HDR 24u
+#define REC_HDR 16u
+#define MAGIC_US 0xa1b2c3d4u
+#define MAGIC_NS 0xa1b23c4du
+/* Large enough that a read() moves much data per call, and that a record
+ * straddling the end (moved to the front) is rare; a record never exceeds
+ * it (REC_HDR + TA_MAX_CAPLEN), so it does not grow on real files. */
+#define DEFAULT_BUF (1024u * 1024u)
+/* libpcap's limit on a record (its MAXIMUM_SNAPLEN) is ours as well, so a
+ * record either reader refuses, the other refuses too. */
+_Static_assert(TA_MAX_CAPLEN == 262144u,
+               "libpcap refuses records past 256 KiB");
+
+struct ta__pcapfile {
+  struct ta_source *src;
+  uint8_t *buf;
+  size_t cap;      /* size of buf */
+  size_t pos, len; /* unread bytes are buf[pos, len) */
+  bool eof;        /* the source said end of stream */
+  bool swap;       /* written in the other byte order */
+  bool nano;       /* sub-second field counts nanoseconds */
+  uint32_t linktype, snaplen;
+  uint64_t records; /* records handed out, for messages */
+};
+
+static uint32_t rd32(const uint8_t *p, bool swap) {
+  uint32_t v;
+  memcpy(&v, p, sizeof v);
+  return swap ? __builtin_bswap32(v) : v;
+}
+
+static uint16_t rd16(const uint8_t *p, bool swap) {
+  uint16_t v;
+  memcpy(&v, p, sizeof v);
+  return swap ? __builtin_bswap16(v) : v;
+}
+
+/* A time field as libpcap 1.10 reads it, so that reports do not depend on
+ * which reader read the file: signed in the host's byte order, unsigned
+ * when swapped. Only damaged files (before 1970, or sub-second fields of
+ * 2^31 or more) tell the difference. */
+static int64_t ts_field(const uint8_t *p, bool swap) {
+  uint32_t v = rd32(p, swap);
+  return swap ? (int64_t)v : (int64_t)(int32_t)v;
+}
+
+/* Link types that libpcap hands back as they are in the file (so frames
+ * carry the same value either way) and that need no pseudo-header fix-ups.
+ * LINKTYPE_RAW (101) becomes DLT_RAW (12) there, which the reader maps back. */
+static bool plain_linktype(uint32_t lt) {
+  switch (lt) {
+  case TA_LINK_NULL:
+  case TA_LINK_ETHERNET:
+  case TA_LINK_RAW:
+  case TA_LINK_LOOP:
+  case TA_LINK_SLL:
+  case TA_LINK_IPV4:
+  case TA_LINK_IPV6:
+  case TA_LINK_SLL2:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* Reads the file header; false when it is one to leave to libpcap. */
+static bool parse_header(struct ta__pcapfile *r, const uint8_t *h) {
+  uint32_t m = rd32(h, false);
+  if (m == MAGIC_US || m == MAGIC_NS)
+    r->swap = false;
+  else if (m == __builtin_bswap32(MAGIC_US) || m == __builtin_bswap32(MAGIC_NS))
+    r->swap = true;
+  else
+    return false;
+  r->nano = rd32(h, r->swap) == MAGIC_NS;
+  /* 2.4 is what every writer since 1998 uses; older ones may have the
+   * length fields swapped, which libpcap knows how to guess */
+  if (rd16(h + 4, r->swap) != 2 || rd16(h + 6, r->swap) != 4)
+    return false;
+  r->linktype = rd32(h + 20, r->swap);
+  if (!plain_linktype(r->linktype))
+    return false;
+  /* as libpcap reads it (a signed int): 0 or negative means "any"; a
+   * larger one is kept as written, for the report, while records are
+   * still held to TA_MAX_CAPLEN */
+  r->snaplen = rd32(h + 16, r->swap);
+  if (r->snaplen == 0 || r->snaplen > INT32_MAX)
+    r->snaplen = TA_MAX_CAPLEN;
+  return true;
+}
+
+/* Makes the buffer hold at least n bytes; 0 or TA_ENOMEM. */
+static int grow(struct ta__pcapfile *r, size_t n) {
+  if (n <= r->cap)
+    return 0;
+  size_t cap = r->cap * 2 > n ? r->cap * 2 : n;
+  uint8_t *b = realloc(r->buf, cap);
+  if (!b)
+    return TA_ENOMEM;
+  r->buf = b;
+  r->cap = cap;
+  return 0;
+}
+
+/* Makes n unread bytes available unless the stream ends first: moves the
+ * unread tail (a record straddling the end) to the front, grows the buffer
+ * for a record larger than it, and reads as much as fits. Returns the bytes
+ * available (fewer than n only at the end of the stream), or a negative
+ * TA_E* code with err filled. Out of line: it runs once a buffer. */
+__attribute__((noinline)) static long fill(struct ta__pcapfile *r, size_t n,
+                                           char *err, size_t errlen) {
+  size_t avail = r->len - r->pos;
+  if (avail >= n || r->eof)
+    return (long)avail;
+  if (grow(r, n) < 0)
+    return ta__fail(err, errlen, TA_ENOMEM, "out of memory");
+  memmove(r->buf, r->buf + r->pos, avail);
+  r->pos = 0;
+  r->len = avail;
+  while (r->len < n) {
+    long k = ta_source_read(r->src, r->buf + r->len, r->cap - r->len);
+    if (k < 0) {
+      const char *why = ta_source_error(r->src);
+      return ta__fail(err, errlen, TA_ECORRUPT, "%s", why ? why : "read error");
+    }
+    if (k == 0) {
+      r->eof = true;
+      break;
+    }
+    r->len += (size_t)k;
+  }
+  return (long)r->len;
+}
+
+int ta__pcapfile_open(struct ta_source *src, size_t bufsize,
+                      struct ta__pcapfile **out, char *err, size_t errlen) {
+  *out = NULL;
+  uint8_t h[FILE_HDR];
+  struct ta__pcapfile probe = {.src = src};
+  /* a short or failing peek is libpcap's to report, as any odd header */
+  if (ta_source_peek(src, h, FILE_HDR) != (long)FILE_HDR ||
+      !parse_header(&probe, h))
+    return 0;
+  struct ta__pcapfile *r = malloc(sizeof *r);
+  if (!r)
+    return ta__fail(err, errlen, TA_ENOMEM, "out of memory");
+  *r = probe;
+  r->cap = bufsize ? bufsize : DEFAULT_BUF;
+  if (!(r->buf = malloc(r->cap))) {
+    free(r);
+    return ta__fail(err, errlen, TA_ENOMEM, "out of memory");
+  }
+  long got = fill(r, FILE_HDR, err, errlen);
+  if (got < (long)FILE_HDR) { /* the peek saw them: only an error is left */
+    ta__pcapfile_close(r);
+    return got < 0 ? (int)got
+                   : ta__fail(err, errlen, TA_EIO, "file header unreadable");
+  }
+  r->pos = FILE_HDR;
+  *out = r;
+  return 0;
+}
+
+/* Error paths are kept out of line so the per-record path stays short. */
+__attribute__((cold, noinline)) static int
+cut_short(struct ta__pcapfile *r, const char *part, size_t need, long got,
+          char *err, size_t errlen) {
+  return ta__fail(err, errlen, TA_ETRUNC,
+                  "pcap file is truncated in record %llu: its %s needs %zu "
+                  "bytes, only %ld are left",
+                  (unsigned long long)r->records + 1, part, need, got);
+}
+
+__attribute__((cold, noinline)) static int
+too_long(struct ta__pcapfile *r, uint32_t caplen, char *err, size_t errlen) {
+  return ta__fail(err, errlen, TA_ECORRUPT,
+                  "pcap record %llu claims %u captured bytes, more than "
+                  "the %u accepted",
+                  (unsigned long long)r->records + 1, caplen, TA_MAX_CAPLEN);
+}
+
+int ta__pcapfile_next(struct ta__pcapfile *r, struct ta_frame *f,
+                      uint64_t *oversized, char *err, size_t errlen) {
+  long got = (long)(r->len - r->pos);
+  if (got < (long)REC_HDR) {
+    got = fill(r, REC_HDR, err, errlen);
+    if (got <= 0)
+      return (int)got; /* clean end, or an error */
+    if (got < (long)REC_HDR)
+      return cut_short(r, "header", REC_HDR, got, err, errlen);
+  }
+  const uint8_t *h = r->buf + r->pos;
+  uint32_t caplen = rd32(h + 8, r->swap);
+  /* libpcap refuses a record past the largest snaplen outright, but cuts
+   * one past the file's own snaplen to it and skips the rest */
+  if (caplen > TA_MAX_CAPLEN)
+    return too_long(r, caplen, err, errlen);
+  size_t need = REC_HDR + caplen;
+  if ((size_t)got < need) {
+    got = fill(r, need, err, errlen);
+    if (got < 0)
+      return (int)got;
+    if ((size_t)got < need)
+      return cut_short(r, "data", caplen, got - (long)REC_HDR, err, errlen);
+    h = r->buf + r->pos;
+  }
+  uint32_t keep = caplen;
+  if (caplen > r->snaplen) {
+    keep = r->snaplen;
+    ++*oversized;
+  }
+  int64_t sec = ts_field(h, r->swap);
+  int64_t sub = ts_field(h + 4, r->swap);
+  uint32_t wire = rd32(h + 12, r->swap);
+  *f = (struct ta_frame){
+      .ts_ns = sec * 1000000000LL + (r->nano ? sub : sub * 1000),
+      .caplen = keep,
+      .wirelen = wire < keep ? keep : wire,
+      .linktype = r->linktype,
+      .data = h + REC_HDR,
+  };
+  r->pos += need;
+  r->records++;
+  return 1;
+}
+
+void ta__pcapfile_info(const struct ta__pcapfile *r, uint32_t *linktype,
+                       uint32_t *snaplen, int *digits) {
+  *linktype = r->linktype;
+  *snaplen = r->snaplen;
+  *digits = r->nano ? 9 : 6;
+}
+
+void ta__pcapfile_close(struct ta__pcapfile *r) {
+  if (!r)
+    return;
+  free(r->buf);
+  free(r);
+}
