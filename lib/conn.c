@@ -12,6 +12,8 @@
 
 #include <string.h>
 
+#include "ta_fingerprint.h"
+
 enum { ORIG = TA_DIR_ORIG, RESP = TA_DIR_RESP };
 
 /* Zeek ignores the sequence number of a SYN or RST that jumps this far. */
@@ -1114,4 +1116,6 @@ void ta_conn_finalize(struct ta_conn *c, enum ta_end_reason why) {
   }
   c->conn_state = zeek_conn_state(c);
   classify(c);
+  for (int d = 0; d < 2; d++)
+    ta_fp_syn_match(&c->side[d].syn, c->family);
 }

@@ -855,6 +855,23 @@ int ta_fp_match(const struct ta_fp_db *db, const struct ta_fp_features *f) {
   return -1;
 }
 
+/* The entry a recorded SYN matches: the one ta_fp_syn_match kept, else
+ * matched now (records that were never finalized, as in tests). */
+static int syn_entry(const struct ta_syn_features *syn,
+                     const struct ta_fp_features *f) {
+  if (syn->fp_match)
+    return syn->fp_match - 2;
+  return ta_fp_match(ta_fp_db_default(), f);
+}
+
+void ta_fp_syn_match(struct ta_syn_features *syn, uint8_t family) {
+  if (!syn->seen)
+    return;
+  struct ta_fp_features f;
+  ta_fp_features_from_syn(&f, syn, family);
+  syn->fp_match = (int16_t)(ta_fp_match(ta_fp_db_default(), &f) + 2);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Per-host evidence and verdict */
 
@@ -872,7 +889,7 @@ void ta_fp_host_add(struct ta_fp_host *h, const struct ta_conn *c, int dir) {
     return;
   struct ta_fp_features f;
   ta_fp_features_from_syn(&f, syn, c->family);
-  int entry = ta_fp_match(ta_fp_db_default(), &f);
+  int entry = syn_entry(syn, &f);
   for (uint8_t i = 0; i < h->n; i++)
     if (same_shape(&h->ev[i], entry, &f)) {
       h->ev[i].packets++;
@@ -1085,7 +1102,7 @@ void ta__fp_json_side(struct ta_jsonw *w, const struct ta_syn_features *syn,
   char buf[128];
   ta_fp_features_from_syn(&f, syn, family);
   const struct ta_fp_db *db = ta_fp_db_default();
-  const struct ta_fp_entry *e = ta_fp_db_entry(db, ta_fp_match(db, &f));
+  const struct ta_fp_entry *e = ta_fp_db_entry(db, syn_entry(syn, &f));
 
   /* initial_ttl is ttl + hops and df is the "df" quirk: neither is
    * written twice. sack_ok and timestamps are not the layout's "sok" and

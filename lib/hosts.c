@@ -219,8 +219,14 @@ void ta_hosts_free(struct ta_hosts *t) {
     return;
   for (uint64_t i = 0; i <= t->mask; i++)
     if (t->slots[i]) {
-      for (uint32_t j = 0; j < t->slots[i]->n_services; j++)
-        free(t->slots[i]->services[j].lat);
+      for (uint32_t j = 0; j < t->slots[i]->n_services; j++) {
+        struct ta_svc_latency *l = t->slots[i]->services[j].lat;
+        if (l) {
+          ta_lat_dist_free(&l->handshake);
+          ta_lat_dist_free(&l->response);
+        }
+        free(l);
+      }
       free(t->slots[i]->services);
       free(t->slots[i]);
     }

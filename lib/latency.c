@@ -1,10 +1,11 @@
 /* tcpaudit - latency: the bounded distributions of ta_latency.h.
  * Exact values while they fit, then uniformly collapsing log-scale bins.
- * Pure arithmetic on caller-owned structs: no allocation, bounded loops,
- * nothing here knows about packets. */
+ * Pure arithmetic on caller-owned structs, bounded loops, nothing here
+ * knows about packets; only a host's distributions allocate, as they fill. */
 #include "ta_latency.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Largest fine bin: floor(16 * log2(2^32 - 1)). */
@@ -140,7 +141,8 @@ static void bin_add(struct view *w, unsigned f, uint64_t c) {
 static void to_bins(struct view *w) {
   uint32_t vals[TA_LAT_DIST_EXACT];
   unsigned n = w->n;
-  memcpy(vals, w->v, n * sizeof vals[0]);
+  if (n) /* v may be NULL when nothing was held */
+    memcpy(vals, w->v, n * sizeof vals[0]);
   *w->binned = true;
   *w->shift = 0;
   w->n = 0;
@@ -203,12 +205,55 @@ static struct view small_view(struct ta_lat_small *h) {
   return w;
 }
 
+/* The bins may be NULL while exact (nothing writes them before to_bins,
+ * and dist_reserve allocates them first). */
 static struct view dist_view(struct ta_lat_dist *h) {
   struct view w = {.shift = &h->shift, .binned = &h->binned,
-                   .key = h->u.b.key, .c32 = h->u.b.cnt, .v = h->u.v,
+                   .key = h->b ? h->b->key : NULL,
+                   .c32 = h->b ? h->b->cnt : NULL, .v = h->v,
                    .n = h->n, .bins = TA_LAT_DIST_BINS,
                    .exact = TA_LAT_DIST_EXACT};
   return w;
+}
+
+/* Makes room for one sample of count c: a larger exact array, or the bins
+ * when this sample leaves exact mode (view_add_us decides alike). False
+ * when memory ran out. */
+static bool dist_reserve(struct ta_lat_dist *h, uint64_t c) {
+  if (h->binned)
+    return true;
+  if (c == 1 && h->n < TA_LAT_DIST_EXACT) {
+    if (h->n < h->cap)
+      return true;
+    unsigned cap = h->cap < 4 ? 4 : h->cap + h->cap / 2;
+    if (cap > TA_LAT_DIST_EXACT)
+      cap = TA_LAT_DIST_EXACT;
+    uint32_t *v = realloc(h->v, cap * sizeof *v);
+    if (!v)
+      return false;
+    h->v = v;
+    h->cap = (uint16_t)cap;
+    return true;
+  }
+  return h->b || (h->b = calloc(1, sizeof *h->b));
+}
+
+/* After an add: the exact values are no longer needed once binned. */
+static void dist_settle(struct ta_lat_dist *h, const struct view *w) {
+  h->n = (uint16_t)w->n;
+  if (h->binned && h->v) {
+    free(h->v);
+    h->v = NULL;
+    h->cap = 0;
+  }
+}
+
+static void dist_add_us(struct ta_lat_dist *h, uint32_t us, uint64_t c) {
+  if (!dist_reserve(h, c))
+    return;
+  struct view w = dist_view(h);
+  view_add_us(&w, us, c);
+  dist_settle(h, &w);
 }
 
 static void minmax(uint32_t *min_us, uint32_t *max_us, bool first,
@@ -233,9 +278,7 @@ void ta_lat_dist_add(struct ta_lat_dist *h, int64_t ns) {
   uint32_t us = ta_lat_us(ns);
   minmax(&h->min_us, &h->max_us, h->count == 0, us);
   h->count++;
-  struct view w = dist_view(h);
-  view_add_us(&w, us, 1);
-  h->n = (uint16_t)w.n;
+  dist_add_us(h, us, 1);
 }
 
 void ta_lat_dist_merge(struct ta_lat_dist *h, const struct ta_lat_small *s) {
@@ -244,24 +287,32 @@ void ta_lat_dist_merge(struct ta_lat_dist *h, const struct ta_lat_small *s) {
   minmax(&h->min_us, &h->max_us, h->count == 0, s->min_us);
   minmax(&h->min_us, &h->max_us, false, s->max_us);
   h->count += s->count;
-  struct view w = dist_view(h);
   if (!s->binned) {
     for (unsigned i = 0; i < s->n; i++)
-      view_add_us(&w, s->u.v[i], 1);
-  } else {
-    /* each bin lands on the fine bin of its middle; the error of those
-     * samples is the connection's level, remembered in src_shift */
-    if (!*w.binned)
-      to_bins(&w);
-    for (unsigned i = 0; i < s->n; i++) {
-      unsigned f = ((unsigned)s->u.b.key[i] << s->shift) +
-                   ((1u << s->shift) >> 1);
-      bin_add(&w, f > FINE_MAX ? FINE_MAX : f, s->u.b.cnt[i]);
-    }
-    if (s->shift > h->src_shift)
-      h->src_shift = s->shift;
+      dist_add_us(h, s->u.v[i], 1);
+    return;
   }
-  h->n = (uint16_t)w.n;
+  /* each bin lands on the fine bin of its middle; the error of those
+   * samples is the connection's level, remembered in src_shift */
+  if (!dist_reserve(h, 2))
+    return;
+  struct view w = dist_view(h);
+  if (!*w.binned)
+    to_bins(&w);
+  for (unsigned i = 0; i < s->n; i++) {
+    unsigned f = ((unsigned)s->u.b.key[i] << s->shift) +
+                 ((1u << s->shift) >> 1);
+    bin_add(&w, f > FINE_MAX ? FINE_MAX : f, s->u.b.cnt[i]);
+  }
+  if (s->shift > h->src_shift)
+    h->src_shift = s->shift;
+  dist_settle(h, &w);
+}
+
+void ta_lat_dist_free(struct ta_lat_dist *h) {
+  free(h->v);
+  free(h->b);
+  memset(h, 0, sizeof *h);
 }
 
 int64_t ta_lat_small_median(const struct ta_lat_small *h) {
@@ -293,12 +344,12 @@ uint64_t ta_lat_dist_count_le(const struct ta_lat_dist *h, int64_t ns) {
   uint64_t n = 0;
   if (!h->binned) {
     for (unsigned i = 0; i < h->n; i++)
-      n += h->u.v[i] <= us;
+      n += h->v[i] <= us;
     return n;
   }
   for (unsigned i = 0; i < h->n; i++)
-    if (bin_value_us(h->u.b.key[i], h->shift) <= us)
-      n += h->u.b.cnt[i];
+    if (bin_value_us(h->b->key[i], h->shift) <= us)
+      n += h->b->cnt[i];
   return n;
 }
 

@@ -51,7 +51,8 @@ struct html_host {
 struct html_slow_service {
   char where[80]; /* ip:port */
   int64_t p95;
-  struct ta_svc_latency lat;
+  const struct ta_svc_latency *lat; /* the host table's, which outlives the
+                                       report */
 };
 
 struct html_slow_conn {
@@ -847,7 +848,7 @@ static void slow_svc_note(struct html_state *s, const struct ta_host *h) {
     endpoint_text(k->where, sizeof k->where, h->family, h->ip,
                   h->services[i].port);
     k->p95 = p95;
-    k->lat = *l;
+    k->lat = l;
   }
 }
 
@@ -924,7 +925,7 @@ static void latency_section(struct html_state *s) {
                "class=\"n\">error</th></tr></thead><tbody>\n");
   for (size_t i = 0; i < s->n_slow_svc; i++) {
     const struct html_slow_service *k = &s->slow_svc[i];
-    const struct ta_lat_dist *r = &k->lat.response, *h = &k->lat.handshake;
+    const struct ta_lat_dist *r = &k->lat->response, *h = &k->lat->handshake;
     ta_sink_puts(o, "<tr><td class=\"mono\">");
     html_put(o, k->where);
     ta_sink_puts(o, "</td>");

@@ -72,6 +72,10 @@ struct ta_syn_features {
   uint16_t window;
   uint8_t flags;
   uint8_t reserved;
+  /* its signature match, set once by ta_conn_finalize so that the host
+   * table and the report do not match it twice: 0 not matched yet, 1 no
+   * entry matched, else 2 + the entry (lib/fingerprint.c) */
+  int16_t fp_match;
   uint32_t anomalies;
   struct ta_tcp_options opt;
 };
@@ -227,7 +231,8 @@ enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *pkt);
  * TA_CONN_CLOSE_DELAY_NS. Cannot fail. */
 bool ta_conn_is_new_attempt(const struct ta_conn *c, const struct ta_packet *pkt);
 
-/* Computes scenario, conn_state and end_reason. Cannot fail. */
+/* Computes scenario, conn_state and end_reason, and matches each side's
+ * SYN or SYN/ACK against the OS signatures. Cannot fail. */
 void ta_conn_finalize(struct ta_conn *c, enum ta_end_reason why);
 
 const char *ta_scenario_name(int s);

@@ -117,6 +117,11 @@ const struct ta_fp_entry *ta_fp_db_entry(const struct ta_fp_db *db, int i);
  * Pure; no allocation. */
 int ta_fp_match(const struct ta_fp_db *db, const struct ta_fp_features *f);
 
+/* Matches a recorded SYN or SYN/ACK (if syn->seen) against the default
+ * table once, keeping the result in syn->fp_match for the functions below
+ * that take a struct ta_syn_features. Cannot fail. */
+void ta_fp_syn_match(struct ta_syn_features *syn, uint8_t family);
+
 /* "mss*44", "(mss-12)*45", "mtu*4", "1460*10" (TA_FP_WIN_ETH), or "" when
  * there is no relation. */
 void ta_fp_window_rel(char *buf, size_t len, const struct ta_fp_features *f);

@@ -42,9 +42,17 @@ struct ta_lat_small {
 /* Per service of a host: exact up to TA_LAT_DIST_EXACT samples, then
  * TA_LAT_DIST_BINS bins. 128 bins hold the whole clamped range (32
  * octaves) at level 2, so the error never exceeds 8.6% and stays at 4.3%
- * or less for data within 16 octaves (65536:1). */
+ * or less for data within 16 octaves (65536:1). A host holds one per
+ * service it answers, most with a few samples, so the storage is allocated
+ * as it fills: exact values grow by half at a time, and the bins are one
+ * block of 768 bytes allocated when the values no longer fit. A zeroed
+ * struct is an empty distribution; ta_lat_dist_free releases the storage. */
 #define TA_LAT_DIST_BINS 128
 #define TA_LAT_DIST_EXACT (TA_LAT_DIST_BINS * 6 / 4)
+struct ta_lat_bins {
+  uint16_t key[TA_LAT_DIST_BINS];
+  uint32_t cnt[TA_LAT_DIST_BINS];
+};
 struct ta_lat_dist {
   uint64_t count;
   uint32_t min_us, max_us;
@@ -52,26 +60,26 @@ struct ta_lat_dist {
   uint8_t src_shift;     /* coarsest level of the sketches merged in */
   bool binned;
   uint16_t n;
-  union {
-    uint32_t v[TA_LAT_DIST_EXACT];
-    struct {
-      uint16_t key[TA_LAT_DIST_BINS];
-      uint32_t cnt[TA_LAT_DIST_BINS];
-    } b;
-  } u;
+  uint16_t cap;          /* exact values v has room for */
+  uint32_t *v;           /* exact values, sorted; NULL once binned */
+  struct ta_lat_bins *b; /* the bins, once binned */
 };
 
 /* Nanoseconds to whole microseconds, rounded, clamped to
  * [0, TA_LAT_MAX_US]. Cannot fail. */
 uint32_t ta_lat_us(int64_t ns);
 
-/* Adds one sample (nanoseconds; negative counts as 0). Cannot fail, never
- * allocates, bounded work. */
+/* Adds one sample (nanoseconds; negative counts as 0). Cannot fail,
+ * bounded work; ta_lat_small_add never allocates. ta_lat_dist_add grows the
+ * storage; when memory runs out the sample still counts in count, min and
+ * max but is left out of the quantiles. */
 void ta_lat_small_add(struct ta_lat_small *h, int64_t ns);
 void ta_lat_dist_add(struct ta_lat_dist *h, int64_t ns);
 /* Adds every sample a connection's distribution holds (at its
- * resolution). Cannot fail. */
+ * resolution). Cannot fail (memory as for ta_lat_dist_add). */
 void ta_lat_dist_merge(struct ta_lat_dist *h, const struct ta_lat_small *s);
+/* Releases the storage of h and leaves it empty. */
+void ta_lat_dist_free(struct ta_lat_dist *h);
 
 /* The median in nanoseconds (exact while exact: the mean of the two middle
  * values for an even count); 0 when empty. Cannot fail. */

@@ -134,6 +134,7 @@ static void test_latency_dist_million_bounded(void **state) {
   assert_int_equal(ta_lat_dist_max(h), (int64_t)v[N - 1] * US);
   assert_int_equal(h->count, N);
   free(v);
+  ta_lat_dist_free(h);
   free(h);
 }
 
@@ -145,6 +146,7 @@ static void test_latency_dist_whole_range_stays_level_2(void **state) {
     ta_lat_dist_add(h, (int64_t)log_uniform(1, 32) * US);
   assert_true(h->shift <= 2);
   assert_true(ta_lat_dist_error(h) <= 0.0864 + 1e-4);
+  ta_lat_dist_free(h);
   free(h);
 }
 
@@ -169,6 +171,7 @@ static void test_latency_dist_merge_keeps_counts(void **state) {
   /* a thousand samples in [50, 100) ms dominate the median */
   int64_t p50 = ta_lat_dist_quantile(h, 0.5);
   assert_true(p50 > 48 * MS && p50 < 102 * MS);
+  ta_lat_dist_free(h);
   free(h);
 }
 
