@@ -42,7 +42,7 @@ static void side_fields(struct ta_jsonw *w, const struct ta_conn *c, int d) {
   ta_addr_format(ip, sizeof ip, c->family, s->ip);
   ta_jsonw_key(w, dir_name(d));
   ta_jsonw_obj_begin(w);
-  ta_jsonw_kstr(w, "ip", ip);
+  ta_jsonw_kname(w, "ip", ip);
   ta_jsonw_ku64(w, "port", s->port);
   ta_jsonw_ku64(w, "pkts", s->pkts);
   ta_jsonw_ku64(w, "bytes", s->ip_bytes);
@@ -77,7 +77,7 @@ static void syn_fields(struct ta_jsonw *w, const struct ta_conn *c) {
   for (uint8_t i = 0; i < c->n_syn_intervals && i < TA_MAX_SYN_INTERVALS; i++)
     ta_jsonw_secs(w, c->syn_intervals_ns[i]);
   ta_jsonw_arr_end(w);
-  ta_jsonw_kstr(w, "answered_by", answer_name(c->answered_by));
+  ta_jsonw_kname(w, "answered_by", answer_name(c->answered_by));
   ta_jsonw_obj_end(w);
 
   /* no SYN/ACK, no handshake to describe (and none can have completed) */
@@ -104,8 +104,8 @@ static void close_fields(struct ta_jsonw *w, const struct ta_conn *c) {
     return;
   }
   ta_jsonw_obj_begin(w);
-  ta_jsonw_kstr(w, "initiator", dir_name(c->close_initiator - 1));
-  ta_jsonw_kstr(w, "how", close_how_name(c->close_how));
+  ta_jsonw_kname(w, "initiator", dir_name(c->close_initiator - 1));
+  ta_jsonw_kname(w, "how", close_how_name(c->close_how));
   opt_secs(w, "after_handshake", c->close_ts && c->established_ts,
            c->close_ts - c->established_ts);
   ta_jsonw_ku64(w, "orig_payload_before", c->payload_before_close[0]);
@@ -208,7 +208,7 @@ static void anomaly_list(struct ta_jsonw *w, uint32_t bits) {
   ta_jsonw_arr_begin(w);
   for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++)
     if (bits & (1u << i))
-      ta_jsonw_str(w, names[i]);
+      ta_jsonw_name(w, names[i]);
   ta_jsonw_arr_end(w);
 }
 
@@ -223,7 +223,7 @@ static void ladder_fields(struct ta_jsonw *w, const struct ta_conn *c) {
     const struct ta_ladder_pkt *p = &c->ladder[i];
     ta_jsonw_arr_begin(w);
     ta_jsonw_secs(w, (int64_t)p->dt_us * 1000);
-    ta_jsonw_str(w, dir_name(p->dir));
+    ta_jsonw_name(w, dir_name(p->dir));
     ta_jsonw_u64(w, p->flags);
     ta_jsonw_u64(w, p->seq_rel);
     ta_jsonw_u64(w, p->ack_rel);
@@ -240,15 +240,15 @@ void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
                           bool with_ladder) {
   char summary[160];
   ta_jsonw_ku64(w, "id", c->id);
-  ta_jsonw_kstr(w, "family", c->family == 6 ? "ipv6" : "ipv4");
+  ta_jsonw_kname(w, "family", c->family == 6 ? "ipv6" : "ipv4");
   side_fields(w, c, TA_DIR_ORIG);
   side_fields(w, c, TA_DIR_RESP);
   ta_jsonw_ktime(w, "first_ts", c->first_ts);
   ta_jsonw_ksecs(w, "duration", c->last_ts - c->first_ts);
-  ta_jsonw_kstr(w, "originator_from",
+  ta_jsonw_kname(w, "originator_from",
                 c->syn_seen ? "syn" : c->roles_guessed ? "first_packet"
                                                        : "synack");
-  ta_jsonw_kstr(w, "scenario", ta_scenario_name(c->scenario));
+  ta_jsonw_kname(w, "scenario", ta_scenario_name(c->scenario));
   ta_jsonw_key(w, "reason");
   ta_jsonw_str(w, c->scenario == TA_SC_OTHER ? c->other_reason : NULL);
   ta__conn_summary(summary, sizeof summary, c);
@@ -257,90 +257,124 @@ void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
   close_fields(w, c);
   rtt_fields(w, c);
   response_fields(w, c);
-  ta_jsonw_kstr(w, "conn_state", ta_conn_state_name(c->conn_state));
+  ta_jsonw_kname(w, "conn_state", ta_conn_state_name(c->conn_state));
   ta_jsonw_key(w, "history");
   ta_jsonw_strn(w, c->history, c->history_len);
-  ta_jsonw_kstr(w, "end_reason", ta_end_reason_name(c->end_reason));
+  ta_jsonw_kname(w, "end_reason", ta_end_reason_name(c->end_reason));
   anomaly_list(w, c->anomalies);
   if (with_ladder)
     ladder_fields(w, c);
 }
 
-/* "0.13 ms", "350 ms", "5.0 s": a person's resolution for a duration,
- * formatted by integer arithmetic (printf of doubles is slow). */
-static void human_span(char *buf, size_t len, int64_t ns) {
+/* A bounded string being appended to (per record, so no printf). */
+struct text {
+  char *p, *end; /* end: where the terminating NUL must go at the latest */
+};
+
+static void text_put(struct text *t, const char *s) {
+  while (*s && t->p < t->end)
+    *t->p++ = *s++;
+  *t->p = 0;
+}
+
+static void text_u64(struct text *t, uint64_t v) {
+  char tmp[24];
+  char *q = tmp + sizeof tmp;
+  *--q = 0;
+  do {
+    *--q = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  text_put(t, q);
+}
+
+/* "0.13 ms", "350 ms", "5.0 s": a person's resolution for a duration. */
+static void text_span(struct text *t, int64_t ns) {
   uint64_t v = ns < 0 ? 0 : (uint64_t)ns;
   uint64_t units, scale;
-  int decimals;
   const char *suffix;
   if (v < 10000000u) { /* below 10 ms: hundredths of a millisecond */
-    units = (v + 5000) / 10000, scale = 100, decimals = 2, suffix = " ms";
+    units = (v + 5000) / 10000, scale = 100, suffix = " ms";
   } else if (v < 1000000000u) {
-    units = (v + 500000) / 1000000, scale = 1, decimals = 0, suffix = " ms";
+    units = (v + 500000) / 1000000, scale = 1, suffix = " ms";
   } else {
-    units = (v + 50000000) / 100000000, scale = 10, decimals = 1, suffix = " s";
+    units = (v + 50000000) / 100000000, scale = 10, suffix = " s";
   }
-  char tmp[40];
-  char *p = tmp + sizeof tmp;
-  *--p = 0;
-  for (const char *q = suffix + strlen(suffix); q > suffix;)
-    *--p = *--q;
-  uint64_t whole = units / scale, frac = units % scale;
-  for (int i = 0; i < decimals; i++, frac /= 10)
-    *--p = (char)('0' + frac % 10);
-  if (decimals)
-    *--p = '.';
-  do {
-    *--p = (char)('0' + whole % 10);
-    whole /= 10;
-  } while (whole);
-  snprintf(buf, len, "%s", p);
+  text_u64(t, units / scale);
+  if (scale > 1) {
+    char frac[4] = ".";
+    uint64_t f = units % scale;
+    if (scale == 100) {
+      frac[1] = (char)('0' + f / 10);
+      frac[2] = (char)('0' + f % 10);
+    } else {
+      frac[1] = (char)('0' + f);
+    }
+    text_put(t, frac);
+  }
+  text_put(t, suffix);
 }
 
 void ta__conn_summary(char *buf, size_t len, const struct ta_conn *c) {
-  char span[32], after[32];
-  human_span(span, sizeof span, c->last_syn_ts - c->first_syn_ts);
-  human_span(after, sizeof after, c->close_ts && c->established_ts
-                                      ? c->close_ts - c->established_ts : 0);
+  if (!len)
+    return;
+  struct text t = {buf, buf + len - 1};
+  int64_t after = c->close_ts && c->established_ts
+                      ? c->close_ts - c->established_ts : 0;
   const char *who = c->close_initiator == 1 + TA_DIR_ORIG ? "client" : "server";
-  const char *plural = c->syn_count == 1 ? "" : "s";
+  *buf = 0;
   switch (c->scenario) {
   case TA_SC_COMPLETED:
-    snprintf(buf, len, "completed; the %s closed first, %s after the handshake",
-             who, after);
+    text_put(&t, "completed; the ");
+    text_put(&t, who);
+    text_put(&t, " closed first, ");
+    text_span(&t, after);
+    text_put(&t, " after the handshake");
     break;
   case TA_SC_REFUSED:
-    if (c->syn_count > 1)
-      snprintf(buf, len, "refused %u times in %s", c->syn_count, span);
-    else
-      snprintf(buf, len, "refused");
+    text_put(&t, "refused");
+    if (c->syn_count > 1) {
+      text_put(&t, " ");
+      text_u64(&t, c->syn_count);
+      text_put(&t, " times in ");
+      text_span(&t, c->last_syn_ts - c->first_syn_ts);
+    }
     break;
   case TA_SC_UNANSWERED:
-    snprintf(buf, len, "%u SYN%s unanswered over %s", c->syn_count, plural,
-             span);
+    text_u64(&t, c->syn_count);
+    text_put(&t, c->syn_count == 1 ? " SYN unanswered over "
+                                   : " SYNs unanswered over ");
+    text_span(&t, c->last_syn_ts - c->first_syn_ts);
     break;
   case TA_SC_ACCEPTED_THEN_CLOSED:
-    snprintf(buf, len, "accepted, then closed by the server (%s) %s after the "
-             "handshake without sending data",
-             c->close_how == TA_CLOSE_RST ? "RST" : "FIN", after);
+    text_put(&t, "accepted, then closed by the server (");
+    text_put(&t, c->close_how == TA_CLOSE_RST ? "RST) " : "FIN) ");
+    text_span(&t, after);
+    text_put(&t, " after the handshake without sending data");
     break;
   case TA_SC_RESET:
-    snprintf(buf, len, "reset by the %s %s after the handshake", who, after);
+    text_put(&t, "reset by the ");
+    text_put(&t, who);
+    text_put(&t, " ");
+    text_span(&t, after);
+    text_put(&t, " after the handshake");
     break;
   case TA_SC_HALF_CLOSED:
-    snprintf(buf, len, "half-closed by the %s; the other side never closed",
-             who);
+    text_put(&t, "half-closed by the ");
+    text_put(&t, who);
+    text_put(&t, "; the other side never closed");
     break;
   case TA_SC_OPEN:
-    snprintf(buf, len, "still open when the capture ended");
+    text_put(&t, "still open when the capture ended");
     break;
   case TA_SC_HANDSHAKE_INCOMPLETE:
-    snprintf(buf, len, "SYN answered, but the handshake never completed");
+    text_put(&t, "SYN answered, but the handshake never completed");
     break;
   case TA_SC_MIDSTREAM:
-    snprintf(buf, len, "began before the capture (no SYN seen)");
+    text_put(&t, "began before the capture (no SYN seen)");
     break;
   default:
-    snprintf(buf, len, "other: %s", c->other_reason ? c->other_reason : "?");
+    text_put(&t, "other: ");
+    text_put(&t, c->other_reason ? c->other_reason : "?");
   }
 }

@@ -150,35 +150,27 @@ static void write_escaped(struct ta_sink *out, const char *s, size_t n) {
   ta_sink_write(out, "\"", 1);
 }
 
-/* Keys are the program's own ASCII names: written as they are, no escaping,
- * straight into the sink's buffer when there is room (the usual case; a
- * record has over a hundred keys). */
-void ta_jsonw_key(struct ta_jsonw *w, const char *key) {
-  sep(w);
+/* A key where the inline path in ta_jsonw.h does not apply: between lines
+ * of the outer levels, or when the buffer is full. */
+void ta__jsonw_key_slow(struct ta_jsonw *w, const char *key, size_t len) {
   bool spaced = w->indent && w->depth <= w->pretty_depth;
-  struct ta_sink *o = w->out;
+  sep(w);
   w->after_key = true;
-  char *start = ta_sink_reserve(o, 100);
-  if (start) {
-    char *d = start;
-    *d++ = '"';
-    size_t i = 0;
-    while (key[i] && i < 90) {
-      d[i] = key[i];
-      i++;
-    }
-    if (!key[i]) {
-      d += i;
-      *d++ = '"';
-      *d++ = ':';
-      if (spaced)
-        *d++ = ' ';
-      ta_sink_commit(o, (size_t)(d - start));
-      return;
-    }
+  write_escaped(w->out, key, len);
+  ta_sink_write(w->out, spaced ? ": " : ":", spaced ? 2 : 1);
+}
+
+void ta__jsonw_namen(struct ta_jsonw *w, const char *s, size_t len) {
+  sep(w);
+  char *d = ta_sink_reserve(w->out, len + 2);
+  if (!d) {
+    write_escaped(w->out, s, len);
+    return;
   }
-  write_escaped(o, key, strlen(key));
-  ta_sink_write(o, spaced ? ": " : ":", spaced ? 2 : 1);
+  d[0] = '"';
+  memcpy(d + 1, s, len);
+  d[len + 1] = '"';
+  ta_sink_commit(w->out, len + 2);
 }
 
 void ta_jsonw_strn(struct ta_jsonw *w, const char *s, size_t n) {
@@ -355,23 +347,3 @@ void ta_addr_format(char *buf, size_t len, uint8_t family, const uint8_t *ip) {
   }
 }
 
-void ta_jsonw_kstr(struct ta_jsonw *w, const char *k, const char *v) {
-  ta_jsonw_key(w, k);
-  ta_jsonw_str(w, v);
-}
-void ta_jsonw_ku64(struct ta_jsonw *w, const char *k, uint64_t v) {
-  ta_jsonw_key(w, k);
-  ta_jsonw_u64(w, v);
-}
-void ta_jsonw_kbool(struct ta_jsonw *w, const char *k, bool v) {
-  ta_jsonw_key(w, k);
-  ta_jsonw_bool(w, v);
-}
-void ta_jsonw_ksecs(struct ta_jsonw *w, const char *k, int64_t ns) {
-  ta_jsonw_key(w, k);
-  ta_jsonw_secs(w, ns);
-}
-void ta_jsonw_ktime(struct ta_jsonw *w, const char *k, int64_t ns) {
-  ta_jsonw_key(w, k);
-  ta_jsonw_time(w, ns);
-}
