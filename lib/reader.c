@@ -112,7 +112,7 @@ prefix_path(int rc, const char *path, char *err, size_t errlen) {
 /* Our reader when it takes the header, else libpcap. */
 static int open_classic(struct ta_reader *r, struct ta_input_info *info,
                         uint32_t magic, char *err, size_t errlen) {
-  int rc = ta__pcapfile_open(r->src, 0, &r->pf, err, errlen);
+  int rc = ta__pcapfile_open(r->src, 0, true, &r->pf, err, errlen);
   if (rc < 0)
     return prefix_path(rc, info->path, err, errlen);
   if (!r->pf)
@@ -292,7 +292,8 @@ int ta_reader_next(struct ta_reader *r, struct ta_frame *f,
 }
 
 uint64_t ta_reader_offset(const struct ta_reader *r) {
-  return ta_source_offset(r->src);
+  uint64_t mapped = r->pf ? ta__pcapfile_offset(r->pf) : 0;
+  return mapped ? mapped : ta_source_offset(r->src);
 }
 uint64_t ta_reader_size(const struct ta_reader *r) {
   return ta_source_size(r->src);

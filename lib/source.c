@@ -342,6 +342,10 @@ uint64_t ta_source_offset(const struct ta_source *s) {
 }
 uint64_t ta_source_size(const struct ta_source *s) { return s->size; }
 
+int ta_source_plain_fd(const struct ta_source *s) {
+  return s->direct && s->delivered == 0 ? s->fd : -1;
+}
+
 const char *ta_source_error(const struct ta_source *s) {
   return s->error[0] ? s->error : NULL;
 }

@@ -44,10 +44,12 @@ void ta_reader_close(struct ta_reader *r);
  * when its header is one it reads (see pcapfile.c): returns 0 with *out
  * set; returns 0 with *out NULL, having consumed nothing, for any other
  * header, which is then libpcap's; or TA_ENOMEM / TA_ECORRUPT. bufsize is
- * the read buffer (0 for the default); it grows for a larger record. */
+ * the read buffer (0 for the default); it grows for a larger record. With
+ * map, an uncompressed regular file is mapped instead, a window of about
+ * bufsize (default 8 MiB) at a time, so its bytes are never copied. */
 struct ta_source;
 struct ta__pcapfile;
-int ta__pcapfile_open(struct ta_source *src, size_t bufsize,
+int ta__pcapfile_open(struct ta_source *src, size_t bufsize, bool map,
                       struct ta__pcapfile **out, char *err, size_t errlen);
 /* Same return convention as ta_reader_next; err is not prefixed. Adds
  * one to *oversized for a record cut to the snaplen because it claimed
@@ -57,6 +59,8 @@ int ta__pcapfile_next(struct ta__pcapfile *r, struct ta_frame *f,
 /* Link type, snaplen (as libpcap adjusts it) and timestamp digits. */
 void ta__pcapfile_info(const struct ta__pcapfile *r, uint32_t *linktype,
                        uint32_t *snaplen, int *digits);
+/* Bytes of a mapped file consumed so far (for progress); 0 when read. */
+uint64_t ta__pcapfile_offset(const struct ta__pcapfile *r);
 void ta__pcapfile_close(struct ta__pcapfile *r);
 
 /* pcapng block reader, internal to the reader module. */

@@ -35,6 +35,9 @@ const char *ta_source_compression(const struct ta_source *s);
 /* Compressed bytes consumed so far and the file size (0 if unknown). */
 uint64_t ta_source_offset(const struct ta_source *s);
 uint64_t ta_source_size(const struct ta_source *s);
+/* The descriptor of an uncompressed regular file that nothing has read
+ * from yet (so it can be mapped), or -1. Owned by the source. */
+int ta_source_plain_fd(const struct ta_source *s);
 /* Last decompression or read error, or NULL. */
 const char *ta_source_error(const struct ta_source *s);
 void ta_source_close(struct ta_source *s);

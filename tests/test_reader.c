@@ -403,6 +403,7 @@ static char *pb_write(const struct pcapbuf *b, size_t len) {
 struct pf_run {
   struct ta_source *src;
   struct ta__pcapfile *pf;
+  bool map; /* map the file (windows of bufsize) rather than read it */
   uint64_t oversized;
   char err[256];
 };
@@ -416,7 +417,7 @@ static void pf_open(struct pf_run *r, const char *path, size_t bufsize) {
   r->oversized = 0;
   assert_int_equal(ta_source_open(path, &r->src, r->err, sizeof r->err), 0);
   assert_int_equal(
-      ta__pcapfile_open(r->src, bufsize, &r->pf, r->err, sizeof r->err), 0);
+      ta__pcapfile_open(r->src, bufsize, r->map, &r->pf, r->err, sizeof r->err), 0);
 }
 
 static void pf_close(struct pf_run *r) {
@@ -445,9 +446,10 @@ static void test_reader_pcapfile_buffer_sizes(void **state) {
   }
   char *path = pb_write(&b, b.n);
   static const size_t sizes[] = {1, 16, 100, 1500, 1517, 4096, 65536, 0};
-  for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-    struct pf_run r;
-    pf_open(&r, path, sizes[s]);
+  for (size_t s = 0; s < 2 * sizeof sizes / sizeof sizes[0]; s++) {
+    /* read through a buffer, then mapped a window of that size at a time */
+    struct pf_run r = {.map = s >= sizeof sizes / sizeof sizes[0]};
+    pf_open(&r, path, sizes[s % (sizeof sizes / sizeof sizes[0])]);
     assert_non_null(r.pf);
     struct ta_frame f;
     for (uint32_t i = 0; i < 40; i++) {
@@ -477,7 +479,7 @@ static void test_reader_pcapfile_largest_record(void **state) {
   pb_record(&b, 5, 8, 60, 60, 2);
   pb_record(&b, 5, 9, TA_MAX_CAPLEN + 1, TA_MAX_CAPLEN + 1, 3);
   char *path = pb_write(&b, b.n);
-  struct pf_run r;
+  struct pf_run r = {0};
   pf_open(&r, path, 4096);
   uint32_t lt, snap;
   int digits;
@@ -511,7 +513,7 @@ static void test_reader_pcapfile_swapped_and_nano(void **state) {
                 40, 1400, 0);
       pb_record(&b, 0xffffffffu, 0, 20, 20, 1);
       char *path = pb_write(&b, b.n);
-      struct pf_run r;
+      struct pf_run r = {0};
       pf_open(&r, path, 32);
       uint32_t lt, snap;
       int digits;
@@ -549,9 +551,9 @@ static void test_reader_pcapfile_oversized(void **state) {
   pb_record(&b, 4, 0, 60, 60, 3);
   char *path = pb_write(&b, b.n);
   static const size_t sizes[] = {64, 150, 0};
-  for (size_t s = 0; s < 3; s++) {
-    struct pf_run r;
-    pf_open(&r, path, sizes[s]);
+  for (size_t s = 0; s < 6; s++) {
+    struct pf_run r = {.map = s >= 3};
+    pf_open(&r, path, sizes[s % 3]);
     struct ta_frame f;
     assert_int_equal(pf_next(&r, &f), 1);
     assert_true(frame_is(&f, 0, 100));
@@ -590,10 +592,10 @@ static void test_reader_pcapfile_truncated(void **state) {
       {16 + 150, "record 2: its data needs 200 bytes, only 150 are left"},
   };
   for (size_t c = 0; c < 3; c++)
-    for (size_t bufsize = 0; bufsize <= 64; bufsize += 64) {
+    for (int mode = 0; mode < 4; mode++) { /* read or mapped, 0 or 64 */
       char *path = pb_write(&b, rec2 + cuts[c].cut);
-      struct pf_run r;
-      pf_open(&r, path, bufsize);
+      struct pf_run r = {.map = mode >= 2};
+      pf_open(&r, path, mode % 2 ? 64 : 0);
       struct ta_frame f;
       assert_int_equal(pf_next(&r, &f), 1);
       assert_true(frame_is(&f, 0, 80));
@@ -605,9 +607,9 @@ static void test_reader_pcapfile_truncated(void **state) {
     }
   /* a header cut short is libpcap's to report: ours leaves it alone */
   char *path = pb_write(&b, 20);
-  struct pf_run r;
+  struct pf_run r = {0};
   assert_int_equal(ta_source_open(path, &r.src, r.err, sizeof r.err), 0);
-  assert_int_equal(ta__pcapfile_open(r.src, 0, &r.pf, r.err, sizeof r.err), 0);
+  assert_int_equal(ta__pcapfile_open(r.src, 0, false, &r.pf, r.err, sizeof r.err), 0);
   assert_null(r.pf);
   ta_source_close(r.src);
   struct frames fr;
@@ -630,10 +632,10 @@ static void test_reader_pcapfile_leaves_variants_to_libpcap(void **state) {
       b.p[6] = 3; /* version 2.3 */
     pb_record(&b, 1, 2, 60, 70, 0);
     char *path = pb_write(&b, b.n);
-    struct pf_run r;
+    struct pf_run r = {0};
     assert_int_equal(ta_source_open(path, &r.src, r.err, sizeof r.err), 0);
     assert_int_equal(
-        ta__pcapfile_open(r.src, 0, &r.pf, r.err, sizeof r.err), 0);
+        ta__pcapfile_open(r.src, 0, false, &r.pf, r.err, sizeof r.err), 0);
     assert_null(r.pf);
     ta_source_close(r.src);
     struct frames fr;
