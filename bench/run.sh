@@ -18,6 +18,7 @@ Times, on each capture, several runs of:
   tcpaudit-floor FILE                       (a bare libpcap loop: the floor)
   tcpaudit report -f json -o /dev/null FILE
   tcpaudit report -f ndjson -o /dev/null FILE   (when the format exists)
+  the same two with --threads set to the number of cores
   tcpdump -r FILE -w /dev/null              (when installed)
   tshark -q -z conv,tcp -r FILE             (when installed)
   tcptrace -n FILE                          (when installed)
@@ -156,6 +157,12 @@ bench_one() {
   measure "tcpaudit json" "$ta" report -f json -o /dev/null --no-progress "$f"
   if has_format ndjson; then
     measure "tcpaudit ndjson" "$ta" report -f ndjson -o /dev/null --no-progress "$f"
+  fi
+  if "$ta" --help 2>&1 | grep -q -- '--threads'; then
+    local n
+    n=$(nproc)
+    measure "tcpaudit json -j $n" "$ta" report -f json -j "$n" -o /dev/null --no-progress "$f"
+    measure "tcpaudit ndjson -j $n" "$ta" report -f ndjson -j "$n" -o /dev/null --no-progress "$f"
   fi
   if command -v tcpdump >/dev/null; then
     measure tcpdump tcpdump -r "$f" -w /dev/null
