@@ -53,6 +53,7 @@ struct ta_flow_table {
   uint64_t mask;
   uint64_t k[6]; /* per-run hash keys */
   struct lru lists[LIST_COUNT];
+  int64_t next_due; /* the earliest of the lists' deadlines */
   struct entry *free_list;
   struct chunk *chunks;
   struct entry **due;  /* records due at one moment, sorted before emission */
@@ -138,6 +139,8 @@ static void lru_append(struct ta_flow_table *t, struct entry *e, uint8_t list) {
   e->list = list;
   if (!l->head)
     l->deadline = e->conn.last_ts + l->timeout + l->strict;
+  if (l->deadline < t->next_due)
+    t->next_due = l->deadline;
   e->next = NULL;
   e->prev = l->tail;
   if (l->tail)
@@ -261,9 +264,15 @@ static void expire_list(struct ta_flow_table *t, uint8_t list, int64_t now,
 }
 
 void ta_flow_table_expire(struct ta_flow_table *t, int64_t now) {
+  if (now < t->next_due) /* the usual case: one compare per packet */
+    return;
   expire_list(t, LIST_CLOSED, now, TA_END_CLOSED);
   expire_list(t, LIST_ATTEMPT, now, TA_END_IDLE);
   expire_list(t, LIST_OPEN, now, TA_END_IDLE);
+  t->next_due = INT64_MAX;
+  for (int l = 0; l < LIST_COUNT; l++)
+    if (t->lists[l].deadline < t->next_due)
+      t->next_due = t->lists[l].deadline;
   due_flush(t);
 }
 
@@ -436,6 +445,7 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
                                                   : t->cfg.idle_timeout_ns;
   for (int l = 0; l < LIST_COUNT; l++)
     t->lists[l].deadline = INT64_MAX;
+  t->next_due = INT64_MAX;
   uint64_t s = cfg->seed ? cfg->seed : random_seed();
   for (int i = 0; i < 6; i++)
     t->k[i] = mix64(s + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1));
