@@ -17,8 +17,12 @@
 #include "ta_error.h"
 #include "ta_limits.h"
 
-#define SHARD_BATCH 4096u    /* packets handed out at once */
-#define SHARD_SLOTS 4u       /* batches in flight: filled, tracked, merged */
+#define SHARD_BATCH 2048u    /* packets handed out at once */
+#define SHARD_SLOTS 3u       /* batches in flight: filled, tracked, merged */
+/* A batch's output kept for the next batch in the slot; past this, a burst
+ * (a time jump expiring thousands of records at once) is given back. */
+#define SHARD_KEEP_RECS 2048u
+#define SHARD_KEEP_TEXT (4u * 1024u * 1024u)
 
 /* A record a worker handed on, with when: at the packet at `pos` of the
  * batch, by expiry at its time or by the packet itself. */
@@ -182,6 +186,23 @@ static void emit_rec(struct ta_shards *s, struct out_list *o,
   atomic_fetch_add_explicit(&s->emitted, 1, memory_order_relaxed);
 }
 
+static void out_reset(struct ta_shards *s, struct out_list *o) {
+  if (o->text.error)
+    atomic_store(&s->nomem, true);
+  o->n = 0;
+  if (o->cap > SHARD_KEEP_RECS) {
+    free(o->recs);
+    o->recs = NULL;
+    o->cap = 0;
+  }
+  if (o->text.mem_cap > SHARD_KEEP_TEXT) {
+    ta_sink_close(&o->text);
+    ta_sink_init_mem(&o->text);
+  }
+  o->text.mem_len = 0;
+  o->text.error = 0;
+}
+
 /* Each worker's records are already in order; a record handed on by a
  * packet comes from the one worker that owns the packet. */
 static void merge_batch(struct ta_shards *s, struct slot *sl) {
@@ -206,13 +227,8 @@ static void merge_batch(struct ta_shards *s, struct slot *sl) {
     if (open > s->peak)
       s->peak = open;
   }
-  for (unsigned w = 0; w < s->n; w++) {
-    if (sl->out[w].text.error)
-      atomic_store(&s->nomem, true);
-    sl->out[w].n = 0;
-    sl->out[w].text.mem_len = 0;
-    sl->out[w].text.error = 0;
-  }
+  for (unsigned w = 0; w < s->n; w++)
+    out_reset(s, &sl->out[w]);
 }
 
 static void *merger_main(void *arg) {
