@@ -41,6 +41,7 @@ struct run {
   int64_t last_ts;
   bool any_ts;
   uint64_t tcp_opt_bad; /* TCP packets with TA_ANOM_TCP_OPT_BAD */
+  bool unflushed;       /* records handed to the reporter since its flush */
 };
 
 int ta_cidr_parse(const char *text, struct ta_cidr *out) {
@@ -127,7 +128,17 @@ static void on_emit(void *ctx, const struct ta_conn *c) {
   struct run *run = ctx;
   ta_hosts_add(run->hosts, c);
   run->cfg->reporter->on_connection(run->rstate, c);
+  run->unflushed = true;
 }
+
+static void flush_reporter(struct run *run) {
+  if (run->cfg->reporter->flush)
+    run->cfg->reporter->flush(run->rstate);
+  run->unflushed = false;
+}
+
+/* After a batch of the shards' records, on their merging thread. */
+static void on_batch_merged(void *ctx) { flush_reporter(ctx); }
 
 /* A record from the shards, on their merging thread, maybe formatted. */
 static void on_merged(void *ctx, const struct ta_conn *c, const char *text,
@@ -199,10 +210,13 @@ static void process_frame(struct run *run, const struct ta_frame *f) {
   else if (pkt.disposition == TA_DISP_TCP) {
     if (pkt.anomalies & TA_ANOM_TCP_OPT_BAD)
       run->tcp_opt_bad++;
-    if (run->shards)
+    if (run->shards) {
       ta_shards_packet(run->shards, &pkt);
-    else
+    } else {
       ta_flow_table_packet(run->flows, &pkt);
+      if (run->unflushed)
+        flush_reporter(run);
+    }
   }
 }
 
@@ -523,7 +537,7 @@ int ta_analyze(const struct ta_config *cfg, struct ta_result *res, char *err,
   }
   if (cfg->threads > 1) {
     run.shards = ta_shards_new(cfg->threads, &fc, cfg->reporter, &run.ropts,
-                               on_merged, &run);
+                               on_merged, on_batch_merged, &run);
     if (!run.shards) {
       rc = ta__fail(err, errlen, TA_ENOMEM, "cannot start %u threads",
                     cfg->threads);

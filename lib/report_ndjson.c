@@ -159,9 +159,16 @@ static void ndjson_event(struct ta_sink *out, uint16_t seed, int digits,
   ta_sink_write(out, "\n", 1);
 }
 
+/* Lines are pushed out at each flush, not each line: a capture point's
+ * moment can finalize many connections, and one write for all of them
+ * costs a system call instead of one each. */
 static void ndjson_connection(void *state, const struct ta_conn *c) {
   struct ndjson_state *s = state;
   ndjson_event(s->out, s->seed, s->digits, c);
+}
+
+static void ndjson_flush(void *state) {
+  struct ndjson_state *s = state;
   ta_sink_flush(s->out);
 }
 
@@ -175,7 +182,6 @@ static void ndjson_formatted(void *state, const struct ta_conn *c,
   struct ndjson_state *s = state;
   (void)c;
   ta_sink_write(s->out, text, len);
-  ta_sink_flush(s->out);
 }
 
 static void ndjson_host(void *state, const struct ta_host *h) {
@@ -198,6 +204,7 @@ const struct ta_reporter ta_report_ndjson = {
     .on_connection = ndjson_connection,
     .format_connection = ndjson_format,
     .on_formatted = ndjson_formatted,
+    .flush = ndjson_flush,
     .on_host = ndjson_host,
     .close = ndjson_close,
 };

@@ -73,6 +73,7 @@ struct ta_shards {
   const struct ta_reporter *rep;
   const struct ta_report_opts *opts;
   ta_shards_emit_fn emit;
+  ta_shards_batch_fn batch_done;
   void *ctx;
   pthread_t merger;
   uint32_t max_conns;
@@ -206,8 +207,11 @@ static void out_reset(struct ta_shards *s, struct out_list *o) {
 /* Each worker's records are already in order; a record handed on by a
  * packet comes from the one worker that owns the packet. */
 static void merge_batch(struct ta_shards *s, struct slot *sl) {
-  for (unsigned w = 0; w < s->n; w++)
+  bool any = false;
+  for (unsigned w = 0; w < s->n; w++) {
     s->heads[w] = 0;
+    any |= sl->out[w].n > 0;
+  }
   for (;;) {
     int best = -1;
     for (unsigned w = 0; w < s->n; w++)
@@ -229,6 +233,8 @@ static void merge_batch(struct ta_shards *s, struct slot *sl) {
   }
   for (unsigned w = 0; w < s->n; w++)
     out_reset(s, &sl->out[w]);
+  if (any && s->batch_done)
+    s->batch_done(s->ctx);
 }
 
 static void *merger_main(void *arg) {
@@ -386,7 +392,8 @@ struct ta_shards *ta_shards_new(unsigned workers,
                                 const struct ta_flow_config *cfg,
                                 const struct ta_reporter *rep,
                                 const struct ta_report_opts *opts,
-                                ta_shards_emit_fn emit, void *ctx) {
+                                ta_shards_emit_fn emit,
+                                ta_shards_batch_fn batch_done, void *ctx) {
   struct ta_shards *s = calloc(1, sizeof *s);
   if (!s)
     return NULL;
@@ -394,6 +401,7 @@ struct ta_shards *ta_shards_new(unsigned workers,
   s->rep = rep;
   s->opts = opts;
   s->emit = emit;
+  s->batch_done = batch_done;
   s->ctx = ctx;
   s->max_conns = cfg->max_conns ? cfg->max_conns : 1;
   pthread_mutex_init(&s->mu, NULL);

@@ -117,6 +117,11 @@ struct ta_reporter {
                             const struct ta_conn *c, struct ta_sink *mem);
   void (*on_formatted)(void *state, const struct ta_conn *c, const char *text,
                        size_t len);
+  /* Optional: every connection finalized so far has been handed over (the
+   * pipeline calls it after each packet that finalized some, or each batch
+   * of packets with threads); a streaming format makes them visible to a
+   * reader of its output now. */
+  void (*flush)(void *state);
 };
 
 /* First and last packet time over all inputs; false when no packet was

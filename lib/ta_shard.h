@@ -16,6 +16,8 @@
  * reporter's format_connection wrote for it (NULL when it has none). */
 typedef void (*ta_shards_emit_fn)(void *ctx, const struct ta_conn *c,
                                   const char *text, size_t len);
+/* Called on the merging thread after a batch's records, when it had some. */
+typedef void (*ta_shards_batch_fn)(void *ctx);
 
 struct ta_shards;
 
@@ -27,7 +29,8 @@ struct ta_shards *ta_shards_new(unsigned workers,
                                 const struct ta_flow_config *cfg,
                                 const struct ta_reporter *rep,
                                 const struct ta_report_opts *opts,
-                                ta_shards_emit_fn emit, void *ctx);
+                                ta_shards_emit_fn emit,
+                                ta_shards_batch_fn batch_done, void *ctx);
 /* Queues one TCP packet (copied; its payload pointer is not kept). Blocks
  * while the workers are a few batches behind. Cannot fail. */
 void ta_shards_packet(struct ta_shards *s, const struct ta_packet *pkt);
