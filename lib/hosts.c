@@ -17,6 +17,7 @@ struct ta_hosts {
   uint64_t mask, count, max, overflow;
   uint64_t seed;
   uint64_t scan_failed, scan_targets;
+  struct ta_fp_shapes *shapes; /* features of the hosts' OS evidence */
 };
 
 static uint64_t mix(uint64_t x) {
@@ -43,10 +44,6 @@ struct ta_hosts *ta_hosts_new(uint32_t max_hosts, uint64_t seed) {
   while (n < 2ull * max_hosts && n < (1ull << 26))
     n <<= 1;
   t->slots = calloc(n, sizeof *t->slots);
-  if (!t->slots) {
-    free(t);
-    return NULL;
-  }
   t->mask = n - 1;
   t->max = max_hosts ? max_hosts : 1;
   /* 0 asks for a random seed, as for the flow table: a capture must not be
@@ -54,6 +51,11 @@ struct ta_hosts *ta_hosts_new(uint32_t max_hosts, uint64_t seed) {
   if (!seed && getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
     seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)t;
   t->seed = seed;
+  t->shapes = ta_fp_shapes_new(mix(seed));
+  if (!t->slots || !t->shapes) {
+    ta_hosts_free(t);
+    return NULL;
+  }
   t->scan_failed = HOSTS_DEFAULT_SCAN_FAILED;
   t->scan_targets = HOSTS_DEFAULT_SCAN_TARGETS;
   return t;
@@ -181,7 +183,7 @@ void ta_hosts_add(struct ta_hosts *t, const struct ta_conn *c) {
     struct ta_host *h = lookup(t, c->family, c->side[dir].ip);
     if (h) {
       count_role(t, h, c, dir);
-      ta_fp_host_add(&h->os, c, dir);
+      ta_fp_host_add(&h->os, t->shapes, c, dir);
     } else {
       t->overflow++;
     }
@@ -217,8 +219,9 @@ uint64_t ta_hosts_overflow(const struct ta_hosts *t) { return t->overflow; }
 void ta_hosts_free(struct ta_hosts *t) {
   if (!t)
     return;
-  for (uint64_t i = 0; i <= t->mask; i++)
+  for (uint64_t i = 0; t->slots && i <= t->mask; i++)
     if (t->slots[i]) {
+      ta_fp_host_free(&t->slots[i]->os);
       for (uint32_t j = 0; j < t->slots[i]->n_services; j++) {
         struct ta_svc_latency *l = t->slots[i]->services[j].lat;
         if (l) {
@@ -231,5 +234,6 @@ void ta_hosts_free(struct ta_hosts *t) {
       free(t->slots[i]);
     }
   free(t->slots);
+  ta_fp_shapes_free(t->shapes);
   free(t);
 }

@@ -40,7 +40,8 @@ struct html_host {
   struct html_service svc[HTML_HOST_SERVICES];
   uint64_t services_overflow;
   bool scan_suspect;
-  struct ta_fp_host os;     /* its SYN/SYN-ACK evidence, for the OS column */
+  struct ta_fp_host os;     /* its SYN/SYN-ACK evidence, for the OS column:
+                               the host table's, which outlives the report */
 };
 
 /* Latency view (docs/latency.md): the services with the slowest p95
@@ -1200,7 +1201,7 @@ static void os_cell(struct ta_sink *o, const struct ta_fp_host *os) {
       ta_sink_puts(o, "</li>");
     }
     for (uint8_t i = 0; i < os->n; i++) {
-      ta_fp_evidence_line(line, sizeof line, &os->ev[i]);
+      ta_fp_evidence_line(line, sizeof line, os, i);
       ta_sink_puts(o, "<li>");
       html_put(o, line);
       ta_sink_puts(o, "</li>");
