@@ -211,24 +211,82 @@ void ta_fp_features_from_syn(struct ta_fp_features *f,
   window_relation(f);
 }
 
-void ta_fp_window_rel(char *buf, size_t len, const struct ta_fp_features *f) {
+/* Text built in a caller's buffer without printf: the report writes the
+ * window relation of every side of every connection and a summary of every
+ * host's evidence. Cut at the buffer's end exactly as snprintf would. */
+struct text {
+  char *buf;
+  size_t len, used;
+};
+
+static void text_init(struct text *t, char *buf, size_t len) {
+  t->buf = buf;
+  t->len = len;
+  t->used = 0;
+  if (len)
+    buf[0] = 0;
+}
+
+static void text_put(struct text *t, const char *s, size_t n) {
+  if (t->used + 1 >= t->len)
+    return;
+  size_t room = t->len - 1 - t->used;
+  if (n > room)
+    n = room;
+  memcpy(t->buf + t->used, s, n);
+  t->used += n;
+  t->buf[t->used] = 0;
+}
+
+static void text_str(struct text *t, const char *s) { text_put(t, s, strlen(s)); }
+
+static void text_u64(struct text *t, uint64_t v) {
+  char d[20];
+  size_t n = sizeof d;
+  do {
+    d[--n] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  text_put(t, d + n, sizeof d - n);
+}
+
+static void window_rel_text(struct text *t, const struct ta_fp_features *f) {
   switch (f->win_rel) {
   case TA_FP_WIN_MSS:
-    snprintf(buf, len, "mss*%u", f->win_mult);
+    text_put(t, "mss*", 4);
     break;
   case TA_FP_WIN_MSS_TS:
-    snprintf(buf, len, "(mss-12)*%u", f->win_mult);
+    text_put(t, "(mss-12)*", 9);
     break;
   case TA_FP_WIN_MTU:
-    snprintf(buf, len, "mtu*%u", f->win_mult);
+    text_put(t, "mtu*", 4);
     break;
   case TA_FP_WIN_ETH:
-    snprintf(buf, len, "%u*%u", f->win_seg, f->win_mult);
+    text_u64(t, f->win_seg);
+    text_put(t, "*", 1);
     break;
   default:
-    if (len)
-      buf[0] = 0;
+    return;
   }
+  text_u64(t, f->win_mult);
+}
+
+void ta_fp_window_rel(char *buf, size_t len, const struct ta_fp_features *f) {
+  struct text t;
+  text_init(&t, buf, len);
+  window_rel_text(&t, f);
+}
+
+/* Name of option kind k: static, or written into other (8 bytes). */
+static const char *kind_name(uint8_t k, char other[8]) {
+  const char *n = k < N_KIND_NAMES ? kind_names[k] : NULL;
+  if (n)
+    return n;
+  struct text t;
+  text_init(&t, other, 8);
+  text_put(&t, "k", 1);
+  text_u64(&t, k);
+  return other;
 }
 
 /* Appends text to buf[0..*used) if it fits whole; false when it does not. */
@@ -242,61 +300,74 @@ static bool append(char *buf, size_t len, size_t *used, const char *text,
   return true;
 }
 
-/* Written without printf: it runs for every side of every connection. */
+/* Whole names only, never ending on a comma, when the buffer is short. */
 void ta_fp_layout(char *buf, size_t len, const struct ta_fp_features *f) {
   size_t used = 0;
   if (!len)
     return;
   buf[0] = 0;
   for (uint8_t i = 0; i < f->n_layout; i++) {
-    uint8_t k = f->layout[i];
-    const char *n = k < N_KIND_NAMES ? kind_names[k] : NULL;
     char other[8];
-    if (!n) {
-      snprintf(other, sizeof other, "k%u", k);
-      n = other;
-    }
+    const char *n = kind_name(f->layout[i], other);
     if ((i && !append(buf, len, &used, ",", 1)) ||
         !append(buf, len, &used, n, strlen(n))) {
       if (used && buf[used - 1] == ',')
-        buf[--used] = 0; /* never end on a comma */
+        buf[--used] = 0;
       return;
     }
   }
 }
 
-static void quirk_list(char *buf, size_t len, uint32_t q) {
-  size_t used = 0;
-  if (!len)
-    return;
-  buf[0] = 0;
-  for (int i = 0; i < TA_FPQ_COUNT; i++) {
-    if (!(q & (1u << i)))
-      continue;
-    int w = snprintf(buf + used, len - used, "%s%s", used ? "," : "",
-                     quirk_names[i]);
-    if (w < 0 || (size_t)w >= len - used) {
-      buf[used] = 0;
-      return;
-    }
-    used += (size_t)w;
+static void summary_text(struct text *t, const struct ta_fp_features *f) {
+  text_str(t, f->synack ? "syn+ack ttl " : "syn ttl ");
+  text_u64(t, f->ttl);
+  text_put(t, " (initial ", 10);
+  text_u64(t, f->initial_ttl);
+  text_put(t, ", ", 2);
+  text_u64(t, f->hops);
+  text_str(t, f->hops == 1 ? " hop) win " : " hops) win ");
+  text_u64(t, f->window);
+  if (f->win_rel >= TA_FP_WIN_MSS && f->win_rel <= TA_FP_WIN_ETH) {
+    text_put(t, " (", 2);
+    window_rel_text(t, f);
+    text_put(t, ")", 1);
   }
+  text_put(t, " ws ", 4);
+  if (f->has_wscale)
+    text_u64(t, f->wscale);
+  else
+    text_put(t, "-", 1);
+  text_put(t, " mss ", 5);
+  if (f->has_mss)
+    text_u64(t, f->mss);
+  else
+    text_put(t, "-", 1);
+  text_put(t, " opts ", 6);
+  for (uint8_t i = 0; i < f->n_layout; i++) {
+    char other[8];
+    if (i)
+      text_put(t, ",", 1);
+    text_str(t, kind_name(f->layout[i], other));
+  }
+  if (!f->n_layout)
+    text_put(t, "-", 1);
+  text_put(t, " quirks ", 8);
+  bool any = false;
+  for (int i = 0; i < TA_FPQ_COUNT; i++)
+    if (f->quirks & (1u << i)) {
+      if (any)
+        text_put(t, ",", 1);
+      text_str(t, quirk_names[i]);
+      any = true;
+    }
+  if (!any)
+    text_put(t, "-", 1);
 }
 
 void ta_fp_summary(char *buf, size_t len, const struct ta_fp_features *f) {
-  char rel[24], lay[128], q[160], ws[8] = "-", mss[8] = "-";
-  ta_fp_window_rel(rel, sizeof rel, f);
-  ta_fp_layout(lay, sizeof lay, f);
-  quirk_list(q, sizeof q, f->quirks);
-  if (f->has_wscale)
-    snprintf(ws, sizeof ws, "%u", f->wscale);
-  if (f->has_mss)
-    snprintf(mss, sizeof mss, "%u", f->mss);
-  snprintf(buf, len, "%s ttl %u (initial %u, %u hop%s) win %u%s%s%s ws %s "
-           "mss %s opts %s quirks %s", f->synack ? "syn+ack" : "syn", f->ttl,
-           f->initial_ttl, f->hops, f->hops == 1 ? "" : "s", f->window,
-           rel[0] ? " (" : "", rel, rel[0] ? ")" : "", ws, mss,
-           lay[0] ? lay : "-", q[0] ? q : "-");
+  struct text t;
+  text_init(&t, buf, len);
+  summary_text(&t, f);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -875,15 +946,145 @@ void ta_fp_syn_match(struct ta_syn_features *syn, uint8_t family) {
 /* ------------------------------------------------------------------------ */
 /* Per-host evidence and verdict */
 
-static bool same_shape(const struct ta_fp_evidence *e, int entry,
-                       const struct ta_fp_features *f) {
-  return e->entry == entry && e->f.synack == f->synack &&
-         e->f.initial_ttl == f->initial_ttl && e->f.hops == f->hops &&
-         e->f.n_layout == f->n_layout &&
-         memcmp(e->f.layout, f->layout, f->n_layout) == 0;
+struct ta_fp_shapes {
+  struct ta_fp_features *v;
+  uint32_t n, cap;
+  uint32_t *slots; /* index in v + 1; 0 is empty */
+  uint32_t mask;
+  uint64_t seed;
+};
+
+#define SHAPES_FIRST_SLOTS 64u
+#define SHAPES_MAX (1u << 30) /* far above hosts * TA_FP_HOST_EVIDENCE */
+
+struct ta_fp_shapes *ta_fp_shapes_new(uint64_t seed) {
+  struct ta_fp_shapes *s = calloc(1, sizeof *s);
+  if (!s)
+    return NULL;
+  s->slots = calloc(SHAPES_FIRST_SLOTS, sizeof *s->slots);
+  if (!s->slots) {
+    free(s);
+    return NULL;
+  }
+  s->mask = SHAPES_FIRST_SLOTS - 1;
+  s->seed = seed;
+  return s;
 }
 
-void ta_fp_host_add(struct ta_fp_host *h, const struct ta_conn *c, int dir) {
+void ta_fp_shapes_free(struct ta_fp_shapes *s) {
+  if (!s)
+    return;
+  free(s->v);
+  free(s->slots);
+  free(s);
+}
+
+/* The fields a packet's features are computed from, packed: two packets
+ * with the same key have the same features. Returns the key's length. */
+static size_t shape_key(const struct ta_fp_features *f, uint8_t key[32]) {
+  size_t n = 0;
+  memset(key, 0, 32);
+  key[n++] = (uint8_t)(f->synack | f->has_mss << 1 | f->has_wscale << 2);
+  key[n++] = f->family;
+  key[n++] = f->ttl;
+  key[n++] = f->wscale;
+  memcpy(key + n, &f->window, 2);
+  memcpy(key + n + 2, &f->mss, 2);
+  memcpy(key + n + 4, &f->quirks, 4);
+  n += 8;
+  key[n++] = f->n_layout;
+  memcpy(key + n, f->layout, f->n_layout);
+  return n + f->n_layout;
+}
+
+static uint64_t shape_mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return x;
+}
+
+static uint64_t shape_hash(uint64_t seed, const uint8_t key[32]) {
+  uint64_t h = seed;
+  for (int i = 0; i < 4; i++) {
+    uint64_t word;
+    memcpy(&word, key + 8 * i, 8);
+    h = shape_mix(h ^ word);
+  }
+  return h;
+}
+
+static bool shapes_grow(struct ta_fp_shapes *s) {
+  if (s->n == s->cap) {
+    uint32_t cap = s->cap ? s->cap * 2 : 16;
+    struct ta_fp_features *v = realloc(s->v, cap * sizeof *v);
+    if (!v)
+      return false;
+    s->v = v;
+    s->cap = cap;
+  }
+  if ((s->n + 1) * 2 <= s->mask + 1)
+    return true;
+  uint32_t size = (s->mask + 1) * 2;
+  uint32_t *slots = calloc(size, sizeof *slots);
+  if (!slots)
+    return false;
+  for (uint32_t i = 0; i < s->n; i++) {
+    uint8_t key[32];
+    shape_key(&s->v[i], key);
+    uint32_t j = (uint32_t)shape_hash(s->seed, key) & (size - 1);
+    while (slots[j])
+      j = (j + 1) & (size - 1);
+    slots[j] = i + 1;
+  }
+  free(s->slots);
+  s->slots = slots;
+  s->mask = size - 1;
+  return true;
+}
+
+/* Index of f in s, added if new; UINT32_MAX when memory runs out. */
+static uint32_t shapes_intern(struct ta_fp_shapes *s,
+                              const struct ta_fp_features *f) {
+  uint8_t key[32], other[32];
+  size_t len = shape_key(f, key);
+  uint32_t i = (uint32_t)shape_hash(s->seed, key) & s->mask;
+  for (; s->slots[i]; i = (i + 1) & s->mask) {
+    uint32_t k = s->slots[i] - 1;
+    if (shape_key(&s->v[k], other) == len && memcmp(key, other, len) == 0)
+      return k;
+  }
+  if (s->n >= SHAPES_MAX)
+    return UINT32_MAX;
+  if ((s->n + 1) * 2 > s->mask + 1 || s->n == s->cap) {
+    if (!shapes_grow(s))
+      return UINT32_MAX;
+    return shapes_intern(s, f); /* the slots moved */
+  }
+  s->v[s->n] = *f;
+  s->slots[i] = ++s->n;
+  return s->n - 1;
+}
+
+const struct ta_fp_features *ta_fp_evidence_features(
+    const struct ta_fp_host *h, const struct ta_fp_evidence *ev) {
+  return &h->shapes->v[ev->shape];
+}
+
+static bool same_shape(const struct ta_fp_host *h,
+                       const struct ta_fp_evidence *e, int entry,
+                       const struct ta_fp_features *f) {
+  const struct ta_fp_features *g = ta_fp_evidence_features(h, e);
+  return e->entry == entry && g->synack == f->synack &&
+         g->initial_ttl == f->initial_ttl && g->hops == f->hops &&
+         g->n_layout == f->n_layout &&
+         memcmp(g->layout, f->layout, f->n_layout) == 0;
+}
+
+void ta_fp_host_add(struct ta_fp_host *h, struct ta_fp_shapes *shapes,
+                    const struct ta_conn *c, int dir) {
   const struct ta_syn_features *syn = &c->side[dir].syn;
   if (!syn->seen)
     return;
@@ -891,20 +1092,31 @@ void ta_fp_host_add(struct ta_fp_host *h, const struct ta_conn *c, int dir) {
   ta_fp_features_from_syn(&f, syn, c->family);
   int entry = syn_entry(syn, &f);
   for (uint8_t i = 0; i < h->n; i++)
-    if (same_shape(&h->ev[i], entry, &f)) {
+    if (same_shape(h, &h->ev[i], entry, &f)) {
       h->ev[i].packets++;
       return;
     }
-  if (h->n >= TA_FP_HOST_EVIDENCE) {
+  uint32_t shape;
+  struct ta_fp_evidence *ev;
+  if (h->n >= TA_FP_HOST_EVIDENCE ||
+      (shape = shapes_intern(shapes, &f)) == UINT32_MAX ||
+      !(ev = realloc(h->ev, (h->n + 1u) * sizeof *ev))) {
     h->overflow++;
     return;
   }
+  h->ev = ev;
+  h->shapes = shapes;
   struct ta_fp_evidence *e = &h->ev[h->n++];
   e->entry = (int16_t)entry;
-  e->f = f;
+  e->shape = shape;
   e->packets = 1;
   e->conn_id = c->id;
   e->dir = (uint8_t)dir;
+}
+
+void ta_fp_host_free(struct ta_fp_host *h) {
+  free(h->ev);
+  memset(h, 0, sizeof *h);
 }
 
 /* Hop counts tell machines apart only near the capture point: further out,
@@ -953,7 +1165,8 @@ void ta_fp_host_verdict(const struct ta_fp_host *h, struct ta_fp_verdict *v) {
     v->stacks |= TA_FP_STACK_FAMILIES;
   for (uint8_t i = 0; i < h->n; i++)
     for (uint8_t j = i + 1; j < h->n; j++) {
-      const struct ta_fp_features *a = &h->ev[i].f, *b = &h->ev[j].f;
+      const struct ta_fp_features *a = ta_fp_evidence_features(h, &h->ev[i]);
+      const struct ta_fp_features *b = ta_fp_evidence_features(h, &h->ev[j]);
       if (a->initial_ttl != b->initial_ttl)
         v->stacks |= TA_FP_STACK_TTL;
       else if (hops_apart(a->hops, b->hops))
@@ -985,7 +1198,7 @@ void ta_fp_host_verdict(const struct ta_fp_host *h, struct ta_fp_verdict *v) {
     for (uint8_t i = 0; i < h->n; i++) {
       const struct ta_fp_entry *e = ta_fp_db_entry(db, h->ev[i].entry);
       if (!e || !same_str(e->os, v->family) || e->generic != generic ||
-          h->ev[i].f.synack != synack)
+          ta_fp_evidence_features(h, &h->ev[i])->synack != synack)
         continue;
       class_pkts += h->ev[i].packets;
       size_t j = 0;
@@ -1052,23 +1265,38 @@ void ta_fp_host_label(char *buf, size_t len, const struct ta_fp_host *h) {
              v.stacks ? ", several stacks" : "");
 }
 
-void ta_fp_evidence_line(char *buf, size_t len,
-                         const struct ta_fp_evidence *ev) {
+/* "Linux 4.19 and later", or the family alone. */
+static void os_text(struct text *t, const struct ta_fp_entry *e) {
+  text_str(t, e->os);
+  if (e->version) {
+    text_put(t, " ", 1);
+    text_str(t, e->version);
+  }
+}
+
+void ta_fp_evidence_line(char *buf, size_t len, const struct ta_fp_host *h,
+                         uint8_t i) {
+  const struct ta_fp_evidence *ev = &h->ev[i];
+  const struct ta_fp_features *f = ta_fp_evidence_features(h, ev);
   const struct ta_fp_entry *e = ta_fp_db_entry(ta_fp_db_default(), ev->entry);
-  char feat[320];
-  ta_fp_summary(feat, sizeof feat, &ev->f);
-  if (e)
-    snprintf(buf, len, "%s (%s%s%s%s): %llu x %s, first in connection %llu "
-             "(%s): %s", e->id, e->os, e->version ? " " : "",
-             e->version ? e->version : "", e->generic ? ", generic" : "",
-             (unsigned long long)ev->packets, ev->f.synack ? "syn+ack" : "syn",
-             (unsigned long long)ev->conn_id,
-             ev->dir == TA_DIR_ORIG ? "orig" : "resp", feat);
-  else
-    snprintf(buf, len, "no signature: %llu x %s, first in connection %llu "
-             "(%s): %s", (unsigned long long)ev->packets,
-             ev->f.synack ? "syn+ack" : "syn", (unsigned long long)ev->conn_id,
-             ev->dir == TA_DIR_ORIG ? "orig" : "resp", feat);
+  struct text t;
+  text_init(&t, buf, len);
+  if (e) {
+    text_str(&t, e->id);
+    text_put(&t, " (", 2);
+    os_text(&t, e);
+    if (e->generic)
+      text_put(&t, ", generic", 9);
+    text_put(&t, "): ", 3);
+  } else {
+    text_put(&t, "no signature: ", 14);
+  }
+  text_u64(&t, ev->packets);
+  text_str(&t, f->synack ? " x syn+ack" : " x syn");
+  text_put(&t, ", first in connection ", 22);
+  text_u64(&t, ev->conn_id);
+  text_str(&t, ev->dir == TA_DIR_ORIG ? " (orig): " : " (resp): ");
+  summary_text(&t, f);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1138,6 +1366,18 @@ void ta__fp_json_side(struct ta_jsonw *w, const struct ta_syn_features *syn,
   ta_jsonw_obj_end(w);
 }
 
+/* The confidence as "%.2f" prints it: the verdict rounds it to hundredths,
+ * so the digits are those of a whole number of hundredths. */
+static void confidence_text(char *buf, size_t len, double c) {
+  uint64_t k = (uint64_t)(c * 100 + 0.5);
+  char frac[2] = {(char)('0' + k % 100 / 10), (char)('0' + k % 10)};
+  struct text t;
+  text_init(&t, buf, len);
+  text_u64(&t, k / 100);
+  text_put(&t, ".", 1);
+  text_put(&t, frac, 2);
+}
+
 void ta__fp_json_host(struct ta_jsonw *w, const struct ta_fp_host *h) {
   struct ta_fp_verdict v;
   ta_fp_host_verdict(h, &v);
@@ -1150,8 +1390,8 @@ void ta__fp_json_host(struct ta_jsonw *w, const struct ta_fp_host *h) {
   ta_jsonw_obj_begin(w);
   json_str_or_null(w, "family", v.family);
   json_str_or_null(w, "version", v.version);
-  snprintf(buf, sizeof buf, "%.2f", v.confidence);
   ta_jsonw_key(w, "confidence");
+  confidence_text(buf, sizeof buf, v.confidence);
   ta_jsonw_raw(w, buf);
   ta_jsonw_kbool(w, "several_stacks", v.stacks != 0);
   ta_jsonw_key(w, "stack_hints");
@@ -1167,16 +1407,19 @@ void ta__fp_json_host(struct ta_jsonw *w, const struct ta_fp_host *h) {
     const struct ta_fp_entry *e = ta_fp_db_entry(db, ev->entry);
     ta_jsonw_obj_begin(w);
     json_str_or_null(w, "signature", e ? e->id : NULL);
-    if (e)
-      snprintf(buf, sizeof buf, "%s%s%s", e->os, e->version ? " " : "",
-               e->version ? e->version : "");
+    if (e) {
+      struct text t;
+      text_init(&t, buf, sizeof buf);
+      os_text(&t, e);
+    }
     json_str_or_null(w, "os", e ? buf : NULL);
     json_str_or_null(w, "class", e ? e->generic ? "generic" : "specific" : NULL);
-    ta_jsonw_kstr(w, "packet", ev->f.synack ? "syn+ack" : "syn");
+    const struct ta_fp_features *f = ta_fp_evidence_features(h, ev);
+    ta_jsonw_kstr(w, "packet", f->synack ? "syn+ack" : "syn");
     ta_jsonw_ku64(w, "count", ev->packets);
     ta_jsonw_ku64(w, "connection", ev->conn_id);
     ta_jsonw_kstr(w, "direction", ev->dir == TA_DIR_ORIG ? "orig" : "resp");
-    ta_fp_summary(buf, sizeof buf, &ev->f);
+    ta_fp_summary(buf, sizeof buf, f);
     ta_jsonw_kstr(w, "features", buf);
     ta_jsonw_obj_end(w);
   }

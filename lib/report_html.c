@@ -40,7 +40,8 @@ struct html_host {
   struct html_service svc[HTML_HOST_SERVICES];
   uint64_t services_overflow;
   bool scan_suspect;
-  struct ta_fp_host os;     /* its SYN/SYN-ACK evidence, for the OS column */
+  struct ta_fp_host os;     /* its SYN/SYN-ACK evidence, for the OS column:
+                               the host table's, which outlives the report */
 };
 
 /* Latency view (docs/latency.md): the services with the slowest p95
@@ -795,21 +796,22 @@ static void host_fill(struct html_host *d, const struct ta_host *h) {
   memset(d, 0, sizeof *d);
   ta_addr_format(d->ip, sizeof d->ip, h->family, h->ip);
   d->orig = h->as_orig.connections;
-  d->resp = h->as_resp.connections;
+  d->resp = ta_host_as_resp(h)->connections;
   d->failed = h->failed_attempts;
   d->refused = h->as_orig.by_scenario[TA_SC_REFUSED];
   d->unanswered = h->as_orig.by_scenario[TA_SC_UNANSWERED];
   d->targets = ta_host_sketch_estimate(h->as_orig.target_bits);
   d->peers = ta_host_sketch_estimate(h->as_orig.peer_bits);
   d->scan_suspect = h->scan_suspect;
-  d->n_services = h->n_services;
-  d->services_overflow = h->services_overflow;
+  d->n_services = ta_host_n_services(h);
+  d->services_overflow = ta_host_services_overflow(h);
   d->os = h->os;
   /* the busiest ports, by insertion into a short sorted list */
-  for (uint32_t i = 0; i < h->n_services; i++) {
+  const struct ta_service *svc = ta_host_services(h);
+  for (uint32_t i = 0; i < d->n_services; i++) {
     uint64_t total = 0;
     for (int k = 0; k < TA_SC_COUNT; k++)
-      total += h->services[i].by_scenario[k];
+      total += svc[i].by_scenario[k];
     size_t pos = d->n_svc;
     while (pos > 0 && d->svc[pos - 1].conns < total)
       pos--;
@@ -819,15 +821,16 @@ static void host_fill(struct html_host *d, const struct ta_host *h) {
     memmove(&d->svc[pos + 1], &d->svc[pos], (last - pos) * sizeof d->svc[0]);
     if (d->n_svc < HTML_HOST_SERVICES)
       d->n_svc++;
-    d->svc[pos].port = h->services[i].port;
+    d->svc[pos].port = svc[i].port;
     d->svc[pos].conns = total;
   }
 }
 
 /* Keeps the services of h with the highest p95 response time. */
 static void slow_svc_note(struct html_state *s, const struct ta_host *h) {
-  for (uint32_t i = 0; i < h->n_services; i++) {
-    const struct ta_svc_latency *l = h->services[i].lat;
+  const struct ta_service *svc = ta_host_services(h);
+  for (uint32_t i = 0; i < ta_host_n_services(h); i++) {
+    const struct ta_svc_latency *l = svc[i].lat;
     if (!l || !l->response.count)
       continue;
     int64_t p95 = ta_lat_dist_quantile(&l->response, 0.95);
@@ -846,7 +849,7 @@ static void slow_svc_note(struct html_state *s, const struct ta_host *h) {
       s->n_slow_svc++;
     struct html_slow_service *k = &s->slow_svc[pos];
     endpoint_text(k->where, sizeof k->where, h->family, h->ip,
-                  h->services[i].port);
+                  svc[i].port);
     k->p95 = p95;
     k->lat = l;
   }
@@ -1200,7 +1203,7 @@ static void os_cell(struct ta_sink *o, const struct ta_fp_host *os) {
       ta_sink_puts(o, "</li>");
     }
     for (uint8_t i = 0; i < os->n; i++) {
-      ta_fp_evidence_line(line, sizeof line, &os->ev[i]);
+      ta_fp_evidence_line(line, sizeof line, os, i);
       ta_sink_puts(o, "<li>");
       html_put(o, line);
       ta_sink_puts(o, "</li>");

@@ -149,18 +149,19 @@ static void json_host(void *state, const struct ta_host *h) {
   ta_jsonw_ktime(w, "first_ts", h->first_ts);
   ta_jsonw_ktime(w, "last_ts", h->last_ts);
   role_fields(w, "as_originator", &h->as_orig);
-  role_fields(w, "as_responder", &h->as_resp);
+  role_fields(w, "as_responder", ta_host_as_resp(h));
   ta_jsonw_key(w, "services");
   ta_jsonw_arr_begin(w);
-  for (uint32_t i = 0; i < h->n_services; i++) {
+  const struct ta_service *svc = ta_host_services(h);
+  for (uint32_t i = 0; i < ta_host_n_services(h); i++) {
     ta_jsonw_obj_begin(w);
-    ta_jsonw_ku64(w, "port", h->services[i].port);
-    scenario_counts(w, "by_scenario", h->services[i].by_scenario);
-    service_latency(w, &h->services[i]);
+    ta_jsonw_ku64(w, "port", svc[i].port);
+    scenario_counts(w, "by_scenario", svc[i].by_scenario);
+    service_latency(w, &svc[i]);
     ta_jsonw_obj_end(w);
   }
   ta_jsonw_arr_end(w);
-  ta_jsonw_ku64(w, "services_overflow", h->services_overflow);
+  ta_jsonw_ku64(w, "services_overflow", ta_host_services_overflow(h));
   ta_jsonw_kbool(w, "scan_suspect", h->scan_suspect);
   ta_jsonw_ku64(w, "failed_attempts", h->failed_attempts);
   ta_jsonw_key(w, "os_guess");

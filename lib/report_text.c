@@ -177,8 +177,9 @@ static void os_tally(struct text_state *s, const struct ta_host *h) {
 
 /* Keeps the services of h with the highest p95 response time. */
 static void slow_tally(struct text_state *s, const struct ta_host *h) {
-  for (uint32_t i = 0; i < h->n_services; i++) {
-    const struct ta_svc_latency *l = h->services[i].lat;
+  const struct ta_service *svc = ta_host_services(h);
+  for (uint32_t i = 0; i < ta_host_n_services(h); i++) {
+    const struct ta_svc_latency *l = svc[i].lat;
     if (!l || !l->response.count)
       continue;
     int64_t p95 = ta_lat_dist_quantile(&l->response, 0.95);
@@ -200,7 +201,7 @@ static void slow_tally(struct text_state *s, const struct ta_host *h) {
     char ip[64];
     ta_addr_format(ip, sizeof ip, h->family, h->ip);
     snprintf(t->where, sizeof t->where, h->family == 6 ? "[%s]:%u" : "%s:%u",
-             ip, h->services[i].port);
+             ip, svc[i].port);
     t->exchanges = l->response.count;
     t->p50 = ta_lat_dist_quantile(&l->response, 0.5);
     t->p95 = p95;

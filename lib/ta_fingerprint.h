@@ -2,7 +2,8 @@
  * Owns the signature table (data/os-signatures.txt, embedded in the library
  * at build time; format in docs/fingerprints.md), its parser, the matcher
  * and the per-host verdict. Reads struct ta_syn_features only: it never
- * touches tracker state and never allocates per connection or per host. */
+ * touches tracker state and never allocates per packet: a host's evidence
+ * grows with each new shape it shows, up to a few. */
 #ifndef TA_FINGERPRINT_H
 #define TA_FINGERPRINT_H
 
@@ -141,24 +142,41 @@ const char *ta_fp_quirk_name(int i);
  * its SYN/ACKs answering different offers); more is already a crowd. */
 #define TA_FP_HOST_EVIDENCE 6
 
+/* The features of every first packet, kept once however many hosts showed
+ * the same: a capture's hosts run a handful of stacks, so evidence refers
+ * to them by number. Hashed with a seed, like the host table. */
+struct ta_fp_shapes;
+
+/* New empty set; NULL on ENOMEM. */
+struct ta_fp_shapes *ta_fp_shapes_new(uint64_t seed);
+void ta_fp_shapes_free(struct ta_fp_shapes *s);
+
 struct ta_fp_evidence {
-  int16_t entry;        /* table entry matched, -1 when none */
-  struct ta_fp_features f; /* the first packet of this shape */
   uint64_t packets;     /* SYN/SYN-ACKs of this shape */
   uint64_t conn_id;     /* connection of the first one */
+  uint32_t shape;       /* its features, in the host's ta_fp_shapes */
+  int16_t entry;        /* table entry matched, -1 when none */
   uint8_t dir;          /* its direction there (enum ta_dir) */
 };
 
+/* Zeroed, it is a host that sent nothing; ta_fp_host_free releases it. */
 struct ta_fp_host {
-  uint8_t n;
-  struct ta_fp_evidence ev[TA_FP_HOST_EVIDENCE];
+  struct ta_fp_evidence *ev;        /* n of them, grown one at a time */
+  const struct ta_fp_shapes *shapes; /* where their features are */
   uint64_t overflow;    /* packets whose shape did not fit */
+  uint8_t n;
 };
 
 /* Counts side dir of the finalized connection c (if that side sent a SYN or
- * SYN/ACK) into h, matching it against the default table. Cannot fail, no
- * allocation. */
-void ta_fp_host_add(struct ta_fp_host *h, const struct ta_conn *c, int dir);
+ * SYN/ACK) into h, matching it against the default table. A new shape
+ * grows h by one entry and may add its features to shapes; when memory
+ * runs out it is counted in the overflow instead. Cannot fail. */
+void ta_fp_host_add(struct ta_fp_host *h, struct ta_fp_shapes *shapes,
+                    const struct ta_conn *c, int dir);
+void ta_fp_host_free(struct ta_fp_host *h);
+/* The features of the first packet of evidence ev of h. */
+const struct ta_fp_features *ta_fp_evidence_features(
+    const struct ta_fp_host *h, const struct ta_fp_evidence *ev);
 
 /* Why one address looks like several stacks. */
 enum {
@@ -188,10 +206,11 @@ void ta_fp_host_verdict(const struct ta_fp_host *h, struct ta_fp_verdict *v);
 void ta_fp_host_label(char *buf, size_t len, const struct ta_fp_host *h);
 /* Why several stacks, as text ("initial ttls differ, ..."); "" if not. */
 void ta_fp_stack_hints(char *buf, size_t len, uint32_t stacks);
-/* One evidence entry: "linux-4.19 (Linux 4.19 and later): 3 x syn, first in
- * connection 1 (orig): syn ttl 64 (initial 64, 0 hops) win ..."; "no
- * signature" in place of the match when none matched. */
-void ta_fp_evidence_line(char *buf, size_t len, const struct ta_fp_evidence *ev);
+/* Evidence entry i of h: "linux-4.19 (Linux 4.19 and later): 3 x syn,
+ * first in connection 1 (orig): syn ttl 64 (initial 64, 0 hops) win ...";
+ * "no signature" in place of the match when none matched. */
+void ta_fp_evidence_line(char *buf, size_t len, const struct ta_fp_host *h,
+                         uint8_t i);
 
 /* ---- JSON (shared by the json reporters) ---- */
 

@@ -5,6 +5,7 @@
 #define TA_HOSTS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ta_conn.h"
@@ -35,28 +36,56 @@ struct ta_host_role {
   uint64_t target_bits[TA_HOST_SKETCH_BITS / 64]; /* distinct peer+port */
 };
 
+/* What a host did as a responder. Most hosts of a capture only ever
+ * connect out, so this is allocated when a host first answers. */
+struct ta_host_responder {
+  struct ta_host_role role;
+  uint32_t n_services, cap_services;
+  struct ta_service *services; /* by port; grown on demand */
+  uint64_t services_overflow;  /* connections to ports past the cap */
+};
+
 struct ta_host {
   uint8_t family;
   uint8_t ip[16];
-  int64_t first_ts, last_ts;
-  struct ta_host_role as_orig, as_resp;
-  uint32_t n_services, cap_services;
-  struct ta_service *services; /* as responder, by port; grown on demand */
-  uint64_t services_overflow;  /* connections to ports past the cap */
   bool scan_suspect;
+  int64_t first_ts, last_ts;
+  struct ta_host_role as_orig;
+  struct ta_host_responder *resp; /* NULL until it answered a connection */
   uint64_t failed_attempts;    /* unanswered + refused as originator */
   struct ta_fp_host os;        /* its SYNs and SYN/ACKs, for os_guess */
 };
+
+/* The role of a host that never answered: all zero. */
+extern const struct ta_host_role ta__host_no_role;
+
+static inline const struct ta_host_role *
+ta_host_as_resp(const struct ta_host *h) {
+  return h->resp ? &h->resp->role : &ta__host_no_role;
+}
+static inline uint32_t ta_host_n_services(const struct ta_host *h) {
+  return h->resp ? h->resp->n_services : 0;
+}
+/* Its services, ta_host_n_services of them (NULL when none). */
+static inline const struct ta_service *
+ta_host_services(const struct ta_host *h) {
+  return h->resp ? h->resp->services : NULL;
+}
+static inline uint64_t ta_host_services_overflow(const struct ta_host *h) {
+  return h->resp ? h->resp->services_overflow : 0;
+}
 
 /* Distinct values counted by one of the role sketches (estimate). */
 uint64_t ta_host_sketch_estimate(const uint64_t *bits);
 
 struct ta_hosts;
 
-/* New empty aggregate table holding at most max_hosts; NULL on ENOMEM. */
+/* New empty aggregate table holding at most max_hosts; NULL on ENOMEM.
+ * It grows with the hosts it holds. */
 struct ta_hosts *ta_hosts_new(uint32_t max_hosts, uint64_t seed);
 /* Counts a finalized connection for both of its hosts. Cannot fail: when
- * the table is full the connection is counted in the overflow figures. */
+ * the table is full (or memory runs out) the connection is counted in the
+ * overflow figures. */
 void ta_hosts_add(struct ta_hosts *t, const struct ta_conn *c);
 /* Threshold of failed attempts and distinct targets to flag a scanner. */
 void ta_hosts_set_scan_threshold(struct ta_hosts *t, uint64_t failed,

@@ -341,10 +341,12 @@ static void test_fingerprint_unknown_stays_unknown(void **state) {
   c.id = 9;
   c.family = 4;
   syn_of(&s, &c.side[TA_DIR_ORIG].syn, &c.family, NULL);
+  struct ta_fp_shapes *shapes = ta_fp_shapes_new(1);
+  assert_non_null(shapes);
   struct ta_fp_host h;
   memset(&h, 0, sizeof h);
-  ta_fp_host_add(&h, &c, TA_DIR_ORIG);
-  ta_fp_host_add(&h, &c, TA_DIR_RESP); /* sent no SYN/ACK: ignored */
+  ta_fp_host_add(&h, shapes, &c, TA_DIR_ORIG);
+  ta_fp_host_add(&h, shapes, &c, TA_DIR_RESP); /* sent no SYN/ACK: ignored */
   struct ta_fp_verdict v;
   ta_fp_host_verdict(&h, &v);
   assert_true(v.any);
@@ -359,7 +361,7 @@ static void test_fingerprint_unknown_stays_unknown(void **state) {
   ta_fp_host_label(label, sizeof label, &h);
   assert_string_equal(label, "unknown");
   char line[400];
-  ta_fp_evidence_line(line, sizeof line, &h.ev[0]);
+  ta_fp_evidence_line(line, sizeof line, &h, 0);
   assert_string_equal(line, "no signature: 1 x syn, first in connection 9 "
                             "(orig): syn ttl 128 (initial 128, 0 hops) win "
                             "12345 ws - mss 1460 opts mss quirks df");
@@ -370,6 +372,8 @@ static void test_fingerprint_unknown_stays_unknown(void **state) {
   assert_false(v.any);
   ta_fp_host_label(label, sizeof label, &none);
   assert_string_equal(label, "");
+  ta_fp_host_free(&h);
+  ta_fp_shapes_free(shapes);
 
   /* TTL 87: 41 hops below 128 is no real path, so no TTL-based guess,
    * however Linux-like the rest looks */
@@ -400,6 +404,8 @@ static void test_fingerprint_unknown_stays_unknown(void **state) {
 /* A host whose SYNs come from two different stacks: NAT or a balancer. */
 static void test_fingerprint_several_stacks(void **state) {
   (void)state;
+  struct ta_fp_shapes *shapes = ta_fp_shapes_new(1);
+  assert_non_null(shapes);
   struct ta_fp_host h;
   memset(&h, 0, sizeof h);
   struct ta_conn c;
@@ -412,7 +418,7 @@ static void test_fingerprint_several_stacks(void **state) {
   for (int i = 0; i < 4; i++) {
     c.id = (uint64_t)i + 1;
     syn_of(i < 3 ? &win : &lin, &c.side[TA_DIR_ORIG].syn, &c.family, NULL);
-    ta_fp_host_add(&h, &c, TA_DIR_ORIG);
+    ta_fp_host_add(&h, shapes, &c, TA_DIR_ORIG);
   }
   assert_int_equal(h.n, 2);
   assert_int_equal(h.ev[0].packets, 3);
@@ -434,13 +440,13 @@ static void test_fingerprint_several_stacks(void **state) {
                              "syn option layouts differ");
 
   /* one stack seen at two distances is two machines too */
-  memset(&h, 0, sizeof h);
+  ta_fp_host_free(&h);
   struct tt_seg far = win;
   far.ttl = 127;
   syn_of(&win, &c.side[TA_DIR_ORIG].syn, &c.family, NULL);
-  ta_fp_host_add(&h, &c, TA_DIR_ORIG);
+  ta_fp_host_add(&h, shapes, &c, TA_DIR_ORIG);
   syn_of(&far, &c.side[TA_DIR_ORIG].syn, &c.family, NULL);
-  ta_fp_host_add(&h, &c, TA_DIR_ORIG);
+  ta_fp_host_add(&h, shapes, &c, TA_DIR_ORIG);
   ta_fp_host_verdict(&h, &v);
   assert_int_equal(v.stacks, TA_FP_STACK_HOPS);
   assert_true(v.confidence > 0.89);
@@ -448,12 +454,12 @@ static void test_fingerprint_several_stacks(void **state) {
   /* far away, a hop or two is route churn; three is not */
   static const uint8_t far_ttls[][2] = {{116, 115}, {116, 113}};
   for (int k = 0; k < 2; k++) {
-    memset(&h, 0, sizeof h);
+    ta_fp_host_free(&h);
     for (int i = 0; i < 2; i++) {
       struct tt_seg t = win;
       t.ttl = far_ttls[k][i];
       syn_of(&t, &c.side[TA_DIR_ORIG].syn, &c.family, NULL);
-      ta_fp_host_add(&h, &c, TA_DIR_ORIG);
+      ta_fp_host_add(&h, shapes, &c, TA_DIR_ORIG);
     }
     ta_fp_host_verdict(&h, &v);
     assert_int_equal(h.n, 2);
@@ -461,15 +467,17 @@ static void test_fingerprint_several_stacks(void **state) {
   }
 
   /* shapes past the cap are counted, not kept */
-  memset(&h, 0, sizeof h);
+  ta_fp_host_free(&h);
   for (int i = 0; i < TA_FP_HOST_EVIDENCE + 3; i++) {
     struct tt_seg s = win;
     s.ttl = (uint8_t)(128 - i);
     syn_of(&s, &c.side[TA_DIR_ORIG].syn, &c.family, NULL);
-    ta_fp_host_add(&h, &c, TA_DIR_ORIG);
+    ta_fp_host_add(&h, shapes, &c, TA_DIR_ORIG);
   }
   assert_int_equal(h.n, TA_FP_HOST_EVIDENCE);
   assert_int_equal(h.overflow, 3);
+  ta_fp_host_free(&h);
+  ta_fp_shapes_free(shapes);
 }
 
 /* ---- the table parser ---- */

@@ -454,10 +454,11 @@ struct found {
 
 static void find_service(void *ctx, const struct ta_host *h) {
   struct found *f = ctx;
-  for (uint32_t i = 0; i < h->n_services; i++)
-    if (h->services[i].port == SPORT && h->services[i].lat) {
+  const struct ta_service *svc = ta_host_services(h);
+  for (uint32_t i = 0; i < ta_host_n_services(h); i++)
+    if (svc[i].port == SPORT && svc[i].lat) {
       f->seen = true;
-      f->lat = *h->services[i].lat;
+      f->lat = *svc[i].lat;
     }
 }
 
