@@ -19,6 +19,11 @@
  * new attempt; holding them for the full idle timeout would let a scan or
  * a SYN flood fill the table. --attempt-timeout overrides. */
 #define TA_DEFAULT_ATTEMPT_TIMEOUT_S 40
+/* SYNs an attempt keeps as they came (about 70 bytes each, against 1.4 KB
+ * for a full record) before it takes a full record: Linux retries 6 times,
+ * 1, 2, 4, 8, 16 and 32 s apart, so its 7 SYNs fit, and a flood of
+ * retries on one tuple still costs a bounded record. */
+#define TA_ATTEMPT_MAX_SYNS 8
 /* A closed connection stays this long to absorb late ACKs, retransmitted
  * FINs and SYN retries that reuse the ISN after a refusal (Windows retries
  * a refused connect after 0.5 s, twice). Past Zeek's 5 s close delay
