@@ -8,7 +8,8 @@
  * the connections hands each on at the same packet and in the same
  * relative order, which lets several tables share one capture
  * (lib/shard.c). Each list keeps the time its head is due, so most packets
- * do no expiry work at all. */
+ * do no expiry work at all. Attempts are held as their SYNs until they
+ * need a full record (struct attempt below). */
 #include "ta_flow.h"
 
 #include <stdbool.h>
