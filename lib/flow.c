@@ -8,16 +8,18 @@
  * the connections hands each on at the same packet and in the same
  * relative order, which lets several tables share one capture
  * (lib/shard.c). Each list keeps the time its head is due, so most packets
- * do no expiry work at all. */
+ * do no expiry work at all. Attempts are held as their SYNs until they
+ * need a full record (struct attempt below). */
 #include "ta_flow.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
-#define FLOW_CHUNK 1024u /* records allocated at once as the table grows */
+#define POOL_CHUNK 1024u /* records allocated at once as the table grows */
 
 /* Open connections, closed ones lingering, and attempts: records holding
  * nothing but the originator's SYNs, which a scan or a flood makes by the
@@ -25,43 +27,105 @@
 enum { LIST_OPEN = 0, LIST_CLOSED = 1, LIST_ATTEMPT = 2, LIST_COUNT = 3,
        LIST_NONE = 255 /* not queued yet */ };
 
-struct entry {
-  struct entry *hnext;
-  struct entry *prev, *next; /* LRU list links */
+/* A record is held in one of two forms. Most records of a busy capture are
+ * attempts whose only packets are the originator's SYNs; holding a whole
+ * struct ta_conn for each would cost 1.4 KB where the SYNs themselves take
+ * a tenth of that. So such a record keeps just those SYNs' fields, and
+ * becomes a full record by replaying them through ta_conn_init and
+ * ta_conn_update (the very code a full record ran, so the result is the
+ * same) when any other packet arrives, or is replayed into a scratch record
+ * when it is handed on. */
+enum { FORM_FULL = 0, FORM_ATTEMPT = 1 };
+
+/* What a record of either form begins with. */
+struct node {
+  struct node *hnext;       /* bucket chain; free-list link when free */
+  struct node *prev, *next; /* LRU list links */
   uint64_t hash;
-  uint8_t list;
+  uint64_t id;
+  int64_t last_ts;          /* its last activity, which orders its list */
+  uint8_t list;             /* LIST_*, or the end reason once due */
+  uint8_t form;             /* FORM_* */
+};
+
+struct full {
+  struct node n;
   struct ta_conn conn;
 };
 
+/* What ta_conn_init and ta_conn_update read of a SYN (flags SYN without
+ * ACK, FIN or RST, good checksum) besides its tuple and sequence number,
+ * which all SYNs of an attempt share. Its acknowledgment number is not
+ * read without the ACK flag, nor is the payload beyond whether it was
+ * captured whole. */
+struct syn_fields {
+  int64_t ts_ns;
+  uint32_t ip_len;
+  uint16_t payload_len, window, ip_id, anomalies;
+  uint8_t flags, reserved, ttl, tos;
+  uint8_t bits; /* SYN_* */
+  struct ta_tcp_options opt;
+};
+
+enum { SYN_DF = 1u << 0, SYN_WHOLE = 1u << 1 /* payload captured whole */ };
+
+struct syn_more {
+  struct syn_more *next; /* free-list link when free */
+  struct syn_fields f;
+};
+
+/* A record whose packets so far are the originator's SYNs, all with one
+ * ISN, at most TA_ATTEMPT_MAX_SYNS of them. Tuple as the full record would
+ * hold it: family 4 or 6, addresses zero past their length. */
+struct attempt {
+  struct node n;
+  uint8_t family, n_syns;
+  uint16_t sport, dport; /* the originator's, the responder's */
+  uint32_t seq;
+  uint8_t src[16], dst[16];
+  struct syn_more *more; /* the SYNs after the first, in order */
+  struct syn_fields first;
+};
+
+/* Fixed-size items carved from chunks and recycled through a free list
+ * linked through their first word, so that records cost no allocation
+ * once the table has grown. */
+struct pool_chunk {
+  struct pool_chunk *next;
+  max_align_t items[];
+};
+
+struct pool {
+  void *free;
+  struct pool_chunk *chunks;
+  size_t item;             /* bytes per item */
+  uint32_t allocated, cap; /* items made so far, and the most made */
+};
+
 struct lru {
-  struct entry *head, *tail;
+  struct node *head, *tail;
   int64_t timeout;  /* idle timeout or linger time of this list */
   int64_t deadline; /* nothing in the list is due before this time */
   bool strict;      /* due only once idle for more than the timeout */
-};
-
-struct chunk {
-  struct chunk *next;
-  struct entry e[FLOW_CHUNK];
 };
 
 struct ta_flow_table {
   struct ta_flow_config cfg;
   ta_flow_emit_fn emit;
   void *ctx;
-  struct entry **buckets;
+  struct node **buckets;
   uint64_t mask;
   uint64_t k[6]; /* per-run hash keys */
   struct lru lists[LIST_COUNT];
   int64_t next_due; /* the earliest of the lists' deadlines */
-  struct entry *free_list;
-  struct chunk *chunks;
-  struct entry **due;  /* records due at one moment, sorted before emission */
+  struct pool fulls, attempts, syns;
+  struct node **due;   /* records due at one moment, sorted before emission */
   size_t due_len, due_cap;
   size_t taken;        /* of due[], handed out by ta_flow_table_take */
-  uint32_t allocated, open;
+  uint32_t open;
   uint64_t next_id;
   struct ta_flow_stats stats;
+  struct ta_conn scratch; /* an attempt replayed to be handed on */
 };
 
 /* ---- hashing ---- */
@@ -108,20 +172,176 @@ static uint64_t tuple_hash(const struct ta_flow_table *t, uint8_t family,
   return mix64(h);
 }
 
-static bool tuple_match(const struct ta_conn *c, const struct ta_packet *p) {
-  if (c->family != p->family)
+static bool tuple_equal(uint8_t family, const uint8_t *oip, uint16_t oport,
+                        const uint8_t *rip, uint16_t rport,
+                        const struct ta_packet *p) {
+  if (family != p->family)
     return false;
-  const struct ta_side *o = &c->side[0], *r = &c->side[1];
-  if (o->port == p->sport && r->port == p->dport && ip_equal(o->ip, p->src) &&
-      ip_equal(r->ip, p->dst))
+  if (oport == p->sport && rport == p->dport && ip_equal(oip, p->src) &&
+      ip_equal(rip, p->dst))
     return true;
-  return o->port == p->dport && r->port == p->sport &&
-         ip_equal(o->ip, p->dst) && ip_equal(r->ip, p->src);
+  return oport == p->dport && rport == p->sport && ip_equal(oip, p->dst) &&
+         ip_equal(rip, p->src);
+}
+
+static bool tuple_match(const struct node *n, const struct ta_packet *p) {
+  if (n->form == FORM_FULL) {
+    const struct ta_conn *c = &((const struct full *)n)->conn;
+    return tuple_equal(c->family, c->side[0].ip, c->side[0].port,
+                       c->side[1].ip, c->side[1].port, p);
+  }
+  const struct attempt *a = (const struct attempt *)n;
+  return tuple_equal(a->family, a->src, a->sport, a->dst, a->dport, p);
+}
+
+/* ---- pools ---- */
+
+static bool pool_grow(struct pool *p) {
+  if (p->allocated >= p->cap)
+    return false;
+  struct pool_chunk *ch = malloc(sizeof *ch + POOL_CHUNK * p->item);
+  if (!ch)
+    return false;
+  ch->next = p->chunks;
+  p->chunks = ch;
+  unsigned char *base = (unsigned char *)ch->items;
+  for (uint32_t i = POOL_CHUNK; i-- > 0;) {
+    void *it = base + (size_t)i * p->item;
+    memcpy(it, &p->free, sizeof p->free);
+    p->free = it;
+  }
+  p->allocated += POOL_CHUNK;
+  return true;
+}
+
+/* NULL when the pool is at its cap or memory ran out. */
+static void *pool_get(struct pool *p) {
+  if (!p->free && !pool_grow(p))
+    return NULL;
+  void *it = p->free;
+  memcpy(&p->free, it, sizeof p->free);
+  return it;
+}
+
+static void pool_put(struct pool *p, void *it) {
+  memcpy(it, &p->free, sizeof p->free);
+  p->free = it;
+}
+
+static void pool_init(struct pool *p, size_t item, uint32_t cap) {
+  p->item = item;
+  p->cap = cap;
+}
+
+static void pool_free(struct pool *p) {
+  struct pool_chunk *c = p->chunks;
+  while (c) {
+    struct pool_chunk *n = c->next;
+    free(c);
+    c = n;
+  }
+}
+
+/* ---- attempts ---- */
+
+/* A packet an attempt can hold: a SYN alone whose fields fit. */
+static bool syn_alone(const struct ta_packet *p) {
+  return (p->flags & (TA_TCP_SYN | TA_TCP_ACK | TA_TCP_FIN | TA_TCP_RST)) ==
+             TA_TCP_SYN &&
+         !p->checksum_bad && p->payload_len <= UINT16_MAX &&
+         p->anomalies <= UINT16_MAX;
+}
+
+static void syn_pack(struct syn_fields *f, const struct ta_packet *p) {
+  f->ts_ns = p->ts_ns;
+  f->ip_len = p->ip_len;
+  f->payload_len = (uint16_t)p->payload_len;
+  f->window = p->window;
+  f->ip_id = p->ip_id;
+  f->anomalies = (uint16_t)p->anomalies;
+  f->flags = p->flags;
+  f->reserved = p->reserved;
+  f->ttl = p->ttl;
+  f->tos = p->tos;
+  f->bits = (uint8_t)((p->df ? SYN_DF : 0) |
+                      (p->payload_caplen >= p->payload_len ? SYN_WHOLE : 0));
+  f->opt = p->opt;
+}
+
+static void syn_unpack(struct ta_packet *p, const struct syn_fields *f) {
+  p->ts_ns = f->ts_ns;
+  p->ip_len = f->ip_len;
+  p->payload_len = f->payload_len;
+  p->payload_caplen = (f->bits & SYN_WHOLE) ? f->payload_len : 0;
+  p->window = f->window;
+  p->ip_id = f->ip_id;
+  p->anomalies = f->anomalies;
+  p->flags = f->flags;
+  p->reserved = f->reserved;
+  p->ttl = f->ttl;
+  p->tos = f->tos;
+  p->df = f->bits & SYN_DF;
+  p->opt = f->opt;
+}
+
+/* Rebuilds the full record from the SYNs, as they came. */
+static void replay(const struct attempt *a, struct ta_conn *c) {
+  struct ta_packet p;
+  memset(&p, 0, sizeof p);
+  p.disposition = TA_DISP_TCP;
+  p.family = a->family;
+  p.ip_proto = 6;
+  memcpy(p.src, a->src, sizeof p.src);
+  memcpy(p.dst, a->dst, sizeof p.dst);
+  p.sport = a->sport;
+  p.dport = a->dport;
+  p.seq = a->seq;
+  syn_unpack(&p, &a->first);
+  ta_conn_init(c, a->n.id, &p);
+  ta_conn_update(c, &p);
+  for (const struct syn_more *m = a->more; m; m = m->next) {
+    syn_unpack(&p, &m->f);
+    ta_conn_update(c, &p);
+  }
+}
+
+/* Takes one more SYN when it is a retry of the attempt (the originator's,
+ * same ISN: ta_conn_is_new_attempt says so too) and there is room; false
+ * when the record must become a full one for pkt instead. */
+static bool attempt_add(struct ta_flow_table *t, struct attempt *a,
+                        const struct ta_packet *p) {
+  size_t alen = a->family == 6 ? 16 : 4;
+  if (!syn_alone(p) || p->seq != a->seq || a->n_syns >= TA_ATTEMPT_MAX_SYNS ||
+      p->sport != a->sport || memcmp(p->src, a->src, alen) != 0)
+    return false;
+  struct syn_more *m = pool_get(&t->syns);
+  if (!m)
+    return false;
+  syn_pack(&m->f, p);
+  m->next = NULL;
+  struct syn_more **pp = &a->more;
+  while (*pp)
+    pp = &(*pp)->next;
+  *pp = m;
+  a->n_syns++;
+  if (p->ts_ns > a->n.last_ts)
+    a->n.last_ts = p->ts_ns;
+  return true;
+}
+
+static void attempt_free(struct ta_flow_table *t, struct attempt *a) {
+  struct syn_more *m = a->more;
+  while (m) {
+    struct syn_more *n = m->next;
+    pool_put(&t->syns, m);
+    m = n;
+  }
+  pool_put(&t->attempts, a);
 }
 
 /* ---- lists ---- */
 
-static void lru_remove(struct ta_flow_table *t, struct entry *e) {
+static void lru_remove(struct ta_flow_table *t, struct node *e) {
   struct lru *l = &t->lists[e->list];
   if (e->prev)
     e->prev->next = e->next;
@@ -134,11 +354,11 @@ static void lru_remove(struct ta_flow_table *t, struct entry *e) {
   e->prev = e->next = NULL;
 }
 
-static void lru_append(struct ta_flow_table *t, struct entry *e, uint8_t list) {
+static void lru_append(struct ta_flow_table *t, struct node *e, uint8_t list) {
   struct lru *l = &t->lists[list];
   e->list = list;
   if (!l->head)
-    l->deadline = e->conn.last_ts + l->timeout + l->strict;
+    l->deadline = e->last_ts + l->timeout + l->strict;
   if (l->deadline < t->next_due)
     t->next_due = l->deadline;
   e->next = NULL;
@@ -150,74 +370,98 @@ static void lru_append(struct ta_flow_table *t, struct entry *e, uint8_t list) {
   l->tail = e;
 }
 
-static void bucket_remove(struct ta_flow_table *t, struct entry *e) {
-  struct entry **pp = &t->buckets[e->hash & t->mask];
+/* Moves e to the tail of list, where its latest packet puts it. */
+static void lru_touch(struct ta_flow_table *t, struct node *e, uint8_t list) {
+  if (e->list != list || t->lists[list].tail != e) {
+    if (e->list != LIST_NONE)
+      lru_remove(t, e);
+    lru_append(t, e, list);
+  }
+}
+
+static struct node **bucket_slot(struct ta_flow_table *t, struct node *e) {
+  struct node **pp = &t->buckets[e->hash & t->mask];
   while (*pp && *pp != e)
     pp = &(*pp)->hnext;
+  return pp;
+}
+
+static void bucket_remove(struct ta_flow_table *t, struct node *e) {
+  struct node **pp = bucket_slot(t, e);
   if (*pp)
     *pp = e->hnext;
 }
 
-/* ---- records ---- */
-
-static struct entry *entry_alloc(struct ta_flow_table *t) {
-  if (!t->free_list) {
-    if (t->allocated >= t->cfg.max_conns)
-      return NULL;
-    struct chunk *ch = malloc(sizeof *ch);
-    if (!ch)
-      return NULL;
-    ch->next = t->chunks;
-    t->chunks = ch;
-    for (uint32_t i = 0; i < FLOW_CHUNK; i++) {
-      ch->e[i].hnext = t->free_list;
-      t->free_list = &ch->e[i];
-    }
-    t->allocated += FLOW_CHUNK;
-  }
-  struct entry *e = t->free_list;
-  t->free_list = e->hnext;
-  return e;
+/* Puts to in from's place in its bucket and its list. */
+static void node_replace(struct ta_flow_table *t, struct node *from,
+                         struct node *to) {
+  uint8_t form = to->form;
+  *to = *from;
+  to->form = form;
+  *bucket_slot(t, from) = to;
+  struct lru *l = &t->lists[from->list];
+  if (from->prev)
+    from->prev->next = to;
+  else
+    l->head = to;
+  if (from->next)
+    from->next->prev = to;
+  else
+    l->tail = to;
 }
 
-static void finalize(struct ta_flow_table *t, struct entry *e,
+/* ---- records ---- */
+
+/* The record as the reporters see it; an attempt's is rebuilt in the
+ * table's scratch record, valid until the next one. */
+static struct ta_conn *record(struct ta_flow_table *t, struct node *e) {
+  if (e->form == FORM_FULL)
+    return &((struct full *)e)->conn;
+  replay((const struct attempt *)e, &t->scratch);
+  return &t->scratch;
+}
+
+static void finalize(struct ta_flow_table *t, struct ta_conn *c,
                      enum ta_end_reason why) {
-  ta_conn_finalize(&e->conn, why);
-  t->stats.by_scenario[e->conn.scenario]++;
-  t->stats.by_conn_state[e->conn.conn_state]++;
+  ta_conn_finalize(c, why);
+  t->stats.by_scenario[c->scenario]++;
+  t->stats.by_conn_state[c->conn_state]++;
   if (why == TA_END_EVICTED)
     t->stats.evicted++;
   else if (why == TA_END_IDLE)
     t->stats.idle_timeouts++;
 }
 
-static void emit(struct ta_flow_table *t, struct entry *e,
+static void emit(struct ta_flow_table *t, struct node *e,
                  enum ta_end_reason why) {
-  finalize(t, e, why);
-  t->emit(t->ctx, &e->conn);
+  struct ta_conn *c = record(t, e);
+  finalize(t, c, why);
+  t->emit(t->ctx, c);
 }
 
-static void entry_free(struct ta_flow_table *t, struct entry *e) {
-  e->hnext = t->free_list;
-  t->free_list = e;
+static void node_free(struct ta_flow_table *t, struct node *e) {
+  if (e->form == FORM_FULL)
+    pool_put(&t->fulls, e);
+  else
+    attempt_free(t, (struct attempt *)e);
   t->open--;
 }
 
-static void entry_release(struct ta_flow_table *t, struct entry *e,
+static void entry_release(struct ta_flow_table *t, struct node *e,
                           enum ta_end_reason why) {
   lru_remove(t, e);
   bucket_remove(t, e);
   emit(t, e, why);
-  entry_free(t, e);
+  node_free(t, e);
 }
 
 /* Takes e out of its list (it stays findable until due_flush); when the
  * pending array cannot grow, e is handed on at once instead. */
-static void due_push(struct ta_flow_table *t, struct entry *e,
+static void due_push(struct ta_flow_table *t, struct node *e,
                      enum ta_end_reason why) {
   if (t->due_len == t->due_cap) {
     size_t cap = t->due_cap ? 2 * t->due_cap : 64;
-    struct entry **d = realloc(t->due, cap * sizeof *d);
+    struct node **d = realloc(t->due, cap * sizeof *d);
     if (!d) {
       entry_release(t, e, why);
       return;
@@ -231,8 +475,8 @@ static void due_push(struct ta_flow_table *t, struct entry *e,
 }
 
 static int by_id(const void *a, const void *b) {
-  uint64_t x = (*(struct entry *const *)a)->conn.id;
-  uint64_t y = (*(struct entry *const *)b)->conn.id;
+  uint64_t x = (*(struct node *const *)a)->id;
+  uint64_t y = (*(struct node *const *)b)->id;
   return (x > y) - (x < y);
 }
 
@@ -241,10 +485,10 @@ static void due_flush(struct ta_flow_table *t) {
   if (t->due_len > 1)
     qsort(t->due, t->due_len, sizeof *t->due, by_id);
   for (size_t i = 0; i < t->due_len; i++) {
-    struct entry *e = t->due[i];
+    struct node *e = t->due[i];
     bucket_remove(t, e);
     emit(t, e, (enum ta_end_reason)e->list);
-    entry_free(t, e);
+    node_free(t, e);
   }
   t->due_len = 0;
 }
@@ -257,10 +501,10 @@ static void expire_list(struct ta_flow_table *t, uint8_t list, int64_t now,
   struct lru *l = &t->lists[list];
   if (now < l->deadline)
     return;
-  struct entry *e;
-  while ((e = l->head) && now >= e->conn.last_ts + l->timeout + l->strict)
+  struct node *e;
+  while ((e = l->head) && now >= e->last_ts + l->timeout + l->strict)
     due_push(t, e, why);
-  l->deadline = e ? e->conn.last_ts + l->timeout + l->strict : INT64_MAX;
+  l->deadline = e ? e->last_ts + l->timeout + l->strict : INT64_MAX;
 }
 
 void ta_flow_table_expire(struct ta_flow_table *t, int64_t now) {
@@ -280,7 +524,7 @@ void ta_flow_table_expire(struct ta_flow_table *t, int64_t now) {
  * one goes first since it is already over, then the oldest attempt (a
  * lone SYN says the least), then the least recently active connection. */
 static void evict_one(struct ta_flow_table *t) {
-  struct entry *e = t->lists[LIST_CLOSED].head;
+  struct node *e = t->lists[LIST_CLOSED].head;
   if (e) {
     entry_release(t, e, TA_END_CLOSED);
     return;
@@ -302,57 +546,122 @@ static uint8_t list_for(const struct ta_conn *c) {
   return syns_only ? LIST_ATTEMPT : LIST_OPEN;
 }
 
-static struct entry *find(struct ta_flow_table *t, uint64_t h,
-                          const struct ta_packet *p) {
-  for (struct entry *e = t->buckets[h & t->mask]; e; e = e->hnext)
-    if (e->hash == h && tuple_match(&e->conn, p))
+static struct node *find(struct ta_flow_table *t, uint64_t h,
+                         const struct ta_packet *p) {
+  for (struct node *e = t->buckets[h & t->mask]; e; e = e->hnext)
+    if (e->hash == h && tuple_match(e, p))
       return e;
   return NULL;
 }
 
-static struct entry *create(struct ta_flow_table *t, uint64_t h,
-                            const struct ta_packet *p) {
-  struct entry *e = NULL;
-  if (t->open >= t->cfg.max_conns || !(e = entry_alloc(t))) {
+/* Memory for one more record from pool, making room first when the table
+ * holds its cap (or memory ran out); NULL if there is still none. */
+static void *hold(struct ta_flow_table *t, struct pool *pool) {
+  void *m = NULL;
+  if (t->open >= t->cfg.max_conns || !(m = pool_get(pool))) {
     evict_one(t);
-    e = entry_alloc(t);
-    if (!e)
-      return NULL;
+    m = pool_get(pool);
   }
+  return m;
+}
+
+/* Files a new record under its tuple; pkt starts it. */
+static void node_add(struct ta_flow_table *t, struct node *e, uint64_t h,
+                     const struct ta_packet *p) {
   e->hash = h;
+  e->id = p->frame ? p->frame : t->next_id++;
   e->hnext = t->buckets[h & t->mask];
   t->buckets[h & t->mask] = e;
-  ta_conn_init(&e->conn, p->frame ? p->frame : t->next_id++, p);
   t->stats.connections++;
   e->list = LIST_NONE; /* queued once its first packet says where */
   e->prev = e->next = NULL;
   if (++t->open > t->stats.peak_open)
     t->stats.peak_open = t->open;
-  return e;
+}
+
+static struct node *create_attempt(struct ta_flow_table *t, uint64_t h,
+                                   const struct ta_packet *p) {
+  struct attempt *a = hold(t, &t->attempts);
+  if (!a)
+    return NULL;
+  a->n.form = FORM_ATTEMPT;
+  node_add(t, &a->n, h, p);
+  a->n.last_ts = p->ts_ns;
+  a->family = p->family == 6 ? 6 : 4;
+  size_t alen = a->family == 6 ? 16 : 4;
+  memset(a->src, 0, sizeof a->src);
+  memset(a->dst, 0, sizeof a->dst);
+  memcpy(a->src, p->src, alen);
+  memcpy(a->dst, p->dst, alen);
+  a->sport = p->sport;
+  a->dport = p->dport;
+  a->seq = p->seq;
+  a->n_syns = 1;
+  a->more = NULL;
+  syn_pack(&a->first, p);
+  return &a->n;
+}
+
+static struct full *create_full(struct ta_flow_table *t, uint64_t h,
+                                const struct ta_packet *p) {
+  struct full *f = hold(t, &t->fulls);
+  if (!f)
+    return NULL;
+  f->n.form = FORM_FULL;
+  node_add(t, &f->n, h, p);
+  ta_conn_init(&f->conn, f->n.id, p);
+  return f;
+}
+
+/* The attempt as a full record in its place, for a packet it cannot hold;
+ * NULL when memory ran out, and the attempt was handed on as evicted. */
+static struct full *materialize(struct ta_flow_table *t, struct attempt *a) {
+  struct full *f = pool_get(&t->fulls);
+  if (!f) {
+    entry_release(t, &a->n, TA_END_EVICTED);
+    return NULL;
+  }
+  replay(a, &f->conn);
+  f->n.form = FORM_FULL;
+  node_replace(t, &a->n, &f->n);
+  attempt_free(t, a);
+  return f;
 }
 
 void ta_flow_table_packet(struct ta_flow_table *t, const struct ta_packet *p) {
   ta_flow_table_expire(t, p->ts_ns);
   uint64_t h = tuple_hash(t, p->family, p->src, p->sport, p->dst, p->dport);
-  struct entry *e = find(t, h, p);
-  if (e && ta_conn_is_new_attempt(&e->conn, p)) {
+  struct node *e = find(t, h, p);
+  if (e && e->form == FORM_ATTEMPT) {
+    if (attempt_add(t, (struct attempt *)e, p)) {
+      lru_touch(t, e, LIST_ATTEMPT);
+      return;
+    }
+    e = (struct node *)materialize(t, (struct attempt *)e);
+  }
+  struct full *f = (struct full *)e;
+  if (f && ta_conn_is_new_attempt(&f->conn, p)) {
     entry_release(t, e, TA_END_REUSED);
-    e = NULL;
+    f = NULL;
   }
-  if (!e && !(e = create(t, h, p)))
-    return; /* unreachable: eviction always frees one record */
-  ta_conn_update(&e->conn, p);
-  uint8_t list = list_for(&e->conn);
-  if (e->list != list || t->lists[list].tail != e) {
-    if (e->list != LIST_NONE)
-      lru_remove(t, e);
-    lru_append(t, e, list);
+  if (!f) {
+    /* a pure SYN leaves a record in the attempt list: ta_conn_update
+     * counts it as the originator's, and it closes nothing */
+    if (syn_alone(p) && (e = create_attempt(t, h, p))) {
+      lru_touch(t, e, LIST_ATTEMPT);
+      return;
+    }
+    if (!(f = create_full(t, h, p)))
+      return; /* unreachable: eviction always frees one record */
   }
+  ta_conn_update(&f->conn, p);
+  f->n.last_ts = f->conn.last_ts;
+  lru_touch(t, &f->n, list_for(&f->conn));
 }
 
 size_t ta_flow_table_drain(struct ta_flow_table *t) {
   for (int l = 0; l < LIST_COUNT; l++) {
-    struct entry *e;
+    struct node *e;
     while ((e = t->lists[l].head))
       due_push(t, e, l == LIST_CLOSED ? TA_END_CLOSED : TA_END_CAPTURE_END);
   }
@@ -364,17 +673,18 @@ size_t ta_flow_table_drain(struct ta_flow_table *t) {
 
 const struct ta_conn *ta_flow_table_take(struct ta_flow_table *t) {
   if (t->taken) { /* the record handed out last time */
-    struct entry *prev = t->due[t->taken - 1];
+    struct node *prev = t->due[t->taken - 1];
     bucket_remove(t, prev);
-    entry_free(t, prev);
+    node_free(t, prev);
   }
   if (t->taken == t->due_len) {
     t->due_len = t->taken = 0;
     return NULL;
   }
-  struct entry *e = t->due[t->taken++];
-  finalize(t, e, (enum ta_end_reason)e->list);
-  return &e->conn;
+  struct node *e = t->due[t->taken++];
+  struct ta_conn *c = record(t, e);
+  finalize(t, c, (enum ta_end_reason)e->list);
+  return c;
 }
 
 void ta_flow_table_flush(struct ta_flow_table *t) {
@@ -402,12 +712,19 @@ uint32_t ta_flow_table_longest_chain(const struct ta_flow_table *t) {
   uint32_t longest = 0;
   for (uint64_t i = 0; i <= t->mask; i++) {
     uint32_t n = 0;
-    for (const struct entry *e = t->buckets[i]; e; e = e->hnext)
+    for (const struct node *e = t->buckets[i]; e; e = e->hnext)
       n++;
     if (n > longest)
       longest = n;
   }
   return longest;
+}
+
+size_t ta_flow_record_size(int attempt_syns) {
+  if (attempt_syns <= 0)
+    return sizeof(struct full);
+  return sizeof(struct attempt) +
+         (size_t)(attempt_syns - 1) * sizeof(struct syn_more);
 }
 
 static uint64_t random_seed(void) {
@@ -436,6 +753,11 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
     return NULL;
   }
   t->mask = nb - 1;
+  /* each pool may hold the whole cap; an attempt past the SYN pool's
+   * becomes a full record */
+  pool_init(&t->fulls, sizeof(struct full), t->cfg.max_conns);
+  pool_init(&t->attempts, sizeof(struct attempt), t->cfg.max_conns);
+  pool_init(&t->syns, sizeof(struct syn_more), t->cfg.max_conns);
   t->lists[LIST_OPEN].timeout = t->cfg.idle_timeout_ns;
   t->lists[LIST_CLOSED].timeout = t->cfg.linger_ns;
   t->lists[LIST_CLOSED].strict = true; /* as Zeek's close delay */
@@ -456,12 +778,9 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
 void ta_flow_table_free(struct ta_flow_table *t) {
   if (!t)
     return;
-  struct chunk *c = t->chunks;
-  while (c) {
-    struct chunk *n = c->next;
-    free(c);
-    c = n;
-  }
+  pool_free(&t->fulls);
+  pool_free(&t->attempts);
+  pool_free(&t->syns);
   free(t->buckets);
   free(t->due);
   free(t);

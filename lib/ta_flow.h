@@ -5,6 +5,7 @@
 #ifndef TA_FLOW_H
 #define TA_FLOW_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ta_conn.h"
@@ -56,5 +57,8 @@ void ta_flow_table_free(struct ta_flow_table *t);
 uint64_t ta_flow_table_bucket(const struct ta_flow_table *t,
                               const struct ta_packet *pkt);
 uint32_t ta_flow_table_longest_chain(const struct ta_flow_table *t);
+/* Bytes one record takes in the table: a full one when attempt_syns is 0,
+ * else an attempt holding that many SYNs (lib/flow.c). Cannot fail. */
+size_t ta_flow_record_size(int attempt_syns);
 
 #endif

@@ -6,10 +6,13 @@
 
 /* Default cap on connections held at once; the least recently active one
  * is handed on early (evicted, counted and still reported) when a new one
- * would exceed it. A record is about 1.4 KB, so a full table costs about
- * 370 MB; a busy capture (5,000 new connections a second, a third of them
- * unanswered scans) holds about 110,000 at once, which must fit: evicting
- * a live connection splits it in two. --max-connections overrides. */
+ * would exceed it. A connection's record is about 1.5 KB, an unanswered
+ * attempt's (held as its SYNs, lib/flow.c) 176 B plus 72 B a retry, so a
+ * table full of connections costs about 380 MB; a busy capture (5,000 new
+ * connections a second, a third of them unanswered scans) holds about
+ * 110,000 at once, two thirds of them attempts, in about 70 MB. That must
+ * fit: evicting a live connection splits it in two. --max-connections
+ * overrides. */
 #define TA_DEFAULT_MAX_CONNS 262144u
 /* Zeek's tcp_inactivity_timeout: a connection idle this long is over. */
 #define TA_DEFAULT_IDLE_TIMEOUT_S 300
@@ -19,6 +22,11 @@
  * new attempt; holding them for the full idle timeout would let a scan or
  * a SYN flood fill the table. --attempt-timeout overrides. */
 #define TA_DEFAULT_ATTEMPT_TIMEOUT_S 40
+/* SYNs an attempt keeps as they came (72 B each, against 1.5 KB for a
+ * full record) before it takes a full record: Linux retries 6 times,
+ * 1, 2, 4, 8, 16 and 32 s apart, so its 7 SYNs fit, and a flood of
+ * retries on one tuple still costs a bounded record. */
+#define TA_ATTEMPT_MAX_SYNS 8
 /* A closed connection stays this long to absorb late ACKs, retransmitted
  * FINs and SYN retries that reuse the ISN after a refusal (Windows retries
  * a refused connect after 0.5 s, twice). Past Zeek's 5 s close delay

@@ -27,8 +27,9 @@
 #define MAX_HOSTS "1000"
 #define TARGET "203.0.113.80"
 /* Peak RSS allowed for the CI-sized flood (normal build). The table holds
- * 1000 records (about 1.4 KB each, allocated 1024 at a time) and 1000
- * hosts; libpcap, zstd/zlib buffers and the output buffer add a few MB.
+ * 1000 records (lone SYNs, under 200 B each; a connection's would be about
+ * 1.5 KB), allocated 1024 at a time, and 1000 hosts; libpcap, zstd/zlib
+ * buffers and the output buffer add a few MB.
  * Sanitizer builds are not held to it: ASan's shadow and quarantine. */
 #define FLOOD_RSS_MAX_KB (32 * 1024)
 

@@ -1,4 +1,5 @@
-/* tcpaudit - tests: flow table (pairing, reuse, timeouts, eviction, seeds). */
+/* tcpaudit - tests: flow table (pairing, reuse, timeouts, eviction, seeds,
+ * attempts held as their SYNs and rebuilt exactly). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 
 #define SEC 1000000000LL
 #define MAX_SEEN 64
+#define MAX_KEPT 4 /* whole records kept, to compare */
 
 struct seen {
   size_t n;
@@ -19,6 +21,7 @@ struct seen {
   uint8_t why[MAX_SEEN];
   uint64_t pkts[MAX_SEEN];
   uint16_t orig_port[MAX_SEEN];
+  struct ta_conn kept[MAX_KEPT];
 };
 
 static void collect(void *ctx, const struct ta_conn *c) {
@@ -29,6 +32,8 @@ static void collect(void *ctx, const struct ta_conn *c) {
     s->pkts[s->n] = c->side[0].pkts + c->side[1].pkts;
     s->orig_port[s->n] = c->side[0].port;
   }
+  if (s->n < MAX_KEPT)
+    memcpy(&s->kept[s->n], c, sizeof *c); /* padding too: compared whole */
   s->n++;
 }
 
@@ -227,6 +232,237 @@ static void test_flow_same_result_for_any_seed(void **state) {
   ta_flow_table_free(tb);
 }
 
+/* ---- attempts: held as their SYNs, rebuilt by replaying them ---- */
+
+/* Packets of one test, decoded from real bytes, numbered as frames. */
+struct script {
+  size_t n;
+  struct ta_packet p[32];
+};
+
+static const uint8_t syn_opts[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
+                                     0, 7, 0, 0, 0, 0, 1, 3, 3, 7};
+
+/* Appends a segment sent at ts; a SYN carries MSS, SACK, timestamps and
+ * window scale, with a timestamp and IP id that change per packet. */
+static struct ta_packet *add(struct script *sc, int64_t ts, const char *src,
+                             uint16_t sport, const char *dst, uint16_t dport,
+                             uint32_t seq, uint32_t ack, uint8_t flags,
+                             uint32_t len) {
+  assert_true(sc->n < sizeof sc->p / sizeof sc->p[0]);
+  uint8_t opts[20];
+  memcpy(opts, syn_opts, sizeof opts);
+  opts[11] = (uint8_t)(sc->n + 1); /* TSval */
+  bool syn = flags & TA_TCP_SYN;
+  struct tt_seg s = {.src = src, .dst = dst, .sport = sport, .dport = dport,
+                     .seq = seq, .ack = ack, .flags = flags, .win = 64240,
+                     .opts = syn ? opts : NULL, .optlen = syn ? sizeof opts : 0,
+                     .payload_len = len, .ttl = (uint8_t)(60 + sc->n),
+                     .df = true, .ip_id = (uint16_t)(1000 + sc->n)};
+  uint8_t buf[2048];
+  size_t n = tt_build_ip(buf, sizeof buf, &s);
+  assert_true(n > 0);
+  struct ta_packet *p = &sc->p[sc->n++];
+  ta_decode_frame(TA_LINK_RAW, buf, (uint32_t)n, (uint32_t)n, p);
+  assert_int_equal(p->disposition, TA_DISP_TCP);
+  p->payload = NULL; /* buf is gone; the tracker reads lengths only */
+  p->ts_ns = ts;
+  p->frame = sc->n;
+  return p;
+}
+
+static void play(struct ta_flow_table *t, const struct script *sc, size_t from,
+                 size_t to) {
+  for (size_t i = from; i < to; i++)
+    ta_flow_table_packet(t, &sc->p[i]);
+}
+
+/* What the tracker makes of the packets whose indices are listed (the
+ * connection's, in order), handed on for why: what a table holding full
+ * records all along would have emitted. */
+static void assert_record(const struct ta_conn *got, const struct script *sc,
+                          const size_t *idx, size_t n, enum ta_end_reason why) {
+  struct ta_conn *want = malloc(sizeof *want);
+  assert_non_null(want);
+  ta_conn_init(want, sc->p[idx[0]].frame, &sc->p[idx[0]]);
+  for (size_t i = 0; i < n; i++)
+    ta_conn_update(want, &sc->p[idx[i]]);
+  ta_conn_finalize(want, why);
+  assert_int_equal(got->end_reason, why);
+  assert_int_equal(got->side[0].pkts + got->side[1].pkts, n);
+  assert_memory_equal(got, want, sizeof *want);
+  free(want);
+}
+
+static void test_flow_attempt_materialized_by_synack(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  struct script sc = {0};
+  const char *c = "10.0.0.1", *v = "10.0.0.2";
+  add(&sc, 1 * SEC, c, 4000, v, 80, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 2 * SEC, c, 4000, v, 80, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 2 * SEC + 500, v, 80, c, 4000, 900, 101, TA_TCP_SYN | TA_TCP_ACK, 0);
+  add(&sc, 2 * SEC + 900, c, 4000, v, 80, 101, 901, TA_TCP_ACK, 0);
+  add(&sc, 2 * SEC + 1000, c, 4000, v, 80, 101, 901, TA_TCP_ACK | TA_TCP_PSH,
+      20);
+  play(t, &sc, 0, sc.n);
+  assert_int_equal(s.n, 0);
+  assert_int_equal(ta_flow_table_open(t), 1);
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, 1);
+  const size_t all[] = {0, 1, 2, 3, 4};
+  assert_record(&s.kept[0], &sc, all, 5, TA_END_CAPTURE_END);
+  ta_flow_table_free(t);
+}
+
+static void test_flow_attempt_materialized_by_rst(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  struct script sc = {0};
+  const char *c = "10.0.0.1", *v = "10.0.0.2";
+  add(&sc, 1 * SEC, c, 4000, v, 23, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 1 * SEC + 300, v, 23, c, 4000, 0, 101, TA_TCP_RST | TA_TCP_ACK, 0);
+  /* a retry with the same ISN after the refusal stays in the record */
+  add(&sc, 1 * SEC + SEC / 2, c, 4000, v, 23, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 1 * SEC + SEC / 2 + 300, v, 23, c, 4000, 0, 101,
+      TA_TCP_RST | TA_TCP_ACK, 0);
+  add(&sc, 20 * SEC, "10.0.0.7", 5000, v, 23, 1, 0, TA_TCP_SYN, 0);
+  play(t, &sc, 0, sc.n);
+  assert_int_equal(s.n, 1); /* closed, and over after the linger time */
+  const size_t refused[] = {0, 1, 2, 3};
+  assert_record(&s.kept[0], &sc, refused, 4, TA_END_CLOSED);
+  ta_flow_table_flush(t);
+  const size_t other[] = {4};
+  assert_record(&s.kept[1], &sc, other, 1, TA_END_CAPTURE_END);
+  ta_flow_table_free(t);
+}
+
+static void test_flow_attempt_retry_with_new_isn(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  struct script sc = {0};
+  const char *c = "10.0.0.1", *v = "10.0.0.2";
+  add(&sc, 1 * SEC, c, 4000, v, 80, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 2 * SEC, c, 4000, v, 80, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 3 * SEC, c, 4000, v, 80, 77777, 0, TA_TCP_SYN, 0);
+  add(&sc, 4 * SEC, c, 4000, v, 80, 77777, 0, TA_TCP_SYN, 0);
+  play(t, &sc, 0, sc.n);
+  assert_int_equal(s.n, 1);
+  const size_t first[] = {0, 1}, second[] = {2, 3};
+  assert_record(&s.kept[0], &sc, first, 2, TA_END_REUSED);
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, 2);
+  assert_record(&s.kept[1], &sc, second, 2, TA_END_CAPTURE_END);
+  ta_flow_table_free(t);
+}
+
+static void test_flow_attempt_evicted(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 2, 1);
+  struct script sc = {0};
+  const char *v = "10.0.0.2";
+  add(&sc, 1 * SEC, "10.0.0.1", 4000, v, 80, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 2 * SEC, "10.0.0.3", 4000, v, 80, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 3 * SEC, "10.0.0.1", 4000, v, 80, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 4 * SEC, "10.0.0.4", 4000, v, 80, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 5 * SEC, "10.0.0.5", 4000, v, 80, 100, 0, TA_TCP_SYN, 0);
+  play(t, &sc, 0, sc.n);
+  assert_int_equal(s.n, 2);
+  const size_t a[] = {1}, b[] = {0, 2};
+  assert_record(&s.kept[0], &sc, a, 1, TA_END_EVICTED);
+  assert_record(&s.kept[1], &sc, b, 2, TA_END_EVICTED);
+  struct ta_flow_stats st;
+  ta_flow_table_stats(t, &st);
+  assert_int_equal(st.evicted, 2);
+  assert_int_equal(ta_flow_table_open(t), 2);
+  ta_flow_table_free(t);
+}
+
+static void test_flow_attempt_at_capture_end(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  struct script sc = {0};
+  const char *c = "2001:db8::1", *v = "2001:db8::2";
+  /* a SYN with data (TCP Fast Open) and its retries, over IPv6 */
+  add(&sc, 1 * SEC, c, 4000, v, 443, 100, 0, TA_TCP_SYN, 30);
+  add(&sc, 1 * SEC + 100, "10.0.0.1", 5000, "10.0.0.2", 80, 1, 0,
+      TA_TCP_ACK, 10);
+  add(&sc, 2 * SEC, c, 4000, v, 443, 100, 0, TA_TCP_SYN, 30);
+  add(&sc, 4 * SEC, c, 4000, v, 443, 100, 0, TA_TCP_SYN | TA_TCP_ECE, 30);
+  play(t, &sc, 0, sc.n);
+  assert_int_equal(ta_flow_table_drain(t), 2);
+  const size_t attempt[] = {0, 2, 3}, midstream[] = {1};
+  const struct ta_conn *got = ta_flow_table_take(t);
+  assert_non_null(got);
+  assert_record(got, &sc, attempt, 3, TA_END_CAPTURE_END);
+  got = ta_flow_table_take(t);
+  assert_non_null(got);
+  assert_record(got, &sc, midstream, 1, TA_END_CAPTURE_END);
+  assert_null(ta_flow_table_take(t));
+  assert_int_equal(ta_flow_table_open(t), 0);
+  ta_flow_table_free(t);
+}
+
+static void test_flow_attempt_over_the_syn_bound(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  struct script sc = {0};
+  size_t idx[TA_ATTEMPT_MAX_SYNS + 3];
+  for (size_t i = 0; i < TA_ATTEMPT_MAX_SYNS + 3; i++) {
+    add(&sc, (int64_t)(1 + i) * SEC, "10.0.0.1", 4000, "10.0.0.2", 80, 100, 0,
+        TA_TCP_SYN, 0);
+    idx[i] = i;
+  }
+  /* one SYN short of the bound and one past it, answered */
+  for (size_t i = 0; i < 2; i++) {
+    uint16_t port = (uint16_t)(5000 + i);
+    size_t n = TA_ATTEMPT_MAX_SYNS - 1 + 2 * i;
+    for (size_t k = 0; k < n; k++)
+      add(&sc, (int64_t)(1 + k) * SEC + 1, "10.0.0.1", port, "10.0.0.2", 80,
+          200, 0, TA_TCP_SYN, 0);
+    add(&sc, (int64_t)(1 + n) * SEC, "10.0.0.2", 80, "10.0.0.1", port, 900,
+        201, TA_TCP_SYN | TA_TCP_ACK, 0);
+  }
+  play(t, &sc, 0, sc.n);
+  assert_int_equal(s.n, 0);
+  /* still an attempt past the bound: over after the attempt timeout */
+  add(&sc, (TA_ATTEMPT_MAX_SYNS + 3 + 41) * SEC, "10.0.0.9", 1, "10.0.0.2", 80,
+      1, 0, TA_TCP_SYN, 0);
+  play(t, &sc, sc.n - 1, sc.n);
+  assert_int_equal(s.n, 1);
+  assert_record(&s.kept[0], &sc, idx, TA_ATTEMPT_MAX_SYNS + 3, TA_END_IDLE);
+  assert_int_equal(s.kept[0].syn_count, TA_ATTEMPT_MAX_SYNS + 3);
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, 4);
+  size_t start = TA_ATTEMPT_MAX_SYNS + 3;
+  for (size_t i = 0; i < 2; i++) {
+    size_t n = TA_ATTEMPT_MAX_SYNS + 2 * i;
+    for (size_t k = 0; k < n; k++)
+      idx[k] = start + k;
+    assert_record(&s.kept[1 + i], &sc, idx, n, TA_END_CAPTURE_END);
+    start += n;
+  }
+  ta_flow_table_free(t);
+}
+
+/* Record sizes the memory figures in ta_limits.h and the README rest on. */
+static void test_flow_record_sizes(void **state) {
+  (void)state;
+  size_t full = ta_flow_record_size(0), one = ta_flow_record_size(1);
+  size_t most = ta_flow_record_size(TA_ATTEMPT_MAX_SYNS);
+  print_message("flow records: full %zu B, attempt %zu B (+%zu per SYN, "
+                "%zu B at most)\n", full, one, ta_flow_record_size(2) - one,
+                most);
+  assert_true(one <= 192);
+  assert_true(most < full / 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_flow_pairs_both_directions),
@@ -237,6 +473,13 @@ int main(void) {
       cmocka_unit_test(test_flow_eviction_oldest_idle_first),
       cmocka_unit_test(test_flow_bounded_under_many_tuples),
       cmocka_unit_test(test_flow_same_result_for_any_seed),
+      cmocka_unit_test(test_flow_attempt_materialized_by_synack),
+      cmocka_unit_test(test_flow_attempt_materialized_by_rst),
+      cmocka_unit_test(test_flow_attempt_retry_with_new_isn),
+      cmocka_unit_test(test_flow_attempt_evicted),
+      cmocka_unit_test(test_flow_attempt_at_capture_end),
+      cmocka_unit_test(test_flow_attempt_over_the_syn_bound),
+      cmocka_unit_test(test_flow_record_sizes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
