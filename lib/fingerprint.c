@@ -1336,7 +1336,7 @@ void ta__fp_json_side(struct ta_jsonw *w, const struct ta_syn_features *syn,
    * written twice. sack_ok and timestamps are not the layout's "sok" and
    * "ts": an option of the wrong length is listed but not taken. */
   ta_jsonw_obj_begin(w);
-  ta_jsonw_kstr(w, "packet", f.synack ? "syn+ack" : "syn");
+  ta_jsonw_kname(w, "packet", f.synack ? "syn+ack" : "syn");
   ta_jsonw_ku64(w, "ttl", f.ttl);
   ta_jsonw_ku64(w, "hops", f.hops);
   ta_jsonw_ku64(w, "window", f.window);
@@ -1355,12 +1355,12 @@ void ta__fp_json_side(struct ta_jsonw *w, const struct ta_syn_features *syn,
   ta_jsonw_kbool(w, "sack_ok", syn->opt.sack_ok);
   ta_jsonw_kbool(w, "timestamps", syn->opt.has_ts);
   ta_fp_layout(buf, sizeof buf, &f);
-  ta_jsonw_kstr(w, "options", buf);
+  ta_jsonw_kname(w, "options", buf);
   ta_jsonw_key(w, "quirks");
   ta_jsonw_arr_begin(w);
   for (int i = 0; i < TA_FPQ_COUNT; i++)
     if (f.quirks & (1u << i))
-      ta_jsonw_str(w, quirk_names[i]);
+      ta_jsonw_name(w, quirk_names[i]);
   ta_jsonw_arr_end(w);
   json_match(w, e);
   ta_jsonw_obj_end(w);

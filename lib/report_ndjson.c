@@ -53,29 +53,29 @@ static const char *outcome_of(const struct ta_conn *c) {
 static void event_fields(struct ta_jsonw *w, const struct ta_conn *c) {
   ta_jsonw_key(w, "event");
   ta_jsonw_obj_begin(w);
-  ta_jsonw_kstr(w, "kind", "event");
+  ta_jsonw_kname(w, "kind", "event");
   ta_jsonw_key(w, "category");
   ta_jsonw_arr_begin(w);
-  ta_jsonw_str(w, "network");
+  ta_jsonw_name(w, "network");
   ta_jsonw_arr_end(w);
   ta_jsonw_key(w, "type");
   ta_jsonw_arr_begin(w);
-  ta_jsonw_str(w, "connection");
+  ta_jsonw_name(w, "connection");
   if (c->scenario == TA_SC_REFUSED)
-    ta_jsonw_str(w, "denied");
+    ta_jsonw_name(w, "denied");
   /* "end" when the connection is over, not merely cut off by the capture
    * or the table */
   if (c->end_reason != TA_END_CAPTURE_END && c->end_reason != TA_END_EVICTED)
-    ta_jsonw_str(w, "end");
+    ta_jsonw_name(w, "end");
   ta_jsonw_arr_end(w);
-  ta_jsonw_kstr(w, "action", ta_scenario_name(c->scenario));
-  ta_jsonw_kstr(w, "outcome", outcome_of(c));
+  ta_jsonw_kname(w, "action", ta_scenario_name(c->scenario));
+  ta_jsonw_kname(w, "outcome", outcome_of(c));
   ta_jsonw_ktime(w, "start", c->first_ts);
   ta_jsonw_ktime(w, "end", c->last_ts);
   ta_jsonw_key(w, "duration");
   ta_jsonw_i64(w, c->last_ts - c->first_ts);
-  ta_jsonw_kstr(w, "module", "tcpaudit");
-  ta_jsonw_kstr(w, "dataset", "tcpaudit.connection");
+  ta_jsonw_kname(w, "module", "tcpaudit");
+  ta_jsonw_kname(w, "dataset", "tcpaudit.connection");
   ta_jsonw_ku64(w, "sequence", c->id);
   ta_jsonw_obj_end(w);
 }
@@ -87,8 +87,8 @@ static void endpoint_fields(struct ta_jsonw *w, const char *key,
   ta_addr_format(ip, sizeof ip, c->family, s->ip);
   ta_jsonw_key(w, key);
   ta_jsonw_obj_begin(w);
-  ta_jsonw_kstr(w, "ip", ip);
-  ta_jsonw_kstr(w, "address", ip);
+  ta_jsonw_kname(w, "ip", ip);
+  ta_jsonw_kname(w, "address", ip);
   ta_jsonw_ku64(w, "port", s->port);
   ta_jsonw_ku64(w, "bytes", s->ip_bytes);
   ta_jsonw_ku64(w, "packets", s->pkts);
@@ -107,13 +107,13 @@ static void network_fields(struct ta_jsonw *w, const struct ta_conn *c,
   bool have_cid = ta_community_id(cid, sizeof cid, seed, &t) == 0;
   ta_jsonw_key(w, "network");
   ta_jsonw_obj_begin(w);
-  ta_jsonw_kstr(w, "transport", "tcp");
-  ta_jsonw_kstr(w, "type", c->family == 6 ? "ipv6" : "ipv4");
-  ta_jsonw_kstr(w, "iana_number", "6");
+  ta_jsonw_kname(w, "transport", "tcp");
+  ta_jsonw_kname(w, "type", c->family == 6 ? "ipv6" : "ipv4");
+  ta_jsonw_kname(w, "iana_number", "6");
   ta_jsonw_ku64(w, "bytes", c->side[0].ip_bytes + c->side[1].ip_bytes);
   ta_jsonw_ku64(w, "packets", c->side[0].pkts + c->side[1].pkts);
   if (have_cid)
-    ta_jsonw_kstr(w, "community_id", cid);
+    ta_jsonw_kname(w, "community_id", cid);
   ta_jsonw_obj_end(w);
 }
 
@@ -125,9 +125,9 @@ static void related_fields(struct ta_jsonw *w, const struct ta_conn *c) {
   ta_jsonw_obj_begin(w);
   ta_jsonw_key(w, "ip");
   ta_jsonw_arr_begin(w);
-  ta_jsonw_str(w, a);
+  ta_jsonw_name(w, a);
   if (strcmp(a, b) != 0)
-    ta_jsonw_str(w, b);
+    ta_jsonw_name(w, b);
   ta_jsonw_arr_end(w);
   ta_jsonw_obj_end(w);
 }
@@ -142,10 +142,10 @@ static void ndjson_event(struct ta_sink *out, uint16_t seed, int digits,
   ta_jsonw_ktime(w, "@timestamp", c->first_ts);
   ta_jsonw_key(w, "ecs");
   ta_jsonw_obj_begin(w);
-  ta_jsonw_kstr(w, "version", NDJSON_ECS_VERSION);
+  ta_jsonw_kname(w, "version", NDJSON_ECS_VERSION);
   ta_jsonw_obj_end(w);
   ta__conn_summary(summary, sizeof summary, c);
-  ta_jsonw_kstr(w, "message", summary);
+  ta_jsonw_kname(w, "message", summary);
   event_fields(w, c);
   endpoint_fields(w, "source", c, TA_DIR_ORIG);
   endpoint_fields(w, "destination", c, TA_DIR_RESP);
