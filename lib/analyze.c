@@ -530,12 +530,7 @@ int ta_analyze(const struct ta_config *cfg, struct ta_result *res, char *err,
     res->damaged = true;
   run.ropts = cfg->report;
   run.ropts.ts_precision = precision_of_inputs(res);
-  rc = cfg->reporter->open(&run.rstate, cfg->out, &run.ropts);
-  if (rc < 0) {
-    ta__fail(err, errlen, rc, "cannot start the %s report", cfg->reporter->name);
-    goto out;
-  }
-  if (cfg->threads > 1) {
+  if (cfg->threads > 1) { /* before the report starts: nothing to undo */
     run.shards = ta_shards_new(cfg->threads, &fc, cfg->reporter, &run.ropts,
                                on_merged, on_batch_merged, &run);
     if (!run.shards) {
@@ -543,6 +538,11 @@ int ta_analyze(const struct ta_config *cfg, struct ta_result *res, char *err,
                     cfg->threads);
       goto out;
     }
+  }
+  rc = cfg->reporter->open(&run.rstate, cfg->out, &run.ropts);
+  if (rc < 0) {
+    ta__fail(err, errlen, rc, "cannot start the %s report", cfg->reporter->name);
+    goto out;
   }
   merge_all(&run);
   rc = finish(&run);

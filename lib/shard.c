@@ -77,6 +77,7 @@ struct ta_shards {
   void *ctx;
   pthread_t merger;
   uint32_t max_conns;
+  bool running;       /* threads started and not yet joined */
   uint64_t peak;
   _Atomic uint64_t emitted;
   _Atomic bool nomem;
@@ -348,6 +349,7 @@ static void merge_remaining(struct ta_shards *s) {
 
 int ta_shards_finish(struct ta_shards *s) {
   stop_threads(s, s->n, true);
+  s->running = false;
   merge_remaining(s);
   sum_stats(s);
   return atomic_load(&s->nomem) ? TA_ENOMEM : 0;
@@ -422,12 +424,15 @@ struct ta_shards *ta_shards_new(unsigned workers,
     ta_shards_free(s);
     return NULL;
   }
+  s->running = true;
   return s;
 }
 
 void ta_shards_free(struct ta_shards *s) {
   if (!s)
     return;
+  if (s->running) /* never finished (the run failed): records are dropped */
+    stop_threads(s, s->n, true);
   for (unsigned w = 0; s->workers && w < s->n; w++)
     ta_flow_table_free(s->workers[w].flows);
   for (unsigned i = 0; s->slots && i < SHARD_SLOTS; i++)

@@ -42,6 +42,8 @@ int ta_shards_finish(struct ta_shards *s);
 void ta_shards_stats(const struct ta_shards *s, struct ta_flow_stats *out);
 /* Records handed on so far (any thread; for progress display). */
 uint64_t ta_shards_emitted(const struct ta_shards *s);
+/* Stops the threads if ta_shards_finish was not called (records still
+ * held are then dropped unreported) and frees everything. */
 void ta_shards_free(struct ta_shards *s);
 
 #endif

@@ -39,6 +39,8 @@ static void test_cli_usage_errors_exit_2(void **state) {
                          "report -F 'host and' " TD("kernel-completed.pcap"),
                          "report --max-connections 0 " TD("kernel-completed.pcap"),
                          "report --host 999.1.1.1 " TD("kernel-completed.pcap"),
+                         "report --threads 0 " TD("kernel-completed.pcap"),
+                         "report -j 65 " TD("kernel-completed.pcap"),
                          "report --bogus " TD("kernel-completed.pcap")};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *out, *err;
@@ -50,6 +52,21 @@ static void test_cli_usage_errors_exit_2(void **state) {
     free(out);
     free(err);
   }
+}
+
+/* The command hands --threads to the library: same bytes on stdout. */
+static void test_cli_threads_same_report(void **state) {
+  (void)state;
+  char *one, *many, *err1, *err2;
+  assert_int_equal(run("report -f json " TD("sample.pcap"), &one, &err1), 0);
+  assert_int_equal(run("report -f json -j 3 " TD("sample.pcap"), &many, &err2),
+                   0);
+  assert_true(strlen(one) > 1000);
+  assert_string_equal(one, many);
+  free(one);
+  free(many);
+  free(err1);
+  free(err2);
 }
 
 static void test_cli_unreadable_inputs_exit_1(void **state) {
@@ -139,6 +156,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cli_help_lists_exit_codes),
       cmocka_unit_test(test_cli_usage_errors_exit_2),
+      cmocka_unit_test(test_cli_threads_same_report),
       cmocka_unit_test(test_cli_unreadable_inputs_exit_1),
       cmocka_unit_test(test_cli_damaged_input_exit_3_with_report),
       cmocka_unit_test(test_cli_output_file_and_stdin),
