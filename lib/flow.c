@@ -694,6 +694,10 @@ void ta_flow_table_flush(struct ta_flow_table *t) {
     t->emit(t->ctx, c);
 }
 
+int64_t ta_flow_table_next_due(const struct ta_flow_table *t) {
+  return t->next_due;
+}
+
 uint32_t ta_flow_table_open(const struct ta_flow_table *t) { return t->open; }
 
 void ta_flow_table_stats(const struct ta_flow_table *t,

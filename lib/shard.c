@@ -43,6 +43,7 @@ struct out_list {
 
 struct slot {
   struct ta_packet pkts[SHARD_BATCH];
+  int64_t ts[SHARD_BATCH]; /* the packets' times, dense for every worker */
   uint8_t owner[SHARD_BATCH];
   uint32_t n;
   bool last;            /* the capture ends after this batch */
@@ -135,18 +136,26 @@ static void worker_emit(void *ctx, const struct ta_conn *c) {
   }
 }
 
+/* Most packets are another worker's and make nothing due here: for them
+ * the loop reads two dense arrays and stores the unchanged count. */
 static void track_batch(struct worker *w, struct slot *sl) {
   w->out = &sl->out[w->idx];
+  int64_t due = ta_flow_table_next_due(w->flows);
+  uint32_t open = ta_flow_table_open(w->flows);
   for (uint32_t i = 0; i < sl->n; i++) {
-    const struct ta_packet *p = &sl->pkts[i];
-    w->pos = i;
-    w->by_packet = false;
-    ta_flow_table_expire(w->flows, p->ts_ns);
-    if (sl->owner[i] == w->idx) {
-      w->by_packet = true;
-      ta_flow_table_packet(w->flows, p);
+    bool mine = sl->owner[i] == w->idx;
+    if (mine || sl->ts[i] >= due) {
+      w->pos = i;
+      w->by_packet = false;
+      ta_flow_table_expire(w->flows, sl->ts[i]);
+      if (mine) {
+        w->by_packet = true;
+        ta_flow_table_packet(w->flows, &sl->pkts[i]);
+      }
+      due = ta_flow_table_next_due(w->flows);
+      open = ta_flow_table_open(w->flows);
     }
-    w->out->open[i] = ta_flow_table_open(w->flows);
+    w->out->open[i] = open;
   }
 }
 
@@ -285,6 +294,7 @@ void ta_shards_packet(struct ta_shards *s, const struct ta_packet *pkt) {
   struct slot *sl = s->filling;
   sl->pkts[sl->n] = *pkt;
   sl->pkts[sl->n].payload = NULL; /* the frame is gone by the time it runs */
+  sl->ts[sl->n] = pkt->ts_ns;
   sl->owner[sl->n] = owner_of(pkt, s->n);
   if (++sl->n == SHARD_BATCH)
     publish(s);

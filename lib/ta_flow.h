@@ -45,6 +45,9 @@ size_t ta_flow_table_drain(struct ta_flow_table *t);
 const struct ta_conn *ta_flow_table_take(struct ta_flow_table *t);
 /* Finalizes and emits everything still held (end of capture), in id order. */
 void ta_flow_table_flush(struct ta_flow_table *t);
+/* No record is due before this time (INT64_MAX when none is held):
+ * ta_flow_table_expire at an earlier time does nothing. */
+int64_t ta_flow_table_next_due(const struct ta_flow_table *t);
 /* Records held now. */
 uint32_t ta_flow_table_open(const struct ta_flow_table *t);
 /* Counters so far (connections, evictions, timeouts, peak). */
