@@ -233,6 +233,49 @@ static void test_report_json_bad_filter_is_error(void **state) {
   json_decref(doc);
 }
 
+/* One byte needing an escape at every position of strings of every length
+ * up to 40 (the writer checks eight bytes at a time): each is escaped, and
+ * the string reads back as written (or with U+FFFD for a non-UTF-8 byte). */
+static void test_report_json_writer_escapes_any_position(void **state) {
+  (void)state;
+  static const unsigned char bad[] = {0x00, 0x01, 0x1f, '"', '\\', 0x7f,
+                                      0x80, 0xc3, 0xff};
+  for (size_t len = 1; len <= 40; len++)
+    for (size_t pos = 0; pos < len; pos++)
+      for (size_t b = 0; b < sizeof bad; b++) {
+        char text[48];
+        memset(text, 'x', len);
+        text[pos] = (char)bad[b];
+        struct ta_sink sink;
+        ta_sink_init_mem(&sink);
+        struct ta_jsonw w;
+        ta_jsonw_init(&w, &sink, 0, 6);
+        ta_jsonw_arr_begin(&w);
+        ta_jsonw_strn(&w, text, len);
+        ta_jsonw_arr_end(&w);
+        size_t n;
+        const char *out = ta_sink_mem(&sink, &n);
+        if (bad[b] < 0x20 || bad[b] == 0x7f) /* escaped, never raw */
+          assert_null(memchr(out, bad[b], n));
+        json_error_t jerr;
+        json_t *doc = json_loadb(out, n, JSON_ALLOW_NUL, &jerr);
+        if (!doc)
+          fail_msg("len %zu pos %zu byte %02x: %s", len, pos, bad[b], out);
+        json_t *v = json_array_get(doc, 0);
+        const char *got = json_string_value(v);
+        size_t got_len = json_string_length(v);
+        if (bad[b] >= 0x80) {
+          assert_int_equal(got_len, len + 2); /* U+FFFD is 3 bytes */
+          assert_memory_equal(got + pos, "\xef\xbf\xbd", 3);
+        } else {
+          assert_int_equal(got_len, len);
+          assert_memory_equal(got, text, len);
+        }
+        json_decref(doc);
+        ta_sink_close(&sink);
+      }
+}
+
 static void test_report_json_writer_escapes_hostile_strings(void **state) {
   (void)state;
   struct ta_sink sink;
@@ -293,6 +336,7 @@ int main(void) {
       cmocka_unit_test(test_report_json_filter_counts_rejected),
       cmocka_unit_test(test_report_json_bad_filter_is_error),
       cmocka_unit_test(test_report_json_writer_escapes_hostile_strings),
+      cmocka_unit_test(test_report_json_writer_escapes_any_position),
       cmocka_unit_test(test_report_json_time_and_duration_formats),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
