@@ -8,8 +8,8 @@
  * the connections hands each on at the same packet and in the same
  * relative order, which lets several tables share one capture
  * (lib/shard.c). Each list keeps the time its head is due, so most packets
- * do no expiry work at all. Attempts are held as their SYNs until they
- * need a full record (struct attempt below). */
+ * do no expiry work at all. Attempts and refusals are held as their
+ * packets until they need a full record (struct attempt below). */
 #include "ta_flow.h"
 
 #include <stdbool.h>
@@ -28,13 +28,14 @@ enum { LIST_OPEN = 0, LIST_CLOSED = 1, LIST_ATTEMPT = 2, LIST_COUNT = 3,
        LIST_NONE = 255 /* not queued yet */ };
 
 /* A record is held in one of two forms. Most records of a busy capture are
- * attempts whose only packets are the originator's SYNs; holding a whole
- * struct ta_conn for each would cost 1.4 KB where the SYNs themselves take
- * a tenth of that. So such a record keeps just those SYNs' fields, and
- * becomes a full record by replaying them through ta_conn_init and
- * ta_conn_update (the very code a full record ran, so the result is the
- * same) when any other packet arrives, or is replayed into a scratch record
- * when it is handed on. */
+ * attempts whose only packets are the originator's SYNs, or refusals: those
+ * SYNs answered by the responder's RSTs, which close the record but keep it
+ * lingering for the close delay. Holding a whole struct ta_conn for each
+ * would cost 1.4 KB where the packets themselves take a tenth of that. So
+ * such a record keeps just those packets' fields, and becomes a full record
+ * by replaying them through ta_conn_init and ta_conn_update (the very code
+ * a full record ran, so the result is the same) when any other packet
+ * arrives, or is replayed into a scratch record when it is handed on. */
 enum { FORM_FULL = 0, FORM_ATTEMPT = 1 };
 
 /* What a record of either form begins with. */
@@ -53,38 +54,53 @@ struct full {
   struct ta_conn conn;
 };
 
-/* What ta_conn_init and ta_conn_update read of a SYN (flags SYN without
- * ACK, FIN or RST, good checksum) besides its tuple and sequence number,
- * which all SYNs of an attempt share. Its acknowledgment number is not
- * read without the ACK flag, nor is the payload beyond whether it was
- * captured whole. */
-struct syn_fields {
+/* What ta_conn_init and ta_conn_update read of a packet an attempt holds,
+ * besides its tuple: a SYN of the originator (flags SYN without ACK, FIN
+ * or RST, good checksum), whose sequence number all of them share and
+ * whose acknowledgment number is not read without the ACK flag; or an RST
+ * of the responder (no SYN or FIN, good checksum, no TCP options), whose
+ * sequence and acknowledgment numbers take the options' place. Of the
+ * payload only its length is read, and whether it was captured whole. */
+struct held {
   int64_t ts_ns;
   uint32_t ip_len;
   uint16_t payload_len, window, ip_id, anomalies;
   uint8_t flags, reserved, ttl, tos;
-  uint8_t bits; /* SYN_* */
-  struct ta_tcp_options opt;
+  uint8_t bits; /* HELD_* */
+  union {
+    struct ta_tcp_options opt; /* a SYN's */
+    struct {
+      uint32_t seq, ack;
+    } rst;
+  } u;
 };
 
-enum { SYN_DF = 1u << 0, SYN_WHOLE = 1u << 1 /* payload captured whole */ };
+enum {
+  HELD_DF = 1u << 0,
+  HELD_WHOLE = 1u << 1, /* payload captured whole */
+  HELD_RST = 1u << 2,   /* the responder's RST, not a SYN */
+};
 
-struct syn_more {
-  struct syn_more *next; /* free-list link when free */
-  struct syn_fields f;
+struct held_more {
+  struct held_more *next; /* free-list link when free */
+  struct held f;
 };
 
 /* A record whose packets so far are the originator's SYNs, all with one
- * ISN, at most TA_ATTEMPT_MAX_SYNS of them. Tuple as the full record would
- * hold it: family 4 or 6, addresses zero past their length. */
+ * ISN, at most TA_ATTEMPT_MAX_SYNS of them, and as many RSTs of the
+ * responder at most. The first RST closes the record (the responder's side
+ * is reset), so an attempt with RSTs lingers in the closed list. Tuple as
+ * the full record would hold it: family 4 or 6, addresses zero past their
+ * length. */
 struct attempt {
   struct node n;
   uint8_t family, n_syns;
   uint16_t sport, dport; /* the originator's, the responder's */
+  uint8_t n_rsts;
   uint32_t seq;
   uint8_t src[16], dst[16];
-  struct syn_more *more; /* the SYNs after the first, in order */
-  struct syn_fields first;
+  struct held_more *more; /* the packets after the first SYN, in order */
+  struct held first;
 };
 
 /* Fixed-size items carved from chunks and recycled through a free list
@@ -118,7 +134,7 @@ struct ta_flow_table {
   uint64_t k[6]; /* per-run hash keys */
   struct lru lists[LIST_COUNT];
   int64_t next_due; /* the earliest of the lists' deadlines */
-  struct pool fulls, attempts, syns;
+  struct pool fulls, attempts, helds;
   struct node **due;   /* records due at one moment, sorted before emission */
   size_t due_len, due_cap;
   size_t taken;        /* of due[], handed out by ta_flow_table_take */
@@ -252,7 +268,21 @@ static bool syn_alone(const struct ta_packet *p) {
          p->anomalies <= UINT16_MAX;
 }
 
-static void syn_pack(struct syn_fields *f, const struct ta_packet *p) {
+/* An RST of the responder an attempt can hold: it carries no options (its
+ * numbers take their place) and its fields fit. */
+static bool rst_alone(const struct attempt *a, const struct ta_packet *p) {
+  size_t alen = a->family == 6 ? 16 : 4;
+  return (p->flags & (TA_TCP_SYN | TA_TCP_FIN | TA_TCP_RST)) == TA_TCP_RST &&
+         !p->checksum_bad && p->payload_len <= UINT16_MAX &&
+         p->anomalies <= UINT16_MAX && p->sport == a->dport &&
+         p->dport == a->sport && memcmp(p->src, a->dst, alen) == 0 &&
+         memcmp(p->dst, a->src, alen) == 0 &&
+         /* a connection to itself: the tracker takes it as the originator's */
+         !(p->sport == a->sport && memcmp(p->src, a->src, alen) == 0) &&
+         !memcmp(&p->opt, &(struct ta_tcp_options){0}, sizeof p->opt);
+}
+
+static void held_pack(struct held *f, const struct ta_packet *p) {
   f->ts_ns = p->ts_ns;
   f->ip_len = p->ip_len;
   f->payload_len = (uint16_t)p->payload_len;
@@ -263,16 +293,24 @@ static void syn_pack(struct syn_fields *f, const struct ta_packet *p) {
   f->reserved = p->reserved;
   f->ttl = p->ttl;
   f->tos = p->tos;
-  f->bits = (uint8_t)((p->df ? SYN_DF : 0) |
-                      (p->payload_caplen >= p->payload_len ? SYN_WHOLE : 0));
-  f->opt = p->opt;
+  f->bits = (uint8_t)((p->df ? HELD_DF : 0) |
+                      (p->payload_caplen >= p->payload_len ? HELD_WHOLE : 0));
+  if (p->flags & TA_TCP_SYN) {
+    f->u.opt = p->opt;
+  } else {
+    f->bits |= HELD_RST;
+    f->u.rst.seq = p->seq;
+    f->u.rst.ack = p->ack;
+  }
 }
 
-static void syn_unpack(struct ta_packet *p, const struct syn_fields *f) {
+/* Fills the fields of p that f holds; the tuple and the SYNs' sequence
+ * number are the caller's. */
+static void held_unpack(struct ta_packet *p, const struct held *f) {
   p->ts_ns = f->ts_ns;
   p->ip_len = f->ip_len;
   p->payload_len = f->payload_len;
-  p->payload_caplen = (f->bits & SYN_WHOLE) ? f->payload_len : 0;
+  p->payload_caplen = (f->bits & HELD_WHOLE) ? f->payload_len : 0;
   p->window = f->window;
   p->ip_id = f->ip_id;
   p->anomalies = f->anomalies;
@@ -280,60 +318,111 @@ static void syn_unpack(struct ta_packet *p, const struct syn_fields *f) {
   p->reserved = f->reserved;
   p->ttl = f->ttl;
   p->tos = f->tos;
-  p->df = f->bits & SYN_DF;
-  p->opt = f->opt;
+  p->df = f->bits & HELD_DF;
+  if (f->bits & HELD_RST) {
+    memset(&p->opt, 0, sizeof p->opt);
+    p->seq = f->u.rst.seq;
+    p->ack = f->u.rst.ack;
+  } else {
+    p->opt = f->u.opt;
+    p->ack = 0;
+  }
 }
 
-/* Rebuilds the full record from the SYNs, as they came. */
+/* The packet f holds, sent by the originator or, an RST, by the responder. */
+static void held_packet(struct ta_packet *p, const struct attempt *a,
+                        const struct held *f) {
+  bool rst = f->bits & HELD_RST;
+  memcpy(p->src, rst ? a->dst : a->src, sizeof p->src);
+  memcpy(p->dst, rst ? a->src : a->dst, sizeof p->dst);
+  p->sport = rst ? a->dport : a->sport;
+  p->dport = rst ? a->sport : a->dport;
+  p->seq = a->seq;
+  held_unpack(p, f);
+}
+
+/* Rebuilds the full record from the packets, as they came. */
 static void replay(const struct attempt *a, struct ta_conn *c) {
   struct ta_packet p;
   memset(&p, 0, sizeof p);
   p.disposition = TA_DISP_TCP;
   p.family = a->family;
   p.ip_proto = 6;
-  memcpy(p.src, a->src, sizeof p.src);
-  memcpy(p.dst, a->dst, sizeof p.dst);
-  p.sport = a->sport;
-  p.dport = a->dport;
-  p.seq = a->seq;
-  syn_unpack(&p, &a->first);
+  held_packet(&p, a, &a->first);
   ta_conn_init(c, a->n.id, &p);
   ta_conn_update(c, &p);
-  for (const struct syn_more *m = a->more; m; m = m->next) {
-    syn_unpack(&p, &m->f);
+  for (const struct held_more *m = a->more; m; m = m->next) {
+    held_packet(&p, a, &m->f);
     ta_conn_update(c, &p);
   }
 }
 
-/* Takes one more SYN when it is a retry of the attempt (the originator's,
- * same ISN: ta_conn_is_new_attempt says so too) and there is room; false
- * when the record must become a full one for pkt instead. */
+/* When the record was closed as ta_conn_update keeps it (closed_ts): at
+ * its first RST, and again at each SYN retried after it. */
+static int64_t attempt_closed_ts(const struct attempt *a) {
+  bool closed = false;
+  int64_t ts = 0;
+  for (const struct held_more *m = a->more; m; m = m->next) {
+    if (m->f.bits & HELD_RST) {
+      if (!closed)
+        ts = m->f.ts_ns;
+      closed = true;
+    } else if (closed) {
+      ts = m->f.ts_ns;
+    }
+  }
+  return ts;
+}
+
+/* Whether the attempt can hold p: a retry of its SYN (the originator's,
+ * same ISN: ta_conn_is_new_attempt says it continues the record, even
+ * after a refusal), or an RST of the responder that continues it too (one
+ * not past the close delay), each while there is room. */
+static bool attempt_takes(const struct attempt *a, const struct ta_packet *p) {
+  if (syn_alone(p)) {
+    size_t alen = a->family == 6 ? 16 : 4;
+    return p->seq == a->seq && a->n_syns < TA_ATTEMPT_MAX_SYNS &&
+           p->sport == a->sport && memcmp(p->src, a->src, alen) == 0;
+  }
+  return a->n_rsts < TA_ATTEMPT_MAX_SYNS && rst_alone(a, p) &&
+         (!a->n_rsts ||
+          p->ts_ns - attempt_closed_ts(a) <= TA_CONN_CLOSE_DELAY_NS);
+}
+
+/* Takes one more packet when the attempt can hold it; false when the
+ * record must become a full one for p instead. */
 static bool attempt_add(struct ta_flow_table *t, struct attempt *a,
                         const struct ta_packet *p) {
-  size_t alen = a->family == 6 ? 16 : 4;
-  if (!syn_alone(p) || p->seq != a->seq || a->n_syns >= TA_ATTEMPT_MAX_SYNS ||
-      p->sport != a->sport || memcmp(p->src, a->src, alen) != 0)
+  if (!attempt_takes(a, p))
     return false;
-  struct syn_more *m = pool_get(&t->syns);
+  struct held_more *m = pool_get(&t->helds);
   if (!m)
     return false;
-  syn_pack(&m->f, p);
+  held_pack(&m->f, p);
   m->next = NULL;
-  struct syn_more **pp = &a->more;
+  struct held_more **pp = &a->more;
   while (*pp)
     pp = &(*pp)->next;
   *pp = m;
-  a->n_syns++;
+  if (m->f.bits & HELD_RST)
+    a->n_rsts++;
+  else
+    a->n_syns++;
   if (p->ts_ns > a->n.last_ts)
     a->n.last_ts = p->ts_ns;
   return true;
 }
 
+/* An attempt the responder refused is closed: it lingers as one. */
+static uint8_t attempt_list(const struct attempt *a) {
+  return a->n_rsts ? LIST_CLOSED : LIST_ATTEMPT;
+}
+
 static void attempt_free(struct ta_flow_table *t, struct attempt *a) {
-  struct syn_more *m = a->more;
+  struct held_more *m = a->more;
   while (m) {
-    struct syn_more *n = m->next;
-    pool_put(&t->syns, m);
+    struct held_more *n = m->next;
+    pool_put(&t->helds, m);
     m = n;
   }
   pool_put(&t->attempts, a);
@@ -597,8 +686,9 @@ static struct node *create_attempt(struct ta_flow_table *t, uint64_t h,
   a->dport = p->dport;
   a->seq = p->seq;
   a->n_syns = 1;
+  a->n_rsts = 0;
   a->more = NULL;
-  syn_pack(&a->first, p);
+  held_pack(&a->first, p);
   return &a->n;
 }
 
@@ -634,7 +724,7 @@ void ta_flow_table_packet(struct ta_flow_table *t, const struct ta_packet *p) {
   struct node *e = find(t, h, p);
   if (e && e->form == FORM_ATTEMPT) {
     if (attempt_add(t, (struct attempt *)e, p)) {
-      lru_touch(t, e, LIST_ATTEMPT);
+      lru_touch(t, e, attempt_list((const struct attempt *)e));
       return;
     }
     e = (struct node *)materialize(t, (struct attempt *)e);
@@ -720,11 +810,22 @@ uint32_t ta_flow_table_longest_chain(const struct ta_flow_table *t) {
   return longest;
 }
 
+void ta_flow_table_forms(const struct ta_flow_table *t,
+                         struct ta_flow_forms *f) {
+  memset(f, 0, sizeof *f);
+  for (int l = 0; l < LIST_COUNT; l++)
+    for (const struct node *e = t->lists[l].head; e; e = e->next)
+      if (e->form == FORM_FULL)
+        f->full++;
+      else
+        f->packets++;
+}
+
 size_t ta_flow_record_size(int attempt_syns) {
   if (attempt_syns <= 0)
     return sizeof(struct full);
   return sizeof(struct attempt) +
-         (size_t)(attempt_syns - 1) * sizeof(struct syn_more);
+         (size_t)(attempt_syns - 1) * sizeof(struct held_more);
 }
 
 static uint64_t random_seed(void) {
@@ -753,11 +854,11 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
     return NULL;
   }
   t->mask = nb - 1;
-  /* each pool may hold the whole cap; an attempt past the SYN pool's
+  /* each pool may hold the whole cap; an attempt past the packet pool's
    * becomes a full record */
   pool_init(&t->fulls, sizeof(struct full), t->cfg.max_conns);
   pool_init(&t->attempts, sizeof(struct attempt), t->cfg.max_conns);
-  pool_init(&t->syns, sizeof(struct syn_more), t->cfg.max_conns);
+  pool_init(&t->helds, sizeof(struct held_more), t->cfg.max_conns);
   t->lists[LIST_OPEN].timeout = t->cfg.idle_timeout_ns;
   t->lists[LIST_CLOSED].timeout = t->cfg.linger_ns;
   t->lists[LIST_CLOSED].strict = true; /* as Zeek's close delay */
@@ -780,7 +881,7 @@ void ta_flow_table_free(struct ta_flow_table *t) {
     return;
   pool_free(&t->fulls);
   pool_free(&t->attempts);
-  pool_free(&t->syns);
+  pool_free(&t->helds);
   free(t->buckets);
   free(t->due);
   free(t);
