@@ -9,7 +9,8 @@
  * relative order, which lets several tables share one capture
  * (lib/shard.c). Each list keeps the time its head is due, so most packets
  * do no expiry work at all. Attempts and refusals are held as their
- * packets until they need a full record (struct attempt below). */
+ * packets until they need a full record (struct attempt below), and full
+ * records idle for a while are packed (struct packed). */
 #include "ta_flow.h"
 
 #include <stdbool.h>
@@ -20,6 +21,7 @@
 #include <time.h>
 
 #define POOL_CHUNK 1024u /* records allocated at once as the table grows */
+#define PACK_CHUNK_BYTES 65536u /* packed records allocated at once */
 
 /* Open connections, closed ones lingering, and attempts: records holding
  * nothing but the originator's SYNs, which a scan or a flood makes by the
@@ -36,7 +38,7 @@ enum { LIST_OPEN = 0, LIST_CLOSED = 1, LIST_ATTEMPT = 2, LIST_COUNT = 3,
  * by replaying them through ta_conn_init and ta_conn_update (the very code
  * a full record ran, so the result is the same) when any other packet
  * arrives, or is replayed into a scratch record when it is handed on. */
-enum { FORM_FULL = 0, FORM_ATTEMPT = 1 };
+enum { FORM_FULL = 0, FORM_ATTEMPT = 1, FORM_PACKED = 2 };
 
 /* What a record of either form begins with. */
 struct node {
@@ -103,6 +105,29 @@ struct attempt {
   struct held first;
 };
 
+/* A full record idle for a while (TA_PACK_*_AFTER_MS), packed. Most of a record is
+ * zero, and most of its non-zero words are small numbers, so each 8-byte
+ * word keeps only its bytes up to the highest non-zero one: 4 bits say how
+ * many, and the bytes follow in order. A short connection is packed to
+ * about half its size (700 bytes) while it lingers, an idle open one as
+ * well; a packet for it unpacks it, byte for byte as it was (padding too).
+ * The space is a size class of PACK_STEP bytes, with room to read 8 bytes
+ * past the last word kept. */
+#define CONN_WORDS (sizeof(struct ta_conn) / 8)
+/* Words are taken 16 at a time, whose lengths make one 64-bit word. */
+#define LEN_GROUP 16u
+#define CONN_GROUPS ((CONN_WORDS + LEN_GROUP - 1) / LEN_GROUP)
+#define PACK_STEP 64u
+#define PACK_CLASSES 16u /* up to 1,024 bytes: more saves too little */
+
+struct packed {
+  struct node n;
+  uint8_t cls;                   /* size class */
+  uint8_t lens[CONN_GROUPS * 8]; /* bytes kept of each word, 4 bits each */
+  uint8_t data[];
+};
+
+
 /* Fixed-size items carved from chunks and recycled through a free list
  * linked through their first word, so that records cost no allocation
  * once the table has grown. */
@@ -115,7 +140,9 @@ struct pool {
   void *free;
   struct pool_chunk *chunks;
   size_t item;             /* bytes per item */
+  uint32_t per_chunk;      /* items made at once */
   uint32_t allocated, cap; /* items made so far, and the most made */
+  size_t *budget;          /* bytes left to the pools sharing it, or NULL */
 };
 
 struct lru {
@@ -123,6 +150,12 @@ struct lru {
   int64_t timeout;  /* idle timeout or linger time of this list */
   int64_t deadline; /* nothing in the list is due before this time */
   bool strict;      /* due only once idle for more than the timeout */
+  int64_t pack_after; /* its full records idle this long are packed (0:
+                         never) */
+  /* The records before this one were looked at for packing: the list is
+   * in order of last activity, so they are those idle the longest. */
+  struct node *cursor;
+  int64_t pack_due; /* nothing is to be packed before this time */
 };
 
 struct ta_flow_table {
@@ -135,6 +168,8 @@ struct ta_flow_table {
   struct lru lists[LIST_COUNT];
   int64_t next_due; /* the earliest of the lists' deadlines */
   struct pool fulls, attempts, helds;
+  struct pool packs[PACK_CLASSES];
+  size_t pack_budget; /* bytes the packed records may still take */
   struct node **due;   /* records due at one moment, sorted before emission */
   size_t due_len, due_cap;
   size_t taken;        /* of due[], handed out by ta_flow_table_take */
@@ -200,12 +235,17 @@ static bool tuple_equal(uint8_t family, const uint8_t *oip, uint16_t oport,
          ip_equal(rip, p->src);
 }
 
+static bool packed_tuple_match(const struct packed *pk,
+                               const struct ta_packet *p);
+
 static bool tuple_match(const struct node *n, const struct ta_packet *p) {
   if (n->form == FORM_FULL) {
     const struct ta_conn *c = &((const struct full *)n)->conn;
     return tuple_equal(c->family, c->side[0].ip, c->side[0].port,
                        c->side[1].ip, c->side[1].port, p);
   }
+  if (n->form == FORM_PACKED)
+    return packed_tuple_match((const struct packed *)n, p);
   const struct attempt *a = (const struct attempt *)n;
   return tuple_equal(a->family, a->src, a->sport, a->dst, a->dport, p);
 }
@@ -213,20 +253,23 @@ static bool tuple_match(const struct node *n, const struct ta_packet *p) {
 /* ---- pools ---- */
 
 static bool pool_grow(struct pool *p) {
-  if (p->allocated >= p->cap)
+  size_t bytes = sizeof(struct pool_chunk) + p->per_chunk * p->item;
+  if (p->allocated >= p->cap || (p->budget && *p->budget < bytes))
     return false;
-  struct pool_chunk *ch = malloc(sizeof *ch + POOL_CHUNK * p->item);
+  struct pool_chunk *ch = malloc(bytes);
   if (!ch)
     return false;
+  if (p->budget)
+    *p->budget -= bytes;
   ch->next = p->chunks;
   p->chunks = ch;
   unsigned char *base = (unsigned char *)ch->items;
-  for (uint32_t i = POOL_CHUNK; i-- > 0;) {
+  for (uint32_t i = p->per_chunk; i-- > 0;) {
     void *it = base + (size_t)i * p->item;
     memcpy(it, &p->free, sizeof p->free);
     p->free = it;
   }
-  p->allocated += POOL_CHUNK;
+  p->allocated += p->per_chunk;
   return true;
 }
 
@@ -244,8 +287,10 @@ static void pool_put(struct pool *p, void *it) {
   p->free = it;
 }
 
-static void pool_init(struct pool *p, size_t item, uint32_t cap) {
+static void pool_init(struct pool *p, size_t item, uint32_t per_chunk,
+                      uint32_t cap) {
   p->item = item;
+  p->per_chunk = per_chunk;
   p->cap = cap;
 }
 
@@ -432,6 +477,8 @@ static void attempt_free(struct ta_flow_table *t, struct attempt *a) {
 
 static void lru_remove(struct ta_flow_table *t, struct node *e) {
   struct lru *l = &t->lists[e->list];
+  if (l->cursor == e)
+    l->cursor = e->next;
   if (e->prev)
     e->prev->next = e->next;
   else
@@ -450,6 +497,12 @@ static void lru_append(struct ta_flow_table *t, struct node *e, uint8_t list) {
     l->deadline = e->last_ts + l->timeout + l->strict;
   if (l->deadline < t->next_due)
     t->next_due = l->deadline;
+  if (l->pack_after && !l->cursor) {
+    l->cursor = e;
+    l->pack_due = e->last_ts + l->pack_after;
+    if (l->pack_due < t->next_due)
+      t->next_due = l->pack_due;
+  }
   e->next = NULL;
   e->prev = l->tail;
   if (l->tail)
@@ -481,6 +534,14 @@ static void bucket_remove(struct ta_flow_table *t, struct node *e) {
     *pp = e->hnext;
 }
 
+/* Moves e to the tail of its list: a record about to take a packet, which
+ * will put it there (or take it out), so that it comes after the cursor. */
+static void lru_requeue(struct ta_flow_table *t, struct node *e) {
+  uint8_t list = e->list;
+  lru_remove(t, e);
+  lru_append(t, e, list);
+}
+
 /* Puts to in from's place in its bucket and its list. */
 static void node_replace(struct ta_flow_table *t, struct node *from,
                          struct node *to) {
@@ -489,6 +550,8 @@ static void node_replace(struct ta_flow_table *t, struct node *from,
   to->form = form;
   *bucket_slot(t, from) = to;
   struct lru *l = &t->lists[from->list];
+  if (l->cursor == from)
+    l->cursor = to;
   if (from->prev)
     from->prev->next = to;
   else
@@ -499,14 +562,154 @@ static void node_replace(struct ta_flow_table *t, struct node *from,
     l->tail = to;
 }
 
+/* ---- packed records ---- */
+
+/* A word with its bytes in memory order, lowest first, and back. */
+static uint64_t mem_order(uint64_t w) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  return __builtin_bswap64(w);
+#else
+  return w;
+#endif
+}
+
+/* Bytes of w up to its highest non-zero one in memory order. */
+static unsigned word_len(uint64_t w) {
+  uint64_t v = mem_order(w);
+  /* the index of the highest bit set is 63 ^ clz: one instruction */
+  return v ? ((unsigned)(__builtin_clzll(v) ^ 63) + 8) >> 3 : 0;
+}
+
+/* Packs `words` words from in to *o (which has room for 8 bytes past the
+ * last); returns their lengths, the first in the lowest 4 bits. Inlined
+ * with a constant count, its loop unrolls: this runs for every word of
+ * every packed record. */
+static inline uint64_t pack_group(const unsigned char *in, unsigned words,
+                                  uint8_t **o) {
+  uint64_t group = 0;
+  uint8_t *out = *o;
+#pragma GCC unroll 16
+  for (unsigned k = 0; k < words; k++) {
+    uint64_t w;
+    memcpy(&w, in + 8 * k, 8);
+    unsigned n = word_len(w);
+    group |= (uint64_t)n << (4 * k);
+    memcpy(out, &w, 8);
+    out += n;
+  }
+  *o = out;
+  return group;
+}
+
+static inline void unpack_group(uint64_t group, unsigned words,
+                                const uint8_t **in, unsigned char *out) {
+  static const uint64_t keep[9] = {
+      0, 0xff, 0xffff, 0xffffff, 0xffffffffull, 0xffffffffffull,
+      0xffffffffffffull, 0xffffffffffffffull, ~0ull};
+  const uint8_t *p = *in;
+#pragma GCC unroll 16
+  for (unsigned k = 0; k < words; k++) {
+    unsigned n = (unsigned)(group >> (4 * k)) & 15u;
+    uint64_t w;
+    memcpy(&w, p, 8);
+    w = mem_order(mem_order(w) & keep[n]);
+    memcpy(out + 8 * k, &w, 8);
+    p += n;
+  }
+  *in = p;
+}
+
+/* Writes the record's word lengths to lens and its bytes to out (which has
+ * room for 8 bytes past the last one); returns the bytes written. */
+static size_t pack_words(const struct ta_conn *c, uint8_t *lens,
+                         uint8_t *out) {
+  const unsigned char *in = (const unsigned char *)c;
+  uint8_t *o = out;
+  for (size_t g = 0; g < CONN_GROUPS; g++) {
+    size_t left = CONN_WORDS - g * LEN_GROUP;
+    uint64_t group =
+        left >= LEN_GROUP
+            ? pack_group(in + g * 8 * LEN_GROUP, LEN_GROUP, &o)
+            : pack_group(in + g * 8 * LEN_GROUP, (unsigned)left, &o);
+    group = mem_order(group);
+    memcpy(lens + 8 * g, &group, 8);
+  }
+  return (size_t)(o - out);
+}
+
+/* Rebuilds the first `groups` groups of words of the record. */
+static void unpack_words(const struct packed *pk, size_t groups,
+                         struct ta_conn *c) {
+  unsigned char *out = (unsigned char *)c;
+  const uint8_t *in = pk->data;
+  for (size_t g = 0; g < groups; g++) {
+    size_t left = CONN_WORDS - g * LEN_GROUP;
+    uint64_t group;
+    memcpy(&group, pk->lens + 8 * g, 8);
+    group = mem_order(group);
+    if (left >= LEN_GROUP)
+      unpack_group(group, LEN_GROUP, &in, out + g * 8 * LEN_GROUP);
+    else
+      unpack_group(group, (unsigned)left, &in, out + g * 8 * LEN_GROUP);
+  }
+}
+
+/* The groups of words that hold the tuple. */
+#define TUPLE_GROUPS                                                           \
+  ((offsetof(struct ta_conn, side[1].port) + sizeof(uint16_t) +               \
+    8 * LEN_GROUP - 1) / (8 * LEN_GROUP))
+
+static bool packed_tuple_match(const struct packed *pk,
+                               const struct ta_packet *p) {
+  struct ta_conn c; /* only the words holding the tuple are filled */
+  unpack_words(pk, TUPLE_GROUPS, &c);
+  return tuple_equal(c.family, c.side[0].ip, c.side[0].port, c.side[1].ip,
+                     c.side[1].port, p);
+}
+
+/* Packs an idle full record in its place, when that saves enough and
+ * there is memory for it; otherwise it stays as it is. */
+static void pack(struct ta_flow_table *t, struct full *f) {
+  uint8_t lens[CONN_GROUPS * 8];
+  uint8_t data[sizeof(struct ta_conn) + 8];
+  size_t len = pack_words(&f->conn, lens, data);
+  size_t need = offsetof(struct packed, data) + len + 8;
+  size_t cls = (need + PACK_STEP - 1) / PACK_STEP - 1;
+  if (cls >= PACK_CLASSES)
+    return;
+  struct packed *pk = pool_get(&t->packs[cls]);
+  if (!pk)
+    return;
+  pk->n.form = FORM_PACKED;
+  pk->cls = (uint8_t)cls;
+  memcpy(pk->lens, lens, sizeof lens);
+  memcpy(pk->data, data, len);
+  node_replace(t, &f->n, &pk->n);
+  pool_put(&t->fulls, f);
+}
+
+/* Packs the records of a list idle for its packing time. */
+static void pack_list(struct ta_flow_table *t, struct lru *l, int64_t now) {
+  struct node *e;
+  while ((e = l->cursor) && now >= e->last_ts + l->pack_after) {
+    l->cursor = e->next;
+    if (e->form == FORM_FULL)
+      pack(t, (struct full *)e);
+  }
+  l->pack_due = e ? e->last_ts + l->pack_after : INT64_MAX;
+}
+
 /* ---- records ---- */
 
-/* The record as the reporters see it; an attempt's is rebuilt in the
- * table's scratch record, valid until the next one. */
+/* The record as the reporters see it; an attempt's or a packed one's is
+ * rebuilt in the table's scratch record, valid until the next one. */
 static struct ta_conn *record(struct ta_flow_table *t, struct node *e) {
   if (e->form == FORM_FULL)
     return &((struct full *)e)->conn;
-  replay((const struct attempt *)e, &t->scratch);
+  if (e->form == FORM_PACKED)
+    unpack_words((const struct packed *)e, CONN_GROUPS, &t->scratch);
+  else
+    replay((const struct attempt *)e, &t->scratch);
   return &t->scratch;
 }
 
@@ -531,6 +734,8 @@ static void emit(struct ta_flow_table *t, struct node *e,
 static void node_free(struct ta_flow_table *t, struct node *e) {
   if (e->form == FORM_FULL)
     pool_put(&t->fulls, e);
+  else if (e->form == FORM_PACKED)
+    pool_put(&t->packs[((struct packed *)e)->cls], e);
   else
     attempt_free(t, (struct attempt *)e);
   t->open--;
@@ -603,9 +808,15 @@ void ta_flow_table_expire(struct ta_flow_table *t, int64_t now) {
   expire_list(t, LIST_ATTEMPT, now, TA_END_IDLE);
   expire_list(t, LIST_OPEN, now, TA_END_IDLE);
   t->next_due = INT64_MAX;
-  for (int l = 0; l < LIST_COUNT; l++)
-    if (t->lists[l].deadline < t->next_due)
-      t->next_due = t->lists[l].deadline;
+  for (int i = 0; i < LIST_COUNT; i++) {
+    struct lru *l = &t->lists[i];
+    if (now >= l->pack_due)
+      pack_list(t, l, now);
+    if (l->deadline < t->next_due)
+      t->next_due = l->deadline;
+    if (l->pack_due < t->next_due)
+      t->next_due = l->pack_due;
+  }
   due_flush(t);
 }
 
@@ -703,18 +914,26 @@ static struct full *create_full(struct ta_flow_table *t, uint64_t h,
   return f;
 }
 
-/* The attempt as a full record in its place, for a packet it cannot hold;
- * NULL when memory ran out, and the attempt was handed on as evicted. */
-static struct full *materialize(struct ta_flow_table *t, struct attempt *a) {
+/* The record as a full one in its place, for a packet the attempt cannot
+ * hold or one for a packed record; NULL when memory ran out, and the record
+ * was handed on as evicted. */
+static struct full *materialize(struct ta_flow_table *t, struct node *e) {
   struct full *f = pool_get(&t->fulls);
   if (!f) {
-    entry_release(t, &a->n, TA_END_EVICTED);
+    entry_release(t, e, TA_END_EVICTED);
     return NULL;
   }
-  replay(a, &f->conn);
   f->n.form = FORM_FULL;
-  node_replace(t, &a->n, &f->n);
-  attempt_free(t, a);
+  if (e->form == FORM_PACKED)
+    unpack_words((const struct packed *)e, CONN_GROUPS, &f->conn);
+  else
+    replay((const struct attempt *)e, &f->conn);
+  node_replace(t, e, &f->n);
+  if (e->form == FORM_PACKED)
+    pool_put(&t->packs[((struct packed *)e)->cls], e);
+  else
+    attempt_free(t, (struct attempt *)e);
+  lru_requeue(t, &f->n);
   return f;
 }
 
@@ -722,13 +941,13 @@ void ta_flow_table_packet(struct ta_flow_table *t, const struct ta_packet *p) {
   ta_flow_table_expire(t, p->ts_ns);
   uint64_t h = tuple_hash(t, p->family, p->src, p->sport, p->dst, p->dport);
   struct node *e = find(t, h, p);
-  if (e && e->form == FORM_ATTEMPT) {
-    if (attempt_add(t, (struct attempt *)e, p)) {
-      lru_touch(t, e, attempt_list((const struct attempt *)e));
-      return;
-    }
-    e = (struct node *)materialize(t, (struct attempt *)e);
+  if (e && e->form == FORM_ATTEMPT &&
+      attempt_add(t, (struct attempt *)e, p)) {
+    lru_touch(t, e, attempt_list((const struct attempt *)e));
+    return;
   }
+  if (e && e->form != FORM_FULL)
+    e = (struct node *)materialize(t, e);
   struct full *f = (struct full *)e;
   if (f && ta_conn_is_new_attempt(&f->conn, p)) {
     entry_release(t, e, TA_END_REUSED);
@@ -817,6 +1036,8 @@ void ta_flow_table_forms(const struct ta_flow_table *t,
     for (const struct node *e = t->lists[l].head; e; e = e->next)
       if (e->form == FORM_FULL)
         f->full++;
+      else if (e->form == FORM_PACKED)
+        f->packed++;
       else
         f->packets++;
 }
@@ -856,18 +1077,35 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
   t->mask = nb - 1;
   /* each pool may hold the whole cap; an attempt past the packet pool's
    * becomes a full record */
-  pool_init(&t->fulls, sizeof(struct full), t->cfg.max_conns);
-  pool_init(&t->attempts, sizeof(struct attempt), t->cfg.max_conns);
-  pool_init(&t->helds, sizeof(struct held_more), t->cfg.max_conns);
+  pool_init(&t->fulls, sizeof(struct full), POOL_CHUNK, t->cfg.max_conns);
+  pool_init(&t->attempts, sizeof(struct attempt), POOL_CHUNK,
+            t->cfg.max_conns);
+  pool_init(&t->helds, sizeof(struct held_more), POOL_CHUNK,
+            t->cfg.max_conns);
+  /* packed records, of every size together, may take half of what the
+   * cap's full records would: past that, records stay full */
+  t->pack_budget = (size_t)t->cfg.max_conns * sizeof(struct full) / 2;
+  for (uint32_t c = 0; c < PACK_CLASSES; c++) {
+    size_t item = (c + 1) * PACK_STEP;
+    /* a small table's budget must not go to a chunk of one class */
+    uint32_t per_chunk = (uint32_t)(PACK_CHUNK_BYTES / item);
+    uint32_t share = t->cfg.max_conns / PACK_CLASSES;
+    pool_init(&t->packs[c], item,
+              per_chunk < share ? per_chunk : share ? share : 1, UINT32_MAX);
+    t->packs[c].budget = &t->pack_budget;
+  }
   t->lists[LIST_OPEN].timeout = t->cfg.idle_timeout_ns;
   t->lists[LIST_CLOSED].timeout = t->cfg.linger_ns;
   t->lists[LIST_CLOSED].strict = true; /* as Zeek's close delay */
+  t->lists[LIST_OPEN].pack_after = (int64_t)TA_PACK_OPEN_AFTER_MS * 1000000;
+  t->lists[LIST_CLOSED].pack_after =
+      (int64_t)TA_PACK_CLOSED_AFTER_MS * 1000000;
   int64_t attempt = t->cfg.attempt_timeout_ns;
   t->lists[LIST_ATTEMPT].timeout =
       attempt && attempt < t->cfg.idle_timeout_ns ? attempt
                                                   : t->cfg.idle_timeout_ns;
   for (int l = 0; l < LIST_COUNT; l++)
-    t->lists[l].deadline = INT64_MAX;
+    t->lists[l].deadline = t->lists[l].pack_due = INT64_MAX;
   t->next_due = INT64_MAX;
   uint64_t s = cfg->seed ? cfg->seed : random_seed();
   for (int i = 0; i < 6; i++)
@@ -882,6 +1120,8 @@ void ta_flow_table_free(struct ta_flow_table *t) {
   pool_free(&t->fulls);
   pool_free(&t->attempts);
   pool_free(&t->helds);
+  for (uint32_t c = 0; c < PACK_CLASSES; c++)
+    pool_free(&t->packs[c]);
   free(t->buckets);
   free(t->due);
   free(t);

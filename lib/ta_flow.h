@@ -58,10 +58,10 @@ uint64_t ta_flow_table_bucket(const struct ta_flow_table *t,
                               const struct ta_packet *pkt);
 uint32_t ta_flow_table_longest_chain(const struct ta_flow_table *t);
 /* Records held now in each form (lib/flow.c says why there are several):
- * full, held as their packets (attempts and refusals). A walk of the
- * table. Cannot fail. */
+ * full, held as their packets (attempts and refusals), packed (idle). A
+ * walk of the table. Cannot fail. */
 struct ta_flow_forms {
-  uint32_t full, packets;
+  uint32_t full, packets, packed;
 };
 void ta_flow_table_forms(const struct ta_flow_table *t, struct ta_flow_forms *f);
 /* Bytes one record takes in the table: a full one when attempt_syns is 0,
