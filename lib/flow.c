@@ -22,6 +22,10 @@
 
 #define POOL_CHUNK 1024u /* records allocated at once as the table grows */
 #define PACK_CHUNK_BYTES 65536u /* packed records allocated at once */
+/* Buckets to begin with (128 KB): the array doubles whenever the table
+ * holds more records than buckets, up to twice the cap, so that a table
+ * that never fills costs no more than it holds. */
+#define BUCKETS_FIRST 16384u
 
 /* Open connections, closed ones lingering, and attempts: records holding
  * nothing but the originator's SYNs, which a scan or a flood makes by the
@@ -164,6 +168,7 @@ struct ta_flow_table {
   void *ctx;
   struct node **buckets;
   uint64_t mask;
+  uint64_t max_buckets; /* the most the array grows to */
   uint64_t k[6]; /* per-run hash keys */
   struct lru lists[LIST_COUNT];
   int64_t next_due; /* the earliest of the lists' deadlines */
@@ -865,9 +870,34 @@ static void *hold(struct ta_flow_table *t, struct pool *pool) {
   return m;
 }
 
+/* Doubles the bucket array, refiling every record; when memory runs out
+ * the chains just grow longer. */
+static void buckets_grow(struct ta_flow_table *t) {
+  uint64_t nb = 2 * (t->mask + 1);
+  struct node **b = calloc(nb, sizeof *b);
+  if (!b) {
+    t->max_buckets = t->mask + 1;
+    return;
+  }
+  for (uint64_t i = 0; i <= t->mask; i++) {
+    struct node *e = t->buckets[i];
+    while (e) {
+      struct node *next = e->hnext;
+      e->hnext = b[e->hash & (nb - 1)];
+      b[e->hash & (nb - 1)] = e;
+      e = next;
+    }
+  }
+  free(t->buckets);
+  t->buckets = b;
+  t->mask = nb - 1;
+}
+
 /* Files a new record under its tuple; pkt starts it. */
 static void node_add(struct ta_flow_table *t, struct node *e, uint64_t h,
                      const struct ta_packet *p) {
+  if (t->open >= t->mask + 1 && t->mask + 1 < t->max_buckets)
+    buckets_grow(t);
   e->hash = h;
   e->id = p->frame ? p->frame : t->next_id++;
   e->hnext = t->buckets[h & t->mask];
@@ -1066,9 +1096,12 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
     t->cfg.max_conns = 1;
   t->emit = emit_fn;
   t->ctx = ctx;
-  uint64_t nb = 1024;
-  while (nb < 2ull * t->cfg.max_conns && nb < (1ull << 26))
-    nb <<= 1;
+  t->max_buckets = 1024;
+  while (t->max_buckets < 2ull * t->cfg.max_conns &&
+         t->max_buckets < (1ull << 26))
+    t->max_buckets <<= 1;
+  uint64_t nb =
+      t->max_buckets < BUCKETS_FIRST ? t->max_buckets : BUCKETS_FIRST;
   t->buckets = calloc(nb, sizeof *t->buckets);
   if (!t->buckets) {
     free(t);

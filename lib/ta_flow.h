@@ -52,8 +52,9 @@ void ta_flow_table_stats(const struct ta_flow_table *t, struct ta_flow_stats *s)
 void ta_flow_table_free(struct ta_flow_table *t);
 
 /* For tests and diagnostics. The bucket pkt's tuple falls in under this
- * table's seed, and the longest bucket chain now (a walk of the whole
- * table). Cannot fail. */
+ * table's seed and its bucket array now (which grows with the records
+ * held), and the longest bucket chain now (a walk of the whole table).
+ * Cannot fail. */
 uint64_t ta_flow_table_bucket(const struct ta_flow_table *t,
                               const struct ta_packet *pkt);
 uint32_t ta_flow_table_longest_chain(const struct ta_flow_table *t);

@@ -1,6 +1,6 @@
 /* tcpaudit - tests: flow table (pairing, reuse, timeouts, eviction, seeds,
  * attempts and refusals held as their packets, idle records packed, each
- * rebuilt exactly). */
+ * rebuilt exactly; the bucket array growing). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -652,6 +652,31 @@ static void test_flow_packed_evicted(void **state) {
   ta_flow_table_free(t);
 }
 
+/* The bucket array grows with the records held: each is still found. */
+static void test_flow_buckets_grow(void **state) {
+  (void)state;
+  enum { N = 20000 }; /* more than the buckets a table begins with */
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 2 * N, 1);
+  char ip[32];
+  for (uint32_t i = 0; i < N; i++) {
+    snprintf(ip, sizeof ip, "10.1.%u.%u", i >> 8, i & 255);
+    feed(t, SEC + i, ip, 1234, "10.0.0.2", 80, i, 0, TA_TCP_SYN, 0);
+  }
+  assert_forms(t, 0, N);
+  for (uint32_t i = N; i-- > 0;) {
+    snprintf(ip, sizeof ip, "10.1.%u.%u", i >> 8, i & 255);
+    feed(t, 2 * SEC + i, "10.0.0.2", 80, ip, 1234, 7, i + 1,
+         TA_TCP_SYN | TA_TCP_ACK, 0);
+  }
+  assert_forms(t, N, 0); /* every answer found its attempt */
+  assert_int_equal(ta_flow_table_open(t), N);
+  assert_true(ta_flow_table_longest_chain(t) < 16);
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, N);
+  ta_flow_table_free(t);
+}
+
 /* Record sizes the memory figures in ta_limits.h and the README rest on. */
 static void test_flow_record_sizes(void **state) {
   (void)state;
@@ -685,6 +710,7 @@ int main(void) {
       cmocka_unit_test(test_flow_attempt_over_the_syn_bound),
       cmocka_unit_test(test_flow_idle_records_packed),
       cmocka_unit_test(test_flow_packed_evicted),
+      cmocka_unit_test(test_flow_buckets_grow),
       cmocka_unit_test(test_flow_record_sizes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
