@@ -8,8 +8,9 @@
  * the connections hands each on at the same packet and in the same
  * relative order, which lets several tables share one capture
  * (lib/shard.c). Each list keeps the time its head is due, so most packets
- * do no expiry work at all. Attempts are held as their SYNs until they
- * need a full record (struct attempt below). */
+ * do no expiry work at all. Attempts and refusals are held as their
+ * packets until they need a full record (struct attempt below), and full
+ * records idle for a while are packed (struct packed). */
 #include "ta_flow.h"
 
 #include <stdbool.h>
@@ -20,6 +21,11 @@
 #include <time.h>
 
 #define POOL_CHUNK 1024u /* records allocated at once as the table grows */
+#define PACK_CHUNK_BYTES 65536u /* packed records allocated at once */
+/* Buckets to begin with (128 KB): the array doubles whenever the table
+ * holds more records than buckets, up to twice the cap, so that a table
+ * that never fills costs no more than it holds. */
+#define BUCKETS_FIRST 16384u
 
 /* Open connections, closed ones lingering, and attempts: records holding
  * nothing but the originator's SYNs, which a scan or a flood makes by the
@@ -28,14 +34,15 @@ enum { LIST_OPEN = 0, LIST_CLOSED = 1, LIST_ATTEMPT = 2, LIST_COUNT = 3,
        LIST_NONE = 255 /* not queued yet */ };
 
 /* A record is held in one of two forms. Most records of a busy capture are
- * attempts whose only packets are the originator's SYNs; holding a whole
- * struct ta_conn for each would cost 1.4 KB where the SYNs themselves take
- * a tenth of that. So such a record keeps just those SYNs' fields, and
- * becomes a full record by replaying them through ta_conn_init and
- * ta_conn_update (the very code a full record ran, so the result is the
- * same) when any other packet arrives, or is replayed into a scratch record
- * when it is handed on. */
-enum { FORM_FULL = 0, FORM_ATTEMPT = 1 };
+ * attempts whose only packets are the originator's SYNs, or refusals: those
+ * SYNs answered by the responder's RSTs, which close the record but keep it
+ * lingering for the close delay. Holding a whole struct ta_conn for each
+ * would cost 1.4 KB where the packets themselves take a tenth of that. So
+ * such a record keeps just those packets' fields, and becomes a full record
+ * by replaying them through ta_conn_init and ta_conn_update (the very code
+ * a full record ran, so the result is the same) when any other packet
+ * arrives, or is replayed into a scratch record when it is handed on. */
+enum { FORM_FULL = 0, FORM_ATTEMPT = 1, FORM_PACKED = 2 };
 
 /* What a record of either form begins with. */
 struct node {
@@ -53,39 +60,77 @@ struct full {
   struct ta_conn conn;
 };
 
-/* What ta_conn_init and ta_conn_update read of a SYN (flags SYN without
- * ACK, FIN or RST, good checksum) besides its tuple and sequence number,
- * which all SYNs of an attempt share. Its acknowledgment number is not
- * read without the ACK flag, nor is the payload beyond whether it was
- * captured whole. */
-struct syn_fields {
+/* What ta_conn_init and ta_conn_update read of a packet an attempt holds,
+ * besides its tuple: a SYN of the originator (flags SYN without ACK, FIN
+ * or RST, good checksum), whose sequence number all of them share and
+ * whose acknowledgment number is not read without the ACK flag; or an RST
+ * of the responder (no SYN or FIN, good checksum, no TCP options), whose
+ * sequence and acknowledgment numbers take the options' place. Of the
+ * payload only its length is read, and whether it was captured whole. */
+struct held {
   int64_t ts_ns;
   uint32_t ip_len;
   uint16_t payload_len, window, ip_id, anomalies;
   uint8_t flags, reserved, ttl, tos;
-  uint8_t bits; /* SYN_* */
-  struct ta_tcp_options opt;
+  uint8_t bits; /* HELD_* */
+  union {
+    struct ta_tcp_options opt; /* a SYN's */
+    struct {
+      uint32_t seq, ack;
+    } rst;
+  } u;
 };
 
-enum { SYN_DF = 1u << 0, SYN_WHOLE = 1u << 1 /* payload captured whole */ };
+enum {
+  HELD_DF = 1u << 0,
+  HELD_WHOLE = 1u << 1, /* payload captured whole */
+  HELD_RST = 1u << 2,   /* the responder's RST, not a SYN */
+};
 
-struct syn_more {
-  struct syn_more *next; /* free-list link when free */
-  struct syn_fields f;
+struct held_more {
+  struct held_more *next; /* free-list link when free */
+  struct held f;
 };
 
 /* A record whose packets so far are the originator's SYNs, all with one
- * ISN, at most TA_ATTEMPT_MAX_SYNS of them. Tuple as the full record would
- * hold it: family 4 or 6, addresses zero past their length. */
+ * ISN, at most TA_ATTEMPT_MAX_SYNS of them, and as many RSTs of the
+ * responder at most. The first RST closes the record (the responder's side
+ * is reset), so an attempt with RSTs lingers in the closed list. Tuple as
+ * the full record would hold it: family 4 or 6, addresses zero past their
+ * length. */
 struct attempt {
   struct node n;
   uint8_t family, n_syns;
   uint16_t sport, dport; /* the originator's, the responder's */
+  uint8_t n_rsts;
   uint32_t seq;
   uint8_t src[16], dst[16];
-  struct syn_more *more; /* the SYNs after the first, in order */
-  struct syn_fields first;
+  struct held_more *more; /* the packets after the first SYN, in order */
+  struct held first;
 };
+
+/* A full record idle for a while (TA_PACK_*_AFTER_MS), packed. Most of a record is
+ * zero, and most of its non-zero words are small numbers, so each 8-byte
+ * word keeps only its bytes up to the highest non-zero one: 4 bits say how
+ * many, and the bytes follow in order. A short connection is packed to
+ * about half its size (700 bytes) while it lingers, an idle open one as
+ * well; a packet for it unpacks it, byte for byte as it was (padding too).
+ * The space is a size class of PACK_STEP bytes, with room to read 8 bytes
+ * past the last word kept. */
+#define CONN_WORDS (sizeof(struct ta_conn) / 8)
+/* Words are taken 16 at a time, whose lengths make one 64-bit word. */
+#define LEN_GROUP 16u
+#define CONN_GROUPS ((CONN_WORDS + LEN_GROUP - 1) / LEN_GROUP)
+#define PACK_STEP 64u
+#define PACK_CLASSES 16u /* up to 1,024 bytes: more saves too little */
+
+struct packed {
+  struct node n;
+  uint8_t cls;                   /* size class */
+  uint8_t lens[CONN_GROUPS * 8]; /* bytes kept of each word, 4 bits each */
+  uint8_t data[];
+};
+
 
 /* Fixed-size items carved from chunks and recycled through a free list
  * linked through their first word, so that records cost no allocation
@@ -99,7 +144,9 @@ struct pool {
   void *free;
   struct pool_chunk *chunks;
   size_t item;             /* bytes per item */
+  uint32_t per_chunk;      /* items made at once */
   uint32_t allocated, cap; /* items made so far, and the most made */
+  size_t *budget;          /* bytes left to the pools sharing it, or NULL */
 };
 
 struct lru {
@@ -107,6 +154,12 @@ struct lru {
   int64_t timeout;  /* idle timeout or linger time of this list */
   int64_t deadline; /* nothing in the list is due before this time */
   bool strict;      /* due only once idle for more than the timeout */
+  int64_t pack_after; /* its full records idle this long are packed (0:
+                         never) */
+  /* The records before this one were looked at for packing: the list is
+   * in order of last activity, so they are those idle the longest. */
+  struct node *cursor;
+  int64_t pack_due; /* nothing is to be packed before this time */
 };
 
 struct ta_flow_table {
@@ -115,10 +168,13 @@ struct ta_flow_table {
   void *ctx;
   struct node **buckets;
   uint64_t mask;
+  uint64_t max_buckets; /* the most the array grows to */
   uint64_t k[6]; /* per-run hash keys */
   struct lru lists[LIST_COUNT];
   int64_t next_due; /* the earliest of the lists' deadlines */
-  struct pool fulls, attempts, syns;
+  struct pool fulls, attempts, helds;
+  struct pool packs[PACK_CLASSES];
+  size_t pack_budget; /* bytes the packed records may still take */
   struct node **due;   /* records due at one moment, sorted before emission */
   size_t due_len, due_cap;
   size_t taken;        /* of due[], handed out by ta_flow_table_take */
@@ -184,12 +240,17 @@ static bool tuple_equal(uint8_t family, const uint8_t *oip, uint16_t oport,
          ip_equal(rip, p->src);
 }
 
+static bool packed_tuple_match(const struct packed *pk,
+                               const struct ta_packet *p);
+
 static bool tuple_match(const struct node *n, const struct ta_packet *p) {
   if (n->form == FORM_FULL) {
     const struct ta_conn *c = &((const struct full *)n)->conn;
     return tuple_equal(c->family, c->side[0].ip, c->side[0].port,
                        c->side[1].ip, c->side[1].port, p);
   }
+  if (n->form == FORM_PACKED)
+    return packed_tuple_match((const struct packed *)n, p);
   const struct attempt *a = (const struct attempt *)n;
   return tuple_equal(a->family, a->src, a->sport, a->dst, a->dport, p);
 }
@@ -197,20 +258,23 @@ static bool tuple_match(const struct node *n, const struct ta_packet *p) {
 /* ---- pools ---- */
 
 static bool pool_grow(struct pool *p) {
-  if (p->allocated >= p->cap)
+  size_t bytes = sizeof(struct pool_chunk) + p->per_chunk * p->item;
+  if (p->allocated >= p->cap || (p->budget && *p->budget < bytes))
     return false;
-  struct pool_chunk *ch = malloc(sizeof *ch + POOL_CHUNK * p->item);
+  struct pool_chunk *ch = malloc(bytes);
   if (!ch)
     return false;
+  if (p->budget)
+    *p->budget -= bytes;
   ch->next = p->chunks;
   p->chunks = ch;
   unsigned char *base = (unsigned char *)ch->items;
-  for (uint32_t i = POOL_CHUNK; i-- > 0;) {
+  for (uint32_t i = p->per_chunk; i-- > 0;) {
     void *it = base + (size_t)i * p->item;
     memcpy(it, &p->free, sizeof p->free);
     p->free = it;
   }
-  p->allocated += POOL_CHUNK;
+  p->allocated += p->per_chunk;
   return true;
 }
 
@@ -228,8 +292,10 @@ static void pool_put(struct pool *p, void *it) {
   p->free = it;
 }
 
-static void pool_init(struct pool *p, size_t item, uint32_t cap) {
+static void pool_init(struct pool *p, size_t item, uint32_t per_chunk,
+                      uint32_t cap) {
   p->item = item;
+  p->per_chunk = per_chunk;
   p->cap = cap;
 }
 
@@ -252,7 +318,21 @@ static bool syn_alone(const struct ta_packet *p) {
          p->anomalies <= UINT16_MAX;
 }
 
-static void syn_pack(struct syn_fields *f, const struct ta_packet *p) {
+/* An RST of the responder an attempt can hold: it carries no options (its
+ * numbers take their place) and its fields fit. */
+static bool rst_alone(const struct attempt *a, const struct ta_packet *p) {
+  size_t alen = a->family == 6 ? 16 : 4;
+  return (p->flags & (TA_TCP_SYN | TA_TCP_FIN | TA_TCP_RST)) == TA_TCP_RST &&
+         !p->checksum_bad && p->payload_len <= UINT16_MAX &&
+         p->anomalies <= UINT16_MAX && p->sport == a->dport &&
+         p->dport == a->sport && memcmp(p->src, a->dst, alen) == 0 &&
+         memcmp(p->dst, a->src, alen) == 0 &&
+         /* a connection to itself: the tracker takes it as the originator's */
+         !(p->sport == a->sport && memcmp(p->src, a->src, alen) == 0) &&
+         !memcmp(&p->opt, &(struct ta_tcp_options){0}, sizeof p->opt);
+}
+
+static void held_pack(struct held *f, const struct ta_packet *p) {
   f->ts_ns = p->ts_ns;
   f->ip_len = p->ip_len;
   f->payload_len = (uint16_t)p->payload_len;
@@ -263,16 +343,24 @@ static void syn_pack(struct syn_fields *f, const struct ta_packet *p) {
   f->reserved = p->reserved;
   f->ttl = p->ttl;
   f->tos = p->tos;
-  f->bits = (uint8_t)((p->df ? SYN_DF : 0) |
-                      (p->payload_caplen >= p->payload_len ? SYN_WHOLE : 0));
-  f->opt = p->opt;
+  f->bits = (uint8_t)((p->df ? HELD_DF : 0) |
+                      (p->payload_caplen >= p->payload_len ? HELD_WHOLE : 0));
+  if (p->flags & TA_TCP_SYN) {
+    f->u.opt = p->opt;
+  } else {
+    f->bits |= HELD_RST;
+    f->u.rst.seq = p->seq;
+    f->u.rst.ack = p->ack;
+  }
 }
 
-static void syn_unpack(struct ta_packet *p, const struct syn_fields *f) {
+/* Fills the fields of p that f holds; the tuple and the SYNs' sequence
+ * number are the caller's. */
+static void held_unpack(struct ta_packet *p, const struct held *f) {
   p->ts_ns = f->ts_ns;
   p->ip_len = f->ip_len;
   p->payload_len = f->payload_len;
-  p->payload_caplen = (f->bits & SYN_WHOLE) ? f->payload_len : 0;
+  p->payload_caplen = (f->bits & HELD_WHOLE) ? f->payload_len : 0;
   p->window = f->window;
   p->ip_id = f->ip_id;
   p->anomalies = f->anomalies;
@@ -280,60 +368,111 @@ static void syn_unpack(struct ta_packet *p, const struct syn_fields *f) {
   p->reserved = f->reserved;
   p->ttl = f->ttl;
   p->tos = f->tos;
-  p->df = f->bits & SYN_DF;
-  p->opt = f->opt;
+  p->df = f->bits & HELD_DF;
+  if (f->bits & HELD_RST) {
+    memset(&p->opt, 0, sizeof p->opt);
+    p->seq = f->u.rst.seq;
+    p->ack = f->u.rst.ack;
+  } else {
+    p->opt = f->u.opt;
+    p->ack = 0;
+  }
 }
 
-/* Rebuilds the full record from the SYNs, as they came. */
+/* The packet f holds, sent by the originator or, an RST, by the responder. */
+static void held_packet(struct ta_packet *p, const struct attempt *a,
+                        const struct held *f) {
+  bool rst = f->bits & HELD_RST;
+  memcpy(p->src, rst ? a->dst : a->src, sizeof p->src);
+  memcpy(p->dst, rst ? a->src : a->dst, sizeof p->dst);
+  p->sport = rst ? a->dport : a->sport;
+  p->dport = rst ? a->sport : a->dport;
+  p->seq = a->seq;
+  held_unpack(p, f);
+}
+
+/* Rebuilds the full record from the packets, as they came. */
 static void replay(const struct attempt *a, struct ta_conn *c) {
   struct ta_packet p;
   memset(&p, 0, sizeof p);
   p.disposition = TA_DISP_TCP;
   p.family = a->family;
   p.ip_proto = 6;
-  memcpy(p.src, a->src, sizeof p.src);
-  memcpy(p.dst, a->dst, sizeof p.dst);
-  p.sport = a->sport;
-  p.dport = a->dport;
-  p.seq = a->seq;
-  syn_unpack(&p, &a->first);
+  held_packet(&p, a, &a->first);
   ta_conn_init(c, a->n.id, &p);
   ta_conn_update(c, &p);
-  for (const struct syn_more *m = a->more; m; m = m->next) {
-    syn_unpack(&p, &m->f);
+  for (const struct held_more *m = a->more; m; m = m->next) {
+    held_packet(&p, a, &m->f);
     ta_conn_update(c, &p);
   }
 }
 
-/* Takes one more SYN when it is a retry of the attempt (the originator's,
- * same ISN: ta_conn_is_new_attempt says so too) and there is room; false
- * when the record must become a full one for pkt instead. */
+/* When the record was closed as ta_conn_update keeps it (closed_ts): at
+ * its first RST, and again at each SYN retried after it. */
+static int64_t attempt_closed_ts(const struct attempt *a) {
+  bool closed = false;
+  int64_t ts = 0;
+  for (const struct held_more *m = a->more; m; m = m->next) {
+    if (m->f.bits & HELD_RST) {
+      if (!closed)
+        ts = m->f.ts_ns;
+      closed = true;
+    } else if (closed) {
+      ts = m->f.ts_ns;
+    }
+  }
+  return ts;
+}
+
+/* Whether the attempt can hold p: a retry of its SYN (the originator's,
+ * same ISN: ta_conn_is_new_attempt says it continues the record, even
+ * after a refusal), or an RST of the responder that continues it too (one
+ * not past the close delay), each while there is room. */
+static bool attempt_takes(const struct attempt *a, const struct ta_packet *p) {
+  if (syn_alone(p)) {
+    size_t alen = a->family == 6 ? 16 : 4;
+    return p->seq == a->seq && a->n_syns < TA_ATTEMPT_MAX_SYNS &&
+           p->sport == a->sport && memcmp(p->src, a->src, alen) == 0;
+  }
+  return a->n_rsts < TA_ATTEMPT_MAX_SYNS && rst_alone(a, p) &&
+         (!a->n_rsts ||
+          p->ts_ns - attempt_closed_ts(a) <= TA_CONN_CLOSE_DELAY_NS);
+}
+
+/* Takes one more packet when the attempt can hold it; false when the
+ * record must become a full one for p instead. */
 static bool attempt_add(struct ta_flow_table *t, struct attempt *a,
                         const struct ta_packet *p) {
-  size_t alen = a->family == 6 ? 16 : 4;
-  if (!syn_alone(p) || p->seq != a->seq || a->n_syns >= TA_ATTEMPT_MAX_SYNS ||
-      p->sport != a->sport || memcmp(p->src, a->src, alen) != 0)
+  if (!attempt_takes(a, p))
     return false;
-  struct syn_more *m = pool_get(&t->syns);
+  struct held_more *m = pool_get(&t->helds);
   if (!m)
     return false;
-  syn_pack(&m->f, p);
+  held_pack(&m->f, p);
   m->next = NULL;
-  struct syn_more **pp = &a->more;
+  struct held_more **pp = &a->more;
   while (*pp)
     pp = &(*pp)->next;
   *pp = m;
-  a->n_syns++;
+  if (m->f.bits & HELD_RST)
+    a->n_rsts++;
+  else
+    a->n_syns++;
   if (p->ts_ns > a->n.last_ts)
     a->n.last_ts = p->ts_ns;
   return true;
 }
 
+/* An attempt the responder refused is closed: it lingers as one. */
+static uint8_t attempt_list(const struct attempt *a) {
+  return a->n_rsts ? LIST_CLOSED : LIST_ATTEMPT;
+}
+
 static void attempt_free(struct ta_flow_table *t, struct attempt *a) {
-  struct syn_more *m = a->more;
+  struct held_more *m = a->more;
   while (m) {
-    struct syn_more *n = m->next;
-    pool_put(&t->syns, m);
+    struct held_more *n = m->next;
+    pool_put(&t->helds, m);
     m = n;
   }
   pool_put(&t->attempts, a);
@@ -343,6 +482,8 @@ static void attempt_free(struct ta_flow_table *t, struct attempt *a) {
 
 static void lru_remove(struct ta_flow_table *t, struct node *e) {
   struct lru *l = &t->lists[e->list];
+  if (l->cursor == e)
+    l->cursor = e->next;
   if (e->prev)
     e->prev->next = e->next;
   else
@@ -361,6 +502,12 @@ static void lru_append(struct ta_flow_table *t, struct node *e, uint8_t list) {
     l->deadline = e->last_ts + l->timeout + l->strict;
   if (l->deadline < t->next_due)
     t->next_due = l->deadline;
+  if (l->pack_after && !l->cursor) {
+    l->cursor = e;
+    l->pack_due = e->last_ts + l->pack_after;
+    if (l->pack_due < t->next_due)
+      t->next_due = l->pack_due;
+  }
   e->next = NULL;
   e->prev = l->tail;
   if (l->tail)
@@ -392,6 +539,14 @@ static void bucket_remove(struct ta_flow_table *t, struct node *e) {
     *pp = e->hnext;
 }
 
+/* Moves e to the tail of its list: a record about to take a packet, which
+ * will put it there (or take it out), so that it comes after the cursor. */
+static void lru_requeue(struct ta_flow_table *t, struct node *e) {
+  uint8_t list = e->list;
+  lru_remove(t, e);
+  lru_append(t, e, list);
+}
+
 /* Puts to in from's place in its bucket and its list. */
 static void node_replace(struct ta_flow_table *t, struct node *from,
                          struct node *to) {
@@ -400,6 +555,8 @@ static void node_replace(struct ta_flow_table *t, struct node *from,
   to->form = form;
   *bucket_slot(t, from) = to;
   struct lru *l = &t->lists[from->list];
+  if (l->cursor == from)
+    l->cursor = to;
   if (from->prev)
     from->prev->next = to;
   else
@@ -410,14 +567,154 @@ static void node_replace(struct ta_flow_table *t, struct node *from,
     l->tail = to;
 }
 
+/* ---- packed records ---- */
+
+/* A word with its bytes in memory order, lowest first, and back. */
+static uint64_t mem_order(uint64_t w) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  return __builtin_bswap64(w);
+#else
+  return w;
+#endif
+}
+
+/* Bytes of w up to its highest non-zero one in memory order. */
+static unsigned word_len(uint64_t w) {
+  uint64_t v = mem_order(w);
+  /* the index of the highest bit set is 63 ^ clz: one instruction */
+  return v ? ((unsigned)(__builtin_clzll(v) ^ 63) + 8) >> 3 : 0;
+}
+
+/* Packs `words` words from in to *o (which has room for 8 bytes past the
+ * last); returns their lengths, the first in the lowest 4 bits. Inlined
+ * with a constant count, its loop unrolls: this runs for every word of
+ * every packed record. */
+static inline uint64_t pack_group(const unsigned char *in, unsigned words,
+                                  uint8_t **o) {
+  uint64_t group = 0;
+  uint8_t *out = *o;
+#pragma GCC unroll 16
+  for (unsigned k = 0; k < words; k++) {
+    uint64_t w;
+    memcpy(&w, in + 8 * k, 8);
+    unsigned n = word_len(w);
+    group |= (uint64_t)n << (4 * k);
+    memcpy(out, &w, 8);
+    out += n;
+  }
+  *o = out;
+  return group;
+}
+
+static inline void unpack_group(uint64_t group, unsigned words,
+                                const uint8_t **in, unsigned char *out) {
+  static const uint64_t keep[9] = {
+      0, 0xff, 0xffff, 0xffffff, 0xffffffffull, 0xffffffffffull,
+      0xffffffffffffull, 0xffffffffffffffull, ~0ull};
+  const uint8_t *p = *in;
+#pragma GCC unroll 16
+  for (unsigned k = 0; k < words; k++) {
+    unsigned n = (unsigned)(group >> (4 * k)) & 15u;
+    uint64_t w;
+    memcpy(&w, p, 8);
+    w = mem_order(mem_order(w) & keep[n]);
+    memcpy(out + 8 * k, &w, 8);
+    p += n;
+  }
+  *in = p;
+}
+
+/* Writes the record's word lengths to lens and its bytes to out (which has
+ * room for 8 bytes past the last one); returns the bytes written. */
+static size_t pack_words(const struct ta_conn *c, uint8_t *lens,
+                         uint8_t *out) {
+  const unsigned char *in = (const unsigned char *)c;
+  uint8_t *o = out;
+  for (size_t g = 0; g < CONN_GROUPS; g++) {
+    size_t left = CONN_WORDS - g * LEN_GROUP;
+    uint64_t group =
+        left >= LEN_GROUP
+            ? pack_group(in + g * 8 * LEN_GROUP, LEN_GROUP, &o)
+            : pack_group(in + g * 8 * LEN_GROUP, (unsigned)left, &o);
+    group = mem_order(group);
+    memcpy(lens + 8 * g, &group, 8);
+  }
+  return (size_t)(o - out);
+}
+
+/* Rebuilds the first `groups` groups of words of the record. */
+static void unpack_words(const struct packed *pk, size_t groups,
+                         struct ta_conn *c) {
+  unsigned char *out = (unsigned char *)c;
+  const uint8_t *in = pk->data;
+  for (size_t g = 0; g < groups; g++) {
+    size_t left = CONN_WORDS - g * LEN_GROUP;
+    uint64_t group;
+    memcpy(&group, pk->lens + 8 * g, 8);
+    group = mem_order(group);
+    if (left >= LEN_GROUP)
+      unpack_group(group, LEN_GROUP, &in, out + g * 8 * LEN_GROUP);
+    else
+      unpack_group(group, (unsigned)left, &in, out + g * 8 * LEN_GROUP);
+  }
+}
+
+/* The groups of words that hold the tuple. */
+#define TUPLE_GROUPS                                                           \
+  ((offsetof(struct ta_conn, side[1].port) + sizeof(uint16_t) +               \
+    8 * LEN_GROUP - 1) / (8 * LEN_GROUP))
+
+static bool packed_tuple_match(const struct packed *pk,
+                               const struct ta_packet *p) {
+  struct ta_conn c; /* only the words holding the tuple are filled */
+  unpack_words(pk, TUPLE_GROUPS, &c);
+  return tuple_equal(c.family, c.side[0].ip, c.side[0].port, c.side[1].ip,
+                     c.side[1].port, p);
+}
+
+/* Packs an idle full record in its place, when that saves enough and
+ * there is memory for it; otherwise it stays as it is. */
+static void pack(struct ta_flow_table *t, struct full *f) {
+  uint8_t lens[CONN_GROUPS * 8];
+  uint8_t data[sizeof(struct ta_conn) + 8];
+  size_t len = pack_words(&f->conn, lens, data);
+  size_t need = offsetof(struct packed, data) + len + 8;
+  size_t cls = (need + PACK_STEP - 1) / PACK_STEP - 1;
+  if (cls >= PACK_CLASSES)
+    return;
+  struct packed *pk = pool_get(&t->packs[cls]);
+  if (!pk)
+    return;
+  pk->n.form = FORM_PACKED;
+  pk->cls = (uint8_t)cls;
+  memcpy(pk->lens, lens, sizeof lens);
+  memcpy(pk->data, data, len);
+  node_replace(t, &f->n, &pk->n);
+  pool_put(&t->fulls, f);
+}
+
+/* Packs the records of a list idle for its packing time. */
+static void pack_list(struct ta_flow_table *t, struct lru *l, int64_t now) {
+  struct node *e;
+  while ((e = l->cursor) && now >= e->last_ts + l->pack_after) {
+    l->cursor = e->next;
+    if (e->form == FORM_FULL)
+      pack(t, (struct full *)e);
+  }
+  l->pack_due = e ? e->last_ts + l->pack_after : INT64_MAX;
+}
+
 /* ---- records ---- */
 
-/* The record as the reporters see it; an attempt's is rebuilt in the
- * table's scratch record, valid until the next one. */
+/* The record as the reporters see it; an attempt's or a packed one's is
+ * rebuilt in the table's scratch record, valid until the next one. */
 static struct ta_conn *record(struct ta_flow_table *t, struct node *e) {
   if (e->form == FORM_FULL)
     return &((struct full *)e)->conn;
-  replay((const struct attempt *)e, &t->scratch);
+  if (e->form == FORM_PACKED)
+    unpack_words((const struct packed *)e, CONN_GROUPS, &t->scratch);
+  else
+    replay((const struct attempt *)e, &t->scratch);
   return &t->scratch;
 }
 
@@ -442,6 +739,8 @@ static void emit(struct ta_flow_table *t, struct node *e,
 static void node_free(struct ta_flow_table *t, struct node *e) {
   if (e->form == FORM_FULL)
     pool_put(&t->fulls, e);
+  else if (e->form == FORM_PACKED)
+    pool_put(&t->packs[((struct packed *)e)->cls], e);
   else
     attempt_free(t, (struct attempt *)e);
   t->open--;
@@ -514,9 +813,15 @@ void ta_flow_table_expire(struct ta_flow_table *t, int64_t now) {
   expire_list(t, LIST_ATTEMPT, now, TA_END_IDLE);
   expire_list(t, LIST_OPEN, now, TA_END_IDLE);
   t->next_due = INT64_MAX;
-  for (int l = 0; l < LIST_COUNT; l++)
-    if (t->lists[l].deadline < t->next_due)
-      t->next_due = t->lists[l].deadline;
+  for (int i = 0; i < LIST_COUNT; i++) {
+    struct lru *l = &t->lists[i];
+    if (now >= l->pack_due)
+      pack_list(t, l, now);
+    if (l->deadline < t->next_due)
+      t->next_due = l->deadline;
+    if (l->pack_due < t->next_due)
+      t->next_due = l->pack_due;
+  }
   due_flush(t);
 }
 
@@ -565,9 +870,34 @@ static void *hold(struct ta_flow_table *t, struct pool *pool) {
   return m;
 }
 
+/* Doubles the bucket array, refiling every record; when memory runs out
+ * the chains just grow longer. */
+static void buckets_grow(struct ta_flow_table *t) {
+  uint64_t nb = 2 * (t->mask + 1);
+  struct node **b = calloc(nb, sizeof *b);
+  if (!b) {
+    t->max_buckets = t->mask + 1;
+    return;
+  }
+  for (uint64_t i = 0; i <= t->mask; i++) {
+    struct node *e = t->buckets[i];
+    while (e) {
+      struct node *next = e->hnext;
+      e->hnext = b[e->hash & (nb - 1)];
+      b[e->hash & (nb - 1)] = e;
+      e = next;
+    }
+  }
+  free(t->buckets);
+  t->buckets = b;
+  t->mask = nb - 1;
+}
+
 /* Files a new record under its tuple; pkt starts it. */
 static void node_add(struct ta_flow_table *t, struct node *e, uint64_t h,
                      const struct ta_packet *p) {
+  if (t->open >= t->mask + 1 && t->mask + 1 < t->max_buckets)
+    buckets_grow(t);
   e->hash = h;
   e->id = p->frame ? p->frame : t->next_id++;
   e->hnext = t->buckets[h & t->mask];
@@ -597,8 +927,9 @@ static struct node *create_attempt(struct ta_flow_table *t, uint64_t h,
   a->dport = p->dport;
   a->seq = p->seq;
   a->n_syns = 1;
+  a->n_rsts = 0;
   a->more = NULL;
-  syn_pack(&a->first, p);
+  held_pack(&a->first, p);
   return &a->n;
 }
 
@@ -613,18 +944,26 @@ static struct full *create_full(struct ta_flow_table *t, uint64_t h,
   return f;
 }
 
-/* The attempt as a full record in its place, for a packet it cannot hold;
- * NULL when memory ran out, and the attempt was handed on as evicted. */
-static struct full *materialize(struct ta_flow_table *t, struct attempt *a) {
+/* The record as a full one in its place, for a packet the attempt cannot
+ * hold or one for a packed record; NULL when memory ran out, and the record
+ * was handed on as evicted. */
+static struct full *materialize(struct ta_flow_table *t, struct node *e) {
   struct full *f = pool_get(&t->fulls);
   if (!f) {
-    entry_release(t, &a->n, TA_END_EVICTED);
+    entry_release(t, e, TA_END_EVICTED);
     return NULL;
   }
-  replay(a, &f->conn);
   f->n.form = FORM_FULL;
-  node_replace(t, &a->n, &f->n);
-  attempt_free(t, a);
+  if (e->form == FORM_PACKED)
+    unpack_words((const struct packed *)e, CONN_GROUPS, &f->conn);
+  else
+    replay((const struct attempt *)e, &f->conn);
+  node_replace(t, e, &f->n);
+  if (e->form == FORM_PACKED)
+    pool_put(&t->packs[((struct packed *)e)->cls], e);
+  else
+    attempt_free(t, (struct attempt *)e);
+  lru_requeue(t, &f->n);
   return f;
 }
 
@@ -632,13 +971,13 @@ void ta_flow_table_packet(struct ta_flow_table *t, const struct ta_packet *p) {
   ta_flow_table_expire(t, p->ts_ns);
   uint64_t h = tuple_hash(t, p->family, p->src, p->sport, p->dst, p->dport);
   struct node *e = find(t, h, p);
-  if (e && e->form == FORM_ATTEMPT) {
-    if (attempt_add(t, (struct attempt *)e, p)) {
-      lru_touch(t, e, LIST_ATTEMPT);
-      return;
-    }
-    e = (struct node *)materialize(t, (struct attempt *)e);
+  if (e && e->form == FORM_ATTEMPT &&
+      attempt_add(t, (struct attempt *)e, p)) {
+    lru_touch(t, e, attempt_list((const struct attempt *)e));
+    return;
   }
+  if (e && e->form != FORM_FULL)
+    e = (struct node *)materialize(t, e);
   struct full *f = (struct full *)e;
   if (f && ta_conn_is_new_attempt(&f->conn, p)) {
     entry_release(t, e, TA_END_REUSED);
@@ -724,11 +1063,24 @@ uint32_t ta_flow_table_longest_chain(const struct ta_flow_table *t) {
   return longest;
 }
 
+void ta_flow_table_forms(const struct ta_flow_table *t,
+                         struct ta_flow_forms *f) {
+  memset(f, 0, sizeof *f);
+  for (int l = 0; l < LIST_COUNT; l++)
+    for (const struct node *e = t->lists[l].head; e; e = e->next)
+      if (e->form == FORM_FULL)
+        f->full++;
+      else if (e->form == FORM_PACKED)
+        f->packed++;
+      else
+        f->packets++;
+}
+
 size_t ta_flow_record_size(int attempt_syns) {
   if (attempt_syns <= 0)
     return sizeof(struct full);
   return sizeof(struct attempt) +
-         (size_t)(attempt_syns - 1) * sizeof(struct syn_more);
+         (size_t)(attempt_syns - 1) * sizeof(struct held_more);
 }
 
 static uint64_t random_seed(void) {
@@ -748,29 +1100,49 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
     t->cfg.max_conns = 1;
   t->emit = emit_fn;
   t->ctx = ctx;
-  uint64_t nb = 1024;
-  while (nb < 2ull * t->cfg.max_conns && nb < (1ull << 26))
-    nb <<= 1;
+  t->max_buckets = 1024;
+  while (t->max_buckets < 2ull * t->cfg.max_conns &&
+         t->max_buckets < (1ull << 26))
+    t->max_buckets <<= 1;
+  uint64_t nb =
+      t->max_buckets < BUCKETS_FIRST ? t->max_buckets : BUCKETS_FIRST;
   t->buckets = calloc(nb, sizeof *t->buckets);
   if (!t->buckets) {
     free(t);
     return NULL;
   }
   t->mask = nb - 1;
-  /* each pool may hold the whole cap; an attempt past the SYN pool's
+  /* each pool may hold the whole cap; an attempt past the packet pool's
    * becomes a full record */
-  pool_init(&t->fulls, sizeof(struct full), t->cfg.max_conns);
-  pool_init(&t->attempts, sizeof(struct attempt), t->cfg.max_conns);
-  pool_init(&t->syns, sizeof(struct syn_more), t->cfg.max_conns);
+  pool_init(&t->fulls, sizeof(struct full), POOL_CHUNK, t->cfg.max_conns);
+  pool_init(&t->attempts, sizeof(struct attempt), POOL_CHUNK,
+            t->cfg.max_conns);
+  pool_init(&t->helds, sizeof(struct held_more), POOL_CHUNK,
+            t->cfg.max_conns);
+  /* packed records, of every size together, may take half of what the
+   * cap's full records would: past that, records stay full */
+  t->pack_budget = (size_t)t->cfg.max_conns * sizeof(struct full) / 2;
+  for (uint32_t c = 0; c < PACK_CLASSES; c++) {
+    size_t item = (c + 1) * PACK_STEP;
+    /* a small table's budget must not go to a chunk of one class */
+    uint32_t per_chunk = (uint32_t)(PACK_CHUNK_BYTES / item);
+    uint32_t share = t->cfg.max_conns / PACK_CLASSES;
+    pool_init(&t->packs[c], item,
+              per_chunk < share ? per_chunk : share ? share : 1, UINT32_MAX);
+    t->packs[c].budget = &t->pack_budget;
+  }
   t->lists[LIST_OPEN].timeout = t->cfg.idle_timeout_ns;
   t->lists[LIST_CLOSED].timeout = t->cfg.linger_ns;
   t->lists[LIST_CLOSED].strict = true; /* as Zeek's close delay */
+  t->lists[LIST_OPEN].pack_after = (int64_t)TA_PACK_OPEN_AFTER_MS * 1000000;
+  t->lists[LIST_CLOSED].pack_after =
+      (int64_t)TA_PACK_CLOSED_AFTER_MS * 1000000;
   int64_t attempt = t->cfg.attempt_timeout_ns;
   t->lists[LIST_ATTEMPT].timeout =
       attempt && attempt < t->cfg.idle_timeout_ns ? attempt
                                                   : t->cfg.idle_timeout_ns;
   for (int l = 0; l < LIST_COUNT; l++)
-    t->lists[l].deadline = INT64_MAX;
+    t->lists[l].deadline = t->lists[l].pack_due = INT64_MAX;
   t->next_due = INT64_MAX;
   uint64_t s = cfg->seed ? cfg->seed : random_seed();
   for (int i = 0; i < 6; i++)
@@ -784,7 +1156,9 @@ void ta_flow_table_free(struct ta_flow_table *t) {
     return;
   pool_free(&t->fulls);
   pool_free(&t->attempts);
-  pool_free(&t->syns);
+  pool_free(&t->helds);
+  for (uint32_t c = 0; c < PACK_CLASSES; c++)
+    pool_free(&t->packs[c]);
   free(t->buckets);
   free(t->due);
   free(t);

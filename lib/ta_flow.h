@@ -55,11 +55,19 @@ void ta_flow_table_stats(const struct ta_flow_table *t, struct ta_flow_stats *s)
 void ta_flow_table_free(struct ta_flow_table *t);
 
 /* For tests and diagnostics. The bucket pkt's tuple falls in under this
- * table's seed, and the longest bucket chain now (a walk of the whole
- * table). Cannot fail. */
+ * table's seed and its bucket array now (which grows with the records
+ * held), and the longest bucket chain now (a walk of the whole table).
+ * Cannot fail. */
 uint64_t ta_flow_table_bucket(const struct ta_flow_table *t,
                               const struct ta_packet *pkt);
 uint32_t ta_flow_table_longest_chain(const struct ta_flow_table *t);
+/* Records held now in each form (lib/flow.c says why there are several):
+ * full, held as their packets (attempts and refusals), packed (idle). A
+ * walk of the table. Cannot fail. */
+struct ta_flow_forms {
+  uint32_t full, packets, packed;
+};
+void ta_flow_table_forms(const struct ta_flow_table *t, struct ta_flow_forms *f);
 /* Bytes one record takes in the table: a full one when attempt_syns is 0,
  * else an attempt holding that many SYNs (lib/flow.c). Cannot fail. */
 size_t ta_flow_record_size(int attempt_syns);

@@ -6,13 +6,15 @@
 
 /* Default cap on connections held at once; the least recently active one
  * is handed on early (evicted, counted and still reported) when a new one
- * would exceed it. A connection's record is about 1.5 KB, an unanswered
- * attempt's (held as its SYNs, lib/flow.c) 176 B plus 72 B a retry, so a
- * table full of connections costs about 380 MB; a busy capture (5,000 new
+ * would exceed it. A connection's record is about 1.5 KB while active and
+ * about 700 B once idle (packed, lib/flow.c); an unanswered attempt's or a
+ * refusal's (held as its packets) 176 B plus 72 B a packet after the first
+ * SYN. So a table full of active connections costs about 380 MB (and its
+ * packed records at most half as much again); a busy capture (5,000 new
  * connections a second, a third of them unanswered scans) holds about
- * 110,000 at once, two thirds of them attempts, in about 70 MB. That must
- * fit: evicting a live connection splits it in two. --max-connections
- * overrides. */
+ * 100,000 at once, three quarters of them attempts and refusals, in about
+ * 40 MB. That must fit: evicting a live connection splits it in two.
+ * --max-connections overrides. */
 #define TA_DEFAULT_MAX_CONNS 262144u
 /* Zeek's tcp_inactivity_timeout: a connection idle this long is over. */
 #define TA_DEFAULT_IDLE_TIMEOUT_S 300
@@ -33,6 +35,17 @@
  * (TA_CONN_CLOSE_DELAY_NS) any packet starts a new connection anyway, so
  * holding a closed record longer would only cost memory. */
 #define TA_DEFAULT_CLOSED_LINGER_S 5
+/* A closed connection's record idle this long is packed to about half
+ * its size (lib/flow.c) until its next packet: late ACKs and retransmitted
+ * FINs come within a round trip or two, so they find it unpacked, and the
+ * rest of the linger time costs half the memory. */
+#define TA_PACK_CLOSED_AFTER_MS 1000
+/* An open connection's record idle this long is packed too. Clients pause
+ * for a few seconds between requests, and a record unpacked at each one
+ * would cost more work than the memory it saves; past that, an idle
+ * connection (one half closed, a session left open) may stay for the whole
+ * idle timeout. */
+#define TA_PACK_OPEN_AFTER_MS 5000
 
 /* VLAN tags stacked on one frame (QinQ uses 2; more is hostile). */
 #define TA_MAX_VLAN_TAGS 8

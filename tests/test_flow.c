@@ -1,5 +1,6 @@
 /* tcpaudit - tests: flow table (pairing, reuse, timeouts, eviction, seeds,
- * attempts held as their SYNs and rebuilt exactly). */
+ * attempts and refusals held as their packets, idle records packed, each
+ * rebuilt exactly; the bucket array growing). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -316,7 +317,18 @@ static void test_flow_attempt_materialized_by_synack(void **state) {
   ta_flow_table_free(t);
 }
 
-static void test_flow_attempt_materialized_by_rst(void **state) {
+/* Records held as full ones (packed or not) and as their packets. */
+static void assert_forms(const struct ta_flow_table *t, uint32_t full,
+                         uint32_t packets) {
+  struct ta_flow_forms f;
+  ta_flow_table_forms(t, &f);
+  assert_int_equal(f.full + f.packed, full);
+  assert_int_equal(f.packets, packets);
+}
+
+/* ---- refusals: the SYNs and the responder's RSTs, held as packets ---- */
+
+static void test_flow_refusal_held_as_packets(void **state) {
   (void)state;
   struct seen s;
   struct ta_flow_table *t = table(&s, 16, 1);
@@ -328,14 +340,109 @@ static void test_flow_attempt_materialized_by_rst(void **state) {
   add(&sc, 1 * SEC + SEC / 2, c, 4000, v, 23, 100, 0, TA_TCP_SYN, 0);
   add(&sc, 1 * SEC + SEC / 2 + 300, v, 23, c, 4000, 0, 101,
       TA_TCP_RST | TA_TCP_ACK, 0);
-  add(&sc, 20 * SEC, "10.0.0.7", 5000, v, 23, 1, 0, TA_TCP_SYN, 0);
+  /* an RST without ACK, carrying a few bytes, as some stacks send */
+  add(&sc, 2 * SEC, c, 4000, v, 23, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 2 * SEC + 300, v, 23, c, 4000, 101, 0, TA_TCP_RST, 6);
   play(t, &sc, 0, sc.n);
+  assert_forms(t, 0, 1);
+  /* another tuple, past the linger time of the refusal */
+  add(&sc, 20 * SEC, "10.0.0.7", 5000, v, 23, 1, 0, TA_TCP_SYN, 0);
+  play(t, &sc, sc.n - 1, sc.n);
   assert_int_equal(s.n, 1); /* closed, and over after the linger time */
-  const size_t refused[] = {0, 1, 2, 3};
-  assert_record(&s.kept[0], &sc, refused, 4, TA_END_CLOSED);
+  const size_t refused[] = {0, 1, 2, 3, 4, 5};
+  assert_record(&s.kept[0], &sc, refused, 6, TA_END_CLOSED);
+  assert_int_equal(s.kept[0].conn_state, TA_CS_REJ);
   ta_flow_table_flush(t);
-  const size_t other[] = {4};
+  const size_t other[] = {6};
   assert_record(&s.kept[1], &sc, other, 1, TA_END_CAPTURE_END);
+  ta_flow_table_free(t);
+}
+
+/* Any other packet makes the refusal a full record, rebuilt exactly. */
+static void test_flow_refusal_materialized(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  struct script sc = {0};
+  const char *c = "10.0.0.1", *v = "10.0.0.2";
+  add(&sc, 1 * SEC, c, 4000, v, 23, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 1 * SEC + 300, v, 23, c, 4000, 0, 101, TA_TCP_RST | TA_TCP_ACK, 0);
+  add(&sc, 1 * SEC + 400, c, 4000, v, 23, 101, 0, TA_TCP_RST, 0);
+  /* an RST with options is not held either */
+  add(&sc, 2 * SEC, c, 4001, v, 23, 100, 0, TA_TCP_SYN, 0);
+  struct ta_packet *rst = add(&sc, 2 * SEC + 300, v, 23, c, 4001, 0, 101,
+                              TA_TCP_RST | TA_TCP_ACK, 0);
+  rst->opt.has_ts = true;
+  rst->opt.ts_val = 77;
+  /* nor an RST from the originator's side of a connection to itself */
+  add(&sc, 3 * SEC, c, 4002, c, 4002, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 3 * SEC + 300, c, 4002, c, 4002, 0, 101, TA_TCP_RST | TA_TCP_ACK,
+      0);
+  play(t, &sc, 0, sc.n);
+  assert_forms(t, 3, 0);
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, 3);
+  const size_t a[] = {0, 1, 2}, b[] = {3, 4}, self[] = {5, 6};
+  assert_record(&s.kept[0], &sc, a, 3, TA_END_CLOSED);
+  assert_record(&s.kept[1], &sc, b, 2, TA_END_CLOSED);
+  assert_record(&s.kept[2], &sc, self, 2, TA_END_CLOSED);
+  ta_flow_table_free(t);
+}
+
+/* Past the close delay an RST starts a new record, and a SYN with a new
+ * ISN does at once: the refusal is handed on as reused, in both cases as
+ * the tracker would have built it. */
+static void test_flow_refusal_then_new_connection(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  struct script sc = {0};
+  const char *c = "10.0.0.1", *v = "10.0.0.2";
+  add(&sc, 1 * SEC, c, 4000, v, 23, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 1 * SEC + 300, v, 23, c, 4000, 0, 101, TA_TCP_RST | TA_TCP_ACK, 0);
+  add(&sc, 2 * SEC, c, 4000, v, 23, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 4 * SEC, v, 23, c, 4000, 0, 101, TA_TCP_RST | TA_TCP_ACK, 0);
+  /* over 5 s after the retry (the linger time of the test table is 10 s) */
+  add(&sc, 7 * SEC + 1, v, 23, c, 4000, 0, 101, TA_TCP_RST | TA_TCP_ACK, 0);
+  add(&sc, 8 * SEC, c, 4001, v, 23, 500, 0, TA_TCP_SYN, 0);
+  add(&sc, 8 * SEC + 300, v, 23, c, 4001, 0, 501, TA_TCP_RST | TA_TCP_ACK, 0);
+  add(&sc, 8 * SEC + SEC / 2, c, 4001, v, 23, 900, 0, TA_TCP_SYN, 0);
+  play(t, &sc, 0, 5);
+  assert_int_equal(s.n, 1);
+  const size_t first[] = {0, 1, 2, 3}, late[] = {4};
+  assert_record(&s.kept[0], &sc, first, 4, TA_END_REUSED);
+  play(t, &sc, 5, sc.n);
+  assert_int_equal(s.n, 2);
+  const size_t refused[] = {5, 6}, fresh[] = {7};
+  assert_record(&s.kept[1], &sc, refused, 2, TA_END_REUSED);
+  assert_forms(t, 1, 1);
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, 4);
+  assert_record(&s.kept[2], &sc, late, 1, TA_END_CLOSED);
+  assert_record(&s.kept[3], &sc, fresh, 1, TA_END_CAPTURE_END);
+  ta_flow_table_free(t);
+}
+
+/* A refusal held as packets goes first when room is needed, as closed. */
+static void test_flow_refusal_evicted_first(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 2, 1);
+  struct script sc = {0};
+  const char *v = "10.0.0.2";
+  add(&sc, 1 * SEC, "10.0.0.1", 4000, v, 80, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 2 * SEC, "10.0.0.3", 4000, v, 80, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 3 * SEC, v, 80, "10.0.0.3", 4000, 0, 101, TA_TCP_RST | TA_TCP_ACK,
+      0);
+  add(&sc, 4 * SEC, "10.0.0.4", 4000, v, 80, 100, 0, TA_TCP_SYN, 0);
+  play(t, &sc, 0, sc.n);
+  assert_int_equal(s.n, 1);
+  const size_t refused[] = {1, 2}, a[] = {0}, b[] = {3};
+  assert_record(&s.kept[0], &sc, refused, 2, TA_END_CLOSED);
+  assert_int_equal(ta_flow_table_drain(t), 2);
+  assert_record(ta_flow_table_take(t), &sc, a, 1, TA_END_CAPTURE_END);
+  assert_record(ta_flow_table_take(t), &sc, b, 1, TA_END_CAPTURE_END);
+  assert_null(ta_flow_table_take(t));
   ta_flow_table_free(t);
 }
 
@@ -451,6 +558,125 @@ static void test_flow_attempt_over_the_syn_bound(void **state) {
   ta_flow_table_free(t);
 }
 
+/* ---- packed: full records idle for a while ---- */
+
+static void assert_packed(const struct ta_flow_table *t, uint32_t full,
+                          uint32_t packets, uint32_t packed) {
+  struct ta_flow_forms f;
+  ta_flow_table_forms(t, &f);
+  assert_int_equal(f.full, full);
+  assert_int_equal(f.packets, packets);
+  assert_int_equal(f.packed, packed);
+}
+
+/* A closed record is packed once idle for TA_PACK_CLOSED_AFTER_MS, an open
+ * one for TA_PACK_OPEN_AFTER_MS; a packet unpacks it, and whether handed
+ * on at its time or at the end, it is the record the tracker built. */
+static void test_flow_idle_records_packed(void **state) {
+  (void)state;
+  _Static_assert(TA_PACK_CLOSED_AFTER_MS < 1490, "the script's spacing");
+  _Static_assert(TA_PACK_OPEN_AFTER_MS > 1500, "the script's spacing");
+  _Static_assert(TA_PACK_OPEN_AFTER_MS < 7900, "the script's spacing");
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  struct script sc = {0};
+  const char *c = "10.0.0.1", *v = "10.0.0.2";
+  const int64_t ms = SEC / 1000;
+  /* a: a short exchange, closed */
+  add(&sc, 1000 * ms, c, 4000, v, 80, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 1001 * ms, v, 80, c, 4000, 900, 101, TA_TCP_SYN | TA_TCP_ACK, 0);
+  add(&sc, 1002 * ms, c, 4000, v, 80, 101, 901, TA_TCP_ACK, 0);
+  add(&sc, 1003 * ms, c, 4000, v, 80, 101, 901, TA_TCP_ACK | TA_TCP_PSH, 20);
+  add(&sc, 1004 * ms, v, 80, c, 4000, 901, 121, TA_TCP_ACK | TA_TCP_PSH, 300);
+  add(&sc, 1005 * ms, c, 4000, v, 80, 121, 1201, TA_TCP_FIN | TA_TCP_ACK, 0);
+  add(&sc, 1006 * ms, v, 80, c, 4000, 1201, 122, TA_TCP_FIN | TA_TCP_ACK, 0);
+  add(&sc, 1007 * ms, c, 4000, v, 80, 122, 1202, TA_TCP_ACK, 0);
+  /* e: a connection left open */
+  add(&sc, 1010 * ms, c, 4001, v, 80, 5000, 0, TA_TCP_SYN, 0);
+  add(&sc, 1011 * ms, v, 80, c, 4001, 7000, 5001, TA_TCP_SYN | TA_TCP_ACK, 0);
+  add(&sc, 1012 * ms, c, 4001, v, 80, 5001, 7001, TA_TCP_ACK, 0);
+  add(&sc, 1013 * ms, c, 4001, v, 80, 5001, 7001, TA_TCP_ACK | TA_TCP_PSH,
+      50);
+  play(t, &sc, 0, sc.n);
+  assert_packed(t, 2, 0, 0);
+  add(&sc, 2500 * ms, "10.0.0.3", 5000, v, 80, 1, 0, TA_TCP_SYN, 0);
+  play(t, &sc, sc.n - 1, sc.n);
+  assert_packed(t, 1, 1, 1); /* a is packed, e not yet */
+  /* a's last ACK again, late: a is unpacked */
+  add(&sc, 3000 * ms, c, 4000, v, 80, 122, 1202, TA_TCP_ACK, 0);
+  play(t, &sc, sc.n - 1, sc.n);
+  assert_packed(t, 2, 1, 0);
+  add(&sc, 9000 * ms, "10.0.0.4", 5000, v, 80, 1, 0, TA_TCP_SYN, 0);
+  play(t, &sc, sc.n - 1, sc.n);
+  assert_packed(t, 0, 2, 2);
+  add(&sc, 9500 * ms, v, 80, c, 4001, 7001, 5051, TA_TCP_ACK | TA_TCP_PSH,
+      100);
+  play(t, &sc, sc.n - 1, sc.n);
+  assert_packed(t, 1, 2, 1);
+  /* past a's linger time; e is idle again, and packed */
+  add(&sc, 20000 * ms, "10.0.0.5", 5000, v, 80, 1, 0, TA_TCP_SYN, 0);
+  play(t, &sc, sc.n - 1, sc.n);
+  assert_int_equal(s.n, 1);
+  const size_t a[] = {0, 1, 2, 3, 4, 5, 6, 7, 13};
+  assert_record(&s.kept[0], &sc, a, 9, TA_END_CLOSED);
+  assert_packed(t, 0, 3, 1);
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, 5);
+  const size_t e[] = {8, 9, 10, 11, 15}, b[] = {12}, d[] = {14};
+  assert_record(&s.kept[1], &sc, e, 5, TA_END_CAPTURE_END);
+  assert_record(&s.kept[2], &sc, b, 1, TA_END_CAPTURE_END);
+  assert_record(&s.kept[3], &sc, d, 1, TA_END_CAPTURE_END);
+  ta_flow_table_free(t);
+}
+
+/* A packed record evicted for room is handed on as the tracker built it:
+ * a closed one, first. */
+static void test_flow_packed_evicted(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 2, 1);
+  struct script sc = {0};
+  const char *c = "10.0.0.1", *v = "10.0.0.2";
+  add(&sc, 1 * SEC, c, 4000, v, 80, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 1 * SEC + 1, v, 80, c, 4000, 900, 101, TA_TCP_SYN | TA_TCP_ACK, 0);
+  add(&sc, 1 * SEC + 2, c, 4000, v, 80, 101, 901, TA_TCP_ACK | TA_TCP_PSH, 9);
+  add(&sc, 1 * SEC + 3, c, 4000, v, 80, 110, 901, TA_TCP_RST | TA_TCP_ACK, 0);
+  add(&sc, 3 * SEC, "10.0.0.3", 5000, v, 80, 1, 0, TA_TCP_SYN, 0);
+  add(&sc, 4 * SEC, "10.0.0.4", 5000, v, 80, 1, 0, TA_TCP_SYN, 0);
+  play(t, &sc, 0, 5);
+  assert_packed(t, 0, 1, 1);
+  play(t, &sc, 5, 6);
+  assert_int_equal(s.n, 1);
+  const size_t a[] = {0, 1, 2, 3};
+  assert_record(&s.kept[0], &sc, a, 4, TA_END_CLOSED);
+  ta_flow_table_free(t);
+}
+
+/* The bucket array grows with the records held: each is still found. */
+static void test_flow_buckets_grow(void **state) {
+  (void)state;
+  enum { N = 20000 }; /* more than the buckets a table begins with */
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 2 * N, 1);
+  char ip[32];
+  for (uint32_t i = 0; i < N; i++) {
+    snprintf(ip, sizeof ip, "10.1.%u.%u", i >> 8, i & 255);
+    feed(t, SEC + i, ip, 1234, "10.0.0.2", 80, i, 0, TA_TCP_SYN, 0);
+  }
+  assert_forms(t, 0, N);
+  for (uint32_t i = N; i-- > 0;) {
+    snprintf(ip, sizeof ip, "10.1.%u.%u", i >> 8, i & 255);
+    feed(t, 2 * SEC + i, "10.0.0.2", 80, ip, 1234, 7, i + 1,
+         TA_TCP_SYN | TA_TCP_ACK, 0);
+  }
+  assert_forms(t, N, 0); /* every answer found its attempt */
+  assert_int_equal(ta_flow_table_open(t), N);
+  assert_true(ta_flow_table_longest_chain(t) < 16);
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, N);
+  ta_flow_table_free(t);
+}
+
 /* Record sizes the memory figures in ta_limits.h and the README rest on. */
 static void test_flow_record_sizes(void **state) {
   (void)state;
@@ -474,11 +700,17 @@ int main(void) {
       cmocka_unit_test(test_flow_bounded_under_many_tuples),
       cmocka_unit_test(test_flow_same_result_for_any_seed),
       cmocka_unit_test(test_flow_attempt_materialized_by_synack),
-      cmocka_unit_test(test_flow_attempt_materialized_by_rst),
+      cmocka_unit_test(test_flow_refusal_held_as_packets),
+      cmocka_unit_test(test_flow_refusal_materialized),
+      cmocka_unit_test(test_flow_refusal_then_new_connection),
+      cmocka_unit_test(test_flow_refusal_evicted_first),
       cmocka_unit_test(test_flow_attempt_retry_with_new_isn),
       cmocka_unit_test(test_flow_attempt_evicted),
       cmocka_unit_test(test_flow_attempt_at_capture_end),
       cmocka_unit_test(test_flow_attempt_over_the_syn_bound),
+      cmocka_unit_test(test_flow_idle_records_packed),
+      cmocka_unit_test(test_flow_packed_evicted),
+      cmocka_unit_test(test_flow_buckets_grow),
       cmocka_unit_test(test_flow_record_sizes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
