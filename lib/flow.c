@@ -693,12 +693,14 @@ static void pack(struct ta_flow_table *t, struct full *f) {
   pool_put(&t->fulls, f);
 }
 
-/* Packs the records of a list idle for its packing time. */
+/* Packs the records of a list idle for its packing time, when the table
+ * holds enough for it to matter (those passed over stay full). */
 static void pack_list(struct ta_flow_table *t, struct lru *l, int64_t now) {
+  bool worth = t->open >= t->cfg.pack_min_held;
   struct node *e;
   while ((e = l->cursor) && now >= e->last_ts + l->pack_after) {
     l->cursor = e->next;
-    if (e->form == FORM_FULL)
+    if (worth && e->form == FORM_FULL)
       pack(t, (struct full *)e);
   }
   l->pack_due = e ? e->last_ts + l->pack_after : INT64_MAX;
@@ -1134,6 +1136,8 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
   t->lists[LIST_OPEN].timeout = t->cfg.idle_timeout_ns;
   t->lists[LIST_CLOSED].timeout = t->cfg.linger_ns;
   t->lists[LIST_CLOSED].strict = true; /* as Zeek's close delay */
+  if (!t->cfg.pack_min_held)
+    t->cfg.pack_min_held = TA_PACK_MIN_HELD;
   t->lists[LIST_OPEN].pack_after = (int64_t)TA_PACK_OPEN_AFTER_MS * 1000000;
   t->lists[LIST_CLOSED].pack_after =
       (int64_t)TA_PACK_CLOSED_AFTER_MS * 1000000;

@@ -19,6 +19,8 @@ struct ta_flow_config {
   int64_t attempt_timeout_ns; /* SYNs alone, unanswered this long, are over
                                  (0: the idle timeout) */
   uint64_t seed;           /* hash seed; 0 picks one at random */
+  uint32_t pack_min_held;  /* idle records are packed only while at least
+                              this many are held (0: TA_PACK_MIN_HELD) */
 };
 
 /* Receives each finalized record; it is valid only during the call. */

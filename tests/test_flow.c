@@ -59,7 +59,8 @@ static struct ta_flow_table *table(struct seen *s, uint32_t max, uint64_t seed) 
   memset(s, 0, sizeof *s);
   struct ta_flow_config cfg = {.max_conns = max, .idle_timeout_ns = 300 * SEC,
                                .linger_ns = 10 * SEC,
-                               .attempt_timeout_ns = 40 * SEC, .seed = seed};
+                               .attempt_timeout_ns = 40 * SEC, .seed = seed,
+                               .pack_min_held = 1 /* pack small tables too */};
   struct ta_flow_table *t = ta_flow_table_new(&cfg, collect, s);
   assert_non_null(t);
   return t;
@@ -560,6 +561,7 @@ static void test_flow_attempt_over_the_syn_bound(void **state) {
 
 /* ---- packed: full records idle for a while ---- */
 
+
 static void assert_packed(const struct ta_flow_table *t, uint32_t full,
                           uint32_t packets, uint32_t packed) {
   struct ta_flow_forms f;
@@ -567,6 +569,24 @@ static void assert_packed(const struct ta_flow_table *t, uint32_t full,
   assert_int_equal(f.full, full);
   assert_int_equal(f.packets, packets);
   assert_int_equal(f.packed, packed);
+}
+
+/* With the default threshold a table holding few records packs none: the
+ * work would cost more than the memory it saves. */
+static void test_flow_small_table_not_packed(void **state) {
+  (void)state;
+  struct seen s;
+  memset(&s, 0, sizeof s);
+  struct ta_flow_config cfg = {.max_conns = 16, .idle_timeout_ns = 300 * SEC,
+                               .linger_ns = 10 * SEC,
+                               .attempt_timeout_ns = 40 * SEC, .seed = 1};
+  struct ta_flow_table *t = ta_flow_table_new(&cfg, collect, &s);
+  assert_non_null(t);
+  handshake_and_close(t, 10 * SEC, 4000, 100);
+  feed(t, 13 * SEC, "10.0.0.7", 5000, "10.0.0.2", 80, 1, 0, TA_TCP_SYN, 0);
+  assert_int_equal(s.n, 0); /* the closed one lingers, idle for 3 s */
+  assert_packed(t, 1, 1, 0);
+  ta_flow_table_free(t);
 }
 
 /* A closed record is packed once idle for TA_PACK_CLOSED_AFTER_MS, an open
@@ -709,6 +729,7 @@ int main(void) {
       cmocka_unit_test(test_flow_attempt_at_capture_end),
       cmocka_unit_test(test_flow_attempt_over_the_syn_bound),
       cmocka_unit_test(test_flow_idle_records_packed),
+      cmocka_unit_test(test_flow_small_table_not_packed),
       cmocka_unit_test(test_flow_packed_evicted),
       cmocka_unit_test(test_flow_buckets_grow),
       cmocka_unit_test(test_flow_record_sizes),
