@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ta_error.h"
+#include "ta_hash.h"
 
 /* The table text, generated from data/os-signatures.txt by CMakeLists.txt. */
 extern const char ta__os_signatures[];
@@ -997,21 +998,13 @@ static size_t shape_key(const struct ta_fp_features *f, uint8_t key[32]) {
   return n + f->n_layout;
 }
 
-static uint64_t shape_mix(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  x ^= x >> 33;
-  return x;
-}
 
 static uint64_t shape_hash(uint64_t seed, const uint8_t key[32]) {
   uint64_t h = seed;
   for (int i = 0; i < 4; i++) {
     uint64_t word;
     memcpy(&word, key + 8 * i, 8);
-    h = shape_mix(h ^ word);
+    h = ta_hash_mix64(h ^ word);
   }
   return h;
 }

@@ -9,6 +9,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "ta_hash.h"
+
 #define HOSTS_DEFAULT_SCAN_FAILED 20  /* failed attempts as originator */
 #define HOSTS_DEFAULT_SCAN_TARGETS 10 /* distinct host:port targets */
 #define HOSTS_FIRST_SLOTS 1024u
@@ -32,14 +34,7 @@ struct ta_hosts {
   struct ta_fp_shapes *shapes; /* features of the hosts' OS evidence */
 };
 
-static uint64_t mix(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  x ^= x >> 33;
-  return x;
-}
+static uint64_t mix(uint64_t x) { return ta_hash_mix64(x); }
 
 static uint64_t addr_hash(uint64_t seed, uint8_t family, const uint8_t *ip) {
   uint64_t a = 0, b = 0;

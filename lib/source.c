@@ -162,8 +162,9 @@ static long read_decoded(struct ta_source *s, uint8_t *buf, size_t n) {
   }
 }
 
-static ssize_t cookie_read(void *cookie, char *buf, size_t n) {
-  struct ta_source *s = cookie;
+/* The bytes peeked at for detection first, then the decoded stream;
+ * counts what it hands out. -1 on a read or decompression error. */
+static long read_delivered(struct ta_source *s, uint8_t *buf, size_t n) {
   if (s->peek_pos < s->peek_len) {
     size_t k = s->peek_len - s->peek_pos;
     if (k > n)
@@ -171,14 +172,20 @@ static ssize_t cookie_read(void *cookie, char *buf, size_t n) {
     memcpy(buf, s->peek + s->peek_pos, k);
     s->peek_pos += k;
     s->delivered += k;
-    return (ssize_t)k;
+    return (long)k;
   }
-  long r = read_decoded(s, (uint8_t *)buf, n);
+  long r = read_decoded(s, buf, n);
+  if (r > 0)
+    s->delivered += (uint64_t)r;
+  return r;
+}
+
+static ssize_t cookie_read(void *cookie, char *buf, size_t n) {
+  long r = read_delivered(cookie, (uint8_t *)buf, n);
   if (r < 0) {
     errno = EIO;
     return -1;
   }
-  s->delivered += (uint64_t)r;
   return r;
 }
 
@@ -309,19 +316,7 @@ long ta_source_read(struct ta_source *s, uint8_t *buf, size_t n) {
    * nothing, and peeked bytes were copies), so it is read as it is */
   if (s->direct)
     return read_fd(s, buf, n);
-  if (s->peek_pos < s->peek_len) {
-    size_t k = s->peek_len - s->peek_pos;
-    if (k > n)
-      k = n;
-    memcpy(buf, s->peek + s->peek_pos, k);
-    s->peek_pos += k;
-    s->delivered += k;
-    return (long)k;
-  }
-  long r = read_decoded(s, buf, n);
-  if (r > 0)
-    s->delivered += (uint64_t)r;
-  return r;
+  return read_delivered(s, buf, n);
 }
 
 FILE *ta_source_stream(struct ta_source *s) { return s->fp; }
