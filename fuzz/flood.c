@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ta_hash.h"
+
 #define SNAPLEN 65535u
 #define MAX_SOURCES (1u << 24) /* spoofed sources are 10.0.0.0/8 */
 #define CLIENT_IP 0xC000020Au  /* 192.0.2.10, the real client */
@@ -135,14 +137,6 @@ static uint32_t spoofed(uint32_t i) {
 #define HOSTS_SLOT_MASK 131071u
 #define COLLIDE_WINDOW 1024u
 
-static uint64_t hosts_mix(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  x ^= x >> 33;
-  return x;
-}
 
 /* Fills *out (malloc'd) with the colliding sources of 10.0.0.0/8. */
 static uint32_t colliding_sources(uint32_t **out) {
@@ -153,7 +147,7 @@ static uint32_t colliding_sources(uint32_t **out) {
     uint64_t a = (uint64_t)(ip >> 24) | (uint64_t)((ip >> 16) & 0xff) << 8 |
                  (uint64_t)((ip >> 8) & 0xff) << 16 |
                  (uint64_t)(ip & 0xff) << 24; /* bytes in memory order */
-    uint64_t h = hosts_mix(hosts_mix(a ^ 4u));
+    uint64_t h = ta_hash_mix64(ta_hash_mix64(a ^ 4u));
     if ((h & HOSTS_SLOT_MASK) < COLLIDE_WINDOW && n < cap)
       v[n++] = ip;
   }
