@@ -42,3 +42,26 @@ bool ta_summary_time_span(const struct ta_summary *s, int64_t *first,
   }
   return any;
 }
+
+static int64_t rank_key(const unsigned char *item, size_t key_off) {
+  int64_t k;
+  memcpy(&k, item + key_off, sizeof k);
+  return k;
+}
+
+size_t ta__rank_insert(void *items, size_t size, size_t key_off, size_t *n,
+                       size_t cap, int64_t key, uint64_t *dropped) {
+  unsigned char *a = items;
+  size_t pos = *n;
+  while (pos > 0 && rank_key(a + (pos - 1) * size, key_off) < key)
+    pos--;
+  if (*n == cap)
+    ++*dropped; /* this one, or the last it pushes out */
+  if (pos == cap)
+    return cap;
+  size_t keep = *n < cap ? *n : cap - 1; /* items that stay */
+  memmove(a + (pos + 1) * size, a + pos * size, (keep - pos) * size);
+  if (*n < cap)
+    ++*n;
+  return pos;
+}

@@ -834,19 +834,12 @@ static void slow_svc_note(struct html_state *s, const struct ta_host *h) {
     if (!l || !l->response.count)
       continue;
     int64_t p95 = ta_lat_dist_quantile(&l->response, 0.95);
-    size_t pos = s->n_slow_svc;
-    while (pos > 0 && s->slow_svc[pos - 1].p95 < p95)
-      pos--;
-    if (s->n_slow_svc == HTML_SLOW_SERVICES)
-      s->slow_svc_more++;
+    size_t pos = ta__rank_insert(
+        s->slow_svc, sizeof s->slow_svc[0],
+        offsetof(struct html_slow_service, p95), &s->n_slow_svc,
+        HTML_SLOW_SERVICES, p95, &s->slow_svc_more);
     if (pos == HTML_SLOW_SERVICES)
       continue;
-    size_t last = s->n_slow_svc < HTML_SLOW_SERVICES ? s->n_slow_svc
-                                                     : HTML_SLOW_SERVICES - 1;
-    memmove(&s->slow_svc[pos + 1], &s->slow_svc[pos],
-            (last - pos) * sizeof s->slow_svc[0]);
-    if (s->n_slow_svc < HTML_SLOW_SERVICES)
-      s->n_slow_svc++;
     struct html_slow_service *k = &s->slow_svc[pos];
     endpoint_text(k->where, sizeof k->where, h->family, h->ip,
                   svc[i].port);

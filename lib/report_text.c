@@ -183,20 +183,11 @@ static void slow_tally(struct text_state *s, const struct ta_host *h) {
     if (!l || !l->response.count)
       continue;
     int64_t p95 = ta_lat_dist_quantile(&l->response, 0.95);
-    size_t pos = s->n_slow;
-    while (pos > 0 && s->slow[pos - 1].p95 < p95)
-      pos--;
-    if (pos == TEXT_SLOW_SERVICES) {
-      s->slow_more++;
+    size_t pos = ta__rank_insert(s->slow, sizeof s->slow[0],
+                                 offsetof(struct slow_service, p95), &s->n_slow,
+                                 TEXT_SLOW_SERVICES, p95, &s->slow_more);
+    if (pos == TEXT_SLOW_SERVICES)
       continue;
-    }
-    if (s->n_slow == TEXT_SLOW_SERVICES)
-      s->slow_more++;
-    size_t last = s->n_slow < TEXT_SLOW_SERVICES ? s->n_slow
-                                                 : TEXT_SLOW_SERVICES - 1;
-    memmove(&s->slow[pos + 1], &s->slow[pos], (last - pos) * sizeof s->slow[0]);
-    if (s->n_slow < TEXT_SLOW_SERVICES)
-      s->n_slow++;
     struct slow_service *t = &s->slow[pos];
     char ip[64];
     ta_addr_format(ip, sizeof ip, h->family, h->ip);

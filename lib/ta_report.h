@@ -124,6 +124,15 @@ struct ta_reporter {
   void (*flush)(void *state);
 };
 
+/* Ranked lists for reporters ("the 10 slowest services"): makes room for an
+ * item ranked `key` in items[0..*n), kept in descending order of the
+ * int64_t at key_off in each item of size `size`, at most cap of them.
+ * Returns its index, with those below moved down (the last falls off when
+ * full), or cap when it ranks below a full list. Adds one to *dropped for
+ * each item that falls off or is not taken. Cannot fail. */
+size_t ta__rank_insert(void *items, size_t size, size_t key_off, size_t *n,
+                       size_t cap, int64_t key, uint64_t *dropped);
+
 /* First and last packet time over all inputs; false when no packet was
  * read (then *first and *last are 0). Cannot fail. */
 bool ta_summary_time_span(const struct ta_summary *s, int64_t *first,
