@@ -90,7 +90,7 @@ generate() {
   log "generating $file ($preset${size:+, $size})"
   "$gen" --preset "$preset" ${size:+--size "$size"} --seed "$seed" \
     -o "$file.part" 2>"$tmp/gen.err" || { cat "$tmp/gen.err" >&2; exit 1; }
-  sed -n 's/.*: \([0-9]*\) bytes, \([0-9]*\) packets, \([0-9]*\) connections.*/\1 \2 \3/p' \
+  sed -n 's/.*: \([0-9]*\) bytes, \([0-9]*\) packets, \([0-9]*\) connections.* \([0-9]*\) open at once.*/\1 \2 \3 \4/p' \
     "$tmp/gen.err" | head -1 >"$file.meta"
   echo "$gen_id" >>"$file.meta"
   mv "$file.part" "$file"
@@ -249,8 +249,8 @@ if $scale; then
       echo
       echo "## $p"
       echo
-      echo "| size | packets | connections | floor s | tcpaudit json s | ns/packet | tcpaudit / floor | tcpaudit peak RSS MiB |"
-      echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+      echo "| size | packets | connections | open at once (generator) | peak open (tcpaudit) | floor s | tcpaudit json s | ns/packet | tcpaudit / floor | tcpaudit peak RSS MiB |"
+      echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     } >>"$tmp/report"
     for size in 100M 1G 4G; do
       f=$cache/scale-$p-$size.pcap
@@ -261,13 +261,18 @@ if $scale; then
       /usr/bin/time -f '%e %M' -o "$tmp/ta" "$ta" report -f json -o /dev/null \
         --no-progress "$f" || rc=$?
       [ $rc -eq 0 ] || [ $rc -eq 3 ] || log "tcpaudit exited $rc on $f"
-      read -r fb fp fc _ <"$f.meta"
+      # records held at once, as the report counts them (records linger
+      # after their last packet, so this exceeds the generator's figure)
+      po=$("$ta" report -f json -o - --no-progress "$f" 2>/dev/null |
+        tail -c 100000 | tr -d ' \n' | sed -n 's/.*"peak_open":\([0-9]*\).*/\1/p')
+      read -r fb fp fc fo _ <"$f.meta"
       read -r ft _ <"$tmp/fl"
       read -r tt trss <"$tmp/ta"
       python3 -c 'import sys
-size, fp, fc, ft, tt, trss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
-print(f"| {size} | {fp} | {fc} | {ft:.2f} | {tt:.2f} | {tt * 1e9 / fp:.0f} | {tt / max(ft, 0.01):.1f} | {trss / 1024:.0f} |")' \
-        "$size" "$fp" "$fc" "$ft" "$tt" "$trss" | tee -a "$tmp/report"
+size, fp, fc, fo, po = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+ft, tt, trss = float(sys.argv[6]), float(sys.argv[7]), int(sys.argv[8])
+print(f"| {size} | {fp} | {fc} | {fo} | {po} | {ft:.2f} | {tt:.2f} | {tt * 1e9 / fp:.0f} | {tt / max(ft, 0.01):.1f} | {trss / 1024:.0f} |")' \
+        "$size" "$fp" "$fc" "${fo:--}" "${po:--}" "$ft" "$tt" "$trss" | tee -a "$tmp/report"
       rm -f "$f" "$f.meta"
     done
   done
