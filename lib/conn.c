@@ -118,9 +118,16 @@ static bool ports_say_flip(uint16_t src, uint16_t dst, bool syn_flag) {
 
 static size_t addr_len(const struct ta_conn *c) { return c->family == 6 ? 16 : 4; }
 
+/* Runs for every packet: compares of a constant size are done in registers,
+ * where one of a variable size is a library call. */
+static bool same_addr(const struct ta_conn *c, const uint8_t *a,
+                      const uint8_t *b) {
+  return c->family == 6 ? memcmp(a, b, 16) == 0 : memcmp(a, b, 4) == 0;
+}
+
 static int direction(const struct ta_conn *c, const struct ta_packet *p) {
   const struct ta_side *o = &c->side[ORIG];
-  if (p->sport == o->port && memcmp(p->src, o->ip, addr_len(c)) == 0)
+  if (p->sport == o->port && same_addr(c, p->src, o->ip))
     return ORIG;
   return RESP;
 }
@@ -993,8 +1000,7 @@ void ta_conn_init(struct ta_conn *c, uint64_t id, const struct ta_packet *p) {
     struct ta_side *s = &c->side[d];
     s->zeek_state = s->zeek_prev_state = TA_ZE_INACTIVE;
     s->gap_contig_rel = s->gap_trim_rel = 1;
-    for (int i = 0; i < 4; i++)
-      s->hist_next[i] = 1;
+    /* hist_next stays 0 until hist_scaled's first event sets it */
   }
   c->first_ts = c->last_ts = p->ts_ns;
   c->history[0] = '\0';

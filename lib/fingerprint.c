@@ -55,11 +55,21 @@ struct fp_rule {
   uint32_t need, forbid; /* TA_FPQ_* */
 };
 
+/* A packet's kind (SYN or SYN/ACK) and initial TTL rule out most of the
+ * table before any other field is read, so the rules are indexed by them:
+ * one list per (kind, TTL class), each in match order (the specific
+ * entries' rules in table order, then the generic ones'). TTL classes are
+ * 32, 64, 128, 255, and any other value (which only "*" rules admit). */
+#define FP_TTL_CLASSES 5
+#define FP_BUCKETS (2 * FP_TTL_CLASSES)
+
 struct ta_fp_db {
   struct ta_fp_entry *entries;
   size_t n_entries, cap_entries;
   struct fp_rule *rules;
   size_t n_rules, cap_rules;
+  uint16_t *order;                 /* rule numbers, bucket after bucket */
+  uint32_t bucket[FP_BUCKETS + 1]; /* where each bucket starts in order */
 };
 
 /* Quirks that only IPv4 can show; ignored in rules for IPv6 packets. */
@@ -756,6 +766,38 @@ static int parse_line(struct parser *p, char *line) {
   return add_rule(p, kind, tok, ntok);
 }
 
+static unsigned ttl_class(uint8_t ttl) {
+  return ttl == 32 ? 0 : ttl == 64 ? 1 : ttl == 128 ? 2 : ttl == 255 ? 3 : 4;
+}
+
+static bool rule_in_bucket(const struct fp_rule *r, unsigned b) {
+  bool synack = b >= FP_TTL_CLASSES;
+  if ((r->kind == RULE_SYN && synack) || (r->kind == RULE_SYNACK && !synack))
+    return false;
+  return r->ttl == 0 || ttl_class(r->ttl) == b % FP_TTL_CLASSES;
+}
+
+/* Fills db->order and db->bucket once the whole table is read (an entry's
+ * class may come after its rules). False when out of memory. */
+static bool build_index(struct ta_fp_db *db) {
+  db->order = malloc((db->n_rules * FP_BUCKETS + 1) * sizeof *db->order);
+  if (!db->order)
+    return false;
+  uint32_t n = 0;
+  for (unsigned b = 0; b < FP_BUCKETS; b++) {
+    db->bucket[b] = n;
+    for (int pass = 0; pass < 2; pass++)
+      for (size_t i = 0; i < db->n_rules; i++) {
+        const struct fp_rule *r = &db->rules[i];
+        if (db->entries[r->entry].generic == (pass == 1) &&
+            rule_in_bucket(r, b))
+          db->order[n++] = (uint16_t)i;
+      }
+  }
+  db->bucket[FP_BUCKETS] = n;
+  return true;
+}
+
 void ta_fp_db_free(struct ta_fp_db *db) {
   if (!db)
     return;
@@ -767,6 +809,7 @@ void ta_fp_db_free(struct ta_fp_db *db) {
   }
   free(db->entries);
   free(db->rules);
+  free(db->order);
   free(db);
 }
 
@@ -800,6 +843,8 @@ int ta_fp_db_parse(const char *text, size_t len, struct ta_fp_db **out,
     rc = end_entry(&p);
   if (!rc && p.db->n_entries == 0)
     rc = perr(&p, "no entries", NULL);
+  if (!rc && !build_index(p.db))
+    rc = ta__fail(err, errlen, TA_ENOMEM, "out of memory");
   if (rc) {
     ta_fp_db_free(p.db);
     return rc;
@@ -843,30 +888,57 @@ const struct ta_fp_entry *ta_fp_db_entry(const struct ta_fp_db *db, int i) {
 /* ------------------------------------------------------------------------ */
 /* Matcher */
 
+/* What every rule's window test reads of one packet, worked out once per
+ * match rather than once per rule. */
+struct probe {
+  uint32_t seg[4];     /* segment_sizes() */
+  uint32_t seg_max[4]; /* the largest multiple of each in 16 bits */
+  int n_seg;
+  uint32_t mtu;        /* the MSS plus the IP and TCP headers */
+  uint32_t v4_mask;    /* quirk bits a rule may name: IPv6 has no v4 ones */
+};
+
+static void probe_init(struct probe *pr, const struct ta_fp_features *f) {
+  uint8_t rel[4];
+  pr->n_seg = segment_sizes(f, pr->seg, rel);
+  for (int i = 0; i < pr->n_seg; i++)
+    pr->seg_max[i] = (65535u / pr->seg[i]) * pr->seg[i];
+  pr->mtu = f->mss + (f->family == 6 ? 60u : 40u);
+  pr->v4_mask = f->family == 6 ? ~(uint32_t)FP_V4_ONLY : ~(uint32_t)0;
+}
+
 /* mss*N and mss*max count the window in any of segment_sizes(); mtu*N in
  * the MSS plus the IP and TCP headers. */
-static bool window_ok(const struct fp_rule *r, const struct ta_fp_features *f) {
+static bool window_ok(const struct fp_rule *r, const struct ta_fp_features *f,
+                      const struct probe *pr) {
   uint32_t w = f->window;
-  if (r->win_kind == WIN_ANY)
+  switch (r->win_kind) {
+  case WIN_ANY:
     return true;
-  if (r->win_kind == WIN_EXACT)
+  case WIN_EXACT:
     return w == r->win_val;
-  if (r->win_kind == WIN_MOD)
+  case WIN_MOD:
     return w > 0 && w % r->win_val == 0;
-  if (!f->has_mss || f->mss == 0)
+  case WIN_MTU:
+    return f->has_mss && f->mss != 0 && w == (uint32_t)r->win_val * pr->mtu;
+  case WIN_MSS:
+    for (int i = 0; i < pr->n_seg; i++)
+      if (w == (uint32_t)r->win_val * pr->seg[i])
+        return true;
     return false;
-  if (r->win_kind == WIN_MTU)
-    return w == (uint32_t)r->win_val * (f->mss + (f->family == 6 ? 60u : 40u));
-  uint32_t seg[4];
-  uint8_t rel[4];
-  int n = segment_sizes(f, seg, rel);
-  for (int i = 0; i < n; i++) {
-    if (r->win_kind == WIN_MSS && w == (uint32_t)r->win_val * seg[i])
-      return true;
-    if (r->win_kind == WIN_MSS_MAX && w == (65535u / seg[i]) * seg[i])
-      return true;
+  default: /* WIN_MSS_MAX */
+    for (int i = 0; i < pr->n_seg; i++)
+      if (w == pr->seg_max[i])
+        return true;
+    return false;
   }
-  return false;
+}
+
+static bool same_kinds(const uint8_t *a, const uint8_t *b, uint8_t n) {
+  for (uint8_t i = 0; i < n; i++)
+    if (a[i] != b[i])
+      return false;
+  return true;
 }
 
 static bool layout_ok(const struct fp_rule *r, const struct ta_fp_features *f) {
@@ -874,22 +946,20 @@ static bool layout_ok(const struct fp_rule *r, const struct ta_fp_features *f) {
     return true;
   for (uint8_t i = 0; i < r->n_layouts; i++) {
     const struct fp_layout *l = &r->layouts[i];
-    if (l->n == f->n_layout && memcmp(l->kind, f->layout, l->n) == 0)
+    if (l->n == f->n_layout && same_kinds(l->kind, f->layout, l->n))
       return true;
   }
   return false;
 }
 
-static bool rule_ok(const struct fp_rule *r, const struct ta_fp_features *f) {
-  if (r->kind == RULE_SYN && f->synack)
+/* The packet's kind and initial TTL were settled by the bucket; the
+ * cheapest tests go first. */
+static bool rule_ok(const struct fp_rule *r, const struct ta_fp_features *f,
+                    const struct probe *pr) {
+  uint32_t need = r->need & pr->v4_mask, forbid = r->forbid & pr->v4_mask;
+  if ((f->quirks & need) != need || (f->quirks & forbid))
     return false;
-  if (r->kind == RULE_SYNACK && !f->synack)
-    return false;
-  if (r->ttl && r->ttl != f->initial_ttl)
-    return false;
-  if (f->hops > FP_MAX_HOPS)
-    return false;
-  if (!window_ok(r, f))
+  if (!window_ok(r, f, pr))
     return false;
   if (r->n_ws || r->ws_absent_ok) {
     bool ok = !f->has_wscale && r->ws_absent_ok;
@@ -905,25 +975,21 @@ static bool rule_ok(const struct fp_rule *r, const struct ta_fp_features *f) {
     if (!ok)
       return false;
   }
-  uint32_t need = r->need, forbid = r->forbid;
-  if (f->family == 6) {
-    need &= ~(uint32_t)FP_V4_ONLY;
-    forbid &= ~(uint32_t)FP_V4_ONLY;
-  }
-  if ((f->quirks & need) != need || (f->quirks & forbid))
-    return false;
   return layout_ok(r, f);
 }
 
 int ta_fp_match(const struct ta_fp_db *db, const struct ta_fp_features *f) {
-  if (!db || (f->quirks & TA_FPQ_TRUNCATED))
+  /* too many hops: no rule's TTL can be trusted, so none matches */
+  if (!db || (f->quirks & TA_FPQ_TRUNCATED) || f->hops > FP_MAX_HOPS)
     return -1;
-  for (int pass = 0; pass < 2; pass++)
-    for (size_t i = 0; i < db->n_rules; i++) {
-      const struct fp_rule *r = &db->rules[i];
-      if (db->entries[r->entry].generic == (pass == 1) && rule_ok(r, f))
-        return r->entry;
-    }
+  struct probe pr;
+  probe_init(&pr, f);
+  unsigned b = (f->synack ? FP_TTL_CLASSES : 0) + ttl_class(f->initial_ttl);
+  for (uint32_t i = db->bucket[b]; i < db->bucket[b + 1]; i++) {
+    const struct fp_rule *r = &db->rules[db->order[i]];
+    if (rule_ok(r, f, &pr))
+      return r->entry;
+  }
   return -1;
 }
 
