@@ -1303,60 +1303,177 @@ static void json_str_or_null(struct ta_jsonw *w, const char *k, const char *s) {
     ta_jsonw_null(w);
 }
 
-/* Only the signature's id: its os, version and class are the table's
- * (data/os-signatures.txt), and each host's os_guess spells them out. */
-static void json_match(struct ta_jsonw *w, const struct ta_fp_entry *e) {
-  ta_jsonw_key(w, "match");
-  if (e)
-    ta_jsonw_str(w, e->id);
-  else
-    ta_jsonw_null(w);
+/* Names as JSON strings, with their lengths known: the record writer
+ * copies them whole. */
+static const uint8_t quirk_name_len[] = {
+#define TA__FPQ_LEN(name, text, meaning) sizeof(text) - 1,
+    TA_FP_QUIRK_MAP(TA__FPQ_LEN)
+#undef TA__FPQ_LEN
+};
+
+static char *put_kind(char *p, uint8_t k) {
+  const char *n = k < N_KIND_NAMES ? kind_names[k] : NULL;
+  if (!n) {
+    *p++ = 'k';
+    return ta__jput_u64(p, k);
+  }
+  size_t len = strlen(n);
+  memcpy(p, n, len);
+  return p + len;
 }
 
-void ta__fp_json_side(struct ta_jsonw *w, const struct ta_syn_features *syn,
-                      uint8_t family) {
-  if (!syn->seen) {
-    ta_jsonw_null(w);
-    return;
+/* "mss,nop,ws,nop,nop,sok": at most TA_MAX_OPT_LAYOUT * 5 - 1 bytes. */
+static char *put_layout(char *p, const struct ta_fp_features *f) {
+  for (uint8_t i = 0; i < f->n_layout; i++) {
+    if (i)
+      *p++ = ',';
+    p = put_kind(p, f->layout[i]);
   }
-  struct ta_fp_features f;
-  char buf[128];
-  ta_fp_features_from_syn(&f, syn, family);
-  const struct ta_fp_db *db = ta_fp_db_default();
-  const struct ta_fp_entry *e = ta_fp_db_entry(db, syn_entry(syn, &f));
+  return p;
+}
 
-  /* initial_ttl is ttl + hops and df is the "df" quirk: neither is
-   * written twice. sack_ok and timestamps are not the layout's "sok" and
-   * "ts": an option of the wrong length is listed but not taken. */
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_kname(w, "packet", f.synack ? "syn+ack" : "syn");
-  ta_jsonw_ku64(w, "ttl", f.ttl);
-  ta_jsonw_ku64(w, "hops", f.hops);
-  ta_jsonw_ku64(w, "window", f.window);
-  ta_fp_window_rel(buf, sizeof buf, &f);
-  json_str_or_null(w, "window_rel", buf);
-  ta_jsonw_key(w, "mss");
-  if (f.has_mss)
-    ta_jsonw_u64(w, f.mss);
-  else
-    ta_jsonw_null(w);
-  ta_jsonw_key(w, "wscale");
-  if (f.has_wscale)
-    ta_jsonw_u64(w, f.wscale);
-  else
-    ta_jsonw_null(w);
-  ta_jsonw_kbool(w, "sack_ok", syn->opt.sack_ok);
-  ta_jsonw_kbool(w, "timestamps", syn->opt.has_ts);
-  ta_fp_layout(buf, sizeof buf, &f);
-  ta_jsonw_kname(w, "options", buf);
-  ta_jsonw_key(w, "quirks");
-  ta_jsonw_arr_begin(w);
-  for (int i = 0; i < TA_FPQ_COUNT; i++)
-    if (f.quirks & (1u << i))
-      ta_jsonw_name(w, quirk_names[i]);
-  ta_jsonw_arr_end(w);
-  json_match(w, e);
-  ta_jsonw_obj_end(w);
+/* ta_fp_window_rel's text: at most 11 bytes. */
+static char *put_window_rel(char *p, const struct ta_fp_features *f) {
+  switch (f->win_rel) {
+  case TA_FP_WIN_MSS:
+    p = TA_JPUT_LIT(p, "mss*");
+    break;
+  case TA_FP_WIN_MSS_TS:
+    p = TA_JPUT_LIT(p, "(mss-12)*");
+    break;
+  case TA_FP_WIN_MTU:
+    p = TA_JPUT_LIT(p, "mtu*");
+    break;
+  case TA_FP_WIN_ETH:
+    p = ta__jput_u64(p, f->win_seg);
+    *p++ = '*';
+    break;
+  default:
+    return p;
+  }
+  return ta__jput_u64(p, f->win_mult);
+}
+
+/* The "syn" object of a side that sent one. initial_ttl is ttl + hops and
+ * df is the "df" quirk: neither is written twice. sack_ok and timestamps
+ * are not the layout's "sok" and "ts": an option of the wrong length is
+ * listed but not taken. Of the match only the signature's id: its os,
+ * version and class are the table's (data/os-signatures.txt), and each
+ * host's os_guess spells them out. */
+static char *side_object(char *p, const struct ta_syn_features *syn,
+                         uint8_t family) {
+  struct ta_fp_features f;
+  ta_fp_features_from_syn(&f, syn, family);
+  const struct ta_fp_entry *e =
+      ta_fp_db_entry(ta_fp_db_default(), syn_entry(syn, &f));
+  p = f.synack ? TA_JPUT_LIT(p, "{\"packet\":\"syn+ack\",\"ttl\":")
+               : TA_JPUT_LIT(p, "{\"packet\":\"syn\",\"ttl\":");
+  p = ta__jput_u64(p, f.ttl);
+  p = TA_JPUT_LIT(p, ",\"hops\":");
+  p = ta__jput_u64(p, f.hops);
+  p = TA_JPUT_LIT(p, ",\"window\":");
+  p = ta__jput_u64(p, f.window);
+  p = TA_JPUT_LIT(p, ",\"window_rel\":");
+  if (f.win_rel == TA_FP_WIN_NONE || f.win_rel > TA_FP_WIN_ETH) {
+    p = TA_JPUT_LIT(p, "null");
+  } else {
+    *p++ = '"';
+    p = put_window_rel(p, &f);
+    *p++ = '"';
+  }
+  p = TA_JPUT_LIT(p, ",\"mss\":");
+  p = f.has_mss ? ta__jput_u64(p, f.mss) : TA_JPUT_LIT(p, "null");
+  p = TA_JPUT_LIT(p, ",\"wscale\":");
+  p = f.has_wscale ? ta__jput_u64(p, f.wscale) : TA_JPUT_LIT(p, "null");
+  p = syn->opt.sack_ok ? TA_JPUT_LIT(p, ",\"sack_ok\":true")
+                       : TA_JPUT_LIT(p, ",\"sack_ok\":false");
+  p = syn->opt.has_ts ? TA_JPUT_LIT(p, ",\"timestamps\":true")
+                      : TA_JPUT_LIT(p, ",\"timestamps\":false");
+  p = TA_JPUT_LIT(p, ",\"options\":\"");
+  p = put_layout(p, &f);
+  p = TA_JPUT_LIT(p, "\",\"quirks\":[");
+  bool any = false;
+  for (int i = 0; f.quirks && i < TA_FPQ_COUNT; i++)
+    if (f.quirks & (1u << i)) {
+      if (any)
+        *p++ = ',';
+      p = ta__jput_name(p, quirk_names[i], quirk_name_len[i]);
+      any = true;
+    }
+  p = TA_JPUT_LIT(p, "],\"match\":");
+  p = e ? ta__jput_str(p, e->id, strlen(e->id)) : TA_JPUT_LIT(p, "null");
+  *p++ = '}';
+  return p;
+}
+
+/* What the "syn" object depends on, and nothing else: two SYNs with the
+ * same key have the same text. */
+struct side_key {
+  uint32_t anomalies; /* the bits quirks are made of */
+  uint16_t window, mss, bits;
+  int16_t fp_match;
+  uint8_t family, flags, ttl, wscale, n_layout;
+  uint8_t layout[TA_MAX_OPT_LAYOUT];
+  uint8_t pad[7]; /* to whole words, zeroed */
+};
+
+#define KEY_ANOMALIES                                                          \
+  (TA_ANOM_IP_OPTIONS | TA_ANOM_TCP_RESERVED | TA_ANOM_TS_ECR_ON_SYN |         \
+   TA_ANOM_TCP_OPT_AFTER_EOL | TA_ANOM_URG_PTR_NO_URG | TA_ANOM_TCP_OPT_BAD |  \
+   TA_ANOM_TCP_TRUNCATED)
+
+static void side_key_of(struct side_key *k, const struct ta_syn_features *syn,
+                        uint8_t family) {
+  const struct ta_tcp_options *o = &syn->opt;
+  memset(k, 0, sizeof *k);
+  k->anomalies = syn->anomalies & KEY_ANOMALIES;
+  k->window = syn->window;
+  k->mss = o->mss;
+  k->bits = (uint16_t)((syn->tos & 3) != 0) | (uint16_t)(syn->df << 1) |
+            (uint16_t)((syn->ip_id == 0) << 2) |
+            (uint16_t)((syn->reserved != 0) << 3) |
+            (uint16_t)(o->has_mss << 4) | (uint16_t)(o->has_wscale << 5) |
+            (uint16_t)(o->has_ts << 6) |
+            (uint16_t)((o->has_ts && o->ts_val == 0) << 7) |
+            (uint16_t)((o->has_ts && o->ts_ecr != 0) << 8) |
+            (uint16_t)(o->sack_ok << 9);
+  k->fp_match = syn->fp_match;
+  k->family = family;
+  k->flags = syn->flags;
+  k->ttl = syn->ttl;
+  k->wscale = o->wscale;
+  k->n_layout = o->n_layout < TA_MAX_OPT_LAYOUT ? o->n_layout : TA_MAX_OPT_LAYOUT;
+  memcpy(k->layout, o->layout, k->n_layout);
+}
+
+_Static_assert(sizeof(struct side_key) <= TA_JSONW_MEMO_KEY &&
+                   sizeof(struct side_key) % 8 == 0,
+               "a SYN's key fits a memo slot");
+
+char *ta__fp_json_side_put(char *p, const struct ta_syn_features *syn,
+                           uint8_t family, struct ta_jsonw_memo *m) {
+  if (!syn->seen)
+    return TA_JPUT_LIT(p, "null");
+  if (!m)
+    return side_object(p, syn, family);
+  struct side_key k;
+  bool hit;
+  side_key_of(&k, syn, family);
+  struct ta_jsonw_memo_slot *s = ta_jsonw_memo_find(m, &k, sizeof k, &hit);
+  if (hit) {
+    memcpy(p, s->text, s->text_len);
+    return p + s->text_len;
+  }
+  char *end = side_object(p, syn, family);
+  size_t n = (size_t)(end - p);
+  s->key_len = 0;
+  if (n <= sizeof s->text) {
+    memcpy(s->key, &k, sizeof k);
+    s->key_len = sizeof k;
+    memcpy(s->text, p, n);
+    s->text_len = (uint16_t)n;
+  }
+  return end;
 }
 
 /* The confidence as "%.2f" prints it: the verdict rounds it to hundredths,

@@ -18,6 +18,7 @@ struct ndjson_state {
   struct ta_sink *out;
   uint16_t seed;
   int digits;
+  struct ta_jsonw_memo memo; /* shared by the events, one after another */
 };
 
 static int ndjson_open(void **state, struct ta_sink *out,
@@ -134,10 +135,11 @@ static void related_fields(struct ta_jsonw *w, const struct ta_conn *c) {
 
 /* One event line, newline included. */
 static void ndjson_event(struct ta_sink *out, uint16_t seed, int digits,
-                         const struct ta_conn *c) {
+                         struct ta_jsonw_memo *memo, const struct ta_conn *c) {
   struct ta_jsonw wr, *w = &wr;
   char summary[160];
   ta_jsonw_init(w, out, 0, digits);
+  ta_jsonw_set_memo(w, memo);
   ta_jsonw_obj_begin(w);
   ta_jsonw_ktime(w, "@timestamp", c->first_ts);
   ta_jsonw_key(w, "ecs");
@@ -164,7 +166,7 @@ static void ndjson_event(struct ta_sink *out, uint16_t seed, int digits,
  * costs a system call instead of one each. */
 static void ndjson_connection(void *state, const struct ta_conn *c) {
   struct ndjson_state *s = state;
-  ndjson_event(s->out, s->seed, s->digits, c);
+  ndjson_event(s->out, s->seed, s->digits, &s->memo, c);
 }
 
 static void ndjson_flush(void *state) {
@@ -174,7 +176,7 @@ static void ndjson_flush(void *state) {
 
 static void ndjson_format(const struct ta_report_opts *o,
                           const struct ta_conn *c, struct ta_sink *mem) {
-  ndjson_event(mem, o->community_id_seed, o->ts_precision, c);
+  ndjson_event(mem, o->community_id_seed, o->ts_precision, NULL, c);
 }
 
 static void ndjson_formatted(void *state, const struct ta_conn *c,
