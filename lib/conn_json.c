@@ -9,31 +9,19 @@
 
 double ta__secs(int64_t ns) { return (double)ns / 1e9; }
 
-/* The record is written in place in a few pieces, each with room for its
- * longest form taken at once (see ta_jsonw_room): keys and punctuation are
- * constant runs, values go straight into the buffer. These bounds are
- * counted from the longest form of each piece, rounded up generously. */
+/* The record is written in place: room for its longest form is taken at
+ * once (see ta_jsonw_room), keys and punctuation are constant runs, values
+ * go straight into the buffer. These bounds are counted from the longest
+ * form of each part, rounded up generously. */
 #define SIDE_ROOM (512 + TA_FP_JSON_SIDE_MAX)
-#define TIMES_ROOM 1536 /* plus the reason, escaped */
+#define TIMES_ROOM 1536 /* plus the reason, escaped, and the summary */
 #define LATENCY_ROOM 1024
-#define STATE_ROOM 768  /* plus the three names */
+#define STATE_ROOM 768  /* plus the names and the history, escaped */
 #define LADDER_ROOM 2048
 /* The summary's most, as its 160-byte buffer always had (NUL excluded). */
 #define SUMMARY_MAX 159
 
 #define LIT TA_JPUT_LIT
-
-/* Writing place of the record being written: the piece's start and end. */
-struct out {
-  struct ta_jsonw *w;
-  char *d, *p;
-};
-
-/* Keeps the piece so far and takes room for the next n bytes. */
-static void next_piece(struct out *o, size_t n) {
-  ta_jsonw_room_done(o->w, o->d, o->p);
-  o->d = o->p = ta_jsonw_room(o->w, n);
-}
 
 static char *put_name(char *p, const char *s) {
   return ta__jput_name(p, s, strlen(s));
@@ -271,6 +259,7 @@ static char *summary_put(char *p, const struct ta_conn *c);
 /* first_ts through close. The summary and the reason are the program's own
  * text (reasons are static strings); the reason is escaped all the same. */
 static char *times_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
+                       const char *scenario, size_t scenario_len,
                        const char *reason, size_t reason_len) {
   p = LIT(p, ",\"first_ts\":\"");
   p = ta__jput_time(p, c->first_ts, w->digits, w->memo);
@@ -280,7 +269,7 @@ static char *times_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
       : c->roles_guessed ? LIT(p, ",\"originator_from\":\"first_packet\"")
                          : LIT(p, ",\"originator_from\":\"synack\"");
   p = LIT(p, ",\"scenario\":");
-  p = put_name(p, ta_scenario_name(c->scenario));
+  p = ta__jput_name(p, scenario, scenario_len);
   p = LIT(p, ",\"reason\":");
   p = reason ? ta__jput_str(p, reason, reason_len) : LIT(p, "null");
   p = LIT(p, ",\"summary\":\"");
@@ -297,40 +286,37 @@ void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
                           bool with_ladder) {
   const char *reason = c->scenario == TA_SC_OTHER ? c->other_reason : NULL;
   size_t reason_len = reason ? strlen(reason) : 0;
+  const char *scenario = ta_scenario_name(c->scenario);
   const char *state = ta_conn_state_name(c->conn_state);
   const char *end = ta_end_reason_name(c->end_reason);
-  size_t names = strlen(state) + strlen(end) + strlen(ta_scenario_name(c->scenario));
+  size_t scenario_len = strlen(scenario), state_len = strlen(state),
+         end_len = strlen(end);
   uint8_t hist = c->history_len < TA_MAX_HISTORY ? c->history_len : TA_MAX_HISTORY;
-  struct out o = {w, NULL, NULL};
   int digits = w->digits;
+  size_t room = 64 + 2 * SIDE_ROOM + TIMES_ROOM + scenario_len + 6 * reason_len +
+                SUMMARY_MAX + LATENCY_ROOM + STATE_ROOM + state_len +
+                end_len + 6 * hist + LADDER_ROOM;
+  char *d = ta_jsonw_room(w, room), *p = ta__jput_sep(w, d);
 
-  o.d = o.p = ta_jsonw_room(w, 64 + SIDE_ROOM);
-  o.p = ta__jput_sep(w, o.p);
-  o.p = LIT(o.p, "\"id\":");
-  o.p = ta__jput_u64(o.p, c->id);
-  o.p = c->family == 6 ? LIT(o.p, ",\"family\":\"ipv6\"")
-                       : LIT(o.p, ",\"family\":\"ipv4\"");
-  o.p = side_put(o.p, w, c, TA_DIR_ORIG);
-  next_piece(&o, SIDE_ROOM);
-  o.p = side_put(o.p, w, c, TA_DIR_RESP);
-  next_piece(&o, TIMES_ROOM + names + 6 * reason_len + SUMMARY_MAX);
-  o.p = times_put(o.p, w, c, reason, reason_len);
-  next_piece(&o, LATENCY_ROOM);
-  o.p = rtt_put(o.p, digits, c);
-  o.p = response_put(o.p, digits, c);
-  next_piece(&o, STATE_ROOM + names + 6 * hist);
-  o.p = LIT(o.p, ",\"conn_state\":");
-  o.p = put_name(o.p, state);
-  o.p = LIT(o.p, ",\"history\":");
-  o.p = ta__jput_str(o.p, c->history, hist);
-  o.p = LIT(o.p, ",\"end_reason\":");
-  o.p = put_name(o.p, end);
-  o.p = anomalies_put(o.p, c->anomalies);
-  if (with_ladder) {
-    next_piece(&o, LADDER_ROOM);
-    o.p = ladder_put(o.p, digits, c);
-  }
-  ta_jsonw_room_done(w, o.d, o.p);
+  p = LIT(p, "\"id\":");
+  p = ta__jput_u64(p, c->id);
+  p = c->family == 6 ? LIT(p, ",\"family\":\"ipv6\"")
+                     : LIT(p, ",\"family\":\"ipv4\"");
+  p = side_put(p, w, c, TA_DIR_ORIG);
+  p = side_put(p, w, c, TA_DIR_RESP);
+  p = times_put(p, w, c, scenario, scenario_len, reason, reason_len);
+  p = rtt_put(p, digits, c);
+  p = response_put(p, digits, c);
+  p = LIT(p, ",\"conn_state\":");
+  p = ta__jput_name(p, state, state_len);
+  p = LIT(p, ",\"history\":");
+  p = ta__jput_str(p, c->history, hist);
+  p = LIT(p, ",\"end_reason\":");
+  p = ta__jput_name(p, end, end_len);
+  p = anomalies_put(p, c->anomalies);
+  if (with_ladder)
+    p = ladder_put(p, digits, c);
+  ta_jsonw_room_done(w, d, p);
 }
 
 /* "0.13 ms", "350 ms", "5.0 s": a person's resolution for a duration. */

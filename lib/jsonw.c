@@ -272,8 +272,8 @@ static const uint64_t pow10_u64[20] = {
 
 /* printf costs more than the rest of a record's formatting together, so
  * digits are written by hand, two a division, from the end. */
-char *ta__jput_u64(char *p, uint64_t v) {
-  if (v < 10) { /* most counters in a record are 0 or small */
+char *ta__jput_u64_long(char *p, uint64_t v) {
+  if (v < 10) {
     *p = (char)('0' + v);
     return p + 1;
   }

@@ -151,7 +151,8 @@ static inline void ta_jsonw_ktime(struct ta_jsonw *w, const char *k,
  * around the values are stored as constant runs (TA_JPUT_LIT) and the
  * values with the ta__jput_* functions, each returning the end of what it
  * wrote (no NUL). Only where w writes one line: inside a record. */
-#define TA_JSONW_ROOM_MAX 8192
+#define TA_JSONW_ROOM_MAX 8192 /* the writer's own values; a caller's room
+                                  may be up to the sink's 64 KiB buffer */
 static inline char *ta_jsonw_room(struct ta_jsonw *w, size_t n) {
   return ta_sink_room(w->out, n);
 }
@@ -174,8 +175,16 @@ static inline char *ta__jput_sep(struct ta_jsonw *w, char *p) {
  * is a few stores. */
 #define TA_JPUT_LIT(p, lit)                                                    \
   (__builtin_memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
-/* Up to 20 digits. */
-char *ta__jput_u64(char *p, uint64_t v);
+/* Up to 20 digits. Most counters in a record are 0 or small: one digit
+ * is stored here, longer numbers in jsonw.c. */
+char *ta__jput_u64_long(char *p, uint64_t v);
+static inline char *ta__jput_u64(char *p, uint64_t v) {
+  if (v < 10) {
+    *p = (char)('0' + v);
+    return p + 1;
+  }
+  return ta__jput_u64_long(p, v);
+}
 /* A duration as ta_secs_format writes it (up to 31 bytes). */
 char *ta__jput_secs(char *p, int64_t ns, int digits);
 /* A timestamp as ta_time_format writes it, unquoted (up to 30 bytes); m
