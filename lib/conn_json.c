@@ -7,50 +7,68 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *dir_name(int d) { return d == TA_DIR_ORIG ? "orig" : "resp"; }
-
-static const char *answer_name(int a) {
-  return a == TA_ANSWER_SYNACK ? "synack" : a == TA_ANSWER_RST ? "rst" : "none";
-}
-
-static const char *close_how_name(int h) {
-  return h == TA_CLOSE_RST ? "rst" : "fin";
-}
-
 double ta__secs(int64_t ns) { return (double)ns / 1e9; }
+
+/* The record is written in place: room for its longest form is taken at
+ * once (see ta_jsonw_room), keys and punctuation are constant runs, values
+ * go straight into the buffer. These bounds are counted from the longest
+ * form of each part, rounded up generously. */
+#define SIDE_ROOM (512 + TA_FP_JSON_SIDE_MAX)
+#define TIMES_ROOM 1536 /* plus the reason, escaped, and the summary */
+#define LATENCY_ROOM 1024
+#define STATE_ROOM 768  /* plus the names and the history, escaped */
+#define LADDER_ROOM 2048
+/* The summary's most, as its 160-byte buffer always had (NUL excluded). */
+#define SUMMARY_MAX 159
+
+#define LIT TA_JPUT_LIT
+
+static char *put_name(char *p, const char *s) {
+  return ta__jput_name(p, s, strlen(s));
+}
+
+static char *put_secs_or_null(char *p, int digits, bool have, int64_t ns) {
+  return have ? ta__jput_secs(p, ns, digits) : LIT(p, "null");
+}
 
 /* Counters of segments that TCP analysis flags; null when all are zero,
  * as they are for most short connections. */
-static void analysis_fields(struct ta_jsonw *w, const struct ta_side *s) {
-  ta_jsonw_key(w, "analysis");
+static char *analysis_put(char *p, const struct ta_side *s) {
   if (!s->retransmits && !s->out_of_order && !s->zero_windows &&
-      !s->keepalives) {
-    ta_jsonw_null(w);
-    return;
-  }
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_ku64(w, "retransmits", s->retransmits);
-  ta_jsonw_ku64(w, "out_of_order", s->out_of_order);
-  ta_jsonw_ku64(w, "zero_windows", s->zero_windows);
-  ta_jsonw_ku64(w, "keepalives", s->keepalives);
-  ta_jsonw_obj_end(w);
+      !s->keepalives)
+    return LIT(p, ",\"analysis\":null");
+  p = LIT(p, ",\"analysis\":{\"retransmits\":");
+  p = ta__jput_u64(p, s->retransmits);
+  p = LIT(p, ",\"out_of_order\":");
+  p = ta__jput_u64(p, s->out_of_order);
+  p = LIT(p, ",\"zero_windows\":");
+  p = ta__jput_u64(p, s->zero_windows);
+  p = LIT(p, ",\"keepalives\":");
+  p = ta__jput_u64(p, s->keepalives);
+  *p++ = '}';
+  return p;
 }
 
-static void side_fields(struct ta_jsonw *w, const struct ta_conn *c, int d) {
+/* ,"orig":{...} or ,"resp":{...} */
+static char *side_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
+                      int d) {
   const struct ta_side *s = &c->side[d];
-  char ip[64];
-  ta_addr_format(ip, sizeof ip, c->family, s->ip);
-  ta_jsonw_key(w, dir_name(d));
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_kname(w, "ip", ip);
-  ta_jsonw_ku64(w, "port", s->port);
-  ta_jsonw_ku64(w, "pkts", s->pkts);
-  ta_jsonw_ku64(w, "bytes", s->ip_bytes);
-  ta_jsonw_ku64(w, "payload", s->payload_bytes);
-  analysis_fields(w, s);
-  ta_jsonw_key(w, "syn");
-  ta__fp_json_side(w, &s->syn, c->family);
-  ta_jsonw_obj_end(w);
+  p = d == TA_DIR_ORIG ? LIT(p, ",\"orig\":{\"ip\":\"")
+                       : LIT(p, ",\"resp\":{\"ip\":\"");
+  p = ta__jput_addr(p, c->family, s->ip);
+  p = LIT(p, "\",\"port\":");
+  p = ta__jput_u64(p, s->port);
+  p = LIT(p, ",\"pkts\":");
+  p = ta__jput_u64(p, s->pkts);
+  p = LIT(p, ",\"bytes\":");
+  p = ta__jput_u64(p, s->ip_bytes);
+  p = LIT(p, ",\"payload\":");
+  p = ta__jput_u64(p, s->payload_bytes);
+  p = analysis_put(p, s);
+  p = LIT(p, ",\"syn\":");
+  p = ta__fp_json_side_put(p, &s->syn, c->family, w->memo);
+  *p++ = '}';
+  return p;
 }
 
 /* The SYN that the SYN/ACK answered: the last one sent before it. */
@@ -60,321 +78,337 @@ static int64_t answered_syn_ts(const struct ta_conn *c) {
   return c->first_syn_ts;
 }
 
-static void opt_secs(struct ta_jsonw *w, const char *k, bool have, int64_t ns) {
-  ta_jsonw_key(w, k);
-  if (have)
-    ta_jsonw_secs(w, ns);
-  else
-    ta_jsonw_null(w);
-}
-
-static void syn_fields(struct ta_jsonw *w, const struct ta_conn *c) {
-  ta_jsonw_key(w, "syn");
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_ku64(w, "count", c->syn_count);
-  ta_jsonw_key(w, "retry_intervals");
-  ta_jsonw_arr_begin(w);
-  for (uint8_t i = 0; i < c->n_syn_intervals && i < TA_MAX_SYN_INTERVALS; i++)
-    ta_jsonw_secs(w, c->syn_intervals_ns[i]);
-  ta_jsonw_arr_end(w);
-  ta_jsonw_kname(w, "answered_by", answer_name(c->answered_by));
-  ta_jsonw_obj_end(w);
+static char *syn_put(char *p, int digits, const struct ta_conn *c) {
+  p = LIT(p, ",\"syn\":{\"count\":");
+  p = ta__jput_u64(p, c->syn_count);
+  p = LIT(p, ",\"retry_intervals\":[");
+  for (uint8_t i = 0; i < c->n_syn_intervals && i < TA_MAX_SYN_INTERVALS; i++) {
+    if (i)
+      *p++ = ',';
+    p = ta__jput_secs(p, c->syn_intervals_ns[i], digits);
+  }
+  p = c->answered_by == TA_ANSWER_SYNACK ? LIT(p, "],\"answered_by\":\"synack\"}")
+      : c->answered_by == TA_ANSWER_RST  ? LIT(p, "],\"answered_by\":\"rst\"}")
+                                         : LIT(p, "],\"answered_by\":\"none\"}");
 
   /* no SYN/ACK, no handshake to describe (and none can have completed) */
-  ta_jsonw_key(w, "handshake");
-  if (!c->synack_ts) {
-    ta_jsonw_null(w);
-    return;
-  }
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_kbool(w, "complete", c->established_ts != 0);
-  opt_secs(w, "syn_to_synack", c->syn_count > 0,
-           c->synack_ts - answered_syn_ts(c));
-  opt_secs(w, "synack_to_ack", c->established_ts != 0,
-           c->established_ts - c->synack_ts);
-  ta_jsonw_obj_end(w);
+  if (!c->synack_ts)
+    return LIT(p, ",\"handshake\":null");
+  p = c->established_ts ? LIT(p, ",\"handshake\":{\"complete\":true")
+                        : LIT(p, ",\"handshake\":{\"complete\":false");
+  p = LIT(p, ",\"syn_to_synack\":");
+  p = put_secs_or_null(p, digits, c->syn_count > 0,
+                       c->synack_ts - answered_syn_ts(c));
+  p = LIT(p, ",\"synack_to_ack\":");
+  p = put_secs_or_null(p, digits, c->established_ts != 0,
+                       c->established_ts - c->synack_ts);
+  *p++ = '}';
+  return p;
 }
 
 /* The first FIN or RST; null when neither was seen (the initiator, the way
  * and the payload counts are only recorded together with it). */
-static void close_fields(struct ta_jsonw *w, const struct ta_conn *c) {
-  ta_jsonw_key(w, "close");
-  if (!c->close_initiator) {
-    ta_jsonw_null(w);
-    return;
-  }
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_kname(w, "initiator", dir_name(c->close_initiator - 1));
-  ta_jsonw_kname(w, "how", close_how_name(c->close_how));
-  opt_secs(w, "after_handshake", c->close_ts && c->established_ts,
-           c->close_ts - c->established_ts);
-  ta_jsonw_ku64(w, "orig_payload_before", c->payload_before_close[0]);
-  ta_jsonw_ku64(w, "resp_payload_before", c->payload_before_close[1]);
-  ta_jsonw_obj_end(w);
+static char *close_put(char *p, int digits, const struct ta_conn *c) {
+  if (!c->close_initiator)
+    return LIT(p, ",\"close\":null");
+  p = c->close_initiator - 1 == TA_DIR_ORIG
+          ? LIT(p, ",\"close\":{\"initiator\":\"orig\"")
+          : LIT(p, ",\"close\":{\"initiator\":\"resp\"");
+  p = c->close_how == TA_CLOSE_RST ? LIT(p, ",\"how\":\"rst\"")
+                                   : LIT(p, ",\"how\":\"fin\"");
+  p = LIT(p, ",\"after_handshake\":");
+  p = put_secs_or_null(p, digits, c->close_ts && c->established_ts,
+                       c->close_ts - c->established_ts);
+  p = LIT(p, ",\"orig_payload_before\":");
+  p = ta__jput_u64(p, c->payload_before_close[0]);
+  p = LIT(p, ",\"resp_payload_before\":");
+  p = ta__jput_u64(p, c->payload_before_close[1]);
+  *p++ = '}';
+  return p;
 }
 
-/* A relative error bound, as a plain number. */
-static void error_bound(struct ta_jsonw *w, const char *k, double e) {
-  /* four decimals, by integer arithmetic (printf of a double is slow) */
+/* A relative error bound, as a plain number with four decimals, by
+ * integer arithmetic (printf of a double is slow). */
+static char *error_put(char *p, double e) {
   uint64_t v = e > 0 ? (uint64_t)(e * 10000.0 + 0.5) : 0;
-  char num[32];
-  int n = 0;
-  char digits[24];
-  int nd = 0;
-  uint64_t whole = v / 10000;
-  do {
-    digits[nd++] = (char)('0' + whole % 10);
-    whole /= 10;
-  } while (whole && nd < 20);
-  while (nd)
-    num[n++] = digits[--nd];
-  num[n++] = '.';
-  for (uint64_t frac = v % 10000, d = 1000; d; d /= 10)
-    num[n++] = (char)('0' + frac / d % 10);
-  num[n] = 0;
-  ta_jsonw_key(w, k);
-  ta_jsonw_raw(w, num);
+  unsigned frac = (unsigned)(v % 10000);
+  p = ta__jput_u64(p, v / 10000);
+  *p++ = '.';
+  *p++ = (char)('0' + frac / 1000);
+  *p++ = (char)('0' + frac / 100 % 10);
+  *p++ = (char)('0' + frac / 10 % 10);
+  *p++ = (char)('0' + frac % 10);
+  return p;
 }
 
-/* One leg: samples, min, avg, max (docs/latency.md); null without samples. */
-static void rtt_leg(struct ta_jsonw *w, const char *k,
-                    const struct ta_lat_leg *l) {
-  ta_jsonw_key(w, k);
-  if (!l->samples) {
-    ta_jsonw_null(w);
-    return;
-  }
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_ku64(w, "samples", l->samples);
-  opt_secs(w, "min", l->samples, (int64_t)l->min_us * 1000);
-  opt_secs(w, "avg", l->samples, ta_lat_leg_avg(l));
-  opt_secs(w, "max", l->samples, (int64_t)l->max_us * 1000);
-  ta_jsonw_obj_end(w);
+/* min, median, max of a small latency set, each null without samples. */
+static char *small_put(char *p, int digits, const struct ta_lat_small *x) {
+  p = LIT(p, ",\"min\":");
+  p = put_secs_or_null(p, digits, x->count, ta_lat_small_min(x));
+  p = LIT(p, ",\"median\":");
+  p = put_secs_or_null(p, digits, x->count, ta_lat_small_median(x));
+  p = LIT(p, ",\"max\":");
+  p = put_secs_or_null(p, digits, x->count, ta_lat_small_max(x));
+  p = LIT(p, ",\"median_error\":");
+  return error_put(p, ta_lat_small_error(x));
+}
+
+/* One leg's samples, min, avg, max (docs/latency.md); null without them. */
+static char *rtt_leg_put(char *p, int digits, const struct ta_lat_leg *l) {
+  if (!l->samples)
+    return LIT(p, "null");
+  p = LIT(p, "{\"samples\":");
+  p = ta__jput_u64(p, l->samples);
+  p = LIT(p, ",\"min\":");
+  p = ta__jput_secs(p, (int64_t)l->min_us * 1000, digits);
+  p = LIT(p, ",\"avg\":");
+  p = ta__jput_secs(p, ta_lat_leg_avg(l), digits);
+  p = LIT(p, ",\"max\":");
+  p = ta__jput_secs(p, (int64_t)l->max_us * 1000, digits);
+  *p++ = '}';
+  return p;
 }
 
 /* Round trips; null when nothing was measured, as for most refused and
  * unanswered attempts. */
-static void rtt_fields(struct ta_jsonw *w, const struct ta_conn *c) {
+static char *rtt_put(char *p, int digits, const struct ta_conn *c) {
   const struct ta_lat_small *r = &c->lat.rtt;
   const struct ta_lat_leg *to_resp = &c->side[TA_DIR_ORIG].lat;
   const struct ta_lat_leg *to_orig = &c->side[TA_DIR_RESP].lat;
   int64_t hs = ta_lat_handshake(&c->lat);
-  double err = ta_lat_small_error(r);
-  ta_jsonw_key(w, "rtt");
   if (!r->count && hs < 0 && !to_resp->samples && !to_orig->samples &&
-      err <= 0) {
-    ta_jsonw_null(w);
-    return;
-  }
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_ku64(w, "samples", r->count);
-  opt_secs(w, "min", r->count, ta_lat_small_min(r));
-  opt_secs(w, "median", r->count, ta_lat_small_median(r));
-  opt_secs(w, "max", r->count, ta_lat_small_max(r));
-  error_bound(w, "median_error", err);
-  opt_secs(w, "handshake", hs >= 0, hs);
-  rtt_leg(w, "to_resp", to_resp);
-  rtt_leg(w, "to_orig", to_orig);
-  ta_jsonw_obj_end(w);
+      ta_lat_small_error(r) <= 0)
+    return LIT(p, ",\"rtt\":null");
+  p = LIT(p, ",\"rtt\":{\"samples\":");
+  p = ta__jput_u64(p, r->count);
+  p = small_put(p, digits, r);
+  p = LIT(p, ",\"handshake\":");
+  p = put_secs_or_null(p, digits, hs >= 0, hs);
+  p = LIT(p, ",\"to_resp\":");
+  p = rtt_leg_put(p, digits, to_resp);
+  p = LIT(p, ",\"to_orig\":");
+  p = rtt_leg_put(p, digits, to_orig);
+  *p++ = '}';
+  return p;
 }
 
 /* Server response times; null when no exchange and no first answer. */
-static void response_fields(struct ta_jsonw *w, const struct ta_conn *c) {
+static char *response_put(char *p, int digits, const struct ta_conn *c) {
   const struct ta_lat_small *x = &c->lat.response;
   int64_t first = c->side[TA_DIR_RESP].first_payload_ts;
   bool have_first = c->established_ts && first >= c->established_ts;
-  double err = ta_lat_small_error(x);
-  ta_jsonw_key(w, "response");
-  if (!x->count && !have_first && err <= 0) {
-    ta_jsonw_null(w);
-    return;
-  }
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_ku64(w, "count", x->count);
-  opt_secs(w, "min", x->count, ta_lat_small_min(x));
-  opt_secs(w, "median", x->count, ta_lat_small_median(x));
-  opt_secs(w, "max", x->count, ta_lat_small_max(x));
-  error_bound(w, "median_error", err);
-  opt_secs(w, "first", have_first, first - c->established_ts);
-  ta_jsonw_obj_end(w);
+  if (!x->count && !have_first && ta_lat_small_error(x) <= 0)
+    return LIT(p, ",\"response\":null");
+  p = LIT(p, ",\"response\":{\"count\":");
+  p = ta__jput_u64(p, x->count);
+  p = small_put(p, digits, x);
+  p = LIT(p, ",\"first\":");
+  p = put_secs_or_null(p, digits, have_first, first - c->established_ts);
+  *p++ = '}';
+  return p;
 }
 
-static void anomaly_list(struct ta_jsonw *w, uint32_t bits) {
-  static const char *names[] = {
-      "snaplen_truncated", "ip_padded", "ip_options", "tcp_option_bad",
-      "tcp_option_after_eol", "tcp_reserved_bits", "urg_ptr_without_urg",
-      "ts_ecr_on_syn", "tcp_truncated", "ip_total_length_short"};
-  ta_jsonw_key(w, "anomalies");
-  ta_jsonw_arr_begin(w);
-  for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (bits & (1u << i))
-      ta_jsonw_name(w, names[i]);
-  ta_jsonw_arr_end(w);
+static const char *const anomaly_names[] = {
+    "snaplen_truncated", "ip_padded", "ip_options", "tcp_option_bad",
+    "tcp_option_after_eol", "tcp_reserved_bits", "urg_ptr_without_urg",
+    "ts_ecr_on_syn", "tcp_truncated", "ip_total_length_short"};
+
+static char *anomalies_put(char *p, uint32_t bits) {
+  p = LIT(p, ",\"anomalies\":[");
+  bool any = false;
+  for (unsigned i = 0; bits && i < sizeof anomaly_names / sizeof anomaly_names[0];
+       i++)
+    if (bits & (1u << i)) {
+      if (any)
+        *p++ = ',';
+      p = put_name(p, anomaly_names[i]);
+      any = true;
+    }
+  *p++ = ']';
+  return p;
 }
 
 /* Each packet is [t, dir, flags, seq, ack, win, len]: positions rather
  * than keys, since a ladder can hold a dozen packets. */
-static void ladder_fields(struct ta_jsonw *w, const struct ta_conn *c) {
-  ta_jsonw_key(w, "ladder");
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_key(w, "packets");
-  ta_jsonw_arr_begin(w);
+static char *ladder_put(char *p, int digits, const struct ta_conn *c) {
+  p = LIT(p, ",\"ladder\":{\"packets\":[");
   for (uint8_t i = 0; i < c->n_ladder && i < TA_LADDER_PKTS; i++) {
-    const struct ta_ladder_pkt *p = &c->ladder[i];
-    ta_jsonw_arr_begin(w);
-    ta_jsonw_secs(w, (int64_t)p->dt_us * 1000);
-    ta_jsonw_name(w, dir_name(p->dir));
-    ta_jsonw_u64(w, p->flags);
-    ta_jsonw_u64(w, p->seq_rel);
-    ta_jsonw_u64(w, p->ack_rel);
-    ta_jsonw_u64(w, p->window);
-    ta_jsonw_u64(w, p->payload);
-    ta_jsonw_arr_end(w);
+    const struct ta_ladder_pkt *k = &c->ladder[i];
+    p = i ? LIT(p, ",[") : LIT(p, "[");
+    p = ta__jput_secs(p, (int64_t)k->dt_us * 1000, digits);
+    p = k->dir == TA_DIR_ORIG ? LIT(p, ",\"orig\",") : LIT(p, ",\"resp\",");
+    p = ta__jput_u64(p, k->flags);
+    *p++ = ',';
+    p = ta__jput_u64(p, k->seq_rel);
+    *p++ = ',';
+    p = ta__jput_u64(p, k->ack_rel);
+    *p++ = ',';
+    p = ta__jput_u64(p, k->window);
+    *p++ = ',';
+    p = ta__jput_u64(p, k->payload);
+    *p++ = ']';
   }
-  ta_jsonw_arr_end(w);
-  ta_jsonw_ku64(w, "more", c->ladder_more);
-  ta_jsonw_obj_end(w);
+  p = LIT(p, "],\"more\":");
+  p = ta__jput_u64(p, c->ladder_more);
+  *p++ = '}';
+  return p;
+}
+
+static char *summary_put(char *p, const struct ta_conn *c);
+
+/* first_ts through close. The summary and the reason are the program's own
+ * text (reasons are static strings); the reason is escaped all the same. */
+static char *times_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
+                       const char *scenario, size_t scenario_len,
+                       const char *reason, size_t reason_len) {
+  p = LIT(p, ",\"first_ts\":\"");
+  p = ta__jput_time(p, c->first_ts, w->digits, w->memo);
+  p = LIT(p, "\",\"duration\":");
+  p = ta__jput_secs(p, c->last_ts - c->first_ts, w->digits);
+  p = c->syn_seen        ? LIT(p, ",\"originator_from\":\"syn\"")
+      : c->roles_guessed ? LIT(p, ",\"originator_from\":\"first_packet\"")
+                         : LIT(p, ",\"originator_from\":\"synack\"");
+  p = LIT(p, ",\"scenario\":");
+  p = ta__jput_name(p, scenario, scenario_len);
+  p = LIT(p, ",\"reason\":");
+  p = reason ? ta__jput_str(p, reason, reason_len) : LIT(p, "null");
+  p = LIT(p, ",\"summary\":\"");
+  char *s = p;
+  p = summary_put(p, c);
+  if (p - s > SUMMARY_MAX)
+    p = s + SUMMARY_MAX;
+  *p++ = '"';
+  p = syn_put(p, w->digits, c);
+  return close_put(p, w->digits, c);
 }
 
 void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
                           bool with_ladder) {
-  char summary[160];
-  ta_jsonw_ku64(w, "id", c->id);
-  ta_jsonw_kname(w, "family", c->family == 6 ? "ipv6" : "ipv4");
-  side_fields(w, c, TA_DIR_ORIG);
-  side_fields(w, c, TA_DIR_RESP);
-  ta_jsonw_ktime(w, "first_ts", c->first_ts);
-  ta_jsonw_ksecs(w, "duration", c->last_ts - c->first_ts);
-  ta_jsonw_kname(w, "originator_from",
-                c->syn_seen ? "syn" : c->roles_guessed ? "first_packet"
-                                                       : "synack");
-  ta_jsonw_kname(w, "scenario", ta_scenario_name(c->scenario));
-  ta_jsonw_key(w, "reason");
-  ta_jsonw_str(w, c->scenario == TA_SC_OTHER ? c->other_reason : NULL);
-  ta__conn_summary(summary, sizeof summary, c);
-  ta_jsonw_kstr(w, "summary", summary);
-  syn_fields(w, c);
-  close_fields(w, c);
-  rtt_fields(w, c);
-  response_fields(w, c);
-  ta_jsonw_kname(w, "conn_state", ta_conn_state_name(c->conn_state));
-  ta_jsonw_key(w, "history");
-  ta_jsonw_strn(w, c->history, c->history_len);
-  ta_jsonw_kname(w, "end_reason", ta_end_reason_name(c->end_reason));
-  anomaly_list(w, c->anomalies);
+  const char *reason = c->scenario == TA_SC_OTHER ? c->other_reason : NULL;
+  size_t reason_len = reason ? strlen(reason) : 0;
+  const char *scenario = ta_scenario_name(c->scenario);
+  const char *state = ta_conn_state_name(c->conn_state);
+  const char *end = ta_end_reason_name(c->end_reason);
+  size_t scenario_len = strlen(scenario), state_len = strlen(state),
+         end_len = strlen(end);
+  uint8_t hist = c->history_len < TA_MAX_HISTORY ? c->history_len : TA_MAX_HISTORY;
+  int digits = w->digits;
+  size_t room = 64 + 2 * SIDE_ROOM + TIMES_ROOM + scenario_len + 6 * reason_len +
+                SUMMARY_MAX + LATENCY_ROOM + STATE_ROOM + state_len +
+                end_len + 6 * hist + LADDER_ROOM;
+  char *d = ta_jsonw_room(w, room), *p = ta__jput_sep(w, d);
+
+  p = LIT(p, "\"id\":");
+  p = ta__jput_u64(p, c->id);
+  p = c->family == 6 ? LIT(p, ",\"family\":\"ipv6\"")
+                     : LIT(p, ",\"family\":\"ipv4\"");
+  p = side_put(p, w, c, TA_DIR_ORIG);
+  p = side_put(p, w, c, TA_DIR_RESP);
+  p = times_put(p, w, c, scenario, scenario_len, reason, reason_len);
+  p = rtt_put(p, digits, c);
+  p = response_put(p, digits, c);
+  p = LIT(p, ",\"conn_state\":");
+  p = ta__jput_name(p, state, state_len);
+  p = LIT(p, ",\"history\":");
+  p = ta__jput_str(p, c->history, hist);
+  p = LIT(p, ",\"end_reason\":");
+  p = ta__jput_name(p, end, end_len);
+  p = anomalies_put(p, c->anomalies);
   if (with_ladder)
-    ladder_fields(w, c);
-}
-
-/* A bounded string being appended to (per record, so no printf). */
-struct text {
-  char *p, *end; /* end: where the terminating NUL must go at the latest */
-};
-
-static void text_put(struct text *t, const char *s) {
-  while (*s && t->p < t->end)
-    *t->p++ = *s++;
-  *t->p = 0;
-}
-
-static void text_u64(struct text *t, uint64_t v) {
-  char tmp[24];
-  char *q = tmp + sizeof tmp;
-  *--q = 0;
-  do {
-    *--q = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  text_put(t, q);
+    p = ladder_put(p, digits, c);
+  ta_jsonw_room_done(w, d, p);
 }
 
 /* "0.13 ms", "350 ms", "5.0 s": a person's resolution for a duration. */
-static void text_span(struct text *t, int64_t ns) {
+static char *span_put(char *p, int64_t ns) {
   uint64_t v = ns < 0 ? 0 : (uint64_t)ns;
-  uint64_t units, scale;
-  const char *suffix;
   if (v < 10000000u) { /* below 10 ms: hundredths of a millisecond */
-    units = (v + 5000) / 10000, scale = 100, suffix = " ms";
-  } else if (v < 1000000000u) {
-    units = (v + 500000) / 1000000, scale = 1, suffix = " ms";
-  } else {
-    units = (v + 50000000) / 100000000, scale = 10, suffix = " s";
+    uint64_t units = (v + 5000) / 10000;
+    p = ta__jput_u64(p, units / 100);
+    *p++ = '.';
+    *p++ = (char)('0' + units % 100 / 10);
+    *p++ = (char)('0' + units % 10);
+    return LIT(p, " ms");
   }
-  text_u64(t, units / scale);
-  if (scale > 1) {
-    char frac[4] = ".";
-    uint64_t f = units % scale;
-    if (scale == 100) {
-      frac[1] = (char)('0' + f / 10);
-      frac[2] = (char)('0' + f % 10);
-    } else {
-      frac[1] = (char)('0' + f);
+  if (v < 1000000000u) {
+    p = ta__jput_u64(p, (v + 500000) / 1000000);
+    return LIT(p, " ms");
+  }
+  uint64_t units = (v + 50000000) / 100000000;
+  p = ta__jput_u64(p, units / 10);
+  *p++ = '.';
+  *p++ = (char)('0' + units % 10);
+  return LIT(p, " s");
+}
+
+static char *who_put(char *p, const struct ta_conn *c) {
+  return c->close_initiator == 1 + TA_DIR_ORIG ? LIT(p, "client")
+                                               : LIT(p, "server");
+}
+
+/* The summary, at most SUMMARY_MAX + 1 bytes (a reason is cut to fit). */
+static char *summary_put(char *p, const struct ta_conn *c) {
+  int64_t after = c->close_ts && c->established_ts
+                      ? c->close_ts - c->established_ts : 0;
+  switch (c->scenario) {
+  case TA_SC_COMPLETED:
+    p = LIT(p, "completed; the ");
+    p = who_put(p, c);
+    p = LIT(p, " closed first, ");
+    p = span_put(p, after);
+    return LIT(p, " after the handshake");
+  case TA_SC_REFUSED:
+    p = LIT(p, "refused");
+    if (c->syn_count > 1) {
+      *p++ = ' ';
+      p = ta__jput_u64(p, c->syn_count);
+      p = LIT(p, " times in ");
+      p = span_put(p, c->last_syn_ts - c->first_syn_ts);
     }
-    text_put(t, frac);
+    return p;
+  case TA_SC_UNANSWERED:
+    p = ta__jput_u64(p, c->syn_count);
+    p = c->syn_count == 1 ? LIT(p, " SYN unanswered over ")
+                          : LIT(p, " SYNs unanswered over ");
+    return span_put(p, c->last_syn_ts - c->first_syn_ts);
+  case TA_SC_ACCEPTED_THEN_CLOSED:
+    p = LIT(p, "accepted, then closed by the server (");
+    p = c->close_how == TA_CLOSE_RST ? LIT(p, "RST) ") : LIT(p, "FIN) ");
+    p = span_put(p, after);
+    return LIT(p, " after the handshake without sending data");
+  case TA_SC_RESET:
+    p = LIT(p, "reset by the ");
+    p = who_put(p, c);
+    *p++ = ' ';
+    p = span_put(p, after);
+    return LIT(p, " after the handshake");
+  case TA_SC_HALF_CLOSED:
+    p = LIT(p, "half-closed by the ");
+    p = who_put(p, c);
+    return LIT(p, "; the other side never closed");
+  case TA_SC_OPEN:
+    return LIT(p, "still open when the capture ended");
+  case TA_SC_HANDSHAKE_INCOMPLETE:
+    return LIT(p, "SYN answered, but the handshake never completed");
+  case TA_SC_MIDSTREAM:
+    return LIT(p, "began before the capture (no SYN seen)");
+  default: {
+    const char *r = c->other_reason ? c->other_reason : "?";
+    size_t n = strnlen(r, SUMMARY_MAX);
+    p = LIT(p, "other: ");
+    memcpy(p, r, n);
+    return p + n;
   }
-  text_put(t, suffix);
+  }
 }
 
 void ta__conn_summary(char *buf, size_t len, const struct ta_conn *c) {
+  char tmp[SUMMARY_MAX + 16];
   if (!len)
     return;
-  struct text t = {buf, buf + len - 1};
-  int64_t after = c->close_ts && c->established_ts
-                      ? c->close_ts - c->established_ts : 0;
-  const char *who = c->close_initiator == 1 + TA_DIR_ORIG ? "client" : "server";
-  *buf = 0;
-  switch (c->scenario) {
-  case TA_SC_COMPLETED:
-    text_put(&t, "completed; the ");
-    text_put(&t, who);
-    text_put(&t, " closed first, ");
-    text_span(&t, after);
-    text_put(&t, " after the handshake");
-    break;
-  case TA_SC_REFUSED:
-    text_put(&t, "refused");
-    if (c->syn_count > 1) {
-      text_put(&t, " ");
-      text_u64(&t, c->syn_count);
-      text_put(&t, " times in ");
-      text_span(&t, c->last_syn_ts - c->first_syn_ts);
-    }
-    break;
-  case TA_SC_UNANSWERED:
-    text_u64(&t, c->syn_count);
-    text_put(&t, c->syn_count == 1 ? " SYN unanswered over "
-                                   : " SYNs unanswered over ");
-    text_span(&t, c->last_syn_ts - c->first_syn_ts);
-    break;
-  case TA_SC_ACCEPTED_THEN_CLOSED:
-    text_put(&t, "accepted, then closed by the server (");
-    text_put(&t, c->close_how == TA_CLOSE_RST ? "RST) " : "FIN) ");
-    text_span(&t, after);
-    text_put(&t, " after the handshake without sending data");
-    break;
-  case TA_SC_RESET:
-    text_put(&t, "reset by the ");
-    text_put(&t, who);
-    text_put(&t, " ");
-    text_span(&t, after);
-    text_put(&t, " after the handshake");
-    break;
-  case TA_SC_HALF_CLOSED:
-    text_put(&t, "half-closed by the ");
-    text_put(&t, who);
-    text_put(&t, "; the other side never closed");
-    break;
-  case TA_SC_OPEN:
-    text_put(&t, "still open when the capture ended");
-    break;
-  case TA_SC_HANDSHAKE_INCOMPLETE:
-    text_put(&t, "SYN answered, but the handshake never completed");
-    break;
-  case TA_SC_MIDSTREAM:
-    text_put(&t, "began before the capture (no SYN seen)");
-    break;
-  default:
-    text_put(&t, "other: ");
-    text_put(&t, c->other_reason ? c->other_reason : "?");
-  }
+  size_t n = (size_t)(summary_put(tmp, c) - tmp);
+  if (n > len - 1)
+    n = len - 1;
+  memcpy(buf, tmp, n);
+  buf[n] = 0;
 }

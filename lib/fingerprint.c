@@ -86,8 +86,15 @@ const char *ta_fp_quirk_name(int i) {
 }
 
 /* Option kind names: the same as in the "options" of the "syn" object. */
-static const char *const kind_names[] = {"eol", "nop", "mss", "ws", "sok",
-                                         "sack", NULL, NULL, "ts"};
+#define FP_KINDS(NAME, GAP)                                                    \
+  NAME("eol") NAME("nop") NAME("mss") NAME("ws") NAME("sok") NAME("sack")     \
+  GAP GAP NAME("ts")
+#define FP_KIND_STR(s) s,
+#define FP_KIND_LEN(s) sizeof(s) - 1,
+#define FP_KIND_NULL NULL,
+#define FP_KIND_ZERO 0,
+static const char *const kind_names[] = {FP_KINDS(FP_KIND_STR, FP_KIND_NULL)};
+static const uint8_t kind_name_len[] = {FP_KINDS(FP_KIND_LEN, FP_KIND_ZERO)};
 #define N_KIND_NAMES (sizeof kind_names / sizeof kind_names[0])
 
 /* ------------------------------------------------------------------------ */
@@ -133,40 +140,35 @@ static int segment_sizes(const struct ta_fp_features *f, uint32_t seg[4],
   return n;
 }
 
-static void set_relation(struct ta_fp_features *f, uint8_t rel, uint32_t seg) {
+/* Whether the window is k times seg; if so, that is its relation. */
+static bool try_relation(struct ta_fp_features *f, uint8_t rel, uint32_t seg) {
+  if (f->window % seg)
+    return false;
   f->win_rel = rel;
   f->win_mult = (uint16_t)(f->window / seg);
   f->win_seg = (uint16_t)seg;
+  return true;
 }
 
-/* Reported in this order: the MSS readings, then the MTU, then the
- * Ethernet MSS of a clamped path. */
+/* The sizes of segment_sizes() tried in the order reported: the MSS
+ * readings, then the MTU, then the Ethernet MSS of a clamped path. Spelled
+ * out rather than collected: every SYN of every connection goes through
+ * here, while the matcher wants the collected list. */
 static void window_relation(struct ta_fp_features *f) {
-  uint32_t seg[4], cand[5], w = f->window;
-  uint8_t rel[4], cand_rel[5];
-  int n = segment_sizes(f, seg, rel), k = 0;
   f->win_rel = TA_FP_WIN_NONE;
   f->win_mult = 0;
   f->win_seg = 0;
-  if (w == 0 || n == 0)
+  if (f->window == 0 || !f->has_mss || f->mss == 0)
     return;
-  for (int i = 0; i < n; i++)
-    if (rel[i] != TA_FP_WIN_ETH) {
-      cand[k] = seg[i];
-      cand_rel[k++] = rel[i];
-    }
-  cand[k] = f->mss + (f->family == 6 ? 60u : 40u);
-  cand_rel[k++] = TA_FP_WIN_MTU;
-  for (int i = 0; i < n; i++)
-    if (rel[i] == TA_FP_WIN_ETH) {
-      cand[k] = seg[i];
-      cand_rel[k++] = rel[i];
-    }
-  for (int i = 0; i < k; i++)
-    if (w % cand[i] == 0) {
-      set_relation(f, cand_rel[i], cand[i]);
-      return;
-    }
+  bool ts = has_ts(f);
+  uint32_t mss = f->mss, eth = f->family == 6 ? FP_ETH_MSS6 : FP_ETH_MSS4;
+  if (try_relation(f, TA_FP_WIN_MSS, mss) ||
+      (ts && mss > FP_TS_LEN &&
+       try_relation(f, TA_FP_WIN_MSS_TS, mss - FP_TS_LEN)) ||
+      try_relation(f, TA_FP_WIN_MTU, mss + (f->family == 6 ? 60u : 40u)))
+    return;
+  if (mss < eth && !try_relation(f, TA_FP_WIN_ETH, eth) && ts)
+    try_relation(f, TA_FP_WIN_ETH, eth - FP_TS_LEN);
 }
 
 void ta_fp_features_from_syn(struct ta_fp_features *f,
@@ -252,34 +254,64 @@ static void text_put(struct text *t, const char *s, size_t n) {
 static void text_str(struct text *t, const char *s) { text_put(t, s, strlen(s)); }
 
 static void text_u64(struct text *t, uint64_t v) {
-  char d[20];
-  size_t n = sizeof d;
-  do {
-    d[--n] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  text_put(t, d + n, sizeof d - n);
+  char d[24];
+  text_put(t, d, (size_t)(ta__jput_u64(d, v) - d));
+}
+
+/* Text written forward at a pointer into room the caller sized (no
+ * printf: the report writes these for every side of every connection and
+ * every host's evidence). Quirk names with their lengths known. */
+static const uint8_t quirk_name_len[] = {
+#define TA__FPQ_LEN(name, text, meaning) sizeof(text) - 1,
+    TA_FP_QUIRK_MAP(TA__FPQ_LEN)
+#undef TA__FPQ_LEN
+};
+
+static char *put_kind(char *p, uint8_t k) {
+  const char *n = k < N_KIND_NAMES ? kind_names[k] : NULL;
+  if (!n) {
+    *p++ = 'k';
+    return ta__jput_u64(p, k);
+  }
+  memcpy(p, n, kind_name_len[k]);
+  return p + kind_name_len[k];
+}
+
+/* "mss,nop,ws,nop,nop,sok": at most TA_MAX_OPT_LAYOUT * 5 - 1 bytes. */
+static char *put_layout(char *p, const struct ta_fp_features *f) {
+  for (uint8_t i = 0; i < f->n_layout; i++) {
+    if (i)
+      *p++ = ',';
+    p = put_kind(p, f->layout[i]);
+  }
+  return p;
+}
+
+/* ta_fp_window_rel's text: at most 11 bytes. */
+static char *put_window_rel(char *p, const struct ta_fp_features *f) {
+  switch (f->win_rel) {
+  case TA_FP_WIN_MSS:
+    p = TA_JPUT_LIT(p, "mss*");
+    break;
+  case TA_FP_WIN_MSS_TS:
+    p = TA_JPUT_LIT(p, "(mss-12)*");
+    break;
+  case TA_FP_WIN_MTU:
+    p = TA_JPUT_LIT(p, "mtu*");
+    break;
+  case TA_FP_WIN_ETH:
+    p = ta__jput_u64(p, f->win_seg);
+    *p++ = '*';
+    break;
+  default:
+    return p;
+  }
+  return ta__jput_u64(p, f->win_mult);
 }
 
 static void window_rel_text(struct text *t, const struct ta_fp_features *f) {
-  switch (f->win_rel) {
-  case TA_FP_WIN_MSS:
-    text_put(t, "mss*", 4);
-    break;
-  case TA_FP_WIN_MSS_TS:
-    text_put(t, "(mss-12)*", 9);
-    break;
-  case TA_FP_WIN_MTU:
-    text_put(t, "mtu*", 4);
-    break;
-  case TA_FP_WIN_ETH:
-    text_u64(t, f->win_seg);
-    text_put(t, "*", 1);
-    break;
-  default:
-    return;
-  }
-  text_u64(t, f->win_mult);
+  char tmp[32];
+  text_put(t, tmp, (size_t)(put_window_rel(tmp, f) - tmp));
 }
 
 void ta_fp_window_rel(char *buf, size_t len, const struct ta_fp_features *f) {
@@ -329,50 +361,43 @@ void ta_fp_layout(char *buf, size_t len, const struct ta_fp_features *f) {
   }
 }
 
-static void summary_text(struct text *t, const struct ta_fp_features *f) {
-  text_str(t, f->synack ? "syn+ack ttl " : "syn ttl ");
-  text_u64(t, f->ttl);
-  text_put(t, " (initial ", 10);
-  text_u64(t, f->initial_ttl);
-  text_put(t, ", ", 2);
-  text_u64(t, f->hops);
-  text_str(t, f->hops == 1 ? " hop) win " : " hops) win ");
-  text_u64(t, f->window);
+/* At most about 300 bytes: every field at its longest, every quirk. */
+static char *put_summary(char *p, const struct ta_fp_features *f) {
+  p = f->synack ? TA_JPUT_LIT(p, "syn+ack ttl ") : TA_JPUT_LIT(p, "syn ttl ");
+  p = ta__jput_u64(p, f->ttl);
+  p = TA_JPUT_LIT(p, " (initial ");
+  p = ta__jput_u64(p, f->initial_ttl);
+  p = TA_JPUT_LIT(p, ", ");
+  p = ta__jput_u64(p, f->hops);
+  p = f->hops == 1 ? TA_JPUT_LIT(p, " hop) win ") : TA_JPUT_LIT(p, " hops) win ");
+  p = ta__jput_u64(p, f->window);
   if (f->win_rel >= TA_FP_WIN_MSS && f->win_rel <= TA_FP_WIN_ETH) {
-    text_put(t, " (", 2);
-    window_rel_text(t, f);
-    text_put(t, ")", 1);
+    p = TA_JPUT_LIT(p, " (");
+    p = put_window_rel(p, f);
+    *p++ = ')';
   }
-  text_put(t, " ws ", 4);
-  if (f->has_wscale)
-    text_u64(t, f->wscale);
-  else
-    text_put(t, "-", 1);
-  text_put(t, " mss ", 5);
-  if (f->has_mss)
-    text_u64(t, f->mss);
-  else
-    text_put(t, "-", 1);
-  text_put(t, " opts ", 6);
-  for (uint8_t i = 0; i < f->n_layout; i++) {
-    char other[8];
-    if (i)
-      text_put(t, ",", 1);
-    text_str(t, kind_name(f->layout[i], other));
-  }
-  if (!f->n_layout)
-    text_put(t, "-", 1);
-  text_put(t, " quirks ", 8);
+  p = TA_JPUT_LIT(p, " ws ");
+  p = f->has_wscale ? ta__jput_u64(p, f->wscale) : TA_JPUT_LIT(p, "-");
+  p = TA_JPUT_LIT(p, " mss ");
+  p = f->has_mss ? ta__jput_u64(p, f->mss) : TA_JPUT_LIT(p, "-");
+  p = TA_JPUT_LIT(p, " opts ");
+  p = f->n_layout ? put_layout(p, f) : TA_JPUT_LIT(p, "-");
+  p = TA_JPUT_LIT(p, " quirks ");
   bool any = false;
-  for (int i = 0; i < TA_FPQ_COUNT; i++)
+  for (int i = 0; f->quirks && i < TA_FPQ_COUNT; i++)
     if (f->quirks & (1u << i)) {
       if (any)
-        text_put(t, ",", 1);
-      text_str(t, quirk_names[i]);
+        *p++ = ',';
+      memcpy(p, quirk_names[i], quirk_name_len[i]);
+      p += quirk_name_len[i];
       any = true;
     }
-  if (!any)
-    text_put(t, "-", 1);
+  return any ? p : TA_JPUT_LIT(p, "-");
+}
+
+static void summary_text(struct text *t, const struct ta_fp_features *f) {
+  char tmp[512];
+  text_put(t, tmp, (size_t)(put_summary(tmp, f) - tmp));
 }
 
 void ta_fp_summary(char *buf, size_t len, const struct ta_fp_features *f) {
@@ -1369,60 +1394,126 @@ static void json_str_or_null(struct ta_jsonw *w, const char *k, const char *s) {
     ta_jsonw_null(w);
 }
 
-/* Only the signature's id: its os, version and class are the table's
- * (data/os-signatures.txt), and each host's os_guess spells them out. */
-static void json_match(struct ta_jsonw *w, const struct ta_fp_entry *e) {
-  ta_jsonw_key(w, "match");
-  if (e)
-    ta_jsonw_str(w, e->id);
-  else
-    ta_jsonw_null(w);
+/* The "syn" object of a side that sent one. initial_ttl is ttl + hops and
+ * df is the "df" quirk: neither is written twice. sack_ok and timestamps
+ * are not the layout's "sok" and "ts": an option of the wrong length is
+ * listed but not taken. Of the match only the signature's id: its os,
+ * version and class are the table's (data/os-signatures.txt), and each
+ * host's os_guess spells them out. */
+static char *side_object(char *p, const struct ta_syn_features *syn,
+                         uint8_t family) {
+  struct ta_fp_features f;
+  ta_fp_features_from_syn(&f, syn, family);
+  const struct ta_fp_entry *e =
+      ta_fp_db_entry(ta_fp_db_default(), syn_entry(syn, &f));
+  p = f.synack ? TA_JPUT_LIT(p, "{\"packet\":\"syn+ack\",\"ttl\":")
+               : TA_JPUT_LIT(p, "{\"packet\":\"syn\",\"ttl\":");
+  p = ta__jput_u64(p, f.ttl);
+  p = TA_JPUT_LIT(p, ",\"hops\":");
+  p = ta__jput_u64(p, f.hops);
+  p = TA_JPUT_LIT(p, ",\"window\":");
+  p = ta__jput_u64(p, f.window);
+  p = TA_JPUT_LIT(p, ",\"window_rel\":");
+  if (f.win_rel == TA_FP_WIN_NONE || f.win_rel > TA_FP_WIN_ETH) {
+    p = TA_JPUT_LIT(p, "null");
+  } else {
+    *p++ = '"';
+    p = put_window_rel(p, &f);
+    *p++ = '"';
+  }
+  p = TA_JPUT_LIT(p, ",\"mss\":");
+  p = f.has_mss ? ta__jput_u64(p, f.mss) : TA_JPUT_LIT(p, "null");
+  p = TA_JPUT_LIT(p, ",\"wscale\":");
+  p = f.has_wscale ? ta__jput_u64(p, f.wscale) : TA_JPUT_LIT(p, "null");
+  p = syn->opt.sack_ok ? TA_JPUT_LIT(p, ",\"sack_ok\":true")
+                       : TA_JPUT_LIT(p, ",\"sack_ok\":false");
+  p = syn->opt.has_ts ? TA_JPUT_LIT(p, ",\"timestamps\":true")
+                      : TA_JPUT_LIT(p, ",\"timestamps\":false");
+  p = TA_JPUT_LIT(p, ",\"options\":\"");
+  p = put_layout(p, &f);
+  p = TA_JPUT_LIT(p, "\",\"quirks\":[");
+  bool any = false;
+  for (int i = 0; f.quirks && i < TA_FPQ_COUNT; i++)
+    if (f.quirks & (1u << i)) {
+      if (any)
+        *p++ = ',';
+      p = ta__jput_name(p, quirk_names[i], quirk_name_len[i]);
+      any = true;
+    }
+  p = TA_JPUT_LIT(p, "],\"match\":");
+  p = e ? ta__jput_str(p, e->id, strlen(e->id)) : TA_JPUT_LIT(p, "null");
+  *p++ = '}';
+  return p;
 }
 
-void ta__fp_json_side(struct ta_jsonw *w, const struct ta_syn_features *syn,
-                      uint8_t family) {
-  if (!syn->seen) {
-    ta_jsonw_null(w);
-    return;
-  }
-  struct ta_fp_features f;
-  char buf[128];
-  ta_fp_features_from_syn(&f, syn, family);
-  const struct ta_fp_db *db = ta_fp_db_default();
-  const struct ta_fp_entry *e = ta_fp_db_entry(db, syn_entry(syn, &f));
+/* What the "syn" object depends on, and nothing else: two SYNs with the
+ * same key have the same text. */
+struct side_key {
+  uint32_t anomalies; /* the bits quirks are made of */
+  uint16_t window, mss, bits;
+  int16_t fp_match;
+  uint8_t family, flags, ttl, wscale, n_layout;
+  uint8_t layout[TA_MAX_OPT_LAYOUT];
+  uint8_t pad[7]; /* to whole words, zeroed */
+};
 
-  /* initial_ttl is ttl + hops and df is the "df" quirk: neither is
-   * written twice. sack_ok and timestamps are not the layout's "sok" and
-   * "ts": an option of the wrong length is listed but not taken. */
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_kname(w, "packet", f.synack ? "syn+ack" : "syn");
-  ta_jsonw_ku64(w, "ttl", f.ttl);
-  ta_jsonw_ku64(w, "hops", f.hops);
-  ta_jsonw_ku64(w, "window", f.window);
-  ta_fp_window_rel(buf, sizeof buf, &f);
-  json_str_or_null(w, "window_rel", buf);
-  ta_jsonw_key(w, "mss");
-  if (f.has_mss)
-    ta_jsonw_u64(w, f.mss);
-  else
-    ta_jsonw_null(w);
-  ta_jsonw_key(w, "wscale");
-  if (f.has_wscale)
-    ta_jsonw_u64(w, f.wscale);
-  else
-    ta_jsonw_null(w);
-  ta_jsonw_kbool(w, "sack_ok", syn->opt.sack_ok);
-  ta_jsonw_kbool(w, "timestamps", syn->opt.has_ts);
-  ta_fp_layout(buf, sizeof buf, &f);
-  ta_jsonw_kname(w, "options", buf);
-  ta_jsonw_key(w, "quirks");
-  ta_jsonw_arr_begin(w);
-  for (int i = 0; i < TA_FPQ_COUNT; i++)
-    if (f.quirks & (1u << i))
-      ta_jsonw_name(w, quirk_names[i]);
-  ta_jsonw_arr_end(w);
-  json_match(w, e);
-  ta_jsonw_obj_end(w);
+#define KEY_ANOMALIES                                                          \
+  (TA_ANOM_IP_OPTIONS | TA_ANOM_TCP_RESERVED | TA_ANOM_TS_ECR_ON_SYN |         \
+   TA_ANOM_TCP_OPT_AFTER_EOL | TA_ANOM_URG_PTR_NO_URG | TA_ANOM_TCP_OPT_BAD |  \
+   TA_ANOM_TCP_TRUNCATED)
+
+static void side_key_of(struct side_key *k, const struct ta_syn_features *syn,
+                        uint8_t family) {
+  const struct ta_tcp_options *o = &syn->opt;
+  memset(k, 0, sizeof *k);
+  k->anomalies = syn->anomalies & KEY_ANOMALIES;
+  k->window = syn->window;
+  k->mss = o->mss;
+  k->bits = (uint16_t)((syn->tos & 3) != 0) | (uint16_t)(syn->df << 1) |
+            (uint16_t)((syn->ip_id == 0) << 2) |
+            (uint16_t)((syn->reserved != 0) << 3) |
+            (uint16_t)(o->has_mss << 4) | (uint16_t)(o->has_wscale << 5) |
+            (uint16_t)(o->has_ts << 6) |
+            (uint16_t)((o->has_ts && o->ts_val == 0) << 7) |
+            (uint16_t)((o->has_ts && o->ts_ecr != 0) << 8) |
+            (uint16_t)(o->sack_ok << 9);
+  k->fp_match = syn->fp_match;
+  k->family = family;
+  k->flags = syn->flags;
+  k->ttl = syn->ttl;
+  k->wscale = o->wscale;
+  k->n_layout = o->n_layout < TA_MAX_OPT_LAYOUT ? o->n_layout : TA_MAX_OPT_LAYOUT;
+  memcpy(k->layout, o->layout, k->n_layout);
+}
+
+_Static_assert(sizeof(struct side_key) <= TA_JSONW_MEMO_KEY &&
+                   sizeof(struct side_key) % 8 == 0,
+               "a SYN's key fits a memo slot");
+
+char *ta__fp_json_side_put(char *p, const struct ta_syn_features *syn,
+                           uint8_t family, struct ta_jsonw_memo *m) {
+  if (!syn->seen)
+    return TA_JPUT_LIT(p, "null");
+  if (!m)
+    return side_object(p, syn, family);
+  struct side_key k;
+  bool hit;
+  side_key_of(&k, syn, family);
+  struct ta_jsonw_memo_slot *s = ta_jsonw_memo_find(m, &k, sizeof k, &hit);
+  if (hit) {
+    memcpy(p, s->text, s->text_len);
+    return p + s->text_len;
+  }
+  char *end = side_object(p, syn, family);
+  size_t n = (size_t)(end - p);
+  s->key_len = 0;
+  if (n <= sizeof s->text) {
+    memcpy(s->key, &k, sizeof k);
+    s->key_len = sizeof k;
+    memcpy(s->text, p, n);
+    s->text_len = (uint16_t)n;
+  }
+  return end;
 }
 
 /* The confidence as "%.2f" prints it: the verdict rounds it to hundredths,

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ta_hash.h"
+
 void ta_jsonw_init(struct ta_jsonw *w, struct ta_sink *out, int indent,
                    int digits) {
   memset(w, 0, sizeof *w);
@@ -108,68 +110,84 @@ static bool word_needs_escape(uint64_t x) {
   return (x & high) | ctl | del | quote | bslash;
 }
 
-/* The common string that needs no escape (names, addresses, summaries),
- * copied and quoted in one pass; false when it needs the general path. */
-static bool write_plain_short(struct ta_sink *out, const char *s, size_t n) {
-  if (n > 254)
-    return false;
-  char *d = ta_sink_reserve(out, n + 2);
-  if (!d)
-    return false;
+static const char hex_digits[] = "0123456789abcdef";
+
+/* s[0..n) escaped into d (room for 6 * n): plain runs eight bytes at a
+ * time, valid UTF-8 as is, anything else as \uXXXX (U+FFFD for a byte
+ * that starts no valid sequence). */
+static char *escape_into(char *d, const unsigned char *s, size_t n) {
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
+  while (i < n) {
     uint64_t x;
-    memcpy(&x, s + i, 8);
-    if (word_needs_escape(x))
-      return false;
-    memcpy(d + 1 + i, &x, 8);
+    if (i + 8 <= n && (memcpy(&x, s + i, 8), !word_needs_escape(x))) {
+      memcpy(d, &x, 8);
+      d += 8;
+      i += 8;
+      continue;
+    }
+    unsigned char c = s[i];
+    size_t l;
+    if (plain_ascii(c)) {
+      *d++ = (char)c;
+      i++;
+    } else if (c >= 0x80 && (l = utf8_len(s + i, n - i)) != 0) {
+      memcpy(d, s + i, l);
+      d += l;
+      i += l;
+    } else if (c >= 0x80) {
+      d = TA_JPUT_LIT(d, "\\ufffd");
+      i++;
+    } else if (c == '"' || c == '\\') {
+      *d++ = '\\';
+      *d++ = (char)c;
+      i++;
+    } else {
+      d = TA_JPUT_LIT(d, "\\u00");
+      *d++ = hex_digits[c >> 4];
+      *d++ = hex_digits[c & 15];
+      i++;
+    }
   }
-  for (; i < n; i++) {
-    if (!plain_ascii((unsigned char)s[i]))
-      return false;
-    d[i + 1] = s[i];
-  }
-  d[0] = '"';
-  d[n + 1] = '"';
-  ta_sink_commit(out, n + 2);
-  return true;
+  return d;
+}
+
+char *ta__jput_str(char *p, const char *s, size_t n) {
+  *p++ = '"';
+  p = escape_into(p, (const unsigned char *)s, n);
+  *p++ = '"';
+  return p;
+}
+
+/* Text longer than this is escaped a piece at a time. */
+#define ESC_PIECE 1024
+
+/* Where to end a piece of s (longer than ESC_PIECE) so that no valid UTF-8
+ * sequence is cut: before a byte that is no continuation byte. When the
+ * three before are continuations as well, no valid sequence spans the
+ * boundary (a lead byte is at most three before its last byte). */
+static size_t piece_end(const unsigned char *s) {
+  size_t j = ESC_PIECE;
+  for (int back = 0; back < 3 && (s[j] & 0xC0) == 0x80; back++)
+    j--;
+  return (s[j] & 0xC0) == 0x80 ? ESC_PIECE : j;
 }
 
 static void write_escaped(struct ta_sink *out, const char *s, size_t n) {
-  if (write_plain_short(out, s, n))
-    return;
-  const unsigned char *p = (const unsigned char *)s;
-  size_t run = 0; /* start of bytes that need no escape */
-  ta_sink_write(out, "\"", 1);
-  for (size_t i = 0; i < n;) {
-    unsigned char c = p[i];
-    if (plain_ascii(c)) {
-      i++;
-      continue;
-    }
-    if (c >= 0x80) {
-      size_t l = utf8_len(p + i, n - i);
-      if (l) {
-        i += l;
-        continue;
-      }
-    }
-    ta_sink_write(out, s + run, i - run);
-    char esc[8];
-    if (c == '"' || c == '\\') {
-      esc[0] = '\\';
-      esc[1] = (char)c;
-      ta_sink_write(out, esc, 2);
-    } else if (c >= 0x80) {
-      ta_sink_write(out, "\\ufffd", 6);
-    } else {
-      snprintf(esc, sizeof esc, "\\u%04x", c);
-      ta_sink_write(out, esc, 6);
-    }
-    run = ++i;
-  }
-  ta_sink_write(out, s + run, n - run);
-  ta_sink_write(out, "\"", 1);
+  const unsigned char *u = (const unsigned char *)s;
+  bool first = true;
+  do {
+    size_t k = n <= ESC_PIECE ? n : piece_end(u);
+    char *d = ta_sink_room(out, 6 * k + 2), *e = d;
+    if (first)
+      *e++ = '"';
+    e = escape_into(e, u, k);
+    u += k;
+    n -= k;
+    if (!n)
+      *e++ = '"';
+    ta_sink_room_done(out, d, e);
+    first = false;
+  } while (n);
 }
 
 /* A key where the inline path in ta_jsonw.h does not apply: between lines
@@ -182,20 +200,33 @@ void ta__jsonw_key_slow(struct ta_jsonw *w, const char *key, size_t len) {
   ta_sink_write(w->out, spaced ? ": " : ":", spaced ? 2 : 1);
 }
 
+/* Room for a value of up to n bytes after its separator, in the common
+ * one-line case; NULL where lines are broken (then sep() and a write). */
+static char *value_room(struct ta_jsonw *w, size_t n) {
+  if (w->indent && w->depth <= w->pretty_depth && !w->after_key)
+    return NULL;
+  char *d = ta_sink_room(w->out, n + 1);
+  return d;
+}
+
 void ta__jsonw_namen(struct ta_jsonw *w, const char *s, size_t len) {
-  sep(w);
-  char *d = ta_sink_reserve(w->out, len + 2);
-  if (!d) {
-    write_escaped(w->out, s, len);
+  char *d;
+  if (len <= TA_JSONW_ROOM_MAX && (d = value_room(w, len + 2))) {
+    char *e = ta__jput_sep(w, d);
+    ta_sink_room_done(w->out, d, ta__jput_name(e, s, len));
     return;
   }
-  d[0] = '"';
-  memcpy(d + 1, s, len);
-  d[len + 1] = '"';
-  ta_sink_commit(w->out, len + 2);
+  sep(w);
+  write_escaped(w->out, s, len);
 }
 
 void ta_jsonw_strn(struct ta_jsonw *w, const char *s, size_t n) {
+  char *d;
+  if (n <= ESC_PIECE && (d = value_room(w, 6 * n + 2))) {
+    char *e = ta__jput_sep(w, d);
+    ta_sink_room_done(w->out, d, ta__jput_str(e, s, n));
+    return;
+  }
   sep(w);
   write_escaped(w->out, s, n);
 }
@@ -209,52 +240,76 @@ void ta_jsonw_str(struct ta_jsonw *w, const char *s) {
 }
 
 static void write_plain(struct ta_jsonw *w, const char *txt, size_t n) {
+  char *d;
+  if (n <= TA_JSONW_ROOM_MAX && (d = value_room(w, n))) {
+    char *e = ta__jput_sep(w, d);
+    memcpy(e, txt, n);
+    ta_sink_room_done(w->out, d, e + n);
+    return;
+  }
   sep(w);
   ta_sink_write(w->out, txt, n);
 }
 
-/* Writes v in decimal at the end of buf[0..24); returns the first digit.
- * printf costs more than the rest of a record's formatting together. */
-static char *u64_digits(char *end, uint64_t v) {
-  static const char pairs[] = "00010203040506070809101112131415161718192021"
-                              "22232425262728293031323334353637383940414243"
-                              "44454647484950515253545556575859606162636465"
-                              "66676869707172737475767778798081828384858687"
-                              "8889909192939495969798990";
-  char *p = end;
-  while (v >= 100) { /* two digits a division */
-    unsigned r = (unsigned)(v % 100);
+/* Two decimal digits for each of 0..99. */
+static const char digit_pairs[] = "00010203040506070809101112131415161718192021"
+                                  "22232425262728293031323334353637383940414243"
+                                  "44454647484950515253545556575859606162636465"
+                                  "66676869707172737475767778798081828384858687"
+                                  "8889909192939495969798990";
+
+static inline char *put_pair(char *p, unsigned v) {
+  memcpy(p, digit_pairs + 2 * v, 2);
+  return p + 2;
+}
+
+static const uint64_t pow10_u64[20] = {
+    1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull,
+    10000000ull, 100000000ull, 1000000000ull, 10000000000ull,
+    100000000000ull, 1000000000000ull, 10000000000000ull,
+    100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+    100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull};
+
+/* printf costs more than the rest of a record's formatting together, so
+ * digits are written by hand, two a division, from the end. */
+char *ta__jput_u64_long(char *p, uint64_t v) {
+  if (v < 10) {
+    *p = (char)('0' + v);
+    return p + 1;
+  }
+  unsigned n = 2;
+  while (n < 20 && v >= pow10_u64[n])
+    n++;
+  char *end = p + n, *q = end;
+  while (v >= 100) {
+    q -= 2;
+    put_pair(q, (unsigned)(v % 100));
     v /= 100;
-    *--p = pairs[2 * r + 1];
-    *--p = pairs[2 * r];
   }
-  if (v >= 10) {
-    *--p = pairs[2 * v + 1];
-    *--p = pairs[2 * v];
-  } else {
-    *--p = (char)('0' + v);
-  }
-  return p;
+  if (v >= 10)
+    put_pair(q - 2, (unsigned)v);
+  else
+    q[-1] = (char)('0' + v);
+  return end;
 }
 
 void ta_jsonw_u64(struct ta_jsonw *w, uint64_t v) {
-  if (v < 10) { /* most counters in a record are 0 or small */
-    char d = (char)('0' + v);
-    write_plain(w, &d, 1);
+  char *d = value_room(w, 20);
+  if (d) {
+    char *e = ta__jput_sep(w, d);
+    ta_sink_room_done(w->out, d, ta__jput_u64(e, v));
     return;
   }
   char b[24];
-  char *p = u64_digits(b + sizeof b, v);
-  write_plain(w, p, (size_t)(b + sizeof b - p));
+  write_plain(w, b, (size_t)(ta__jput_u64(b, v) - b));
 }
 
 void ta_jsonw_i64(struct ta_jsonw *w, int64_t v) {
-  char b[24];
-  char *p = u64_digits(b + sizeof b, v < 0 ? (uint64_t)0 - (uint64_t)v
-                                           : (uint64_t)v);
+  char b[24], *p = b;
   if (v < 0)
-    *--p = '-';
-  write_plain(w, p, (size_t)(b + sizeof b - p));
+    *p++ = '-';
+  p = ta__jput_u64(p, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+  write_plain(w, b, (size_t)(p - b));
 }
 
 void ta_jsonw_bool(struct ta_jsonw *w, bool v) {
@@ -271,41 +326,58 @@ void ta_jsonw_rawn(struct ta_jsonw *w, const char *json, size_t len) {
   write_plain(w, json, len);
 }
 
-/* Zero-padded fixed-width decimal of v into p[0..width). */
-static void fixed_digits(char *p, uint64_t v, int width) {
-  for (int i = width - 1; i >= 0; i--) {
-    p[i] = (char)('0' + v % 10);
-    v /= 10;
+/* Six digits of f (< 10^6), zero-padded. */
+static inline char *put_frac6(char *p, uint32_t f) {
+  p = put_pair(p, f / 10000);
+  p = put_pair(p, f / 100 % 100);
+  return put_pair(p, f % 100);
+}
+
+/* Nine digits of f (< 10^9), zero-padded. */
+static inline char *put_frac9(char *p, uint32_t f) {
+  *p++ = (char)('0' + f / 100000000);
+  f %= 100000000;
+  p = put_pair(p, f / 1000000);
+  p = put_pair(p, f / 10000 % 100);
+  p = put_pair(p, f / 100 % 100);
+  return put_pair(p, f % 100);
+}
+
+char *ta__jput_secs(char *p, int64_t ns, int digits) {
+  uint64_t v = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
+  if (ns < 0)
+    *p++ = '-';
+  if (digits == 9) {
+    p = ta__jput_u64(p, v / 1000000000u);
+    *p++ = '.';
+    return put_frac9(p, (uint32_t)(v % 1000000000u));
   }
+  v = (v + 500) / 1000; /* round to the nearest microsecond */
+  p = ta__jput_u64(p, v / 1000000u);
+  *p++ = '.';
+  return put_frac6(p, (uint32_t)(v % 1000000u));
 }
 
 void ta_secs_format(char *buf, size_t len, int64_t ns, int digits) {
   char tmp[48];
-  char *end = tmp + sizeof tmp;
-  uint64_t v = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
-  uint64_t unit = 1000000000u;
-  if (digits != 9) { /* round to the nearest microsecond */
-    v = (v + 500) / 1000;
-    unit = 1000000u;
-  }
-  int width = digits == 9 ? 9 : 6;
-  end -= width;
-  fixed_digits(end, v % unit, width);
-  *--end = '.';
-  end = u64_digits(end, v / unit);
-  if (ns < 0)
-    *--end = '-';
-  size_t n = (size_t)(tmp + sizeof tmp - end);
+  size_t n = (size_t)(ta__jput_secs(tmp, ns, digits) - tmp);
+  if (!len)
+    return;
   if (n >= len)
     n = len - 1;
-  memcpy(buf, end, n);
+  memcpy(buf, tmp, n);
   buf[n] = 0;
 }
 
 void ta_jsonw_secs(struct ta_jsonw *w, int64_t ns) {
+  char *d = value_room(w, 32);
+  if (d) {
+    char *e = ta__jput_sep(w, d);
+    ta_sink_room_done(w->out, d, ta__jput_secs(e, ns, w->digits));
+    return;
+  }
   char b[48];
-  ta_secs_format(b, sizeof b, ns, w->digits);
-  write_plain(w, b, strlen(b));
+  write_plain(w, b, (size_t)(ta__jput_secs(b, ns, w->digits) - b));
 }
 
 /* Proleptic Gregorian date of a day count since 1970-01-01 (the well-known
@@ -322,12 +394,11 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
   *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
-void ta_time_format(char *buf, size_t len, int64_t ns, int digits) {
-  int64_t sec = ns / 1000000000, frac = ns % 1000000000;
-  if (frac < 0) {
-    frac += 1000000000;
-    sec--;
-  }
+#define TIME_OUT_OF_RANGE "0000-01-01T00:00:00Z"
+
+/* "YYYY-MM-DDTHH:MM:SS." of a second since the epoch into p[0..20); false
+ * when its year has no four digits. */
+static bool second_text(char *p, int64_t sec) {
   int64_t days = sec / 86400, rem = sec % 86400;
   if (rem < 0) {
     rem += 86400;
@@ -336,54 +407,180 @@ void ta_time_format(char *buf, size_t len, int64_t ns, int digits) {
   int64_t y;
   unsigned mo, d;
   civil_from_days(days, &y, &mo, &d);
-  if (y < 0 || y > 9999 || len < 32) {
-    snprintf(buf, len, "0000-01-01T00:00:00Z");
+  if (y < 0 || y > 9999)
+    return false;
+  unsigned r = (unsigned)rem;
+  put_pair(p, (unsigned)(y / 100));
+  put_pair(p + 2, (unsigned)(y % 100));
+  p[4] = '-';
+  put_pair(p + 5, mo);
+  p[7] = '-';
+  put_pair(p + 8, d);
+  p[10] = 'T';
+  put_pair(p + 11, r / 3600);
+  p[13] = ':';
+  put_pair(p + 14, r / 60 % 60);
+  p[16] = ':';
+  put_pair(p + 17, r % 60);
+  p[19] = '.';
+  return true;
+}
+
+char *ta__jput_time(char *p, int64_t ns, int digits, struct ta_jsonw_memo *m) {
+  int64_t sec = ns / 1000000000, frac = ns % 1000000000;
+  if (frac < 0) {
+    frac += 1000000000;
+    sec--;
+  }
+  if (m && m->have_sec && m->sec == sec) {
+    memcpy(p, m->sec_text, 20);
+  } else {
+    if (!second_text(p, sec))
+      return TA_JPUT_LIT(p, TIME_OUT_OF_RANGE);
+    if (m) {
+      memcpy(m->sec_text, p, 20);
+      m->sec = sec;
+      m->have_sec = true;
+    }
+  }
+  p += 20;
+  p = digits == 9 ? put_frac9(p, (uint32_t)frac)
+                  : put_frac6(p, (uint32_t)frac / 1000);
+  *p++ = 'Z';
+  return p;
+}
+
+void ta_time_format(char *buf, size_t len, int64_t ns, int digits) {
+  if (len < 32) {
+    snprintf(buf, len, TIME_OUT_OF_RANGE);
     return;
   }
-  char *p = buf;
-  fixed_digits(p, (uint64_t)y, 4);
-  p[4] = '-';
-  fixed_digits(p + 5, mo, 2);
-  p[7] = '-';
-  fixed_digits(p + 8, d, 2);
-  p[10] = 'T';
-  fixed_digits(p + 11, (uint64_t)(rem / 3600), 2);
-  p[13] = ':';
-  fixed_digits(p + 14, (uint64_t)(rem / 60 % 60), 2);
-  p[16] = ':';
-  fixed_digits(p + 17, (uint64_t)(rem % 60), 2);
-  p[19] = '.';
-  int width = digits == 9 ? 9 : 6;
-  fixed_digits(p + 20, (uint64_t)(digits == 9 ? frac : frac / 1000), width);
-  p[20 + width] = 'Z';
-  p[21 + width] = 0;
+  *ta__jput_time(buf, ns, digits, NULL) = 0;
 }
 
 void ta_jsonw_time(struct ta_jsonw *w, int64_t ns) {
-  char b[64];
-  ta_time_format(b, sizeof b, ns, w->digits);
-  sep(w);
-  ta_sink_write(w->out, "\"", 1);
-  ta_sink_write(w->out, b, strlen(b));
-  ta_sink_write(w->out, "\"", 1);
+  char *d = value_room(w, 32);
+  if (d) {
+    char *e = ta__jput_sep(w, d);
+    *e++ = '"';
+    e = ta__jput_time(e, ns, w->digits, w->memo);
+    *e++ = '"';
+    ta_sink_room_done(w->out, d, e);
+    return;
+  }
+  char b[40];
+  b[0] = '"';
+  char *e = ta__jput_time(b + 1, ns, w->digits, w->memo);
+  *e++ = '"';
+  write_plain(w, b, (size_t)(e - b));
+}
+
+/* A byte in decimal without leading zeros. */
+static char *put_byte(char *p, unsigned v) {
+  if (v >= 100) {
+    *p++ = (char)('0' + v / 100);
+    return put_pair(p, v % 100);
+  }
+  if (v >= 10)
+    return put_pair(p, v);
+  *p++ = (char)('0' + v);
+  return p;
+}
+
+static char *put_quad(char *p, const uint8_t *ip) {
+  for (int i = 0; i < 4; i++) {
+    p = put_byte(p, ip[i]);
+    *p++ = '.';
+  }
+  return p - 1;
+}
+
+/* A 16-bit group in lower-case hex without leading zeros. */
+static char *put_group(char *p, unsigned v) {
+  if (v >= 0x1000)
+    *p++ = hex_digits[v >> 12];
+  if (v >= 0x100)
+    *p++ = hex_digits[v >> 8 & 15];
+  if (v >= 0x10)
+    *p++ = hex_digits[v >> 4 & 15];
+  *p++ = hex_digits[v & 15];
+  return p;
+}
+
+/* The text inet_ntop gives (which formats through sprintf): the first
+ * longest run of two or more zero groups as "::", and the IPv4-compatible
+ * and IPv4-mapped forms with a dotted quad. */
+static char *put_ipv6(char *p, const uint8_t *ip) {
+  unsigned g[8];
+  int best = -1, best_len = 0, cur = -1;
+  for (int i = 0; i < 8; i++) {
+    g[i] = (unsigned)ip[2 * i] << 8 | ip[2 * i + 1];
+    if (g[i] == 0 && cur < 0)
+      cur = i;
+    if (cur >= 0 && (g[i] != 0 || i == 7)) {
+      int len = (g[i] == 0 ? i + 1 : i) - cur;
+      if (len > best_len) {
+        best = cur;
+        best_len = len;
+      }
+      cur = -1;
+    }
+  }
+  if (best_len < 2)
+    best = -1;
+  for (int i = 0; i < 8; i++) {
+    if (best >= 0 && i >= best && i < best + best_len) {
+      if (i == best)
+        *p++ = ':';
+      continue;
+    }
+    if (i)
+      *p++ = ':';
+    if (i == 6 && best == 0 &&
+        (best_len == 6 || (best_len == 5 && g[5] == 0xffff)))
+      return put_quad(p, ip + 12);
+    p = put_group(p, g[i]);
+  }
+  if (best >= 0 && best + best_len == 8)
+    *p++ = ':';
+  return p;
+}
+
+char *ta__jput_addr(char *p, uint8_t family, const uint8_t *ip) {
+  return family == 6 ? put_ipv6(p, ip) : put_quad(p, ip);
 }
 
 void ta_addr_format(char *buf, size_t len, uint8_t family, const uint8_t *ip) {
-  if (family == 6 || len < 16) {
+  if (len < (family == 6 ? 46u : 16u)) {
     if (!inet_ntop(family == 6 ? AF_INET6 : AF_INET, ip, buf, (socklen_t)len))
       snprintf(buf, len, "?");
     return;
   }
-  /* dotted quad by hand: inet_ntop formats through sprintf */
-  char *p = buf;
-  for (int i = 0; i < 4; i++) {
-    unsigned v = ip[i];
-    if (v >= 100)
-      *p++ = (char)('0' + v / 100);
-    if (v >= 10)
-      *p++ = (char)('0' + v / 10 % 10);
-    *p++ = (char)('0' + v % 10);
-    *p++ = i < 3 ? '.' : 0;
-  }
+  *ta__jput_addr(buf, family, ip) = 0;
 }
 
+void ta_jsonw_set_memo(struct ta_jsonw *w, struct ta_jsonw_memo *m) {
+  w->memo = m;
+}
+
+struct ta_jsonw_memo_slot *ta_jsonw_memo_find(struct ta_jsonw_memo *m,
+                                              const void *key, size_t len,
+                                              bool *hit) {
+  const uint8_t *k = key;
+  uint64_t h = len;
+  for (size_t i = 0; i < len; i += 8) { /* whole words: see ta_jsonw.h */
+    uint64_t x;
+    memcpy(&x, k + i, 8);
+    h = (h ^ x) * 0x9e3779b97f4a7c15ull;
+  }
+  struct ta_jsonw_memo_slot *s =
+      &m->slot[ta_hash_mix64(h) % TA_JSONW_MEMO_SLOTS];
+  *hit = s->key_len == len;
+  for (size_t i = 0; *hit && i < len; i += 8) {
+    uint64_t a, b;
+    memcpy(&a, s->key + i, 8);
+    memcpy(&b, k + i, 8);
+    *hit = a == b;
+  }
+  return s;
+}

@@ -17,6 +17,7 @@ struct json_state {
   struct ta_jsonw w;
   struct ta_sink *out;
   bool in_hosts;
+  struct ta_jsonw_memo memo; /* shared by the records, one after another */
 };
 
 static int json_open(void **state, struct ta_sink *out,
@@ -27,6 +28,7 @@ static int json_open(void **state, struct ta_sink *out,
   s->out = out;
   ta_jsonw_init(&s->w, out, 2, o->ts_precision);
   ta_jsonw_set_pretty_depth(&s->w, 2);
+  ta_jsonw_set_memo(&s->w, &s->memo);
   ta_jsonw_obj_begin(&s->w);
   ta_jsonw_kstr(&s->w, "schema", "tcpaudit.report/2");
   ta_jsonw_key(&s->w, "generator");

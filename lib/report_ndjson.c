@@ -18,6 +18,7 @@ struct ndjson_state {
   struct ta_sink *out;
   uint16_t seed;
   int digits;
+  struct ta_jsonw_memo memo; /* shared by the events, one after another */
 };
 
 static int ndjson_open(void **state, struct ta_sink *out,
@@ -81,10 +82,8 @@ static void event_fields(struct ta_jsonw *w, const struct ta_conn *c) {
 }
 
 static void endpoint_fields(struct ta_jsonw *w, const char *key,
-                            const struct ta_conn *c, int d) {
+                            const struct ta_conn *c, int d, const char *ip) {
   const struct ta_side *s = &c->side[d];
-  char ip[64];
-  ta_addr_format(ip, sizeof ip, c->family, s->ip);
   ta_jsonw_key(w, key);
   ta_jsonw_obj_begin(w);
   ta_jsonw_kname(w, "ip", ip);
@@ -117,10 +116,7 @@ static void network_fields(struct ta_jsonw *w, const struct ta_conn *c,
   ta_jsonw_obj_end(w);
 }
 
-static void related_fields(struct ta_jsonw *w, const struct ta_conn *c) {
-  char a[64], b[64];
-  ta_addr_format(a, sizeof a, c->family, c->side[0].ip);
-  ta_addr_format(b, sizeof b, c->family, c->side[1].ip);
+static void related_fields(struct ta_jsonw *w, const char *a, const char *b) {
   ta_jsonw_key(w, "related");
   ta_jsonw_obj_begin(w);
   ta_jsonw_key(w, "ip");
@@ -134,10 +130,13 @@ static void related_fields(struct ta_jsonw *w, const struct ta_conn *c) {
 
 /* One event line, newline included. */
 static void ndjson_event(struct ta_sink *out, uint16_t seed, int digits,
-                         const struct ta_conn *c) {
+                         struct ta_jsonw_memo *memo, const struct ta_conn *c) {
   struct ta_jsonw wr, *w = &wr;
-  char summary[160];
+  char summary[160], ip[2][64]; /* each address is written three times */
+  ta_addr_format(ip[0], sizeof ip[0], c->family, c->side[0].ip);
+  ta_addr_format(ip[1], sizeof ip[1], c->family, c->side[1].ip);
   ta_jsonw_init(w, out, 0, digits);
+  ta_jsonw_set_memo(w, memo);
   ta_jsonw_obj_begin(w);
   ta_jsonw_ktime(w, "@timestamp", c->first_ts);
   ta_jsonw_key(w, "ecs");
@@ -147,10 +146,10 @@ static void ndjson_event(struct ta_sink *out, uint16_t seed, int digits,
   ta__conn_summary(summary, sizeof summary, c);
   ta_jsonw_kname(w, "message", summary);
   event_fields(w, c);
-  endpoint_fields(w, "source", c, TA_DIR_ORIG);
-  endpoint_fields(w, "destination", c, TA_DIR_RESP);
+  endpoint_fields(w, "source", c, TA_DIR_ORIG, ip[TA_DIR_ORIG]);
+  endpoint_fields(w, "destination", c, TA_DIR_RESP, ip[TA_DIR_RESP]);
   network_fields(w, c, seed);
-  related_fields(w, c);
+  related_fields(w, ip[0], ip[1]);
   ta_jsonw_key(w, "tcpaudit");
   ta_jsonw_obj_begin(w);
   ta__conn_json_fields(w, c, c->scenario != TA_SC_COMPLETED);
@@ -164,7 +163,7 @@ static void ndjson_event(struct ta_sink *out, uint16_t seed, int digits,
  * costs a system call instead of one each. */
 static void ndjson_connection(void *state, const struct ta_conn *c) {
   struct ndjson_state *s = state;
-  ndjson_event(s->out, s->seed, s->digits, c);
+  ndjson_event(s->out, s->seed, s->digits, &s->memo, c);
 }
 
 static void ndjson_flush(void *state) {
@@ -174,7 +173,7 @@ static void ndjson_flush(void *state) {
 
 static void ndjson_format(const struct ta_report_opts *o,
                           const struct ta_conn *c, struct ta_sink *mem) {
-  ndjson_event(mem, o->community_id_seed, o->ts_precision, c);
+  ndjson_event(mem, o->community_id_seed, o->ts_precision, NULL, c);
 }
 
 static void ndjson_formatted(void *state, const struct ta_conn *c,

@@ -59,6 +59,19 @@ char *ta__sink_reserve_slow(struct ta_sink *s, size_t n) {
   return s->mem + s->mem_len;
 }
 
+char *ta__sink_room_slow(struct ta_sink *s, size_t n) {
+  if (s->fp) {
+    file_drain(s);
+    return s->buf; /* n is at most its size */
+  }
+  char *d = ta__sink_reserve_slow(s, n);
+  if (d)
+    return d;
+  if (!s->error)
+    s->error = TA_ENOMEM;
+  return s->buf;
+}
+
 void ta__sink_write_slow(struct ta_sink *s, const void *p, size_t n) {
   if (!s->fp) {
     mem_append(s, p, n);

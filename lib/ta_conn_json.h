@@ -9,9 +9,10 @@
 #include "ta_conn.h"
 #include "ta_jsonw.h"
 
-/* Writes the fields of c into the JSON object that is open in w. The
- * ladder is included when with_ladder is true. Cannot fail (the sink
- * records write errors). */
+/* Writes the fields of c into the JSON object that is open in w, on one
+ * line whatever w's indentation (they are written in place, see
+ * ta_jsonw_room). The ladder is included when with_ladder is true. Cannot
+ * fail (the sink records write errors). */
 void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
                           bool with_ladder);
 /* One plain-English line on what happened ("refused 3 times in 1.0 s"). */

@@ -214,10 +214,14 @@ void ta_fp_evidence_line(char *buf, size_t len, const struct ta_fp_host *h,
 
 /* ---- JSON (shared by the json reporters) ---- */
 
-/* Writes the value of a side's "syn" key: what its SYN or SYN/ACK showed
- * and the signature it matched, or null when the side sent neither. */
-void ta__fp_json_side(struct ta_jsonw *w, const struct ta_syn_features *syn,
-                      uint8_t family);
+/* The value of a side's "syn" key, written in place at p (see
+ * ta_jsonw_room; at most TA_FP_JSON_SIDE_MAX bytes): what its SYN or
+ * SYN/ACK showed and the signature it matched, or null when the side sent
+ * neither. With a memo (may be NULL) the text of a SYN of the same shape
+ * is copied instead of formatted again. Returns the end. */
+#define TA_FP_JSON_SIDE_MAX 1024
+char *ta__fp_json_side_put(char *p, const struct ta_syn_features *syn,
+                           uint8_t family, struct ta_jsonw_memo *m);
 /* Writes the value of a host's "os_guess" key: an object, or null when the
  * host sent no SYN/SYN-ACK. */
 void ta__fp_json_host(struct ta_jsonw *w, const struct ta_fp_host *h);

@@ -13,6 +13,27 @@
 
 #define TA_JSONW_MAX_DEPTH 32
 
+/* What a writer of many records has formatted before (optional, owned by
+ * the caller, see ta_jsonw_set_memo): the date and time of day of the last
+ * timestamp, since records come in time order and most share it; and short
+ * texts that a handful of fields determine, such as a SYN's fingerprint
+ * object (a capture's hosts run a few stacks). Direct-mapped and bounded:
+ * a miss costs only the formatting it replaces. */
+#define TA_JSONW_MEMO_SLOTS 256
+#define TA_JSONW_MEMO_KEY 40
+#define TA_JSONW_MEMO_TEXT 472
+struct ta_jsonw_memo_slot {
+  uint16_t key_len, text_len; /* key_len 0: empty */
+  uint8_t key[TA_JSONW_MEMO_KEY];
+  char text[TA_JSONW_MEMO_TEXT];
+};
+struct ta_jsonw_memo {
+  bool have_sec;
+  int64_t sec;       /* whole seconds of the last timestamp */
+  char sec_text[20]; /* its "YYYY-MM-DDTHH:MM:SS." */
+  struct ta_jsonw_memo_slot slot[TA_JSONW_MEMO_SLOTS];
+};
+
 struct ta_jsonw {
   struct ta_sink *out;
   int depth;
@@ -21,6 +42,7 @@ struct ta_jsonw {
   int indent;  /* spaces per level; 0 writes one line */
   int pretty_depth; /* levels deeper than this stay on one line */
   int digits;  /* fraction digits for seconds: 6 or 9 */
+  struct ta_jsonw_memo *memo; /* NULL: nothing remembered */
 };
 
 /* Starts a writer; indent 0 gives compact single-line output. Only the
@@ -29,6 +51,16 @@ void ta_jsonw_init(struct ta_jsonw *w, struct ta_sink *out, int indent,
                    int digits);
 /* Lines are broken only up to this nesting depth (default: all). */
 void ta_jsonw_set_pretty_depth(struct ta_jsonw *w, int depth);
+/* Lets w remember formatted values in m (zeroed by the caller before its
+ * first use; may outlive w and serve the next writer of the same stream). */
+void ta_jsonw_set_memo(struct ta_jsonw *w, struct ta_jsonw_memo *m);
+/* The slot of m for key (8, 16, .. TA_JSONW_MEMO_KEY bytes: whole words,
+ * padding zeroed); *hit tells whether
+ * its text is key's. On a miss the caller may fill it: the key, then the
+ * text (or key_len 0 when the text does not fit). */
+struct ta_jsonw_memo_slot *ta_jsonw_memo_find(struct ta_jsonw_memo *m,
+                                              const void *key, size_t len,
+                                              bool *hit);
 void ta_jsonw_obj_begin(struct ta_jsonw *w);
 void ta_jsonw_obj_end(struct ta_jsonw *w);
 void ta_jsonw_arr_begin(struct ta_jsonw *w);
@@ -111,6 +143,64 @@ static inline void ta_jsonw_ktime(struct ta_jsonw *w, const char *k,
                                   int64_t ns) {
   ta_jsonw_key(w, k);
   ta_jsonw_time(w, ns);
+}
+
+/* ---- one-line JSON written in place ----
+ * A record's members are written straight into the sink's buffer: room for
+ * a bounded piece is taken once (ta_jsonw_room), the keys and punctuation
+ * around the values are stored as constant runs (TA_JPUT_LIT) and the
+ * values with the ta__jput_* functions, each returning the end of what it
+ * wrote (no NUL). Only where w writes one line: inside a record. */
+#define TA_JSONW_ROOM_MAX 8192 /* the writer's own values; a caller's room
+                                  may be up to the sink's 64 KiB buffer */
+static inline char *ta_jsonw_room(struct ta_jsonw *w, size_t n) {
+  return ta_sink_room(w->out, n);
+}
+/* Keeps what was written from d (ta_jsonw_room's) to end. */
+static inline void ta_jsonw_room_done(struct ta_jsonw *w, const char *d,
+                                      const char *end) {
+  ta_sink_room_done(w->out, d, end);
+}
+/* Before the first member written in place into the open object (or the
+ * first value into the open array): its comma when one is due. */
+static inline char *ta__jput_sep(struct ta_jsonw *w, char *p) {
+  if (w->after_key)
+    w->after_key = false;
+  else if (!w->first[w->depth])
+    *p++ = ',';
+  w->first[w->depth] = false;
+  return p;
+}
+/* A string literal's bytes without its NUL: constant length, so the copy
+ * is a few stores. */
+#define TA_JPUT_LIT(p, lit)                                                    \
+  (__builtin_memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
+/* Up to 20 digits. Most counters in a record are 0 or small: one digit
+ * is stored here, longer numbers in jsonw.c. */
+char *ta__jput_u64_long(char *p, uint64_t v);
+static inline char *ta__jput_u64(char *p, uint64_t v) {
+  if (v < 10) {
+    *p = (char)('0' + v);
+    return p + 1;
+  }
+  return ta__jput_u64_long(p, v);
+}
+/* A duration as ta_secs_format writes it (up to 31 bytes). */
+char *ta__jput_secs(char *p, int64_t ns, int digits);
+/* A timestamp as ta_time_format writes it, unquoted (up to 30 bytes); m
+ * (may be NULL) remembers the date and time of day. */
+char *ta__jput_time(char *p, int64_t ns, int digits, struct ta_jsonw_memo *m);
+/* An address as ta_addr_format writes it (up to 45 bytes). */
+char *ta__jput_addr(char *p, uint8_t family, const uint8_t *ip);
+/* n bytes of any text as a quoted JSON string (up to 6 * n + 2 bytes). */
+char *ta__jput_str(char *p, const char *s, size_t n);
+/* A string of the program's own making, quoted, not scanned (n + 2). */
+static inline char *ta__jput_name(char *p, const char *s, size_t n) {
+  *p++ = '"';
+  __builtin_memcpy(p, s, n);
+  p += n;
+  *p++ = '"';
+  return p;
 }
 
 /* Formats ns since the epoch as RFC 3339 UTC ("2002-01-01T20:06:32.845356Z")

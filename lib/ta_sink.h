@@ -54,6 +54,23 @@ static inline void ta_sink_commit(struct ta_sink *s, size_t used) {
     s->mem[s->mem_len] = 0;
   }
 }
+/* Room for n bytes (n <= sizeof s->buf) that is always given: a FILE
+ * sink's buffer is drained to make it, a memory sink grows. When memory
+ * runs out the sink records the error and lends its own buffer, so a
+ * caller formats as usual and ta_sink_room_done drops the bytes. For
+ * writing a record's pieces in place without a check before each one. */
+char *ta__sink_room_slow(struct ta_sink *s, size_t n);
+static inline char *ta_sink_room(struct ta_sink *s, size_t n) {
+  char *d = ta_sink_reserve(s, n);
+  return d ? d : ta__sink_room_slow(s, n);
+}
+/* Keeps the bytes from d (what ta_sink_room gave) up to end. */
+static inline void ta_sink_room_done(struct ta_sink *s, const char *d,
+                                     const char *end) {
+  if (!s->fp && d == s->buf)
+    return; /* out of memory: already recorded */
+  ta_sink_commit(s, (size_t)(end - d));
+}
 void ta_sink_puts(struct ta_sink *s, const char *str);
 void ta_sink_printf(struct ta_sink *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

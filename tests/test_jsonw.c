@@ -1,0 +1,295 @@
+/* tcpaudit - tests: the JSON writer's number, time, address and string
+ * formatting, each checked against a plain reference (printf, gmtime,
+ * inet_ntop) over edge values and many generated ones. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ta_jsonw.h"
+
+/* A fixed xorshift sequence: the same values on every run. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+
+static void check_u64(uint64_t v) {
+  char got[32], want[32];
+  *ta__jput_u64(got, v) = 0;
+  snprintf(want, sizeof want, "%" PRIu64, v);
+  assert_string_equal(got, want);
+}
+
+static void test_jsonw_u64_digits(void **state) {
+  (void)state;
+  uint64_t p = 1;
+  check_u64(0);
+  check_u64(UINT64_MAX);
+  for (int i = 0; i < 20; i++, p *= 10) {
+    check_u64(p);
+    check_u64(p - 1);
+    check_u64(p + 1);
+  }
+  for (int i = 0; i < 100000; i++)
+    check_u64(rnd() >> (rnd() % 64));
+}
+
+/* The seconds as the writer has always printed them. */
+static void secs_reference(char *buf, size_t len, int64_t ns, int digits) {
+  uint64_t v = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
+  const char *sign = ns < 0 ? "-" : "";
+  if (digits == 9)
+    snprintf(buf, len, "%s%" PRIu64 ".%09" PRIu64, sign, v / 1000000000u,
+             v % 1000000000u);
+  else
+    snprintf(buf, len, "%s%" PRIu64 ".%06" PRIu64, sign,
+             (v + 500) / 1000 / 1000000u, (v + 500) / 1000 % 1000000u);
+}
+
+static void check_secs(int64_t ns) {
+  char got[64], want[64];
+  for (int digits = 6; digits <= 9; digits += 3) {
+    ta_secs_format(got, sizeof got, ns, digits);
+    secs_reference(want, sizeof want, ns, digits);
+    assert_string_equal(got, want);
+    char *e = ta__jput_secs(got, ns, digits);
+    assert_int_equal((size_t)(e - got), strlen(want));
+  }
+}
+
+static void test_jsonw_secs_edges_and_rounding(void **state) {
+  (void)state;
+  static const int64_t edge[] = {0, 1, -1, 499, 500, -499, -500, 999, 1000,
+                                 999999499, 999999500, 1000000000,
+                                 -999999500, 5013549000LL, INT64_MAX,
+                                 INT64_MIN, INT64_MIN + 1};
+  char b[64];
+  for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+    check_secs(edge[i]);
+  ta_secs_format(b, sizeof b, 999999500, 6); /* rounds up to a whole second */
+  assert_string_equal(b, "1.000000");
+  ta_secs_format(b, sizeof b, -1, 6); /* the sign stays on a rounded zero */
+  assert_string_equal(b, "-0.000000");
+  ta_secs_format(b, sizeof b, INT64_MAX, 9);
+  assert_string_equal(b, "9223372036.854775807");
+  ta_secs_format(b, sizeof b, 1234567, 6);
+  assert_string_equal(b, "0.001235");
+  ta_secs_format(b, 4, 1234567, 6); /* cut to the buffer */
+  assert_string_equal(b, "0.0");
+  for (int i = 0; i < 100000; i++)
+    check_secs((int64_t)(rnd() >> (rnd() % 64)) * (i & 1 ? -1 : 1));
+}
+
+/* The timestamp through the C library's calendar. */
+static void time_reference(char *buf, size_t len, int64_t ns, int digits) {
+  int64_t sec = ns / 1000000000, frac = ns % 1000000000;
+  if (frac < 0) {
+    frac += 1000000000;
+    sec--;
+  }
+  time_t t = (time_t)sec;
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char day[32];
+  strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (digits == 9)
+    snprintf(buf, len, "%s.%09" PRId64 "Z", day, frac);
+  else
+    snprintf(buf, len, "%s.%06" PRId64 "Z", day, frac / 1000);
+}
+
+static void test_jsonw_time_matches_calendar(void **state) {
+  (void)state;
+  struct ta_jsonw_memo *m = calloc(1, sizeof *m);
+  assert_non_null(m);
+  char got[64], want[64], memo[64];
+  const int64_t span = 9000000000LL; /* 1684 to 2255: all int64 ns reach */
+  int64_t ns = 1009843200000000000LL;
+  for (int i = 0; i < 200000; i++) {
+    if (i % 3 == 0) /* often the same second, as records are */
+      ns = ((int64_t)(rnd() % (2 * (uint64_t)span)) - span) * 1000000000 +
+           (int64_t)(rnd() % 1000000000);
+    else
+      ns += (int64_t)(rnd() % 300000000);
+    int digits = i & 1 ? 9 : 6;
+    ta_time_format(got, sizeof got, ns, digits);
+    time_reference(want, sizeof want, ns, digits);
+    assert_string_equal(got, want);
+    *ta__jput_time(memo, ns, digits, m) = 0;
+    assert_string_equal(memo, want);
+  }
+  /* before 1970, and the ends of what 64 bits of nanoseconds reach */
+  ta_time_format(got, sizeof got, -1, 9);
+  assert_string_equal(got, "1969-12-31T23:59:59.999999999Z");
+  ta_time_format(got, sizeof got, INT64_MIN, 9);
+  assert_string_equal(got, "1677-09-21T00:12:43.145224192Z");
+  *ta__jput_time(memo, INT64_MIN, 6, m) = 0;
+  assert_string_equal(memo, "1677-09-21T00:12:43.145224Z");
+  ta_time_format(got, 8, 0, 6); /* a short buffer gets a cut placeholder */
+  assert_string_equal(got, "0000-01");
+  ta_time_format(got, sizeof got, 0, 6);
+  assert_string_equal(got, "1970-01-01T00:00:00.000000Z");
+  ta_time_format(got, sizeof got, INT64_MAX, 9);
+  assert_string_equal(got, "2262-04-11T23:47:16.854775807Z");
+  free(m);
+}
+
+static void check_addr(uint8_t family, const uint8_t *ip) {
+  char got[64], want[64];
+  ta_addr_format(got, sizeof got, family, ip);
+  assert_non_null(inet_ntop(family == 6 ? AF_INET6 : AF_INET, ip, want,
+                            sizeof want));
+  assert_string_equal(got, want);
+}
+
+/* Groups drawn from zero, one, ffff and anything: every shape of zero
+ * run, and the IPv4-compatible and mapped forms. */
+static void test_jsonw_addresses_match_inet_ntop(void **state) {
+  (void)state;
+  uint8_t ip[16] = {0};
+  check_addr(4, ip);
+  check_addr(6, ip);
+  memset(ip, 0xff, sizeof ip);
+  check_addr(4, ip);
+  check_addr(6, ip);
+  for (int i = 0; i < 200000; i++) {
+    for (int g = 0; g < 8; g++) {
+      uint64_t r = rnd();
+      unsigned v = r % 4 == 0 ? 0xffff : r % 4 == 1 ? (unsigned)(r >> 8) & 1
+                                       : r % 4 == 2 ? 0 : (unsigned)(r >> 16);
+      if ((r >> 40) % 3 == 0)
+        v &= (unsigned)(r >> 48) & 0xff; /* short groups too */
+      ip[2 * g] = (uint8_t)(v >> 8);
+      ip[2 * g + 1] = (uint8_t)v;
+    }
+    check_addr(6, ip);
+    check_addr(4, ip + (i % 13));
+  }
+}
+
+/* Decodes the one string in out and compares it with want. */
+static void assert_json_string(const char *out, size_t n, const char *want,
+                               size_t want_len) {
+  json_error_t jerr;
+  json_t *doc = json_loadb(out, n, JSON_ALLOW_NUL, &jerr);
+  if (!doc)
+    fail_msg("not JSON: %s", jerr.text);
+  json_t *v = json_array_get(doc, 0);
+  assert_int_equal(json_string_length(v), want_len);
+  assert_memory_equal(json_string_value(v), want, want_len);
+  json_decref(doc);
+}
+
+/* Long text is escaped in pieces: a UTF-8 sequence across a piece's end
+ * must stay whole, and a stray continuation byte must still be replaced. */
+static void test_jsonw_long_strings_keep_utf8(void **state) {
+  (void)state;
+  static char text[3000];
+  for (size_t at = 1015; at <= 1030; at++)
+    for (int kind = 0; kind < 3; kind++) {
+      memset(text, 'x', sizeof text);
+      static const char *seq[] = {"\xe2\x82\xac", "\xf0\x9f\x98\x80", "\x80"};
+      size_t sl = strlen(seq[kind]);
+      memcpy(text + at, seq[kind], sl);
+      memcpy(text + at + 1000, seq[kind], sl);
+      struct ta_sink sink;
+      ta_sink_init_mem(&sink);
+      struct ta_jsonw w;
+      ta_jsonw_init(&w, &sink, 0, 6);
+      ta_jsonw_arr_begin(&w);
+      ta_jsonw_strn(&w, text, sizeof text);
+      ta_jsonw_arr_end(&w);
+      size_t n;
+      const char *out = ta_sink_mem(&sink, &n);
+      if (kind < 2) {
+        assert_json_string(out, n, text, sizeof text);
+      } else { /* each lone continuation byte becomes U+FFFD */
+        char want[sizeof text + 4];
+        memcpy(want, text, at);
+        memcpy(want + at, "\xef\xbf\xbd", 3);
+        memcpy(want + at + 3, text + at + 1, 999);
+        memcpy(want + at + 1002, "\xef\xbf\xbd", 3);
+        memcpy(want + at + 1005, text + at + 1001, sizeof text - at - 1001);
+        assert_json_string(out, n, want, sizeof text + 4);
+      }
+      ta_sink_close(&sink);
+    }
+}
+
+/* Room is always given: a FILE sink drains its buffer to make it. */
+static void test_jsonw_sink_room(void **state) {
+  (void)state;
+  FILE *f = tmpfile();
+  assert_non_null(f);
+  struct ta_sink *s = malloc(sizeof *s);
+  assert_non_null(s);
+  ta_sink_init_file(s, f);
+  for (int i = 0; i < 100; i++) {
+    char *d = ta_sink_room(s, 5000);
+    assert_non_null(d);
+    memset(d, 'a' + i % 26, 1000);
+    ta_sink_room_done(s, d, d + 1000);
+  }
+  assert_int_equal(ta_sink_close(s), 0);
+  assert_int_equal(ftell(f), 100000);
+  rewind(f);
+  char b[1000];
+  for (int i = 0; i < 100; i++) {
+    assert_int_equal(fread(b, 1, sizeof b, f), sizeof b);
+    assert_int_equal(b[0], 'a' + i % 26);
+    assert_int_equal(b[999], 'a' + i % 26);
+  }
+  fclose(f);
+  ta_sink_init_mem(s);
+  char *d = ta_sink_room(s, 8000);
+  d = TA_JPUT_LIT(d, "[1,2]");
+  ta_sink_room_done(s, d - 5, d);
+  assert_string_equal(ta_sink_mem(s, NULL), "[1,2]");
+  ta_sink_close(s);
+  free(s);
+}
+
+static void test_jsonw_memo_slots(void **state) {
+  (void)state;
+  struct ta_jsonw_memo *m = calloc(1, sizeof *m);
+  assert_non_null(m);
+  bool hit;
+  uint8_t key[TA_JSONW_MEMO_KEY] = {1, 2, 3};
+  struct ta_jsonw_memo_slot *s = ta_jsonw_memo_find(m, key, 8, &hit);
+  assert_false(hit);
+  s->key_len = 8;
+  memcpy(s->key, key, 8);
+  assert_ptr_equal(ta_jsonw_memo_find(m, key, 8, &hit), s);
+  assert_true(hit);
+  ta_jsonw_memo_find(m, key, 16, &hit); /* a longer key is another key */
+  assert_false(hit);
+  key[7] = 4; /* so is one differing in its last byte */
+  ta_jsonw_memo_find(m, key, 8, &hit);
+  assert_false(hit);
+  free(m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_jsonw_u64_digits),
+      cmocka_unit_test(test_jsonw_secs_edges_and_rounding),
+      cmocka_unit_test(test_jsonw_time_matches_calendar),
+      cmocka_unit_test(test_jsonw_addresses_match_inet_ntop),
+      cmocka_unit_test(test_jsonw_long_strings_keep_utf8),
+      cmocka_unit_test(test_jsonw_sink_room),
+      cmocka_unit_test(test_jsonw_memo_slots),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
