@@ -56,9 +56,10 @@ static void json_connection(void *state, const struct ta_conn *c) {
 }
 
 static void json_format(const struct ta_report_opts *o, const struct ta_conn *c,
-                        struct ta_sink *mem) {
+                        struct ta_sink *mem, void *scratch) {
   struct ta_jsonw w;
   ta_jsonw_init(&w, mem, 0, o->ts_precision);
+  ta_jsonw_set_memo(&w, scratch);
   json_record(&w, c);
 }
 
@@ -331,6 +332,7 @@ const struct ta_reporter ta_report_json = {
     .open = json_open,
     .on_connection = json_connection,
     .format_connection = json_format,
+    .format_scratch_size = sizeof(struct ta_jsonw_memo),
     .on_formatted = json_formatted,
     .on_host = json_host,
     .close = json_close,

@@ -172,8 +172,9 @@ static void ndjson_flush(void *state) {
 }
 
 static void ndjson_format(const struct ta_report_opts *o,
-                          const struct ta_conn *c, struct ta_sink *mem) {
-  ndjson_event(mem, o->community_id_seed, o->ts_precision, NULL, c);
+                          const struct ta_conn *c, struct ta_sink *mem,
+                          void *scratch) {
+  ndjson_event(mem, o->community_id_seed, o->ts_precision, scratch, c);
 }
 
 static void ndjson_formatted(void *state, const struct ta_conn *c,
@@ -202,6 +203,7 @@ const struct ta_reporter ta_report_ndjson = {
     .open = ndjson_open,
     .on_connection = ndjson_connection,
     .format_connection = ndjson_format,
+    .format_scratch_size = sizeof(struct ta_jsonw_memo),
     .on_formatted = ndjson_formatted,
     .flush = ndjson_flush,
     .on_host = ndjson_host,

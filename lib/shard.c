@@ -57,6 +57,7 @@ struct worker {
   struct ta_flow_table *flows;
   pthread_t thread;
   struct out_list *out; /* of the batch being tracked */
+  void *scratch;        /* the reporter's, for this thread's formatting */
   uint32_t pos;
   bool by_packet;
 };
@@ -131,7 +132,7 @@ static void worker_emit(void *ctx, const struct ta_conn *c) {
   r->text_off = o->text.mem_len;
   r->text_len = 0;
   if (w->s->rep && w->s->rep->format_connection) {
-    w->s->rep->format_connection(w->s->opts, c, &o->text);
+    w->s->rep->format_connection(w->s->opts, c, &o->text, w->scratch);
     r->text_len = o->text.mem_len - r->text_off;
   }
 }
@@ -396,6 +397,9 @@ static bool alloc_parts(struct ta_shards *s, const struct ta_flow_config *cfg) {
     s->workers[w].flows = ta_flow_table_new(&wc, worker_emit, &s->workers[w]);
     if (!s->workers[w].flows)
       return false;
+    size_t scratch = s->rep ? s->rep->format_scratch_size : 0;
+    if (scratch && !(s->workers[w].scratch = calloc(1, scratch)))
+      return false;
   }
   return true;
 }
@@ -443,8 +447,10 @@ void ta_shards_free(struct ta_shards *s) {
     return;
   if (s->running) /* never finished (the run failed): records are dropped */
     stop_threads(s, s->n, true);
-  for (unsigned w = 0; s->workers && w < s->n; w++)
+  for (unsigned w = 0; s->workers && w < s->n; w++) {
     ta_flow_table_free(s->workers[w].flows);
+    free(s->workers[w].scratch);
+  }
   for (unsigned i = 0; s->slots && i < SHARD_SLOTS; i++)
     for (unsigned w = 0; s->slots[i].out && w < s->n; w++) {
       free(s->slots[i].out[w].recs);
