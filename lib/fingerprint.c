@@ -1038,12 +1038,25 @@ void ta_fp_syn_match(struct ta_syn_features *syn, uint8_t family) {
 /* ------------------------------------------------------------------------ */
 /* Per-host evidence and verdict */
 
+/* The JSON of one shape's evidence object around its own three values
+ * (count, connection, direction), made the first time a report asks:
+ * text[off, off + pre) ends with "count": and text[off + pre, + post)
+ * starts with ,"features": (see ta__fp_json_host). */
+struct shape_json {
+  uint32_t off;
+  uint16_t pre, post; /* pre 0: not made yet */
+};
+
 struct ta_fp_shapes {
   struct ta_fp_features *v;
+  int16_t *entry;  /* the signature entry each matched, -1 when none */
   uint32_t n, cap;
   uint32_t *slots; /* index in v + 1; 0 is empty */
   uint32_t mask;
   uint64_t seed;
+  struct shape_json *json; /* cap of them, once a report asked */
+  char *text;              /* what they point into */
+  size_t text_len, text_cap;
 };
 
 #define SHAPES_FIRST_SLOTS 64u
@@ -1067,7 +1080,10 @@ void ta_fp_shapes_free(struct ta_fp_shapes *s) {
   if (!s)
     return;
   free(s->v);
+  free(s->entry);
   free(s->slots);
+  free(s->json);
+  free(s->text);
   free(s);
 }
 
@@ -1107,6 +1123,17 @@ static bool shapes_grow(struct ta_fp_shapes *s) {
     if (!v)
       return false;
     s->v = v;
+    int16_t *entry = realloc(s->entry, cap * sizeof *entry);
+    if (!entry)
+      return false;
+    s->entry = entry;
+    if (s->json) {
+      struct shape_json *j = realloc(s->json, cap * sizeof *j);
+      if (!j)
+        return false;
+      memset(j + s->cap, 0, (cap - s->cap) * sizeof *j);
+      s->json = j;
+    }
     s->cap = cap;
   }
   if ((s->n + 1) * 2 <= s->mask + 1)
@@ -1129,9 +1156,10 @@ static bool shapes_grow(struct ta_fp_shapes *s) {
   return true;
 }
 
-/* Index of f in s, added if new; UINT32_MAX when memory runs out. */
+/* Index of f in s, added if new (with the entry it matched); UINT32_MAX
+ * when memory runs out. */
 static uint32_t shapes_intern(struct ta_fp_shapes *s,
-                              const struct ta_fp_features *f) {
+                              const struct ta_fp_features *f, int entry) {
   uint8_t key[32], other[32];
   size_t len = shape_key(f, key);
   uint32_t i = (uint32_t)shape_hash(s->seed, key) & s->mask;
@@ -1145,9 +1173,10 @@ static uint32_t shapes_intern(struct ta_fp_shapes *s,
   if ((s->n + 1) * 2 > s->mask + 1 || s->n == s->cap) {
     if (!shapes_grow(s))
       return UINT32_MAX;
-    return shapes_intern(s, f); /* the slots moved */
+    return shapes_intern(s, f, entry); /* the slots moved */
   }
   s->v[s->n] = *f;
+  s->entry[s->n] = (int16_t)entry;
   s->slots[i] = ++s->n;
   return s->n - 1;
 }
@@ -1157,50 +1186,112 @@ const struct ta_fp_features *ta_fp_evidence_features(
   return &h->shapes->v[ev->shape];
 }
 
-static bool same_shape(const struct ta_fp_host *h,
-                       const struct ta_fp_evidence *e, int entry,
-                       const struct ta_fp_features *f) {
-  const struct ta_fp_features *g = ta_fp_evidence_features(h, e);
-  return e->entry == entry && g->synack == f->synack &&
-         g->initial_ttl == f->initial_ttl && g->hops == f->hops &&
-         g->n_layout == f->n_layout &&
-         memcmp(g->layout, f->layout, f->n_layout) == 0;
+/* The fields that tell a host's shapes apart, of one packet: its entry,
+ * kind, initial TTL and hops (both follow from the TTL, and give it back)
+ * and option layout. Compared with a kept shape without working out the
+ * packet's features, which only a new shape needs. */
+struct group {
+  const struct ta_syn_features *syn;
+  uint8_t family;
+  int entry;
+};
+
+static void group_of(struct group *g, const struct ta_conn *c, int dir) {
+  g->syn = &c->side[dir].syn;
+  g->family = c->family;
+  if (g->syn->fp_match) {
+    g->entry = g->syn->fp_match - 2;
+  } else {
+    struct ta_fp_features f;
+    ta_fp_features_from_syn(&f, g->syn, c->family);
+    g->entry = syn_entry(g->syn, &f);
+  }
+}
+
+static bool in_group(const struct ta_fp_features *k, int entry,
+                     const struct group *g) {
+  const struct ta_syn_features *syn = g->syn;
+  uint8_t n = syn->opt.n_layout < TA_MAX_OPT_LAYOUT ? syn->opt.n_layout
+                                                    : TA_MAX_OPT_LAYOUT;
+  return entry == g->entry && k->ttl == syn->ttl &&
+         k->synack == ((syn->flags & TA_TCP_ACK) != 0) && k->n_layout == n &&
+         memcmp(k->layout, syn->opt.layout, n) == 0;
+}
+
+/* Index of g's features in shapes; UINT32_MAX when memory runs out. */
+static uint32_t group_shape(struct ta_fp_shapes *shapes, const struct group *g) {
+  struct ta_fp_features f;
+  ta_fp_features_from_syn(&f, g->syn, g->family);
+  return shapes_intern(shapes, &f, g->entry);
 }
 
 void ta_fp_host_add(struct ta_fp_host *h, struct ta_fp_shapes *shapes,
                     const struct ta_conn *c, int dir) {
-  const struct ta_syn_features *syn = &c->side[dir].syn;
-  if (!syn->seen)
+  if (!c->side[dir].syn.seen)
     return;
-  struct ta_fp_features f;
-  ta_fp_features_from_syn(&f, syn, c->family);
-  int entry = syn_entry(syn, &f);
+  struct group g;
+  group_of(&g, c, dir);
   for (uint8_t i = 0; i < h->n; i++)
-    if (same_shape(h, &h->ev[i], entry, &f)) {
+    if (in_group(&shapes->v[h->ev[i].shape], h->ev[i].entry, &g)) {
       h->ev[i].packets++;
       return;
     }
   uint32_t shape;
-  struct ta_fp_evidence *ev;
   if (h->n >= TA_FP_HOST_EVIDENCE ||
-      (shape = shapes_intern(shapes, &f)) == UINT32_MAX ||
-      !(ev = realloc(h->ev, (h->n + 1u) * sizeof *ev))) {
+      (shape = group_shape(shapes, &g)) == UINT32_MAX) {
     h->overflow++;
     return;
   }
-  h->ev = ev;
   h->shapes = shapes;
   struct ta_fp_evidence *e = &h->ev[h->n++];
-  e->entry = (int16_t)entry;
+  e->entry = (int16_t)g.entry;
   e->shape = shape;
   e->packets = 1;
   e->conn_id = c->id;
   e->dir = (uint8_t)dir;
 }
 
-void ta_fp_host_free(struct ta_fp_host *h) {
-  free(h->ev);
-  memset(h, 0, sizeof *h);
+void ta_fp_host_free(struct ta_fp_host *h) { memset(h, 0, sizeof *h); }
+
+unsigned ta__fp_ev_find(const struct ta_fp_shapes *shapes,
+                        const struct ta__fp_ev *ev, unsigned n,
+                        const struct ta_conn *c, int dir) {
+  struct group g;
+  group_of(&g, c, dir);
+  for (unsigned i = 0; i < n; i++) {
+    uint32_t k = ev[i].shape_dir >> 1;
+    if (in_group(&shapes->v[k], shapes->entry[k], &g))
+      return i;
+  }
+  return n;
+}
+
+bool ta__fp_ev_start(struct ta__fp_ev *e, struct ta_fp_shapes *shapes,
+                     const struct ta_conn *c, int dir) {
+  struct group g;
+  uint32_t shape;
+  if (c->id >> 48)
+    return false;
+  group_of(&g, c, dir);
+  if ((shape = group_shape(shapes, &g)) == UINT32_MAX)
+    return false;
+  e->conn_lo = (uint32_t)c->id;
+  e->conn_hi = (uint16_t)(c->id >> 32);
+  e->packets_lo = 1;
+  e->packets_hi = 0;
+  e->shape_dir = shape << 1 | (uint32_t)(dir & 1);
+  return true;
+}
+
+void ta__fp_ev_unpack(struct ta_fp_evidence *out,
+                      const struct ta_fp_shapes *shapes,
+                      const struct ta__fp_ev *e) {
+  uint32_t k = e->shape_dir >> 1;
+  out->packets = (uint64_t)e->packets_hi << 32 | e->packets_lo;
+  out->conn_id = (uint64_t)e->conn_hi << 32 | e->conn_lo;
+  out->shape = k;
+  out->entry = shapes->entry[k];
+  out->dir = (uint8_t)(e->shape_dir & 1);
 }
 
 /* Hop counts tell machines apart only near the capture point: further out,
@@ -1528,6 +1619,122 @@ static void confidence_text(char *buf, size_t len, double c) {
   text_put(&t, frac, 2);
 }
 
+/* Makes shape k's JSON (struct shape_json) through a writer, so that it
+ * is escaped exactly as the rest of the report; false when memory runs
+ * out. Made once per shape however many hosts showed it: the features
+ * summary alone costs more than the rest of an evidence object. */
+static bool shape_json_make(struct ta_fp_shapes *s, uint32_t k) {
+  if (!s->json && !(s->json = calloc(s->cap, sizeof *s->json)))
+    return false;
+  if (s->json[k].pre)
+    return true;
+  const struct ta_fp_features *f = &s->v[k];
+  const struct ta_fp_entry *e = ta_fp_db_entry(ta_fp_db_default(), s->entry[k]);
+  struct ta_sink *mem = malloc(sizeof *mem);
+  if (!mem)
+    return false;
+  struct ta_jsonw w;
+  char buf[320];
+  size_t pre, mid, len;
+  ta_sink_init_mem(mem);
+  ta_jsonw_init(&w, mem, 0, 6);
+  ta_jsonw_obj_begin(&w);
+  json_str_or_null(&w, "signature", e ? e->id : NULL);
+  if (e) {
+    struct text t;
+    text_init(&t, buf, sizeof buf);
+    os_text(&t, e);
+  }
+  json_str_or_null(&w, "os", e ? buf : NULL);
+  json_str_or_null(&w, "class", e ? e->generic ? "generic" : "specific" : NULL);
+  ta_jsonw_kstr(&w, "packet", f->synack ? "syn+ack" : "syn");
+  ta_jsonw_key(&w, "count");
+  ta_sink_mem(mem, &pre);
+  ta_jsonw_u64(&w, 0); /* stands for the three values of each host */
+  ta_sink_mem(mem, &mid);
+  ta_fp_summary(buf, sizeof buf, f);
+  ta_jsonw_kstr(&w, "features", buf);
+  ta_jsonw_obj_end(&w);
+  const char *text = ta_sink_mem(mem, &len);
+  size_t post = len - mid, need = s->text_len + pre + post;
+  bool ok = !mem->error && pre > 0 && pre <= UINT16_MAX && post <= UINT16_MAX &&
+            need <= UINT32_MAX;
+  if (ok && need > s->text_cap) {
+    size_t cap = s->text_cap ? s->text_cap : 4096;
+    while (cap < need)
+      cap *= 2;
+    char *grown = realloc(s->text, cap);
+    if ((ok = grown != NULL)) {
+      s->text = grown;
+      s->text_cap = cap;
+    }
+  }
+  if (ok) {
+    struct shape_json *j = &s->json[k];
+    memcpy(s->text + s->text_len, text, pre);
+    memcpy(s->text + s->text_len + pre, text + mid, post);
+    j->off = (uint32_t)s->text_len;
+    j->pre = (uint16_t)pre;
+    j->post = (uint16_t)post;
+    s->text_len = need;
+  }
+  ta_sink_close(mem);
+  free(mem);
+  return ok;
+}
+
+/* One evidence object, written key by key (when the shared text of its
+ * shape cannot be used). */
+static void evidence_slow(struct ta_jsonw *w, const struct ta_fp_host *h,
+                          const struct ta_fp_evidence *ev) {
+  const struct ta_fp_entry *e = ta_fp_db_entry(ta_fp_db_default(), ev->entry);
+  char buf[320];
+  ta_jsonw_obj_begin(w);
+  json_str_or_null(w, "signature", e ? e->id : NULL);
+  if (e) {
+    struct text t;
+    text_init(&t, buf, sizeof buf);
+    os_text(&t, e);
+  }
+  json_str_or_null(w, "os", e ? buf : NULL);
+  json_str_or_null(w, "class", e ? e->generic ? "generic" : "specific" : NULL);
+  const struct ta_fp_features *f = ta_fp_evidence_features(h, ev);
+  ta_jsonw_kstr(w, "packet", f->synack ? "syn+ack" : "syn");
+  ta_jsonw_ku64(w, "count", ev->packets);
+  ta_jsonw_ku64(w, "connection", ev->conn_id);
+  ta_jsonw_kstr(w, "direction", ev->dir == TA_DIR_ORIG ? "orig" : "resp");
+  ta_fp_summary(buf, sizeof buf, f);
+  ta_jsonw_kstr(w, "features", buf);
+  ta_jsonw_obj_end(w);
+}
+
+/* The same object from its shape's text and its own three values, written
+ * as one value; false when that text is not at hand. */
+static bool evidence_fast(struct ta_jsonw *w, const struct ta_fp_host *h,
+                          const struct ta_fp_evidence *ev) {
+  struct ta_fp_shapes *s = h->shapes;
+  if (ev->entry != s->entry[ev->shape] || !shape_json_make(s, ev->shape))
+    return false;
+  const struct shape_json *j = &s->json[ev->shape];
+  const char *text = s->text + j->off;
+  char buf[1024];
+  if ((size_t)j->pre + j->post + 96 > sizeof buf)
+    return false;
+  struct text t;
+  text_init(&t, buf, sizeof buf);
+  text_put(&t, text, j->pre);
+  text_u64(&t, ev->packets);
+  text_put(&t, ",\"connection\":", 14);
+  text_u64(&t, ev->conn_id);
+  if (ev->dir == TA_DIR_ORIG)
+    text_put(&t, ",\"direction\":\"orig\"", 19);
+  else
+    text_put(&t, ",\"direction\":\"resp\"", 19);
+  text_put(&t, text + j->pre, j->post);
+  ta_jsonw_rawn(w, buf, t.used);
+  return true;
+}
+
 void ta__fp_json_host(struct ta_jsonw *w, const struct ta_fp_host *h) {
   struct ta_fp_verdict v;
   ta_fp_host_verdict(h, &v);
@@ -1535,8 +1742,7 @@ void ta__fp_json_host(struct ta_jsonw *w, const struct ta_fp_host *h) {
     ta_jsonw_null(w);
     return;
   }
-  const struct ta_fp_db *db = ta_fp_db_default();
-  char buf[320];
+  char buf[32];
   ta_jsonw_obj_begin(w);
   json_str_or_null(w, "family", v.family);
   json_str_or_null(w, "version", v.version);
@@ -1552,27 +1758,9 @@ void ta__fp_json_host(struct ta_jsonw *w, const struct ta_fp_host *h) {
   ta_jsonw_arr_end(w);
   ta_jsonw_key(w, "evidence");
   ta_jsonw_arr_begin(w);
-  for (uint8_t i = 0; i < h->n; i++) {
-    const struct ta_fp_evidence *ev = &h->ev[i];
-    const struct ta_fp_entry *e = ta_fp_db_entry(db, ev->entry);
-    ta_jsonw_obj_begin(w);
-    json_str_or_null(w, "signature", e ? e->id : NULL);
-    if (e) {
-      struct text t;
-      text_init(&t, buf, sizeof buf);
-      os_text(&t, e);
-    }
-    json_str_or_null(w, "os", e ? buf : NULL);
-    json_str_or_null(w, "class", e ? e->generic ? "generic" : "specific" : NULL);
-    const struct ta_fp_features *f = ta_fp_evidence_features(h, ev);
-    ta_jsonw_kstr(w, "packet", f->synack ? "syn+ack" : "syn");
-    ta_jsonw_ku64(w, "count", ev->packets);
-    ta_jsonw_ku64(w, "connection", ev->conn_id);
-    ta_jsonw_kstr(w, "direction", ev->dir == TA_DIR_ORIG ? "orig" : "resp");
-    ta_fp_summary(buf, sizeof buf, f);
-    ta_jsonw_kstr(w, "features", buf);
-    ta_jsonw_obj_end(w);
-  }
+  for (uint8_t i = 0; i < h->n; i++)
+    if (!evidence_fast(w, h, &h->ev[i]))
+      evidence_slow(w, h, &h->ev[i]);
   ta_jsonw_arr_end(w);
   ta_jsonw_ku64(w, "evidence_overflow", h->overflow);
   ta_jsonw_obj_end(w);

@@ -1,6 +1,16 @@
 /* tcpaudit - hosts: per-host aggregates of finalized connections.
  * Open-addressing table keyed on the address; bounded in hosts and in
- * services per host, with overflow counted rather than dropped. */
+ * services per host, with overflow counted rather than dropped.
+ *
+ * A capture with a million connections has tens of thousands of hosts, most
+ * of which only connect out a few times, to a few peers, with one or two
+ * kinds of SYN. So a host is a 96-byte record holding that common case:
+ * 16-bit counters, peer sketches with their few set bits inline, and
+ * numbers (not pointers) of the parts only some hosts need, which live in
+ * pools of fixed-size records: what it did as a responder, 64-bit counters
+ * once a 16-bit one would pass 65535, full sketch bitmaps, OS evidence.
+ * Reporters get the figures in plain form from ta_hosts_each. */
+#define _GNU_SOURCE /* qsort_r */
 #include "ta_hosts.h"
 
 #include <math.h>
@@ -15,24 +25,139 @@
 #define HOSTS_DEFAULT_SCAN_TARGETS 10 /* distinct host:port targets */
 #define HOSTS_FIRST_SLOTS 1024u
 #define HOSTS_MAX_SLOTS (1u << 26)
-/* Hosts are carved from blocks of this many: one allocation per block
- * rather than per host, and no per-allocation overhead on each. */
-#define HOSTS_BLOCK 256u
+/* A slot holds the host's number + 1 in its low bits (at most
+ * HOSTS_MAX_SLOTS hosts fit) and a few bits of the address hash above,
+ * so that a probe rarely reads a host that is not the one sought. */
+#define SLOT_NUM_BITS 27
+#define SLOT_NUM_MASK ((1u << SLOT_NUM_BITS) - 1)
 
-const struct ta_host_role ta__host_no_role;
+/* ------------------------------------------------------------------------ */
+/* Pools: fixed-size records by number, carved from chunks that never move
+ * (so the latency distributions reporters keep pointers to stay put), with
+ * a free list threaded through released records. No per-record malloc
+ * overhead, and a 4-byte number where a pointer would take 8. */
 
-/* Open addressing on host numbers (0: empty, else number + 1), grown to
- * stay at most half full until it reaches max_slots. */
+#define POOL_CHUNK 256u
+
+struct pool {
+  size_t size;      /* bytes per record, at least 4 */
+  uint32_t n;       /* records carved so far */
+  uint32_t free;    /* first released record + 1, 0 when none */
+  uint32_t n_chunks, cap_chunks;
+  char **chunks;
+};
+
+static void *pool_at(const struct pool *p, uint32_t i) {
+  return p->chunks[i / POOL_CHUNK] + (size_t)(i % POOL_CHUNK) * p->size;
+}
+
+/* A zeroed record's number + 1; 0 when memory runs out. */
+static uint32_t pool_get(struct pool *p) {
+  uint32_t i;
+  if (p->free) {
+    i = p->free - 1;
+    memcpy(&p->free, pool_at(p, i), sizeof p->free);
+  } else {
+    if (p->n == UINT32_MAX - 1)
+      return 0;
+    if (p->n % POOL_CHUNK == 0) {
+      uint32_t c = p->n / POOL_CHUNK;
+      if (c == p->cap_chunks) {
+        uint32_t cap = p->cap_chunks ? p->cap_chunks * 2 : 8;
+        char **chunks = realloc(p->chunks, cap * sizeof *chunks);
+        if (!chunks)
+          return 0;
+        p->chunks = chunks;
+        p->cap_chunks = cap;
+      }
+      /* whole cache lines: a host record spans two, never three */
+      size_t bytes = (p->size * POOL_CHUNK + 63) & ~(size_t)63;
+      if (!(p->chunks[c] = aligned_alloc(64, bytes)))
+        return 0;
+      p->n_chunks = c + 1;
+    }
+    i = p->n++;
+  }
+  memset(pool_at(p, i), 0, p->size);
+  return i + 1;
+}
+
+static void pool_put(struct pool *p, uint32_t ref) {
+  memcpy(pool_at(p, ref - 1), &p->free, sizeof p->free);
+  p->free = ref;
+}
+
+static void pool_free(struct pool *p) {
+  for (uint32_t c = 0; c < p->n_chunks; c++)
+    free(p->chunks[c]);
+  free(p->chunks);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Records */
+
+/* Connections by scenario: 16 bits each until one would pass 65535, then
+ * all of them in 64 bits in the table's wide pool. */
+struct counts {
+  uint16_t n[TA_SC_COUNT];
+  uint32_t wide; /* number + 1 of its uint64_t[TA_SC_COUNT], 0: narrow */
+};
+
+/* A linear-counting sketch of TA_HOST_SKETCH_BITS bits in one word: the
+ * count of bits set in its low 10 bits; up to SKETCH_INLINE set, which
+ * ones, 9 bits each, above them; past that the number + 1 of its bitmap in
+ * the table's bitmap pool, in the high 32 bits. */
+typedef uint64_t sketch;
+#define SKETCH_INLINE 6
+#define SKETCH_COUNT_MASK 0x3ffu
+
+struct host {
+  uint8_t ip[16];
+  int64_t first_ts, last_ts;
+  struct counts orig;     /* as originator */
+  uint32_t resp;          /* its responder part's number + 1, 0: none */
+  uint32_t ev;            /* its evidence run's number + 1, 0: none */
+  sketch peers, targets;  /* as originator */
+  uint64_t ev_overflow;   /* SYN/SYN-ACKs whose shape did not fit */
+  uint8_t family;
+  uint8_t n_ev;           /* evidence entries, in a run of exactly n_ev */
+};
+
+/* What a host did as a responder: most hosts of a capture only ever
+ * connect out, so this is taken from a pool when a host first answers. */
+struct responder {
+  struct counts role;
+  uint32_t n_services, cap_services;
+  sketch peers, targets;
+  uint64_t services_overflow; /* connections to ports past the cap */
+  void *services; /* cap_services ports (uint16_t), then as many services */
+};
+
+struct service {
+  struct counts by;
+  uint32_t lat; /* number + 1 of its ta_svc_latency, 0: none measured */
+};
+
+/* Open addressing on slots (see SLOT_NUM_BITS), grown to stay at most half
+ * full until it reaches max_slots. */
 struct ta_hosts {
   uint32_t *slots;
   uint32_t mask, max_slots;
-  struct ta_host **blocks; /* host n is blocks[n / HOSTS_BLOCK][n % ...] */
-  uint32_t n_blocks, cap_blocks;
   uint64_t count, max, overflow;
   uint64_t seed;
   uint64_t scan_failed, scan_targets;
+  struct pool hosts;      /* struct host, numbered in arrival order */
+  struct pool responders; /* struct responder */
+  struct pool wide;       /* uint64_t[TA_SC_COUNT] */
+  struct pool bitmaps;    /* uint64_t[TA_HOST_SKETCH_BITS / 64] */
+  struct pool latency;    /* struct ta_svc_latency */
+  /* evidence runs of k + 1 struct ta__fp_ev: a host's run is moved to the
+   * next size when it finds a new shape, and the old one is reused */
+  struct pool runs[TA_FP_HOST_EVIDENCE];
   struct ta_fp_shapes *shapes; /* features of the hosts' OS evidence */
 };
+
+_Static_assert(sizeof(struct host) == 96, "a host spans two cache lines");
 
 static uint64_t mix(uint64_t x) { return ta_hash_mix64(x); }
 
@@ -43,8 +168,12 @@ static uint64_t addr_hash(uint64_t seed, uint8_t family, const uint8_t *ip) {
   return mix(mix(seed ^ a ^ family) ^ b);
 }
 
-static struct ta_host *host_at(const struct ta_hosts *t, uint64_t n) {
-  return &t->blocks[n / HOSTS_BLOCK][n % HOSTS_BLOCK];
+static struct host *host_at(const struct ta_hosts *t, uint32_t n) {
+  return pool_at(&t->hosts, n);
+}
+
+static uint32_t slot_of(uint64_t hash, uint32_t num) {
+  return (uint32_t)(hash >> (64 - (32 - SLOT_NUM_BITS))) << SLOT_NUM_BITS | num;
 }
 
 struct ta_hosts *ta_hosts_new(uint32_t max_hosts, uint64_t seed) {
@@ -58,6 +187,13 @@ struct ta_hosts *ta_hosts_new(uint32_t max_hosts, uint64_t seed) {
   t->slots = calloc(HOSTS_FIRST_SLOTS, sizeof *t->slots);
   t->mask = HOSTS_FIRST_SLOTS - 1;
   t->max = max_hosts ? max_hosts : 1;
+  t->hosts.size = sizeof(struct host);
+  t->responders.size = sizeof(struct responder);
+  t->wide.size = sizeof(uint64_t) * TA_SC_COUNT;
+  t->bitmaps.size = TA_HOST_SKETCH_BITS / 8;
+  t->latency.size = sizeof(struct ta_svc_latency);
+  for (unsigned k = 0; k < TA_FP_HOST_EVIDENCE; k++)
+    t->runs[k].size = (k + 1) * sizeof(struct ta__fp_ev);
   /* 0 asks for a random seed, as for the flow table: a capture must not be
    * able to choose addresses that collide */
   if (!seed && getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
@@ -95,69 +231,118 @@ static void maybe_grow(struct ta_hosts *t) {
   if (!slots)
     return;
   uint64_t mask = size * 2 - 1;
-  for (uint64_t n = 0; n < t->count; n++) {
-    const struct ta_host *h = host_at(t, n);
-    uint64_t i = addr_hash(t->seed, h->family, h->ip) & mask;
+  for (uint32_t n = 0; n < t->count; n++) {
+    const struct host *h = host_at(t, n);
+    uint64_t hash = addr_hash(t->seed, h->family, h->ip);
+    uint64_t i = hash & mask;
     while (slots[i])
       i = (i + 1) & mask;
-    slots[i] = (uint32_t)(n + 1);
+    slots[i] = slot_of(hash, n + 1);
   }
   free(t->slots);
   t->slots = slots;
   t->mask = (uint32_t)mask;
 }
 
-/* Room for host number t->count: a new block every HOSTS_BLOCK hosts. */
-static struct ta_host *new_host(struct ta_hosts *t) {
-  uint64_t n = t->count;
-  if (n % HOSTS_BLOCK == 0) {
-    uint32_t b = (uint32_t)(n / HOSTS_BLOCK);
-    if (b == t->cap_blocks) {
-      uint32_t cap = t->cap_blocks ? t->cap_blocks * 2 : 16;
-      struct ta_host **blocks = realloc(t->blocks, cap * sizeof *blocks);
-      if (!blocks)
-        return NULL;
-      t->blocks = blocks;
-      t->cap_blocks = cap;
-    }
-    if (!(t->blocks[b] = calloc(HOSTS_BLOCK, sizeof **t->blocks)))
-      return NULL;
-    t->n_blocks = b + 1;
-  }
-  return host_at(t, n);
-}
-
-static struct ta_host *lookup(struct ta_hosts *t, uint8_t family,
-                              const uint8_t *ip) {
+static struct host *lookup(struct ta_hosts *t, uint8_t family,
+                           const uint8_t *ip) {
   maybe_grow(t);
-  uint64_t i = addr_hash(t->seed, family, ip) & t->mask;
+  uint64_t hash = addr_hash(t->seed, family, ip);
+  uint32_t tag = slot_of(hash, 0);
+  uint64_t i = hash & t->mask;
   for (uint64_t probes = 0; probes <= t->mask; probes++, i = (i + 1) & t->mask) {
     uint32_t slot = t->slots[i];
-    struct ta_host *h;
+    struct host *h;
     if (!slot) {
-      if (t->count >= t->max || !(h = new_host(t)))
+      uint32_t ref;
+      if (t->count >= t->max || !(ref = pool_get(&t->hosts)))
         return NULL;
+      h = host_at(t, ref - 1);
       h->family = family;
       memcpy(h->ip, ip, 16);
-      t->slots[i] = (uint32_t)++t->count;
+      t->slots[i] = slot_of(hash, ref);
+      t->count++;
       return h;
     }
-    h = host_at(t, slot - 1);
+    if ((slot & ~SLOT_NUM_MASK) != tag)
+      continue;
+    h = host_at(t, (slot & SLOT_NUM_MASK) - 1);
     if (h->family == family && memcmp(h->ip, ip, 16) == 0)
       return h;
   }
   return NULL;
 }
 
-static void sketch_add(uint64_t *bits, uint64_t v) {
-  uint64_t b = mix(v) % TA_HOST_SKETCH_BITS;
-  bits[b / 64] |= 1ull << (b % 64);
+/* ------------------------------------------------------------------------ */
+/* Counters and sketches */
+
+static void counts_add(struct ta_hosts *t, struct counts *k, int sc) {
+  if (k->wide) {
+    ((uint64_t *)pool_at(&t->wide, k->wide - 1))[sc]++;
+    return;
+  }
+  if (k->n[sc] < UINT16_MAX) {
+    k->n[sc]++;
+    return;
+  }
+  uint32_t ref = pool_get(&t->wide);
+  if (!ref)
+    return; /* out of memory: it stays at 65535 */
+  uint64_t *w = pool_at(&t->wide, ref - 1);
+  for (int i = 0; i < TA_SC_COUNT; i++)
+    w[i] = k->n[i];
+  w[sc]++;
+  k->wide = ref;
 }
 
-uint64_t ta_host_sketch_estimate(const uint64_t *bits) {
-  unsigned set = 0;
-  for (unsigned i = 0; i < TA_HOST_SKETCH_BITS / 64; i++)
-    set += (unsigned)__builtin_popcountll(bits[i]);
+/* Its counters and their sum. */
+static uint64_t counts_read(const struct ta_hosts *t, const struct counts *k,
+                            uint64_t by[TA_SC_COUNT]) {
+  const uint64_t *w = k->wide ? pool_at(&t->wide, k->wide - 1) : NULL;
+  uint64_t sum = 0;
+  for (int i = 0; i < TA_SC_COUNT; i++)
+    sum += by[i] = w ? w[i] : k->n[i];
+  return sum;
+}
+
+static unsigned sketch_set(sketch s) { return (unsigned)(s & SKETCH_COUNT_MASK); }
+
+static unsigned sketch_inline_bit(sketch s, unsigned i) {
+  return (unsigned)(s >> (10 + 9 * i)) & 0x1ff;
+}
+
+/* Sets bit b (below TA_HOST_SKETCH_BITS) of *s. Out of memory for the
+ * bitmap, the bit is not counted: the estimate is a lower bound anyway. */
+static void sketch_add(struct ta_hosts *t, sketch *s, unsigned b) {
+  unsigned set = sketch_set(*s);
+  if (set > SKETCH_INLINE) {
+    uint64_t *bits = pool_at(&t->bitmaps, (uint32_t)(*s >> 32) - 1);
+    if (!(bits[b / 64] & 1ull << (b % 64))) {
+      bits[b / 64] |= 1ull << (b % 64);
+      (*s)++;
+    }
+    return;
+  }
+  for (unsigned i = 0; i < set; i++)
+    if (sketch_inline_bit(*s, i) == b)
+      return;
+  if (set < SKETCH_INLINE) {
+    *s = (*s | (uint64_t)b << (10 + 9 * set)) + 1;
+    return;
+  }
+  uint32_t ref = pool_get(&t->bitmaps);
+  if (!ref)
+    return;
+  uint64_t *bits = pool_at(&t->bitmaps, ref - 1);
+  for (unsigned i = 0; i < set; i++) {
+    unsigned k = sketch_inline_bit(*s, i);
+    bits[k / 64] |= 1ull << (k % 64);
+  }
+  bits[b / 64] |= 1ull << (b % 64);
+  *s = (uint64_t)ref << 32 | (set + 1);
+}
+
+uint64_t ta_host_sketch_estimate(unsigned set) {
   if (set == 0)
     return 0;
   if (set >= TA_HOST_SKETCH_BITS)
@@ -166,111 +351,221 @@ uint64_t ta_host_sketch_estimate(const uint64_t *bits) {
   return (uint64_t)llround(-m * log((m - set) / m));
 }
 
-/* Room for one more service: doubling while small, then eight at a time,
- * so a host with 20 ports does not carry room for 32. */
-static bool services_room(struct ta_host_responder *r) {
-  if (r->n_services < r->cap_services)
-    return true;
-  uint32_t cap = r->cap_services < 8 ? (r->cap_services ? r->cap_services * 2 : 2)
-                                      : r->cap_services + 8;
-  if (cap > TA_MAX_SERVICES_PER_HOST)
-    cap = TA_MAX_SERVICES_PER_HOST;
-  struct ta_service *s = realloc(r->services, cap * sizeof *s);
-  if (!s)
-    return false;
-  r->services = s;
-  r->cap_services = cap;
-  return true;
-}
-
-static struct ta_service *service_for(struct ta_host_responder *r,
-                                      uint16_t port) {
-  for (uint32_t i = 0; i < r->n_services; i++)
-    if (r->services[i].port == port)
-      return &r->services[i];
-  if (r->n_services >= TA_MAX_SERVICES_PER_HOST || !services_room(r))
-    return NULL;
-  struct ta_service *s = &r->services[r->n_services++];
-  memset(s, 0, sizeof *s);
-  s->port = port;
-  return s;
-}
-
-/* Adds the connection's handshake round trip and response times to its
- * service; the distributions are allocated with the first measurement. */
-static void service_latency(struct ta_service *s, const struct ta_conn *c) {
-  int64_t hs = ta_lat_handshake(&c->lat);
-  if (hs < 0 && c->lat.response.count == 0)
-    return;
-  if (!s->lat && !(s->lat = calloc(1, sizeof *s->lat)))
-    return; /* out of memory: the counts above still stand */
-  if (hs >= 0)
-    ta_lat_dist_add(&s->lat->handshake, hs);
-  ta_lat_dist_merge(&s->lat->response, &c->lat.response);
-}
-
-static uint64_t peer_key(const struct ta_side *peer, bool with_port) {
+/* The bits of the peer and of the peer's port, hashed once for both. */
+static void count_peer(struct ta_hosts *t, sketch *peers, sketch *targets,
+                       const struct ta_side *peer) {
   uint64_t a = 0, b = 0;
   memcpy(&a, peer->ip, 8);
   memcpy(&b, peer->ip + 8, 8);
-  return mix(a ^ mix(b)) ^ (with_port ? peer->port * 0x9e3779b97f4a7c15ull : 0);
+  uint64_t key = mix(a ^ mix(b));
+  sketch_add(t, peers, (unsigned)(mix(key) % TA_HOST_SKETCH_BITS));
+  sketch_add(t, targets,
+             (unsigned)(mix(key ^ peer->port * 0x9e3779b97f4a7c15ull) %
+                        TA_HOST_SKETCH_BITS));
 }
 
-static void count_role(struct ta_host_role *r, struct ta_host *h,
-                       const struct ta_conn *c, int dir) {
-  const struct ta_side *peer = &c->side[!dir];
-  r->connections++;
-  r->by_scenario[c->scenario]++;
-  sketch_add(r->peer_bits, peer_key(peer, false));
-  sketch_add(r->target_bits, peer_key(peer, true));
+static void count_times(struct host *h, const struct ta_conn *c) {
   if (!h->first_ts || c->first_ts < h->first_ts)
     h->first_ts = c->first_ts;
   if (c->last_ts > h->last_ts)
     h->last_ts = c->last_ts;
 }
 
-static void count_orig(struct ta_hosts *t, struct ta_host *h,
-                       const struct ta_conn *c) {
-  count_role(&h->as_orig, h, c, TA_DIR_ORIG);
-  if (c->scenario == TA_SC_UNANSWERED || c->scenario == TA_SC_REFUSED)
-    h->failed_attempts++;
-  h->scan_suspect =
-      h->failed_attempts >= t->scan_failed &&
-      ta_host_sketch_estimate(h->as_orig.target_bits) >= t->scan_targets;
+/* ------------------------------------------------------------------------ */
+/* Responders and services */
+
+static uint16_t *svc_ports(const struct responder *r) { return r->services; }
+
+static size_t svc_offset(uint32_t cap) {
+  return ((size_t)cap * sizeof(uint16_t) + 7) & ~(size_t)7;
 }
 
-/* False only when the responder part could not be allocated. */
-static bool count_resp(struct ta_host *h, const struct ta_conn *c) {
-  if (!h->resp && !(h->resp = calloc(1, sizeof *h->resp)))
+static struct service *svc_at(const struct responder *r, uint32_t i) {
+  return (struct service *)((char *)r->services + svc_offset(r->cap_services)) + i;
+}
+
+/* Room for one more service: doubling while small, then eight at a time,
+ * so a host with 20 ports does not carry room for 32. The ports come
+ * first, apart, so that finding one reads a line or two. */
+static bool services_room(struct responder *r) {
+  if (r->n_services < r->cap_services)
+    return true;
+  uint32_t cap = r->cap_services < 8 ? (r->cap_services ? r->cap_services * 2 : 2)
+                                      : r->cap_services + 8;
+  if (cap > TA_MAX_SERVICES_PER_HOST)
+    cap = TA_MAX_SERVICES_PER_HOST;
+  char *grown = malloc(svc_offset(cap) + cap * sizeof(struct service));
+  if (!grown)
     return false;
-  struct ta_host_responder *r = h->resp;
-  count_role(&r->role, h, c, TA_DIR_RESP);
-  struct ta_service *s = service_for(r, c->side[TA_DIR_RESP].port);
+  if (r->services) {
+    memcpy(grown, r->services, r->n_services * sizeof(uint16_t));
+    memcpy(grown + svc_offset(cap), svc_at(r, 0),
+           r->n_services * sizeof(struct service));
+    free(r->services);
+  }
+  r->services = grown;
+  r->cap_services = cap;
+  return true;
+}
+
+static struct service *service_for(struct responder *r, uint16_t port) {
+  const uint16_t *ports = svc_ports(r);
+  for (uint32_t i = 0; i < r->n_services; i++)
+    if (ports[i] == port)
+      return svc_at(r, i);
+  if (r->n_services >= TA_MAX_SERVICES_PER_HOST || !services_room(r))
+    return NULL;
+  svc_ports(r)[r->n_services] = port;
+  struct service *s = svc_at(r, r->n_services++);
+  memset(s, 0, sizeof *s);
+  return s;
+}
+
+/* Adds the connection's handshake round trip and response times to its
+ * service; the distributions are taken with the first measurement. */
+static void service_latency(struct ta_hosts *t, struct service *s,
+                            const struct ta_conn *c) {
+  int64_t hs = ta_lat_handshake(&c->lat);
+  if (hs < 0 && c->lat.response.count == 0)
+    return;
+  if (!s->lat && !(s->lat = pool_get(&t->latency)))
+    return; /* out of memory: the counts still stand */
+  struct ta_svc_latency *l = pool_at(&t->latency, s->lat - 1);
+  if (hs >= 0)
+    ta_lat_dist_add(&l->handshake, hs);
+  ta_lat_dist_merge(&l->response, &c->lat.response);
+}
+
+/* False only when the responder part could not be had. */
+static bool count_resp(struct ta_hosts *t, struct host *h,
+                       const struct ta_conn *c) {
+  if (!h->resp && !(h->resp = pool_get(&t->responders)))
+    return false;
+  struct responder *r = pool_at(&t->responders, h->resp - 1);
+  counts_add(t, &r->role, c->scenario);
+  count_peer(t, &r->peers, &r->targets, &c->side[TA_DIR_ORIG]);
+  count_times(h, c);
+  struct service *s = service_for(r, c->side[TA_DIR_RESP].port);
   if (s) {
-    s->by_scenario[c->scenario]++;
-    service_latency(s, c);
+    counts_add(t, &s->by, c->scenario);
+    service_latency(t, s, c);
   } else {
     r->services_overflow++;
   }
   return true;
 }
 
+static void count_orig(struct ta_hosts *t, struct host *h,
+                       const struct ta_conn *c) {
+  counts_add(t, &h->orig, c->scenario);
+  count_peer(t, &h->peers, &h->targets, &c->side[TA_DIR_RESP]);
+  count_times(h, c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* OS evidence */
+
+static struct ta__fp_ev *ev_run(const struct ta_hosts *t, const struct host *h) {
+  return h->n_ev ? pool_at(&t->runs[h->n_ev - 1], h->ev - 1) : NULL;
+}
+
+static void count_evidence(struct ta_hosts *t, struct host *h,
+                           const struct ta_conn *c, int dir) {
+  if (!c->side[dir].syn.seen)
+    return;
+  struct ta__fp_ev *run = ev_run(t, h), e;
+  unsigned i = ta__fp_ev_find(t->shapes, run, h->n_ev, c, dir);
+  if (i < h->n_ev) {
+    ta__fp_ev_count(&run[i]);
+    return;
+  }
+  uint32_t ref;
+  if (h->n_ev >= TA_FP_HOST_EVIDENCE || !ta__fp_ev_start(&e, t->shapes, c, dir) ||
+      !(ref = pool_get(&t->runs[h->n_ev]))) {
+    h->ev_overflow++;
+    return;
+  }
+  struct ta__fp_ev *grown = pool_at(&t->runs[h->n_ev], ref - 1);
+  if (run) {
+    memcpy(grown, run, h->n_ev * sizeof *run);
+    pool_put(&t->runs[h->n_ev - 1], h->ev);
+  }
+  grown[h->n_ev++] = e;
+  h->ev = ref;
+}
+
 void ta_hosts_add(struct ta_hosts *t, const struct ta_conn *c) {
   for (int dir = 0; dir < 2; dir++) {
-    struct ta_host *h = lookup(t, c->family, c->side[dir].ip);
-    if (!h || (dir == TA_DIR_RESP && !count_resp(h, c))) {
+    struct host *h = lookup(t, c->family, c->side[dir].ip);
+    if (!h || (dir == TA_DIR_RESP && !count_resp(t, h, c))) {
       t->overflow++;
       continue;
     }
     if (dir == TA_DIR_ORIG)
       count_orig(t, h, c);
-    ta_fp_host_add(&h->os, t->shapes, c, dir);
+    count_evidence(t, h, c, dir);
   }
 }
 
-static int host_cmp(const void *a, const void *b) {
-  const struct ta_host *x = *(struct ta_host *const *)a;
-  const struct ta_host *y = *(struct ta_host *const *)b;
+/* ------------------------------------------------------------------------ */
+/* Reading */
+
+static void role_read(const struct ta_hosts *t, struct ta_host_role *out,
+                      const struct counts *k, sketch peers, sketch targets) {
+  out->connections = counts_read(t, k, out->by_scenario);
+  out->distinct_peers = ta_host_sketch_estimate(sketch_set(peers));
+  out->distinct_targets = ta_host_sketch_estimate(sketch_set(targets));
+}
+
+static void services_read(const struct ta_hosts *t, struct ta_host *v,
+                          const struct responder *r,
+                          struct ta_service svc[TA_MAX_SERVICES_PER_HOST]) {
+  const uint16_t *ports = svc_ports(r);
+  for (uint32_t i = 0; i < r->n_services; i++) {
+    const struct service *s = svc_at(r, i);
+    svc[i].port = ports[i];
+    counts_read(t, &s->by, svc[i].by_scenario);
+    svc[i].lat = s->lat ? pool_at(&t->latency, s->lat - 1) : NULL;
+  }
+  v->n_services = r->n_services;
+  v->services = svc;
+  v->services_overflow = r->services_overflow;
+}
+
+/* The figures of h as reporters read them. */
+static void host_read(const struct ta_hosts *t, const struct host *h,
+                      struct ta_host *v,
+                      struct ta_service svc[TA_MAX_SERVICES_PER_HOST]) {
+  memset(v, 0, offsetof(struct ta_host, os));
+  v->family = h->family;
+  memcpy(v->ip, h->ip, 16);
+  v->first_ts = h->first_ts;
+  v->last_ts = h->last_ts;
+  role_read(t, &v->as_orig, &h->orig, h->peers, h->targets);
+  v->failed_attempts = v->as_orig.by_scenario[TA_SC_UNANSWERED] +
+                       v->as_orig.by_scenario[TA_SC_REFUSED];
+  /* as when counted: failed attempts and targets only grow with the
+   * connections it made */
+  v->scan_suspect = v->as_orig.connections > 0 &&
+                    v->failed_attempts >= t->scan_failed &&
+                    v->as_orig.distinct_targets >= t->scan_targets;
+  if (h->resp) {
+    const struct responder *r = pool_at(&t->responders, h->resp - 1);
+    role_read(t, &v->as_resp, &r->role, r->peers, r->targets);
+    services_read(t, v, r, svc);
+  }
+  const struct ta__fp_ev *run = ev_run(t, h);
+  v->os.n = h->n_ev;
+  v->os.overflow = h->ev_overflow;
+  v->os.shapes = t->shapes;
+  for (uint8_t i = 0; i < h->n_ev; i++)
+    ta__fp_ev_unpack(&v->os.ev[i], t->shapes, &run[i]);
+}
+
+static int host_cmp(const void *a, const void *b, void *ctx) {
+  const struct ta_hosts *t = ctx;
+  const struct host *x = host_at(t, *(const uint32_t *)a);
+  const struct host *y = host_at(t, *(const uint32_t *)b);
   if (x->family != y->family)
     return x->family < y->family ? -1 : 1;
   return memcmp(x->ip, y->ip, 16);
@@ -278,46 +573,53 @@ static int host_cmp(const void *a, const void *b) {
 
 void ta_hosts_each(struct ta_hosts *t, void (*fn)(void *, const struct ta_host *),
                    void *ctx) {
-  struct ta_host **all = malloc((t->count ? t->count : 1) * sizeof *all);
-  if (!all)
-    return;
-  for (uint64_t n = 0; n < t->count; n++)
-    all[n] = host_at(t, n);
-  qsort(all, t->count, sizeof *all, host_cmp);
-  for (uint64_t n = 0; n < t->count; n++)
-    fn(ctx, all[n]);
+  uint32_t *all = malloc((t->count ? t->count : 1) * sizeof *all);
+  struct ta_service *svc = malloc(TA_MAX_SERVICES_PER_HOST * sizeof *svc);
+  struct ta_host *v = malloc(sizeof *v);
+  if (all && svc && v) {
+    for (uint32_t n = 0; n < t->count; n++)
+      all[n] = n;
+    qsort_r(all, t->count, sizeof *all, host_cmp, t);
+    for (uint32_t n = 0; n < t->count; n++) {
+      host_read(t, host_at(t, all[n]), v, svc);
+      fn(ctx, v);
+    }
+  }
+  free(v);
+  free(svc);
   free(all);
 }
 
 uint64_t ta_hosts_count(const struct ta_hosts *t) { return t->count; }
 uint64_t ta_hosts_overflow(const struct ta_hosts *t) { return t->overflow; }
 
-static void responder_free(struct ta_host_responder *r) {
-  if (!r)
-    return;
+static void responder_free(struct ta_hosts *t, struct responder *r) {
   for (uint32_t j = 0; j < r->n_services; j++) {
-    struct ta_svc_latency *l = r->services[j].lat;
-    if (l) {
+    const struct service *s = svc_at(r, j);
+    if (s->lat) {
+      struct ta_svc_latency *l = pool_at(&t->latency, s->lat - 1);
       ta_lat_dist_free(&l->handshake);
       ta_lat_dist_free(&l->response);
     }
-    free(l);
   }
   free(r->services);
-  free(r);
 }
 
 void ta_hosts_free(struct ta_hosts *t) {
   if (!t)
     return;
-  for (uint64_t n = 0; n < t->count; n++) {
-    struct ta_host *h = host_at(t, n);
-    ta_fp_host_free(&h->os);
-    responder_free(h->resp);
+  for (uint32_t n = 0; n < t->count; n++) {
+    struct host *h = host_at(t, n);
+    if (h->resp)
+      responder_free(t, pool_at(&t->responders, h->resp - 1));
   }
-  for (uint32_t b = 0; b < t->n_blocks; b++)
-    free(t->blocks[b]);
-  free(t->blocks);
+  pool_free(&t->hosts);
+  pool_free(&t->responders);
+  pool_free(&t->wide);
+  pool_free(&t->bitmaps);
+  pool_free(&t->latency);
+  for (unsigned k = 0; k < TA_FP_HOST_EVIDENCE; k++)
+    pool_free(&t->runs[k]);
   free(t->slots);
   ta_fp_shapes_free(t->shapes);
   free(t);

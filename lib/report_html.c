@@ -40,8 +40,9 @@ struct html_host {
   struct html_service svc[HTML_HOST_SERVICES];
   uint64_t services_overflow;
   bool scan_suspect;
-  struct ta_fp_host os;     /* its SYN/SYN-ACK evidence, for the OS column:
-                               the host table's, which outlives the report */
+  struct ta_fp_host os;     /* its SYN/SYN-ACK evidence, for the OS column
+                               (a copy; its shapes are the host table's,
+                               which outlives the report) */
 };
 
 /* Latency view (docs/latency.md): the services with the slowest p95
@@ -800,8 +801,8 @@ static void host_fill(struct html_host *d, const struct ta_host *h) {
   d->failed = h->failed_attempts;
   d->refused = h->as_orig.by_scenario[TA_SC_REFUSED];
   d->unanswered = h->as_orig.by_scenario[TA_SC_UNANSWERED];
-  d->targets = ta_host_sketch_estimate(h->as_orig.target_bits);
-  d->peers = ta_host_sketch_estimate(h->as_orig.peer_bits);
+  d->targets = h->as_orig.distinct_targets;
+  d->peers = h->as_orig.distinct_peers;
   d->scan_suspect = h->scan_suspect;
   d->n_services = ta_host_n_services(h);
   d->services_overflow = ta_host_services_overflow(h);

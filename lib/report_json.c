@@ -18,6 +18,10 @@ struct json_state {
   struct ta_sink *out;
   bool in_hosts;
   struct ta_jsonw_memo memo; /* shared by the records, one after another */
+  /* the last relative error written and its text: a distribution's error
+   * is one of a few per level, and printf is most of a service's cost */
+  double err;
+  char err_text[32];
 };
 
 static int json_open(void **state, struct ta_sink *out,
@@ -86,19 +90,19 @@ static void role_fields(struct ta_jsonw *w, const char *key,
   ta_jsonw_obj_begin(w);
   ta_jsonw_ku64(w, "connections", r->connections);
   scenario_counts(w, "by_scenario", r->by_scenario);
-  ta_jsonw_ku64(w, "distinct_peers", ta_host_sketch_estimate(r->peer_bits));
-  ta_jsonw_ku64(w, "distinct_targets", ta_host_sketch_estimate(r->target_bits));
+  ta_jsonw_ku64(w, "distinct_peers", r->distinct_peers);
+  ta_jsonw_ku64(w, "distinct_targets", r->distinct_targets);
   ta_jsonw_obj_end(w);
 }
 
 /* Percentiles of one latency distribution (docs/latency.md). */
-static void lat_dist(struct ta_jsonw *w, const char *key,
+static void lat_dist(struct json_state *s, const char *key,
                      const struct ta_lat_dist *d) {
+  struct ta_jsonw *w = &s->w;
   static const struct {
     const char *name;
     double q;
   } pct[] = {{"p50", 0.50}, {"p95", 0.95}, {"p99", 0.99}};
-  char num[32];
   ta_jsonw_key(w, key);
   ta_jsonw_obj_begin(w);
   ta_jsonw_ku64(w, "samples", d->count);
@@ -114,21 +118,26 @@ static void lat_dist(struct ta_jsonw *w, const char *key,
     ta_jsonw_secs(w, ta_lat_dist_max(d));
   else
     ta_jsonw_null(w);
-  snprintf(num, sizeof num, "%.4f", ta_lat_dist_error(d));
+  double err = ta_lat_dist_error(d);
+  if (err != s->err || !s->err_text[0]) {
+    snprintf(s->err_text, sizeof s->err_text, "%.4f", err);
+    s->err = err;
+  }
   ta_jsonw_key(w, "rel_error");
-  ta_jsonw_raw(w, num);
+  ta_jsonw_raw(w, s->err_text);
   ta_jsonw_obj_end(w);
 }
 
-static void service_latency(struct ta_jsonw *w, const struct ta_service *s) {
+static void service_latency(struct json_state *js, const struct ta_service *s) {
+  struct ta_jsonw *w = &js->w;
   ta_jsonw_key(w, "latency");
   if (!s->lat) {
     ta_jsonw_null(w);
     return;
   }
   ta_jsonw_obj_begin(w);
-  lat_dist(w, "handshake_rtt", &s->lat->handshake);
-  lat_dist(w, "response", &s->lat->response);
+  lat_dist(js, "handshake_rtt", &s->lat->handshake);
+  lat_dist(js, "response", &s->lat->response);
   ta_jsonw_obj_end(w);
 }
 
@@ -160,7 +169,7 @@ static void json_host(void *state, const struct ta_host *h) {
     ta_jsonw_obj_begin(w);
     ta_jsonw_ku64(w, "port", svc[i].port);
     scenario_counts(w, "by_scenario", svc[i].by_scenario);
-    service_latency(w, &svc[i]);
+    service_latency(s, &svc[i]);
     ta_jsonw_obj_end(w);
   }
   ta_jsonw_arr_end(w);

@@ -225,7 +225,7 @@ static void text_host(void *state, const struct ta_host *h) {
   t->failed = h->failed_attempts;
   t->refused = h->as_orig.by_scenario[TA_SC_REFUSED];
   t->unanswered = h->as_orig.by_scenario[TA_SC_UNANSWERED];
-  t->targets = ta_host_sketch_estimate(h->as_orig.target_bits);
+  t->targets = h->as_orig.distinct_targets;
   t->scan_suspect = h->scan_suspect;
   ta_fp_host_label(t->os, sizeof t->os, &h->os);
 }

@@ -159,21 +159,64 @@ struct ta_fp_evidence {
   uint8_t dir;          /* its direction there (enum ta_dir) */
 };
 
-/* Zeroed, it is a host that sent nothing; ta_fp_host_free releases it. */
+/* Zeroed, it is a host that sent nothing. A plain value: copies stay
+ * valid as long as the shapes do. The host table keeps its evidence in the
+ * compact form below and hands reporters this one. */
 struct ta_fp_host {
-  struct ta_fp_evidence *ev;        /* n of them, grown one at a time */
-  const struct ta_fp_shapes *shapes; /* where their features are */
+  struct ta_fp_evidence ev[TA_FP_HOST_EVIDENCE]; /* n of them */
+  /* where their features are; the JSON writer keeps its text of each shape
+   * there too, so it is not const */
+  struct ta_fp_shapes *shapes;
   uint64_t overflow;    /* packets whose shape did not fit */
   uint8_t n;
 };
 
 /* Counts side dir of the finalized connection c (if that side sent a SYN or
  * SYN/ACK) into h, matching it against the default table. A new shape
- * grows h by one entry and may add its features to shapes; when memory
- * runs out it is counted in the overflow instead. Cannot fail. */
+ * takes the next entry of h and may add its features to shapes; when none
+ * is left or memory runs out it is counted in the overflow instead.
+ * Cannot fail. */
 void ta_fp_host_add(struct ta_fp_host *h, struct ta_fp_shapes *shapes,
                     const struct ta_conn *c, int dir);
+/* Empties h (it owns no memory). */
 void ta_fp_host_free(struct ta_fp_host *h);
+
+/* Library-internal: the host table's evidence, 16 bytes an entry rather
+ * than 24. The connection id and the packet count have 48 bits each
+ * (2.8e14, more than any capture holds: the count stops there rather than
+ * wrap, and a first packet whose connection id does not fit is counted as
+ * overflow); the shape has 31 bits (SHAPES_MAX is 2^30) and the direction
+ * one. The signature entry is the shape's: it is a function of the
+ * features. */
+struct ta__fp_ev {
+  uint32_t conn_lo, packets_lo;
+  uint16_t conn_hi, packets_hi;
+  uint32_t shape_dir; /* shape << 1 | dir */
+};
+
+/* Index among ev[0..n) of the entry whose shape side dir of c has (that
+ * side sent a SYN or SYN/ACK), or n when none has it. */
+unsigned ta__fp_ev_find(const struct ta_fp_shapes *shapes,
+                        const struct ta__fp_ev *ev, unsigned n,
+                        const struct ta_conn *c, int dir);
+/* Starts e with side dir of c as a new shape, adding its features to
+ * shapes. False when memory runs out or the id does not fit; the caller
+ * counts the packet as overflow. */
+bool ta__fp_ev_start(struct ta__fp_ev *e, struct ta_fp_shapes *shapes,
+                     const struct ta_conn *c, int dir);
+/* One more packet of e's shape. */
+static inline void ta__fp_ev_count(struct ta__fp_ev *e) {
+  if (e->packets_lo != UINT32_MAX) {
+    e->packets_lo++;
+  } else if (e->packets_hi != UINT16_MAX) { /* else 2^48 - 1: stays */
+    e->packets_lo = 0;
+    e->packets_hi++;
+  }
+}
+/* The public form of e. */
+void ta__fp_ev_unpack(struct ta_fp_evidence *out,
+                      const struct ta_fp_shapes *shapes,
+                      const struct ta__fp_ev *e);
 /* The features of the first packet of evidence ev of h. */
 const struct ta_fp_features *ta_fp_evidence_features(
     const struct ta_fp_host *h, const struct ta_fp_evidence *ev);

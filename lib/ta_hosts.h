@@ -19,10 +19,15 @@ struct ta_svc_latency {
   struct ta_lat_dist response;  /* each exchange's server response time */
 };
 
+/* What reporters read of a host: ta_hosts_each fills one for each host
+ * from the table's compact records (see lib/hosts.c), so the fields are
+ * plain numbers whatever the table keeps. */
+
 struct ta_service {
   uint16_t port;
   uint64_t by_scenario[TA_SC_COUNT];
-  struct ta_svc_latency *lat; /* NULL until a connection measured one */
+  const struct ta_svc_latency *lat; /* NULL until a connection measured one;
+                                       the table's, valid until it is freed */
 };
 
 /* Bits of the linear-counting sketches for distinct peers and targets:
@@ -32,17 +37,8 @@ struct ta_service {
 struct ta_host_role {
   uint64_t connections;
   uint64_t by_scenario[TA_SC_COUNT];
-  uint64_t peer_bits[TA_HOST_SKETCH_BITS / 64];   /* distinct peer hosts */
-  uint64_t target_bits[TA_HOST_SKETCH_BITS / 64]; /* distinct peer+port */
-};
-
-/* What a host did as a responder. Most hosts of a capture only ever
- * connect out, so this is allocated when a host first answers. */
-struct ta_host_responder {
-  struct ta_host_role role;
-  uint32_t n_services, cap_services;
-  struct ta_service *services; /* by port; grown on demand */
-  uint64_t services_overflow;  /* connections to ports past the cap */
+  uint64_t distinct_peers;   /* estimates: distinct peer hosts */
+  uint64_t distinct_targets; /* and distinct peer+port */
 };
 
 struct ta_host {
@@ -51,32 +47,32 @@ struct ta_host {
   bool scan_suspect;
   int64_t first_ts, last_ts;
   struct ta_host_role as_orig;
-  struct ta_host_responder *resp; /* NULL until it answered a connection */
+  struct ta_host_role as_resp; /* all zero when it never answered */
   uint64_t failed_attempts;    /* unanswered + refused as originator */
+  uint32_t n_services;
+  const struct ta_service *services; /* by port; valid during the call */
+  uint64_t services_overflow;  /* connections to ports past the cap */
   struct ta_fp_host os;        /* its SYNs and SYN/ACKs, for os_guess */
 };
 
-/* The role of a host that never answered: all zero. */
-extern const struct ta_host_role ta__host_no_role;
-
 static inline const struct ta_host_role *
 ta_host_as_resp(const struct ta_host *h) {
-  return h->resp ? &h->resp->role : &ta__host_no_role;
+  return &h->as_resp;
 }
 static inline uint32_t ta_host_n_services(const struct ta_host *h) {
-  return h->resp ? h->resp->n_services : 0;
+  return h->n_services;
 }
 /* Its services, ta_host_n_services of them (NULL when none). */
 static inline const struct ta_service *
 ta_host_services(const struct ta_host *h) {
-  return h->resp ? h->resp->services : NULL;
+  return h->n_services ? h->services : NULL;
 }
 static inline uint64_t ta_host_services_overflow(const struct ta_host *h) {
-  return h->resp ? h->resp->services_overflow : 0;
+  return h->services_overflow;
 }
 
-/* Distinct values counted by one of the role sketches (estimate). */
-uint64_t ta_host_sketch_estimate(const uint64_t *bits);
+/* Distinct values counted by a role sketch with set of its bits set. */
+uint64_t ta_host_sketch_estimate(unsigned set);
 
 struct ta_hosts;
 
@@ -85,12 +81,16 @@ struct ta_hosts;
 struct ta_hosts *ta_hosts_new(uint32_t max_hosts, uint64_t seed);
 /* Counts a finalized connection for both of its hosts. Cannot fail: when
  * the table is full (or memory runs out) the connection is counted in the
- * overflow figures. */
+ * overflow figures. Counters are kept in 16 bits until one passes 65535,
+ * then in 64 (should that memory not be had, they stay at 65535). */
 void ta_hosts_add(struct ta_hosts *t, const struct ta_conn *c);
-/* Threshold of failed attempts and distinct targets to flag a scanner. */
+/* Threshold of failed attempts and distinct targets to flag a scanner;
+ * applied when the hosts are read (ta_hosts_each). */
 void ta_hosts_set_scan_threshold(struct ta_hosts *t, uint64_t failed,
                                  uint64_t targets);
-/* Calls fn for each host, in address order. */
+/* Calls fn for each host, in address order, with its figures; the host
+ * given is fn's only for the call (pointers in it stay valid longer where
+ * their comments say so). */
 void ta_hosts_each(struct ta_hosts *t, void (*fn)(void *, const struct ta_host *),
                    void *ctx);
 uint64_t ta_hosts_count(const struct ta_hosts *t);

@@ -1,0 +1,261 @@
+/* tcpaudit - tests: the per-host aggregates (lib/hosts.c): counters past
+ * 16 bits, peer sketches past their inline bits, OS evidence past its cap,
+ * the scan flag, address order and a full table. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ta_conn.h"
+#include "ta_hash.h"
+#include "ta_hosts.h"
+
+/* A finalized connection as the host table reads it. */
+static void conn_set(struct ta_conn *c, uint64_t id, uint32_t from,
+                     uint32_t to, uint16_t port, int scenario) {
+  memset(c, 0, sizeof *c);
+  c->id = id;
+  c->family = 4;
+  for (int i = 0; i < 4; i++) {
+    c->side[TA_DIR_ORIG].ip[i] = (uint8_t)(from >> (24 - 8 * i));
+    c->side[TA_DIR_RESP].ip[i] = (uint8_t)(to >> (24 - 8 * i));
+  }
+  c->side[TA_DIR_ORIG].port = 40000;
+  c->side[TA_DIR_RESP].port = port;
+  c->scenario = (uint8_t)scenario;
+  c->first_ts = 1000000000LL * (int64_t)(id + 1);
+  c->last_ts = c->first_ts + 5;
+}
+
+#define MAX_SEEN 8
+
+struct seen {
+  size_t n;
+  struct ta_host h[MAX_SEEN];
+  struct ta_service svc[MAX_SEEN];
+};
+
+static void keep(void *ctx, const struct ta_host *h) {
+  struct seen *s = ctx;
+  assert_true(s->n < MAX_SEEN);
+  s->h[s->n] = *h;
+  if (h->n_services)
+    s->svc[s->n] = h->services[0];
+  s->n++;
+}
+
+static struct seen *read_all(struct ta_hosts *t) {
+  struct seen *s = calloc(1, sizeof *s);
+  assert_non_null(s);
+  ta_hosts_each(t, keep, s);
+  return s;
+}
+
+static const uint32_t A = 0x0a000001, B = 0x0a000002;
+
+/* 16-bit counters move to 64 bits rather than stop or wrap. */
+static void test_hosts_counters_pass_16_bits(void **state) {
+  (void)state;
+  struct ta_hosts *t = ta_hosts_new(16, 1);
+  assert_non_null(t);
+  struct ta_conn *c = malloc(sizeof *c);
+  assert_non_null(c);
+  for (uint64_t i = 0; i < 70000; i++) {
+    conn_set(c, i, A, B, 80, TA_SC_COMPLETED);
+    ta_hosts_add(t, c);
+  }
+  for (uint64_t i = 0; i < 3; i++) {
+    conn_set(c, 70000 + i, A, B, 80, TA_SC_REFUSED);
+    ta_hosts_add(t, c);
+  }
+  struct seen *s = read_all(t);
+  assert_int_equal(s->n, 2);
+  const struct ta_host *a = &s->h[0], *b = &s->h[1];
+  assert_int_equal(a->as_orig.connections, 70003);
+  assert_int_equal(a->as_orig.by_scenario[TA_SC_COMPLETED], 70000);
+  assert_int_equal(a->as_orig.by_scenario[TA_SC_REFUSED], 3);
+  assert_int_equal(a->failed_attempts, 3);
+  assert_int_equal(a->as_orig.distinct_peers, 1);
+  assert_int_equal(a->as_resp.connections, 0);
+  assert_int_equal(a->n_services, 0);
+  assert_int_equal(b->as_resp.connections, 70003);
+  assert_int_equal(b->as_resp.by_scenario[TA_SC_COMPLETED], 70000);
+  assert_int_equal(b->n_services, 1);
+  assert_int_equal(s->svc[1].port, 80);
+  assert_int_equal(s->svc[1].by_scenario[TA_SC_COMPLETED], 70000);
+  assert_int_equal(s->svc[1].by_scenario[TA_SC_REFUSED], 3);
+  assert_int_equal(a->first_ts, 1000000000LL);
+  assert_int_equal(a->last_ts, 1000000000LL * 70003 + 5);
+  free(s);
+  free(c);
+  ta_hosts_free(t);
+}
+
+/* The estimate of a plain 512-bit bitmap, bit for bit as the table hashes
+ * a peer: the inline bits and the bitmap they move to count the same. */
+static uint64_t reference_peers(uint32_t first, uint32_t n) {
+  uint64_t bits[TA_HOST_SKETCH_BITS / 64] = {0};
+  for (uint32_t i = 0; i < n; i++) {
+    uint8_t ip[16] = {0};
+    uint32_t to = first + i;
+    for (int k = 0; k < 4; k++)
+      ip[k] = (uint8_t)(to >> (24 - 8 * k));
+    uint64_t a, b;
+    memcpy(&a, ip, 8);
+    memcpy(&b, ip + 8, 8);
+    uint64_t key = ta_hash_mix64(a ^ ta_hash_mix64(b));
+    uint64_t bit = ta_hash_mix64(key) % TA_HOST_SKETCH_BITS;
+    bits[bit / 64] |= 1ull << (bit % 64);
+  }
+  unsigned set = 0;
+  for (unsigned i = 0; i < TA_HOST_SKETCH_BITS / 64; i++)
+    set += (unsigned)__builtin_popcountll(bits[i]);
+  return ta_host_sketch_estimate(set);
+}
+
+struct first {
+  bool done;
+  struct ta_host h;
+};
+
+static void first_only(void *ctx, const struct ta_host *h) {
+  struct first *f = ctx;
+  if (!f->done)
+    f->h = *h;
+  f->done = true;
+}
+
+static void test_hosts_sketch_past_inline_bits(void **state) {
+  (void)state;
+  static const uint32_t counts[] = {1, 5, 6, 7, 12, 300, 5000};
+  struct ta_conn *c = malloc(sizeof *c);
+  struct first *f = malloc(sizeof *f);
+  assert_non_null(c);
+  assert_non_null(f);
+  for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+    struct ta_hosts *t = ta_hosts_new(1u << 14, 7);
+    assert_non_null(t);
+    for (uint32_t i = 0; i < counts[k]; i++) {
+      conn_set(c, i, 0x01000000, 0x0b000000 + i, 443, TA_SC_COMPLETED);
+      ta_hosts_add(t, c);
+      ta_hosts_add(t, c); /* the same peer again counts once */
+    }
+    f->done = false;
+    ta_hosts_each(t, first_only, f); /* 1.0.0.0 sorts first */
+    assert_true(f->done);
+    assert_int_equal(f->h.as_orig.connections, 2 * counts[k]);
+    assert_int_equal(f->h.as_orig.distinct_peers,
+                     reference_peers(0x0b000000, counts[k]));
+    assert_true(f->h.as_orig.distinct_targets > 0);
+    ta_hosts_free(t);
+  }
+  free(f);
+  free(c);
+}
+
+/* A SYN of the given TTL from side dir. */
+static void with_syn(struct ta_conn *c, int dir, uint8_t ttl) {
+  struct ta_syn_features *syn = &c->side[dir].syn;
+  syn->seen = true;
+  syn->ttl = ttl;
+  syn->flags = dir == TA_DIR_ORIG ? TA_TCP_SYN : TA_TCP_SYN | TA_TCP_ACK;
+  syn->window = 64240;
+}
+
+/* Up to TA_FP_HOST_EVIDENCE shapes per host, each counted; the rest only
+ * counted as overflow. */
+static void test_hosts_evidence_cap(void **state) {
+  (void)state;
+  struct ta_hosts *t = ta_hosts_new(16, 3);
+  struct ta_conn *c = malloc(sizeof *c);
+  assert_non_null(t);
+  assert_non_null(c);
+  for (uint64_t i = 0; i < 20; i++) {
+    conn_set(c, 100 + i, A, B, 22, TA_SC_COMPLETED);
+    with_syn(c, TA_DIR_ORIG, (uint8_t)(50 + i % 8)); /* 8 shapes */
+    with_syn(c, TA_DIR_RESP, 64);
+    ta_hosts_add(t, c);
+  }
+  struct seen *s = read_all(t);
+  assert_int_equal(s->n, 2);
+  const struct ta_fp_host *a = &s->h[0].os, *b = &s->h[1].os;
+  assert_int_equal(a->n, TA_FP_HOST_EVIDENCE);
+  for (uint8_t i = 0; i < a->n; i++) {
+    assert_int_equal(a->ev[i].conn_id, 100 + i);
+    assert_int_equal(a->ev[i].packets, i < 4 ? 3 : 2);
+    assert_int_equal(a->ev[i].dir, TA_DIR_ORIG);
+    assert_int_equal(ta_fp_evidence_features(a, &a->ev[i])->ttl, 50 + i);
+  }
+  assert_int_equal(a->overflow, 4); /* ttl 56 and 57, twice each */
+  assert_int_equal(b->n, 1);
+  assert_int_equal(b->ev[0].packets, 20);
+  assert_int_equal(b->ev[0].dir, TA_DIR_RESP);
+  assert_true(ta_fp_evidence_features(b, &b->ev[0])->synack);
+  free(s);
+  free(c);
+  ta_hosts_free(t);
+}
+
+/* Address order (IPv4 before IPv6), the scan flag, and a full table. */
+static void test_hosts_order_scan_and_full(void **state) {
+  (void)state;
+  struct ta_hosts *t = ta_hosts_new(4, 5);
+  struct ta_conn *c = malloc(sizeof *c);
+  assert_non_null(t);
+  assert_non_null(c);
+  /* B tries 25 ports of A, 22 go unanswered */
+  for (uint16_t p = 0; p < 25; p++) {
+    conn_set(c, p, B, A, (uint16_t)(1000 + p),
+             p < 22 ? TA_SC_UNANSWERED : TA_SC_COMPLETED);
+    ta_hosts_add(t, c);
+  }
+  conn_set(c, 50, 0, 0, 80, TA_SC_COMPLETED); /* ::1 to itself */
+  c->family = 6;
+  c->side[TA_DIR_ORIG].ip[15] = 1;
+  c->side[TA_DIR_RESP].ip[15] = 1;
+  ta_hosts_add(t, c);
+  conn_set(c, 51, 0x0a000003, A, 80, TA_SC_COMPLETED);
+  ta_hosts_add(t, c);
+  conn_set(c, 52, 0x0a000004, A, 80, TA_SC_COMPLETED); /* fifth host */
+  ta_hosts_add(t, c);
+  assert_int_equal(ta_hosts_count(t), 4);
+  assert_int_equal(ta_hosts_overflow(t), 1);
+  struct seen *s = read_all(t);
+  assert_int_equal(s->n, 4);
+  assert_int_equal(s->h[0].ip[3], 1); /* 10.0.0.1, 10.0.0.2, 10.0.0.3, ::1 */
+  assert_int_equal(s->h[1].ip[3], 2);
+  assert_int_equal(s->h[2].ip[3], 3);
+  assert_int_equal(s->h[3].family, 6);
+  assert_false(s->h[0].scan_suspect); /* it only answered */
+  assert_true(s->h[1].scan_suspect);
+  assert_int_equal(s->h[1].failed_attempts, 22);
+  assert_true(s->h[1].as_orig.distinct_targets >= 20);
+  assert_int_equal(s->h[0].n_services, 26);
+  assert_int_equal(s->h[0].as_resp.connections, 27); /* the fifth host's
+                                                        side still counts */
+  assert_int_equal(s->h[3].as_orig.connections, 1);
+  assert_int_equal(s->h[3].as_resp.connections, 1);
+  free(s);
+  /* thresholds at zero: still only hosts that connected out */
+  ta_hosts_set_scan_threshold(t, 0, 0);
+  s = read_all(t);
+  assert_false(s->h[0].scan_suspect);
+  assert_true(s->h[2].scan_suspect);
+  free(s);
+  free(c);
+  ta_hosts_free(t);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_hosts_counters_pass_16_bits),
+      cmocka_unit_test(test_hosts_sketch_past_inline_bits),
+      cmocka_unit_test(test_hosts_evidence_cap),
+      cmocka_unit_test(test_hosts_order_scan_and_full),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
