@@ -48,9 +48,9 @@ enum { FORM_FULL = 0, FORM_ATTEMPT = 1, FORM_PACKED = 2 };
 struct node {
   struct node *hnext;       /* bucket chain; free-list link when free */
   struct node *prev, *next; /* LRU list links */
-  uint64_t hash;
   uint64_t id;
   int64_t last_ts;          /* its last activity, which orders its list */
+  uint32_t hash;            /* the tuple's, as far as a bucket index goes */
   uint8_t list;             /* LIST_*, or the end reason once due */
   uint8_t form;             /* FORM_* */
 };
@@ -66,18 +66,27 @@ struct full {
  * whose acknowledgment number is not read without the ACK flag; or an RST
  * of the responder (no SYN or FIN, good checksum, no TCP options), whose
  * sequence and acknowledgment numbers take the options' place. Of the
- * payload only its length is read, and whether it was captured whole. */
+ * payload only its length is read, and whether it was captured whole.
+ * Fields are as narrow as the packets an attempt holds need (syn_alone,
+ * rst_alone). A SYN's options are kept as their bytes up to the first
+ * HELD_LAYOUT kinds of their layout, the rest being zero (and the padding
+ * byte); an RST's numbers as theirs: together 48 bytes where a whole
+ * struct ta_tcp_options would make 64. */
+#define HELD_LAYOUT 8
+/* The two runs of struct ta_tcp_options that are kept: its fields up to
+ * the padding before ts_val, and from ts_val up to the layout's kinds. */
+#define OPT_HEAD (offsetof(struct ta_tcp_options, has_ts) + sizeof(bool))
+#define OPT_TAIL_AT offsetof(struct ta_tcp_options, ts_val)
+#define OPT_TAIL                                                               \
+  (offsetof(struct ta_tcp_options, layout) + HELD_LAYOUT - OPT_TAIL_AT)
 struct held {
   int64_t ts_ns;
-  uint32_t ip_len;
-  uint16_t payload_len, window, ip_id, anomalies;
+  uint16_t ip_len, payload_len, window, ip_id, anomalies;
   uint8_t flags, reserved, ttl, tos;
   uint8_t bits; /* HELD_* */
   union {
-    struct ta_tcp_options opt; /* a SYN's */
-    struct {
-      uint32_t seq, ack;
-    } rst;
+    uint8_t opt[OPT_HEAD + OPT_TAIL]; /* a SYN's */
+    uint8_t rst[8];                   /* an RST's seq and ack */
   } u;
 };
 
@@ -87,6 +96,9 @@ enum {
   HELD_RST = 1u << 2,   /* the responder's RST, not a SYN */
 };
 
+_Static_assert(sizeof(struct held) == 48, "a held packet takes 48 bytes");
+_Static_assert(HELD_LAYOUT <= TA_MAX_OPT_LAYOUT, "held layout too long");
+
 struct held_more {
   struct held_more *next; /* free-list link when free */
   struct held f;
@@ -95,19 +107,37 @@ struct held_more {
 /* A record whose packets so far are the originator's SYNs, all with one
  * ISN, at most TA_ATTEMPT_MAX_SYNS of them, and as many RSTs of the
  * responder at most. The first RST closes the record (the responder's side
- * is reset), so an attempt with RSTs lingers in the closed list. Tuple as
- * the full record would hold it: family 4 or 6, addresses zero past their
- * length. */
+ * is reset), so an attempt with RSTs lingers in the closed list. Its
+ * addresses take only their length (an IPv4 attempt is 24 bytes the
+ * smaller, and most are IPv4), the full record's zeros past it implied;
+ * each family has its pool. */
 struct attempt {
   struct node n;
-  uint8_t family, n_syns;
+  uint8_t family, n_syns, n_rsts; /* family 4 or 6 */
   uint16_t sport, dport; /* the originator's, the responder's */
-  uint8_t n_rsts;
   uint32_t seq;
-  uint8_t src[16], dst[16];
   struct held_more *more; /* the packets after the first SYN, in order */
   struct held first;
+  uint8_t addr[]; /* the originator's address, then the responder's */
 };
+
+static size_t attempt_alen(const struct attempt *a) {
+  return a->family == 6 ? 16 : 4;
+}
+
+/* The originator's (0) or responder's (1) address as the full record
+ * holds it: 16 bytes, zero past its length. */
+static void attempt_ip(const struct attempt *a, int side, uint8_t ip[16]) {
+  if (a->family == 6) {
+    memcpy(ip, a->addr + (side ? 16 : 0), 16);
+  } else {
+    memset(ip, 0, 16);
+    memcpy(ip, a->addr + (side ? 4 : 0), 4);
+  }
+}
+
+/* The pool of a family's attempts. */
+static int attempt_pool(uint8_t family) { return family == 6; }
 
 /* A full record idle for a while (TA_PACK_*_AFTER_MS), packed. Most of a record is
  * zero, and most of its non-zero words are small numbers, so each 8-byte
@@ -168,11 +198,12 @@ struct ta_flow_table {
   void *ctx;
   struct node **buckets;
   uint64_t mask;
-  uint64_t max_buckets; /* the most the array grows to */
+  uint64_t max_buckets; /* the most the array grows to (a node's hash
+                           holds the bits of its index) */
   uint64_t k[6]; /* per-run hash keys */
   struct lru lists[LIST_COUNT];
   int64_t next_due; /* the earliest of the lists' deadlines */
-  struct pool fulls, attempts, helds;
+  struct pool fulls, attempts[2], helds; /* attempts: IPv4's, IPv6's */
   struct pool packs[PACK_CLASSES];
   size_t pack_budget; /* bytes the packed records may still take */
   struct node **due;   /* records due at one moment, sorted before emission */
@@ -252,7 +283,10 @@ static bool tuple_match(const struct node *n, const struct ta_packet *p) {
   if (n->form == FORM_PACKED)
     return packed_tuple_match((const struct packed *)n, p);
   const struct attempt *a = (const struct attempt *)n;
-  return tuple_equal(a->family, a->src, a->sport, a->dst, a->dport, p);
+  uint8_t src[16], dst[16];
+  attempt_ip(a, 0, src);
+  attempt_ip(a, 1, dst);
+  return tuple_equal(a->family, src, a->sport, dst, a->dport, p);
 }
 
 /* ---- pools ---- */
@@ -310,31 +344,41 @@ static void pool_free(struct pool *p) {
 
 /* ---- attempts ---- */
 
+/* Whether p's option layout past what struct held keeps is all zero. */
+static bool layout_fits(const struct ta_packet *p) {
+  static const uint8_t zero[sizeof p->opt.layout - HELD_LAYOUT];
+  return p->opt.n_layout <= HELD_LAYOUT &&
+         !memcmp(p->opt.layout + HELD_LAYOUT, zero, sizeof zero);
+}
+
 /* A packet an attempt can hold: a SYN alone whose fields fit. */
 static bool syn_alone(const struct ta_packet *p) {
   return (p->flags & (TA_TCP_SYN | TA_TCP_ACK | TA_TCP_FIN | TA_TCP_RST)) ==
              TA_TCP_SYN &&
          !p->checksum_bad && p->payload_len <= UINT16_MAX &&
-         p->anomalies <= UINT16_MAX;
+         p->anomalies <= UINT16_MAX && p->ip_len <= UINT16_MAX &&
+         layout_fits(p);
 }
 
 /* An RST of the responder an attempt can hold: it carries no options (its
  * numbers take their place) and its fields fit. */
 static bool rst_alone(const struct attempt *a, const struct ta_packet *p) {
-  size_t alen = a->family == 6 ? 16 : 4;
+  size_t alen = attempt_alen(a);
+  const uint8_t *src = a->addr, *dst = a->addr + alen;
   return (p->flags & (TA_TCP_SYN | TA_TCP_FIN | TA_TCP_RST)) == TA_TCP_RST &&
          !p->checksum_bad && p->payload_len <= UINT16_MAX &&
-         p->anomalies <= UINT16_MAX && p->sport == a->dport &&
-         p->dport == a->sport && memcmp(p->src, a->dst, alen) == 0 &&
-         memcmp(p->dst, a->src, alen) == 0 &&
+         p->anomalies <= UINT16_MAX && p->ip_len <= UINT16_MAX &&
+         p->sport == a->dport &&
+         p->dport == a->sport && memcmp(p->src, dst, alen) == 0 &&
+         memcmp(p->dst, src, alen) == 0 &&
          /* a connection to itself: the tracker takes it as the originator's */
-         !(p->sport == a->sport && memcmp(p->src, a->src, alen) == 0) &&
+         !(p->sport == a->sport && memcmp(p->src, src, alen) == 0) &&
          !memcmp(&p->opt, &(struct ta_tcp_options){0}, sizeof p->opt);
 }
 
 static void held_pack(struct held *f, const struct ta_packet *p) {
   f->ts_ns = p->ts_ns;
-  f->ip_len = p->ip_len;
+  f->ip_len = (uint16_t)p->ip_len;
   f->payload_len = (uint16_t)p->payload_len;
   f->window = p->window;
   f->ip_id = p->ip_id;
@@ -346,11 +390,13 @@ static void held_pack(struct held *f, const struct ta_packet *p) {
   f->bits = (uint8_t)((p->df ? HELD_DF : 0) |
                       (p->payload_caplen >= p->payload_len ? HELD_WHOLE : 0));
   if (p->flags & TA_TCP_SYN) {
-    f->u.opt = p->opt;
+    const unsigned char *o = (const unsigned char *)&p->opt;
+    memcpy(f->u.opt, o, OPT_HEAD);
+    memcpy(f->u.opt + OPT_HEAD, o + OPT_TAIL_AT, OPT_TAIL);
   } else {
     f->bits |= HELD_RST;
-    f->u.rst.seq = p->seq;
-    f->u.rst.ack = p->ack;
+    memcpy(f->u.rst, &p->seq, 4);
+    memcpy(f->u.rst + 4, &p->ack, 4);
   }
 }
 
@@ -369,12 +415,14 @@ static void held_unpack(struct ta_packet *p, const struct held *f) {
   p->ttl = f->ttl;
   p->tos = f->tos;
   p->df = f->bits & HELD_DF;
+  memset(&p->opt, 0, sizeof p->opt);
   if (f->bits & HELD_RST) {
-    memset(&p->opt, 0, sizeof p->opt);
-    p->seq = f->u.rst.seq;
-    p->ack = f->u.rst.ack;
+    memcpy(&p->seq, f->u.rst, 4);
+    memcpy(&p->ack, f->u.rst + 4, 4);
   } else {
-    p->opt = f->u.opt;
+    unsigned char *o = (unsigned char *)&p->opt;
+    memcpy(o, f->u.opt, OPT_HEAD);
+    memcpy(o + OPT_TAIL_AT, f->u.opt + OPT_HEAD, OPT_TAIL);
     p->ack = 0;
   }
 }
@@ -383,8 +431,8 @@ static void held_unpack(struct ta_packet *p, const struct held *f) {
 static void held_packet(struct ta_packet *p, const struct attempt *a,
                         const struct held *f) {
   bool rst = f->bits & HELD_RST;
-  memcpy(p->src, rst ? a->dst : a->src, sizeof p->src);
-  memcpy(p->dst, rst ? a->src : a->dst, sizeof p->dst);
+  attempt_ip(a, rst, p->src);
+  attempt_ip(a, !rst, p->dst);
   p->sport = rst ? a->dport : a->sport;
   p->dport = rst ? a->sport : a->dport;
   p->seq = a->seq;
@@ -430,9 +478,9 @@ static int64_t attempt_closed_ts(const struct attempt *a) {
  * not past the close delay), each while there is room. */
 static bool attempt_takes(const struct attempt *a, const struct ta_packet *p) {
   if (syn_alone(p)) {
-    size_t alen = a->family == 6 ? 16 : 4;
     return p->seq == a->seq && a->n_syns < TA_ATTEMPT_MAX_SYNS &&
-           p->sport == a->sport && memcmp(p->src, a->src, alen) == 0;
+           p->sport == a->sport &&
+           memcmp(p->src, a->addr, attempt_alen(a)) == 0;
   }
   return a->n_rsts < TA_ATTEMPT_MAX_SYNS && rst_alone(a, p) &&
          (!a->n_rsts ||
@@ -475,7 +523,7 @@ static void attempt_free(struct ta_flow_table *t, struct attempt *a) {
     pool_put(&t->helds, m);
     m = n;
   }
-  pool_put(&t->attempts, a);
+  pool_put(&t->attempts[attempt_pool(a->family)], a);
 }
 
 /* ---- lists ---- */
@@ -910,7 +958,7 @@ static uint8_t list_for(const struct ta_conn *c) {
 static struct node *find(struct ta_flow_table *t, uint64_t h,
                          const struct ta_packet *p) {
   for (struct node *e = t->buckets[h & t->mask]; e; e = e->hnext)
-    if (e->hash == h && tuple_match(e, p))
+    if (e->hash == (uint32_t)h && tuple_match(e, p))
       return e;
   return NULL;
 }
@@ -954,7 +1002,7 @@ static void node_add(struct ta_flow_table *t, struct node *e, uint64_t h,
                      const struct ta_packet *p) {
   if (t->open >= t->mask + 1 && t->mask + 1 < t->max_buckets)
     buckets_grow(t);
-  e->hash = h;
+  e->hash = (uint32_t)h;
   e->id = p->frame ? p->frame : t->next_id++;
   e->hnext = t->buckets[h & t->mask];
   t->buckets[h & t->mask] = e;
@@ -967,18 +1015,17 @@ static void node_add(struct ta_flow_table *t, struct node *e, uint64_t h,
 
 static struct node *create_attempt(struct ta_flow_table *t, uint64_t h,
                                    const struct ta_packet *p) {
-  struct attempt *a = hold(t, &t->attempts);
+  uint8_t family = p->family == 6 ? 6 : 4;
+  struct attempt *a = hold(t, &t->attempts[attempt_pool(family)]);
   if (!a)
     return NULL;
   a->n.form = FORM_ATTEMPT;
   node_add(t, &a->n, h, p);
   a->n.last_ts = p->ts_ns;
-  a->family = p->family == 6 ? 6 : 4;
-  size_t alen = a->family == 6 ? 16 : 4;
-  memset(a->src, 0, sizeof a->src);
-  memset(a->dst, 0, sizeof a->dst);
-  memcpy(a->src, p->src, alen);
-  memcpy(a->dst, p->dst, alen);
+  a->family = family;
+  size_t alen = attempt_alen(a);
+  memcpy(a->addr, p->src, alen);
+  memcpy(a->addr + alen, p->dst, alen);
   a->sport = p->sport;
   a->dport = p->dport;
   a->seq = p->seq;
@@ -1134,7 +1181,7 @@ void ta_flow_table_forms(const struct ta_flow_table *t,
 size_t ta_flow_record_size(int attempt_syns) {
   if (attempt_syns <= 0)
     return sizeof(struct full);
-  return sizeof(struct attempt) +
+  return sizeof(struct attempt) + 2 * 4 +
          (size_t)(attempt_syns - 1) * sizeof(struct held_more);
 }
 
@@ -1170,8 +1217,9 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
   /* each pool may hold the whole cap; an attempt past the packet pool's
    * becomes a full record */
   pool_init(&t->fulls, sizeof(struct full), POOL_CHUNK, t->cfg.max_conns);
-  pool_init(&t->attempts, sizeof(struct attempt), POOL_CHUNK,
-            t->cfg.max_conns);
+  for (int v6 = 0; v6 < 2; v6++)
+    pool_init(&t->attempts[v6], sizeof(struct attempt) + (v6 ? 32 : 8),
+              POOL_CHUNK, t->cfg.max_conns);
   pool_init(&t->helds, sizeof(struct held_more), POOL_CHUNK,
             t->cfg.max_conns);
   /* packed records, of every size together, may take half of what the
@@ -1212,7 +1260,8 @@ void ta_flow_table_free(struct ta_flow_table *t) {
   if (!t)
     return;
   pool_free(&t->fulls);
-  pool_free(&t->attempts);
+  pool_free(&t->attempts[0]);
+  pool_free(&t->attempts[1]);
   pool_free(&t->helds);
   for (uint32_t c = 0; c < PACK_CLASSES; c++)
     pool_free(&t->packs[c]);

@@ -559,6 +559,45 @@ static void test_flow_attempt_over_the_syn_bound(void **state) {
   ta_flow_table_free(t);
 }
 
+/* A SYN whose option layout is longer than an attempt keeps is held as a
+ * full record; one as long as it keeps is held as packets and rebuilt
+ * exactly, over IPv6 too, with the responder's refusal. */
+static void test_flow_attempt_long_option_layout(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  struct script sc = {0};
+  const char *c = "2001:db8::1", *v = "2001:db8::2";
+  for (size_t i = 0; i < 3; i++) {
+    struct ta_packet *p =
+        add(&sc, (int64_t)(1 + i) * SEC, c, 4000, v, 443, 100, 0, TA_TCP_SYN,
+            0);
+    p->opt.n_layout = 8;
+    for (uint8_t k = 0; k < 8; k++)
+      p->opt.layout[k] = (uint8_t)(k == 7 ? 0 : 1 + k + i);
+    p->opt.mss = (uint16_t)(1400 + i);
+    p->opt.sack_ok = i != 1;
+    p->opt.has_wscale = i != 2;
+    p->opt.wscale = (uint8_t)(7 + i);
+  }
+  add(&sc, 3 * SEC + 300, v, 443, c, 4000, 0, 101, TA_TCP_RST | TA_TCP_ACK,
+      0);
+  struct ta_packet *p = add(&sc, 5 * SEC, "10.0.0.1", 4001, "10.0.0.2", 80,
+                            100, 0, TA_TCP_SYN, 0);
+  p->opt.n_layout = 9;
+  for (uint8_t k = 0; k < 9; k++)
+    p->opt.layout[k] = 1;
+  play(t, &sc, 0, sc.n);
+  assert_forms(t, 1, 1);
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, 2);
+  const size_t held[] = {0, 1, 2, 3}, full[] = {4};
+  assert_record(&s.kept[0], &sc, held, 4, TA_END_CLOSED);
+  assert_int_equal(s.kept[0].conn_state, TA_CS_REJ);
+  assert_record(&s.kept[1], &sc, full, 1, TA_END_CAPTURE_END);
+  ta_flow_table_free(t);
+}
+
 /* ---- packed: full records idle for a while ---- */
 
 
@@ -728,6 +767,7 @@ int main(void) {
       cmocka_unit_test(test_flow_attempt_evicted),
       cmocka_unit_test(test_flow_attempt_at_capture_end),
       cmocka_unit_test(test_flow_attempt_over_the_syn_bound),
+      cmocka_unit_test(test_flow_attempt_long_option_layout),
       cmocka_unit_test(test_flow_idle_records_packed),
       cmocka_unit_test(test_flow_small_table_not_packed),
       cmocka_unit_test(test_flow_packed_evicted),
