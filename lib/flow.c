@@ -145,6 +145,7 @@ static int attempt_pool(uint8_t family) { return family == 6; }
  * many, and the bytes follow in order. A short connection is packed to
  * about half its size (700 bytes) while it lingers, an idle open one as
  * well; a packet for it unpacks it, byte for byte as it was (padding too).
+ * Its times of day are packed as distances from its first (time_words).
  * The space is a size class of PACK_STEP bytes, with room to read 8 bytes
  * past the last word kept. */
 #define CONN_WORDS (sizeof(struct ta_conn) / 8)
@@ -720,19 +721,99 @@ static bool packed_tuple_match(const struct packed *pk,
                      c.side[1].port, p);
 }
 
+/* The record's times of day other than first_ts: 8 bytes each, where
+ * their distance from first_ts takes 5 (up to some nine minutes in ns).
+ * A packed record keeps them so, a fifth of its bytes. */
+#define SIDE_TIMES(i)                                                          \
+  offsetof(struct ta_conn, side[i].fin_ts),                                    \
+      offsetof(struct ta_conn, side[i].rst_ts),                                \
+      offsetof(struct ta_conn, side[i].first_payload_ts),                      \
+      offsetof(struct ta_conn, side[i].hole_ts),                               \
+      offsetof(struct ta_conn, side[i].lat.timed_ts),                          \
+      offsetof(struct ta_conn, side[i].lat.newest_ts),                         \
+      offsetof(struct ta_conn, side[i].lat.tsv_ts)
+static const uint16_t time_words[] = {
+    offsetof(struct ta_conn, last_ts),     offsetof(struct ta_conn, first_syn_ts),
+    offsetof(struct ta_conn, last_syn_ts), offsetof(struct ta_conn, synack_ts),
+    offsetof(struct ta_conn, established_ts),
+    offsetof(struct ta_conn, close_ts),    offsetof(struct ta_conn, closed_ts),
+    offsetof(struct ta_conn, lat.req_ts),  SIDE_TIMES(0),
+    SIDE_TIMES(1)};
+#define TIME_WORDS (sizeof time_words / sizeof time_words[0])
+
+/* A time as its distance from base, zigzagged so that one a little
+ * before base is small too, plus one so that 0 stays "none"; 0 when the
+ * distance is the one that cannot be told from none. */
+static uint64_t time_encode(uint64_t w, uint64_t base) {
+  if (!w)
+    return 0;
+  uint64_t d = w - base; /* all arithmetic modulo 2^64: exact both ways */
+  return ((d << 1) ^ (0 - (d >> 63))) + 1;
+}
+
+static uint64_t time_decode(uint64_t e, uint64_t base) {
+  if (!e)
+    return 0;
+  e--;
+  return base + ((e >> 1) ^ (0 - (e & 1)));
+}
+
+static uint64_t conn_word(const struct ta_conn *c, size_t off) {
+  uint64_t w;
+  memcpy(&w, (const unsigned char *)c + off, 8);
+  return w;
+}
+
+static void set_conn_word(struct ta_conn *c, size_t off, uint64_t w) {
+  memcpy((unsigned char *)c + off, &w, 8);
+}
+
+/* The first n of c's times back from distances from first_ts. */
+static void times_decode_n(struct ta_conn *c, size_t n) {
+  uint64_t base = conn_word(c, offsetof(struct ta_conn, first_ts));
+  for (size_t i = 0; i < n; i++)
+    set_conn_word(c, time_words[i],
+                  time_decode(conn_word(c, time_words[i]), base));
+}
+
+static void times_decode(struct ta_conn *c) { times_decode_n(c, TIME_WORDS); }
+
+/* Rewrites c's times as distances from first_ts; false, c unchanged, if
+ * one cannot be (see time_encode). */
+static bool times_encode(struct ta_conn *c) {
+  uint64_t base = conn_word(c, offsetof(struct ta_conn, first_ts));
+  for (size_t i = 0; i < TIME_WORDS; i++) {
+    uint64_t w = conn_word(c, time_words[i]), e = time_encode(w, base);
+    if (w && !e) {
+      times_decode_n(c, i);
+      return false;
+    }
+    set_conn_word(c, time_words[i], e);
+  }
+  return true;
+}
+
+/* The whole record a packed one holds. */
+static void unpack(const struct packed *pk, struct ta_conn *c) {
+  unpack_words(pk, CONN_GROUPS, c);
+  times_decode(c);
+}
+
 /* Packs an idle full record in its place, when that saves enough and
  * there is memory for it; otherwise it stays as it is. */
 static void pack(struct ta_flow_table *t, struct full *f) {
   uint8_t lens[CONN_GROUPS * 8];
   uint8_t data[sizeof(struct ta_conn) + 8];
+  if (!times_encode(&f->conn))
+    return;
   size_t len = pack_words(&f->conn, lens, data);
   size_t need = offsetof(struct packed, data) + len + 8;
   size_t cls = (need + PACK_STEP - 1) / PACK_STEP - 1;
-  if (cls >= PACK_CLASSES)
+  struct packed *pk = cls < PACK_CLASSES ? pool_get(&t->packs[cls]) : NULL;
+  if (!pk) {
+    times_decode(&f->conn);
     return;
-  struct packed *pk = pool_get(&t->packs[cls]);
-  if (!pk)
-    return;
+  }
   pk->n.form = FORM_PACKED;
   pk->cls = (uint8_t)cls;
   memcpy(pk->lens, lens, sizeof lens);
@@ -762,7 +843,7 @@ static struct ta_conn *record(struct ta_flow_table *t, struct node *e) {
   if (e->form == FORM_FULL)
     return &((struct full *)e)->conn;
   if (e->form == FORM_PACKED)
-    unpack_words((const struct packed *)e, CONN_GROUPS, &t->scratch);
+    unpack((const struct packed *)e, &t->scratch);
   else
     replay((const struct attempt *)e, &t->scratch);
   return &t->scratch;
@@ -1058,7 +1139,7 @@ static struct full *materialize(struct ta_flow_table *t, struct node *e) {
   }
   f->n.form = FORM_FULL;
   if (e->form == FORM_PACKED)
-    unpack_words((const struct packed *)e, CONN_GROUPS, &f->conn);
+    unpack((const struct packed *)e, &f->conn);
   else
     replay((const struct attempt *)e, &f->conn);
   node_replace(t, e, &f->n);

@@ -610,6 +610,32 @@ static void assert_packed(const struct ta_flow_table *t, uint32_t full,
   assert_int_equal(f.packed, packed);
 }
 
+/* A packed record keeps its times as distances from its first, which
+ * may be before it (time going back) or equal to it: each comes back
+ * exactly. */
+static void test_flow_packed_times_going_back(void **state) {
+  (void)state;
+  _Static_assert(TA_PACK_OPEN_AFTER_MS < 7000, "the script's spacing");
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  struct script sc = {0};
+  const char *c = "10.0.0.1", *v = "10.0.0.2";
+  const int64_t ms = SEC / 1000;
+  add(&sc, 1000 * ms, c, 4000, v, 80, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 999 * ms, v, 80, c, 4000, 900, 101, TA_TCP_SYN | TA_TCP_ACK, 0);
+  add(&sc, 1000 * ms, c, 4000, v, 80, 101, 901, TA_TCP_ACK, 0);
+  add(&sc, 998 * ms, c, 4000, v, 80, 101, 901, TA_TCP_ACK | TA_TCP_PSH, 20);
+  add(&sc, 1001 * ms, v, 80, c, 4000, 901, 121, TA_TCP_ACK | TA_TCP_PSH, 30);
+  add(&sc, 7000 * ms, "10.0.0.3", 5000, v, 80, 1, 0, TA_TCP_SYN, 0);
+  play(t, &sc, 0, sc.n);
+  assert_packed(t, 0, 1, 1);
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, 2);
+  const size_t a[] = {0, 1, 2, 3, 4};
+  assert_record(&s.kept[0], &sc, a, 5, TA_END_CAPTURE_END);
+  ta_flow_table_free(t);
+}
+
 /* With the default threshold a table holding few records packs none: the
  * work would cost more than the memory it saves. */
 static void test_flow_small_table_not_packed(void **state) {
@@ -769,6 +795,7 @@ int main(void) {
       cmocka_unit_test(test_flow_attempt_over_the_syn_bound),
       cmocka_unit_test(test_flow_attempt_long_option_layout),
       cmocka_unit_test(test_flow_idle_records_packed),
+      cmocka_unit_test(test_flow_packed_times_going_back),
       cmocka_unit_test(test_flow_small_table_not_packed),
       cmocka_unit_test(test_flow_packed_evicted),
       cmocka_unit_test(test_flow_buckets_grow),
