@@ -165,10 +165,12 @@ struct packed {
 
 /* Fixed-size items carved from chunks and recycled through a free list
  * linked through their first word, so that records cost no allocation
- * once the table has grown. */
+ * once the table has grown. Items begin on a cache line, so that one of
+ * a multiple of its size (an IPv4 attempt, a packed record) spans no more
+ * lines than it must: each is a miss when the table is big. */
+#define LINE 64u
 struct pool_chunk {
-  struct pool_chunk *next;
-  max_align_t items[];
+  struct pool_chunk *next; /* items follow, a line from the start */
 };
 
 struct pool {
@@ -293,17 +295,17 @@ static bool tuple_match(const struct node *n, const struct ta_packet *p) {
 /* ---- pools ---- */
 
 static bool pool_grow(struct pool *p) {
-  size_t bytes = sizeof(struct pool_chunk) + p->per_chunk * p->item;
+  size_t bytes = (LINE + p->per_chunk * p->item + LINE - 1) / LINE * LINE;
   if (p->allocated >= p->cap || (p->budget && *p->budget < bytes))
     return false;
-  struct pool_chunk *ch = malloc(bytes);
+  struct pool_chunk *ch = aligned_alloc(LINE, bytes);
   if (!ch)
     return false;
   if (p->budget)
     *p->budget -= bytes;
   ch->next = p->chunks;
   p->chunks = ch;
-  unsigned char *base = (unsigned char *)ch->items;
+  unsigned char *base = (unsigned char *)ch + LINE;
   for (uint32_t i = p->per_chunk; i-- > 0;) {
     void *it = base + (size_t)i * p->item;
     memcpy(it, &p->free, sizeof p->free);
