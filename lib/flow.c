@@ -959,7 +959,17 @@ static void due_sort(struct ta_flow_table *t) {
   }
   if (sorted)
     return;
-  struct node **tmp = n >= 64 ? malloc(n * sizeof *tmp) : NULL;
+  if (n < 64) { /* a few, as at most moments: insertion costs the least */
+    for (size_t i = 1; i < n; i++) {
+      struct node *e = d[i];
+      size_t j = i;
+      for (; j > 0 && d[j - 1]->id > e->id; j--)
+        d[j] = d[j - 1];
+      d[j] = e;
+    }
+    return;
+  }
+  struct node **tmp = malloc(n * sizeof *tmp);
   if (tmp)
     radix_by_id(d, tmp, n, max);
   else

@@ -762,6 +762,59 @@ static void test_flow_buckets_grow(void **state) {
   ta_flow_table_free(t);
 }
 
+struct order {
+  size_t n;
+  uint64_t last;
+  bool ascending;
+};
+
+static void check_order(void *ctx, const struct ta_conn *c) {
+  struct order *o = ctx;
+  if (o->n++ && c->id <= o->last)
+    o->ascending = false;
+  o->last = c->id;
+}
+
+/* Records are handed on in id order however their lists hold them: a
+ * few due at one moment, and many at the end, with ids of one digit of
+ * the sort and of several. */
+static void test_flow_handed_on_in_id_order(void **state) {
+  (void)state;
+  static const uint64_t steps[] = {1, 3, 1u << 20, 1ull << 40};
+  for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+    for (uint32_t n = 5; n <= 3000; n += 2995) {
+      struct order o = {.ascending = true};
+      struct ta_flow_config cfg = {.max_conns = 4 * n,
+                                   .idle_timeout_ns = 300 * SEC,
+                                   .linger_ns = 10 * SEC, .seed = 7};
+      struct ta_flow_table *t = ta_flow_table_new(&cfg, check_order, &o);
+      assert_non_null(t);
+      struct script sc = {0};
+      struct ta_packet *p =
+          add(&sc, SEC, "10.0.0.1", 1, "10.0.0.2", 80, 5, 0, TA_TCP_ACK, 0);
+      /* made in id order, then touched in reverse: the open list holds
+       * them backwards */
+      for (uint32_t i = 0; i < 2 * n; i++) {
+        uint32_t j = i < n ? i : 2 * n - 1 - i;
+        p->sport = (uint16_t)(1000 + j);
+        p->frame = 1 + j * steps[k];
+        p->ts_ns = SEC + i;
+        ta_flow_table_packet(t, p);
+      }
+      /* all idle at one moment: the due ones are handed on together */
+      p->sport = 1;
+      p->ts_ns = 400 * SEC;
+      p->frame = 1 + 2 * n * steps[k];
+      ta_flow_table_packet(t, p);
+      assert_int_equal(o.n, n);
+      ta_flow_table_flush(t);
+      assert_int_equal(o.n, n + 1);
+      assert_true(o.ascending);
+      ta_flow_table_free(t);
+    }
+  }
+}
+
 /* Record sizes the memory figures in ta_limits.h and the README rest on. */
 static void test_flow_record_sizes(void **state) {
   (void)state;
@@ -799,6 +852,7 @@ int main(void) {
       cmocka_unit_test(test_flow_small_table_not_packed),
       cmocka_unit_test(test_flow_packed_evicted),
       cmocka_unit_test(test_flow_buckets_grow),
+      cmocka_unit_test(test_flow_handed_on_in_id_order),
       cmocka_unit_test(test_flow_record_sizes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
