@@ -725,14 +725,12 @@ static bool packed_tuple_match(const struct packed *pk,
 
 /* The record's times of day other than first_ts: 8 bytes each, where
  * their distance from first_ts takes 5 (up to some nine minutes in ns).
- * A packed record keeps them so, a fifth of its bytes. */
+ * A packed record keeps them so. (Not the latency legs' marks nor a
+ * hole's time: those are zero again by the time a record is idle.) */
 #define SIDE_TIMES(i)                                                          \
   offsetof(struct ta_conn, side[i].fin_ts),                                    \
       offsetof(struct ta_conn, side[i].rst_ts),                                \
       offsetof(struct ta_conn, side[i].first_payload_ts),                      \
-      offsetof(struct ta_conn, side[i].hole_ts),                               \
-      offsetof(struct ta_conn, side[i].lat.timed_ts),                          \
-      offsetof(struct ta_conn, side[i].lat.newest_ts),                         \
       offsetof(struct ta_conn, side[i].lat.tsv_ts)
 static const uint16_t time_words[] = {
     offsetof(struct ta_conn, last_ts),     offsetof(struct ta_conn, first_syn_ts),
@@ -742,24 +740,6 @@ static const uint16_t time_words[] = {
     offsetof(struct ta_conn, lat.req_ts),  SIDE_TIMES(0),
     SIDE_TIMES(1)};
 #define TIME_WORDS (sizeof time_words / sizeof time_words[0])
-
-/* A time as its distance from base, zigzagged so that one a little
- * before base is small too, plus one so that 0 stays "none"; 0 when the
- * distance is the one that cannot be told from none. */
-static uint64_t time_encode(uint64_t w, uint64_t base) {
-  if (!w)
-    return 0;
-  uint64_t d = w - base; /* all arithmetic modulo 2^64: exact both ways */
-  return ((d << 1) ^ (0 - (d >> 63))) + 1;
-}
-
-static uint64_t time_decode(uint64_t e, uint64_t base) {
-  if (!e)
-    return 0;
-  e--;
-  return base + ((e >> 1) ^ (0 - (e & 1)));
-}
-
 static uint64_t conn_word(const struct ta_conn *c, size_t off) {
   uint64_t w;
   memcpy(&w, (const unsigned char *)c + off, 8);
@@ -770,29 +750,37 @@ static void set_conn_word(struct ta_conn *c, size_t off, uint64_t w) {
   memcpy((unsigned char *)c + off, &w, 8);
 }
 
-/* The first n of c's times back from distances from first_ts. */
-static void times_decode_n(struct ta_conn *c, size_t n) {
-  uint64_t base = conn_word(c, offsetof(struct ta_conn, first_ts));
-  for (size_t i = 0; i < n; i++)
-    set_conn_word(c, time_words[i],
-                  time_decode(conn_word(c, time_words[i]), base));
+/* A time is kept as its distance from first_ts, zigzagged so that one a
+ * little before it is small too, plus one; all modulo 2^64, so exact both
+ * ways. So that zero still means none, the codes of none (the distance
+ * -first_ts) and of the one distance whose code wraps to zero trade
+ * places: a one-to-one map either way. */
+static uint64_t swap_none(uint64_t e, uint64_t none) {
+  return e == none ? 0 : e == 0 ? none : e;
 }
 
-static void times_decode(struct ta_conn *c) { times_decode_n(c, TIME_WORDS); }
+static uint64_t zigzag_plus1(uint64_t d) {
+  return ((d << 1) ^ (0 - (d >> 63))) + 1;
+}
 
-/* Rewrites c's times as distances from first_ts; false, c unchanged, if
- * one cannot be (see time_encode). */
-static bool times_encode(struct ta_conn *c) {
+static void times_encode(struct ta_conn *c) {
   uint64_t base = conn_word(c, offsetof(struct ta_conn, first_ts));
+  uint64_t none = zigzag_plus1(0 - base);
+#pragma GCC unroll 16
   for (size_t i = 0; i < TIME_WORDS; i++) {
-    uint64_t w = conn_word(c, time_words[i]), e = time_encode(w, base);
-    if (w && !e) {
-      times_decode_n(c, i);
-      return false;
-    }
-    set_conn_word(c, time_words[i], e);
+    uint64_t w = conn_word(c, time_words[i]);
+    set_conn_word(c, time_words[i], swap_none(zigzag_plus1(w - base), none));
   }
-  return true;
+}
+
+static void times_decode(struct ta_conn *c) {
+  uint64_t base = conn_word(c, offsetof(struct ta_conn, first_ts));
+  uint64_t none = zigzag_plus1(0 - base);
+#pragma GCC unroll 16
+  for (size_t i = 0; i < TIME_WORDS; i++) {
+    uint64_t d = swap_none(conn_word(c, time_words[i]), none) - 1;
+    set_conn_word(c, time_words[i], base + ((d >> 1) ^ (0 - (d & 1))));
+  }
 }
 
 /* The whole record a packed one holds. */
@@ -806,8 +794,7 @@ static void unpack(const struct packed *pk, struct ta_conn *c) {
 static void pack(struct ta_flow_table *t, struct full *f) {
   uint8_t lens[CONN_GROUPS * 8];
   uint8_t data[sizeof(struct ta_conn) + 8];
-  if (!times_encode(&f->conn))
-    return;
+  times_encode(&f->conn);
   size_t len = pack_words(&f->conn, lens, data);
   size_t need = offsetof(struct packed, data) + len + 8;
   size_t cls = (need + PACK_STEP - 1) / PACK_STEP - 1;
