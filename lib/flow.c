@@ -902,32 +902,43 @@ static int by_id(const void *a, const void *b) {
 #define RADIX_BITS 11u
 #define RADIX_SIZE (1u << RADIX_BITS)
 
-/* Sorts d[0..n) by id through tmp, a digit of RADIX_BITS at a time from
- * the lowest, as many digits as max (the highest id) has: a few reads of
- * each record's id where a comparison sort makes some twenty. Ids are
- * unique, so no order between equals is needed. */
-static void radix_by_id(struct node **d, struct node **tmp, size_t n,
-                        uint64_t max) {
-  size_t count[RADIX_SIZE];
-  struct node **from = d, **to = tmp;
-  for (unsigned shift = 0; shift < 64 && (max >> shift); shift += RADIX_BITS) {
-    memset(count, 0, sizeof count);
-    for (size_t i = 0; i < n; i++)
-      count[(from[i]->id >> shift) & (RADIX_SIZE - 1)]++;
-    size_t sum = 0;
+/* Sorts d[0..n) by id, a digit of RADIX_BITS at a time from the lowest,
+ * as many digits as max (the highest id) has; NULL when memory ran out.
+ * One pass counts every digit, and each digit's pass then moves the
+ * records: a few reads of each record's id (each a cache miss in a big
+ * table) where a comparison sort makes some twenty. Ids are unique, so no
+ * order between equals is needed. */
+static bool radix_by_id(struct node **d, size_t n, uint64_t max) {
+  unsigned digits = 0;
+  while (digits * RADIX_BITS < 64 && max >> (digits * RADIX_BITS))
+    digits++;
+  size_t counts = (size_t)digits * RADIX_SIZE;
+  void *mem = malloc(n * sizeof *d + counts * sizeof(size_t));
+  if (!mem)
+    return false;
+  struct node **from = d, **to = mem;
+  size_t *count = (size_t *)(to + n);
+  memset(count, 0, counts * sizeof *count);
+  for (size_t i = 0; i < n; i++)
+    for (unsigned k = 0; k < digits; k++)
+      count[k * RADIX_SIZE + ((d[i]->id >> (k * RADIX_BITS)) & (RADIX_SIZE - 1))]++;
+  for (unsigned k = 0; k < digits; k++) {
+    size_t *c = count + k * RADIX_SIZE, sum = 0;
     for (size_t b = 0; b < RADIX_SIZE; b++) {
-      size_t c = count[b];
-      count[b] = sum;
-      sum += c;
+      size_t here = c[b];
+      c[b] = sum;
+      sum += here;
     }
     for (size_t i = 0; i < n; i++)
-      to[count[(from[i]->id >> shift) & (RADIX_SIZE - 1)]++] = from[i];
+      to[c[(from[i]->id >> (k * RADIX_BITS)) & (RADIX_SIZE - 1)]++] = from[i];
     struct node **swap = from;
     from = to;
     to = swap;
   }
   if (from != d)
     memcpy(d, from, n * sizeof *d);
+  free(mem);
+  return true;
 }
 
 /* Puts the pending records in id order. They are often in order already
@@ -956,12 +967,8 @@ static void due_sort(struct ta_flow_table *t) {
     }
     return;
   }
-  struct node **tmp = malloc(n * sizeof *tmp);
-  if (tmp)
-    radix_by_id(d, tmp, n, max);
-  else
+  if (!radix_by_id(d, n, max))
     qsort(d, n, sizeof *d, by_id);
-  free(tmp);
 }
 
 /* Hands on the pending records in id order. */
