@@ -48,9 +48,9 @@ enum { FORM_FULL = 0, FORM_ATTEMPT = 1, FORM_PACKED = 2 };
 struct node {
   struct node *hnext;       /* bucket chain; free-list link when free */
   struct node *prev, *next; /* LRU list links */
-  uint64_t hash;
   uint64_t id;
   int64_t last_ts;          /* its last activity, which orders its list */
+  uint32_t hash;            /* the tuple's, as far as a bucket index goes */
   uint8_t list;             /* LIST_*, or the end reason once due */
   uint8_t form;             /* FORM_* */
 };
@@ -66,18 +66,27 @@ struct full {
  * whose acknowledgment number is not read without the ACK flag; or an RST
  * of the responder (no SYN or FIN, good checksum, no TCP options), whose
  * sequence and acknowledgment numbers take the options' place. Of the
- * payload only its length is read, and whether it was captured whole. */
+ * payload only its length is read, and whether it was captured whole.
+ * Fields are as narrow as the packets an attempt holds need (syn_alone,
+ * rst_alone). A SYN's options are kept as their bytes up to the first
+ * HELD_LAYOUT kinds of their layout, the rest being zero (and the padding
+ * byte); an RST's numbers as theirs: together 48 bytes where a whole
+ * struct ta_tcp_options would make 64. */
+#define HELD_LAYOUT 8
+/* The two runs of struct ta_tcp_options that are kept: its fields up to
+ * the padding before ts_val, and from ts_val up to the layout's kinds. */
+#define OPT_HEAD (offsetof(struct ta_tcp_options, has_ts) + sizeof(bool))
+#define OPT_TAIL_AT offsetof(struct ta_tcp_options, ts_val)
+#define OPT_TAIL                                                               \
+  (offsetof(struct ta_tcp_options, layout) + HELD_LAYOUT - OPT_TAIL_AT)
 struct held {
   int64_t ts_ns;
-  uint32_t ip_len;
-  uint16_t payload_len, window, ip_id, anomalies;
+  uint16_t ip_len, payload_len, window, ip_id, anomalies;
   uint8_t flags, reserved, ttl, tos;
   uint8_t bits; /* HELD_* */
   union {
-    struct ta_tcp_options opt; /* a SYN's */
-    struct {
-      uint32_t seq, ack;
-    } rst;
+    uint8_t opt[OPT_HEAD + OPT_TAIL]; /* a SYN's */
+    uint8_t rst[8];                   /* an RST's seq and ack */
   } u;
 };
 
@@ -87,6 +96,9 @@ enum {
   HELD_RST = 1u << 2,   /* the responder's RST, not a SYN */
 };
 
+_Static_assert(sizeof(struct held) == 48, "a held packet takes 48 bytes");
+_Static_assert(HELD_LAYOUT <= TA_MAX_OPT_LAYOUT, "held layout too long");
+
 struct held_more {
   struct held_more *next; /* free-list link when free */
   struct held f;
@@ -95,19 +107,37 @@ struct held_more {
 /* A record whose packets so far are the originator's SYNs, all with one
  * ISN, at most TA_ATTEMPT_MAX_SYNS of them, and as many RSTs of the
  * responder at most. The first RST closes the record (the responder's side
- * is reset), so an attempt with RSTs lingers in the closed list. Tuple as
- * the full record would hold it: family 4 or 6, addresses zero past their
- * length. */
+ * is reset), so an attempt with RSTs lingers in the closed list. Its
+ * addresses take only their length (an IPv4 attempt is 24 bytes the
+ * smaller, and most are IPv4), the full record's zeros past it implied;
+ * each family has its pool. */
 struct attempt {
   struct node n;
-  uint8_t family, n_syns;
+  uint8_t family, n_syns, n_rsts; /* family 4 or 6 */
   uint16_t sport, dport; /* the originator's, the responder's */
-  uint8_t n_rsts;
   uint32_t seq;
-  uint8_t src[16], dst[16];
   struct held_more *more; /* the packets after the first SYN, in order */
   struct held first;
+  uint8_t addr[]; /* the originator's address, then the responder's */
 };
+
+static size_t attempt_alen(const struct attempt *a) {
+  return a->family == 6 ? 16 : 4;
+}
+
+/* The originator's (0) or responder's (1) address as the full record
+ * holds it: 16 bytes, zero past its length. */
+static void attempt_ip(const struct attempt *a, int side, uint8_t ip[16]) {
+  if (a->family == 6) {
+    memcpy(ip, a->addr + (side ? 16 : 0), 16);
+  } else {
+    memset(ip, 0, 16);
+    memcpy(ip, a->addr + (side ? 4 : 0), 4);
+  }
+}
+
+/* The pool of a family's attempts. */
+static int attempt_pool(uint8_t family) { return family == 6; }
 
 /* A full record idle for a while (TA_PACK_*_AFTER_MS), packed. Most of a record is
  * zero, and most of its non-zero words are small numbers, so each 8-byte
@@ -115,6 +145,7 @@ struct attempt {
  * many, and the bytes follow in order. A short connection is packed to
  * about half its size (700 bytes) while it lingers, an idle open one as
  * well; a packet for it unpacks it, byte for byte as it was (padding too).
+ * Its times of day are packed as distances from its first (time_words).
  * The space is a size class of PACK_STEP bytes, with room to read 8 bytes
  * past the last word kept. */
 #define CONN_WORDS (sizeof(struct ta_conn) / 8)
@@ -134,10 +165,12 @@ struct packed {
 
 /* Fixed-size items carved from chunks and recycled through a free list
  * linked through their first word, so that records cost no allocation
- * once the table has grown. */
+ * once the table has grown. Items begin on a cache line, so that one of
+ * a multiple of its size (an IPv4 attempt, a packed record) spans no more
+ * lines than it must: each is a miss when the table is big. */
+#define LINE 64u
 struct pool_chunk {
-  struct pool_chunk *next;
-  max_align_t items[];
+  struct pool_chunk *next; /* items follow, a line from the start */
 };
 
 struct pool {
@@ -168,11 +201,12 @@ struct ta_flow_table {
   void *ctx;
   struct node **buckets;
   uint64_t mask;
-  uint64_t max_buckets; /* the most the array grows to */
+  uint64_t max_buckets; /* the most the array grows to (a node's hash
+                           holds the bits of its index) */
   uint64_t k[6]; /* per-run hash keys */
   struct lru lists[LIST_COUNT];
   int64_t next_due; /* the earliest of the lists' deadlines */
-  struct pool fulls, attempts, helds;
+  struct pool fulls, attempts[2], helds; /* attempts: IPv4's, IPv6's */
   struct pool packs[PACK_CLASSES];
   size_t pack_budget; /* bytes the packed records may still take */
   struct node **due;   /* records due at one moment, sorted before emission */
@@ -252,23 +286,26 @@ static bool tuple_match(const struct node *n, const struct ta_packet *p) {
   if (n->form == FORM_PACKED)
     return packed_tuple_match((const struct packed *)n, p);
   const struct attempt *a = (const struct attempt *)n;
-  return tuple_equal(a->family, a->src, a->sport, a->dst, a->dport, p);
+  uint8_t src[16], dst[16];
+  attempt_ip(a, 0, src);
+  attempt_ip(a, 1, dst);
+  return tuple_equal(a->family, src, a->sport, dst, a->dport, p);
 }
 
 /* ---- pools ---- */
 
 static bool pool_grow(struct pool *p) {
-  size_t bytes = sizeof(struct pool_chunk) + p->per_chunk * p->item;
+  size_t bytes = (LINE + p->per_chunk * p->item + LINE - 1) / LINE * LINE;
   if (p->allocated >= p->cap || (p->budget && *p->budget < bytes))
     return false;
-  struct pool_chunk *ch = malloc(bytes);
+  struct pool_chunk *ch = aligned_alloc(LINE, bytes);
   if (!ch)
     return false;
   if (p->budget)
     *p->budget -= bytes;
   ch->next = p->chunks;
   p->chunks = ch;
-  unsigned char *base = (unsigned char *)ch->items;
+  unsigned char *base = (unsigned char *)ch + LINE;
   for (uint32_t i = p->per_chunk; i-- > 0;) {
     void *it = base + (size_t)i * p->item;
     memcpy(it, &p->free, sizeof p->free);
@@ -310,31 +347,41 @@ static void pool_free(struct pool *p) {
 
 /* ---- attempts ---- */
 
+/* Whether p's option layout past what struct held keeps is all zero. */
+static bool layout_fits(const struct ta_packet *p) {
+  static const uint8_t zero[sizeof p->opt.layout - HELD_LAYOUT];
+  return p->opt.n_layout <= HELD_LAYOUT &&
+         !memcmp(p->opt.layout + HELD_LAYOUT, zero, sizeof zero);
+}
+
 /* A packet an attempt can hold: a SYN alone whose fields fit. */
 static bool syn_alone(const struct ta_packet *p) {
   return (p->flags & (TA_TCP_SYN | TA_TCP_ACK | TA_TCP_FIN | TA_TCP_RST)) ==
              TA_TCP_SYN &&
          !p->checksum_bad && p->payload_len <= UINT16_MAX &&
-         p->anomalies <= UINT16_MAX;
+         p->anomalies <= UINT16_MAX && p->ip_len <= UINT16_MAX &&
+         layout_fits(p);
 }
 
 /* An RST of the responder an attempt can hold: it carries no options (its
  * numbers take their place) and its fields fit. */
 static bool rst_alone(const struct attempt *a, const struct ta_packet *p) {
-  size_t alen = a->family == 6 ? 16 : 4;
+  size_t alen = attempt_alen(a);
+  const uint8_t *src = a->addr, *dst = a->addr + alen;
   return (p->flags & (TA_TCP_SYN | TA_TCP_FIN | TA_TCP_RST)) == TA_TCP_RST &&
          !p->checksum_bad && p->payload_len <= UINT16_MAX &&
-         p->anomalies <= UINT16_MAX && p->sport == a->dport &&
-         p->dport == a->sport && memcmp(p->src, a->dst, alen) == 0 &&
-         memcmp(p->dst, a->src, alen) == 0 &&
+         p->anomalies <= UINT16_MAX && p->ip_len <= UINT16_MAX &&
+         p->sport == a->dport &&
+         p->dport == a->sport && memcmp(p->src, dst, alen) == 0 &&
+         memcmp(p->dst, src, alen) == 0 &&
          /* a connection to itself: the tracker takes it as the originator's */
-         !(p->sport == a->sport && memcmp(p->src, a->src, alen) == 0) &&
+         !(p->sport == a->sport && memcmp(p->src, src, alen) == 0) &&
          !memcmp(&p->opt, &(struct ta_tcp_options){0}, sizeof p->opt);
 }
 
 static void held_pack(struct held *f, const struct ta_packet *p) {
   f->ts_ns = p->ts_ns;
-  f->ip_len = p->ip_len;
+  f->ip_len = (uint16_t)p->ip_len;
   f->payload_len = (uint16_t)p->payload_len;
   f->window = p->window;
   f->ip_id = p->ip_id;
@@ -346,11 +393,13 @@ static void held_pack(struct held *f, const struct ta_packet *p) {
   f->bits = (uint8_t)((p->df ? HELD_DF : 0) |
                       (p->payload_caplen >= p->payload_len ? HELD_WHOLE : 0));
   if (p->flags & TA_TCP_SYN) {
-    f->u.opt = p->opt;
+    const unsigned char *o = (const unsigned char *)&p->opt;
+    memcpy(f->u.opt, o, OPT_HEAD);
+    memcpy(f->u.opt + OPT_HEAD, o + OPT_TAIL_AT, OPT_TAIL);
   } else {
     f->bits |= HELD_RST;
-    f->u.rst.seq = p->seq;
-    f->u.rst.ack = p->ack;
+    memcpy(f->u.rst, &p->seq, 4);
+    memcpy(f->u.rst + 4, &p->ack, 4);
   }
 }
 
@@ -369,12 +418,14 @@ static void held_unpack(struct ta_packet *p, const struct held *f) {
   p->ttl = f->ttl;
   p->tos = f->tos;
   p->df = f->bits & HELD_DF;
+  memset(&p->opt, 0, sizeof p->opt);
   if (f->bits & HELD_RST) {
-    memset(&p->opt, 0, sizeof p->opt);
-    p->seq = f->u.rst.seq;
-    p->ack = f->u.rst.ack;
+    memcpy(&p->seq, f->u.rst, 4);
+    memcpy(&p->ack, f->u.rst + 4, 4);
   } else {
-    p->opt = f->u.opt;
+    unsigned char *o = (unsigned char *)&p->opt;
+    memcpy(o, f->u.opt, OPT_HEAD);
+    memcpy(o + OPT_TAIL_AT, f->u.opt + OPT_HEAD, OPT_TAIL);
     p->ack = 0;
   }
 }
@@ -383,8 +434,8 @@ static void held_unpack(struct ta_packet *p, const struct held *f) {
 static void held_packet(struct ta_packet *p, const struct attempt *a,
                         const struct held *f) {
   bool rst = f->bits & HELD_RST;
-  memcpy(p->src, rst ? a->dst : a->src, sizeof p->src);
-  memcpy(p->dst, rst ? a->src : a->dst, sizeof p->dst);
+  attempt_ip(a, rst, p->src);
+  attempt_ip(a, !rst, p->dst);
   p->sport = rst ? a->dport : a->sport;
   p->dport = rst ? a->sport : a->dport;
   p->seq = a->seq;
@@ -430,9 +481,9 @@ static int64_t attempt_closed_ts(const struct attempt *a) {
  * not past the close delay), each while there is room. */
 static bool attempt_takes(const struct attempt *a, const struct ta_packet *p) {
   if (syn_alone(p)) {
-    size_t alen = a->family == 6 ? 16 : 4;
     return p->seq == a->seq && a->n_syns < TA_ATTEMPT_MAX_SYNS &&
-           p->sport == a->sport && memcmp(p->src, a->src, alen) == 0;
+           p->sport == a->sport &&
+           memcmp(p->src, a->addr, attempt_alen(a)) == 0;
   }
   return a->n_rsts < TA_ATTEMPT_MAX_SYNS && rst_alone(a, p) &&
          (!a->n_rsts ||
@@ -475,7 +526,7 @@ static void attempt_free(struct ta_flow_table *t, struct attempt *a) {
     pool_put(&t->helds, m);
     m = n;
   }
-  pool_put(&t->attempts, a);
+  pool_put(&t->attempts[attempt_pool(a->family)], a);
 }
 
 /* ---- lists ---- */
@@ -672,19 +723,86 @@ static bool packed_tuple_match(const struct packed *pk,
                      c.side[1].port, p);
 }
 
+/* The record's times of day other than first_ts: 8 bytes each, where
+ * their distance from first_ts takes 5 (up to some nine minutes in ns).
+ * A packed record keeps them so. (Not the latency legs' marks nor a
+ * hole's time: those are zero again by the time a record is idle.) */
+#define SIDE_TIMES(i)                                                          \
+  offsetof(struct ta_conn, side[i].fin_ts),                                    \
+      offsetof(struct ta_conn, side[i].rst_ts),                                \
+      offsetof(struct ta_conn, side[i].first_payload_ts),                      \
+      offsetof(struct ta_conn, side[i].lat.tsv_ts)
+static const uint16_t time_words[] = {
+    offsetof(struct ta_conn, last_ts),     offsetof(struct ta_conn, first_syn_ts),
+    offsetof(struct ta_conn, last_syn_ts), offsetof(struct ta_conn, synack_ts),
+    offsetof(struct ta_conn, established_ts),
+    offsetof(struct ta_conn, close_ts),    offsetof(struct ta_conn, closed_ts),
+    offsetof(struct ta_conn, lat.req_ts),  SIDE_TIMES(0),
+    SIDE_TIMES(1)};
+#define TIME_WORDS (sizeof time_words / sizeof time_words[0])
+static uint64_t conn_word(const struct ta_conn *c, size_t off) {
+  uint64_t w;
+  memcpy(&w, (const unsigned char *)c + off, 8);
+  return w;
+}
+
+static void set_conn_word(struct ta_conn *c, size_t off, uint64_t w) {
+  memcpy((unsigned char *)c + off, &w, 8);
+}
+
+/* A time is kept as its distance from first_ts, zigzagged so that one a
+ * little before it is small too, plus one; all modulo 2^64, so exact both
+ * ways. So that zero still means none, the codes of none (the distance
+ * -first_ts) and of the one distance whose code wraps to zero trade
+ * places: a one-to-one map either way. */
+static uint64_t swap_none(uint64_t e, uint64_t none) {
+  return e == none ? 0 : e == 0 ? none : e;
+}
+
+static uint64_t zigzag_plus1(uint64_t d) {
+  return ((d << 1) ^ (0 - (d >> 63))) + 1;
+}
+
+static void times_encode(struct ta_conn *c) {
+  uint64_t base = conn_word(c, offsetof(struct ta_conn, first_ts));
+  uint64_t none = zigzag_plus1(0 - base);
+#pragma GCC unroll 16
+  for (size_t i = 0; i < TIME_WORDS; i++) {
+    uint64_t w = conn_word(c, time_words[i]);
+    set_conn_word(c, time_words[i], swap_none(zigzag_plus1(w - base), none));
+  }
+}
+
+static void times_decode(struct ta_conn *c) {
+  uint64_t base = conn_word(c, offsetof(struct ta_conn, first_ts));
+  uint64_t none = zigzag_plus1(0 - base);
+#pragma GCC unroll 16
+  for (size_t i = 0; i < TIME_WORDS; i++) {
+    uint64_t d = swap_none(conn_word(c, time_words[i]), none) - 1;
+    set_conn_word(c, time_words[i], base + ((d >> 1) ^ (0 - (d & 1))));
+  }
+}
+
+/* The whole record a packed one holds. */
+static void unpack(const struct packed *pk, struct ta_conn *c) {
+  unpack_words(pk, CONN_GROUPS, c);
+  times_decode(c);
+}
+
 /* Packs an idle full record in its place, when that saves enough and
  * there is memory for it; otherwise it stays as it is. */
 static void pack(struct ta_flow_table *t, struct full *f) {
   uint8_t lens[CONN_GROUPS * 8];
   uint8_t data[sizeof(struct ta_conn) + 8];
+  times_encode(&f->conn);
   size_t len = pack_words(&f->conn, lens, data);
   size_t need = offsetof(struct packed, data) + len + 8;
   size_t cls = (need + PACK_STEP - 1) / PACK_STEP - 1;
-  if (cls >= PACK_CLASSES)
+  struct packed *pk = cls < PACK_CLASSES ? pool_get(&t->packs[cls]) : NULL;
+  if (!pk) {
+    times_decode(&f->conn);
     return;
-  struct packed *pk = pool_get(&t->packs[cls]);
-  if (!pk)
-    return;
+  }
   pk->n.form = FORM_PACKED;
   pk->cls = (uint8_t)cls;
   memcpy(pk->lens, lens, sizeof lens);
@@ -714,7 +832,7 @@ static struct ta_conn *record(struct ta_flow_table *t, struct node *e) {
   if (e->form == FORM_FULL)
     return &((struct full *)e)->conn;
   if (e->form == FORM_PACKED)
-    unpack_words((const struct packed *)e, CONN_GROUPS, &t->scratch);
+    unpack((const struct packed *)e, &t->scratch);
   else
     replay((const struct attempt *)e, &t->scratch);
   return &t->scratch;
@@ -781,10 +899,81 @@ static int by_id(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+#define RADIX_BITS 11u
+#define RADIX_SIZE (1u << RADIX_BITS)
+
+/* Sorts d[0..n) by id, a digit of RADIX_BITS at a time from the lowest,
+ * as many digits as max (the highest id) has; NULL when memory ran out.
+ * One pass counts every digit, and each digit's pass then moves the
+ * records: a few reads of each record's id (each a cache miss in a big
+ * table) where a comparison sort makes some twenty. Ids are unique, so no
+ * order between equals is needed. */
+static bool radix_by_id(struct node **d, size_t n, uint64_t max) {
+  unsigned digits = 0;
+  while (digits * RADIX_BITS < 64 && max >> (digits * RADIX_BITS))
+    digits++;
+  size_t counts = (size_t)digits * RADIX_SIZE;
+  void *mem = malloc(n * sizeof *d + counts * sizeof(size_t));
+  if (!mem)
+    return false;
+  struct node **from = d, **to = mem;
+  size_t *count = (size_t *)(to + n);
+  memset(count, 0, counts * sizeof *count);
+  for (size_t i = 0; i < n; i++)
+    for (unsigned k = 0; k < digits; k++)
+      count[k * RADIX_SIZE + ((d[i]->id >> (k * RADIX_BITS)) & (RADIX_SIZE - 1))]++;
+  for (unsigned k = 0; k < digits; k++) {
+    size_t *c = count + k * RADIX_SIZE, sum = 0;
+    for (size_t b = 0; b < RADIX_SIZE; b++) {
+      size_t here = c[b];
+      c[b] = sum;
+      sum += here;
+    }
+    for (size_t i = 0; i < n; i++)
+      to[c[(from[i]->id >> (k * RADIX_BITS)) & (RADIX_SIZE - 1)]++] = from[i];
+    struct node **swap = from;
+    from = to;
+    to = swap;
+  }
+  if (from != d)
+    memcpy(d, from, n * sizeof *d);
+  free(mem);
+  return true;
+}
+
+/* Puts the pending records in id order. They are often in order already
+ * (one list's records due at one moment mostly began in order), which
+ * one pass finds. */
+static void due_sort(struct ta_flow_table *t) {
+  struct node **d = t->due;
+  size_t n = t->due_len;
+  bool sorted = true;
+  uint64_t max = n ? d[0]->id : 0;
+  for (size_t i = 1; i < n; i++) {
+    if (d[i]->id < d[i - 1]->id)
+      sorted = false;
+    if (d[i]->id > max)
+      max = d[i]->id;
+  }
+  if (sorted)
+    return;
+  if (n < 64) { /* a few, as at most moments: insertion costs the least */
+    for (size_t i = 1; i < n; i++) {
+      struct node *e = d[i];
+      size_t j = i;
+      for (; j > 0 && d[j - 1]->id > e->id; j--)
+        d[j] = d[j - 1];
+      d[j] = e;
+    }
+    return;
+  }
+  if (!radix_by_id(d, n, max))
+    qsort(d, n, sizeof *d, by_id);
+}
+
 /* Hands on the pending records in id order. */
 static void due_flush(struct ta_flow_table *t) {
-  if (t->due_len > 1)
-    qsort(t->due, t->due_len, sizeof *t->due, by_id);
+  due_sort(t);
   for (size_t i = 0; i < t->due_len; i++) {
     struct node *e = t->due[i];
     bucket_remove(t, e);
@@ -856,7 +1045,7 @@ static uint8_t list_for(const struct ta_conn *c) {
 static struct node *find(struct ta_flow_table *t, uint64_t h,
                          const struct ta_packet *p) {
   for (struct node *e = t->buckets[h & t->mask]; e; e = e->hnext)
-    if (e->hash == h && tuple_match(e, p))
+    if (e->hash == (uint32_t)h && tuple_match(e, p))
       return e;
   return NULL;
 }
@@ -900,7 +1089,7 @@ static void node_add(struct ta_flow_table *t, struct node *e, uint64_t h,
                      const struct ta_packet *p) {
   if (t->open >= t->mask + 1 && t->mask + 1 < t->max_buckets)
     buckets_grow(t);
-  e->hash = h;
+  e->hash = (uint32_t)h;
   e->id = p->frame ? p->frame : t->next_id++;
   e->hnext = t->buckets[h & t->mask];
   t->buckets[h & t->mask] = e;
@@ -913,18 +1102,17 @@ static void node_add(struct ta_flow_table *t, struct node *e, uint64_t h,
 
 static struct node *create_attempt(struct ta_flow_table *t, uint64_t h,
                                    const struct ta_packet *p) {
-  struct attempt *a = hold(t, &t->attempts);
+  uint8_t family = p->family == 6 ? 6 : 4;
+  struct attempt *a = hold(t, &t->attempts[attempt_pool(family)]);
   if (!a)
     return NULL;
   a->n.form = FORM_ATTEMPT;
   node_add(t, &a->n, h, p);
   a->n.last_ts = p->ts_ns;
-  a->family = p->family == 6 ? 6 : 4;
-  size_t alen = a->family == 6 ? 16 : 4;
-  memset(a->src, 0, sizeof a->src);
-  memset(a->dst, 0, sizeof a->dst);
-  memcpy(a->src, p->src, alen);
-  memcpy(a->dst, p->dst, alen);
+  a->family = family;
+  size_t alen = attempt_alen(a);
+  memcpy(a->addr, p->src, alen);
+  memcpy(a->addr + alen, p->dst, alen);
   a->sport = p->sport;
   a->dport = p->dport;
   a->seq = p->seq;
@@ -957,7 +1145,7 @@ static struct full *materialize(struct ta_flow_table *t, struct node *e) {
   }
   f->n.form = FORM_FULL;
   if (e->form == FORM_PACKED)
-    unpack_words((const struct packed *)e, CONN_GROUPS, &f->conn);
+    unpack((const struct packed *)e, &f->conn);
   else
     replay((const struct attempt *)e, &f->conn);
   node_replace(t, e, &f->n);
@@ -1006,8 +1194,7 @@ size_t ta_flow_table_drain(struct ta_flow_table *t) {
     while ((e = t->lists[l].head))
       due_push(t, e, l == LIST_CLOSED ? TA_END_CLOSED : TA_END_CAPTURE_END);
   }
-  if (t->due_len > 1)
-    qsort(t->due, t->due_len, sizeof *t->due, by_id);
+  due_sort(t);
   t->taken = 0;
   return t->due_len;
 }
@@ -1081,7 +1268,7 @@ void ta_flow_table_forms(const struct ta_flow_table *t,
 size_t ta_flow_record_size(int attempt_syns) {
   if (attempt_syns <= 0)
     return sizeof(struct full);
-  return sizeof(struct attempt) +
+  return sizeof(struct attempt) + 2 * 4 +
          (size_t)(attempt_syns - 1) * sizeof(struct held_more);
 }
 
@@ -1117,8 +1304,9 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
   /* each pool may hold the whole cap; an attempt past the packet pool's
    * becomes a full record */
   pool_init(&t->fulls, sizeof(struct full), POOL_CHUNK, t->cfg.max_conns);
-  pool_init(&t->attempts, sizeof(struct attempt), POOL_CHUNK,
-            t->cfg.max_conns);
+  for (int v6 = 0; v6 < 2; v6++)
+    pool_init(&t->attempts[v6], sizeof(struct attempt) + (v6 ? 32 : 8),
+              POOL_CHUNK, t->cfg.max_conns);
   pool_init(&t->helds, sizeof(struct held_more), POOL_CHUNK,
             t->cfg.max_conns);
   /* packed records, of every size together, may take half of what the
@@ -1159,7 +1347,8 @@ void ta_flow_table_free(struct ta_flow_table *t) {
   if (!t)
     return;
   pool_free(&t->fulls);
-  pool_free(&t->attempts);
+  pool_free(&t->attempts[0]);
+  pool_free(&t->attempts[1]);
   pool_free(&t->helds);
   for (uint32_t c = 0; c < PACK_CLASSES; c++)
     pool_free(&t->packs[c]);

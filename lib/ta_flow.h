@@ -71,7 +71,8 @@ struct ta_flow_forms {
 };
 void ta_flow_table_forms(const struct ta_flow_table *t, struct ta_flow_forms *f);
 /* Bytes one record takes in the table: a full one when attempt_syns is 0,
- * else an attempt holding that many SYNs (lib/flow.c). Cannot fail. */
+ * else an IPv4 attempt holding that many SYNs (an IPv6 one takes 24 bytes
+ * more; lib/flow.c). Cannot fail. */
 size_t ta_flow_record_size(int attempt_syns);
 
 #endif

@@ -559,6 +559,45 @@ static void test_flow_attempt_over_the_syn_bound(void **state) {
   ta_flow_table_free(t);
 }
 
+/* A SYN whose option layout is longer than an attempt keeps is held as a
+ * full record; one as long as it keeps is held as packets and rebuilt
+ * exactly, over IPv6 too, with the responder's refusal. */
+static void test_flow_attempt_long_option_layout(void **state) {
+  (void)state;
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  struct script sc = {0};
+  const char *c = "2001:db8::1", *v = "2001:db8::2";
+  for (size_t i = 0; i < 3; i++) {
+    struct ta_packet *p =
+        add(&sc, (int64_t)(1 + i) * SEC, c, 4000, v, 443, 100, 0, TA_TCP_SYN,
+            0);
+    p->opt.n_layout = 8;
+    for (uint8_t k = 0; k < 8; k++)
+      p->opt.layout[k] = (uint8_t)(k == 7 ? 0 : 1 + k + i);
+    p->opt.mss = (uint16_t)(1400 + i);
+    p->opt.sack_ok = i != 1;
+    p->opt.has_wscale = i != 2;
+    p->opt.wscale = (uint8_t)(7 + i);
+  }
+  add(&sc, 3 * SEC + 300, v, 443, c, 4000, 0, 101, TA_TCP_RST | TA_TCP_ACK,
+      0);
+  struct ta_packet *p = add(&sc, 5 * SEC, "10.0.0.1", 4001, "10.0.0.2", 80,
+                            100, 0, TA_TCP_SYN, 0);
+  p->opt.n_layout = 9;
+  for (uint8_t k = 0; k < 9; k++)
+    p->opt.layout[k] = 1;
+  play(t, &sc, 0, sc.n);
+  assert_forms(t, 1, 1);
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, 2);
+  const size_t held[] = {0, 1, 2, 3}, full[] = {4};
+  assert_record(&s.kept[0], &sc, held, 4, TA_END_CLOSED);
+  assert_int_equal(s.kept[0].conn_state, TA_CS_REJ);
+  assert_record(&s.kept[1], &sc, full, 1, TA_END_CAPTURE_END);
+  ta_flow_table_free(t);
+}
+
 /* ---- packed: full records idle for a while ---- */
 
 
@@ -569,6 +608,32 @@ static void assert_packed(const struct ta_flow_table *t, uint32_t full,
   assert_int_equal(f.full, full);
   assert_int_equal(f.packets, packets);
   assert_int_equal(f.packed, packed);
+}
+
+/* A packed record keeps its times as distances from its first, which
+ * may be before it (time going back) or equal to it: each comes back
+ * exactly. */
+static void test_flow_packed_times_going_back(void **state) {
+  (void)state;
+  _Static_assert(TA_PACK_OPEN_AFTER_MS < 7000, "the script's spacing");
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 16, 1);
+  struct script sc = {0};
+  const char *c = "10.0.0.1", *v = "10.0.0.2";
+  const int64_t ms = SEC / 1000;
+  add(&sc, 1000 * ms, c, 4000, v, 80, 100, 0, TA_TCP_SYN, 0);
+  add(&sc, 999 * ms, v, 80, c, 4000, 900, 101, TA_TCP_SYN | TA_TCP_ACK, 0);
+  add(&sc, 1000 * ms, c, 4000, v, 80, 101, 901, TA_TCP_ACK, 0);
+  add(&sc, 998 * ms, c, 4000, v, 80, 101, 901, TA_TCP_ACK | TA_TCP_PSH, 20);
+  add(&sc, 1001 * ms, v, 80, c, 4000, 901, 121, TA_TCP_ACK | TA_TCP_PSH, 30);
+  add(&sc, 7000 * ms, "10.0.0.3", 5000, v, 80, 1, 0, TA_TCP_SYN, 0);
+  play(t, &sc, 0, sc.n);
+  assert_packed(t, 0, 1, 1);
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, 2);
+  const size_t a[] = {0, 1, 2, 3, 4};
+  assert_record(&s.kept[0], &sc, a, 5, TA_END_CAPTURE_END);
+  ta_flow_table_free(t);
 }
 
 /* With the default threshold a table holding few records packs none: the
@@ -697,6 +762,59 @@ static void test_flow_buckets_grow(void **state) {
   ta_flow_table_free(t);
 }
 
+struct order {
+  size_t n;
+  uint64_t last;
+  bool ascending;
+};
+
+static void check_order(void *ctx, const struct ta_conn *c) {
+  struct order *o = ctx;
+  if (o->n++ && c->id <= o->last)
+    o->ascending = false;
+  o->last = c->id;
+}
+
+/* Records are handed on in id order however their lists hold them: a
+ * few due at one moment, and many at the end, with ids of one digit of
+ * the sort and of several. */
+static void test_flow_handed_on_in_id_order(void **state) {
+  (void)state;
+  static const uint64_t steps[] = {1, 3, 1u << 20, 1ull << 40};
+  for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+    for (uint32_t n = 5; n <= 3000; n += 2995) {
+      struct order o = {.ascending = true};
+      struct ta_flow_config cfg = {.max_conns = 4 * n,
+                                   .idle_timeout_ns = 300 * SEC,
+                                   .linger_ns = 10 * SEC, .seed = 7};
+      struct ta_flow_table *t = ta_flow_table_new(&cfg, check_order, &o);
+      assert_non_null(t);
+      struct script sc = {0};
+      struct ta_packet *p =
+          add(&sc, SEC, "10.0.0.1", 1, "10.0.0.2", 80, 5, 0, TA_TCP_ACK, 0);
+      /* made in id order, then touched in reverse: the open list holds
+       * them backwards */
+      for (uint32_t i = 0; i < 2 * n; i++) {
+        uint32_t j = i < n ? i : 2 * n - 1 - i;
+        p->sport = (uint16_t)(1000 + j);
+        p->frame = 1 + j * steps[k];
+        p->ts_ns = SEC + i;
+        ta_flow_table_packet(t, p);
+      }
+      /* all idle at one moment: the due ones are handed on together */
+      p->sport = 1;
+      p->ts_ns = 400 * SEC;
+      p->frame = 1 + 2 * n * steps[k];
+      ta_flow_table_packet(t, p);
+      assert_int_equal(o.n, n);
+      ta_flow_table_flush(t);
+      assert_int_equal(o.n, n + 1);
+      assert_true(o.ascending);
+      ta_flow_table_free(t);
+    }
+  }
+}
+
 /* Record sizes the memory figures in ta_limits.h and the README rest on. */
 static void test_flow_record_sizes(void **state) {
   (void)state;
@@ -728,10 +846,13 @@ int main(void) {
       cmocka_unit_test(test_flow_attempt_evicted),
       cmocka_unit_test(test_flow_attempt_at_capture_end),
       cmocka_unit_test(test_flow_attempt_over_the_syn_bound),
+      cmocka_unit_test(test_flow_attempt_long_option_layout),
       cmocka_unit_test(test_flow_idle_records_packed),
+      cmocka_unit_test(test_flow_packed_times_going_back),
       cmocka_unit_test(test_flow_small_table_not_packed),
       cmocka_unit_test(test_flow_packed_evicted),
       cmocka_unit_test(test_flow_buckets_grow),
+      cmocka_unit_test(test_flow_handed_on_in_id_order),
       cmocka_unit_test(test_flow_record_sizes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
