@@ -8,9 +8,10 @@
  * is handed on early (evicted, counted and still reported) when a new one
  * would exceed it. A connection's record is about 1.5 KB while active and
  * about 700 B once idle (packed, lib/flow.c); an unanswered attempt's or a
- * refusal's (held as its packets) 176 B plus 72 B a packet after the first
- * SYN. So a table full of active connections costs about 380 MB (and its
- * packed records at most half as much again); a busy capture (5,000 new
+ * refusal's (held as its packets) 128 B over IPv4 (a little more over
+ * IPv6) plus 56 B a packet after the first SYN. So a table full of active
+ * connections costs about 380 MB (and its packed records at most half as
+ * much again); a busy capture (5,000 new
  * connections a second, a third of them unanswered scans) holds about
  * 100,000 at once, three quarters of them attempts and refusals, in about
  * 40 MB. That must fit: evicting a live connection splits it in two.
@@ -24,7 +25,7 @@
  * new attempt; holding them for the full idle timeout would let a scan or
  * a SYN flood fill the table. --attempt-timeout overrides. */
 #define TA_DEFAULT_ATTEMPT_TIMEOUT_S 40
-/* SYNs an attempt keeps as they came (72 B each, against 1.5 KB for a
+/* SYNs an attempt keeps as they came (56 B each, against 1.4 KB for a
  * full record) before it takes a full record: Linux retries 6 times,
  * 1, 2, 4, 8, 16 and 32 s apart, so its 7 SYNs fit, and a flood of
  * retries on one tuple still costs a bounded record. */
