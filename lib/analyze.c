@@ -21,10 +21,15 @@
 
 #define PROGRESS_EVERY 65536u /* frames between progress callbacks */
 
+/* Frames read from an input at once: a call per frame to the reader cost
+ * as much as the reading itself. */
+#define FRAME_BATCH 32
+
 struct source_slot {
   struct ta_reader *r;
-  struct ta_frame frame; /* the next frame of this input, if has_frame */
-  bool has_frame;
+  struct ta_frame *frame; /* the next frame of this input, or NULL */
+  size_t left;            /* frames of the batch after it */
+  struct ta_frame batch[FRAME_BATCH];
 };
 
 struct run {
@@ -223,7 +228,7 @@ static void process_frame(struct run *run, const struct ta_frame *f) {
 /* ---- merge of inputs by timestamp ---- */
 
 static bool slot_before(const struct run *run, size_t a, size_t b) {
-  int64_t ta = run->slots[a].frame.ts_ns, tb = run->slots[b].frame.ts_ns;
+  int64_t ta = run->slots[a].frame->ts_ns, tb = run->slots[b].frame->ts_ns;
   return ta < tb || (ta == tb && a < b);
 }
 
@@ -255,18 +260,31 @@ static void heap_sift_up(struct run *run, size_t i) {
   }
 }
 
-/* Reads the next frame of input i; on damage records it and stops that input. */
-static bool slot_advance(struct run *run, size_t i) {
+/* Reads the next batch of input i; on damage records it and stops that
+ * input. */
+__attribute__((noinline)) static bool slot_refill(struct run *run, size_t i) {
   struct source_slot *s = &run->slots[i];
   struct ta_input_info *info = &run->res->inputs[i];
-  int rc = ta_reader_next(s->r, &s->frame, info, info->error_msg,
-                          sizeof info->error_msg);
-  s->has_frame = rc == 1;
+  int rc = ta_reader_next_batch(s->r, s->batch, FRAME_BATCH, info,
+                                info->error_msg, sizeof info->error_msg);
+  s->frame = rc > 0 ? s->batch : NULL;
+  s->left = rc > 0 ? (size_t)rc - 1 : 0;
   if (rc < 0) {
     info->error = rc;
     run->res->damaged = true;
   }
-  return s->has_frame;
+  return rc > 0;
+}
+
+/* Moves input i to its next frame; false when it has none. */
+static inline bool slot_advance(struct run *run, size_t i) {
+  struct source_slot *s = &run->slots[i];
+  if (s->left) {
+    s->frame++;
+    s->left--;
+    return true;
+  }
+  return slot_refill(run, i);
 }
 
 static void report_progress(struct run *run) {
@@ -288,21 +306,35 @@ static void report_progress(struct run *run) {
   run->cfg->progress(run->cfg->progress_ctx, &p);
 }
 
+/* The frames of the one input left, in the order it has them. */
+static void drain_one(struct run *run, size_t i) {
+  bool more;
+  do {
+    process_frame(run, run->slots[i].frame);
+    more = slot_advance(run, i);
+    if (run->res->packets.total % PROGRESS_EVERY == 0)
+      report_progress(run);
+  } while (more);
+}
+
 static void merge_all(struct run *run) {
   for (size_t i = 0; i < run->res->n_inputs; i++)
-    if (run->slots[i].r && slot_advance(run, i)) {
+    if (run->slots[i].r && slot_refill(run, i)) {
       run->heap[run->heap_len++] = i;
       heap_sift_up(run, run->heap_len - 1);
     }
-  while (run->heap_len) {
+  while (run->heap_len > 1) {
     size_t i = run->heap[0];
-    process_frame(run, &run->slots[i].frame);
+    process_frame(run, run->slots[i].frame);
     if (!slot_advance(run, i))
       run->heap[0] = run->heap[--run->heap_len];
     heap_sift_down(run, 0);
     if (run->res->packets.total % PROGRESS_EVERY == 0)
       report_progress(run);
   }
+  /* Alone, an input needs no merging. */
+  if (run->heap_len)
+    drain_one(run, run->heap[0]);
 }
 
 /* ---- setup and teardown ---- */
