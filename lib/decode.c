@@ -264,6 +264,19 @@ static ALWAYS_INLINE bool layout_linux_syn(const uint8_t *opt, size_t cap) {
          rd32(opt + 16) >> 8 == 0x010303u;
 }
 
+/* Without timestamps: Windows opens with MSS, NOP, window scale, NOP, NOP,
+ * SACK permitted; Linux answers with MSS, NOP, NOP, SACK permitted, NOP,
+ * window scale. Returns where the window scale value is, or 0. */
+static ALWAYS_INLINE size_t layout_no_ts_syn(const uint8_t *opt, size_t cap) {
+  if (cap != 12 || rd16(opt) != 0x0204)
+    return 0;
+  if (rd32(opt + 4) >> 8 == 0x010303u && rd32(opt + 8) == 0x01010402u)
+    return 7;
+  if (rd32(opt + 4) == 0x01010402u && rd32(opt + 8) >> 8 == 0x010303u)
+    return 11;
+  return 0;
+}
+
 /* Parses the captured options opt[0..cap) of an option space that is
  * `full` bytes long on the wire, into *out, which the caller has zeroed.
  * An option running past `cap` but not past `full` was cut by the snaplen,
@@ -273,6 +286,7 @@ static ALWAYS_INLINE bool layout_linux_syn(const uint8_t *opt, size_t cap) {
 static ALWAYS_INLINE uint32_t
 parse_options_into(const uint8_t *opt, size_t cap, size_t full, uint8_t flags,
                    struct ta_tcp_options *out) {
+  size_t ws;
   if (cap == 0)
     return 0;
   if (layout_nop_nop_ts(opt, cap)) {
@@ -292,6 +306,16 @@ parse_options_into(const uint8_t *opt, size_t cap, size_t full, uint8_t flags,
     out->ts_val = rd32(opt + 8);
     out->ts_ecr = rd32(opt + 12);
     out->wscale = opt[19];
+  } else if ((ws = layout_no_ts_syn(opt, cap)) != 0) {
+    static const uint8_t kinds[2][6] = {
+        {OPT_MSS, OPT_NOP, OPT_WSCALE, OPT_NOP, OPT_NOP, OPT_SACK_PERM},
+        {OPT_MSS, OPT_NOP, OPT_NOP, OPT_SACK_PERM, OPT_NOP, OPT_WSCALE}};
+    out->n_layout = sizeof kinds[0];
+    memcpy(out->layout, kinds[ws == 11], sizeof kinds[0]);
+    out->has_mss = out->sack_ok = out->has_wscale = true;
+    out->mss = rd16(opt + 2);
+    out->wscale = opt[ws];
+    return 0; /* no timestamp to check */
   } else {
     return options_walk(opt, cap, full, out) | ts_ecr_check(flags, out);
   }
@@ -946,7 +970,7 @@ static ALWAYS_INLINE void fast_start(struct ta_packet *pkt, uint32_t linktype,
   pkt->vlan_depth = 0;
   pkt->malformed = TA_MAL_NONE;
   pkt->disposition = TA_DISP_TCP;
-  memset(pkt->zero_, 0, sizeof pkt->zero_);
+  pkt->zero_[0] = pkt->zero_[1] = pkt->zero_[2] = 0;
   pkt->encap = pkt->mpls_labels = pkt->tunnel_depth = 0;
   pkt->verify_checksums = false;
   pkt->checksum_bad = 0;

@@ -1862,6 +1862,10 @@ static const uint8_t linux_syn[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
 /* Windows': MSS, NOP, window scale, NOP, NOP, SACK permitted. */
 static const uint8_t windows_syn[12] = {2, 4, 0x05, 0xb4, 1, 3,
                                         3, 8, 1, 1, 4, 2};
+/* Linux's answer to a SYN without timestamps: MSS, NOP, NOP, SACK
+ * permitted, NOP, window scale. */
+static const uint8_t linux_plain[12] = {2, 4, 0x05, 0xa0, 1, 1,
+                                        4, 2, 1, 3, 3, 9};
 /* Every segment after the handshake with timestamps: NOP, NOP, TS. */
 static const uint8_t nop_nop_ts[12] = {1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 7};
 
@@ -1888,6 +1892,28 @@ static void test_decode_common_layouts(void **state) {
   assert_int_equal(opts(echo, sizeof echo, TA_TCP_ACK, &o),
                    TA_ANOM_TCP_OPT_BAD);
   assert_false(o.has_wscale);
+
+  static const uint8_t win_layout[] = {2, 1, 3, 1, 1, 4};
+  assert_int_equal(opts(windows_syn, sizeof windows_syn, TA_TCP_SYN, &o), 0);
+  assert_int_equal(o.n_layout, sizeof win_layout);
+  assert_memory_equal(o.layout, win_layout, sizeof win_layout);
+  assert_true(o.has_mss && o.sack_ok && o.has_wscale);
+  assert_false(o.has_ts);
+  assert_int_equal(o.mss, 1460);
+  assert_int_equal(o.wscale, 8);
+  static const uint8_t plain_layout[] = {2, 1, 1, 4, 1, 3};
+  assert_int_equal(opts(linux_plain, sizeof linux_plain, TA_TCP_SYN, &o), 0);
+  assert_int_equal(o.n_layout, sizeof plain_layout);
+  assert_memory_equal(o.layout, plain_layout, sizeof plain_layout);
+  assert_true(o.has_mss && o.sack_ok && o.has_wscale);
+  assert_false(o.has_ts);
+  assert_int_equal(o.mss, 1440);
+  assert_int_equal(o.wscale, 9);
+  uint8_t odd[12];
+  memcpy(odd, linux_plain, sizeof odd);
+  odd[7] = 3; /* SACK permitted of length 3: the walk finds it wrong */
+  assert_int_equal(opts(odd, sizeof odd, TA_TCP_SYN, &o), TA_ANOM_TCP_OPT_BAD);
+  assert_false(o.sack_ok);
 
   assert_int_equal(opts(nop_nop_ts, sizeof nop_nop_ts, TA_TCP_ACK, &o), 0);
   static const uint8_t ts_layout[] = {1, 1, 8};
@@ -1956,6 +1982,7 @@ static void test_decode_shortcut_matches_general(void **state) {
       {linux_syn, sizeof linux_syn, TA_TCP_SYN},
       {linux_syn, sizeof linux_syn, TA_TCP_SYN | TA_TCP_ACK},
       {windows_syn, sizeof windows_syn, TA_TCP_SYN},
+      {linux_plain, sizeof linux_plain, TA_TCP_SYN | TA_TCP_ACK},
       {syn_opts, sizeof syn_opts, TA_TCP_SYN | TA_TCP_ECE | TA_TCP_CWR},
       {NULL, 0, TA_TCP_ACK | TA_TCP_URG | TA_TCP_FIN},
   };
