@@ -43,8 +43,8 @@ struct run {
   struct source_slot *slots;
   size_t *heap; /* indices of slots with a frame, min-heap on timestamp */
   size_t heap_len;
-  int64_t last_ts;
-  bool any_ts;
+  int64_t last_ts;      /* latest frame time so far; starts below any */
+  unsigned decode_opts; /* TA_DECODE_* */
   uint64_t tcp_opt_bad; /* TCP packets with TA_ANOM_TCP_OPT_BAD */
   bool unflushed;       /* records handed to the reporter since its flush */
 };
@@ -168,29 +168,46 @@ static void count_unsupported(struct ta_counters *k, uint32_t lt) {
   }
 }
 
-/* Runs one frame through decode and the flow table; counts its fate. */
-static void process_frame(struct run *run, const struct ta_frame *f) {
-  struct ta_counters *k = &run->res->packets;
-  struct ta_packet pkt;
-  k->total++;
-  if (run->any_ts && f->ts_ns < run->last_ts)
-    k->ts_backwards++;
-  if (!run->any_ts || f->ts_ns > run->last_ts)
-    run->last_ts = f->ts_ns;
-  run->any_ts = true;
+/* Counts a frame the reader marked, which is not decoded. */
+static void count_marked(struct ta_counters *k, const struct ta_frame *f) {
   if (f->bad_interface) {
     k->by_disposition[TA_DISP_MALFORMED]++;
     k->by_malformed[TA_MAL_NO_IFACE]++;
-    return;
-  }
-  if (f->filtered_out) {
+  } else {
     k->by_disposition[TA_DISP_FILTERED]++;
+  }
+}
+
+/* Hands a TCP packet on to the flow table, or to the shards' threads. */
+static void track(struct run *run, const struct ta_packet *pkt) {
+  if (pkt->anomalies & TA_ANOM_TCP_OPT_BAD)
+    run->tcp_opt_bad++;
+  if (run->shards) {
+    ta_shards_packet(run->shards, pkt);
+  } else {
+    ta_flow_table_packet(run->flows, pkt);
+    if (run->unflushed)
+      flush_reporter(run);
+  }
+}
+
+/* Runs one frame through decode and the flow table; counts its fate.
+ * Inlined in the loops that call it once a frame. */
+static inline __attribute__((always_inline)) void
+process_frame(struct run *run, const struct ta_frame *f) {
+  struct ta_counters *k = &run->res->packets;
+  struct ta_packet pkt;
+  k->total++;
+  if (f->ts_ns < run->last_ts)
+    k->ts_backwards++;
+  else
+    run->last_ts = f->ts_ns;
+  if (f->bad_interface | f->filtered_out) {
+    count_marked(k, f);
     return;
   }
   ta_decode_frame_opts(f->linktype, f->data, f->caplen, f->wirelen,
-                       run->cfg->verify_checksums ? TA_DECODE_VERIFY_CHECKSUMS
-                                                  : 0,
-                       &pkt);
+                       run->decode_opts, &pkt);
   pkt.ts_ns = f->ts_ns;
   pkt.frame = k->total;
   if (pkt.checksum_bad)
@@ -205,24 +222,16 @@ static void process_frame(struct run *run, const struct ta_frame *f) {
     k->snaplen_truncated++;
   if (pkt.vlan_depth)
     k->vlan_tagged++;
-  if (pkt.disposition == TA_DISP_TCP && !host_selected(run->cfg, &pkt))
+  if (pkt.disposition == TA_DISP_TCP && run->cfg->n_hosts &&
+      !host_selected(run->cfg, &pkt))
     pkt.disposition = TA_DISP_FILTERED;
   k->by_disposition[pkt.disposition]++;
-  if (pkt.disposition == TA_DISP_MALFORMED)
+  if (pkt.disposition == TA_DISP_TCP)
+    track(run, &pkt);
+  else if (pkt.disposition == TA_DISP_MALFORMED)
     k->by_malformed[pkt.malformed]++;
   else if (pkt.disposition == TA_DISP_UNSUPPORTED_LINK)
     count_unsupported(k, f->linktype);
-  else if (pkt.disposition == TA_DISP_TCP) {
-    if (pkt.anomalies & TA_ANOM_TCP_OPT_BAD)
-      run->tcp_opt_bad++;
-    if (run->shards) {
-      ta_shards_packet(run->shards, &pkt);
-    } else {
-      ta_flow_table_packet(run->flows, &pkt);
-      if (run->unflushed)
-        flush_reporter(run);
-    }
-  }
 }
 
 /* ---- merge of inputs by timestamp ---- */
@@ -528,7 +537,12 @@ int ta_analyze(const struct ta_config *cfg, struct ta_result *res, char *err,
   int rc = check_filter(cfg->filter, err, errlen);
   if (rc < 0)
     return rc;
-  struct run run = {.cfg = cfg, .res = res};
+  struct run run = {
+      .cfg = cfg,
+      .res = res,
+      .last_ts = INT64_MIN,
+      .decode_opts = cfg->verify_checksums ? TA_DECODE_VERIFY_CHECKSUMS : 0,
+  };
   res->n_inputs = cfg->n_inputs;
   res->packets.checksums_verified = cfg->verify_checksums;
   res->inputs = calloc(cfg->n_inputs, sizeof *res->inputs);

@@ -268,13 +268,15 @@ too_long(struct ta__pcapfile *r, uint32_t caplen, char *err, size_t errlen) {
 }
 
 /* The frame of the record at h, whose caplen bytes are all in the buffer,
- * as libpcap would hand it out. */
-static inline void take_record(const struct ta__pcapfile *r, const uint8_t *h,
-                               uint32_t caplen, bool swap, bool nano,
-                               uint64_t *oversized, struct ta_frame *f) {
+ * as libpcap would hand it out, for a file of the given snaplen and link
+ * type. */
+static inline void take_record(const uint8_t *h, uint32_t caplen,
+                               uint32_t snaplen, uint32_t linktype, bool swap,
+                               bool nano, uint64_t *oversized,
+                               struct ta_frame *f) {
   uint32_t keep = caplen;
-  if (caplen > r->snaplen) {
-    keep = r->snaplen;
+  if (caplen > snaplen) {
+    keep = snaplen;
     ++*oversized;
   }
   int64_t sec = ts_field(h, swap);
@@ -283,7 +285,7 @@ static inline void take_record(const struct ta__pcapfile *r, const uint8_t *h,
   f->ts_ns = sec * 1000000000LL + (nano ? sub : sub * 1000);
   f->caplen = keep;
   f->wirelen = wire < keep ? keep : wire;
-  f->linktype = r->linktype;
+  f->linktype = linktype;
   f->data = h + REC_HDR;
   f->filtered_out = false;
   f->bad_interface = false;
@@ -297,12 +299,13 @@ static inline size_t take_buffered(struct ta__pcapfile *r, struct ta_frame *f,
                                    bool nano) {
   const uint8_t *buf = r->buf;
   size_t pos = r->pos, len = r->len, n = 0;
+  uint32_t snaplen = r->snaplen, linktype = r->linktype;
   while (n < max && len - pos >= REC_HDR) {
     const uint8_t *h = buf + pos;
     uint32_t caplen = rd32(h + 8, swap);
     if (caplen > TA_MAX_CAPLEN || len - pos - REC_HDR < caplen)
       break;
-    take_record(r, h, caplen, swap, nano, oversized, &f[n++]);
+    take_record(h, caplen, snaplen, linktype, swap, nano, oversized, &f[n++]);
     pos += REC_HDR + caplen;
   }
   r->pos = pos;
@@ -349,7 +352,8 @@ next_filled(struct ta__pcapfile *r, struct ta_frame *f, uint64_t *oversized,
       return cut_short(r, "data", caplen, got - (long)REC_HDR, err, errlen);
     h = r->buf + r->pos;
   }
-  take_record(r, h, caplen, r->swap, r->nano, oversized, f);
+  take_record(h, caplen, r->snaplen, r->linktype, r->swap, r->nano, oversized,
+              f);
   r->pos += need;
   r->records++;
   return 1;

@@ -275,18 +275,27 @@ static void note_frames(struct ta_reader *r, struct ta_frame *f, size_t n,
     info->first_ts = info->last_ts = r->prev_ts = f[0].ts_ns;
     r->any = true;
   }
-  info->packets += n;
+  /* A frame no earlier than the one before cannot be the first; one no
+   * later cannot be the last. Kept in locals: info is written once. */
+  int64_t prev = r->prev_ts, first = info->first_ts, last = info->last_ts;
+  uint64_t bytes = 0, backwards = 0;
   for (size_t i = 0; i < n; i++) {
     int64_t ts = f[i].ts_ns;
-    info->bytes += f[i].caplen;
-    if (ts < info->first_ts)
-      info->first_ts = ts;
-    if (ts > info->last_ts)
-      info->last_ts = ts;
-    if (ts < r->prev_ts)
-      info->ts_backwards++;
-    r->prev_ts = ts;
+    bytes += f[i].caplen;
+    if (ts >= prev) {
+      last = ts > last ? ts : last;
+    } else {
+      backwards++;
+      first = ts < first ? ts : first;
+    }
+    prev = ts;
   }
+  info->packets += n;
+  info->bytes += bytes;
+  info->first_ts = first;
+  info->last_ts = last;
+  info->ts_backwards += backwards;
+  r->prev_ts = prev;
   if (r->filter)
     for (size_t i = 0; i < n; i++)
       f[i].filtered_out = !f[i].bad_interface && filter_rejects(r, &f[i]);
