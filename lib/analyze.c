@@ -21,10 +21,15 @@
 
 #define PROGRESS_EVERY 65536u /* frames between progress callbacks */
 
+/* Frames read from an input at once: a call per frame to the reader cost
+ * as much as the reading itself. */
+#define FRAME_BATCH 32
+
 struct source_slot {
   struct ta_reader *r;
-  struct ta_frame frame; /* the next frame of this input, if has_frame */
-  bool has_frame;
+  struct ta_frame *frame; /* the next frame of this input, or NULL */
+  size_t left;            /* frames of the batch after it */
+  struct ta_frame batch[FRAME_BATCH];
 };
 
 struct run {
@@ -38,8 +43,8 @@ struct run {
   struct source_slot *slots;
   size_t *heap; /* indices of slots with a frame, min-heap on timestamp */
   size_t heap_len;
-  int64_t last_ts;
-  bool any_ts;
+  int64_t last_ts;      /* latest frame time so far; starts below any */
+  unsigned decode_opts; /* TA_DECODE_* */
   uint64_t tcp_opt_bad; /* TCP packets with TA_ANOM_TCP_OPT_BAD */
   bool unflushed;       /* records handed to the reporter since its flush */
 };
@@ -163,29 +168,46 @@ static void count_unsupported(struct ta_counters *k, uint32_t lt) {
   }
 }
 
-/* Runs one frame through decode and the flow table; counts its fate. */
-static void process_frame(struct run *run, const struct ta_frame *f) {
-  struct ta_counters *k = &run->res->packets;
-  struct ta_packet pkt;
-  k->total++;
-  if (run->any_ts && f->ts_ns < run->last_ts)
-    k->ts_backwards++;
-  if (!run->any_ts || f->ts_ns > run->last_ts)
-    run->last_ts = f->ts_ns;
-  run->any_ts = true;
+/* Counts a frame the reader marked, which is not decoded. */
+static void count_marked(struct ta_counters *k, const struct ta_frame *f) {
   if (f->bad_interface) {
     k->by_disposition[TA_DISP_MALFORMED]++;
     k->by_malformed[TA_MAL_NO_IFACE]++;
-    return;
-  }
-  if (f->filtered_out) {
+  } else {
     k->by_disposition[TA_DISP_FILTERED]++;
+  }
+}
+
+/* Hands a TCP packet on to the flow table, or to the shards' threads. */
+static void track(struct run *run, const struct ta_packet *pkt) {
+  if (pkt->anomalies & TA_ANOM_TCP_OPT_BAD)
+    run->tcp_opt_bad++;
+  if (run->shards) {
+    ta_shards_packet(run->shards, pkt);
+  } else {
+    ta_flow_table_packet(run->flows, pkt);
+    if (run->unflushed)
+      flush_reporter(run);
+  }
+}
+
+/* Runs one frame through decode and the flow table; counts its fate.
+ * Inlined in the loops that call it once a frame. */
+static inline __attribute__((always_inline)) void
+process_frame(struct run *run, const struct ta_frame *f) {
+  struct ta_counters *k = &run->res->packets;
+  struct ta_packet pkt;
+  k->total++;
+  if (f->ts_ns < run->last_ts)
+    k->ts_backwards++;
+  else
+    run->last_ts = f->ts_ns;
+  if (f->bad_interface | f->filtered_out) {
+    count_marked(k, f);
     return;
   }
   ta_decode_frame_opts(f->linktype, f->data, f->caplen, f->wirelen,
-                       run->cfg->verify_checksums ? TA_DECODE_VERIFY_CHECKSUMS
-                                                  : 0,
-                       &pkt);
+                       run->decode_opts, &pkt);
   pkt.ts_ns = f->ts_ns;
   pkt.frame = k->total;
   if (pkt.checksum_bad)
@@ -200,30 +222,22 @@ static void process_frame(struct run *run, const struct ta_frame *f) {
     k->snaplen_truncated++;
   if (pkt.vlan_depth)
     k->vlan_tagged++;
-  if (pkt.disposition == TA_DISP_TCP && !host_selected(run->cfg, &pkt))
+  if (pkt.disposition == TA_DISP_TCP && run->cfg->n_hosts &&
+      !host_selected(run->cfg, &pkt))
     pkt.disposition = TA_DISP_FILTERED;
   k->by_disposition[pkt.disposition]++;
-  if (pkt.disposition == TA_DISP_MALFORMED)
+  if (pkt.disposition == TA_DISP_TCP)
+    track(run, &pkt);
+  else if (pkt.disposition == TA_DISP_MALFORMED)
     k->by_malformed[pkt.malformed]++;
   else if (pkt.disposition == TA_DISP_UNSUPPORTED_LINK)
     count_unsupported(k, f->linktype);
-  else if (pkt.disposition == TA_DISP_TCP) {
-    if (pkt.anomalies & TA_ANOM_TCP_OPT_BAD)
-      run->tcp_opt_bad++;
-    if (run->shards) {
-      ta_shards_packet(run->shards, &pkt);
-    } else {
-      ta_flow_table_packet(run->flows, &pkt);
-      if (run->unflushed)
-        flush_reporter(run);
-    }
-  }
 }
 
 /* ---- merge of inputs by timestamp ---- */
 
 static bool slot_before(const struct run *run, size_t a, size_t b) {
-  int64_t ta = run->slots[a].frame.ts_ns, tb = run->slots[b].frame.ts_ns;
+  int64_t ta = run->slots[a].frame->ts_ns, tb = run->slots[b].frame->ts_ns;
   return ta < tb || (ta == tb && a < b);
 }
 
@@ -255,18 +269,31 @@ static void heap_sift_up(struct run *run, size_t i) {
   }
 }
 
-/* Reads the next frame of input i; on damage records it and stops that input. */
-static bool slot_advance(struct run *run, size_t i) {
+/* Reads the next batch of input i; on damage records it and stops that
+ * input. */
+__attribute__((noinline)) static bool slot_refill(struct run *run, size_t i) {
   struct source_slot *s = &run->slots[i];
   struct ta_input_info *info = &run->res->inputs[i];
-  int rc = ta_reader_next(s->r, &s->frame, info, info->error_msg,
-                          sizeof info->error_msg);
-  s->has_frame = rc == 1;
+  int rc = ta_reader_next_batch(s->r, s->batch, FRAME_BATCH, info,
+                                info->error_msg, sizeof info->error_msg);
+  s->frame = rc > 0 ? s->batch : NULL;
+  s->left = rc > 0 ? (size_t)rc - 1 : 0;
   if (rc < 0) {
     info->error = rc;
     run->res->damaged = true;
   }
-  return s->has_frame;
+  return rc > 0;
+}
+
+/* Moves input i to its next frame; false when it has none. */
+static inline bool slot_advance(struct run *run, size_t i) {
+  struct source_slot *s = &run->slots[i];
+  if (s->left) {
+    s->frame++;
+    s->left--;
+    return true;
+  }
+  return slot_refill(run, i);
 }
 
 static void report_progress(struct run *run) {
@@ -288,21 +315,35 @@ static void report_progress(struct run *run) {
   run->cfg->progress(run->cfg->progress_ctx, &p);
 }
 
+/* The frames of the one input left, in the order it has them. */
+static void drain_one(struct run *run, size_t i) {
+  bool more;
+  do {
+    process_frame(run, run->slots[i].frame);
+    more = slot_advance(run, i);
+    if (run->res->packets.total % PROGRESS_EVERY == 0)
+      report_progress(run);
+  } while (more);
+}
+
 static void merge_all(struct run *run) {
   for (size_t i = 0; i < run->res->n_inputs; i++)
-    if (run->slots[i].r && slot_advance(run, i)) {
+    if (run->slots[i].r && slot_refill(run, i)) {
       run->heap[run->heap_len++] = i;
       heap_sift_up(run, run->heap_len - 1);
     }
-  while (run->heap_len) {
+  while (run->heap_len > 1) {
     size_t i = run->heap[0];
-    process_frame(run, &run->slots[i].frame);
+    process_frame(run, run->slots[i].frame);
     if (!slot_advance(run, i))
       run->heap[0] = run->heap[--run->heap_len];
     heap_sift_down(run, 0);
     if (run->res->packets.total % PROGRESS_EVERY == 0)
       report_progress(run);
   }
+  /* Alone, an input needs no merging. */
+  if (run->heap_len)
+    drain_one(run, run->heap[0]);
 }
 
 /* ---- setup and teardown ---- */
@@ -496,7 +537,12 @@ int ta_analyze(const struct ta_config *cfg, struct ta_result *res, char *err,
   int rc = check_filter(cfg->filter, err, errlen);
   if (rc < 0)
     return rc;
-  struct run run = {.cfg = cfg, .res = res};
+  struct run run = {
+      .cfg = cfg,
+      .res = res,
+      .last_ts = INT64_MIN,
+      .decode_opts = cfg->verify_checksums ? TA_DECODE_VERIFY_CHECKSUMS : 0,
+  };
   res->n_inputs = cfg->n_inputs;
   res->packets.checksums_verified = cfg->verify_checksums;
   res->inputs = calloc(cfg->n_inputs, sizeof *res->inputs);

@@ -76,6 +76,10 @@ struct l3_start {
   unsigned version;
 };
 
+/* For the steps of the common frame's path, which runs once a frame: one
+ * function, with no calls, is what keeps that path short. */
+#define ALWAYS_INLINE __attribute__((always_inline)) inline
+
 static uint16_t rd16(const uint8_t *p) {
   return (uint16_t)((unsigned)p[0] << 8 | p[1]);
 }
@@ -194,30 +198,23 @@ static bool option_store(const uint8_t *o, uint8_t olen,
   }
 }
 
-/* Parses the captured options opt[0..cap) of an option space that is
- * `full` bytes long on the wire. An option running past `cap` but not past
- * `full` was cut by the snaplen, which is no fault of the sender, so it
- * ends parsing without TA_ANOM_TCP_OPT_BAD. */
-static uint32_t parse_options(const uint8_t *opt, size_t cap, size_t full,
-                              uint8_t flags, struct ta_tcp_options *out) {
+/* A bare SYN has nothing to echo; a non-zero echo leaks state or marks a
+ * crafted packet. */
+static uint32_t ts_ecr_check(uint8_t flags, const struct ta_tcp_options *o) {
+  return (flags & (TA_TCP_SYN | TA_TCP_ACK)) == TA_TCP_SYN && o->has_ts &&
+                 o->ts_ecr != 0
+             ? TA_ANOM_TS_ECR_ON_SYN
+             : 0;
+}
+
+/* The walk over any option space, for what the layouts below do not match.
+ * Out of line: the common layouts never need it. */
+__attribute__((noinline)) static uint32_t
+options_walk(const uint8_t *opt, size_t cap, size_t full,
+             struct ta_tcp_options *out) {
   uint32_t anom = 0;
   size_t off = 0;
   unsigned n;
-
-  memset(out, 0, sizeof *out);
-  /* Nearly every segment after the handshake of a stack with timestamps
-   * carries exactly NOP, NOP, TS: read it without the general walk (the
-   * result is the one the walk gives). */
-  if (cap == 12 && opt[0] == OPT_NOP && opt[1] == OPT_NOP &&
-      opt[2] == OPT_TS && opt[3] == 10) {
-    out->n_layout = 3;
-    out->layout[0] = out->layout[1] = OPT_NOP;
-    out->layout[2] = OPT_TS;
-    out->has_ts = true; /* as option_store() reads it */
-    out->ts_val = rd32(opt + 4);
-    out->ts_ecr = rd32(opt + 8);
-    off = cap; /* the walk below has nothing left */
-  }
   for (n = 0; n < TA_MAX_TCP_OPTIONS && off < cap; n++) {
     uint8_t kind = opt[off];
     layout_push(out, kind);
@@ -252,13 +249,83 @@ static uint32_t parse_options(const uint8_t *opt, size_t cap, size_t full,
   /* Only reachable with more than 40 bytes of options: not a TCP header. */
   if (n == TA_MAX_TCP_OPTIONS && off < cap)
     anom |= TA_ANOM_TCP_OPT_BAD;
-
-  /* A bare SYN has nothing to echo; a non-zero echo leaks state or marks a
-   * crafted packet. */
-  if ((flags & (TA_TCP_SYN | TA_TCP_ACK)) == TA_TCP_SYN && out->has_ts &&
-      out->ts_ecr != 0)
-    anom |= TA_ANOM_TS_ECR_ON_SYN;
   return anom;
+}
+
+/* Nearly every segment after the handshake of a stack with timestamps
+ * carries exactly NOP, NOP, TS. */
+static ALWAYS_INLINE bool layout_nop_nop_ts(const uint8_t *opt, size_t cap) {
+  return cap == 12 && rd32(opt) == 0x0101080au;
+}
+
+/* Linux opens with MSS, SACK permitted, TS, NOP, window scale. */
+static ALWAYS_INLINE bool layout_linux_syn(const uint8_t *opt, size_t cap) {
+  return cap == 20 && rd16(opt) == 0x0204 && rd32(opt + 4) == 0x0402080au &&
+         rd32(opt + 16) >> 8 == 0x010303u;
+}
+
+/* Without timestamps: Windows opens with MSS, NOP, window scale, NOP, NOP,
+ * SACK permitted; Linux answers with MSS, NOP, NOP, SACK permitted, NOP,
+ * window scale. Returns where the window scale value is, or 0. */
+static ALWAYS_INLINE size_t layout_no_ts_syn(const uint8_t *opt, size_t cap) {
+  if (cap != 12 || rd16(opt) != 0x0204)
+    return 0;
+  if (rd32(opt + 4) >> 8 == 0x010303u && rd32(opt + 8) == 0x01010402u)
+    return 7;
+  if (rd32(opt + 4) == 0x01010402u && rd32(opt + 8) >> 8 == 0x010303u)
+    return 11;
+  return 0;
+}
+
+/* Parses the captured options opt[0..cap) of an option space that is
+ * `full` bytes long on the wire, into *out, which the caller has zeroed.
+ * An option running past `cap` but not past `full` was cut by the snaplen,
+ * which is no fault of the sender, so it ends parsing without
+ * TA_ANOM_TCP_OPT_BAD. The layouts matched first give what the walk
+ * gives, only sooner. */
+static ALWAYS_INLINE uint32_t
+parse_options_into(const uint8_t *opt, size_t cap, size_t full, uint8_t flags,
+                   struct ta_tcp_options *out) {
+  size_t ws;
+  if (cap == 0)
+    return 0;
+  if (layout_nop_nop_ts(opt, cap)) {
+    out->n_layout = 3;
+    out->layout[0] = out->layout[1] = OPT_NOP;
+    out->layout[2] = OPT_TS;
+    out->has_ts = true;
+    out->ts_val = rd32(opt + 4);
+    out->ts_ecr = rd32(opt + 8);
+  } else if (layout_linux_syn(opt, cap)) {
+    static const uint8_t kinds[5] = {OPT_MSS, OPT_SACK_PERM, OPT_TS, OPT_NOP,
+                                     OPT_WSCALE};
+    out->n_layout = sizeof kinds;
+    memcpy(out->layout, kinds, sizeof kinds);
+    out->has_mss = out->sack_ok = out->has_ts = out->has_wscale = true;
+    out->mss = rd16(opt + 2);
+    out->ts_val = rd32(opt + 8);
+    out->ts_ecr = rd32(opt + 12);
+    out->wscale = opt[19];
+  } else if ((ws = layout_no_ts_syn(opt, cap)) != 0) {
+    static const uint8_t kinds[2][6] = {
+        {OPT_MSS, OPT_NOP, OPT_WSCALE, OPT_NOP, OPT_NOP, OPT_SACK_PERM},
+        {OPT_MSS, OPT_NOP, OPT_NOP, OPT_SACK_PERM, OPT_NOP, OPT_WSCALE}};
+    out->n_layout = sizeof kinds[0];
+    memcpy(out->layout, kinds[ws == 11], sizeof kinds[0]);
+    out->has_mss = out->sack_ok = out->has_wscale = true;
+    out->mss = rd16(opt + 2);
+    out->wscale = opt[ws];
+    return 0; /* no timestamp to check */
+  } else {
+    return options_walk(opt, cap, full, out) | ts_ecr_check(flags, out);
+  }
+  return ts_ecr_check(flags, out);
+}
+
+static uint32_t parse_options(const uint8_t *opt, size_t cap, size_t full,
+                              uint8_t flags, struct ta_tcp_options *out) {
+  memset(out, 0, sizeof *out);
+  return parse_options_into(opt, cap, full, flags, out);
 }
 
 uint32_t ta_tcp_options_parse(const uint8_t *opt, size_t len, uint8_t flags,
@@ -858,9 +925,174 @@ static bool decode_link(uint32_t linktype, const uint8_t *p, size_t len,
   }
 }
 
-void ta_decode_frame_opts(uint32_t linktype, const uint8_t *data,
-                          uint32_t caplen, uint32_t wirelen, unsigned opts,
-                          struct ta_packet *pkt) {
+/* ---- the common frame ---- */
+
+/* Nearly every frame of a capture is TCP in IPv4 without options or IPv6
+ * without extension headers, on Ethernet or raw IP, and needs none of the
+ * general path's steps. decode_common() decodes such a frame with checks
+ * made only once, writing each field instead of clearing all 160 bytes
+ * first, and leaves any other frame to the general path. The result is
+ * the general path's, byte for byte (tests/test_decode.c compares them). */
+
+/* The IP version the link says its payload is (the version nibble for raw
+ * IP), with *off where it starts; 0 for other link types and payloads. */
+static ALWAYS_INLINE unsigned fast_link(uint32_t linktype, const uint8_t *d,
+                                        size_t len, size_t *off) {
+  uint16_t type;
+  if (linktype == TA_LINK_ETHERNET) {
+    if (len < ETH_HDR)
+      return 0;
+    type = rd16(d + 12);
+    *off = ETH_HDR;
+  } else if (linktype == TA_LINK_RAW || linktype == TA_LINK_RAW_BSD ||
+             linktype == TA_LINK_RAW_OBSD) {
+    *off = 0;
+    return len ? d[0] >> 4 : 0;
+  } else if (linktype == TA_LINK_SLL) {
+    if (len < SLL_HDR)
+      return 0;
+    type = rd16(d + 14);
+    *off = SLL_HDR;
+  } else {
+    return 0;
+  }
+  return type == ET_IPV4 ? 4 : type == ET_IPV6 ? 6 : 0;
+}
+
+/* The fields outside the IP and TCP layers, and the options, cleared. */
+static ALWAYS_INLINE void fast_start(struct ta_packet *pkt, uint32_t linktype,
+                                     uint32_t caplen, uint32_t wirelen) {
+  pkt->ts_ns = 0;
+  pkt->frame = 0;
+  pkt->caplen = caplen;
+  pkt->wirelen = wirelen;
+  pkt->linktype = linktype;
+  pkt->vlan_depth = 0;
+  pkt->malformed = TA_MAL_NONE;
+  pkt->disposition = TA_DISP_TCP;
+  pkt->zero_[0] = pkt->zero_[1] = pkt->zero_[2] = 0;
+  pkt->encap = pkt->mpls_labels = pkt->tunnel_depth = 0;
+  pkt->verify_checksums = false;
+  pkt->checksum_bad = 0;
+  memset(&pkt->opt, 0, sizeof pkt->opt);
+}
+
+/* Whoever adds a field to struct ta_packet must write it here as well (the
+ * tests of every prefix and mutation would find it left over otherwise). */
+_Static_assert(sizeof(struct ta_packet) == 160,
+               "a new field of struct ta_packet: write it in decode_common()");
+
+/* The TCP header at t, cap bytes of a `wire`-byte segment captured (the
+ * caller has checked cap >= 20 and wire >= 20): false when its data offset
+ * is wrong, which the general path reports. */
+static ALWAYS_INLINE bool fast_tcp(const uint8_t *t, size_t cap, size_t wire,
+                                   uint32_t anom, struct ta_packet *pkt) {
+  size_t hlen = (size_t)(t[12] >> 4) * 4;
+  if (hlen < TCP_MIN_HDR || hlen > wire)
+    return false;
+  uint8_t flags = t[13];
+  uint8_t reserved = t[12] & 0x0f;
+  uint16_t urg = rd16(t + 18);
+  size_t hdr_cap = hlen;
+  if (reserved | urg | (cap < hlen)) { /* rare: worth one test for all */
+    if (reserved)
+      anom |= TA_ANOM_TCP_RESERVED;
+    if (urg && !(flags & TA_TCP_URG))
+      anom |= TA_ANOM_URG_PTR_NO_URG;
+    if (cap < hlen) {
+      anom |= TA_ANOM_TCP_TRUNCATED;
+      hdr_cap = cap;
+    }
+  }
+  pkt->sport = rd16(t);
+  pkt->dport = rd16(t + 2);
+  pkt->seq = rd32(t + 4);
+  pkt->ack = rd32(t + 8);
+  pkt->flags = flags;
+  pkt->reserved = reserved;
+  pkt->window = rd16(t + 14);
+  pkt->urg_ptr = urg;
+  pkt->tcp_hlen = (uint16_t)hlen;
+  pkt->payload_len = (uint32_t)(wire - hlen);
+  pkt->payload = t + hdr_cap;
+  pkt->payload_caplen = (uint32_t)(cap - hdr_cap);
+  pkt->anomalies = anom | parse_options_into(t + TCP_MIN_HDR,
+                                             hdr_cap - TCP_MIN_HDR,
+                                             hlen - TCP_MIN_HDR, flags,
+                                             &pkt->opt);
+  return true;
+}
+
+/* An IPv4 packet ip[0..len) of a `wire`-byte one, without options, not a
+ * fragment, carrying TCP. */
+static ALWAYS_INLINE bool fast_ipv4(const uint8_t *ip, size_t len, size_t wire,
+                                    uint32_t anom, struct ta_packet *pkt) {
+  if (len < IPV4_MIN_HDR + TCP_MIN_HDR || ip[0] != 0x45 || ip[9] != PROTO_TCP)
+    return false;
+  size_t total = rd16(ip + 2);
+  uint16_t frag = rd16(ip + 6);
+  if (total < IPV4_MIN_HDR + TCP_MIN_HDR || total > wire || (frag & 0x3fff))
+    return false;
+  if (total < wire)
+    anom |= TA_ANOM_IP_PADDED;
+  pkt->family = 4;
+  pkt->ip_proto = PROTO_TCP;
+  pkt->ttl = ip[8];
+  pkt->tos = ip[1];
+  pkt->df = (frag & 0x4000) != 0;
+  pkt->ip_id = rd16(ip + 4);
+  pkt->ip_len = (uint32_t)total;
+  memcpy(pkt->src, ip + 12, 4);
+  memset(pkt->src + 4, 0, sizeof pkt->src - 4);
+  memcpy(pkt->dst, ip + 16, 4);
+  memset(pkt->dst + 4, 0, sizeof pkt->dst - 4);
+  return fast_tcp(ip + IPV4_MIN_HDR, min_size(len, total) - IPV4_MIN_HDR,
+                  total - IPV4_MIN_HDR, anom, pkt);
+}
+
+/* An IPv6 packet whose next header is TCP: no extension headers. */
+static ALWAYS_INLINE bool fast_ipv6(const uint8_t *ip, size_t len, size_t wire,
+                                    uint32_t anom, struct ta_packet *pkt) {
+  if (len < IPV6_HDR + TCP_MIN_HDR || ip[0] >> 4 != 6 || ip[6] != PROTO_TCP)
+    return false;
+  size_t plen = rd16(ip + 4);
+  size_t total = IPV6_HDR + plen;
+  if (plen < TCP_MIN_HDR || total > wire)
+    return false;
+  if (total < wire)
+    anom |= TA_ANOM_IP_PADDED;
+  pkt->family = 6;
+  pkt->ip_proto = PROTO_TCP;
+  pkt->ttl = ip[7];
+  pkt->tos = (uint8_t)((ip[0] & 0x0f) << 4 | ip[1] >> 4);
+  pkt->df = false;
+  pkt->ip_id = 0;
+  pkt->ip_len = (uint32_t)total;
+  memcpy(pkt->src, ip + 8, 16);
+  memcpy(pkt->dst, ip + 24, 16);
+  return fast_tcp(ip + IPV6_HDR, min_size(len, total) - IPV6_HDR, plen, anom,
+                  pkt);
+}
+
+/* Decodes a common frame into *pkt, every field written; false for any
+ * other frame, leaving *pkt for the general path to overwrite. */
+static ALWAYS_INLINE bool decode_common(uint32_t linktype, const uint8_t *data,
+                                        uint32_t caplen, uint32_t wirelen,
+                                        struct ta_packet *pkt) {
+  size_t len = min_size(caplen, wirelen), off = 0;
+  unsigned version = data ? fast_link(linktype, data, len, &off) : 0;
+  if (version != 4 && version != 6)
+    return false;
+  uint32_t anom = caplen < wirelen ? TA_ANOM_SNAP_TRUNCATED : 0;
+  fast_start(pkt, linktype, caplen, wirelen);
+  if (version == 4)
+    return fast_ipv4(data + off, len - off, wirelen - off, anom, pkt);
+  return fast_ipv6(data + off, len - off, wirelen - off, anom, pkt);
+}
+
+void ta__decode_frame_general(uint32_t linktype, const uint8_t *data,
+                              uint32_t caplen, uint32_t wirelen, unsigned opts,
+                              struct ta_packet *pkt) {
   memset(pkt, 0, sizeof *pkt);
   pkt->caplen = caplen;
   pkt->wirelen = wirelen;
@@ -885,6 +1117,14 @@ void ta_decode_frame_opts(uint32_t linktype, const uint8_t *data,
     return;
   }
   ta_decode_ip(ip, ip_len, wirelen - (uint32_t)l3.off, pkt);
+}
+
+void ta_decode_frame_opts(uint32_t linktype, const uint8_t *data,
+                          uint32_t caplen, uint32_t wirelen, unsigned opts,
+                          struct ta_packet *pkt) {
+  if (opts == 0 && decode_common(linktype, data, caplen, wirelen, pkt))
+    return;
+  ta__decode_frame_general(linktype, data, caplen, wirelen, opts, pkt);
 }
 
 void ta_decode_frame(uint32_t linktype, const uint8_t *data, uint32_t caplen,

@@ -10,6 +10,7 @@
  * passes through unchanged); any other header is left to libpcap, which
  * then sees the stream untouched. What it hands out is what libpcap would:
  * the same timestamps, lengths and cut to the snaplen. */
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -266,8 +267,68 @@ too_long(struct ta__pcapfile *r, uint32_t caplen, char *err, size_t errlen) {
                   (unsigned long long)r->records + 1, caplen, TA_MAX_CAPLEN);
 }
 
-int ta__pcapfile_next(struct ta__pcapfile *r, struct ta_frame *f,
-                      uint64_t *oversized, char *err, size_t errlen) {
+/* The frame of the record at h, whose caplen bytes are all in the buffer,
+ * as libpcap would hand it out, for a file of the given snaplen and link
+ * type. */
+static inline void take_record(const uint8_t *h, uint32_t caplen,
+                               uint32_t snaplen, uint32_t linktype, bool swap,
+                               bool nano, uint64_t *oversized,
+                               struct ta_frame *f) {
+  uint32_t keep = caplen;
+  if (caplen > snaplen) {
+    keep = snaplen;
+    ++*oversized;
+  }
+  int64_t sec = ts_field(h, swap);
+  int64_t sub = ts_field(h + 4, swap);
+  uint32_t wire = rd32(h + 12, swap);
+  f->ts_ns = sec * 1000000000LL + (nano ? sub : sub * 1000);
+  f->caplen = keep;
+  f->wirelen = wire < keep ? keep : wire;
+  f->linktype = linktype;
+  f->data = h + REC_HDR;
+  f->filtered_out = false;
+  f->bad_interface = false;
+}
+
+/* Takes up to max records that are wholly in the buffer already, stopping
+ * before any that needs a fill or is refused (the general path's to
+ * report): returns how many. swap and nano are constants in each copy. */
+static inline size_t take_buffered(struct ta__pcapfile *r, struct ta_frame *f,
+                                   size_t max, uint64_t *oversized, bool swap,
+                                   bool nano) {
+  const uint8_t *buf = r->buf;
+  size_t pos = r->pos, len = r->len, n = 0;
+  uint32_t snaplen = r->snaplen, linktype = r->linktype;
+  while (n < max && len - pos >= REC_HDR) {
+    const uint8_t *h = buf + pos;
+    uint32_t caplen = rd32(h + 8, swap);
+    if (caplen > TA_MAX_CAPLEN || len - pos - REC_HDR < caplen)
+      break;
+    take_record(h, caplen, snaplen, linktype, swap, nano, oversized, &f[n++]);
+    pos += REC_HDR + caplen;
+  }
+  r->pos = pos;
+  r->records += n;
+  return n;
+}
+
+/* One loop for each byte order and precision, so that neither is tested
+ * per field. */
+static size_t take_batch(struct ta__pcapfile *r, struct ta_frame *f,
+                         size_t max, uint64_t *oversized) {
+  if (r->swap)
+    return r->nano ? take_buffered(r, f, max, oversized, true, true)
+                   : take_buffered(r, f, max, oversized, true, false);
+  return r->nano ? take_buffered(r, f, max, oversized, false, true)
+                 : take_buffered(r, f, max, oversized, false, false);
+}
+
+/* The next record when it is not wholly in the buffer, or is refused:
+ * fills the buffer first. Same return convention as ta__pcapfile_next. */
+__attribute__((noinline)) static int
+next_filled(struct ta__pcapfile *r, struct ta_frame *f, uint64_t *oversized,
+            char *err, size_t errlen) {
   long got = (long)(r->len - r->pos);
   if (got < (long)REC_HDR) {
     got = fill(r, REC_HDR, err, errlen);
@@ -291,24 +352,31 @@ int ta__pcapfile_next(struct ta__pcapfile *r, struct ta_frame *f,
       return cut_short(r, "data", caplen, got - (long)REC_HDR, err, errlen);
     h = r->buf + r->pos;
   }
-  uint32_t keep = caplen;
-  if (caplen > r->snaplen) {
-    keep = r->snaplen;
-    ++*oversized;
-  }
-  int64_t sec = ts_field(h, r->swap);
-  int64_t sub = ts_field(h + 4, r->swap);
-  uint32_t wire = rd32(h + 12, r->swap);
-  *f = (struct ta_frame){
-      .ts_ns = sec * 1000000000LL + (r->nano ? sub : sub * 1000),
-      .caplen = keep,
-      .wirelen = wire < keep ? keep : wire,
-      .linktype = r->linktype,
-      .data = h + REC_HDR,
-  };
+  take_record(h, caplen, r->snaplen, r->linktype, r->swap, r->nano, oversized,
+              f);
   r->pos += need;
   r->records++;
   return 1;
+}
+
+int ta__pcapfile_batch(struct ta__pcapfile *r, struct ta_frame *f, size_t max,
+                       uint64_t *oversized, char *err, size_t errlen) {
+  if (max == 0)
+    return 0;
+  if (max > INT_MAX)
+    max = INT_MAX;
+  size_t n = take_batch(r, f, max, oversized);
+  if (n)
+    return (int)n;
+  int rc = next_filled(r, f, oversized, err, errlen);
+  if (rc <= 0)
+    return rc;
+  return 1 + (int)take_batch(r, f + 1, max - 1, oversized);
+}
+
+int ta__pcapfile_next(struct ta__pcapfile *r, struct ta_frame *f,
+                      uint64_t *oversized, char *err, size_t errlen) {
+  return ta__pcapfile_batch(r, f, 1, oversized, err, errlen);
 }
 
 void ta__pcapfile_info(const struct ta__pcapfile *r, uint32_t *linktype,

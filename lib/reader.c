@@ -218,12 +218,6 @@ static int next_pcap(struct ta_reader *r, struct ta_frame *f,
   return 1;
 }
 
-static int next_classic(struct ta_reader *r, struct ta_frame *f,
-                        struct ta_input_info *info, char *err, size_t errlen) {
-  int rc = ta__pcapfile_next(r->pf, f, &info->oversized, err, errlen);
-  return rc < 0 ? prefix_path(rc, info->path, err, errlen) : rc;
-}
-
 /* Copies the pcapng text found so far into info, once per interface. */
 static void note_pcapng_text(struct ta_reader *r, struct ta_input_info *info) {
   if (!info->section_comment[0])
@@ -255,40 +249,79 @@ static void note_pcapng_ifaces(struct ta_reader *r, struct ta_input_info *info) 
   }
 }
 
-int ta_reader_next(struct ta_reader *r, struct ta_frame *f,
-                   struct ta_input_info *info, char *err, size_t errlen) {
+/* The next frame of a file that libpcap or the pcapng reader reads. */
+static int next_other(struct ta_reader *r, struct ta_frame *f,
+                      struct ta_input_info *info, char *err, size_t errlen) {
+  if (r->pcap)
+    return next_pcap(r, f, info, err, errlen);
+  int rc = ta__pcapng_next(r->ng, f, err, errlen);
+  if (rc < 0 && ta_source_error(r->src))
+    rc = ta__fail(err, errlen, TA_ECORRUPT, "%s: %s", info->path,
+                  ta_source_error(r->src));
+  else if (rc < 0)
+    prefix_path(rc, info->path, err, errlen);
+  note_pcapng_ifaces(r, info);
+  info->oversized = ta__pcapng_oversized(r->ng);
+  info->unknown_blocks = ta__pcapng_unknown_blocks(r->ng);
+  if (rc == 1 && f->bad_interface)
+    info->undeclared_iface++;
+  return rc;
+}
+
+/* Counts frames f[0..n) into info, in order, and applies the filter. */
+static void note_frames(struct ta_reader *r, struct ta_frame *f, size_t n,
+                        struct ta_input_info *info) {
+  if (!r->any) {
+    info->first_ts = info->last_ts = r->prev_ts = f[0].ts_ns;
+    r->any = true;
+  }
+  /* A frame no earlier than the one before cannot be the first; one no
+   * later cannot be the last. Kept in locals: info is written once. */
+  int64_t prev = r->prev_ts, first = info->first_ts, last = info->last_ts;
+  uint64_t bytes = 0, backwards = 0;
+  for (size_t i = 0; i < n; i++) {
+    int64_t ts = f[i].ts_ns;
+    bytes += f[i].caplen;
+    if (ts >= prev) {
+      last = ts > last ? ts : last;
+    } else {
+      backwards++;
+      first = ts < first ? ts : first;
+    }
+    prev = ts;
+  }
+  info->packets += n;
+  info->bytes += bytes;
+  info->first_ts = first;
+  info->last_ts = last;
+  info->ts_backwards += backwards;
+  r->prev_ts = prev;
+  if (r->filter)
+    for (size_t i = 0; i < n; i++)
+      f[i].filtered_out = !f[i].bad_interface && filter_rejects(r, &f[i]);
+}
+
+int ta_reader_next_batch(struct ta_reader *r, struct ta_frame *f, size_t max,
+                         struct ta_input_info *info, char *err, size_t errlen) {
   int rc;
-  if (r->pf)
-    rc = next_classic(r, f, info, err, errlen);
-  else if (r->pcap)
-    rc = next_pcap(r, f, info, err, errlen);
-  else {
-    rc = ta__pcapng_next(r->ng, f, err, errlen);
-    if (rc < 0 && ta_source_error(r->src))
-      rc = ta__fail(err, errlen, TA_ECORRUPT, "%s: %s", info->path,
-                    ta_source_error(r->src));
-    else if (rc < 0)
-      prefix_path(rc, info->path, err, errlen);
-    note_pcapng_ifaces(r, info);
-    info->oversized = ta__pcapng_oversized(r->ng);
-    info->unknown_blocks = ta__pcapng_unknown_blocks(r->ng);
-    if (rc == 1 && f->bad_interface)
-      info->undeclared_iface++;
+  if (max == 0)
+    return 0;
+  if (r->pf) {
+    rc = ta__pcapfile_batch(r->pf, f, max, &info->oversized, err, errlen);
+    if (rc < 0)
+      return prefix_path(rc, info->path, err, errlen);
+  } else {
+    rc = next_other(r, f, info, err, errlen);
   }
   if (rc <= 0)
     return rc;
-  info->packets++;
-  info->bytes += f->caplen;
-  if (!r->any || f->ts_ns < info->first_ts)
-    info->first_ts = f->ts_ns;
-  if (!r->any || f->ts_ns > info->last_ts)
-    info->last_ts = f->ts_ns;
-  if (r->any && f->ts_ns < r->prev_ts)
-    info->ts_backwards++;
-  r->prev_ts = f->ts_ns;
-  r->any = true;
-  f->filtered_out = !f->bad_interface && filter_rejects(r, f);
-  return 1;
+  note_frames(r, f, (size_t)rc, info);
+  return rc;
+}
+
+int ta_reader_next(struct ta_reader *r, struct ta_frame *f,
+                   struct ta_input_info *info, char *err, size_t errlen) {
+  return ta_reader_next_batch(r, f, 1, info, err, errlen);
 }
 
 uint64_t ta_reader_offset(const struct ta_reader *r) {

@@ -113,12 +113,18 @@ struct ta_tcp_options {
   uint16_t mss;
   uint8_t wscale;
   bool has_mss, has_wscale, sack_ok, has_ts;
+  uint8_t zero_;                      /* always 0 (see struct ta_packet) */
   uint32_t ts_val, ts_ecr;
   uint8_t sack_blocks;
   uint8_t n_layout;                   /* option kinds in order, capped */
   uint8_t layout[TA_MAX_OPT_LAYOUT];  /* kind numbers, EOL kept as 0 */
+  uint8_t zero_tail_[2];              /* always 0 */
 };
 
+/* Every byte is a named field, the `zero_` ones always 0, so that the
+ * decoder's shortcut, which writes each field instead of clearing the
+ * whole struct, provably leaves nothing of a previous frame behind
+ * (tests/test_decode.c compares all bytes). Keep it so when adding one. */
 struct ta_packet {
   int64_t ts_ns;     /* capture time, ns since the epoch */
   uint64_t frame;    /* 1-based position among all frames read (set by the
@@ -129,6 +135,7 @@ struct ta_packet {
   uint16_t vlan_depth;
   uint16_t malformed; /* enum ta_malformed when disposition is MALFORMED */
   uint8_t disposition; /* enum ta_disposition */
+  uint8_t zero_[3];
   uint32_t anomalies;  /* TA_ANOM_* bits */
   uint8_t encap;        /* TA_ENCAP_* bits of the layers unwrapped */
   uint8_t mpls_labels;  /* MPLS label stack entries popped */
@@ -172,6 +179,12 @@ void ta_decode_frame(uint32_t linktype, const uint8_t *data, uint32_t caplen,
 void ta_decode_frame_opts(uint32_t linktype, const uint8_t *data,
                           uint32_t caplen, uint32_t wirelen, unsigned opts,
                           struct ta_packet *pkt);
+
+/* The general decoder alone, without the shortcut ta_decode_frame_opts()
+ * takes for plain TCP frames; gives the same result. For tests. */
+void ta__decode_frame_general(uint32_t linktype, const uint8_t *data,
+                              uint32_t caplen, uint32_t wirelen, unsigned opts,
+                              struct ta_packet *pkt);
 
 /* Decodes an IPv4 or IPv6 packet starting at p (length len, which is
  * already clamped to the frame). Used by ta_decode_frame; public for tests. */

@@ -35,6 +35,13 @@ int ta_reader_open(const char *path, const char *filter, struct ta_reader **out,
  * Updates info's counters. After a negative return, reading stops. */
 int ta_reader_next(struct ta_reader *r, struct ta_frame *f,
                    struct ta_input_info *info, char *err, size_t errlen);
+/* The same for up to max frames at once, into f[0..max): returns how many
+ * (at least 1), 0 at a clean end, or a negative TA_E* as above, which comes
+ * only on a call that returned no frame. All frames of one call stay valid
+ * until the next call on the same reader. Classic pcap fills several per
+ * call, from what is buffered; the other formats one. */
+int ta_reader_next_batch(struct ta_reader *r, struct ta_frame *f, size_t max,
+                         struct ta_input_info *info, char *err, size_t errlen);
 /* Compressed bytes read so far and the input size (0 if unknown). */
 uint64_t ta_reader_offset(const struct ta_reader *r);
 uint64_t ta_reader_size(const struct ta_reader *r);
@@ -56,6 +63,10 @@ int ta__pcapfile_open(struct ta_source *src, size_t bufsize, bool map,
  * more. */
 int ta__pcapfile_next(struct ta__pcapfile *r, struct ta_frame *f,
                       uint64_t *oversized, char *err, size_t errlen);
+/* Up to max records into f[0..max), as ta_reader_next_batch: the count,
+ * 0 at a clean end, or a negative TA_E* on a call that returns none. */
+int ta__pcapfile_batch(struct ta__pcapfile *r, struct ta_frame *f, size_t max,
+                       uint64_t *oversized, char *err, size_t errlen);
 /* Link type, snaplen (as libpcap adjusts it) and timestamp digits. */
 void ta__pcapfile_info(const struct ta__pcapfile *r, uint32_t *linktype,
                        uint32_t *snaplen, int *digits);

@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ta_analyze.h"
+#include "ta_packet.h"
 #include "ta_test_util.h"
 
 #define TD(name) TA_TESTDATA "/" name
@@ -188,11 +190,87 @@ static void test_analyze_host_option_narrows(void **state) {
   json_decref(only);
 }
 
+struct timed_frame {
+  int64_t ts;
+  size_t len;
+  uint8_t data[128];
+};
+
+static int by_time(const void *a, const void *b) {
+  int64_t x = ((const struct timed_frame *)a)->ts;
+  int64_t y = ((const struct timed_frame *)b)->ts;
+  return (x > y) - (x < y);
+}
+
+/* Frames split over several inputs, each longer than a batch read at
+ * once, one ending halfway: merged by time, the report is the one of the
+ * capture they were split from. */
+static void test_analyze_inputs_merge_in_batches(void **state) {
+  (void)state;
+  enum { CONNS = 60, STEPS = 5 };
+  static struct timed_frame frames[CONNS * STEPS];
+  static const uint8_t flags[STEPS] = {TA_TCP_SYN, TA_TCP_SYN | TA_TCP_ACK,
+                                       TA_TCP_ACK, TA_TCP_ACK | TA_TCP_FIN,
+                                       TA_TCP_ACK | TA_TCP_FIN};
+  size_t total = 0;
+  for (uint32_t c = 0; c < CONNS; c++)
+    for (uint32_t k = 0; k < STEPS; k++, total++) {
+      bool back = k == 1 || k == 4;
+      char cli[32];
+      snprintf(cli, sizeof cli, "10.0.0.%u", c + 1);
+      struct tt_seg s = {.src = back ? "10.9.9.9" : cli,
+                         .dst = back ? cli : "10.9.9.9",
+                         .sport = back ? 80 : (uint16_t)(20000 + c),
+                         .dport = back ? (uint16_t)(20000 + c) : 80,
+                         .seq = back ? 5000 : 100, .ack = back ? 101 : 5001,
+                         .flags = flags[k], .win = 1000};
+      struct timed_frame *t = &frames[total];
+      t->len = tt_build_eth(t->data, sizeof t->data, &s);
+      /* connections overlap: each starts 1 ms after the last and takes
+       * 3 ms a step, so no two frames share a time */
+      t->ts = 1700000000000000000LL + (int64_t)c * 1000000 +
+              (int64_t)k * 3100000;
+    }
+  qsort(frames, total, sizeof frames[0], by_time);
+  char *paths[4];
+  FILE *f[4];
+  for (int i = 0; i < 4; i++) {
+    paths[i] = tt_tmpfile(".pcap");
+    f[i] = tt_pcap_create(paths[i], 1, 65535);
+    assert_non_null(f[i]);
+  }
+  for (size_t i = 0; i < total; i++) {
+    const struct timed_frame *t = &frames[i];
+    tt_pcap_write(f[3], t->ts, t->data, (uint32_t)t->len, (uint32_t)t->len);
+    size_t to = i < total / 2 ? i % 3 : i % 2;
+    tt_pcap_write(f[to], t->ts, t->data, (uint32_t)t->len, (uint32_t)t->len);
+  }
+  for (int i = 0; i < 4; i++)
+    fclose(f[i]);
+  json_t *split = analyze((const char *const *)paths, 3, NULL, 0);
+  json_t *whole = analyze((const char *const *)paths + 3, 1, NULL, 0);
+  assert_int_equal(json_array_size(json_object_get(whole, "connections")),
+                   CONNS);
+  assert_true(json_equal(json_object_get(split, "connections"),
+                         json_object_get(whole, "connections")));
+  assert_true(json_equal(json_object_get(split, "packets"),
+                         json_object_get(whole, "packets")));
+  assert_true(json_equal(json_object_get(split, "hosts"),
+                         json_object_get(whole, "hosts")));
+  json_decref(split);
+  json_decref(whole);
+  for (int i = 0; i < 4; i++) {
+    unlink(paths[i]);
+    free(paths[i]);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_analyze_kernel_captures_match_facts),
       cmocka_unit_test(test_analyze_rotated_files_are_one_capture),
       cmocka_unit_test(test_analyze_host_option_narrows),
+      cmocka_unit_test(test_analyze_inputs_merge_in_batches),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

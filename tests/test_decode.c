@@ -1700,6 +1700,22 @@ static void assert_sane(const struct ta_packet *pkt, const uint8_t *whole,
   }
 }
 
+/* ta_decode_frame_opts() takes a shortcut for plain TCP frames: it must
+ * give the general decoder's result to the byte, and write every byte of
+ * the packet (whatever was there before, 0x00 or 0xa5, is gone). */
+static void assert_same_as_general(uint32_t link, const uint8_t *frame,
+                                   uint32_t caplen, uint32_t wirelen,
+                                   unsigned opts) {
+  struct ta_packet general, clear, dirty;
+  memset(&clear, 0x00, sizeof clear);
+  memset(&dirty, 0xa5, sizeof dirty);
+  ta__decode_frame_general(link, frame, caplen, wirelen, opts, &general);
+  ta_decode_frame_opts(link, frame, caplen, wirelen, opts, &clear);
+  ta_decode_frame_opts(link, frame, caplen, wirelen, opts, &dirty);
+  assert_memory_equal(&clear, &general, sizeof general);
+  assert_memory_equal(&dirty, &general, sizeof general);
+}
+
 /* Decodes every prefix of a frame, both as a snaplen cut and as a frame
  * that really was that short, from a heap copy of exactly that size. */
 static void decode_all_prefixes(uint32_t link, const uint8_t *frame,
@@ -1715,8 +1731,10 @@ static void decode_all_prefixes(uint32_t link, const uint8_t *frame,
       assert_true(pkt.anomalies & TA_ANOM_SNAP_TRUNCATED);
     else
       assert_int_equal(pkt.disposition, TA_DISP_TCP);
+    assert_same_as_general(link, copy, (uint32_t)k, (uint32_t)n, 0);
     ta_decode_frame(link, copy, (uint32_t)k, (uint32_t)k, &pkt);
     assert_sane(&pkt, copy, k);
+    assert_same_as_general(link, copy, (uint32_t)k, (uint32_t)k, 0);
     free(copy);
   }
 }
@@ -1777,9 +1795,13 @@ static void test_decode_every_byte_mutated(void **state) {
       copy[i] = vals[v];
       ta_decode_frame(TA_LINK_ETHERNET, copy, (uint32_t)n, (uint32_t)n, &pkt);
       assert_sane(&pkt, copy, n);
+      assert_same_as_general(TA_LINK_ETHERNET, copy, (uint32_t)n,
+                             (uint32_t)n, 0);
       ta_decode_frame(TA_LINK_RAW, copy + 18, (uint32_t)(n - 18),
                       (uint32_t)(n - 18), &pkt);
       assert_sane(&pkt, copy + 18, n - 18);
+      assert_same_as_general(TA_LINK_RAW, copy + 18, (uint32_t)(n - 18),
+                             (uint32_t)(n - 18), 0);
     }
   }
   free(copy);
@@ -1824,10 +1846,163 @@ static void test_decode_encapsulations_robust(void **state) {
           assert_sane(&pkt, copy, len[f]);
           if (!opt)
             assert_int_equal(pkt.checksum_bad, 0);
+          assert_same_as_general(TA_LINK_ETHERNET, copy, (uint32_t)len[f],
+                                 (uint32_t)len[f], opt);
         }
       }
     free(copy);
   }
+}
+
+/* ---- the shortcut for plain TCP frames ---- */
+
+/* Linux's SYN options: MSS, SACK permitted, TS, NOP, window scale. */
+static const uint8_t linux_syn[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
+                                      0x12, 0x34, 0, 0, 0, 0, 1, 3, 3, 7};
+/* Windows': MSS, NOP, window scale, NOP, NOP, SACK permitted. */
+static const uint8_t windows_syn[12] = {2, 4, 0x05, 0xb4, 1, 3,
+                                        3, 8, 1, 1, 4, 2};
+/* Linux's answer to a SYN without timestamps: MSS, NOP, NOP, SACK
+ * permitted, NOP, window scale. */
+static const uint8_t linux_plain[12] = {2, 4, 0x05, 0xa0, 1, 1,
+                                        4, 2, 1, 3, 3, 9};
+/* Every segment after the handshake with timestamps: NOP, NOP, TS. */
+static const uint8_t nop_nop_ts[12] = {1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 7};
+
+static void test_decode_common_layouts(void **state) {
+  (void)state;
+  struct ta_tcp_options o;
+  assert_int_equal(opts(linux_syn, sizeof linux_syn, TA_TCP_SYN, &o), 0);
+  assert_true(o.has_mss && o.sack_ok && o.has_ts && o.has_wscale);
+  assert_int_equal(o.mss, 1460);
+  assert_int_equal(o.ts_val, 0x1234);
+  assert_int_equal(o.ts_ecr, 0);
+  assert_int_equal(o.wscale, 7);
+  assert_int_equal(o.sack_blocks, 0);
+  static const uint8_t layout[] = {2, 4, 8, 1, 3};
+  assert_int_equal(o.n_layout, sizeof layout);
+  assert_memory_equal(o.layout, layout, sizeof layout);
+  uint8_t echo[20];
+  memcpy(echo, linux_syn, sizeof echo);
+  echo[15] = 1; /* an echo on a bare SYN */
+  assert_int_equal(opts(echo, sizeof echo, TA_TCP_SYN, &o),
+                   TA_ANOM_TS_ECR_ON_SYN);
+  assert_int_equal(opts(echo, sizeof echo, TA_TCP_SYN | TA_TCP_ACK, &o), 0);
+  echo[17] = 4; /* a window scale of length 4 runs past the end */
+  assert_int_equal(opts(echo, sizeof echo, TA_TCP_ACK, &o),
+                   TA_ANOM_TCP_OPT_BAD);
+  assert_false(o.has_wscale);
+
+  static const uint8_t win_layout[] = {2, 1, 3, 1, 1, 4};
+  assert_int_equal(opts(windows_syn, sizeof windows_syn, TA_TCP_SYN, &o), 0);
+  assert_int_equal(o.n_layout, sizeof win_layout);
+  assert_memory_equal(o.layout, win_layout, sizeof win_layout);
+  assert_true(o.has_mss && o.sack_ok && o.has_wscale);
+  assert_false(o.has_ts);
+  assert_int_equal(o.mss, 1460);
+  assert_int_equal(o.wscale, 8);
+  static const uint8_t plain_layout[] = {2, 1, 1, 4, 1, 3};
+  assert_int_equal(opts(linux_plain, sizeof linux_plain, TA_TCP_SYN, &o), 0);
+  assert_int_equal(o.n_layout, sizeof plain_layout);
+  assert_memory_equal(o.layout, plain_layout, sizeof plain_layout);
+  assert_true(o.has_mss && o.sack_ok && o.has_wscale);
+  assert_false(o.has_ts);
+  assert_int_equal(o.mss, 1440);
+  assert_int_equal(o.wscale, 9);
+  uint8_t odd[12];
+  memcpy(odd, linux_plain, sizeof odd);
+  odd[7] = 3; /* SACK permitted of length 3: the walk finds it wrong */
+  assert_int_equal(opts(odd, sizeof odd, TA_TCP_SYN, &o), TA_ANOM_TCP_OPT_BAD);
+  assert_false(o.sack_ok);
+
+  assert_int_equal(opts(nop_nop_ts, sizeof nop_nop_ts, TA_TCP_ACK, &o), 0);
+  static const uint8_t ts_layout[] = {1, 1, 8};
+  assert_int_equal(o.n_layout, sizeof ts_layout);
+  assert_memory_equal(o.layout, ts_layout, sizeof ts_layout);
+  assert_true(o.has_ts);
+  assert_false(o.has_mss || o.sack_ok || o.has_wscale);
+  assert_int_equal(o.ts_val, 9);
+  assert_int_equal(o.ts_ecr, 7);
+  assert_int_equal(opts(nop_nop_ts, sizeof nop_nop_ts, TA_TCP_SYN, &o),
+                   TA_ANOM_TS_ECR_ON_SYN);
+}
+
+/* Frame f of link type link built around an IP packet ip[0..n). */
+static size_t frame_around(uint32_t link, uint8_t *f, const uint8_t *ip,
+                           size_t n) {
+  size_t hdr = link == TA_LINK_ETHERNET ? 14 : link == TA_LINK_SLL ? 16 : 0;
+  memset(f, 0, hdr);
+  if (hdr)
+    put16(f + hdr - 2, (ip[0] >> 4) == 6 ? 0x86DD : 0x0800);
+  memcpy(f + hdr, ip, n);
+  return hdr + n;
+}
+
+/* Every prefix and every byte mutated of a frame, each compared with the
+ * general decoder; also with the wire length longer than the capture and
+ * with bytes past the IP packet (Ethernet padding). */
+static void compare_everywhere(uint32_t link, const uint8_t *frame, size_t n) {
+  static const uint8_t vals[] = {0x00, 0x01, 0x02, 0x06, 0x08, 0x0a, 0x14,
+                                 0x45, 0x50, 0x60, 0x86, 0xdd, 0xff};
+  uint8_t *copy = malloc(n + 8);
+  assert_non_null(copy);
+  for (size_t k = 0; k <= n; k++) {
+    memcpy(copy, frame, k);
+    assert_same_as_general(link, copy, (uint32_t)k, (uint32_t)n, 0);
+    assert_same_as_general(link, copy, (uint32_t)k, (uint32_t)k, 0);
+    assert_same_as_general(link, copy, (uint32_t)k, (uint32_t)k + 6, 0);
+  }
+  assert_same_as_general(link, NULL, (uint32_t)n, (uint32_t)n, 0);
+  memcpy(copy, frame, n);
+  memset(copy + n, 0, 8);
+  assert_same_as_general(link, copy, (uint32_t)n + 8, (uint32_t)n + 8, 0);
+  for (size_t i = 0; i < n; i++)
+    for (size_t v = 0; v < sizeof vals; v++) {
+      memcpy(copy, frame, n);
+      copy[i] = vals[v];
+      assert_same_as_general(link, copy, (uint32_t)n, (uint32_t)n, 0);
+      assert_same_as_general(link, copy, (uint32_t)n, (uint32_t)n,
+                             TA_DECODE_VERIFY_CHECKSUMS);
+    }
+  free(copy);
+}
+
+static void test_decode_shortcut_matches_general(void **state) {
+  (void)state;
+  static const uint32_t links[] = {TA_LINK_ETHERNET, TA_LINK_SLL, TA_LINK_RAW,
+                                   TA_LINK_RAW_BSD, TA_LINK_IPV4, TA_LINK_NULL};
+  static const struct {
+    const uint8_t *opts;
+    size_t len;
+    uint8_t flags;
+  } shapes[] = {
+      {NULL, 0, TA_TCP_ACK},
+      {nop_nop_ts, sizeof nop_nop_ts, TA_TCP_ACK | TA_TCP_PSH},
+      {nop_nop_ts, sizeof nop_nop_ts, TA_TCP_SYN},
+      {linux_syn, sizeof linux_syn, TA_TCP_SYN},
+      {linux_syn, sizeof linux_syn, TA_TCP_SYN | TA_TCP_ACK},
+      {windows_syn, sizeof windows_syn, TA_TCP_SYN},
+      {linux_plain, sizeof linux_plain, TA_TCP_SYN | TA_TCP_ACK},
+      {syn_opts, sizeof syn_opts, TA_TCP_SYN | TA_TCP_ECE | TA_TCP_CWR},
+      {NULL, 0, TA_TCP_ACK | TA_TCP_URG | TA_TCP_FIN},
+  };
+  uint8_t ip[BUF], frame[BUF];
+  for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
+    for (int v6 = 0; v6 < 2; v6++) {
+      struct tt_seg s = v6 ? syn6() : syn4();
+      s.opts = shapes[sh].opts;
+      s.optlen = shapes[sh].len;
+      s.flags = shapes[sh].flags;
+      s.ack = 77;
+      s.payload_len = sh % 2 ? 9 : 0;
+      size_t n = tt_build_ip(ip, sizeof ip, &s);
+      if (s.flags & TA_TCP_URG)
+        put16(ip + (v6 ? 40 : 20) + 18, 3);
+      for (size_t l = 0; l < sizeof links / sizeof links[0]; l++) {
+        size_t fn = frame_around(links[l], frame, ip, n);
+        compare_everywhere(links[l], frame, fn);
+      }
+    }
 }
 
 int main(void) {
@@ -1889,6 +2064,8 @@ int main(void) {
       cmocka_unit_test(test_decode_every_prefix),
       cmocka_unit_test(test_decode_every_byte_mutated),
       cmocka_unit_test(test_decode_encapsulations_robust),
+      cmocka_unit_test(test_decode_common_layouts),
+      cmocka_unit_test(test_decode_shortcut_matches_general),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

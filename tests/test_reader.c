@@ -622,6 +622,144 @@ static void test_reader_pcapfile_truncated(void **state) {
   free(b.p);
 }
 
+/* Records read in batches of every size come out as one at a time do,
+ * through buffers and windows of every size, in both byte orders and
+ * precisions, with records cut to the snaplen among them; every frame of
+ * a batch is still whole when the batch is looked at. */
+static void test_reader_pcapfile_batches(void **state) {
+  (void)state;
+  for (int variant = 0; variant < 4; variant++) {
+    bool be = variant & 1, nano = variant & 2;
+    struct pcapbuf b = pb_start(be, nano ? 0xa1b23c4du : 0xa1b2c3d4u, 1500, 1);
+    uint32_t lens[40], keep[40], cut = 0;
+    for (uint32_t i = 0; i < 40; i++) {
+      lens[i] = (i * 397u) % 1600u + (i % 9 == 0 ? 300u : 0u);
+      keep[i] = lens[i] > 1500 ? 1500 : lens[i];
+      cut += lens[i] > 1500;
+      pb_record(&b, 1000 + i, i * 3, lens[i], lens[i] + 4, i);
+    }
+    assert_true(cut > 0);
+    char *path = pb_write(&b, b.n);
+    static const size_t sizes[] = {16, 1517, 4096, 0};
+    static const size_t maxes[] = {1, 2, 3, 7, 40, 64};
+    for (size_t s = 0; s < 2 * sizeof sizes / sizeof sizes[0]; s++)
+      for (size_t m = 0; m < sizeof maxes / sizeof maxes[0]; m++) {
+        struct pf_run r = {.map = s >= sizeof sizes / sizeof sizes[0]};
+        pf_open(&r, path, sizes[s % (sizeof sizes / sizeof sizes[0])]);
+        struct ta_frame f[64];
+        uint32_t i = 0;
+        int n;
+        while ((n = ta__pcapfile_batch(r.pf, f, maxes[m], &r.oversized, r.err,
+                                       sizeof r.err)) > 0) {
+          assert_true((size_t)n <= maxes[m]);
+          for (int k = 0; k < n; k++, i++) {
+            assert_true(i < 40);
+            assert_true(frame_is(&f[k], i, keep[i]));
+            assert_int_equal(f[k].wirelen, lens[i] + 4);
+            assert_int_equal(f[k].ts_ns, (int64_t)(1000 + i) * 1000000000LL +
+                                             (nano ? 3 : 3000) * (int64_t)i);
+            assert_false(f[k].filtered_out || f[k].bad_interface);
+          }
+        }
+        assert_int_equal(n, 0);
+        assert_int_equal(i, 40);
+        assert_int_equal(r.oversized, cut);
+        pf_close(&r);
+      }
+    unlink(path);
+    free(path);
+    free(b.p);
+  }
+}
+
+/* A file cut short: the batches hold every record before the cut, and the
+ * error comes on a call that returns none. */
+static void test_reader_pcapfile_batch_then_truncated(void **state) {
+  (void)state;
+  struct pcapbuf b = pb_start(false, 0xa1b2c3d4u, 0, 1);
+  for (uint32_t i = 0; i < 10; i++)
+    pb_record(&b, 1, i, 60, 60, i);
+  char *path = pb_write(&b, b.n - 20);
+  for (int mode = 0; mode < 2; mode++) {
+    struct pf_run r = {.map = mode == 1};
+    pf_open(&r, path, 0);
+    struct ta_frame f[32];
+    assert_int_equal(ta__pcapfile_batch(r.pf, f, 32, &r.oversized, r.err,
+                                        sizeof r.err),
+                     9);
+    assert_true(frame_is(&f[8], 8, 60));
+    assert_int_equal(ta__pcapfile_batch(r.pf, f, 32, &r.oversized, r.err,
+                                        sizeof r.err),
+                     TA_ETRUNC);
+    assert_non_null(strstr(r.err, "record 10: its data needs 60 bytes"));
+    pf_close(&r);
+  }
+  /* through the reader: the same counts whatever the batch */
+  struct ta_input_info one, many;
+  char err[256];
+  struct ta_reader *r;
+  struct ta_frame f[32];
+  assert_int_equal(ta_reader_open(path, NULL, &r, &one, err, sizeof err), 0);
+  int rc;
+  while ((rc = ta_reader_next(r, f, &one, err, sizeof err)) == 1)
+    ;
+  assert_int_equal(rc, TA_ETRUNC);
+  ta_reader_close(r);
+  assert_int_equal(ta_reader_open(path, NULL, &r, &many, err, sizeof err), 0);
+  assert_int_equal(ta_reader_next_batch(r, f, 32, &many, err, sizeof err), 9);
+  assert_int_equal(ta_reader_next_batch(r, f, 32, &many, err, sizeof err),
+                   TA_ETRUNC);
+  ta_reader_close(r);
+  assert_int_equal(many.packets, 9);
+  assert_int_equal(many.packets, one.packets);
+  assert_int_equal(many.bytes, one.bytes);
+  assert_int_equal(many.first_ts, one.first_ts);
+  assert_int_equal(many.last_ts, one.last_ts);
+  unlink(path);
+  free(path);
+  free(b.p);
+}
+
+/* The counts the reader keeps do not depend on the batch: time going
+ * backwards, the first and last times, bytes, and the filter. */
+static void test_reader_batch_counts(void **state) {
+  (void)state;
+  struct pcapbuf b = pb_start(false, 0xa1b2c3d4u, 0, 1);
+  static const uint32_t secs[] = {50, 40, 60, 60, 30, 70, 65, 80};
+  for (uint32_t i = 0; i < 8; i++)
+    pb_record(&b, secs[i], 0, 60 + i, 60 + i, i);
+  char *path = pb_write(&b, b.n);
+  static const size_t maxes[] = {1, 3, 8, 32};
+  struct ta_input_info want = {0};
+  for (size_t m = 0; m < 4; m++) {
+    struct ta_input_info info;
+    char err[256];
+    struct ta_reader *r;
+    struct ta_frame f[32];
+    assert_int_equal(ta_reader_open(path, "tcp", &r, &info, err, sizeof err),
+                     0);
+    int rc;
+    size_t got = 0;
+    while ((rc = ta_reader_next_batch(r, f, maxes[m], &info, err,
+                                      sizeof err)) > 0)
+      for (int k = 0; k < rc; k++, got++)
+        assert_true(f[k].filtered_out); /* the bytes are not TCP */
+    assert_int_equal(rc, 0);
+    assert_int_equal(got, 8);
+    ta_reader_close(r);
+    assert_int_equal(info.packets, 8);
+    assert_int_equal(info.ts_backwards, 3);
+    assert_int_equal(info.first_ts, 30000000000LL);
+    assert_int_equal(info.last_ts, 80000000000LL);
+    if (m == 0)
+      want = info;
+    assert_int_equal(info.bytes, want.bytes);
+  }
+  unlink(path);
+  free(path);
+  free(b.p);
+}
+
 /* Headers our reader leaves to libpcap (an old version, a link type
  * libpcap translates) are still read, through libpcap. */
 static void test_reader_pcapfile_leaves_variants_to_libpcap(void **state) {
@@ -669,6 +807,9 @@ int main(void) {
       cmocka_unit_test(test_reader_pcapfile_swapped_and_nano),
       cmocka_unit_test(test_reader_pcapfile_oversized),
       cmocka_unit_test(test_reader_pcapfile_truncated),
+      cmocka_unit_test(test_reader_pcapfile_batches),
+      cmocka_unit_test(test_reader_pcapfile_batch_then_truncated),
+      cmocka_unit_test(test_reader_batch_counts),
       cmocka_unit_test(test_reader_pcapfile_leaves_variants_to_libpcap),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
