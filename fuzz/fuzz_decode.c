@@ -2,7 +2,9 @@
  * Byte 0 picks the link type (low 7 bits) and checksum verification (top
  * bit), byte 1 how much longer the frame was on the wire than captured;
  * the rest is the frame. Checks what ta_packet.h promises: one known
- * disposition, and payload inside the frame. */
+ * disposition, and payload inside the frame; and that the decoder's
+ * shortcut for plain frames gives the general path's packet to the byte,
+ * whatever the packet held before. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +32,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!frame)
     return 0;
   memcpy(frame, data + 2, size);
-  struct ta_packet pkt;
+  struct ta_packet pkt, general;
+  memset(&pkt, data[1], sizeof pkt);
+  memset(&general, 0, sizeof general);
   ta_decode_frame_opts(lt, size ? frame : NULL, (uint32_t)size,
                        (uint32_t)size + extra, opts, &pkt);
+  ta__decode_frame_general(lt, size ? frame : NULL, (uint32_t)size,
+                           (uint32_t)size + extra, opts, &general);
+  if (memcmp(&pkt, &general, sizeof pkt) != 0)
+    abort();
   if (pkt.disposition >= TA_DISP_COUNT)
     abort();
   if ((pkt.disposition == TA_DISP_MALFORMED) !=
