@@ -34,8 +34,9 @@
  * it (REC_HDR + TA_MAX_CAPLEN), so it does not grow on real files. */
 #define DEFAULT_BUF (1024u * 1024u)
 /* A mapped window: what the process holds of the file at once (it counts
- * in its resident memory), large enough that remapping is rare. */
-#define DEFAULT_WINDOW (8u * 1024u * 1024u)
+ * in its resident memory). Remapping every 2 MiB costs nothing measurable
+ * (about 500 mmap calls a gigabyte) and holds 6 MiB less than 8 MiB did. */
+#define DEFAULT_WINDOW (2u * 1024u * 1024u)
 /* libpcap's limit on a record (its MAXIMUM_SNAPLEN) is ours as well, so a
  * record either reader refuses, the other refuses too. */
 _Static_assert(TA_MAX_CAPLEN == 262144u,
