@@ -116,7 +116,15 @@ static bool ports_say_flip(uint16_t src, uint16_t dst, bool syn_flag) {
   return true;
 }
 
-static size_t addr_len(const struct ta_conn *c) { return c->family == 6 ? 16 : 4; }
+/* Copies an address of c's family: a copy of a constant size is a move
+ * or two, where one of a variable size is a library call. */
+static void copy_addr(const struct ta_conn *c, uint8_t *to,
+                      const uint8_t *from) {
+  if (c->family == 6)
+    memcpy(to, from, 16);
+  else
+    memcpy(to, from, 4);
+}
 
 /* Runs for every packet: compares of a constant size are done in registers,
  * where one of a variable size is a library call. */
@@ -1067,10 +1075,9 @@ void ta_conn_init(struct ta_conn *c, uint64_t id, const struct ta_packet *p) {
   c->roles_guessed = !(syn && !ack);
 
   struct ta_side *o = &c->side[ORIG], *r = &c->side[RESP];
-  size_t alen = addr_len(c);
-  memcpy(o->ip, flip ? p->dst : p->src, alen);
+  copy_addr(c, o->ip, flip ? p->dst : p->src);
   o->port = flip ? p->dport : p->sport;
-  memcpy(r->ip, flip ? p->src : p->dst, alen);
+  copy_addr(c, r->ip, flip ? p->src : p->dst);
   r->port = flip ? p->sport : p->dport;
   for (int d = 0; d < 2; d++) {
     struct ta_side *s = &c->side[d];
