@@ -116,7 +116,15 @@ static bool ports_say_flip(uint16_t src, uint16_t dst, bool syn_flag) {
   return true;
 }
 
-static size_t addr_len(const struct ta_conn *c) { return c->family == 6 ? 16 : 4; }
+/* Copies an address of c's family: a copy of a constant size is a move
+ * or two, where one of a variable size is a library call. */
+static void copy_addr(const struct ta_conn *c, uint8_t *to,
+                      const uint8_t *from) {
+  if (c->family == 6)
+    memcpy(to, from, 16);
+  else
+    memcpy(to, from, 4);
+}
 
 /* Runs for every packet: compares of a constant size are done in registers,
  * where one of a variable size is a library call. */
@@ -146,62 +154,75 @@ static char role_letter(int dir, char upper) {
   return dir == ORIG ? upper : (char)(upper - 'A' + 'a');
 }
 
-/* Records the letter the first time this role shows it; returns true when
- * it had been recorded before. */
-static bool hist_once(struct ta_conn *c, int dir, uint32_t bit, char upper) {
-  uint32_t *seen = &c->side[dir].hist_seen;
-  if (*seen & bit)
+/* Records the letter the first time this role (side s, index dir) shows
+ * it; returns true when it had been recorded before. */
+static bool hist_once(struct ta_conn *c, struct ta_side *s, int dir,
+                      uint8_t bit, char upper) {
+  if (s->hist_seen & bit)
     return true;
-  *seen |= bit;
+  s->hist_seen |= bit;
   hist_add(c, role_letter(dir, upper));
   return false;
 }
 
+/* The event counts at which a repeating letter is recorded: powers of ten
+ * while they fit in 32 bits, then the step past 10^9 where multiplying by
+ * ten wraps, after which the count starts over at the same threshold. */
+static const uint32_t hist_steps[] = {
+    1u,       10u,       100u,       1000u,       10000u,     100000u,
+    1000000u, 10000000u, 100000000u, 1000000000u, 1410065408u};
+#define HIST_LAST_STEP (sizeof hist_steps / sizeof hist_steps[0] - 1)
+
 /* Counts an event of a repeating letter and records the letter at the 1st,
  * 10th, 100th, ... event. */
-static void hist_scaled(struct ta_conn *c, int dir, int which) {
-  struct ta_side *s = &c->side[dir];
-  if (s->hist_next[which] == 0)
-    s->hist_next[which] = 1;
-  if (++s->hist_count[which] != s->hist_next[which])
+static void hist_scaled(struct ta_conn *c, struct ta_side *s, int dir,
+                        int which) {
+  uint8_t level = s->hist_level[which];
+  if (++s->hist_count[which] != hist_steps[level])
     return;
   hist_add(c, role_letter(dir, rep_letter[which]));
-  uint32_t next = s->hist_next[which] * 10u;
-  if (next <= s->hist_next[which])
+  if (level == HIST_LAST_STEP)
     s->hist_count[which] = 0; /* would wrap: keep the threshold */
   else
-    s->hist_next[which] = next;
+    s->hist_level[which] = (uint8_t)(level + 1);
 }
 
-static void zeek_history(struct ta_conn *c, int dir, uint8_t fl, uint32_t rel,
-                         uint32_t len) {
-  struct ta_side *s = &c->side[dir];
+/* A SYN, FIN or RST (or several): their letters repeat when the sequence
+ * number moves. */
+static void zeek_history_ctl(struct ta_conn *c, struct ta_side *s, int dir,
+                             uint8_t fl, uint32_t rel, uint32_t len) {
   bool syn = fl & TA_TCP_SYN, fin = fl & TA_TCP_FIN, rst = fl & TA_TCP_RST;
   int bits = syn + fin + rst;
   if (bits > 1) {
     if (fin && rst)
-      hist_once(c, dir, HB_FIN_RST, 'I');
+      hist_once(c, s, dir, HB_FIN_RST, 'I');
     else
-      hist_once(c, dir, HB_MULTI, 'Q');
+      hist_once(c, s, dir, HB_MULTI, 'Q');
   } else if (syn) {
     char code = (fl & TA_TCP_ACK) ? 'H' : 'S';
-    if (hist_once(c, dir, HB_SYN, code) && rel != s->hist_last_syn)
+    if (hist_once(c, s, dir, HB_SYN, code) && rel != s->hist_last_syn)
       hist_add(c, role_letter(dir, code));
     s->hist_last_syn = rel;
   } else if (fin) {
     /* a FIN's position is after the data it carries */
-    if (hist_once(c, dir, HB_FIN, 'F') && rel + len != s->hist_last_fin)
+    if (hist_once(c, s, dir, HB_FIN, 'F') && rel + len != s->hist_last_fin)
       hist_add(c, role_letter(dir, 'F'));
     s->hist_last_fin = rel + len;
-  } else if (rst) {
-    if (hist_once(c, dir, HB_RST, 'R') && rel != s->hist_last_rst)
+  } else {
+    if (hist_once(c, s, dir, HB_RST, 'R') && rel != s->hist_last_rst)
       hist_add(c, role_letter(dir, 'R'));
     s->hist_last_rst = rel;
-  } else if (len) {
-    hist_once(c, dir, HB_DATA, 'D');
-  } else if (fl & TA_TCP_ACK) {
-    hist_once(c, dir, HB_ACK, 'A');
   }
+}
+
+static void zeek_history(struct ta_conn *c, struct ta_side *s, int dir,
+                         uint8_t fl, uint32_t rel, uint32_t len) {
+  if (fl & (TA_TCP_SYN | TA_TCP_FIN | TA_TCP_RST))
+    zeek_history_ctl(c, s, dir, fl, rel, len);
+  else if (len)
+    hist_once(c, s, dir, HB_DATA, 'D');
+  else if (fl & TA_TCP_ACK)
+    hist_once(c, s, dir, HB_ACK, 'A');
 }
 
 /* ------------------------------------------------------------------------ */
@@ -332,9 +353,8 @@ static void zeek_init_endpoint(struct ta_side *s, uint8_t fl, uint32_t base,
 
 /* Advances the side's highest sequence number; a segment with data that
  * does not advance it is a retransmission ('T'). */
-static void zeek_last_seq(struct ta_conn *c, int dir, uint32_t past, uint8_t fl,
-                          uint32_t len) {
-  struct ta_side *s = &c->side[dir];
+static void zeek_last_seq(struct ta_conn *c, struct ta_side *s, int dir,
+                          uint32_t past, uint8_t fl, uint32_t len) {
   int32_t delta = seq_diff(past, s->zeek_last);
   if ((fl & (TA_TCP_SYN | TA_TCP_RST)) &&
       (delta > SEQ_JUMP_LIMIT || delta < -SEQ_JUMP_LIMIT))
@@ -346,7 +366,7 @@ static void zeek_last_seq(struct ta_conn *c, int dir, uint32_t past, uint8_t fl,
   else if (delta > 0)
     s->zeek_last = past;
   else if (len > 0)
-    hist_scaled(c, dir, REP_RXMIT);
+    hist_scaled(c, s, dir, REP_RXMIT);
 }
 
 static bool zeek_clean(const struct ta_side *s) {
@@ -355,7 +375,7 @@ static bool zeek_clean(const struct ta_side *s) {
           s->zeek_prev_state == TA_ZE_ESTABLISHED);
 }
 
-/* Data of side k seen at relative [rel, rel + len). */
+/* Data of side s seen at relative [rel, rel + len). */
 static void gap_data(struct ta_side *s, uint32_t rel, uint32_t len) {
   uint32_t hi = rel + len;
   if (seq_diff(rel, s->gap_contig_rel) <= 0) {
@@ -379,30 +399,29 @@ static void gap_data(struct ta_side *s, uint32_t rel, uint32_t len) {
   }
 }
 
-/* The peer acknowledged side k's data up to relative rel_ack: bytes it
- * acknowledged that were never seen are a content gap ('G'), counted only
- * while both sides are established or closing cleanly. */
-static void gap_ack(struct ta_conn *c, int k, uint32_t rel_ack) {
-  struct ta_side *s = &c->side[k];
-  const struct ta_side *o = &c->side[!k];
+/* The peer (o) acknowledged side s's data (index k) up to relative rel_ack:
+ * bytes it acknowledged that were never seen are a content gap ('G'),
+ * counted only while both sides are established or closing cleanly. */
+static void gap_ack(struct ta_conn *c, struct ta_side *s,
+                    const struct ta_side *o, int k, uint32_t rel_ack) {
   uint32_t up = rel_ack;
   if (s->zeek_fins && seq_diff(up, s->zeek_fin_rel) >= 0)
     up = s->zeek_fin_rel - 1; /* the FIN octet is not data */
   if (seq_diff(up, s->gap_trim_rel) <= 0)
     return;
-  bool report = zeek_clean(s) && zeek_clean(o);
   /* a partial connection's first ack says nothing about missing data */
   if (!(c->zeek_partial && up <= 2)) {
+    bool report = zeek_clean(s) && zeek_clean(o);
     if (s->gap_above && seq_diff(s->gap_above_lo, up) < 0) {
       if (seq_diff(s->gap_above_lo, s->gap_contig_rel) > 0 && report)
-        hist_scaled(c, k, REP_GAP);
+        hist_scaled(c, s, k, REP_GAP);
       if (seq_diff(s->gap_above_hi, s->gap_contig_rel) > 0)
         s->gap_contig_rel = s->gap_above_hi;
       s->gap_above = false;
     }
     if (seq_diff(up, s->gap_contig_rel) > 0) {
       if (report)
-        hist_scaled(c, k, REP_GAP);
+        hist_scaled(c, s, k, REP_GAP);
       s->gap_contig_rel = up;
     }
   }
@@ -410,29 +429,30 @@ static void gap_ack(struct ta_conn *c, int k, uint32_t rel_ack) {
 }
 
 /* The connection is over once a side is reset, both sides closed, or one
- * side closed while the other never sent anything. */
-static void zeek_check_closed(struct ta_conn *c, int64_t ts) {
-  const struct ta_side *o = &c->side[ORIG], *r = &c->side[RESP];
-  bool over = o->zeek_state == TA_ZE_RESET || r->zeek_state == TA_ZE_RESET ||
-              (o->zeek_did_close && r->zeek_did_close) ||
-              (o->zeek_did_close && r->zeek_state == TA_ZE_INACTIVE) ||
-              (r->zeek_did_close && o->zeek_state == TA_ZE_INACTIVE);
-  if (over && !c->closed) {
+ * side closed while the other never sent anything (a test symmetric in
+ * the two sides, so a and b may be either). */
+static void zeek_check_closed(struct ta_conn *c, const struct ta_side *a,
+                              const struct ta_side *b, int64_t ts) {
+  bool over = a->zeek_state == TA_ZE_RESET || b->zeek_state == TA_ZE_RESET ||
+              (a->zeek_did_close && b->zeek_did_close) ||
+              (a->zeek_did_close && b->zeek_state == TA_ZE_INACTIVE) ||
+              (b->zeek_did_close && a->zeek_state == TA_ZE_INACTIVE);
+  if (over) {
     c->closed = true;
     c->closed_ts = ts;
   }
 }
 
 /* The state machine for a side that had sent nothing before this packet.
- * May flip the roles; *e and *q are updated to the sender's and the peer's
- * index afterwards. Returns true when the packet closed the sender. */
-static bool zeek_inactive(struct ta_conn *c, int *e, int *q,
-                          const struct ta_packet *p) {
+ * May flip the roles: then *e becomes ORIG, and since the sides' contents
+ * swapped, the sender's record is the one *peer pointed to (the caller
+ * swaps its pointers). Returns true when the packet closed the sender. */
+static bool zeek_inactive(struct ta_conn *c, int *e, struct ta_side *ep,
+                          struct ta_side *peer, const struct ta_packet *p) {
   uint8_t fl = p->flags;
   bool syn = fl & TA_TCP_SYN, ack = fl & TA_TCP_ACK;
   bool is_orig = *e == ORIG;
   bool do_close = false;
-  struct ta_side *ep = &c->side[*e], *peer = &c->side[*q];
 
   if (syn) {
     if (is_orig) {
@@ -443,9 +463,9 @@ static bool zeek_inactive(struct ta_conn *c, int *e, int *q,
         /* the SYN/ACK was seen before the SYN it answers */
         flip_now(c);
         *e = ORIG;
-        *q = RESP;
-        ep = &c->side[ORIG];
-        peer = &c->side[RESP];
+        struct ta_side *t = ep;
+        ep = peer;
+        peer = t;
         zset(peer, TA_ZE_ESTABLISHED);
       }
       if (peer->zeek_state == TA_ZE_SYN_SENT)
@@ -475,14 +495,16 @@ static bool zeek_inactive(struct ta_conn *c, int *e, int *q,
   return do_close;
 }
 
-static bool zeek_state_machine(struct ta_conn *c, int *e, int *q,
+/* Only a SYN, FIN or RST, or a first packet, moves a side's state (the
+ * caller skips the rest). */
+static bool zeek_state_machine(struct ta_conn *c, int *e, struct ta_side *ep,
+                               struct ta_side *peer,
                                const struct ta_packet *p) {
   uint8_t fl = p->flags;
-  struct ta_side *ep = &c->side[*e], *peer = &c->side[*q];
   bool do_close = false;
   switch (ep->zeek_state) {
   case TA_ZE_INACTIVE:
-    return zeek_inactive(c, e, q, p);
+    return zeek_inactive(c, e, ep, peer, p);
   case TA_ZE_SYN_SENT:
   case TA_ZE_SYN_ACK_SENT:
     if (fl & TA_TCP_FIN) {
@@ -535,68 +557,87 @@ static void zeek_partial_status(struct ta_conn *c, int dir, uint8_t fl) {
     c->zeek_partial = !syn;
 }
 
-/* Applies one packet to the Zeek model; *dir may change if roles flip. */
-static void zeek_packet(struct ta_conn *c, int *dir, const struct ta_packet *p) {
-  int e = *dir, q = !e;
+/* The peer's side of this packet's ACK: its start, and how far acked.
+ * Returns the ack relative to the peer's start (0: nothing to check). */
+static uint32_t zeek_ack(struct ta_side *peer, const struct ta_packet *p,
+                         bool rst) {
+  if (peer->zeek_state == TA_ZE_INACTIVE) {
+    zreinit(peer, p->ack - 1, p->ack - 1);
+    return 1;
+  }
+  int32_t d = seq_diff(p->ack, peer->zeek_start);
+  if (d < 0)
+    return 0;
+  int32_t adv = seq_diff(p->ack, peer->zeek_acked);
+  /* an ack of 0 far ahead is more likely broken than a wrap */
+  if (!rst && adv > 0 && !(p->ack == 0 && adv > SEQ_JUMP_LIMIT))
+    peer->zeek_acked = p->ack;
+  return (uint32_t)d;
+}
+
+/* Applies one packet to the Zeek model, sent by side *ep (index e) to
+ * *peer; returns the sender's index, which changes when the roles flip
+ * (then the caller's ep and peer are swapped too). end is the packet's
+ * seq + payload + SYN + FIN. */
+static int zeek_packet(struct ta_conn *c, int e, struct ta_side **epp,
+                       struct ta_side **peerp, const struct ta_packet *p,
+                       uint32_t end) {
+  struct ta_side *ep = *epp, *peer = *peerp;
   uint8_t fl = p->flags;
   bool syn = fl & TA_TCP_SYN, fin = fl & TA_TCP_FIN, rst = fl & TA_TCP_RST;
   bool ack = fl & TA_TCP_ACK;
+  bool ctl = fl & (TA_TCP_SYN | TA_TCP_FIN | TA_TCP_RST);
   uint32_t len = p->payload_len;
 
-  if (c->side[e].pkts == 0)
+  if (ep->pkts == 0)
     zeek_partial_status(c, e, fl);
 
-  uint32_t seg_len = len + (syn ? 1 : 0) + (fin ? 1 : 0);
-  if (rst)
-    seg_len -= len; /* a RST's payload is not part of the stream */
-  uint32_t past = p->seq + seg_len;
+  /* a RST's payload is not part of the stream */
+  uint32_t past = rst ? end - len : end;
+  uint32_t seg_len = past - p->seq;
 
-  struct ta_side *ep = &c->side[e], *peer = &c->side[q];
-  zeek_init_endpoint(ep, fl, p->seq, past);
+  if (syn || ep->zeek_state == TA_ZE_INACTIVE)
+    zeek_init_endpoint(ep, fl, p->seq, past);
   int32_t rel_signed = seq_diff(p->seq, ep->zeek_start);
   uint32_t rel = (uint32_t)rel_signed;
 
-  zeek_history(c, e, fl, rel, len);
+  zeek_history(c, ep, e, fl, rel, len);
   if (p->window == 0 && !rst && peer->zeek_state != TA_ZE_CLOSED &&
       ep->zeek_state != TA_ZE_RESET)
-    hist_scaled(c, e, REP_WIN0);
+    hist_scaled(c, ep, e, REP_WIN0);
 
   if (fin) {
-    ep->zeek_fins++;
+    if (ep->zeek_fins < UINT8_MAX)
+      ep->zeek_fins++;
     ep->zeek_fin_rel = rel + seg_len;
   }
-  if (rst)
-    ep->zeek_rsts++;
 
-  uint32_t rel_ack = 0;
-  if (ack) {
-    if (peer->zeek_state == TA_ZE_INACTIVE) {
-      rel_ack = 1;
-      zreinit(peer, p->ack - 1, p->ack - 1);
-    } else {
-      int32_t d = seq_diff(p->ack, peer->zeek_start);
-      if (d >= 0) {
-        rel_ack = (uint32_t)d;
-        int32_t adv = seq_diff(p->ack, peer->zeek_acked);
-        /* an ack of 0 far ahead is more likely broken than a wrap */
-        if (!rst && adv > 0 && !(p->ack == 0 && adv > SEQ_JUMP_LIMIT))
-          peer->zeek_acked = p->ack;
-      }
+  uint32_t rel_ack = ack ? zeek_ack(peer, p, rst) : 0;
+
+  zeek_last_seq(c, ep, e, past, fl, len);
+
+  bool do_close = false;
+  if (ctl || ep->zeek_state == TA_ZE_INACTIVE) {
+    int e0 = e;
+    do_close = zeek_state_machine(c, &e, ep, peer, p);
+    if (e != e0) {
+      struct ta_side *t = ep;
+      ep = peer;
+      peer = t;
+      *epp = ep;
+      *peerp = peer;
     }
   }
 
-  zeek_last_seq(c, e, past, fl, len);
-
-  bool do_close = zeek_state_machine(c, &e, &q, p);
-
-  if (ack && rel_ack)
-    gap_ack(c, q, rel_ack);
+  if (rel_ack)
+    gap_ack(c, peer, ep, !e, rel_ack);
   if (len > 0 && !rst && rel_signed >= 0 && p->payload_caplen >= len)
-    gap_data(&c->side[e], syn ? rel + 1 : rel, len);
+    gap_data(ep, syn ? rel + 1 : rel, len);
   if (do_close)
-    c->side[e].zeek_did_close = true;
-  zeek_check_closed(c, p->ts_ns);
-  *dir = e;
+    ep->zeek_did_close = true;
+  if (!c->closed)
+    zeek_check_closed(c, ep, peer, p->ts_ns);
+  return e;
 }
 
 /* Zeek's size of one side's stream: sequence span without SYN and FIN. */
@@ -685,41 +726,10 @@ static int64_t ooo_window(const struct ta_conn *c) {
   return rtt > OOO_WINDOW_NS ? rtt : OOO_WINDOW_NS;
 }
 
-/* Retransmissions, out-of-order segments and keep-alives of side s from
- * its sequence numbers alone: one hole is remembered per side. */
-static void track_sequence(const struct ta_conn *c, struct ta_side *s,
-                           const struct ta_packet *p) {
-  uint8_t fl = p->flags;
-  uint32_t len = p->payload_len;
-  bool syn = fl & TA_TCP_SYN, fin = fl & TA_TCP_FIN, rst = fl & TA_TCP_RST;
-  uint32_t end = p->seq + len + (syn ? 1 : 0) + (fin ? 1 : 0);
-
-  if (!s->seq_valid || (syn && p->seq != s->isn)) {
-    s->seq_valid = true;
-    s->isn = p->seq;
-    s->next_seq = rst ? p->seq : end;
-    s->hole = false;
-    return;
-  }
-  if (rst)
-    return;
-  if (!syn && !fin && len <= 1 && p->seq == s->next_seq - 1) {
-    s->keepalives++;
-    return;
-  }
-  if (len == 0 && !syn && !fin)
-    return; /* a bare ACK occupies no sequence space */
-
-  if (seq_diff(p->seq, s->next_seq) >= 0) {
-    if (seq_diff(p->seq, s->next_seq) > 0 && !s->hole) {
-      s->hole = true;
-      s->hole_lo = s->next_seq;
-      s->hole_hi = p->seq;
-      s->hole_ts = p->ts_ns;
-    }
-    s->next_seq = end;
-    return;
-  }
+/* A segment below next_seq: the repair of the open hole (out of order when
+ * it came soon after the hole appeared), or a retransmission. */
+static void seq_behind(const struct ta_conn *c, struct ta_side *s,
+                       const struct ta_packet *p, uint32_t end) {
   if (s->hole && seq_diff(p->seq, s->hole_lo) >= 0 &&
       seq_diff(p->seq, s->hole_hi) < 0) {
     if (p->ts_ns - s->hole_ts <= ooo_window(c))
@@ -739,12 +749,50 @@ static void track_sequence(const struct ta_conn *c, struct ta_side *s,
     s->next_seq = end;
 }
 
-static void add_ladder(struct ta_conn *c, int d, const struct ta_packet *p) {
-  if (c->n_ladder >= TA_LADDER_PKTS) {
-    c->ladder_more++;
+/* Retransmissions, out-of-order segments and keep-alives of side s from
+ * its sequence numbers alone: one hole is remembered per side. end is the
+ * packet's seq + payload + SYN + FIN. */
+static void track_sequence(const struct ta_conn *c, struct ta_side *s,
+                           const struct ta_packet *p, uint32_t end) {
+  uint8_t fl = p->flags;
+  uint32_t len = p->payload_len;
+  bool syn = fl & TA_TCP_SYN, rst = fl & TA_TCP_RST;
+  bool syn_fin = fl & (TA_TCP_SYN | TA_TCP_FIN);
+
+  if (!s->seq_valid || (syn && p->seq != s->isn)) {
+    s->seq_valid = true;
+    s->isn = p->seq;
+    s->next_seq = rst ? p->seq : end;
+    s->hole = false;
     return;
   }
-  const struct ta_side *s = &c->side[d], *o = &c->side[!d];
+  if (rst)
+    return;
+  if (!syn_fin) {
+    if (len <= 1 && p->seq == s->next_seq - 1) {
+      s->keepalives++;
+      return;
+    }
+    if (len == 0)
+      return; /* a bare ACK occupies no sequence space */
+  }
+
+  int32_t ahead = seq_diff(p->seq, s->next_seq);
+  if (ahead < 0) {
+    seq_behind(c, s, p, end);
+    return;
+  }
+  if (ahead > 0 && !s->hole) {
+    s->hole = true;
+    s->hole_lo = s->next_seq;
+    s->hole_hi = p->seq;
+    s->hole_ts = p->ts_ns;
+  }
+  s->next_seq = end;
+}
+
+static void add_ladder(struct ta_conn *c, int d, const struct ta_side *s,
+                       const struct ta_side *o, const struct ta_packet *p) {
   struct ta_ladder_pkt *l = &c->ladder[c->n_ladder++];
   int64_t dt = (p->ts_ns - c->first_ts) / 1000;
   l->dt_us = dt < 0 ? 0 : dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
@@ -759,13 +807,13 @@ static void add_ladder(struct ta_conn *c, int d, const struct ta_packet *p) {
 /* ------------------------------------------------------------------------ */
 /* Latency (docs/latency.md): constant work per packet, no history searched */
 
-/* One round trip of leg d (d's segment, the peer's ACK). The connection's
- * whole round trip is this sample plus the other leg's latest. */
-static void lat_sample(struct ta_conn *c, int d, int64_t ns, bool syn) {
+/* One round trip of leg l (side d's segment, the peer's ACK); o is the
+ * other leg. The connection's whole round trip is this sample plus the
+ * other leg's latest. */
+static void lat_sample(struct ta_conn *c, int d, struct ta_lat_leg *l,
+                       const struct ta_lat_leg *o, int64_t ns, bool syn) {
   if (ns < 0)
     return; /* time went backwards in the capture: not a measurement */
-  struct ta_lat_leg *l = &c->side[d].lat;
-  const struct ta_lat_leg *o = &c->side[!d].lat;
   uint32_t us = ta_lat_us(ns);
   if (l->samples == 0 || us < l->min_us)
     l->min_us = us;
@@ -790,63 +838,70 @@ static void lat_sample(struct ta_conn *c, int d, int64_t ns, bool syn) {
   }
 }
 
+/* This packet's ACK (from side s, index d) ends the peer's timings. An ACK
+ * that covers more than the segment it matches may have been sent for a
+ * later one (a receiver that ACKs every second segment): no sample then. */
+static void latency_ack(struct ta_conn *c, int d, const struct ta_side *s,
+                        struct ta_lat_leg *mine, struct ta_lat_leg *theirs,
+                        const struct ta_packet *p) {
+  int64_t ts = p->ts_ns;
+  bool took = false;
+  if (theirs->newest_ts && seq_diff(p->ack, theirs->newest_end) >= 0) {
+    if (p->ack == theirs->newest_end) {
+      lat_sample(c, !d, theirs, mine, ts - theirs->newest_ts,
+                 theirs->flags & TA_LEG_NEWEST_SYN);
+      took = true;
+    }
+    theirs->newest_ts = theirs->timed_ts = 0;
+  } else if (theirs->timed_ts && seq_diff(p->ack, theirs->timed_end) >= 0) {
+    if (p->ack == theirs->timed_end) {
+      lat_sample(c, !d, theirs, mine, ts - theirs->timed_ts,
+                 theirs->flags & TA_LEG_TIMED_SYN);
+      took = true;
+    }
+    theirs->timed_ts = 0;
+  }
+  if (p->opt.has_ts && (theirs->flags & TA_LEG_TSV_LIVE) &&
+      (theirs->flags & TA_LEG_TS_SEEN) && p->opt.ts_ecr == theirs->tsv &&
+      (!s->ack_valid || seq_diff(p->ack, s->last_ack) > 0)) {
+    if (!took)
+      lat_sample(c, !d, theirs, mine, ts - theirs->tsv_ts,
+                 theirs->flags & TA_LEG_TSV_SYN);
+    theirs->flags &= (uint8_t)~TA_LEG_TSV_LIVE;
+  }
+}
+
 /* Runs before the packet touches the sender's sequence and ACK fields, so
- * s->next_seq and s->last_ack are still those of the previous packets. */
-static void latency_packet(struct ta_conn *c, int d, const struct ta_packet *p) {
-  struct ta_side *s = &c->side[d], *peer = &c->side[!d];
+ * s->next_seq and s->last_ack are still those of the previous packets.
+ * s sent the packet (index d) to peer; end is seq + payload + SYN + FIN. */
+static void latency_packet(struct ta_conn *c, int d, struct ta_side *s,
+                           struct ta_side *peer, const struct ta_packet *p,
+                           uint32_t end) {
   struct ta_lat_leg *mine = &s->lat, *theirs = &peer->lat;
   uint8_t fl = p->flags;
-  bool syn = fl & TA_TCP_SYN, fin = fl & TA_TCP_FIN, rst = fl & TA_TCP_RST;
+  bool syn = fl & TA_TCP_SYN;
   int64_t ts = p->ts_ns;
-  if (rst)
+  if (fl & TA_TCP_RST)
     return; /* neither a segment of the stream nor a meaningful ACK */
   if (p->opt.has_ts)
     mine->flags |= TA_LEG_TS_SEEN;
+  if (fl & TA_TCP_ACK)
+    latency_ack(c, d, s, mine, theirs, p);
 
-  /* this packet's ACK ends the peer's timings. An ACK that covers more
-   * than the segment it matches may have been sent for a later one (a
-   * receiver that ACKs every second segment): no sample then. */
-  if (fl & TA_TCP_ACK) {
-    bool took = false;
-    if (theirs->newest_ts && seq_diff(p->ack, theirs->newest_end) >= 0) {
-      if (p->ack == theirs->newest_end) {
-        lat_sample(c, !d, ts - theirs->newest_ts,
-                   theirs->flags & TA_LEG_NEWEST_SYN);
-        took = true;
-      }
-      theirs->newest_ts = theirs->timed_ts = 0;
-    } else if (theirs->timed_ts && seq_diff(p->ack, theirs->timed_end) >= 0) {
-      if (p->ack == theirs->timed_end) {
-        lat_sample(c, !d, ts - theirs->timed_ts,
-                   theirs->flags & TA_LEG_TIMED_SYN);
-        took = true;
-      }
-      theirs->timed_ts = 0;
-    }
-    bool advanced = !s->ack_valid || seq_diff(p->ack, s->last_ack) > 0;
-    if (p->opt.has_ts && advanced && (theirs->flags & TA_LEG_TSV_LIVE) &&
-        (theirs->flags & TA_LEG_TS_SEEN) && p->opt.ts_ecr == theirs->tsv) {
-      if (!took)
-        lat_sample(c, !d, ts - theirs->tsv_ts, theirs->flags & TA_LEG_TSV_SYN);
-      theirs->flags &= (uint8_t)~TA_LEG_TSV_LIVE;
-    }
-  }
-
-  uint32_t span = p->payload_len + (syn ? 1 : 0) + (fin ? 1 : 0);
-  if (span == 0)
-    return;
-  uint32_t end = p->seq + span;
+  if (end == p->seq)
+    return; /* occupies no sequence space */
   bool restart = !s->seq_valid || (syn && p->seq != s->isn);
-  bool fresh = restart || seq_diff(p->seq, s->next_seq) >= 0;
-  bool advances = restart || seq_diff(end, s->next_seq) > 0;
+  int32_t ahead = seq_diff(p->seq, s->next_seq);
+  bool fresh = restart || ahead >= 0;
 
-  /* Karn: a segment sent again before its ACK gives no sample */
-  if (!fresh && mine->timed_ts && seq_diff(p->seq, mine->timed_end) < 0)
-    mine->timed_ts = 0;
-  if (!fresh && mine->newest_ts && seq_diff(p->seq, mine->newest_end) < 0)
-    mine->newest_ts = 0;
-  /* (a segment the peer has ACKed already was captured late: not timed) */
-  if (fresh && !(peer->ack_valid && seq_diff(peer->last_ack, end) >= 0)) {
+  if (!fresh) {
+    /* Karn: a segment sent again before its ACK gives no sample */
+    if (mine->timed_ts && seq_diff(p->seq, mine->timed_end) < 0)
+      mine->timed_ts = 0;
+    if (mine->newest_ts && seq_diff(p->seq, mine->newest_end) < 0)
+      mine->newest_ts = 0;
+  } else if (!(peer->ack_valid && seq_diff(peer->last_ack, end) >= 0)) {
+    /* (a segment the peer has ACKed already was captured late: not timed) */
     uint8_t sf = syn ? TA_LEG_TIMED_SYN | TA_LEG_NEWEST_SYN : 0;
     mine->newest_ts = ts;
     mine->newest_end = end;
@@ -863,19 +918,23 @@ static void latency_packet(struct ta_conn *c, int d, const struct ta_packet *p) 
    * segment that carried it, so not when that one left a gap before it (the
    * peer echoes only segments that arrive in order), nor once a segment was
    * sent again with the same TSval (Karn again). */
-  if (p->opt.has_ts && (!mine->tsv_ts || p->opt.ts_val != mine->tsv)) {
-    bool in_order = restart || seq_diff(p->seq, s->next_seq) <= 0;
-    mine->tsv = p->opt.ts_val;
-    mine->tsv_ts = ts;
-    mine->flags = (uint8_t)((mine->flags & ~(TA_LEG_TSV_SYN | TA_LEG_TSV_LIVE)) |
-                            (syn ? TA_LEG_TSV_SYN : 0) |
-                            (in_order ? TA_LEG_TSV_LIVE : 0));
-  } else if (p->opt.has_ts && !fresh) {
-    mine->flags &= (uint8_t)~TA_LEG_TSV_LIVE;
+  if (p->opt.has_ts) {
+    if (!mine->tsv_ts || p->opt.ts_val != mine->tsv) {
+      bool in_order = restart || ahead <= 0;
+      mine->tsv = p->opt.ts_val;
+      mine->tsv_ts = ts;
+      mine->flags =
+          (uint8_t)((mine->flags & ~(TA_LEG_TSV_SYN | TA_LEG_TSV_LIVE)) |
+                    (syn ? TA_LEG_TSV_SYN : 0) |
+                    (in_order ? TA_LEG_TSV_LIVE : 0));
+    } else if (!fresh) {
+      mine->flags &= (uint8_t)~TA_LEG_TSV_LIVE;
+    }
   }
 
   /* exchanges: the originator's newest payload, then the first answer */
-  if (p->payload_len == 0 || !advances)
+  if (p->payload_len == 0 ||
+      !(restart || seq_diff(end, s->next_seq) > 0))
     return;
   if (d == ORIG) {
     c->lat.req_ts = ts;
@@ -887,92 +946,121 @@ static void latency_packet(struct ta_conn *c, int d, const struct ta_packet *p) 
   }
 }
 
-static void analyst_packet(struct ta_conn *c, int d, const struct ta_packet *p) {
-  struct ta_side *s = &c->side[d];
+/* The first FIN or RST, with what each side had sent before it (so before
+ * this packet is counted); an RST answering the SYN is a refusal
+ * (answered_by), not a close. */
+static void note_close(struct ta_conn *c, int d, const struct ta_packet *p) {
+  bool rst = p->flags & TA_TCP_RST;
+  bool refusal = rst && d == RESP && c->syn_count && !c->synack_ts &&
+                 c->answered_by != TA_ANSWER_SYNACK;
+  if (refusal || c->close_how != TA_CLOSE_NONE)
+    return;
+  c->close_initiator = (uint8_t)(1 + d);
+  c->close_how = rst ? TA_CLOSE_RST : TA_CLOSE_FIN;
+  c->close_ts = p->ts_ns;
+  c->payload_before_close[ORIG] = c->side[ORIG].payload_bytes;
+  c->payload_before_close[RESP] = c->side[RESP].payload_bytes;
+}
+
+/* A SYN from the originator: one more attempt. */
+static void note_syn(struct ta_conn *c, const struct ta_packet *p) {
+  int64_t ts = p->ts_ns;
+  c->syn_seen = true;
+  if (c->syn_count == 0) {
+    c->first_syn_ts = ts;
+  } else if (c->n_syn_intervals < TA_MAX_SYN_INTERVALS) {
+    c->syn_intervals_ns[c->n_syn_intervals++] = ts - c->last_syn_ts;
+  }
+  c->syn_count++;
+  c->last_syn_ts = ts;
+  c->syn_isn = p->seq;
+  /* a retry after a refusal keeps the attempt alive: restart the clock */
+  if (c->closed)
+    c->closed_ts = ts;
+}
+
+static void note_synack(struct ta_conn *c, const struct ta_packet *p) {
+  if (!c->synack_ts)
+    c->synack_ts = p->ts_ns;
+  c->synack_count++;
+  c->answered_by = TA_ANSWER_SYNACK;
+  struct ta_side *o = &c->side[ORIG], *r = &c->side[RESP];
+  if (o->syn.seen && r->syn.seen && o->syn.opt.has_wscale &&
+      r->syn.opt.has_wscale) {
+    o->wscale = o->syn.opt.wscale;
+    r->wscale = r->syn.opt.wscale;
+  }
+}
+
+/* What a SYN, FIN or RST tells beyond the counters. Every step here is
+ * independent of this packet's counting, which comes after. */
+static void analyst_ctl(struct ta_conn *c, int d, struct ta_side *s,
+                        const struct ta_packet *p) {
   uint8_t fl = p->flags;
   bool syn = fl & TA_TCP_SYN, ack = fl & TA_TCP_ACK, fin = fl & TA_TCP_FIN;
   bool rst = fl & TA_TCP_RST;
-  int64_t ts = p->ts_ns;
-
-  latency_packet(c, d, p);
-
-  /* the first FIN or RST, with what each side had sent before it; an RST
-   * answering the SYN is a refusal (answered_by), not a close */
-  bool refusal = rst && d == RESP && c->syn_count && !c->synack_ts &&
-                 c->answered_by != TA_ANSWER_SYNACK;
-  if ((fin || rst) && !refusal && c->close_how == TA_CLOSE_NONE) {
-    c->close_initiator = (uint8_t)(1 + d);
-    c->close_how = rst ? TA_CLOSE_RST : TA_CLOSE_FIN;
-    c->close_ts = ts;
-    c->payload_before_close[ORIG] = c->side[ORIG].payload_bytes;
-    c->payload_before_close[RESP] = c->side[RESP].payload_bytes;
+  if (fin || rst)
+    note_close(c, d, p);
+  if (fin && !s->fin_seen) {
+    s->fin_seen = true;
+    s->fin_ts = p->ts_ns;
   }
+  if (rst && !s->rst_seen) {
+    s->rst_seen = true;
+    s->rst_ts = p->ts_ns;
+  }
+  if (syn && !s->syn.seen)
+    record_syn_features(s, p);
+  if (syn && !ack && d == ORIG)
+    note_syn(c, p);
+  if (syn && ack)
+    note_synack(c, p);
+  if (rst && d == RESP && c->syn_count && c->answered_by == TA_ANSWER_NONE)
+    c->answered_by = TA_ANSWER_RST;
+}
+
+/* The originator's ACK of the SYN/ACK completes the handshake. */
+static void note_established(struct ta_conn *c, int64_t ts) {
+  c->established_ts = ts;
+  if (c->close_how != TA_CLOSE_NONE && c->close_ts < ts) {
+    /* that close belonged to the failed start, not to this connection */
+    c->close_initiator = 0;
+    c->close_how = TA_CLOSE_NONE;
+    c->close_ts = 0;
+    c->payload_before_close[ORIG] = c->payload_before_close[RESP] = 0;
+  }
+}
+
+static void analyst_packet(struct ta_conn *c, int d, struct ta_side *s,
+                           struct ta_side *o, const struct ta_packet *p,
+                           uint32_t end) {
+  uint8_t fl = p->flags;
+  uint8_t ctl = fl & (TA_TCP_SYN | TA_TCP_FIN | TA_TCP_RST);
+
+  latency_packet(c, d, s, o, p, end);
+  if (ctl)
+    analyst_ctl(c, d, s, p);
 
   s->pkts++;
   s->ip_bytes += p->ip_len;
   s->payload_bytes += p->payload_len;
   if (p->payload_len && !s->first_payload_ts)
-    s->first_payload_ts = ts;
-  if (fin && !s->fin_seen) {
-    s->fin_seen = true;
-    s->fin_ts = ts;
-    s->fin_seq = p->seq + p->payload_len;
-  }
-  if (rst && !s->rst_seen) {
-    s->rst_seen = true;
-    s->rst_ts = ts;
-  }
-  if (ack) {
+    s->first_payload_ts = p->ts_ns;
+  if (fl & TA_TCP_ACK) {
     s->last_ack = p->ack;
     s->ack_valid = true;
   }
-  if (p->window == 0 && !rst)
+  if (p->window == 0 && !(fl & TA_TCP_RST))
     s->zero_windows++;
-  if (syn && !s->syn.seen)
-    record_syn_features(s, p);
+  if (!c->established_ts && d == ORIG && !ctl && (fl & TA_TCP_ACK) &&
+      !s->fin_seen && c->syn_seen && c->synack_ts)
+    note_established(c, p->ts_ns);
 
-  if (syn && !ack && d == ORIG) {
-    c->syn_seen = true;
-    if (c->syn_count == 0) {
-      c->first_syn_ts = ts;
-    } else if (c->n_syn_intervals < TA_MAX_SYN_INTERVALS) {
-      c->syn_intervals_ns[c->n_syn_intervals++] = ts - c->last_syn_ts;
-    }
-    c->syn_count++;
-    c->last_syn_ts = ts;
-    c->syn_isn = p->seq;
-    /* a retry after a refusal keeps the attempt alive: restart the clock */
-    if (c->closed)
-      c->closed_ts = ts;
-  }
-  if (syn && ack) {
-    if (!c->synack_ts)
-      c->synack_ts = ts;
-    c->synack_count++;
-    c->answered_by = TA_ANSWER_SYNACK;
-    const struct ta_side *o = &c->side[ORIG], *r = &c->side[RESP];
-    if (o->syn.seen && r->syn.seen && o->syn.opt.has_wscale &&
-        r->syn.opt.has_wscale) {
-      c->side[ORIG].wscale = o->syn.opt.wscale;
-      c->side[RESP].wscale = r->syn.opt.wscale;
-    }
-  }
-  if (rst && d == RESP && c->syn_count && c->answered_by == TA_ANSWER_NONE)
-    c->answered_by = TA_ANSWER_RST;
-  if (d == ORIG && ack && !syn && !rst && !fin && !s->fin_seen &&
-      c->syn_seen && c->synack_ts && !c->established_ts) {
-    c->established_ts = ts;
-    if (c->close_how != TA_CLOSE_NONE && c->close_ts < ts) {
-      /* that close belonged to the failed start, not to this connection */
-      c->close_initiator = 0;
-      c->close_how = TA_CLOSE_NONE;
-      c->close_ts = 0;
-      c->payload_before_close[ORIG] = c->payload_before_close[RESP] = 0;
-    }
-  }
-
-  track_sequence(c, s, p);
-  add_ladder(c, d, p);
+  track_sequence(c, s, p, end);
+  if (c->n_ladder < TA_LADDER_PKTS)
+    add_ladder(c, d, s, o, p);
+  else
+    c->ladder_more++;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -991,16 +1079,14 @@ void ta_conn_init(struct ta_conn *c, uint64_t id, const struct ta_packet *p) {
   c->roles_guessed = !(syn && !ack);
 
   struct ta_side *o = &c->side[ORIG], *r = &c->side[RESP];
-  size_t alen = addr_len(c);
-  memcpy(o->ip, flip ? p->dst : p->src, alen);
+  copy_addr(c, o->ip, flip ? p->dst : p->src);
   o->port = flip ? p->dport : p->sport;
-  memcpy(r->ip, flip ? p->src : p->dst, alen);
+  copy_addr(c, r->ip, flip ? p->src : p->dst);
   r->port = flip ? p->sport : p->dport;
   for (int d = 0; d < 2; d++) {
     struct ta_side *s = &c->side[d];
     s->zeek_state = s->zeek_prev_state = TA_ZE_INACTIVE;
     s->gap_contig_rel = s->gap_trim_rel = 1;
-    /* hist_next stays 0 until hist_scaled's first event sets it */
   }
   c->first_ts = c->last_ts = p->ts_ns;
   c->history[0] = '\0';
@@ -1017,7 +1103,7 @@ enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *p) {
      * otherwise ignored. Arriving after a first SYN/ACK, it takes the place
      * of the packet that would have settled the roles, so they stay. */
     int bad = direction(c, p);
-    hist_scaled(c, bad, REP_CHECKSUM);
+    hist_scaled(c, &c->side[bad], bad, REP_CHECKSUM);
     if (c->roles_pending && c->side[ORIG].pkts + c->side[RESP].pkts > 0)
       c->roles_pending = false;
     return (enum ta_dir)bad;
@@ -1025,8 +1111,12 @@ enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *p) {
   if (c->roles_pending && c->side[ORIG].pkts + c->side[RESP].pkts > 0)
     resolve_roles(c, p->flags);
   int d = direction(c, p);
-  zeek_packet(c, &d, p);
-  analyst_packet(c, d, p);
+  struct ta_side *s = &c->side[d], *o = &c->side[!d];
+  uint8_t fl = p->flags;
+  uint32_t end = p->seq + p->payload_len + ((fl & TA_TCP_SYN) ? 1 : 0) +
+                 ((fl & TA_TCP_FIN) ? 1 : 0);
+  d = zeek_packet(c, d, &s, &o, p, end);
+  analyst_packet(c, d, s, o, p, end);
   c->anomalies |= p->anomalies;
   if (p->ts_ns > c->last_ts)
     c->last_ts = p->ts_ns;

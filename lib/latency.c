@@ -269,6 +269,18 @@ void ta_lat_small_add(struct ta_lat_small *h, int64_t ns) {
   minmax(&h->min_us, &h->max_us, h->count == 0, us);
   if (h->count < UINT32_MAX)
     h->count++;
+  if (!h->binned && h->n < TA_LAT_CONN_BINS) {
+    /* exact and not full, as for almost every connection: a sorted insert
+     * (view_add_us does the same, through the view) */
+    unsigned i = h->n;
+    while (i > 0 && h->u.v[i - 1] > us) {
+      h->u.v[i] = h->u.v[i - 1];
+      i--;
+    }
+    h->u.v[i] = us;
+    h->n++;
+    return;
+  }
   struct view w = small_view(h);
   view_add_us(&w, us, 1);
   h->n = (uint8_t)w.n;

@@ -91,58 +91,60 @@ enum ta_zeek_endpoint {
   TA_ZE_RESET,
 };
 
-/* One direction of a connection. */
+/* One direction of a connection. Fields are grouped by how often they are
+ * touched: the tuple and what every packet reads or writes come first, so
+ * a packet touches few cache lines; padding is closed by ordering. */
 struct ta_side {
   uint8_t ip[16];
   uint16_t port;
+  uint8_t zeek_state;      /* enum ta_zeek_endpoint */
+  uint8_t zeek_prev_state; /* enum ta_zeek_endpoint before the last change */
+  uint8_t hist_seen;       /* history letters already recorded once */
+  bool seq_valid;          /* isn and next_seq are set */
+  bool ack_valid;          /* last_ack is set */
+  bool hole;               /* the analyst's open hole, see hole_lo */
   uint64_t pkts;
-  uint64_t ip_bytes;      /* sum of IP total lengths */
-  uint64_t payload_bytes; /* sum of TCP payload lengths (retransmits too) */
+  uint64_t ip_bytes;        /* sum of IP total lengths */
+  uint64_t payload_bytes;   /* sum of TCP payload lengths (retransmits too) */
+  int64_t first_payload_ts; /* 0 when no payload */
 
   /* sequence tracking (relative to isn once seq_valid) */
-  bool seq_valid;
   uint32_t isn;       /* first sequence number seen from this side */
   uint32_t next_seq;  /* highest seq + len (+SYN/FIN) seen */
-  uint32_t fin_seq;
-  bool fin_seen, rst_seen;
-  int64_t fin_ts, rst_ts;
   uint32_t last_ack;
-  bool ack_valid;
+
+  /* Zeek bookkeeping (lib/conn.c says how each is used). Sequence numbers
+   * are absolute; the *_rel ones are relative to zeek_start. */
+  uint32_t zeek_start;      /* Zeek's start sequence (ISN, or first seq - 1) */
+  uint32_t zeek_last;       /* one past the highest sequence sent */
+  uint32_t zeek_acked;      /* highest ack the peer sent for this side */
+  /* content gaps as Zeek's reassembler sees them: data up to gap_contig
+   * is accounted for, [gap_above_lo, gap_above_hi) was seen beyond a hole */
+  uint32_t gap_contig_rel, gap_trim_rel;
+  bool gap_above;
+  bool fin_seen, rst_seen;
+  bool zeek_did_close;      /* a FIN or RST of this side closed it */
+  uint8_t zeek_fins;        /* FINs seen (stops at 255) */
   uint8_t wscale;     /* from this side's SYN, if both sides negotiated it */
+  /* the repeating letters C, G, T, W are recorded at their 1st, 10th,
+   * 100th, ... event: the step reached, 0 before the first */
+  uint8_t hist_level[4];
+  uint32_t gap_above_lo, gap_above_hi;
+  uint32_t zeek_fin_rel;    /* one past this side's FIN */
+  /* the analyst's view: one open hole in this side's sequence space */
+  uint32_t hole_lo, hole_hi;
 
   uint32_t retransmits;
   uint32_t out_of_order;
   uint32_t zero_windows;
   uint32_t keepalives;
-  int64_t first_payload_ts; /* 0 when no payload */
 
-  struct ta_syn_features syn; /* this side's SYN or SYN/ACK */
-
-  /* Zeek bookkeeping */
-  uint8_t zeek_state;  /* enum ta_zeek_endpoint */
-  uint32_t hist_seen;  /* letters already recorded once */
-  uint32_t hist_next[4]; /* next threshold for the repeating letters C,G,T,W */
-
-  /* More Zeek bookkeeping (lib/conn.c says how each is used). Sequence
-   * numbers are absolute; the *_rel ones are relative to zeek_start. */
-  uint8_t zeek_prev_state;  /* enum ta_zeek_endpoint before the last change */
-  bool zeek_did_close;      /* a FIN or RST of this side closed it */
-  uint32_t zeek_start;      /* Zeek's start sequence (ISN, or first seq - 1) */
-  uint32_t zeek_last;       /* one past the highest sequence sent */
-  uint32_t zeek_acked;      /* highest ack the peer sent for this side */
-  uint32_t zeek_fin_rel;    /* one past this side's FIN */
-  uint32_t zeek_fins, zeek_rsts;
   uint32_t hist_last_syn, hist_last_fin, hist_last_rst; /* relative */
   uint32_t hist_count[4];   /* C, G, T, W events so far */
-  /* content gaps as Zeek's reassembler sees them: data up to gap_contig
-   * is accounted for, [gap_above_lo, gap_above_hi) was seen beyond a hole */
-  uint32_t gap_contig_rel, gap_trim_rel, gap_above_lo, gap_above_hi;
-  bool gap_above;
 
-  /* the analyst's view: one open hole in this side's sequence space */
-  bool hole;
-  uint32_t hole_lo, hole_hi;
+  struct ta_syn_features syn; /* this side's SYN or SYN/ACK */
   int64_t hole_ts;          /* when the hole appeared */
+  int64_t fin_ts, rst_ts;   /* this side's first FIN and first RST */
 
   /* round trips of this side's segments to the peer and back, as seen at
    * the capture point (docs/latency.md) */
@@ -160,41 +162,49 @@ struct ta_ladder_pkt {
   uint8_t dir;      /* enum ta_dir */
 };
 
+/* Ordered like struct ta_side: what every packet reads first, the tuple
+ * (in side[]) early so that a packed record's tuple is found in its first
+ * words (lib/flow.c), the bulky and rarely touched arrays last. */
 struct ta_conn {
   uint64_t id;       /* number of the frame that started it: unique */
   uint8_t family;    /* 4 or 6 */
   bool syn_seen;     /* originator chosen from a SYN without ACK */
   bool roles_guessed; /* no SYN: orig is the first sender (not a guess) */
+  /* role and lifetime bookkeeping (lib/conn.c) */
+  bool roles_pending;   /* began with a SYN/ACK: roles wait for the next packet */
+  bool zeek_partial;    /* Zeek's is_partial: a side began without a SYN */
+  bool closed;          /* over as far as TCP goes: both FINs, an RST, or a
+                           FIN from a side whose peer has sent nothing */
+  uint8_t answered_by;  /* enum ta_answer */
+  uint8_t close_how;    /* enum ta_close_how */
   struct ta_side side[2]; /* indexed by enum ta_dir */
 
   int64_t first_ts, last_ts;
-
-  /* SYN attempts by the originator */
-  uint32_t syn_count;
-  int64_t first_syn_ts, last_syn_ts;
-  uint32_t syn_isn;
-  uint8_t n_syn_intervals;
-  int64_t syn_intervals_ns[TA_MAX_SYN_INTERVALS];
-  uint8_t answered_by; /* enum ta_answer */
+  int64_t closed_ts;    /* when closed became true, or a SYN retried since */
 
   /* handshake */
   int64_t synack_ts;   /* first SYN/ACK, 0 if none */
   int64_t established_ts; /* originator's ACK of the SYN/ACK, 0 if none */
+
+  /* SYN attempts by the originator */
+  int64_t first_syn_ts, last_syn_ts;
+  uint32_t syn_count;
+  uint32_t syn_isn;
   uint32_t synack_count;
+  uint32_t anomalies;   /* OR of packet anomalies */
+
+  /* story */
+  uint32_t ladder_more; /* packets not kept */
+  uint8_t n_ladder;
+  uint8_t n_syn_intervals;
 
   /* close */
   uint8_t close_initiator; /* 0 none, 1 + enum ta_dir */
-  uint8_t close_how;       /* enum ta_close_how */
+  uint8_t history_len;
   int64_t close_ts;        /* first FIN or RST after the handshake */
   uint64_t payload_before_close[2];
 
-  /* story */
-  uint8_t n_ladder;
-  uint32_t ladder_more; /* packets not kept */
-  struct ta_ladder_pkt ladder[TA_LADDER_PKTS];
-
   char history[TA_MAX_HISTORY + 1];
-  uint8_t history_len;
   bool history_flipped;
 
   /* filled by ta_conn_finalize() */
@@ -202,17 +212,12 @@ struct ta_conn {
   uint8_t scenario;     /* enum ta_scenario */
   uint8_t conn_state;   /* enum ta_conn_state */
   const char *other_reason; /* static string when scenario is OTHER */
-  uint32_t anomalies;   /* OR of packet anomalies */
-  bool closed;          /* over as far as TCP goes: both FINs, an RST, or a
-                           FIN from a side whose peer has sent nothing */
-
-  /* role and lifetime bookkeeping (lib/conn.c) */
-  bool roles_pending;   /* began with a SYN/ACK: roles wait for the next packet */
-  bool zeek_partial;    /* Zeek's is_partial: a side began without a SYN */
-  int64_t closed_ts;    /* when closed became true, or a SYN retried since */
 
   /* whole round trips and server response times (docs/latency.md) */
   struct ta_conn_latency lat;
+
+  int64_t syn_intervals_ns[TA_MAX_SYN_INTERVALS];
+  struct ta_ladder_pkt ladder[TA_LADDER_PKTS];
 };
 
 /* Zeek's tcp_close_delay: a closed connection is forgotten this long after

@@ -541,6 +541,22 @@ static void test_conn_retransmission_counted(void **state) {
   test_free(s);
 }
 
+/* Repeating letters are written at the 1st, 10th and 100th event. */
+static void test_conn_retransmissions_on_a_log_scale(void **state) {
+  (void)state;
+  struct sim *s = sim_new();
+  handshake(s, "10:00:00.000000", "10:00:00.000100", "10:00:00.000200");
+  send_seg(s, "10:00:00.010000", C, P_ | A_, 1001, 5001, 17520, 100);
+  for (int i = 0; i < 100; i++)
+    send_seg(s, "10:00:00.310000", C, P_ | A_, 1001, 5001, 17520, 100);
+  sim_end(s, TA_END_CAPTURE_END);
+
+  const struct ta_conn *c = &s->done[0];
+  assert_int_equal(c->side[TA_DIR_ORIG].retransmits, 100);
+  assert_history(c, "ShADTTT");
+  test_free(s);
+}
+
 static void test_conn_out_of_order_counted(void **state) {
   (void)state;
   struct sim *s = sim_new();
@@ -809,6 +825,7 @@ int main(void) {
       cmocka_unit_test(test_conn_lone_synack_uses_ports),
       cmocka_unit_test(test_conn_syn_then_rst_is_rstos0),
       cmocka_unit_test(test_conn_retransmission_counted),
+      cmocka_unit_test(test_conn_retransmissions_on_a_log_scale),
       cmocka_unit_test(test_conn_out_of_order_counted),
       cmocka_unit_test(test_conn_gap_recorded),
       cmocka_unit_test(test_conn_zero_window_counted),

@@ -824,7 +824,8 @@ static void test_flow_record_sizes(void **state) {
                 "%zu B at most)\n", full, one, ta_flow_record_size(2) - one,
                 most);
   assert_true(one <= 192);
-  assert_true(most < full / 2);
+  /* a flood of retries on one tuple still costs well under a full record */
+  assert_true(most < full * 2 / 3);
 }
 
 int main(void) {
