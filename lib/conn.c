@@ -1001,14 +1001,10 @@ static void analyst_ctl(struct ta_conn *c, int d, struct ta_side *s,
   bool rst = fl & TA_TCP_RST;
   if (fin || rst)
     note_close(c, d, p);
-  if (fin && !s->fin_seen) {
+  if (fin)
     s->fin_seen = true;
-    s->fin_ts = p->ts_ns;
-  }
-  if (rst && !s->rst_seen) {
+  if (rst)
     s->rst_seen = true;
-    s->rst_ts = p->ts_ns;
-  }
   if (syn && !s->syn.seen)
     record_syn_features(s, p);
   if (syn && !ack && d == ORIG)

@@ -728,9 +728,7 @@ static bool packed_tuple_match(const struct packed *pk,
  * A packed record keeps them so. (Not the latency legs' marks nor a
  * hole's time: those are zero again by the time a record is idle.) */
 #define SIDE_TIMES(i)                                                          \
-  offsetof(struct ta_conn, side[i].fin_ts),                                    \
-      offsetof(struct ta_conn, side[i].rst_ts),                                \
-      offsetof(struct ta_conn, side[i].first_payload_ts),                      \
+  offsetof(struct ta_conn, side[i].first_payload_ts),                          \
       offsetof(struct ta_conn, side[i].lat.tsv_ts)
 static const uint16_t time_words[] = {
     offsetof(struct ta_conn, last_ts),     offsetof(struct ta_conn, first_syn_ts),

@@ -144,7 +144,6 @@ struct ta_side {
 
   struct ta_syn_features syn; /* this side's SYN or SYN/ACK */
   int64_t hole_ts;          /* when the hole appeared */
-  int64_t fin_ts, rst_ts;   /* this side's first FIN and first RST */
 
   /* round trips of this side's segments to the peer and back, as seen at
    * the capture point (docs/latency.md) */

@@ -6,7 +6,7 @@
 
 /* Default cap on connections held at once; the least recently active one
  * is handed on early (evicted, counted and still reported) when a new one
- * would exceed it. A connection's record is about 1.5 KB while active and
+ * would exceed it. A connection's record is about 1.3 KB while active and
  * about 700 B once idle (packed, lib/flow.c); an unanswered attempt's or a
  * refusal's (held as its packets) 128 B over IPv4 (a little more over
  * IPv6) plus 56 B a packet after the first SYN. So a table full of active
