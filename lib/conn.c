@@ -1199,6 +1199,11 @@ static void classify(struct ta_conn *c) {
 }
 
 void ta_conn_finalize(struct ta_conn *c, enum ta_end_reason why) {
+  ta_conn_finalize_memo(c, why, NULL);
+}
+
+void ta_conn_finalize_memo(struct ta_conn *c, enum ta_end_reason why,
+                           struct ta_fp_memo *memo) {
   c->end_reason = (uint8_t)why;
   if (c->roles_pending) {
     /* only SYN/ACKs were seen: fall back on the ports, as Zeek does */
@@ -1209,5 +1214,5 @@ void ta_conn_finalize(struct ta_conn *c, enum ta_end_reason why) {
   c->conn_state = zeek_conn_state(c);
   classify(c);
   for (int d = 0; d < 2; d++)
-    ta_fp_syn_match(&c->side[d].syn, c->family);
+    ta_fp_syn_match_memo(&c->side[d].syn, c->family, memo);
 }

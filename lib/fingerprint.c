@@ -171,9 +171,9 @@ static void window_relation(struct ta_fp_features *f) {
     try_relation(f, TA_FP_WIN_ETH, eth - FP_TS_LEN);
 }
 
-void ta_fp_features_from_syn(struct ta_fp_features *f,
-                             const struct ta_syn_features *syn,
-                             uint8_t family) {
+/* Every feature but the window relation. */
+static void features_base(struct ta_fp_features *f,
+                          const struct ta_syn_features *syn, uint8_t family) {
   const struct ta_tcp_options *o = &syn->opt;
   memset(f, 0, sizeof *f);
   f->synack = (syn->flags & TA_TCP_ACK) != 0;
@@ -221,6 +221,12 @@ void ta_fp_features_from_syn(struct ta_fp_features *f,
   if (a & TA_ANOM_TCP_TRUNCATED)
     q |= TA_FPQ_TRUNCATED;
   f->quirks = q;
+}
+
+void ta_fp_features_from_syn(struct ta_fp_features *f,
+                             const struct ta_syn_features *syn,
+                             uint8_t family) {
+  features_base(f, syn, family);
   window_relation(f);
 }
 
@@ -1033,6 +1039,37 @@ void ta_fp_syn_match(struct ta_syn_features *syn, uint8_t family) {
   struct ta_fp_features f;
   ta_fp_features_from_syn(&f, syn, family);
   syn->fp_match = (int16_t)(ta_fp_match(ta_fp_db_default(), &f) + 2);
+}
+
+static unsigned memo_slot(const struct ta_fp_features *f) {
+  uint64_t w[(sizeof *f + 7) / 8] = {0};
+  memcpy(w, f, sizeof *f);
+  uint64_t h = 0;
+  for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+    h = ta_hash_mix64(h ^ w[i]);
+  return (unsigned)(h % TA_FP_MEMO_SLOTS);
+}
+
+void ta_fp_syn_match_memo(struct ta_syn_features *syn, uint8_t family,
+                          struct ta_fp_memo *m) {
+  if (!m) {
+    ta_fp_syn_match(syn, family);
+    return;
+  }
+  if (!syn->seen)
+    return;
+  /* features_base clears the struct first, so its padding compares too */
+  struct ta_fp_features f;
+  features_base(&f, syn, family);
+  unsigned i = memo_slot(&f);
+  if (m->slot[i].match && !memcmp(&m->slot[i].key, &f, sizeof f)) {
+    syn->fp_match = m->slot[i].match;
+    return;
+  }
+  m->slot[i].key = f;
+  window_relation(&f);
+  syn->fp_match = (int16_t)(ta_fp_match(ta_fp_db_default(), &f) + 2);
+  m->slot[i].match = syn->fp_match;
 }
 
 /* ------------------------------------------------------------------------ */

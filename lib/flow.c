@@ -12,6 +12,7 @@
  * packets until they need a full record (struct attempt below), and full
  * records idle for a while are packed (struct packed). */
 #include "ta_flow.h"
+#include "ta_fingerprint.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -199,6 +200,7 @@ struct ta_flow_table {
   struct ta_flow_config cfg;
   ta_flow_emit_fn emit;
   void *ctx;
+  struct ta_fp_memo fp_memo; /* for the records this table finalizes */
   struct node **buckets;
   uint64_t mask;
   uint64_t max_buckets; /* the most the array grows to (a node's hash
@@ -838,7 +840,7 @@ static struct ta_conn *record(struct ta_flow_table *t, struct node *e) {
 
 static void finalize(struct ta_flow_table *t, struct ta_conn *c,
                      enum ta_end_reason why) {
-  ta_conn_finalize(c, why);
+  ta_conn_finalize_memo(c, why, &t->fp_memo);
   t->stats.by_scenario[c->scenario]++;
   t->stats.by_conn_state[c->conn_state]++;
   if (why == TA_END_EVICTED)

@@ -238,6 +238,11 @@ bool ta_conn_is_new_attempt(const struct ta_conn *c, const struct ta_packet *pkt
 /* Computes scenario, conn_state and end_reason, and matches each side's
  * SYN or SYN/ACK against the OS signatures. Cannot fail. */
 void ta_conn_finalize(struct ta_conn *c, enum ta_end_reason why);
+/* The same, matching the SYNs' fingerprints through memo (a struct
+ * ta_fp_memo of lib/ta_fingerprint.h, one per thread; NULL for none). */
+struct ta_fp_memo;
+void ta_conn_finalize_memo(struct ta_conn *c, enum ta_end_reason why,
+                           struct ta_fp_memo *memo);
 
 const char *ta_scenario_name(int s);
 const char *ta_conn_state_name(int s);

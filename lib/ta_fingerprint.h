@@ -123,6 +123,23 @@ int ta_fp_match(const struct ta_fp_db *db, const struct ta_fp_features *f);
  * that take a struct ta_syn_features. Cannot fail. */
 void ta_fp_syn_match(struct ta_syn_features *syn, uint8_t family);
 
+/* What the matches of one table of connections have found before: a
+ * capture's SYNs come from a few stacks, and a match costs hundreds of
+ * instructions where a lookup costs tens. Direct-mapped over the
+ * features the match reads, so the result is the same as without it; a
+ * zeroed struct is empty. Owned by its user, one per thread. */
+#define TA_FP_MEMO_SLOTS 256
+struct ta_fp_memo {
+  struct {
+    struct ta_fp_features key; /* before the window relation, which is
+                                  a function of the rest */
+    int16_t match;             /* as syn->fp_match; 0: slot empty */
+  } slot[TA_FP_MEMO_SLOTS];
+};
+/* ta_fp_syn_match, remembering its results in m (NULL: none). */
+void ta_fp_syn_match_memo(struct ta_syn_features *syn, uint8_t family,
+                          struct ta_fp_memo *m);
+
 /* "mss*44", "(mss-12)*45", "mtu*4", "1460*10" (TA_FP_WIN_ETH), or "" when
  * there is no relation. */
 void ta_fp_window_rel(char *buf, size_t len, const struct ta_fp_features *f);

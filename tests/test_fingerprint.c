@@ -313,6 +313,51 @@ static void test_fingerprint_known_stacks(void **state) {
   }
 }
 
+/* A memo must never change a match: SYNs of several stacks, each at many
+ * TTLs and windows (more shapes than the memo has slots, so slots are
+ * reused), matched twice over through one memo and once without. */
+static void test_fingerprint_memo_matches_as_without(void **state) {
+  (void)state;
+  static const uint8_t win10[] = {2, 4, 5, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2};
+  static const struct {
+    const uint8_t *opts;
+    uint8_t len;
+  } layouts[] = {{OPT_LINUX, sizeof OPT_LINUX},
+                 {OPT_MSS_NOP_NOP_SOK, sizeof OPT_MSS_NOP_NOP_SOK},
+                 {win10, sizeof win10},
+                 {NULL, 0}};
+  static const uint16_t windows[] = {64240, 65160, 29200, 8192, 1024, 65535};
+  struct ta_fp_memo *memo = calloc(1, sizeof *memo);
+  assert_non_null(memo);
+  unsigned matched = 0, shapes = 0;
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++)
+      for (size_t w = 0; w < sizeof windows / sizeof windows[0]; w++)
+        for (unsigned ttl = 20; ttl < 256; ttl += 3)
+          for (int bits = 0; bits < 4; bits++) {
+            struct tt_seg s = {.src = "10.0.0.1", .dst = "10.0.0.2",
+                               .sport = 40000, .dport = 80, .seq = 1,
+                               .win = windows[w], .ttl = (uint8_t)ttl,
+                               .opts = layouts[l].opts,
+                               .optlen = layouts[l].len, .df = bits & 1,
+                               .ip_id = 4321};
+            s.flags = bits & 2 ? TA_TCP_SYN | TA_TCP_ACK : TA_TCP_SYN;
+            s.ack = bits & 2 ? 77 : 0;
+            struct ta_syn_features plain, memoized;
+            uint8_t family;
+            syn_of(&s, &plain, &family, NULL);
+            memoized = plain;
+            ta_fp_syn_match(&plain, family);
+            ta_fp_syn_match_memo(&memoized, family, memo);
+            assert_int_equal(memoized.fp_match, plain.fp_match);
+            shapes++;
+            matched += plain.fp_match >= 2;
+          }
+  assert_true(shapes > 8 * TA_FP_MEMO_SLOTS);
+  assert_true(matched > 0 && matched < shapes);
+  free(memo);
+}
+
 static void test_fingerprint_unknown_stays_unknown(void **state) {
   (void)state;
   /* TTL 64, odd window, ws before mss: nothing we know */
@@ -799,6 +844,7 @@ int main(void) {
       cmocka_unit_test(test_fingerprint_window_relations),
       cmocka_unit_test(test_fingerprint_quirks),
       cmocka_unit_test(test_fingerprint_known_stacks),
+      cmocka_unit_test(test_fingerprint_memo_matches_as_without),
       cmocka_unit_test(test_fingerprint_unknown_stays_unknown),
       cmocka_unit_test(test_fingerprint_several_stacks),
       cmocka_unit_test(test_fingerprint_table_errors),
