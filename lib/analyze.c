@@ -191,10 +191,11 @@ static void track(struct run *run, const struct ta_packet *pkt) {
   }
 }
 
-/* Runs one frame through decode and the flow table; counts its fate.
- * Inlined in the loops that call it once a frame. */
-static inline __attribute__((always_inline)) void
-process_frame(struct run *run, const struct ta_frame *f) {
+/* Decodes one frame into pkt and counts its fate; true when it is a TCP
+ * packet for the flow table. Inlined in the loops that call it. */
+static inline __attribute__((always_inline)) bool
+decode_frame(struct run *run, const struct ta_frame *f,
+             struct ta_packet *out) {
   struct ta_counters *k = &run->res->packets;
   struct ta_packet pkt;
   k->total++;
@@ -204,7 +205,7 @@ process_frame(struct run *run, const struct ta_frame *f) {
     run->last_ts = f->ts_ns;
   if (f->bad_interface | f->filtered_out) {
     count_marked(k, f);
-    return;
+    return false;
   }
   ta_decode_frame_opts(f->linktype, f->data, f->caplen, f->wirelen,
                        run->decode_opts, &pkt);
@@ -226,12 +227,22 @@ process_frame(struct run *run, const struct ta_frame *f) {
       !host_selected(run->cfg, &pkt))
     pkt.disposition = TA_DISP_FILTERED;
   k->by_disposition[pkt.disposition]++;
-  if (pkt.disposition == TA_DISP_TCP)
-    track(run, &pkt);
-  else if (pkt.disposition == TA_DISP_MALFORMED)
+  if (pkt.disposition == TA_DISP_TCP) {
+    *out = pkt;
+    return true;
+  }
+  if (pkt.disposition == TA_DISP_MALFORMED)
     k->by_malformed[pkt.malformed]++;
   else if (pkt.disposition == TA_DISP_UNSUPPORTED_LINK)
     count_unsupported(k, f->linktype);
+  return false;
+}
+
+/* Runs one frame through decode and the flow table. */
+static void process_frame(struct run *run, const struct ta_frame *f) {
+  struct ta_packet pkt;
+  if (decode_frame(run, f, &pkt))
+    track(run, &pkt);
 }
 
 /* ---- merge of inputs by timestamp ---- */
@@ -315,15 +326,56 @@ static void report_progress(struct run *run) {
   run->cfg->progress(run->cfg->progress_ctx, &p);
 }
 
-/* The frames of the one input left, in the order it has them. */
+/* Packets ahead of the one being tracked whose bucket, then record, are
+ * loaded meanwhile: a busy table is far larger than the cache, and a
+ * lookup would otherwise wait on two misses. */
+#define PREFETCH_BUCKET 8
+#define PREFETCH_RECORD 4
+
+/* The TCP packets of a batch of frames, tracked in order while the table
+ * memory of those a few places ahead is prefetched. */
+static void track_batch(struct run *run, const struct ta_packet *pkts,
+                        uint64_t *hash, size_t n) {
+  if (run->shards) {
+    for (size_t j = 0; j < n; j++)
+      track(run, &pkts[j]);
+    return;
+  }
+  for (size_t j = 0; j < n; j++)
+    hash[j] = ta_flow_table_hash(run->flows, &pkts[j]);
+  for (size_t j = 0; j < n && j < PREFETCH_BUCKET; j++)
+    ta_flow_table_prefetch(run->flows, hash[j], 0);
+  for (size_t j = 0; j < n; j++) {
+    if (j + PREFETCH_BUCKET < n)
+      ta_flow_table_prefetch(run->flows, hash[j + PREFETCH_BUCKET], 0);
+    if (j + PREFETCH_RECORD < n)
+      ta_flow_table_prefetch(run->flows, hash[j + PREFETCH_RECORD], 1);
+    if (pkts[j].anomalies & TA_ANOM_TCP_OPT_BAD)
+      run->tcp_opt_bad++;
+    ta_flow_table_packet_hashed(run->flows, &pkts[j], hash[j]);
+    if (run->unflushed)
+      flush_reporter(run);
+  }
+}
+
+/* The frames of the one input left, in the order it has them, a batch at
+ * a time: decoded first, then tracked (a batch's frames stay valid until
+ * the next is read). */
 static void drain_one(struct run *run, size_t i) {
-  bool more;
+  struct source_slot *s = &run->slots[i];
+  struct ta_packet pkts[FRAME_BATCH];
+  uint64_t hash[FRAME_BATCH];
   do {
-    process_frame(run, run->slots[i].frame);
-    more = slot_advance(run, i);
-    if (run->res->packets.total % PROGRESS_EVERY == 0)
-      report_progress(run);
-  } while (more);
+    size_t n = 0, frames = s->left + 1;
+    for (size_t j = 0; j < frames; j++) {
+      n += decode_frame(run, &s->frame[j], &pkts[n]);
+      if (run->res->packets.total % PROGRESS_EVERY == 0)
+        report_progress(run);
+    }
+    track_batch(run, pkts, hash, n);
+    s->frame += s->left;
+    s->left = 0;
+  } while (slot_advance(run, i));
 }
 
 static void merge_all(struct run *run) {

@@ -1157,9 +1157,33 @@ static struct full *materialize(struct ta_flow_table *t, struct node *e) {
   return f;
 }
 
+uint64_t ta_flow_table_hash(const struct ta_flow_table *t,
+                            const struct ta_packet *p) {
+  return tuple_hash(t, p->family, p->src, p->sport, p->dst, p->dport);
+}
+
+/* Prefetch never faults, so a stale bucket's pointer does no harm. */
+void ta_flow_table_prefetch(const struct ta_flow_table *t, uint64_t h,
+                            int step) {
+  struct node *const *b = &t->buckets[h & t->mask];
+  if (step == 0) {
+    __builtin_prefetch(b);
+    return;
+  }
+  const char *e = (const char *)*b;
+  if (e) {
+    __builtin_prefetch(e);
+    __builtin_prefetch(e + 64);
+  }
+}
+
 void ta_flow_table_packet(struct ta_flow_table *t, const struct ta_packet *p) {
+  ta_flow_table_packet_hashed(t, p, ta_flow_table_hash(t, p));
+}
+
+void ta_flow_table_packet_hashed(struct ta_flow_table *t,
+                                 const struct ta_packet *p, uint64_t h) {
   ta_flow_table_expire(t, p->ts_ns);
-  uint64_t h = tuple_hash(t, p->family, p->src, p->sport, p->dst, p->dport);
   struct node *e = find(t, h, p);
   if (e && e->form == FORM_ATTEMPT &&
       attempt_add(t, (struct attempt *)e, p)) {

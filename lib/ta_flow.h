@@ -36,6 +36,17 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
  * the table's own count when that is 0) and updates it. Cannot fail: when
  * memory runs out the oldest record is evicted instead. */
 void ta_flow_table_packet(struct ta_flow_table *t, const struct ta_packet *pkt);
+/* The same in three steps, for a caller that has the next packets at hand
+ * and hides the table's memory latency behind them: the hash pkt's record
+ * is filed under; then, a few packets ahead, prefetch step 0 (its bucket)
+ * and, once that has arrived, step 1 (the record the bucket leads to).
+ * Prefetching is a hint: it changes nothing, whatever happens between. */
+uint64_t ta_flow_table_hash(const struct ta_flow_table *t,
+                            const struct ta_packet *pkt);
+void ta_flow_table_prefetch(const struct ta_flow_table *t, uint64_t hash,
+                            int step);
+void ta_flow_table_packet_hashed(struct ta_flow_table *t,
+                                 const struct ta_packet *pkt, uint64_t hash);
 /* Hands on the records due at `now` (what ta_flow_table_packet does first
  * for each packet), in id order. Cannot fail. */
 void ta_flow_table_expire(struct ta_flow_table *t, int64_t now);
