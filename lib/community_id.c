@@ -3,7 +3,10 @@
  * spec hashes and writes the digest's base64. */
 #include "ta_community_id.h"
 
+/* See sha1() for why the low-level SHA-1 calls, deprecated in OpenSSL 3. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <string.h>
 
 #include "ta_error.h"
@@ -24,10 +27,21 @@ static bool endpoint_after(const uint8_t *a, uint16_t ap, const uint8_t *b,
   return c > 0 || (c == 0 && ap > bp);
 }
 
-/* SHA-1 of in[0..n) into md (20 bytes). */
+/* SHA-1 of in[0..n) into md (20 bytes). The low-level calls hash in a
+ * context on the stack; EVP_Digest fetches the algorithm and allocates a
+ * context on every call, which costs twice the hashing of 40 bytes, and a
+ * kept EVP context still frees and allocates its state at each init in
+ * OpenSSL 3.0 (and would need an owner in every thread that formats).
+ * Where libcrypto is built without the deprecated calls, EVP serves. */
 static bool sha1(const uint8_t *in, size_t n, unsigned char *md) {
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+  SHA_CTX ctx;
+  return SHA1_Init(&ctx) == 1 && SHA1_Update(&ctx, in, n) == 1 &&
+         SHA1_Final(md, &ctx) == 1;
+#else
   unsigned int mdlen = 0;
   return EVP_Digest(in, n, md, &mdlen, EVP_sha1(), NULL) == 1 && mdlen == 20;
+#endif
 }
 
 static const char b64_alphabet[] =
