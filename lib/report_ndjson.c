@@ -79,7 +79,9 @@ static char *put_i64(char *p, int64_t v) {
   return ta__jput_u64(p, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
 }
 
-static char *event_put(char *p, struct ta_jsonw *w, const struct ta_conn *c) {
+/* start is @timestamp again: its text (ts, n bytes, quoted) is copied. */
+static char *event_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
+                       const char *ts, size_t ts_len) {
   p = LIT(p, ",\"event\":{\"kind\":\"event\",\"category\":[\"network\"],"
              "\"type\":[\"connection\"");
   if (c->scenario == TA_SC_REFUSED)
@@ -93,7 +95,8 @@ static char *event_put(char *p, struct ta_jsonw *w, const struct ta_conn *c) {
   p = LIT(p, ",\"outcome\":");
   p = put_name(p, outcome_of(c));
   p = LIT(p, ",\"start\":");
-  p = put_time(p, w, c->first_ts);
+  memcpy(p, ts, ts_len);
+  p += ts_len;
   p = LIT(p, ",\"end\":");
   p = put_time(p, w, c->last_ts);
   p = LIT(p, ",\"duration\":");
@@ -177,12 +180,14 @@ static void ndjson_event(struct ta_sink *out, uint16_t seed, int digits,
   ta_jsonw_set_memo(w, memo);
   char *d = ta_jsonw_room(w, EVENT_HEAD_ROOM), *p = d;
   p = LIT(p, "{\"@timestamp\":");
+  char *ts = p;
   p = put_time(p, w, c->first_ts);
+  size_t ts_len = (size_t)(p - ts);
   p = LIT(p, ",\"ecs\":{\"version\":\"" NDJSON_ECS_VERSION "\"},\"message\":\"");
   ta__conn_summary(p, SUMMARY_BUF, c);
   p += strlen(p);
   *p++ = '"';
-  p = event_put(p, w, c);
+  p = event_put(p, w, c, ts, ts_len);
   const char *ip[2];
   size_t ip_len[2];
   p = endpoint_put(p, c, TA_DIR_ORIG, &ip[0], &ip_len[0]);
