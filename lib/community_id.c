@@ -1,9 +1,12 @@
 /* tcpaudit - reporters: Community ID v1 (corelight/community-id-spec).
- * SHA-1 and base64 come from OpenSSL's libcrypto; this file only lays out
- * the bytes the spec hashes. */
+ * SHA-1 comes from OpenSSL's libcrypto; this file lays out the bytes the
+ * spec hashes and writes the digest's base64. */
 #include "ta_community_id.h"
 
+/* See sha1() for why the low-level SHA-1 calls, deprecated in OpenSSL 3. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <string.h>
 
 #include "ta_error.h"
@@ -22,6 +25,43 @@ static bool endpoint_after(const uint8_t *a, uint16_t ap, const uint8_t *b,
                            uint16_t bp, size_t alen) {
   int c = memcmp(a, b, alen);
   return c > 0 || (c == 0 && ap > bp);
+}
+
+/* SHA-1 of in[0..n) into md (20 bytes). The low-level calls hash in a
+ * context on the stack; EVP_Digest fetches the algorithm and allocates a
+ * context on every call, which costs twice the hashing of 40 bytes, and a
+ * kept EVP context still frees and allocates its state at each init in
+ * OpenSSL 3.0 (and would need an owner in every thread that formats).
+ * Where libcrypto is built without the deprecated calls, EVP serves. */
+static bool sha1(const uint8_t *in, size_t n, unsigned char *md) {
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+  SHA_CTX ctx;
+  return SHA1_Init(&ctx) == 1 && SHA1_Update(&ctx, in, n) == 1 &&
+         SHA1_Final(md, &ctx) == 1;
+#else
+  unsigned int mdlen = 0;
+  return EVP_Digest(in, n, md, &mdlen, EVP_sha1(), NULL) == 1 && mdlen == 20;
+#endif
+}
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Standard padded base64 of a 20-byte digest: 28 characters, no NUL. Six
+ * whole 3-byte groups, then two bytes as three characters and '='. */
+static void base64_20(char *p, const unsigned char *md) {
+  for (int i = 0; i < 18; i += 3, p += 4) {
+    uint32_t v = (uint32_t)md[i] << 16 | (uint32_t)md[i + 1] << 8 | md[i + 2];
+    p[0] = b64_alphabet[v >> 18];
+    p[1] = b64_alphabet[v >> 12 & 63];
+    p[2] = b64_alphabet[v >> 6 & 63];
+    p[3] = b64_alphabet[v & 63];
+  }
+  uint32_t v = (uint32_t)md[18] << 16 | (uint32_t)md[19] << 8;
+  p[0] = b64_alphabet[v >> 18];
+  p[1] = b64_alphabet[v >> 12 & 63];
+  p[2] = b64_alphabet[v >> 6 & 63];
+  p[3] = '=';
 }
 
 int ta_community_id(char *buf, size_t len, uint16_t seed,
@@ -58,14 +98,10 @@ int ta_community_id(char *buf, size_t len, uint16_t seed,
     n += 4;
   }
   unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  if (EVP_Digest(in, n, md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
-    return TA_ENOMEM;
-  /* 20 bytes encode to 28 characters plus NUL */
-  unsigned char b64[32];
-  if (EVP_EncodeBlock(b64, md, (int)mdlen) != 28)
+  if (!sha1(in, n, md))
     return TA_ENOMEM;
   memcpy(buf, "1:", 2);
-  memcpy(buf + 2, b64, 29);
+  base64_20(buf + 2, md);
+  buf[30] = 0;
   return 0;
 }

@@ -51,51 +51,90 @@ static const char *outcome_of(const struct ta_conn *c) {
   }
 }
 
-static void event_fields(struct ta_jsonw *w, const struct ta_conn *c) {
-  ta_jsonw_key(w, "event");
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_kname(w, "kind", "event");
-  ta_jsonw_key(w, "category");
-  ta_jsonw_arr_begin(w);
-  ta_jsonw_name(w, "network");
-  ta_jsonw_arr_end(w);
-  ta_jsonw_key(w, "type");
-  ta_jsonw_arr_begin(w);
-  ta_jsonw_name(w, "connection");
+/* The event is written in place, as the json record is (see
+ * ta_jsonw_room): room for its longest form before the tcpaudit member is
+ * taken once, the keys and punctuation are constant runs. The bound counts
+ * three copies of each address (45 bytes at most), the summary, four
+ * timestamps and a dozen numbers, rounded up generously. */
+#define EVENT_HEAD_ROOM 2048
+#define SUMMARY_BUF 160 /* ta__conn_summary's text, NUL included */
+
+#define LIT TA_JPUT_LIT
+
+static char *put_name(char *p, const char *s) {
+  return ta__jput_name(p, s, strlen(s));
+}
+
+/* "<timestamp>", quoted. */
+static char *put_time(char *p, struct ta_jsonw *w, int64_t ns) {
+  *p++ = '"';
+  p = ta__jput_time(p, ns, w->digits, w->memo);
+  *p++ = '"';
+  return p;
+}
+
+static char *put_i64(char *p, int64_t v) {
+  if (v < 0)
+    *p++ = '-';
+  return ta__jput_u64(p, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+}
+
+/* start is @timestamp again: its text (ts, n bytes, quoted) is copied. */
+static char *event_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
+                       const char *ts, size_t ts_len) {
+  p = LIT(p, ",\"event\":{\"kind\":\"event\",\"category\":[\"network\"],"
+             "\"type\":[\"connection\"");
   if (c->scenario == TA_SC_REFUSED)
-    ta_jsonw_name(w, "denied");
+    p = LIT(p, ",\"denied\"");
   /* "end" when the connection is over, not merely cut off by the capture
    * or the table */
   if (c->end_reason != TA_END_CAPTURE_END && c->end_reason != TA_END_EVICTED)
-    ta_jsonw_name(w, "end");
-  ta_jsonw_arr_end(w);
-  ta_jsonw_kname(w, "action", ta_scenario_name(c->scenario));
-  ta_jsonw_kname(w, "outcome", outcome_of(c));
-  ta_jsonw_ktime(w, "start", c->first_ts);
-  ta_jsonw_ktime(w, "end", c->last_ts);
-  ta_jsonw_key(w, "duration");
-  ta_jsonw_i64(w, c->last_ts - c->first_ts);
-  ta_jsonw_kname(w, "module", "tcpaudit");
-  ta_jsonw_kname(w, "dataset", "tcpaudit.connection");
-  ta_jsonw_ku64(w, "sequence", c->id);
-  ta_jsonw_obj_end(w);
+    p = LIT(p, ",\"end\"");
+  p = LIT(p, "],\"action\":");
+  p = put_name(p, ta_scenario_name(c->scenario));
+  p = LIT(p, ",\"outcome\":");
+  p = put_name(p, outcome_of(c));
+  p = LIT(p, ",\"start\":");
+  memcpy(p, ts, ts_len);
+  p += ts_len;
+  p = LIT(p, ",\"end\":");
+  p = put_time(p, w, c->last_ts);
+  p = LIT(p, ",\"duration\":");
+  p = put_i64(p, c->last_ts - c->first_ts);
+  p = LIT(p, ",\"module\":\"tcpaudit\",\"dataset\":\"tcpaudit.connection\","
+             "\"sequence\":");
+  p = ta__jput_u64(p, c->id);
+  *p++ = '}';
+  return p;
 }
 
-static void endpoint_fields(struct ta_jsonw *w, const char *key,
-                            const struct ta_conn *c, int d, const char *ip) {
+/* An endpoint, its address as ip and again as address; *ip and *ip_len
+ * give where the address text was written, to be copied, not formatted
+ * again, into related. */
+static char *endpoint_put(char *p, const struct ta_conn *c, int d,
+                          const char **ip, size_t *ip_len) {
   const struct ta_side *s = &c->side[d];
-  ta_jsonw_key(w, key);
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_kname(w, "ip", ip);
-  ta_jsonw_kname(w, "address", ip);
-  ta_jsonw_ku64(w, "port", s->port);
-  ta_jsonw_ku64(w, "bytes", s->ip_bytes);
-  ta_jsonw_ku64(w, "packets", s->pkts);
-  ta_jsonw_obj_end(w);
+  p = d == TA_DIR_ORIG ? LIT(p, ",\"source\":{\"ip\":\"")
+                       : LIT(p, ",\"destination\":{\"ip\":\"");
+  char *a = p;
+  p = ta__jput_addr(p, c->family, s->ip);
+  size_t n = (size_t)(p - a);
+  p = LIT(p, "\",\"address\":\"");
+  memcpy(p, a, n);
+  p += n;
+  p = LIT(p, "\",\"port\":");
+  p = ta__jput_u64(p, s->port);
+  p = LIT(p, ",\"bytes\":");
+  p = ta__jput_u64(p, s->ip_bytes);
+  p = LIT(p, ",\"packets\":");
+  p = ta__jput_u64(p, s->pkts);
+  *p++ = '}';
+  *ip = a;
+  *ip_len = n;
+  return p;
 }
 
-static void network_fields(struct ta_jsonw *w, const struct ta_conn *c,
-                           uint16_t seed) {
+static char *network_put(char *p, const struct ta_conn *c, uint16_t seed) {
   struct ta_flow_tuple t = {.family = c->family, .proto = 6,
                             .sport = c->side[TA_DIR_ORIG].port,
                             .dport = c->side[TA_DIR_RESP].port,
@@ -104,58 +143,62 @@ static void network_fields(struct ta_jsonw *w, const struct ta_conn *c,
   memcpy(t.dst, c->side[TA_DIR_RESP].ip, 16);
   char cid[TA_COMMUNITY_ID_LEN];
   bool have_cid = ta_community_id(cid, sizeof cid, seed, &t) == 0;
-  ta_jsonw_key(w, "network");
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_kname(w, "transport", "tcp");
-  ta_jsonw_kname(w, "type", c->family == 6 ? "ipv6" : "ipv4");
-  ta_jsonw_kname(w, "iana_number", "6");
-  ta_jsonw_ku64(w, "bytes", c->side[0].ip_bytes + c->side[1].ip_bytes);
-  ta_jsonw_ku64(w, "packets", c->side[0].pkts + c->side[1].pkts);
-  if (have_cid)
-    ta_jsonw_kname(w, "community_id", cid);
-  ta_jsonw_obj_end(w);
+  p = c->family == 6
+          ? LIT(p, ",\"network\":{\"transport\":\"tcp\",\"type\":\"ipv6\"")
+          : LIT(p, ",\"network\":{\"transport\":\"tcp\",\"type\":\"ipv4\"");
+  p = LIT(p, ",\"iana_number\":\"6\",\"bytes\":");
+  p = ta__jput_u64(p, c->side[0].ip_bytes + c->side[1].ip_bytes);
+  p = LIT(p, ",\"packets\":");
+  p = ta__jput_u64(p, c->side[0].pkts + c->side[1].pkts);
+  if (have_cid) {
+    p = LIT(p, ",\"community_id\":\"");
+    memcpy(p, cid, TA_COMMUNITY_ID_LEN - 1);
+    p += TA_COMMUNITY_ID_LEN - 1;
+    *p++ = '"';
+  }
+  *p++ = '}';
+  return p;
 }
 
-static void related_fields(struct ta_jsonw *w, const char *a, const char *b) {
-  ta_jsonw_key(w, "related");
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_key(w, "ip");
-  ta_jsonw_arr_begin(w);
-  ta_jsonw_name(w, a);
-  if (strcmp(a, b) != 0)
-    ta_jsonw_name(w, b);
-  ta_jsonw_arr_end(w);
-  ta_jsonw_obj_end(w);
+/* related.ip: each distinct address once. */
+static char *related_put(char *p, const char *a, size_t an, const char *b,
+                         size_t bn) {
+  p = LIT(p, ",\"related\":{\"ip\":[");
+  p = ta__jput_name(p, a, an);
+  if (an != bn || memcmp(a, b, an) != 0) {
+    *p++ = ',';
+    p = ta__jput_name(p, b, bn);
+  }
+  return LIT(p, "]}");
 }
 
 /* One event line, newline included. */
 static void ndjson_event(struct ta_sink *out, uint16_t seed, int digits,
                          struct ta_jsonw_memo *memo, const struct ta_conn *c) {
   struct ta_jsonw wr, *w = &wr;
-  char summary[160], ip[2][64]; /* each address is written three times */
-  ta_addr_format(ip[0], sizeof ip[0], c->family, c->side[0].ip);
-  ta_addr_format(ip[1], sizeof ip[1], c->family, c->side[1].ip);
   ta_jsonw_init(w, out, 0, digits);
   ta_jsonw_set_memo(w, memo);
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_ktime(w, "@timestamp", c->first_ts);
-  ta_jsonw_key(w, "ecs");
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_kname(w, "version", NDJSON_ECS_VERSION);
-  ta_jsonw_obj_end(w);
-  ta__conn_summary(summary, sizeof summary, c);
-  ta_jsonw_kname(w, "message", summary);
-  event_fields(w, c);
-  endpoint_fields(w, "source", c, TA_DIR_ORIG, ip[TA_DIR_ORIG]);
-  endpoint_fields(w, "destination", c, TA_DIR_RESP, ip[TA_DIR_RESP]);
-  network_fields(w, c, seed);
-  related_fields(w, ip[0], ip[1]);
-  ta_jsonw_key(w, "tcpaudit");
-  ta_jsonw_obj_begin(w);
+  char *d = ta_jsonw_room(w, EVENT_HEAD_ROOM), *p = d;
+  p = LIT(p, "{\"@timestamp\":");
+  char *ts = p;
+  p = put_time(p, w, c->first_ts);
+  size_t ts_len = (size_t)(p - ts);
+  p = LIT(p, ",\"ecs\":{\"version\":\"" NDJSON_ECS_VERSION "\"},\"message\":\"");
+  ta__conn_summary(p, SUMMARY_BUF, c);
+  p += strlen(p);
+  *p++ = '"';
+  p = event_put(p, w, c, ts, ts_len);
+  const char *ip[2];
+  size_t ip_len[2];
+  p = endpoint_put(p, c, TA_DIR_ORIG, &ip[0], &ip_len[0]);
+  p = endpoint_put(p, c, TA_DIR_RESP, &ip[1], &ip_len[1]);
+  p = network_put(p, c, seed);
+  p = related_put(p, ip[0], ip_len[0], ip[1], ip_len[1]);
+  p = LIT(p, ",\"tcpaudit\":{");
+  ta_jsonw_room_done(w, d, p);
+  /* w has written nothing yet: its first member goes in without a comma */
   ta__conn_json_fields(w, c, c->scenario != TA_SC_COMPLETED);
-  ta_jsonw_obj_end(w);
-  ta_jsonw_obj_end(w);
-  ta_sink_write(out, "\n", 1);
+  ta_sink_write(out, "}}\n", 3);
 }
 
 /* Lines are pushed out at each flush, not each line: a capture point's
