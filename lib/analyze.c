@@ -178,16 +178,24 @@ static void count_marked(struct ta_counters *k, const struct ta_frame *f) {
   }
 }
 
-/* Hands a TCP packet on to the flow table, or to the shards' threads. */
-static void track(struct run *run, const struct ta_packet *pkt) {
+/* Hands a TCP packet, filed under hash, on to the flow table. */
+static inline void track_hashed(struct run *run, const struct ta_packet *pkt,
+                                uint64_t hash) {
   if (pkt->anomalies & TA_ANOM_TCP_OPT_BAD)
     run->tcp_opt_bad++;
+  ta_flow_table_packet_hashed(run->flows, pkt, hash);
+  if (run->unflushed)
+    flush_reporter(run);
+}
+
+/* Hands a TCP packet on to the flow table, or to the shards' threads. */
+static void track(struct run *run, const struct ta_packet *pkt) {
   if (run->shards) {
+    if (pkt->anomalies & TA_ANOM_TCP_OPT_BAD)
+      run->tcp_opt_bad++;
     ta_shards_packet(run->shards, pkt);
   } else {
-    ta_flow_table_packet(run->flows, pkt);
-    if (run->unflushed)
-      flush_reporter(run);
+    track_hashed(run, pkt, ta_flow_table_hash(run->flows, pkt));
   }
 }
 
@@ -350,11 +358,7 @@ static void track_batch(struct run *run, const struct ta_packet *pkts,
       ta_flow_table_prefetch(run->flows, hash[j + PREFETCH_BUCKET], 0);
     if (j + PREFETCH_RECORD < n)
       ta_flow_table_prefetch(run->flows, hash[j + PREFETCH_RECORD], 1);
-    if (pkts[j].anomalies & TA_ANOM_TCP_OPT_BAD)
-      run->tcp_opt_bad++;
-    ta_flow_table_packet_hashed(run->flows, &pkts[j], hash[j]);
-    if (run->unflushed)
-      flush_reporter(run);
+    track_hashed(run, &pkts[j], hash[j]);
   }
 }
 
