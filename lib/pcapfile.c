@@ -37,6 +37,7 @@
  * in its resident memory). Remapping every 2 MiB costs nothing measurable
  * (about 500 mmap calls a gigabyte) and holds 6 MiB less than 8 MiB did. */
 #define DEFAULT_WINDOW (2u * 1024u * 1024u)
+#define PREFETCH_AHEAD 4096u
 /* libpcap's limit on a record (its MAXIMUM_SNAPLEN) is ours as well, so a
  * record either reader refuses, the other refuses too. */
 _Static_assert(TA_MAX_CAPLEN == 262144u,
@@ -55,6 +56,7 @@ struct ta__pcapfile {
   bool nano;       /* sub-second field counts nanoseconds */
   uint32_t linktype, snaplen;
   uint64_t records; /* records handed out, for messages */
+  size_t ahead;     /* buf[.., ahead) has been prefetched */
 };
 
 static uint32_t rd32(const uint8_t *p, bool swap) {
@@ -171,6 +173,7 @@ static long remap(struct ta__pcapfile *r, size_t n, char *err, size_t errlen) {
   r->buf = m;
   r->win_off = start;
   r->pos = (size_t)(at - start);
+  r->ahead = 0;
   r->len = (size_t)want;
   r->eof = start + want >= end;
   return (long)(r->len - r->pos);
@@ -193,6 +196,7 @@ __attribute__((noinline)) static long fill(struct ta__pcapfile *r, size_t n,
     return ta__fail(err, errlen, TA_ENOMEM, "out of memory");
   memmove(r->buf, r->buf + r->pos, avail);
   r->pos = 0;
+  r->ahead = 0;
   r->len = avail;
   while (r->len < n) {
     long k = ta_source_read(r->src, r->buf + r->len, r->cap - r->len);
@@ -304,8 +308,14 @@ static inline size_t take_buffered(struct ta__pcapfile *r, struct ta_frame *f,
   const uint8_t *buf = r->buf;
   size_t pos = r->pos, len = r->len, n = 0;
   uint32_t snaplen = r->snaplen, linktype = r->linktype;
+  size_t ahead = r->ahead > pos ? r->ahead : pos;
   while (n < max && len - pos >= REC_HDR) {
     const uint8_t *h = buf + pos;
+    /* Each header says where the next one is, so reading them is a chain
+     * of dependent misses; the lines a little ahead are asked for now. */
+    for (size_t end = pos + PREFETCH_AHEAD < len ? pos + PREFETCH_AHEAD : len;
+         ahead < end; ahead += 64)
+      __builtin_prefetch(buf + ahead);
     uint32_t caplen = rd32(h + 8, swap);
     if (caplen > TA_MAX_CAPLEN || len - pos - REC_HDR < caplen)
       break;
@@ -313,6 +323,7 @@ static inline size_t take_buffered(struct ta__pcapfile *r, struct ta_frame *f,
     pos += REC_HDR + caplen;
   }
   r->pos = pos;
+  r->ahead = ahead;
   r->records += n;
   return n;
 }
