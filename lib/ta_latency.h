@@ -43,28 +43,34 @@ struct ta_lat_small {
  * TA_LAT_DIST_BINS bins. 128 bins hold the whole clamped range (32
  * octaves) at level 2, so the error never exceeds 8.6% and stays at 4.3%
  * or less for data within 16 octaves (65536:1). A host holds one per
- * service it answers, most with a few samples, so the storage is allocated
- * as it fills: exact values grow by half at a time, and the bins are one
- * block of 768 bytes allocated when the values no longer fit. A zeroed
- * struct is an empty distribution; ta_lat_dist_free releases the storage. */
+ * service it answers, most with a few samples, so the storage is sized to
+ * what it holds: the exact values as the varying-length gaps between them
+ * (8 bytes inside the struct, then a block that grows 16 bytes at a time),
+ * the bins as a bitmap of the bins in use followed by their counts in 1, 2
+ * or 4 bytes each. lib/latency.c describes both. A zeroed struct is an
+ * empty distribution; ta_lat_dist_free releases the storage. */
 #define TA_LAT_DIST_BINS 128
 #define TA_LAT_DIST_EXACT (TA_LAT_DIST_BINS * 6 / 4)
-struct ta_lat_bins {
-  uint16_t key[TA_LAT_DIST_BINS];
-  uint32_t cnt[TA_LAT_DIST_BINS];
-};
 struct ta_lat_dist {
   uint64_t count;
   uint32_t min_us, max_us;
   uint8_t shift;
   uint8_t src_shift;     /* coarsest level of the sketches merged in */
   bool binned;
-  uint16_t n;
-  uint16_t cap;          /* exact values v has room for */
-  uint32_t *v;           /* exact values, sorted; NULL once binned */
-  struct ta_lat_bins *b; /* the bins, once binned */
+  uint8_t n;             /* values or bins held */
+  uint8_t width;         /* once binned: bytes of each bin count */
+  union {
+    uint16_t used;       /* while exact: bytes of the encoded values */
+    struct {
+      uint8_t word0;     /* once binned: the bitmap's first 64-bin word */
+      uint8_t words;     /* and how many words it has */
+    };
+  };
+  union {
+    uint8_t in[8];       /* the encoded values while they fit here */
+    uint8_t *p;          /* else the block */
+  } d;
 };
-
 /* Nanoseconds to whole microseconds, rounded, clamped to
  * [0, TA_LAT_MAX_US]. Cannot fail. */
 uint32_t ta_lat_us(int64_t ns);

@@ -175,6 +175,366 @@ static void test_latency_dist_merge_keeps_counts(void **state) {
   free(h);
 }
 
+/* The per-service distribution as plain arrays, following the rules of
+ * docs/latency.md one step at a time: the reference the compact storage of
+ * lib/latency.c must agree with to the bit. */
+struct ref_dist {
+  uint64_t count;
+  uint32_t min_us, max_us;
+  bool binned;
+  unsigned shift, src_shift, n;
+  uint32_t v[TA_LAT_DIST_EXACT];   /* exact values, sorted */
+  uint16_t key[TA_LAT_DIST_BINS];  /* bin numbers, sorted */
+  uint64_t cnt[TA_LAT_DIST_BINS];  /* kept at or below UINT32_MAX */
+};
+
+static unsigned ref_fine(uint32_t us) {
+  if (us <= 1)
+    return 0;
+  int f = (int)floor(TA_LAT_FINE_PER_OCTAVE * log2((double)us));
+  return f > 511 ? 511 : (unsigned)f;
+}
+
+static uint64_t ref_top(const struct ref_dist *r) {
+  uint64_t top = 0;
+  for (unsigned i = 0; i < r->n; i++)
+    top = r->cnt[i] > top ? r->cnt[i] : top;
+  return top;
+}
+
+static void ref_halve(struct ref_dist *r) {
+  for (unsigned i = 0; i < r->n; i++)
+    r->cnt[i] = (r->cnt[i] + 1) / 2;
+}
+
+static void ref_collapse(struct ref_dist *r) {
+  unsigned out = 0;
+  r->shift++;
+  for (unsigned i = 0; i < r->n; i++) {
+    uint16_t k = (uint16_t)(r->key[i] >> 1);
+    if (out && r->key[out - 1] == k) {
+      r->cnt[out - 1] += r->cnt[i];
+    } else {
+      r->key[out] = k;
+      r->cnt[out++] = r->cnt[i];
+    }
+  }
+  r->n = out;
+  while (ref_top(r) > UINT32_MAX)
+    ref_halve(r);
+}
+
+static void ref_bin_add(struct ref_dist *r, unsigned f, uint64_t c) {
+  for (;;) {
+    uint16_t k = (uint16_t)(f >> r->shift);
+    unsigned i = 0;
+    while (i < r->n && r->key[i] < k)
+      i++;
+    if (i < r->n && r->key[i] == k) {
+      while (r->cnt[i] + c > UINT32_MAX) {
+        ref_halve(r);
+        c = (c + 1) / 2;
+      }
+      r->cnt[i] += c;
+      return;
+    }
+    if (r->n < TA_LAT_DIST_BINS) {
+      memmove(r->key + i + 1, r->key + i, (r->n - i) * sizeof r->key[0]);
+      memmove(r->cnt + i + 1, r->cnt + i, (r->n - i) * sizeof r->cnt[0]);
+      r->key[i] = k;
+      r->cnt[i] = c > UINT32_MAX ? UINT32_MAX : c;
+      r->n++;
+      return;
+    }
+    ref_collapse(r);
+  }
+}
+
+static void ref_to_bins(struct ref_dist *r) {
+  uint32_t vals[TA_LAT_DIST_EXACT];
+  unsigned n = r->n;
+  memcpy(vals, r->v, sizeof vals);
+  r->binned = true;
+  r->shift = 0;
+  r->n = 0;
+  for (unsigned i = 0; i < n; i++)
+    ref_bin_add(r, ref_fine(vals[i]), 1);
+}
+
+static void ref_minmax(struct ref_dist *r, uint32_t us, bool first) {
+  if (first || us < r->min_us)
+    r->min_us = us;
+  if (first || us > r->max_us)
+    r->max_us = us;
+}
+
+static void ref_held(struct ref_dist *r, uint32_t us) {
+  if (!r->binned && r->n < TA_LAT_DIST_EXACT) {
+    unsigned i = r->n++;
+    for (; i > 0 && r->v[i - 1] > us; i--)
+      r->v[i] = r->v[i - 1];
+    r->v[i] = us;
+    return;
+  }
+  if (!r->binned)
+    ref_to_bins(r);
+  ref_bin_add(r, ref_fine(us), 1);
+}
+
+static void ref_add(struct ref_dist *r, uint32_t us) {
+  ref_minmax(r, us, r->count == 0);
+  r->count++;
+  ref_held(r, us);
+}
+
+static void ref_merge(struct ref_dist *r, const struct ta_lat_small *s) {
+  if (s->count == 0)
+    return;
+  ref_minmax(r, s->min_us, r->count == 0);
+  ref_minmax(r, s->max_us, false);
+  r->count += s->count;
+  if (!s->binned) {
+    for (unsigned i = 0; i < s->n; i++)
+      ref_held(r, s->u.v[i]);
+    return;
+  }
+  if (!r->binned)
+    ref_to_bins(r);
+  for (unsigned i = 0; i < s->n; i++) {
+    unsigned f = ((unsigned)s->u.b.key[i] << s->shift) +
+                 ((1u << s->shift) >> 1);
+    ref_bin_add(r, f > 511 ? 511 : f, s->u.b.cnt[i]);
+  }
+  if (s->shift > r->src_shift)
+    r->src_shift = s->shift;
+}
+
+static double ref_bin_us(unsigned key, unsigned s) {
+  double w = (double)(1u << s) / TA_LAT_FINE_PER_OCTAVE;
+  double lo = exp2(key * w), hi = exp2((key + 1) * w);
+  return 2 * lo * hi / (lo + hi);
+}
+
+static int64_t ref_quantile(const struct ref_dist *r, double q) {
+  if (r->count == 0 || r->n == 0)
+    return 0;
+  uint64_t total = 0;
+  for (unsigned i = 0; i < r->n; i++)
+    total += r->binned ? r->cnt[i] : 1;
+  double want = ceil(q * (double)total);
+  uint64_t rank = want < 1 ? 1 : want > (double)total ? total : (uint64_t)want;
+  double us = r->binned ? 0 : r->v[rank - 1];
+  if (r->binned) {
+    uint64_t cum = 0;
+    for (unsigned i = 0; i < r->n && cum < rank; i++) {
+      cum += r->cnt[i];
+      us = ref_bin_us(r->key[i], r->shift);
+    }
+  }
+  us = us < r->min_us ? r->min_us : us > r->max_us ? r->max_us : us;
+  return (int64_t)llround(us * 1000.0);
+}
+
+static uint64_t ref_count_le(const struct ref_dist *r, int64_t ns) {
+  double us = (double)ns / 1000.0;
+  uint64_t n = 0;
+  for (unsigned i = 0; i < r->n && r->count; i++)
+    if (r->binned ? ref_bin_us(r->key[i], r->shift) <= us : r->v[i] <= us)
+      n += r->binned ? r->cnt[i] : 1;
+  return n;
+}
+
+static double ref_error(const struct ref_dist *r) {
+  unsigned s = r->shift > r->src_shift ? r->shift : r->src_shift;
+  double g = exp2((double)(1u << s) / TA_LAT_FINE_PER_OCTAVE);
+  return r->binned ? (g - 1) / (g + 1) : 0.0;
+}
+
+/* Everything a reporter can read agrees with the reference. */
+static void assert_same_dist(const struct ta_lat_dist *h,
+                             const struct ref_dist *r) {
+  static const double q[] = {0.001, 0.01, 0.1,  0.25, 0.5,
+                             0.75,  0.9,  0.95, 0.99, 1.0};
+  assert_int_equal(h->count, r->count);
+  assert_int_equal(h->binned, r->binned);
+  assert_int_equal(h->n, r->n);
+  assert_int_equal(h->shift, r->binned ? r->shift : h->shift);
+  assert_int_equal(ta_lat_dist_min(h), (int64_t)r->min_us * 1000);
+  assert_int_equal(ta_lat_dist_max(h), (int64_t)r->max_us * 1000);
+  assert_true(ta_lat_dist_error(h) == ref_error(r));
+  for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
+    assert_int_equal(ta_lat_dist_quantile(h, q[i]), ref_quantile(r, q[i]));
+  static const int64_t le[] = {0, 999, 50 * US, 1 * MS, 20 * MS, 3000 * MS,
+                               INT64_MAX};
+  for (size_t i = 0; i < sizeof le / sizeof le[0]; i++)
+    assert_int_equal(ta_lat_dist_count_le(h, le[i]), ref_count_le(r, le[i]));
+}
+
+/* A per-connection sketch of n samples drawn from [lo_us, lo_us *
+ * 2^octaves): exact up to 12 samples, binned beyond. */
+static void small_sketch(struct ta_lat_small *s, unsigned n, double lo_us,
+                         double octaves) {
+  memset(s, 0, sizeof *s);
+  for (unsigned i = 0; i < n; i++)
+    ta_lat_small_add(s, (int64_t)log_uniform(lo_us, octaves) * US);
+}
+
+enum stream_order {
+  ADDS_FIRST,   /* exact values, then binned connections merged in */
+  MERGES_FIRST, /* binned connections into an empty one, then values */
+  MIXED,
+};
+
+/* Feeds one random stream of samples and per-connection sketches to a
+ * distribution and to the reference, comparing after each step. */
+static void run_stream(enum stream_order order, unsigned steps, double lo_us,
+                       double octaves) {
+  struct ta_lat_dist *h = calloc(1, sizeof *h);
+  struct ref_dist *r = calloc(1, sizeof *r);
+  assert_non_null(h);
+  assert_non_null(r);
+  for (unsigned i = 0; i < steps; i++) {
+    bool merge = order == MIXED ? rng() % 3 == 0
+                 : order == ADDS_FIRST ? i >= steps / 2
+                                       : i < steps / 2;
+    if (merge) {
+      struct ta_lat_small s;
+      /* mostly binned sketches, some exact, now and then an empty one */
+      small_sketch(&s, (unsigned)(rng() % 60), lo_us, octaves);
+      ta_lat_dist_merge(h, &s);
+      ref_merge(r, &s);
+    } else {
+      uint32_t us = rng() % 17 == 0 ? (uint32_t)(rng() % 3)
+                                    : log_uniform(lo_us, octaves);
+      ta_lat_dist_add(h, (int64_t)us * US);
+      ref_add(r, us);
+    }
+    assert_same_dist(h, r);
+  }
+  ta_lat_dist_free(h);
+  free(h);
+  free(r);
+}
+
+static void test_latency_dist_same_as_reference(void **state) {
+  (void)state;
+  static const struct {
+    double lo_us, octaves;
+  } spread[] = {{5000, 0.5}, {200, 4}, {50, 10}, {1, 32}};
+  for (size_t i = 0; i < sizeof spread / sizeof spread[0]; i++) {
+    run_stream(ADDS_FIRST, 600, spread[i].lo_us, spread[i].octaves);
+    run_stream(MERGES_FIRST, 600, spread[i].lo_us, spread[i].octaves);
+    run_stream(MIXED, 1500, spread[i].lo_us, spread[i].octaves);
+  }
+}
+
+/* The exact phase against a plain sorted array, with the values that take
+ * the most and the fewest bytes to store: 0, equal ones, 2^32 - 1. */
+static void test_latency_dist_exact_phase_values(void **state) {
+  (void)state;
+  struct ta_lat_dist h;
+  memset(&h, 0, sizeof h);
+  uint32_t v[TA_LAT_DIST_EXACT];
+  for (unsigned i = 0; i < TA_LAT_DIST_EXACT; i++) {
+    uint64_t x = rng();
+    v[i] = i % 5 == 0   ? TA_LAT_MAX_US
+           : i % 5 == 1 ? 0
+           : i % 5 == 2 ? (uint32_t)(x % 300)
+                        : (uint32_t)(x >> (x % 64 < 32 ? 40 : 32));
+    ta_lat_dist_add(&h, (int64_t)v[i] * US);
+    uint32_t sorted[TA_LAT_DIST_EXACT];
+    memcpy(sorted, v, (i + 1) * sizeof v[0]);
+    qsort(sorted, i + 1, sizeof sorted[0], cmp_u32);
+    for (unsigned k = 1; k <= i + 1; k++) /* q just below rank k */
+      assert_int_equal(ta_lat_dist_quantile(&h, (k - 0.5) / (i + 1)),
+                       (int64_t)sorted[k - 1] * US);
+  }
+  assert_false(h.binned);
+  assert_true(ta_lat_dist_error(&h) == 0.0);
+  ta_lat_dist_add(&h, 5 * MS);
+  assert_true(h.binned);
+  ta_lat_dist_free(&h);
+}
+
+/* Counts past what 1 and 2 bytes hold, and past 2^32 where every count is
+ * halved: the same as the reference at each width. */
+static void test_latency_dist_counts_widen_and_halve(void **state) {
+  (void)state;
+  struct ta_lat_dist *h = calloc(1, sizeof *h);
+  struct ref_dist *r = calloc(1, sizeof *r);
+  assert_non_null(h);
+  assert_non_null(r);
+  for (unsigned i = 0; i < 70000; i++) {
+    uint32_t us = 1000 + (i % 7) * 3000;
+    ta_lat_dist_add(h, (int64_t)us * US);
+    ref_add(r, us);
+    if (i < 300 || i % 997 == 0)
+      assert_same_dist(h, r);
+  }
+  assert_true(h->binned);
+  /* a connection whose every bin is nearly full, merged until the counts
+   * pass 2^32 */
+  struct ta_lat_small s;
+  memset(&s, 0, sizeof s);
+  for (unsigned i = 0; i < 12 * 60000; i++)
+    ta_lat_small_add(&s, (int64_t)(2000 + (i % 12) * 700) * US);
+  assert_true(s.binned);
+  assert_int_equal(s.n, 12);
+  assert_true(s.u.b.cnt[0] > 50000);
+  for (unsigned i = 0; i < 90000; i++) {
+    ta_lat_dist_merge(h, &s);
+    ref_merge(r, &s);
+    if (i % 4999 == 0)
+      assert_same_dist(h, r);
+  }
+  assert_same_dist(h, r);
+  uint64_t held = 0;
+  for (unsigned i = 0; i < r->n; i++)
+    held += r->cnt[i];
+  assert_true(held < r->count); /* halved */
+  ta_lat_dist_free(h);
+  free(h);
+  free(r);
+}
+
+/* A zeroed struct is empty, free leaves it zeroed in every state, and a
+ * freed one can be used again (the sanitizer build checks for leaks and
+ * stray reads). */
+static void test_latency_dist_free_and_zero(void **state) {
+  (void)state;
+  struct ta_lat_dist zero, h;
+  memset(&zero, 0, sizeof zero);
+  memset(&h, 0, sizeof h);
+  assert_int_equal(ta_lat_dist_quantile(&h, 0.5), 0);
+  assert_int_equal(ta_lat_dist_count_le(&h, INT64_MAX), 0);
+  ta_lat_dist_free(&h);
+  assert_memory_equal(&h, &zero, sizeof h);
+  static const unsigned sizes[] = {1, 2, 3, 8, 40, TA_LAT_DIST_EXACT,
+                                   TA_LAT_DIST_EXACT + 1, 5000};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    struct ref_dist *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    for (unsigned k = 0; k < sizes[i]; k++) {
+      uint32_t us = log_uniform(10, 20);
+      ta_lat_dist_add(&h, (int64_t)us * US);
+      ref_add(r, us);
+    }
+    assert_same_dist(&h, r);
+    ta_lat_dist_free(&h);
+    assert_memory_equal(&h, &zero, sizeof h);
+    ta_lat_dist_free(&h);
+    assert_memory_equal(&h, &zero, sizeof h);
+    free(r);
+  }
+  /* binned without exact values first */
+  struct ta_lat_small s;
+  small_sketch(&s, 100, 100, 8);
+  ta_lat_dist_merge(&h, &s);
+  assert_true(h.binned);
+  ta_lat_dist_free(&h);
+  assert_memory_equal(&h, &zero, sizeof h);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The tracker: packets built as bytes, decoded, applied in order */
 
@@ -582,6 +942,10 @@ int main(void) {
       cmocka_unit_test(test_latency_dist_million_bounded),
       cmocka_unit_test(test_latency_dist_whole_range_stays_level_2),
       cmocka_unit_test(test_latency_dist_merge_keeps_counts),
+      cmocka_unit_test(test_latency_dist_same_as_reference),
+      cmocka_unit_test(test_latency_dist_exact_phase_values),
+      cmocka_unit_test(test_latency_dist_counts_widen_and_halve),
+      cmocka_unit_test(test_latency_dist_free_and_zero),
       cmocka_unit_test(test_latency_handshake_legs_and_whole),
       cmocka_unit_test(test_latency_data_and_exchanges),
       cmocka_unit_test(test_latency_cumulative_ack_no_inflated_sample),
