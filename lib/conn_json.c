@@ -176,20 +176,11 @@ static char *error_put(char *p, double e) {
   return p;
 }
 
-/* Writes the text at s (n bytes, at most 32, the 32 readable) again at p,
- * which may overlap what follows s. */
-static char *put_again(char *p, const char *s, size_t n) {
-  char t[32];
-  memcpy(t, s, sizeof t);
-  memcpy(p, t, sizeof t);
-  return p + n;
-}
-
 /* A duration, or the text of the one before (at s, n bytes) when it is
  * the same: most sets hold one sample. */
 static char *put_secs_same(char *p, int digits, int64_t ns, int64_t prev,
                            const char *s, size_t n) {
-  return ns == prev ? put_again(p, s, n) : ta__jput_secs(p, ns, digits);
+  return ns == prev ? ta__jput_again(p, s, n) : ta__jput_secs(p, ns, digits);
 }
 
 /* min, median, max of a small latency set, each null without samples. */
@@ -458,8 +449,8 @@ char *ta__conn_summary_put(char *p, const struct ta_conn *c) {
   return p - s > SUMMARY_MAX ? s + SUMMARY_MAX : p;
 }
 
-char *ta__conn_scenario_put(char *p, const struct ta_conn *c) {
-  return put_quoted(p, scenario_quoted, TA_SC_COUNT, (unsigned)c->scenario);
+char *ta__conn_scenario_put(char *p, int scenario) {
+  return put_quoted(p, scenario_quoted, TA_SC_COUNT, (unsigned)scenario);
 }
 
 void ta__conn_summary(char *buf, size_t len, const struct ta_conn *c) {

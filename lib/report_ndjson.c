@@ -87,7 +87,7 @@ static char *event_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
   if (c->end_reason != TA_END_CAPTURE_END && c->end_reason != TA_END_EVICTED)
     p = LIT(p, ",\"end\"");
   p = LIT(p, "],\"action\":");
-  p = ta__conn_scenario_put(p, c);
+  p = ta__conn_scenario_put(p, c->scenario);
   p = LIT(p, ",\"outcome\":");
   p = outcome_put(p, c);
   p = LIT(p, ",\"start\":");

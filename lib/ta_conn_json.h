@@ -21,8 +21,8 @@ void ta__conn_summary(char *buf, size_t len, const struct ta_conn *c);
  * at most TA_CONN_SUMMARY_MAX bytes, which need no escaping. */
 #define TA_CONN_SUMMARY_MAX 159
 char *ta__conn_summary_put(char *p, const struct ta_conn *c);
-/* c's scenario name, quoted, in place (up to 24 bytes are stored). */
-char *ta__conn_scenario_put(char *p, const struct ta_conn *c);
+/* A scenario's name, quoted, in place (up to 24 bytes are stored). */
+char *ta__conn_scenario_put(char *p, int scenario);
 /* Seconds between two times, for summaries. */
 double ta__secs(int64_t ns);
 
