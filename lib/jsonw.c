@@ -433,20 +433,14 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
 
 #define TIME_OUT_OF_RANGE "0000-01-01T00:00:00Z"
 
-/* "YYYY-MM-DDTHH:MM:SS." of a second since the epoch into p[0..20); false
- * when its year has no four digits. */
-static bool second_text(char *p, int64_t sec) {
-  int64_t days = sec / 86400, rem = sec % 86400;
-  if (rem < 0) {
-    rem += 86400;
-    days--;
-  }
+/* "YYYY-MM-DDT" of a day since the epoch into p[0..11); false when its
+ * year has no four digits. */
+static bool day_text(char *p, int64_t days) {
   int64_t y;
   unsigned mo, d;
   civil_from_days(days, &y, &mo, &d);
   if (y < 0 || y > 9999)
     return false;
-  unsigned r = (unsigned)rem;
   put_pair(p, (unsigned)(y / 100));
   put_pair(p + 2, (unsigned)(y % 100));
   p[4] = '-';
@@ -454,6 +448,30 @@ static bool second_text(char *p, int64_t sec) {
   p[7] = '-';
   put_pair(p + 8, d);
   p[10] = 'T';
+  return true;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS." of a second since the epoch into p[0..20); false
+ * when its year has no four digits. The date comes from m when it is the
+ * day m last formatted (m may be NULL). */
+static bool second_text(char *p, int64_t sec, struct ta_jsonw_memo *m) {
+  int64_t days = sec / 86400, rem = sec % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    days--;
+  }
+  if (m && m->have_day && m->day == days) {
+    memcpy(p, m->day_text, 11);
+  } else {
+    if (!day_text(p, days))
+      return false;
+    if (m) {
+      memcpy(m->day_text, p, 11);
+      m->day = days;
+      m->have_day = true;
+    }
+  }
+  unsigned r = (unsigned)rem;
   put_pair(p + 11, r / 3600);
   p[13] = ':';
   put_pair(p + 14, r / 60 % 60);
@@ -472,7 +490,7 @@ char *ta__jput_time(char *p, int64_t ns, int digits, struct ta_jsonw_memo *m) {
   if (m && m->have_sec && m->sec == sec) {
     memcpy(p, m->sec_text, 20);
   } else {
-    if (!second_text(p, sec))
+    if (!second_text(p, sec, m))
       return TA_JPUT_LIT(p, TIME_OUT_OF_RANGE);
     if (m) {
       memcpy(m->sec_text, p, 20);

@@ -28,9 +28,13 @@ struct ta_jsonw_memo_slot {
   char text[TA_JSONW_MEMO_TEXT];
 };
 struct ta_jsonw_memo {
-  bool have_sec;
+  bool have_sec, have_day;
   int64_t sec;       /* whole seconds of the last timestamp */
   char sec_text[20]; /* its "YYYY-MM-DDTHH:MM:SS." */
+  int64_t day;       /* days of the last date formatted (host records
+                        alternate first and last times: seconds differ,
+                        the day mostly not) */
+  char day_text[12]; /* its "YYYY-MM-DDT" */
   struct ta_jsonw_memo_slot slot[TA_JSONW_MEMO_SLOTS];
 };
 

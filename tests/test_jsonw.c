@@ -149,6 +149,16 @@ static void test_jsonw_time_matches_calendar(void **state) {
     *ta__jput_time(memo, ns, digits, m) = 0;
     assert_string_equal(memo, want);
   }
+  /* first and last times of hosts in turn: the second changes at each
+   * call, the day mostly not, across several midnights */
+  int64_t fixed = 1705312800123456789LL;
+  int64_t t = 1705276800000000000LL - 50000000000LL;
+  for (int i = 0; i < 200000; i++) {
+    int64_t x = i & 1 ? fixed : (t += 7300000001LL);
+    time_reference(want, sizeof want, x, 6);
+    *ta__jput_time(memo, x, 6, m) = 0;
+    assert_string_equal(memo, want);
+  }
   /* before 1970, and the ends of what 64 bits of nanoseconds reach */
   ta_time_format(got, sizeof got, -1, 9);
   assert_string_equal(got, "1969-12-31T23:59:59.999999999Z");
