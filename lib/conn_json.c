@@ -16,15 +16,50 @@ double ta__secs(int64_t ns) { return (double)ns / 1e9; }
 #define SIDE_ROOM (512 + TA_FP_JSON_SIDE_MAX)
 #define TIMES_ROOM 1536 /* plus the reason, escaped, and the summary */
 #define LATENCY_ROOM 1024
-#define STATE_ROOM 768  /* plus the names and the history, escaped */
+#define STATE_ROOM 768  /* plus the history, escaped */
 #define LADDER_ROOM 2048
 /* The summary's most, as its 160-byte buffer always had (NUL excluded). */
-#define SUMMARY_MAX 159
+#define SUMMARY_MAX TA_CONN_SUMMARY_MAX
 
 #define LIT TA_JPUT_LIT
 
 static char *put_name(char *p, const char *s) {
   return ta__jput_name(p, s, strlen(s));
+}
+
+/* The names of scenarios, states and end reasons, quoted, with their
+ * lengths: made by the preprocessor from the maps in ta_conn.h, so a
+ * record spends neither a lookup call nor strlen on them. A name is
+ * copied as a whole field (QUOTED_MAX bytes, which every room allows) and
+ * the end moved to its length. */
+#define QUOTED_MAX 24
+struct quoted {
+  char text[QUOTED_MAX];
+  uint8_t len;
+};
+#define QUOTED(str) {"\"" str "\"", sizeof(str) + 1}
+static const struct quoted scenario_quoted[TA_SC_COUNT + 1] = {
+#define SC_QUOTED(name, str) QUOTED(str),
+    TA_SCENARIO_MAP(SC_QUOTED)
+#undef SC_QUOTED
+    QUOTED("unknown")};
+static const struct quoted state_quoted[TA_CS_COUNT + 1] = {
+#define CS_QUOTED(name) QUOTED(#name),
+    TA_CONN_STATE_MAP(CS_QUOTED)
+#undef CS_QUOTED
+    QUOTED("unknown")};
+static const struct quoted end_quoted[TA_END_COUNT + 1] = {
+#define END_QUOTED(name, str) QUOTED(str),
+    TA_END_MAP(END_QUOTED)
+#undef END_QUOTED
+    QUOTED("unknown")};
+
+/* Entry i of a table of n names (the last, "unknown", past them). */
+static char *put_quoted(char *p, const struct quoted *t, unsigned n,
+                        unsigned i) {
+  const struct quoted *q = &t[i < n ? i : n];
+  memcpy(p, q->text, QUOTED_MAX);
+  return p + q->len;
 }
 
 static char *put_secs_or_null(char *p, int digits, bool have, int64_t ns) {
@@ -141,14 +176,29 @@ static char *error_put(char *p, double e) {
   return p;
 }
 
+/* A duration, or the text of the one before (at s, n bytes) when it is
+ * the same: most sets hold one sample. */
+static char *put_secs_same(char *p, int digits, int64_t ns, int64_t prev,
+                           const char *s, size_t n) {
+  return ns == prev ? ta__jput_again(p, s, n) : ta__jput_secs(p, ns, digits);
+}
+
 /* min, median, max of a small latency set, each null without samples. */
 static char *small_put(char *p, int digits, const struct ta_lat_small *x) {
+  if (!x->count) {
+    p = LIT(p, ",\"min\":null,\"median\":null,\"max\":null,\"median_error\":");
+    return error_put(p, ta_lat_small_error(x));
+  }
+  int64_t min = ta_lat_small_min(x), med = ta_lat_small_median(x),
+          max = ta_lat_small_max(x);
   p = LIT(p, ",\"min\":");
-  p = put_secs_or_null(p, digits, x->count, ta_lat_small_min(x));
+  char *s = p;
+  p = ta__jput_secs(p, min, digits);
+  size_t n = (size_t)(p - s);
   p = LIT(p, ",\"median\":");
-  p = put_secs_or_null(p, digits, x->count, ta_lat_small_median(x));
+  p = put_secs_same(p, digits, med, min, s, n);
   p = LIT(p, ",\"max\":");
-  p = put_secs_or_null(p, digits, x->count, ta_lat_small_max(x));
+  p = put_secs_same(p, digits, max, min, s, n);
   p = LIT(p, ",\"median_error\":");
   return error_put(p, ta_lat_small_error(x));
 }
@@ -259,7 +309,6 @@ static char *summary_put(char *p, const struct ta_conn *c);
 /* first_ts through close. The summary and the reason are the program's own
  * text (reasons are static strings); the reason is escaped all the same. */
 static char *times_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
-                       const char *scenario, size_t scenario_len,
                        const char *reason, size_t reason_len) {
   p = LIT(p, ",\"first_ts\":\"");
   p = ta__jput_time(p, c->first_ts, w->digits, w->memo);
@@ -269,14 +318,11 @@ static char *times_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
       : c->roles_guessed ? LIT(p, ",\"originator_from\":\"first_packet\"")
                          : LIT(p, ",\"originator_from\":\"synack\"");
   p = LIT(p, ",\"scenario\":");
-  p = ta__jput_name(p, scenario, scenario_len);
+  p = put_quoted(p, scenario_quoted, TA_SC_COUNT, (unsigned)c->scenario);
   p = LIT(p, ",\"reason\":");
   p = reason ? ta__jput_str(p, reason, reason_len) : LIT(p, "null");
   p = LIT(p, ",\"summary\":\"");
-  char *s = p;
-  p = summary_put(p, c);
-  if (p - s > SUMMARY_MAX)
-    p = s + SUMMARY_MAX;
+  p = ta__conn_summary_put(p, c);
   *p++ = '"';
   p = syn_put(p, w->digits, c);
   return close_put(p, w->digits, c);
@@ -286,16 +332,11 @@ void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
                           bool with_ladder) {
   const char *reason = c->scenario == TA_SC_OTHER ? c->other_reason : NULL;
   size_t reason_len = reason ? strlen(reason) : 0;
-  const char *scenario = ta_scenario_name(c->scenario);
-  const char *state = ta_conn_state_name(c->conn_state);
-  const char *end = ta_end_reason_name(c->end_reason);
-  size_t scenario_len = strlen(scenario), state_len = strlen(state),
-         end_len = strlen(end);
   uint8_t hist = c->history_len < TA_MAX_HISTORY ? c->history_len : TA_MAX_HISTORY;
   int digits = w->digits;
-  size_t room = 64 + 2 * SIDE_ROOM + TIMES_ROOM + scenario_len + 6 * reason_len +
-                SUMMARY_MAX + LATENCY_ROOM + STATE_ROOM + state_len +
-                end_len + 6 * hist + LADDER_ROOM;
+  size_t room = 64 + 2 * SIDE_ROOM + TIMES_ROOM + 6 * reason_len +
+                SUMMARY_MAX + LATENCY_ROOM + STATE_ROOM + 6 * hist +
+                LADDER_ROOM;
   char *d = ta_jsonw_room(w, room), *p = ta__jput_sep(w, d);
 
   p = LIT(p, "\"id\":");
@@ -304,15 +345,15 @@ void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
                      : LIT(p, ",\"family\":\"ipv4\"");
   p = side_put(p, w, c, TA_DIR_ORIG);
   p = side_put(p, w, c, TA_DIR_RESP);
-  p = times_put(p, w, c, scenario, scenario_len, reason, reason_len);
+  p = times_put(p, w, c, reason, reason_len);
   p = rtt_put(p, digits, c);
   p = response_put(p, digits, c);
   p = LIT(p, ",\"conn_state\":");
-  p = ta__jput_name(p, state, state_len);
+  p = put_quoted(p, state_quoted, TA_CS_COUNT, (unsigned)c->conn_state);
   p = LIT(p, ",\"history\":");
   p = ta__jput_str(p, c->history, hist);
   p = LIT(p, ",\"end_reason\":");
-  p = ta__jput_name(p, end, end_len);
+  p = put_quoted(p, end_quoted, TA_END_COUNT, (unsigned)c->end_reason);
   p = anomalies_put(p, c->anomalies);
   if (with_ladder)
     p = ladder_put(p, digits, c);
@@ -400,6 +441,16 @@ static char *summary_put(char *p, const struct ta_conn *c) {
     return p + n;
   }
   }
+}
+
+char *ta__conn_summary_put(char *p, const struct ta_conn *c) {
+  char *s = p;
+  p = summary_put(p, c);
+  return p - s > SUMMARY_MAX ? s + SUMMARY_MAX : p;
+}
+
+char *ta__conn_scenario_put(char *p, int scenario) {
+  return put_quoted(p, scenario_quoted, TA_SC_COUNT, (unsigned)scenario);
 }
 
 void ta__conn_summary(char *buf, size_t len, const struct ta_conn *c) {

@@ -1646,14 +1646,13 @@ char *ta__fp_json_side_put(char *p, const struct ta_syn_features *syn,
 
 /* The confidence as "%.2f" prints it: the verdict rounds it to hundredths,
  * so the digits are those of a whole number of hundredths. */
-static void confidence_text(char *buf, size_t len, double c) {
+static char *confidence_put(char *p, double c) {
   uint64_t k = (uint64_t)(c * 100 + 0.5);
-  char frac[2] = {(char)('0' + k % 100 / 10), (char)('0' + k % 10)};
-  struct text t;
-  text_init(&t, buf, len);
-  text_u64(&t, k / 100);
-  text_put(&t, ".", 1);
-  text_put(&t, frac, 2);
+  p = ta__jput_u64(p, k / 100);
+  *p++ = '.';
+  *p++ = (char)('0' + k % 100 / 10);
+  *p++ = (char)('0' + k % 10);
+  return p;
 }
 
 /* Makes shape k's JSON (struct shape_json) through a writer, so that it
@@ -1720,85 +1719,139 @@ static bool shape_json_make(struct ta_fp_shapes *s, uint32_t k) {
   return ok;
 }
 
-/* One evidence object, written key by key (when the shared text of its
- * shape cannot be used). */
-static void evidence_slow(struct ta_jsonw *w, const struct ta_fp_host *h,
-                          const struct ta_fp_evidence *ev) {
-  const struct ta_fp_entry *e = ta_fp_db_entry(ta_fp_db_default(), ev->entry);
+/* A string of the table's or null (when absent or empty), in place. */
+static char *put_str_or_null(char *p, const char *s) {
+  return s && *s ? ta__jput_str(p, s, strlen(s)) : TA_JPUT_LIT(p, "null");
+}
+
+/* Room for one evidence object written whole: its strings escaped (the
+ * table's id, and two texts of at most 320 bytes) and its numbers. */
+#define EVIDENCE_SLOW_ROOM(id_len) (6 * ((id_len) + 2 * 320) + 256)
+
+/* One evidence object, in place (when the shared text of its shape
+ * cannot be used). */
+static char *evidence_slow(char *p, const struct ta_fp_host *h,
+                           const struct ta_fp_evidence *ev,
+                           const struct ta_fp_entry *e) {
   char buf[320];
-  ta_jsonw_obj_begin(w);
-  json_str_or_null(w, "signature", e ? e->id : NULL);
+  p = TA_JPUT_LIT(p, "{\"signature\":");
+  p = put_str_or_null(p, e ? e->id : NULL);
   if (e) {
     struct text t;
     text_init(&t, buf, sizeof buf);
     os_text(&t, e);
   }
-  json_str_or_null(w, "os", e ? buf : NULL);
-  json_str_or_null(w, "class", e ? e->generic ? "generic" : "specific" : NULL);
+  p = TA_JPUT_LIT(p, ",\"os\":");
+  p = put_str_or_null(p, e ? buf : NULL);
+  p = TA_JPUT_LIT(p, ",\"class\":");
+  p = !e           ? TA_JPUT_LIT(p, "null")
+      : e->generic ? TA_JPUT_LIT(p, "\"generic\"")
+                   : TA_JPUT_LIT(p, "\"specific\"");
   const struct ta_fp_features *f = ta_fp_evidence_features(h, ev);
-  ta_jsonw_kstr(w, "packet", f->synack ? "syn+ack" : "syn");
-  ta_jsonw_ku64(w, "count", ev->packets);
-  ta_jsonw_ku64(w, "connection", ev->conn_id);
-  ta_jsonw_kstr(w, "direction", ev->dir == TA_DIR_ORIG ? "orig" : "resp");
+  p = f->synack ? TA_JPUT_LIT(p, ",\"packet\":\"syn+ack\",\"count\":")
+                : TA_JPUT_LIT(p, ",\"packet\":\"syn\",\"count\":");
+  p = ta__jput_u64(p, ev->packets);
+  p = TA_JPUT_LIT(p, ",\"connection\":");
+  p = ta__jput_u64(p, ev->conn_id);
+  p = ev->dir == TA_DIR_ORIG ? TA_JPUT_LIT(p, ",\"direction\":\"orig\"")
+                             : TA_JPUT_LIT(p, ",\"direction\":\"resp\"");
   ta_fp_summary(buf, sizeof buf, f);
-  ta_jsonw_kstr(w, "features", buf);
-  ta_jsonw_obj_end(w);
+  p = TA_JPUT_LIT(p, ",\"features\":");
+  p = ta__jput_str(p, buf, strlen(buf));
+  *p++ = '}';
+  return p;
 }
 
-/* The same object from its shape's text and its own three values, written
- * as one value; false when that text is not at hand. */
-static bool evidence_fast(struct ta_jsonw *w, const struct ta_fp_host *h,
-                          const struct ta_fp_evidence *ev) {
+/* The shared text of ev's shape (made on first use); NULL when it is not
+ * at hand. */
+static const struct shape_json *evidence_text(const struct ta_fp_host *h,
+                                              const struct ta_fp_evidence *ev) {
   struct ta_fp_shapes *s = h->shapes;
   if (ev->entry != s->entry[ev->shape] || !shape_json_make(s, ev->shape))
-    return false;
-  const struct shape_json *j = &s->json[ev->shape];
-  const char *text = s->text + j->off;
-  char buf[1024];
-  if ((size_t)j->pre + j->post + 96 > sizeof buf)
-    return false;
-  struct text t;
-  text_init(&t, buf, sizeof buf);
-  text_put(&t, text, j->pre);
-  text_u64(&t, ev->packets);
-  text_put(&t, ",\"connection\":", 14);
-  text_u64(&t, ev->conn_id);
-  if (ev->dir == TA_DIR_ORIG)
-    text_put(&t, ",\"direction\":\"orig\"", 19);
-  else
-    text_put(&t, ",\"direction\":\"resp\"", 19);
-  text_put(&t, text + j->pre, j->post);
-  ta_jsonw_rawn(w, buf, t.used);
-  return true;
+    return NULL;
+  return &s->json[ev->shape];
 }
 
+/* An evidence object from its shape's text j and its own three values. */
+static char *evidence_fast(char *p, const struct ta_fp_shapes *s,
+                           const struct shape_json *j,
+                           const struct ta_fp_evidence *ev) {
+  const char *text = s->text + j->off;
+  memcpy(p, text, j->pre);
+  p += j->pre;
+  p = ta__jput_u64(p, ev->packets);
+  p = TA_JPUT_LIT(p, ",\"connection\":");
+  p = ta__jput_u64(p, ev->conn_id);
+  p = ev->dir == TA_DIR_ORIG ? TA_JPUT_LIT(p, ",\"direction\":\"orig\"")
+                             : TA_JPUT_LIT(p, ",\"direction\":\"resp\"");
+  memcpy(p, text + j->pre, j->post);
+  return p + j->post;
+}
+
+/* The evidence array, each object in its own room. */
+static void evidence_put(struct ta_jsonw *w, const struct ta_fp_host *h) {
+  for (uint8_t i = 0; i < h->n; i++) {
+    const struct ta_fp_evidence *ev = &h->ev[i];
+    const struct shape_json *j = evidence_text(h, ev);
+    const struct ta_fp_entry *e =
+        j ? NULL : ta_fp_db_entry(ta_fp_db_default(), ev->entry);
+    size_t need = j ? (size_t)j->pre + j->post + 96
+                    : EVIDENCE_SLOW_ROOM(e ? strlen(e->id) : 0);
+    char *d = ta_jsonw_room(w, need), *p = d;
+    if (i)
+      *p++ = ',';
+    p = j ? evidence_fast(p, h->shapes, j, ev) : evidence_slow(p, h, ev, e);
+    ta_jsonw_room_done(w, d, p);
+  }
+}
+
+/* Room for the verdict's members before the evidence: the family and
+ * version escaped, the stack hints escaped, and the rest. */
+static size_t verdict_room(const struct ta_fp_verdict *v) {
+  size_t n = 256;
+  if (v->family)
+    n += 6 * strlen(v->family);
+  if (v->version)
+    n += 6 * strlen(v->version);
+  for (unsigned i = 0; v->stacks && i < N_STACK_HINTS; i++)
+    if (v->stacks & (1u << i))
+      n += 6 * strlen(stack_hint_text[i]) + 3;
+  return n;
+}
+
+/* Written in place (see ta_jsonw_room), one room for the verdict and one
+ * for each evidence object, as the value after w's key. */
 void ta__fp_json_host(struct ta_jsonw *w, const struct ta_fp_host *h) {
   struct ta_fp_verdict v;
   ta_fp_host_verdict(h, &v);
+  char *d = ta_jsonw_room(w, v.any ? verdict_room(&v) : 8);
+  char *p = ta__jput_sep(w, d);
   if (!v.any) {
-    ta_jsonw_null(w);
+    ta_jsonw_room_done(w, d, TA_JPUT_LIT(p, "null"));
     return;
   }
-  char buf[32];
-  ta_jsonw_obj_begin(w);
-  json_str_or_null(w, "family", v.family);
-  json_str_or_null(w, "version", v.version);
-  ta_jsonw_key(w, "confidence");
-  confidence_text(buf, sizeof buf, v.confidence);
-  ta_jsonw_raw(w, buf);
-  ta_jsonw_kbool(w, "several_stacks", v.stacks != 0);
-  ta_jsonw_key(w, "stack_hints");
-  ta_jsonw_arr_begin(w);
-  for (unsigned i = 0; i < N_STACK_HINTS; i++)
-    if (v.stacks & (1u << i))
-      ta_jsonw_str(w, stack_hint_text[i]);
-  ta_jsonw_arr_end(w);
-  ta_jsonw_key(w, "evidence");
-  ta_jsonw_arr_begin(w);
-  for (uint8_t i = 0; i < h->n; i++)
-    if (!evidence_fast(w, h, &h->ev[i]))
-      evidence_slow(w, h, &h->ev[i]);
-  ta_jsonw_arr_end(w);
-  ta_jsonw_ku64(w, "evidence_overflow", h->overflow);
-  ta_jsonw_obj_end(w);
+  p = TA_JPUT_LIT(p, "{\"family\":");
+  p = put_str_or_null(p, v.family);
+  p = TA_JPUT_LIT(p, ",\"version\":");
+  p = put_str_or_null(p, v.version);
+  p = TA_JPUT_LIT(p, ",\"confidence\":");
+  p = confidence_put(p, v.confidence);
+  p = v.stacks ? TA_JPUT_LIT(p, ",\"several_stacks\":true,\"stack_hints\":[")
+               : TA_JPUT_LIT(p, ",\"several_stacks\":false,\"stack_hints\":[");
+  bool any = false;
+  for (unsigned i = 0; v.stacks && i < N_STACK_HINTS; i++)
+    if (v.stacks & (1u << i)) {
+      if (any)
+        *p++ = ',';
+      p = ta__jput_str(p, stack_hint_text[i], strlen(stack_hint_text[i]));
+      any = true;
+    }
+  p = TA_JPUT_LIT(p, "],\"evidence\":[");
+  ta_jsonw_room_done(w, d, p);
+  evidence_put(w, h);
+  d = ta_jsonw_room(w, 64);
+  p = TA_JPUT_LIT(d, "],\"evidence_overflow\":");
+  p = ta__jput_u64(p, h->overflow);
+  *p++ = '}';
+  ta_jsonw_room_done(w, d, p);
 }

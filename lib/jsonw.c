@@ -263,34 +263,67 @@ static inline char *put_pair(char *p, unsigned v) {
   return p + 2;
 }
 
-static const uint64_t pow10_u64[20] = {
-    1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull,
-    10000000ull, 100000000ull, 1000000000ull, 10000000000ull,
-    100000000000ull, 1000000000000ull, 10000000000000ull,
-    100000000000000ull, 1000000000000000ull, 10000000000000000ull,
-    100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull};
-
-/* printf costs more than the rest of a record's formatting together, so
- * digits are written by hand, two a division, from the end. */
-char *ta__jput_u64_long(char *p, uint64_t v) {
+/* One or two digits of v < 100. */
+static inline char *put_small(char *p, unsigned v) {
   if (v < 10) {
     *p = (char)('0' + v);
     return p + 1;
   }
-  unsigned n = 2;
-  while (n < 20 && v >= pow10_u64[n])
-    n++;
-  char *end = p + n, *q = end;
-  while (v >= 100) {
-    q -= 2;
-    put_pair(q, (unsigned)(v % 100));
-    v /= 100;
+  return put_pair(p, v);
+}
+
+/* Four digits of v < 10^4, zero-padded. */
+static inline char *put_four(char *p, unsigned v) {
+  unsigned hi = v / 100;
+  p = put_pair(p, hi);
+  return put_pair(p, v - hi * 100);
+}
+
+/* Eight digits of v < 10^8, zero-padded. */
+static inline char *put_eight(char *p, uint32_t v) {
+  uint32_t hi = v / 10000;
+  p = put_four(p, hi);
+  return put_four(p, v - hi * 10000);
+}
+
+/* v < 10^8 without leading zeros: the digit count is found by comparing
+ * against a few bounds, then the digits are cut off in 32 bits (a division
+ * by a constant is a multiplication), the leading one or two first. */
+static char *put_u32_short(char *p, uint32_t v) {
+  if (v < 100)
+    return put_small(p, v);
+  if (v < 10000) {
+    uint32_t hi = v / 100;
+    p = put_small(p, hi);
+    return put_pair(p, v - hi * 100);
   }
-  if (v >= 10)
-    put_pair(q - 2, (unsigned)v);
-  else
-    q[-1] = (char)('0' + v);
-  return end;
+  if (v < 1000000) {
+    uint32_t hi = v / 10000;
+    p = put_small(p, hi);
+    return put_four(p, v - hi * 10000);
+  }
+  uint32_t hi = v / 1000000, lo = v - hi * 1000000, mid = lo / 10000;
+  p = put_small(p, hi);
+  p = put_pair(p, mid);
+  return put_four(p, lo - mid * 10000);
+}
+
+/* printf costs more than the rest of a record's formatting together, so
+ * digits are written by hand: most numbers in a record (ports, counts,
+ * bytes) have fewer than nine digits and take the 32-bit path. */
+char *ta__jput_u64_long(char *p, uint64_t v) {
+  if (v < 100000000)
+    return put_u32_short(p, (uint32_t)v);
+  if (v < 10000000000000000ull) {
+    uint64_t hi = v / 100000000;
+    p = put_u32_short(p, (uint32_t)hi);
+    return put_eight(p, (uint32_t)(v - hi * 100000000));
+  }
+  uint64_t hi = v / 10000000000000000ull, lo = v - hi * 10000000000000000ull;
+  uint64_t mid = lo / 100000000;
+  p = put_u32_short(p, (uint32_t)hi); /* at most 1844 */
+  p = put_eight(p, (uint32_t)mid);
+  return put_eight(p, (uint32_t)(lo - mid * 100000000));
 }
 
 void ta_jsonw_u64(struct ta_jsonw *w, uint64_t v) {
@@ -328,34 +361,38 @@ void ta_jsonw_rawn(struct ta_jsonw *w, const char *json, size_t len) {
 
 /* Six digits of f (< 10^6), zero-padded. */
 static inline char *put_frac6(char *p, uint32_t f) {
-  p = put_pair(p, f / 10000);
-  p = put_pair(p, f / 100 % 100);
-  return put_pair(p, f % 100);
+  uint32_t hi = f / 10000;
+  p = put_pair(p, hi);
+  return put_four(p, f - hi * 10000);
 }
 
 /* Nine digits of f (< 10^9), zero-padded. */
 static inline char *put_frac9(char *p, uint32_t f) {
-  *p++ = (char)('0' + f / 100000000);
-  f %= 100000000;
-  p = put_pair(p, f / 1000000);
-  p = put_pair(p, f / 10000 % 100);
-  p = put_pair(p, f / 100 % 100);
-  return put_pair(p, f % 100);
+  uint32_t hi = f / 100000000;
+  *p++ = (char)('0' + hi);
+  return put_eight(p, f - hi * 100000000);
 }
 
+/* Whole seconds are mostly 0 to 9: one digit stored here. A zero (a
+ * ladder's first packet, a one-packet connection) is a constant. */
 char *ta__jput_secs(char *p, int64_t ns, int digits) {
+  if (ns == 0)
+    return digits == 9 ? TA_JPUT_LIT(p, "0.000000000")
+                       : TA_JPUT_LIT(p, "0.000000");
   uint64_t v = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
   if (ns < 0)
     *p++ = '-';
   if (digits == 9) {
-    p = ta__jput_u64(p, v / 1000000000u);
+    uint64_t whole = v / 1000000000u;
+    p = ta__jput_u64(p, whole);
     *p++ = '.';
-    return put_frac9(p, (uint32_t)(v % 1000000000u));
+    return put_frac9(p, (uint32_t)(v - whole * 1000000000u));
   }
   v = (v + 500) / 1000; /* round to the nearest microsecond */
-  p = ta__jput_u64(p, v / 1000000u);
+  uint64_t whole = v / 1000000u;
+  p = ta__jput_u64(p, whole);
   *p++ = '.';
-  return put_frac6(p, (uint32_t)(v % 1000000u));
+  return put_frac6(p, (uint32_t)(v - whole * 1000000u));
 }
 
 void ta_secs_format(char *buf, size_t len, int64_t ns, int digits) {
@@ -396,20 +433,14 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
 
 #define TIME_OUT_OF_RANGE "0000-01-01T00:00:00Z"
 
-/* "YYYY-MM-DDTHH:MM:SS." of a second since the epoch into p[0..20); false
- * when its year has no four digits. */
-static bool second_text(char *p, int64_t sec) {
-  int64_t days = sec / 86400, rem = sec % 86400;
-  if (rem < 0) {
-    rem += 86400;
-    days--;
-  }
+/* "YYYY-MM-DDT" of a day since the epoch into p[0..11); false when its
+ * year has no four digits. */
+static bool day_text(char *p, int64_t days) {
   int64_t y;
   unsigned mo, d;
   civil_from_days(days, &y, &mo, &d);
   if (y < 0 || y > 9999)
     return false;
-  unsigned r = (unsigned)rem;
   put_pair(p, (unsigned)(y / 100));
   put_pair(p + 2, (unsigned)(y % 100));
   p[4] = '-';
@@ -417,6 +448,30 @@ static bool second_text(char *p, int64_t sec) {
   p[7] = '-';
   put_pair(p + 8, d);
   p[10] = 'T';
+  return true;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS." of a second since the epoch into p[0..20); false
+ * when its year has no four digits. The date comes from m when it is the
+ * day m last formatted (m may be NULL). */
+static bool second_text(char *p, int64_t sec, struct ta_jsonw_memo *m) {
+  int64_t days = sec / 86400, rem = sec % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    days--;
+  }
+  if (m && m->have_day && m->day == days) {
+    memcpy(p, m->day_text, 11);
+  } else {
+    if (!day_text(p, days))
+      return false;
+    if (m) {
+      memcpy(m->day_text, p, 11);
+      m->day = days;
+      m->have_day = true;
+    }
+  }
+  unsigned r = (unsigned)rem;
   put_pair(p + 11, r / 3600);
   p[13] = ':';
   put_pair(p + 14, r / 60 % 60);
@@ -435,7 +490,7 @@ char *ta__jput_time(char *p, int64_t ns, int digits, struct ta_jsonw_memo *m) {
   if (m && m->have_sec && m->sec == sec) {
     memcpy(p, m->sec_text, 20);
   } else {
-    if (!second_text(p, sec))
+    if (!second_text(p, sec, m))
       return TA_JPUT_LIT(p, TIME_OUT_OF_RANGE);
     if (m) {
       memcpy(m->sec_text, p, 20);
@@ -475,22 +530,30 @@ void ta_jsonw_time(struct ta_jsonw *w, int64_t ns) {
   write_plain(w, b, (size_t)(e - b));
 }
 
-/* A byte in decimal without leading zeros. */
-static char *put_byte(char *p, unsigned v) {
-  if (v >= 100) {
-    *p++ = (char)('0' + v / 100);
-    return put_pair(p, v % 100);
-  }
-  if (v >= 10)
-    return put_pair(p, v);
-  *p++ = (char)('0' + v);
-  return p;
-}
+/* Each byte's decimal text followed by a dot, in four bytes (the rest
+ * zero), and its length with the dot: an address byte is one copy of a
+ * constant word, whatever its digits. Built by the preprocessor. */
+#define BYTE_D0(v) ((v) >= 100 ? '0' + (v) / 100 : (v) >= 10 ? '0' + (v) / 10 : '0' + (v))
+#define BYTE_D1(v) ((v) >= 100 ? '0' + (v) / 10 % 10 : (v) >= 10 ? '0' + (v) % 10 : '.')
+#define BYTE_D2(v) ((v) >= 100 ? '0' + (v) % 10 : (v) >= 10 ? '.' : 0)
+#define BYTE_D3(v) ((v) >= 100 ? '.' : 0)
+#define BYTE_TEXT(v) {{BYTE_D0(v), BYTE_D1(v), BYTE_D2(v), BYTE_D3(v)}}
+#define BYTE_LEN(v) (2 + ((v) >= 10) + ((v) >= 100))
+#define BYTES4(X, v) X(v), X(v + 1), X(v + 2), X(v + 3)
+#define BYTES16(X, v) BYTES4(X, v), BYTES4(X, v + 4), BYTES4(X, v + 8), BYTES4(X, v + 12)
+#define BYTES64(X, v) BYTES16(X, v), BYTES16(X, v + 16), BYTES16(X, v + 32), BYTES16(X, v + 48)
+#define BYTES256(X) BYTES64(X, 0), BYTES64(X, 64), BYTES64(X, 128), BYTES64(X, 192)
 
+static const struct {
+  char t[4];
+} byte_dot[256] = {BYTES256(BYTE_TEXT)};
+static const uint8_t byte_dot_len[256] = {BYTES256(BYTE_LEN)};
+
+/* A dotted quad; stores up to 16 bytes (a dot past its end). */
 static char *put_quad(char *p, const uint8_t *ip) {
   for (int i = 0; i < 4; i++) {
-    p = put_byte(p, ip[i]);
-    *p++ = '.';
+    memcpy(p, byte_dot[ip[i]].t, 4);
+    p += byte_dot_len[ip[i]];
   }
   return p - 1;
 }

@@ -22,6 +22,7 @@ struct json_state {
    * is one of a few per level, and printf is most of a service's cost */
   double err;
   char err_text[32];
+  size_t err_len;
 };
 
 static int json_open(void **state, struct ta_sink *out,
@@ -84,61 +85,110 @@ static void scenario_counts(struct ta_jsonw *w, const char *key,
   ta_jsonw_obj_end(w);
 }
 
-static void role_fields(struct ta_jsonw *w, const char *key,
-                        const struct ta_host_role *r) {
-  ta_jsonw_key(w, key);
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_ku64(w, "connections", r->connections);
-  scenario_counts(w, "by_scenario", r->by_scenario);
-  ta_jsonw_ku64(w, "distinct_peers", r->distinct_peers);
-  ta_jsonw_ku64(w, "distinct_targets", r->distinct_targets);
-  ta_jsonw_obj_end(w);
+/* ---- the host record, written in place (see ta_jsonw_room) ---- */
+
+/* Room for the record up to its services: the address, two timestamps
+ * and two roles of at most a dozen numbers and TA_SC_COUNT counts, each
+ * part counted at its longest and rounded up generously. */
+#define HOST_HEAD_ROOM (512 + 2 * (256 + TA_SC_COUNT * 48))
+/* One service: its port, counts and two latency distributions. */
+#define SERVICE_ROOM (256 + TA_SC_COUNT * 48 + 2 * 512)
+
+#define LIT TA_JPUT_LIT
+
+/* {"completed":3,...}: the scenarios seen, by name. */
+static char *scenario_counts_put(char *p, const uint64_t *by) {
+  bool any = false;
+  *p++ = '{';
+  for (int i = 0; i < TA_SC_COUNT; i++)
+    if (by[i]) {
+      if (any)
+        *p++ = ',';
+      p = ta__conn_scenario_put(p, i);
+      *p++ = ':';
+      p = ta__jput_u64(p, by[i]);
+      any = true;
+    }
+  *p++ = '}';
+  return p;
 }
 
-/* Percentiles of one latency distribution (docs/latency.md). */
-static void lat_dist(struct json_state *s, const char *key,
-                     const struct ta_lat_dist *d) {
-  struct ta_jsonw *w = &s->w;
-  static const struct {
-    const char *name;
-    double q;
-  } pct[] = {{"p50", 0.50}, {"p95", 0.95}, {"p99", 0.99}};
-  ta_jsonw_key(w, key);
-  ta_jsonw_obj_begin(w);
-  ta_jsonw_ku64(w, "samples", d->count);
-  for (size_t i = 0; i < sizeof pct / sizeof pct[0]; i++) {
-    ta_jsonw_key(w, pct[i].name);
-    if (d->count)
-      ta_jsonw_secs(w, ta_lat_dist_quantile(d, pct[i].q));
-    else
-      ta_jsonw_null(w);
+static char *role_put(char *p, const struct ta_host_role *r) {
+  p = LIT(p, "{\"connections\":");
+  p = ta__jput_u64(p, r->connections);
+  p = LIT(p, ",\"by_scenario\":");
+  p = scenario_counts_put(p, r->by_scenario);
+  p = LIT(p, ",\"distinct_peers\":");
+  p = ta__jput_u64(p, r->distinct_peers);
+  p = LIT(p, ",\"distinct_targets\":");
+  p = ta__jput_u64(p, r->distinct_targets);
+  *p++ = '}';
+  return p;
+}
+
+/* A quantile, or the text of the one before when equal (a service seen
+ * once has all of them equal); *s, *n track the last text written. */
+static char *quantile_put(char *p, int digits, int64_t ns, int64_t *prev,
+                          char **s, size_t *n) {
+  if (*s && ns == *prev)
+    return ta__jput_again(p, *s, *n);
+  char *e = ta__jput_secs(p, ns, digits);
+  *prev = ns;
+  *s = p;
+  *n = (size_t)(e - p);
+  return e;
+}
+
+/* Percentiles of one latency distribution (docs/latency.md), each null
+ * without samples. */
+static char *lat_dist_put(char *p, struct json_state *s,
+                          const struct ta_lat_dist *d) {
+  static const double q[] = {0.50, 0.95, 0.99};
+  static const char key[][8] = {",\"p50\":", ",\"p95\":", ",\"p99\":"};
+  int digits = s->w.digits;
+  p = LIT(p, "{\"samples\":");
+  p = ta__jput_u64(p, d->count);
+  if (d->count) {
+    int64_t prev = 0;
+    char *text = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+      memcpy(p, key[i], 8);
+      p = quantile_put(p + 7, digits, ta_lat_dist_quantile(d, q[i]), &prev,
+                       &text, &n);
+    }
+    p = LIT(p, ",\"max\":");
+    p = quantile_put(p, digits, ta_lat_dist_max(d), &prev, &text, &n);
+  } else {
+    p = LIT(p, ",\"p50\":null,\"p95\":null,\"p99\":null,\"max\":null");
   }
-  ta_jsonw_key(w, "max");
-  if (d->count)
-    ta_jsonw_secs(w, ta_lat_dist_max(d));
-  else
-    ta_jsonw_null(w);
   double err = ta_lat_dist_error(d);
-  if (err != s->err || !s->err_text[0]) {
-    snprintf(s->err_text, sizeof s->err_text, "%.4f", err);
+  if (err != s->err || !s->err_len) {
+    int k = snprintf(s->err_text, sizeof s->err_text, "%.4f", err);
+    s->err_len = k > 0 && (size_t)k < sizeof s->err_text ? (size_t)k : 0;
     s->err = err;
   }
-  ta_jsonw_key(w, "rel_error");
-  ta_jsonw_raw(w, s->err_text);
-  ta_jsonw_obj_end(w);
+  p = LIT(p, ",\"rel_error\":");
+  memcpy(p, s->err_text, s->err_len);
+  p += s->err_len;
+  *p++ = '}';
+  return p;
 }
 
-static void service_latency(struct json_state *js, const struct ta_service *s) {
-  struct ta_jsonw *w = &js->w;
-  ta_jsonw_key(w, "latency");
-  if (!s->lat) {
-    ta_jsonw_null(w);
-    return;
-  }
-  ta_jsonw_obj_begin(w);
-  lat_dist(js, "handshake_rtt", &s->lat->handshake);
-  lat_dist(js, "response", &s->lat->response);
-  ta_jsonw_obj_end(w);
+/* ,{"port":..,"by_scenario":..,"latency":..} (no comma for the first). */
+static char *service_put(char *p, struct json_state *js,
+                         const struct ta_service *s, bool first) {
+  p = first ? LIT(p, "{\"port\":") : LIT(p, ",{\"port\":");
+  p = ta__jput_u64(p, s->port);
+  p = LIT(p, ",\"by_scenario\":");
+  p = scenario_counts_put(p, s->by_scenario);
+  if (!s->lat)
+    return LIT(p, ",\"latency\":null}");
+  p = LIT(p, ",\"latency\":{\"handshake_rtt\":");
+  p = lat_dist_put(p, js, &s->lat->handshake);
+  p = LIT(p, ",\"response\":");
+  p = lat_dist_put(p, js, &s->lat->response);
+  return LIT(p, "}}");
 }
 
 static void begin_hosts(struct json_state *s) {
@@ -150,33 +200,42 @@ static void begin_hosts(struct json_state *s) {
   s->in_hosts = true;
 }
 
+/* One host a line, its members in place: one room for the head, one per
+ * service, one for the tail; the OS guess is written by the fingerprint
+ * code. */
 static void json_host(void *state, const struct ta_host *h) {
   struct json_state *s = state;
   struct ta_jsonw *w = &s->w;
-  char ip[64];
   begin_hosts(s);
-  ta_addr_format(ip, sizeof ip, h->family, h->ip);
   ta_jsonw_obj_begin(w);
-  ta_jsonw_kstr(w, "ip", ip);
-  ta_jsonw_ktime(w, "first_ts", h->first_ts);
-  ta_jsonw_ktime(w, "last_ts", h->last_ts);
-  role_fields(w, "as_originator", &h->as_orig);
-  role_fields(w, "as_responder", ta_host_as_resp(h));
-  ta_jsonw_key(w, "services");
-  ta_jsonw_arr_begin(w);
+  char *d = ta_jsonw_room(w, HOST_HEAD_ROOM), *p = ta__jput_sep(w, d);
+  p = LIT(p, "\"ip\":\"");
+  p = ta__jput_addr(p, h->family, h->ip);
+  p = LIT(p, "\",\"first_ts\":\"");
+  p = ta__jput_time(p, h->first_ts, w->digits, w->memo);
+  p = LIT(p, "\",\"last_ts\":\"");
+  p = ta__jput_time(p, h->last_ts, w->digits, w->memo);
+  p = LIT(p, "\",\"as_originator\":");
+  p = role_put(p, &h->as_orig);
+  p = LIT(p, ",\"as_responder\":");
+  p = role_put(p, ta_host_as_resp(h));
+  p = LIT(p, ",\"services\":[");
   const struct ta_service *svc = ta_host_services(h);
   for (uint32_t i = 0; i < ta_host_n_services(h); i++) {
-    ta_jsonw_obj_begin(w);
-    ta_jsonw_ku64(w, "port", svc[i].port);
-    scenario_counts(w, "by_scenario", svc[i].by_scenario);
-    service_latency(s, &svc[i]);
-    ta_jsonw_obj_end(w);
+    ta_jsonw_room_done(w, d, p);
+    d = p = ta_jsonw_room(w, SERVICE_ROOM);
+    p = service_put(p, s, &svc[i], i == 0);
   }
-  ta_jsonw_arr_end(w);
-  ta_jsonw_ku64(w, "services_overflow", ta_host_services_overflow(h));
-  ta_jsonw_kbool(w, "scan_suspect", h->scan_suspect);
-  ta_jsonw_ku64(w, "failed_attempts", h->failed_attempts);
-  ta_jsonw_key(w, "os_guess");
+  ta_jsonw_room_done(w, d, p);
+  d = p = ta_jsonw_room(w, 256);
+  p = LIT(p, "],\"services_overflow\":");
+  p = ta__jput_u64(p, ta_host_services_overflow(h));
+  p = h->scan_suspect ? LIT(p, ",\"scan_suspect\":true,\"failed_attempts\":")
+                      : LIT(p, ",\"scan_suspect\":false,\"failed_attempts\":");
+  p = ta__jput_u64(p, h->failed_attempts);
+  p = LIT(p, ",\"os_guess\":");
+  ta_jsonw_room_done(w, d, p);
+  ta_jsonw_key_written(w);
   ta__fp_json_host(w, &h->os);
   ta_jsonw_obj_end(w);
 }

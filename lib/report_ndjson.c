@@ -33,21 +33,22 @@ static int ndjson_open(void **state, struct ta_sink *out,
   return 0;
 }
 
-/* ECS event.outcome: did the connection get through the handshake? */
-static const char *outcome_of(const struct ta_conn *c) {
+/* ECS event.outcome: did the connection get through the handshake?
+ * Quoted, in place. */
+static char *outcome_put(char *p, const struct ta_conn *c) {
   switch (c->scenario) {
   case TA_SC_REFUSED:
   case TA_SC_UNANSWERED:
   case TA_SC_HANDSHAKE_INCOMPLETE:
-    return "failure";
+    return TA_JPUT_LIT(p, "\"failure\"");
   case TA_SC_COMPLETED:
   case TA_SC_ACCEPTED_THEN_CLOSED:
   case TA_SC_RESET:
   case TA_SC_HALF_CLOSED:
   case TA_SC_OPEN:
-    return "success";
+    return TA_JPUT_LIT(p, "\"success\"");
   default:
-    return "unknown";
+    return TA_JPUT_LIT(p, "\"unknown\"");
   }
 }
 
@@ -57,13 +58,8 @@ static const char *outcome_of(const struct ta_conn *c) {
  * three copies of each address (45 bytes at most), the summary, four
  * timestamps and a dozen numbers, rounded up generously. */
 #define EVENT_HEAD_ROOM 2048
-#define SUMMARY_BUF 160 /* ta__conn_summary's text, NUL included */
 
 #define LIT TA_JPUT_LIT
-
-static char *put_name(char *p, const char *s) {
-  return ta__jput_name(p, s, strlen(s));
-}
 
 /* "<timestamp>", quoted. */
 static char *put_time(char *p, struct ta_jsonw *w, int64_t ns) {
@@ -91,9 +87,9 @@ static char *event_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
   if (c->end_reason != TA_END_CAPTURE_END && c->end_reason != TA_END_EVICTED)
     p = LIT(p, ",\"end\"");
   p = LIT(p, "],\"action\":");
-  p = put_name(p, ta_scenario_name(c->scenario));
+  p = ta__conn_scenario_put(p, c->scenario);
   p = LIT(p, ",\"outcome\":");
-  p = put_name(p, outcome_of(c));
+  p = outcome_put(p, c);
   p = LIT(p, ",\"start\":");
   memcpy(p, ts, ts_len);
   p += ts_len;
@@ -184,8 +180,7 @@ static void ndjson_event(struct ta_sink *out, uint16_t seed, int digits,
   p = put_time(p, w, c->first_ts);
   size_t ts_len = (size_t)(p - ts);
   p = LIT(p, ",\"ecs\":{\"version\":\"" NDJSON_ECS_VERSION "\"},\"message\":\"");
-  ta__conn_summary(p, SUMMARY_BUF, c);
-  p += strlen(p);
+  p = ta__conn_summary_put(p, c);
   *p++ = '"';
   p = event_put(p, w, c, ts, ts_len);
   const char *ip[2];

@@ -17,6 +17,12 @@ void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
                           bool with_ladder);
 /* One plain-English line on what happened ("refused 3 times in 1.0 s"). */
 void ta__conn_summary(char *buf, size_t len, const struct ta_conn *c);
+/* The same line written in place (see ta_jsonw_room), without a NUL:
+ * at most TA_CONN_SUMMARY_MAX bytes, which need no escaping. */
+#define TA_CONN_SUMMARY_MAX 159
+char *ta__conn_summary_put(char *p, const struct ta_conn *c);
+/* A scenario's name, quoted, in place (up to 24 bytes are stored). */
+char *ta__conn_scenario_put(char *p, int scenario);
 /* Seconds between two times, for summaries. */
 double ta__secs(int64_t ns);
 

@@ -28,9 +28,13 @@ struct ta_jsonw_memo_slot {
   char text[TA_JSONW_MEMO_TEXT];
 };
 struct ta_jsonw_memo {
-  bool have_sec;
+  bool have_sec, have_day;
   int64_t sec;       /* whole seconds of the last timestamp */
   char sec_text[20]; /* its "YYYY-MM-DDTHH:MM:SS." */
+  int64_t day;       /* days of the last date formatted (host records
+                        alternate first and last times: seconds differ,
+                        the day mostly not) */
+  char day_text[12]; /* its "YYYY-MM-DDT" */
   struct ta_jsonw_memo_slot slot[TA_JSONW_MEMO_SLOTS];
 };
 
@@ -161,6 +165,11 @@ static inline void ta_jsonw_room_done(struct ta_jsonw *w, const char *d,
                                       const char *end) {
   ta_sink_room_done(w->out, d, end);
 }
+/* What was written in place ended with a key: the value that follows,
+ * written by w, goes without a comma. */
+static inline void ta_jsonw_key_written(struct ta_jsonw *w) {
+  w->after_key = true;
+}
 /* Before the first member written in place into the open object (or the
  * first value into the open array): its comma when one is due. */
 static inline char *ta__jput_sep(struct ta_jsonw *w, char *p) {
@@ -194,6 +203,15 @@ char *ta__jput_time(char *p, int64_t ns, int digits, struct ta_jsonw_memo *m);
 char *ta__jput_addr(char *p, uint8_t family, const uint8_t *ip);
 /* n bytes of any text as a quoted JSON string (up to 6 * n + 2 bytes). */
 char *ta__jput_str(char *p, const char *s, size_t n);
+/* The n bytes at s (n <= 32; 32 are read, all within the room) written
+ * again: a value equal to one just written in the same room, copied
+ * whole rather than formatted twice. p may overlap what follows s. */
+static inline char *ta__jput_again(char *p, const char *s, size_t n) {
+  char t[32];
+  __builtin_memcpy(t, s, sizeof t);
+  __builtin_memcpy(p, t, sizeof t);
+  return p + n;
+}
 /* A string of the program's own making, quoted, not scanned (n + 2). */
 static inline char *ta__jput_name(char *p, const char *s, size_t n) {
   *p++ = '"';

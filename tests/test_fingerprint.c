@@ -13,6 +13,7 @@
 #include "ta_analyze.h"
 #include "ta_error.h"
 #include "ta_fingerprint.h"
+#include "ta_jsonw.h"
 #include "ta_packet.h"
 #include "ta_test_util.h"
 
@@ -446,6 +447,99 @@ static void test_fingerprint_unknown_stays_unknown(void **state) {
   assert_true(e->generic);
 }
 
+/* ta__fp_json_host of h as a parsed JSON value. */
+static json_t *os_guess_json(const struct ta_fp_host *h) {
+  struct ta_sink mem;
+  struct ta_jsonw w;
+  size_t len;
+  ta_sink_init_mem(&mem);
+  ta_jsonw_init(&w, &mem, 0, 6);
+  ta_jsonw_arr_begin(&w);
+  ta__fp_json_host(&w, h);
+  ta_jsonw_arr_end(&w);
+  json_error_t jerr;
+  json_t *doc = json_loads(ta_sink_mem(&mem, &len), 0, &jerr);
+  ta_sink_close(&mem);
+  if (!doc)
+    fail_msg("not JSON: %s", jerr.text);
+  json_t *v = json_incref(json_array_get(doc, 0));
+  json_decref(doc);
+  return v;
+}
+
+/* The keys of an evidence object, in order, joined by spaces. */
+static void evidence_keys(json_t *ev, char *buf, size_t len) {
+  const char *k;
+  json_t *v;
+  buf[0] = 0;
+  json_object_foreach(ev, k, v) {
+    strncat(buf, k, len - strlen(buf) - 1);
+    strncat(buf, " ", len - strlen(buf) - 1);
+  }
+}
+
+/* An evidence object is written from its shape's shared text, or key by
+ * key when the host's entry is not the shape's: both say the same in the
+ * same order. */
+static void test_fingerprint_evidence_json_both_ways(void **state) {
+  (void)state;
+  struct tt_seg s = article_syn;
+  s.ttl = 64;
+  s.win = 12345;
+  struct ta_conn c;
+  memset(&c, 0, sizeof c);
+  c.id = 77;
+  c.family = 4;
+  syn_of(&s, &c.side[TA_DIR_ORIG].syn, &c.family, NULL);
+  struct ta_fp_shapes *shapes = ta_fp_shapes_new(1);
+  assert_non_null(shapes);
+  struct ta_fp_host h;
+  memset(&h, 0, sizeof h);
+  ta_fp_host_add(&h, shapes, &c, TA_DIR_ORIG);
+  assert_int_equal(h.n, 1);
+  char summary[320], fast_keys[256], slow_keys[256];
+  ta_fp_summary(summary, sizeof summary, ta_fp_evidence_features(&h, &h.ev[0]));
+
+  json_t *fast = os_guess_json(&h);
+  json_t *ev = json_array_get(json_object_get(fast, "evidence"), 0);
+  assert_string_equal(json_string_value(json_object_get(ev, "features")),
+                      summary);
+  assert_int_equal(json_integer_value(json_object_get(ev, "connection")), 77);
+  evidence_keys(ev, fast_keys, sizeof fast_keys);
+
+  /* another entry than the shape's: the object is written key by key */
+  int other = h.ev[0].entry == 0 ? 1 : 0;
+  const struct ta_fp_entry *e = ta_fp_db_entry(ta_fp_db_default(), other);
+  assert_non_null(e);
+  h.ev[0].entry = (int16_t)other;
+  h.ev[0].packets = 12345678901ull;
+  h.ev[0].dir = TA_DIR_RESP;
+  json_t *slow = os_guess_json(&h);
+  ev = json_array_get(json_object_get(slow, "evidence"), 0);
+  evidence_keys(ev, slow_keys, sizeof slow_keys);
+  assert_string_equal(slow_keys, fast_keys);
+  assert_string_equal(json_string_value(json_object_get(ev, "signature")),
+                      e->id);
+  char os[128];
+  snprintf(os, sizeof os, "%s%s%s", e->os, e->version ? " " : "",
+           e->version ? e->version : "");
+  assert_string_equal(json_string_value(json_object_get(ev, "os")), os);
+  assert_string_equal(json_string_value(json_object_get(ev, "class")),
+                      e->generic ? "generic" : "specific");
+  assert_string_equal(json_string_value(json_object_get(ev, "packet")), "syn");
+  assert_int_equal(json_integer_value(json_object_get(ev, "count")),
+                   12345678901ll);
+  assert_int_equal(json_integer_value(json_object_get(ev, "connection")), 77);
+  assert_string_equal(json_string_value(json_object_get(ev, "direction")),
+                      "resp");
+  assert_string_equal(json_string_value(json_object_get(ev, "features")),
+                      summary);
+  json_decref(fast);
+  json_decref(slow);
+  ta_fp_host_free(&h);
+  ta_fp_shapes_free(shapes);
+}
+
 /* A host whose SYNs come from two different stacks: NAT or a balancer. */
 static void test_fingerprint_several_stacks(void **state) {
   (void)state;
@@ -846,6 +940,7 @@ int main(void) {
       cmocka_unit_test(test_fingerprint_known_stacks),
       cmocka_unit_test(test_fingerprint_memo_matches_as_without),
       cmocka_unit_test(test_fingerprint_unknown_stays_unknown),
+      cmocka_unit_test(test_fingerprint_evidence_json_both_ways),
       cmocka_unit_test(test_fingerprint_several_stacks),
       cmocka_unit_test(test_fingerprint_table_errors),
       cmocka_unit_test(test_fingerprint_table_semantics),

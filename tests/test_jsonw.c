@@ -46,6 +46,23 @@ static void test_jsonw_u64_digits(void **state) {
     check_u64(rnd() >> (rnd() % 64));
 }
 
+/* Every number of up to six digits, windows around each power of ten and
+ * its ninefold, and long numbers cut at 10^8: each digit count's path,
+ * against printf. */
+static void test_jsonw_u64_every_short_number(void **state) {
+  (void)state;
+  for (uint64_t v = 0; v < 1000000; v++)
+    check_u64(v);
+  uint64_t p = 10;
+  for (int i = 1; i < 20; i++, p *= 10)
+    for (uint64_t d = 0; d < 2000; d++) {
+      check_u64(p - 1000 + d);
+      check_u64(p * 9 - 1000 + d > p ? p * 9 - 1000 + d : p);
+    }
+  for (uint64_t hi = 1; hi < 2000; hi++)
+    check_u64(hi * 100000000 + rnd() % 100000000);
+}
+
 /* The seconds as the writer has always printed them. */
 static void secs_reference(char *buf, size_t len, int64_t ns, int digits) {
   uint64_t v = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
@@ -90,6 +107,8 @@ static void test_jsonw_secs_edges_and_rounding(void **state) {
   assert_string_equal(b, "0.0");
   for (int i = 0; i < 100000; i++)
     check_secs((int64_t)(rnd() >> (rnd() % 64)) * (i & 1 ? -1 : 1));
+  for (int64_t us = 0; us < 1000000; us++) /* every fraction's digits */
+    check_secs(us * 1000 + (us % 13) * 1000000000 + (us % 7) * 100);
 }
 
 /* The timestamp through the C library's calendar. */
@@ -128,6 +147,16 @@ static void test_jsonw_time_matches_calendar(void **state) {
     time_reference(want, sizeof want, ns, digits);
     assert_string_equal(got, want);
     *ta__jput_time(memo, ns, digits, m) = 0;
+    assert_string_equal(memo, want);
+  }
+  /* first and last times of hosts in turn: the second changes at each
+   * call, the day mostly not, across several midnights */
+  int64_t fixed = 1705312800123456789LL;
+  int64_t t = 1705276800000000000LL - 50000000000LL;
+  for (int i = 0; i < 200000; i++) {
+    int64_t x = i & 1 ? fixed : (t += 7300000001LL);
+    time_reference(want, sizeof want, x, 6);
+    *ta__jput_time(memo, x, 6, m) = 0;
     assert_string_equal(memo, want);
   }
   /* before 1970, and the ends of what 64 bits of nanoseconds reach */
@@ -177,6 +206,22 @@ static void test_jsonw_addresses_match_inet_ntop(void **state) {
     check_addr(6, ip);
     check_addr(4, ip + (i % 13));
   }
+}
+
+/* Each byte value in each place of a dotted quad (the bytes are copied
+ * as whole words of a table), alone and IPv4-mapped. */
+static void test_jsonw_every_quad_byte(void **state) {
+  (void)state;
+  uint8_t ip[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  for (unsigned b = 0; b < 256; b++)
+    for (int at = 0; at < 4; at++) {
+      uint8_t q[4] = {(uint8_t)(b * 7), (uint8_t)(255 - b), (uint8_t)(b / 3),
+                      (uint8_t)(b ^ 0x55)};
+      q[at] = (uint8_t)b;
+      check_addr(4, q);
+      memcpy(ip + 12, q, 4);
+      check_addr(6, ip);
+    }
 }
 
 /* Decodes the one string in out and compares it with want. */
@@ -284,9 +329,11 @@ static void test_jsonw_memo_slots(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_jsonw_u64_digits),
+      cmocka_unit_test(test_jsonw_u64_every_short_number),
       cmocka_unit_test(test_jsonw_secs_edges_and_rounding),
       cmocka_unit_test(test_jsonw_time_matches_calendar),
       cmocka_unit_test(test_jsonw_addresses_match_inet_ntop),
+      cmocka_unit_test(test_jsonw_every_quad_byte),
       cmocka_unit_test(test_jsonw_long_strings_keep_utf8),
       cmocka_unit_test(test_jsonw_sink_room),
       cmocka_unit_test(test_jsonw_memo_slots),
