@@ -9,7 +9,10 @@
  * numbers (not pointers) of the parts only some hosts need, which live in
  * pools of fixed-size records: what it did as a responder, 64-bit counters
  * once a 16-bit one would pass 65535, full sketch bitmaps, OS evidence.
- * Reporters get the figures in plain form from ta_hosts_each. */
+ * Reporters get the figures in plain form from ta_hosts_each.
+ *
+ * A connection is counted a few calls after it is added, once the steps
+ * between have prefetched the records it touches (see struct pending). */
 #define _GNU_SOURCE /* qsort_r */
 #include "ta_hosts.h"
 
@@ -192,6 +195,7 @@ struct ta_hosts {
 };
 
 _Static_assert(sizeof(struct host) == 96, "a host spans two cache lines");
+_Static_assert(TA_MAX_SERVICES_PER_HOST < 256, "service hints are 8-bit");
 
 static uint64_t mix(uint64_t x) { return ta_hash_mix64(x); }
 

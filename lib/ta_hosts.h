@@ -84,8 +84,9 @@ struct ta_hosts *ta_hosts_new(uint32_t max_hosts, uint64_t seed);
  * overflow figures. Counters are kept in 16 bits until one passes 65535,
  * then in 64 (should that memory not be had, they stay at 65535).
  * c is read during the call only; the count itself may wait for a few
- * later calls (so that the table's memory is fetched ahead), and every
- * function below that reads the table counts what waits first. */
+ * later calls (so that the table's memory is fetched ahead): the readers
+ * below (each, count, overflow) count what waits first, and
+ * ta_hosts_free drops it. */
 void ta_hosts_add(struct ta_hosts *t, const struct ta_conn *c);
 /* Counts every connection still waiting (the readers do it themselves). */
 void ta_hosts_flush(struct ta_hosts *t);
