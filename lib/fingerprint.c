@@ -1233,14 +1233,15 @@ struct group {
   int entry;
 };
 
-static void group_of(struct group *g, const struct ta_conn *c, int dir) {
-  g->syn = &c->side[dir].syn;
-  g->family = c->family;
+static void group_of(struct group *g, const struct ta_syn_features *syn,
+                     uint8_t family) {
+  g->syn = syn;
+  g->family = family;
   if (g->syn->fp_match) {
     g->entry = g->syn->fp_match - 2;
   } else {
     struct ta_fp_features f;
-    ta_fp_features_from_syn(&f, g->syn, c->family);
+    ta_fp_features_from_syn(&f, g->syn, family);
     g->entry = syn_entry(g->syn, &f);
   }
 }
@@ -1267,7 +1268,7 @@ void ta_fp_host_add(struct ta_fp_host *h, struct ta_fp_shapes *shapes,
   if (!c->side[dir].syn.seen)
     return;
   struct group g;
-  group_of(&g, c, dir);
+  group_of(&g, &c->side[dir].syn, c->family);
   for (uint8_t i = 0; i < h->n; i++)
     if (in_group(&shapes->v[h->ev[i].shape], h->ev[i].entry, &g)) {
       h->ev[i].packets++;
@@ -1292,9 +1293,9 @@ void ta_fp_host_free(struct ta_fp_host *h) { memset(h, 0, sizeof *h); }
 
 unsigned ta__fp_ev_find(const struct ta_fp_shapes *shapes,
                         const struct ta__fp_ev *ev, unsigned n,
-                        const struct ta_conn *c, int dir) {
+                        const struct ta_syn_features *syn, uint8_t family) {
   struct group g;
-  group_of(&g, c, dir);
+  group_of(&g, syn, family);
   for (unsigned i = 0; i < n; i++) {
     uint32_t k = ev[i].shape_dir >> 1;
     if (in_group(&shapes->v[k], shapes->entry[k], &g))
@@ -1304,16 +1305,17 @@ unsigned ta__fp_ev_find(const struct ta_fp_shapes *shapes,
 }
 
 bool ta__fp_ev_start(struct ta__fp_ev *e, struct ta_fp_shapes *shapes,
-                     const struct ta_conn *c, int dir) {
+                     const struct ta_syn_features *syn, uint8_t family,
+                     uint64_t id, int dir) {
   struct group g;
   uint32_t shape;
-  if (c->id >> 48)
+  if (id >> 48)
     return false;
-  group_of(&g, c, dir);
+  group_of(&g, syn, family);
   if ((shape = group_shape(shapes, &g)) == UINT32_MAX)
     return false;
-  e->conn_lo = (uint32_t)c->id;
-  e->conn_hi = (uint16_t)(c->id >> 32);
+  e->conn_lo = (uint32_t)id;
+  e->conn_hi = (uint16_t)(id >> 32);
   e->packets_lo = 1;
   e->packets_hi = 0;
   e->shape_dir = shape << 1 | (uint32_t)(dir & 1);

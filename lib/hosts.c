@@ -9,7 +9,10 @@
  * numbers (not pointers) of the parts only some hosts need, which live in
  * pools of fixed-size records: what it did as a responder, 64-bit counters
  * once a 16-bit one would pass 65535, full sketch bitmaps, OS evidence.
- * Reporters get the figures in plain form from ta_hosts_each. */
+ * Reporters get the figures in plain form from ta_hosts_each.
+ *
+ * A connection is counted a few calls after it is added, once the steps
+ * between have prefetched the records it touches (see struct pending). */
 #define _GNU_SOURCE /* qsort_r */
 #include "ta_hosts.h"
 
@@ -138,6 +141,38 @@ struct service {
   uint32_t lat; /* number + 1 of its ta_svc_latency, 0: none measured */
 };
 
+/* A connection waiting to be counted: what counting it reads, copied, as
+ * the connection itself is gone once ta_hosts_add returns. Hashes and
+ * sketch bits are worked out once, when it arrives. */
+struct pending {
+  uint64_t hash[2];          /* addr_hash of each side's address */
+  int64_t first_ts, last_ts;
+  int64_t handshake;         /* ta_lat_handshake, -1 when not measured */
+  uint64_t id;
+  uint8_t ip[2][16];
+  uint16_t port[2];
+  /* each side as the other's peer: its bits in the peers and targets
+   * sketches */
+  uint16_t peer_bit[2], target_bit[2];
+  uint8_t family, scenario;
+  /* hints of the steps ahead (ta_hosts_add): the responder's service,
+   * see service_for; each side's host number + 1 as its slot suggested,
+   * then as checked (0: none, or not known to be the one) */
+  uint8_t svc_found, svc_looked;
+  uint32_t guess[2], host[2];
+  struct ta_syn_features syn[2]; /* syn.seen false: not copied */
+  struct ta_lat_small response;  /* count 0: not copied */
+};
+
+/* Counting a connection reads the slot, then the host, then its responder
+ * part, services and evidence, each a likely cache miss in a big table, and
+ * each found only from the one before. So connections wait in a ring and
+ * move one step a call, each step reading what is now in cache and
+ * prefetching the next, until PEND_DEPTH calls later they are counted,
+ * in arrival order; every read of the table first counts those waiting. */
+#define PEND_DEPTH 6 /* steps 0 to 5, see ta_hosts_add */
+#define PEND_RING 8  /* a power of two above PEND_DEPTH */
+
 /* Open addressing on slots (see SLOT_NUM_BITS), grown to stay at most half
  * full until it reaches max_slots. */
 struct ta_hosts {
@@ -155,9 +190,12 @@ struct ta_hosts {
    * next size when it finds a new shape, and the old one is reused */
   struct pool runs[TA_FP_HOST_EVIDENCE];
   struct ta_fp_shapes *shapes; /* features of the hosts' OS evidence */
+  uint32_t pend_head, n_pend;  /* oldest waiting connection, how many */
+  struct pending pend[PEND_RING];
 };
 
 _Static_assert(sizeof(struct host) == 96, "a host spans two cache lines");
+_Static_assert(TA_MAX_SERVICES_PER_HOST < 256, "service hints are 8-bit");
 
 static uint64_t mix(uint64_t x) { return ta_hash_mix64(x); }
 
@@ -244,10 +282,9 @@ static void maybe_grow(struct ta_hosts *t) {
   t->mask = (uint32_t)mask;
 }
 
-static struct host *lookup(struct ta_hosts *t, uint8_t family,
+static struct host *lookup(struct ta_hosts *t, uint64_t hash, uint8_t family,
                            const uint8_t *ip) {
   maybe_grow(t);
-  uint64_t hash = addr_hash(t->seed, family, ip);
   uint32_t tag = slot_of(hash, 0);
   uint64_t i = hash & t->mask;
   for (uint64_t probes = 0; probes <= t->mask; probes++, i = (i + 1) & t->mask) {
@@ -351,24 +388,30 @@ uint64_t ta_host_sketch_estimate(unsigned set) {
   return (uint64_t)llround(-m * log((m - set) / m));
 }
 
-/* The bits of the peer and of the peer's port, hashed once for both. */
-static void count_peer(struct ta_hosts *t, sketch *peers, sketch *targets,
-                       const struct ta_side *peer) {
+/* The bits of one side, as the other's peer and target, hashed once for
+ * both. */
+static void peer_bits(struct pending *p, int dir) {
   uint64_t a = 0, b = 0;
-  memcpy(&a, peer->ip, 8);
-  memcpy(&b, peer->ip + 8, 8);
+  memcpy(&a, p->ip[dir], 8);
+  memcpy(&b, p->ip[dir] + 8, 8);
   uint64_t key = mix(a ^ mix(b));
-  sketch_add(t, peers, (unsigned)(mix(key) % TA_HOST_SKETCH_BITS));
-  sketch_add(t, targets,
-             (unsigned)(mix(key ^ peer->port * 0x9e3779b97f4a7c15ull) %
-                        TA_HOST_SKETCH_BITS));
+  p->peer_bit[dir] = (uint16_t)(mix(key) % TA_HOST_SKETCH_BITS);
+  p->target_bit[dir] =
+      (uint16_t)(mix(key ^ p->port[dir] * 0x9e3779b97f4a7c15ull) %
+                 TA_HOST_SKETCH_BITS);
 }
 
-static void count_times(struct host *h, const struct ta_conn *c) {
-  if (!h->first_ts || c->first_ts < h->first_ts)
-    h->first_ts = c->first_ts;
-  if (c->last_ts > h->last_ts)
-    h->last_ts = c->last_ts;
+static void count_peer(struct ta_hosts *t, sketch *peers, sketch *targets,
+                       const struct pending *p, int peer) {
+  sketch_add(t, peers, p->peer_bit[peer]);
+  sketch_add(t, targets, p->target_bit[peer]);
+}
+
+static void count_times(struct host *h, const struct pending *p) {
+  if (!h->first_ts || p->first_ts < h->first_ts)
+    h->first_ts = p->first_ts;
+  if (p->last_ts > h->last_ts)
+    h->last_ts = p->last_ts;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -408,11 +451,38 @@ static bool services_room(struct responder *r) {
   return true;
 }
 
-static struct service *service_for(struct responder *r, uint16_t port) {
+/* Index of port among r's services from the from-th on, n_services when
+ * none has it. A busy server answers on dozens of ports, so they are
+ * compared four at a time: a 16-bit lane of x is zero where the port is,
+ * and the lowest lane flagged by the borrow trick is exact. */
+static uint32_t service_find(const struct responder *r, uint16_t port,
+                             uint32_t from) {
   const uint16_t *ports = svc_ports(r);
-  for (uint32_t i = 0; i < r->n_services; i++)
-    if (ports[i] == port)
-      return svc_at(r, i);
+  const uint64_t ones = 0x0001000100010001ull, highs = ones << 15;
+  uint32_t i = from, n = r->n_services;
+  for (; i + 4 <= n; i += 4) {
+    uint64_t x;
+    memcpy(&x, ports + i, sizeof x);
+    x ^= port * ones;
+    uint64_t zero = (x - ones) & ~x & highs;
+    if (zero)
+      return i + (uint32_t)__builtin_ctzll(zero) / 16;
+  }
+  while (i < n && ports[i] != port)
+    i++;
+  return i;
+}
+
+/* The hints of a look ahead (struct pending): found, the index + 1; else
+ * how many ports were looked at, none of them the one. Ports are only ever
+ * appended, so both stay true. */
+static struct service *service_for(struct responder *r, uint16_t port,
+                                   uint8_t found, uint8_t looked) {
+  if (found)
+    return svc_at(r, found - 1u);
+  uint32_t i = service_find(r, port, looked);
+  if (i < r->n_services)
+    return svc_at(r, i);
   if (r->n_services >= TA_MAX_SERVICES_PER_HOST || !services_room(r))
     return NULL;
   svc_ports(r)[r->n_services] = port;
@@ -424,31 +494,31 @@ static struct service *service_for(struct responder *r, uint16_t port) {
 /* Adds the connection's handshake round trip and response times to its
  * service; the distributions are taken with the first measurement. */
 static void service_latency(struct ta_hosts *t, struct service *s,
-                            const struct ta_conn *c) {
-  int64_t hs = ta_lat_handshake(&c->lat);
-  if (hs < 0 && c->lat.response.count == 0)
+                            const struct pending *p) {
+  if (p->handshake < 0 && p->response.count == 0)
     return;
   if (!s->lat && !(s->lat = pool_get(&t->latency)))
     return; /* out of memory: the counts still stand */
   struct ta_svc_latency *l = pool_at(&t->latency, s->lat - 1);
-  if (hs >= 0)
-    ta_lat_dist_add(&l->handshake, hs);
-  ta_lat_dist_merge(&l->response, &c->lat.response);
+  if (p->handshake >= 0)
+    ta_lat_dist_add(&l->handshake, p->handshake);
+  ta_lat_dist_merge(&l->response, &p->response);
 }
 
 /* False only when the responder part could not be had. */
 static bool count_resp(struct ta_hosts *t, struct host *h,
-                       const struct ta_conn *c) {
+                       const struct pending *p) {
   if (!h->resp && !(h->resp = pool_get(&t->responders)))
     return false;
   struct responder *r = pool_at(&t->responders, h->resp - 1);
-  counts_add(t, &r->role, c->scenario);
-  count_peer(t, &r->peers, &r->targets, &c->side[TA_DIR_ORIG]);
-  count_times(h, c);
-  struct service *s = service_for(r, c->side[TA_DIR_RESP].port);
+  counts_add(t, &r->role, p->scenario);
+  count_peer(t, &r->peers, &r->targets, p, TA_DIR_ORIG);
+  count_times(h, p);
+  struct service *s =
+      service_for(r, p->port[TA_DIR_RESP], p->svc_found, p->svc_looked);
   if (s) {
-    counts_add(t, &s->by, c->scenario);
-    service_latency(t, s, c);
+    counts_add(t, &s->by, p->scenario);
+    service_latency(t, s, p);
   } else {
     r->services_overflow++;
   }
@@ -456,10 +526,10 @@ static bool count_resp(struct ta_hosts *t, struct host *h,
 }
 
 static void count_orig(struct ta_hosts *t, struct host *h,
-                       const struct ta_conn *c) {
-  counts_add(t, &h->orig, c->scenario);
-  count_peer(t, &h->peers, &h->targets, &c->side[TA_DIR_RESP]);
-  count_times(h, c);
+                       const struct pending *p) {
+  counts_add(t, &h->orig, p->scenario);
+  count_peer(t, &h->peers, &h->targets, p, TA_DIR_RESP);
+  count_times(h, p);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -470,17 +540,19 @@ static struct ta__fp_ev *ev_run(const struct ta_hosts *t, const struct host *h) 
 }
 
 static void count_evidence(struct ta_hosts *t, struct host *h,
-                           const struct ta_conn *c, int dir) {
-  if (!c->side[dir].syn.seen)
+                           const struct pending *p, int dir) {
+  const struct ta_syn_features *syn = &p->syn[dir];
+  if (!syn->seen)
     return;
   struct ta__fp_ev *run = ev_run(t, h), e;
-  unsigned i = ta__fp_ev_find(t->shapes, run, h->n_ev, c, dir);
+  unsigned i = ta__fp_ev_find(t->shapes, run, h->n_ev, syn, p->family);
   if (i < h->n_ev) {
     ta__fp_ev_count(&run[i]);
     return;
   }
   uint32_t ref;
-  if (h->n_ev >= TA_FP_HOST_EVIDENCE || !ta__fp_ev_start(&e, t->shapes, c, dir) ||
+  if (h->n_ev >= TA_FP_HOST_EVIDENCE ||
+      !ta__fp_ev_start(&e, t->shapes, syn, p->family, p->id, dir) ||
       !(ref = pool_get(&t->runs[h->n_ev]))) {
     h->ev_overflow++;
     return;
@@ -494,18 +566,195 @@ static void count_evidence(struct ta_hosts *t, struct host *h,
   h->ev = ref;
 }
 
-void ta_hosts_add(struct ta_hosts *t, const struct ta_conn *c) {
+static void count_pending(struct ta_hosts *t, const struct pending *p) {
   for (int dir = 0; dir < 2; dir++) {
-    struct host *h = lookup(t, c->family, c->side[dir].ip);
-    if (!h || (dir == TA_DIR_RESP && !count_resp(t, h, c))) {
+    struct host *h = p->host[dir] ? host_at(t, p->host[dir] - 1)
+                                  : lookup(t, p->hash[dir], p->family, p->ip[dir]);
+    if (!h || (dir == TA_DIR_RESP && !count_resp(t, h, p))) {
       t->overflow++;
       continue;
     }
     if (dir == TA_DIR_ORIG)
-      count_orig(t, h, c);
-    count_evidence(t, h, c, dir);
+      count_orig(t, h, p);
+    count_evidence(t, h, p, dir);
   }
 }
+
+/* ------------------------------------------------------------------------ */
+/* Counting ahead: the steps that prefetch what a waiting connection will
+ * touch. They only read the table as it is now and change nothing, so a
+ * guess gone stale (the slots grew, a connection before this one added the
+ * host or a service) costs a wasted prefetch, never a wrong count. */
+
+static void prefetch2(const void *a, size_t len) {
+  __builtin_prefetch(a);
+  __builtin_prefetch((const char *)a + len - 1);
+}
+
+static void prefetch_sketch(const struct ta_hosts *t, sketch s) {
+  if (sketch_set(s) > SKETCH_INLINE)
+    __builtin_prefetch(pool_at(&t->bitmaps, (uint32_t)(s >> 32) - 1));
+}
+
+/* The host number + 1 the first slot of the hash's tag gives, 0 when none
+ * does within a few probes. */
+static uint32_t guess_host(const struct ta_hosts *t, uint64_t hash) {
+  uint32_t tag = slot_of(hash, 0);
+  uint64_t i = hash & t->mask;
+  for (int probes = 0; probes < 8; probes++, i = (i + 1) & t->mask) {
+    uint32_t slot = t->slots[i];
+    if (!slot)
+      return 0;
+    if ((slot & ~SLOT_NUM_MASK) == tag)
+      return slot & SLOT_NUM_MASK;
+  }
+  return 0;
+}
+
+/* The host guessed for side dir, if it is the one. A host keeps its
+ * number, so later steps and the count need not check again. */
+static struct host *guess_check(const struct ta_hosts *t, struct pending *p,
+                                int dir) {
+  if (!p->guess[dir])
+    return NULL;
+  struct host *h = host_at(t, p->guess[dir] - 1);
+  if (h->family != p->family || memcmp(h->ip, p->ip[dir], 16) != 0)
+    return NULL;
+  p->host[dir] = p->guess[dir];
+  return h;
+}
+
+static const struct responder *guessed_resp(const struct ta_hosts *t,
+                                            const struct pending *p) {
+  if (!p->host[TA_DIR_RESP])
+    return NULL;
+  const struct host *h = host_at(t, p->host[TA_DIR_RESP] - 1);
+  return h->resp ? pool_at(&t->responders, h->resp - 1) : NULL;
+}
+
+/* Step 1, slots read: the hosts. */
+static void step1_hosts(const struct ta_hosts *t, struct pending *p) {
+  for (int dir = 0; dir < 2; dir++)
+    if ((p->guess[dir] = guess_host(t, p->hash[dir])))
+      prefetch2(host_at(t, p->guess[dir] - 1), sizeof(struct host));
+}
+
+/* Step 2, hosts read: their responder part, evidence, bitmaps. */
+static void step2_parts(const struct ta_hosts *t, struct pending *p) {
+  for (int dir = 0; dir < 2; dir++) {
+    const struct host *h = guess_check(t, p, dir);
+    if (!h)
+      continue;
+    if (h->n_ev && p->syn[dir].seen)
+      prefetch2(ev_run(t, h), h->n_ev * sizeof(struct ta__fp_ev));
+    if (dir == TA_DIR_RESP && h->resp)
+      __builtin_prefetch(pool_at(&t->responders, h->resp - 1));
+    if (dir == TA_DIR_ORIG) {
+      prefetch_sketch(t, h->peers);
+      prefetch_sketch(t, h->targets);
+    }
+  }
+}
+
+/* Step 3, responder part read: its ports and bitmaps. */
+static void step3_ports(const struct ta_hosts *t, const struct pending *p) {
+  const struct responder *r = guessed_resp(t, p);
+  if (!r)
+    return;
+  if (r->n_services)
+    prefetch2(r->services, r->n_services * sizeof(uint16_t));
+  prefetch_sketch(t, r->peers);
+  prefetch_sketch(t, r->targets);
+}
+
+/* Step 4, ports read: the service, found once for the count too. */
+static void step4_service(const struct ta_hosts *t, struct pending *p) {
+  const struct responder *r = guessed_resp(t, p);
+  if (!r)
+    return;
+  uint32_t i = service_find(r, p->port[TA_DIR_RESP], 0);
+  if (i < r->n_services) {
+    p->svc_found = (uint8_t)(i + 1);
+    __builtin_prefetch(svc_at(r, i));
+  } else {
+    p->svc_looked = (uint8_t)i;
+  }
+}
+
+/* Step 5, service read: its latency distributions. */
+static void step5_latency(const struct ta_hosts *t, const struct pending *p) {
+  const struct responder *r;
+  if (!p->svc_found || !(r = guessed_resp(t, p)))
+    return;
+  const struct service *s = svc_at(r, p->svc_found - 1u);
+  if (s->lat && (p->handshake >= 0 || p->response.count))
+    prefetch2(pool_at(&t->latency, s->lat - 1), sizeof(struct ta_svc_latency));
+}
+
+/* Step 0: copies what counting c reads, and prefetches its slots. */
+static void pending_fill(const struct ta_hosts *t, struct pending *p,
+                         const struct ta_conn *c) {
+  p->family = c->family;
+  p->scenario = c->scenario;
+  p->first_ts = c->first_ts;
+  p->last_ts = c->last_ts;
+  p->id = c->id;
+  p->svc_found = p->svc_looked = 0;
+  p->guess[0] = p->guess[1] = p->host[0] = p->host[1] = 0;
+  p->handshake = ta_lat_handshake(&c->lat);
+  if (c->lat.response.count)
+    p->response = c->lat.response;
+  else
+    p->response.count = 0;
+  for (int dir = 0; dir < 2; dir++) {
+    const struct ta_side *side = &c->side[dir];
+    memcpy(p->ip[dir], side->ip, 16);
+    p->port[dir] = side->port;
+    if (side->syn.seen)
+      p->syn[dir] = side->syn;
+    else
+      p->syn[dir].seen = false;
+    p->hash[dir] = addr_hash(t->seed, p->family, p->ip[dir]);
+    __builtin_prefetch(&t->slots[p->hash[dir] & t->mask]);
+    peer_bits(p, dir);
+  }
+}
+
+static struct pending *pending_at(struct ta_hosts *t, uint32_t k) {
+  return &t->pend[(t->pend_head + k) % PEND_RING];
+}
+
+/* Counts every connection still waiting. */
+static void drain(struct ta_hosts *t) {
+  for (; t->n_pend; t->n_pend--) {
+    count_pending(t, pending_at(t, 0));
+    t->pend_head = (t->pend_head + 1) % PEND_RING;
+  }
+}
+
+/* Each waiting connection takes its next step: n, the connections waiting
+ * with c, is the age of the oldest + 1. */
+void ta_hosts_add(struct ta_hosts *t, const struct ta_conn *c) {
+  uint32_t n = ++t->n_pend;
+  pending_fill(t, pending_at(t, n - 1), c);
+  if (n > 1)
+    step1_hosts(t, pending_at(t, n - 2));
+  if (n > 2)
+    step2_parts(t, pending_at(t, n - 3));
+  if (n > 3)
+    step3_ports(t, pending_at(t, n - 4));
+  if (n > 4)
+    step4_service(t, pending_at(t, n - 5));
+  if (n > 5)
+    step5_latency(t, pending_at(t, n - 6));
+  if (n > PEND_DEPTH) {
+    count_pending(t, pending_at(t, 0));
+    t->pend_head = (t->pend_head + 1) % PEND_RING;
+    t->n_pend--;
+  }
+}
+
+void ta_hosts_flush(struct ta_hosts *t) { drain(t); }
 
 /* ------------------------------------------------------------------------ */
 /* Reading */
@@ -573,6 +822,7 @@ static int host_cmp(const void *a, const void *b, void *ctx) {
 
 void ta_hosts_each(struct ta_hosts *t, void (*fn)(void *, const struct ta_host *),
                    void *ctx) {
+  drain(t);
   uint32_t *all = malloc((t->count ? t->count : 1) * sizeof *all);
   struct ta_service *svc = malloc(TA_MAX_SERVICES_PER_HOST * sizeof *svc);
   struct ta_host *v = malloc(sizeof *v);
@@ -590,8 +840,15 @@ void ta_hosts_each(struct ta_hosts *t, void (*fn)(void *, const struct ta_host *
   free(all);
 }
 
-uint64_t ta_hosts_count(const struct ta_hosts *t) { return t->count; }
-uint64_t ta_hosts_overflow(const struct ta_hosts *t) { return t->overflow; }
+uint64_t ta_hosts_count(struct ta_hosts *t) {
+  drain(t);
+  return t->count;
+}
+
+uint64_t ta_hosts_overflow(struct ta_hosts *t) {
+  drain(t);
+  return t->overflow;
+}
 
 static void responder_free(struct ta_hosts *t, struct responder *r) {
   for (uint32_t j = 0; j < r->n_services; j++) {

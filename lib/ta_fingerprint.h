@@ -211,16 +211,19 @@ struct ta__fp_ev {
   uint32_t shape_dir; /* shape << 1 | dir */
 };
 
-/* Index among ev[0..n) of the entry whose shape side dir of c has (that
- * side sent a SYN or SYN/ACK), or n when none has it. */
+/* Index among ev[0..n) of the entry whose shape the SYN or SYN/ACK syn
+ * (of a connection of that address family) has, or n when none has it.
+ * They take the side's features rather than the connection, which the
+ * host table does not keep while a count waits (lib/hosts.c). */
 unsigned ta__fp_ev_find(const struct ta_fp_shapes *shapes,
                         const struct ta__fp_ev *ev, unsigned n,
-                        const struct ta_conn *c, int dir);
-/* Starts e with side dir of c as a new shape, adding its features to
- * shapes. False when memory runs out or the id does not fit; the caller
- * counts the packet as overflow. */
+                        const struct ta_syn_features *syn, uint8_t family);
+/* Starts e with syn, side dir of connection id, as a new shape, adding its
+ * features to shapes. False when memory runs out or the id does not fit;
+ * the caller counts the packet as overflow. */
 bool ta__fp_ev_start(struct ta__fp_ev *e, struct ta_fp_shapes *shapes,
-                     const struct ta_conn *c, int dir);
+                     const struct ta_syn_features *syn, uint8_t family,
+                     uint64_t id, int dir);
 /* One more packet of e's shape. */
 static inline void ta__fp_ev_count(struct ta__fp_ev *e) {
   if (e->packets_lo != UINT32_MAX) {

@@ -82,8 +82,14 @@ struct ta_hosts *ta_hosts_new(uint32_t max_hosts, uint64_t seed);
 /* Counts a finalized connection for both of its hosts. Cannot fail: when
  * the table is full (or memory runs out) the connection is counted in the
  * overflow figures. Counters are kept in 16 bits until one passes 65535,
- * then in 64 (should that memory not be had, they stay at 65535). */
+ * then in 64 (should that memory not be had, they stay at 65535).
+ * c is read during the call only; the count itself may wait for a few
+ * later calls (so that the table's memory is fetched ahead): the readers
+ * below (each, count, overflow) count what waits first, and
+ * ta_hosts_free drops it. */
 void ta_hosts_add(struct ta_hosts *t, const struct ta_conn *c);
+/* Counts every connection still waiting (the readers do it themselves). */
+void ta_hosts_flush(struct ta_hosts *t);
 /* Threshold of failed attempts and distinct targets to flag a scanner;
  * applied when the hosts are read (ta_hosts_each). */
 void ta_hosts_set_scan_threshold(struct ta_hosts *t, uint64_t failed,
@@ -93,9 +99,9 @@ void ta_hosts_set_scan_threshold(struct ta_hosts *t, uint64_t failed,
  * their comments say so). */
 void ta_hosts_each(struct ta_hosts *t, void (*fn)(void *, const struct ta_host *),
                    void *ctx);
-uint64_t ta_hosts_count(const struct ta_hosts *t);
+uint64_t ta_hosts_count(struct ta_hosts *t);
 /* Connections whose host did not fit in the table. */
-uint64_t ta_hosts_overflow(const struct ta_hosts *t);
+uint64_t ta_hosts_overflow(struct ta_hosts *t);
 /* Thresholds in force (for the report). */
 void ta_hosts_scan_threshold(const struct ta_hosts *t, uint64_t *failed,
                              uint64_t *targets);

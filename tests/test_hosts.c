@@ -1,6 +1,7 @@
 /* tcpaudit - tests: the per-host aggregates (lib/hosts.c): counters past
  * 16 bits, peer sketches past their inline bits, OS evidence past its cap,
- * the scan flag, address order and a full table. */
+ * the scan flag, address order and a full table, and counts that wait a
+ * few calls (for prefetching) yet read the same as counts made at once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -250,12 +251,185 @@ static void test_hosts_order_scan_and_full(void **state) {
   ta_hosts_free(t);
 }
 
+/* Folds what reporters read of a host into *d. */
+static void fold(uint64_t *d, uint64_t v) { *d = ta_hash_mix64(*d ^ v); }
+
+static void fold_role(uint64_t *d, const struct ta_host_role *r) {
+  fold(d, r->connections);
+  for (int i = 0; i < TA_SC_COUNT; i++)
+    fold(d, r->by_scenario[i]);
+  fold(d, r->distinct_peers);
+  fold(d, r->distinct_targets);
+}
+
+static void fold_lat(uint64_t *d, const struct ta_lat_dist *l) {
+  fold(d, l->count);
+  fold(d, (uint64_t)ta_lat_dist_min(l));
+  fold(d, (uint64_t)ta_lat_dist_max(l));
+  fold(d, (uint64_t)ta_lat_dist_quantile(l, 0.5));
+}
+
+static void fold_host(void *ctx, const struct ta_host *h) {
+  uint64_t *d = ctx, ip[2];
+  memcpy(ip, h->ip, 16);
+  fold(d, h->family);
+  fold(d, ip[0]);
+  fold(d, ip[1]);
+  fold(d, (uint64_t)h->first_ts);
+  fold(d, (uint64_t)h->last_ts);
+  fold(d, h->scan_suspect);
+  fold(d, h->failed_attempts);
+  fold_role(d, &h->as_orig);
+  fold_role(d, &h->as_resp);
+  fold(d, h->n_services);
+  fold(d, h->services_overflow);
+  for (uint32_t i = 0; i < h->n_services; i++) {
+    const struct ta_service *s = &h->services[i];
+    fold(d, s->port);
+    for (int k = 0; k < TA_SC_COUNT; k++)
+      fold(d, s->by_scenario[k]);
+    fold(d, s->lat != NULL);
+    if (s->lat) {
+      fold_lat(d, &s->lat->handshake);
+      fold_lat(d, &s->lat->response);
+    }
+  }
+  fold(d, h->os.n);
+  fold(d, h->os.overflow);
+  for (uint8_t i = 0; i < h->os.n; i++) {
+    fold(d, h->os.ev[i].packets);
+    fold(d, h->os.ev[i].conn_id);
+    fold(d, h->os.ev[i].entry);
+    fold(d, h->os.ev[i].dir);
+    fold(d, ta_fp_evidence_features(&h->os, &h->os.ev[i])->ttl);
+  }
+}
+
+static uint64_t digest(struct ta_hosts *t) {
+  uint64_t d = ta_hosts_count(t);
+  ta_hosts_each(t, fold_host, &d);
+  fold(&d, ta_hosts_overflow(t));
+  return d;
+}
+
+/* The i-th connection of a stream that keeps coming back to a few busy
+ * hosts (so that a host, or a service of it, is often new while earlier
+ * connections to it still wait) among many that grow the table. */
+static void stream_conn(struct ta_conn *c, uint64_t i) {
+  uint64_t r = ta_hash_mix64(i + 1);
+  uint32_t from = r % 4 ? 0x0a000000 + (uint32_t)(r >> 8) % 24
+                        : 0x0b000000 + (uint32_t)(r >> 8) % 3000;
+  uint32_t to = 0x0c000000 + (uint32_t)(r >> 20) % 6;
+  uint16_t port = (uint16_t)(1 + (r >> 28) % 90); /* past the 64 kept */
+  conn_set(c, i, from, to, port, (int)((r >> 36) % TA_SC_COUNT));
+  c->first_ts = 1000 + (int64_t)((r >> 40) % 5000);
+  c->last_ts = c->first_ts + (int64_t)((r >> 44) % 100);
+  if ((r >> 50) % 3 == 0)
+    with_syn(c, TA_DIR_ORIG, (uint8_t)(60 + (r >> 52) % 9));
+  if ((r >> 56) % 2 == 0)
+    with_syn(c, TA_DIR_RESP, 64);
+  if ((r >> 58) % 2 == 0) {
+    c->lat.flags = TA_LAT_HS_DONE;
+    c->lat.hs_us = (uint32_t)(100 + (r >> 30) % 900);
+  }
+  if ((r >> 60) % 2 == 0)
+    ta_lat_small_add(&c->lat.response, (int64_t)(1000 * (1 + (r >> 34) % 50)));
+}
+
+/* Counts read the same whether each connection is counted at once (a read
+ * after every one counts what waits), waits its turn, or is counted part
+ * way (reads now and then), and whether the table is full or not. */
+static void test_hosts_waiting_counts_read_the_same(void **state) {
+  (void)state;
+  struct ta_conn *c = malloc(sizeof *c);
+  assert_non_null(c);
+  for (uint32_t max = 64; max <= 8192; max *= 128) {
+    struct ta_hosts *now = ta_hosts_new(max, 9), *later = ta_hosts_new(max, 9);
+    struct ta_hosts *sometimes = ta_hosts_new(max, 9);
+    assert_non_null(now);
+    assert_non_null(later);
+    assert_non_null(sometimes);
+    uint64_t hosts_seen = 0;
+    for (uint64_t i = 0; i < 20000; i++) {
+      stream_conn(c, i);
+      ta_hosts_add(now, c);
+      uint64_t n = ta_hosts_count(now);
+      assert_true(n >= hosts_seen && n - hosts_seen <= 2);
+      hosts_seen = n;
+      ta_hosts_add(later, c);
+      ta_hosts_add(sometimes, c);
+      if (ta_hash_mix64(i) % 5 == 0)
+        ta_hosts_count(sometimes);
+    }
+    assert_int_equal(ta_hosts_count(later), hosts_seen);
+    assert_int_equal(ta_hosts_overflow(later) > 0, max == 64);
+    uint64_t d = digest(now);
+    assert_true(digest(later) == d);
+    assert_true(digest(sometimes) == d);
+    ta_hosts_free(now);
+    ta_hosts_free(later);
+    ta_hosts_free(sometimes);
+  }
+  free(c);
+}
+
+/* Every read counts the connections still waiting: a host is there right
+ * after its first connection, a service's figures right after each. */
+static void test_hosts_reads_count_what_waits(void **state) {
+  (void)state;
+  struct ta_hosts *t = ta_hosts_new(16, 11);
+  struct ta_conn *c = malloc(sizeof *c);
+  assert_non_null(t);
+  assert_non_null(c);
+  assert_int_equal(ta_hosts_count(t), 0);
+  conn_set(c, 1, A, B, 80, TA_SC_COMPLETED);
+  ta_hosts_add(t, c);
+  assert_int_equal(ta_hosts_count(t), 2);
+  for (uint64_t i = 0; i < 5; i++) { /* fewer than wait at a time */
+    conn_set(c, 2 + i, A, B, (uint16_t)(80 + i % 2), TA_SC_REFUSED);
+    ta_hosts_add(t, c);
+  }
+  struct seen *s = read_all(t);
+  assert_int_equal(s->n, 2);
+  assert_int_equal(s->h[0].as_orig.connections, 6);
+  assert_int_equal(s->h[1].n_services, 2);
+  assert_int_equal(s->svc[1].port, 80);
+  assert_int_equal(s->svc[1].by_scenario[TA_SC_COMPLETED], 1);
+  assert_int_equal(s->svc[1].by_scenario[TA_SC_REFUSED], 3);
+  free(s);
+  /* a full table: the overflow is there too, and adding goes on after */
+  for (uint32_t h = 0; h < 20; h++) {
+    conn_set(c, 100 + h, 0x0d000000 + h, B, 80, TA_SC_COMPLETED);
+    ta_hosts_add(t, c);
+  }
+  assert_int_equal(ta_hosts_overflow(t), 6);
+  assert_int_equal(ta_hosts_count(t), 16);
+  conn_set(c, 200, A, B, 81, TA_SC_COMPLETED);
+  ta_hosts_add(t, c);
+  ta_hosts_flush(t);
+  struct first *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  ta_hosts_each(t, first_only, f); /* A sorts first */
+  assert_int_equal(f->h.as_orig.connections, 7);
+  free(f);
+  /* freed with connections waiting: they own nothing */
+  for (uint64_t i = 0; i < 3; i++) {
+    conn_set(c, 300 + i, A, B, 82, TA_SC_COMPLETED);
+    ta_lat_small_add(&c->lat.response, 5000);
+    ta_hosts_add(t, c);
+  }
+  free(c);
+  ta_hosts_free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hosts_counters_pass_16_bits),
       cmocka_unit_test(test_hosts_sketch_past_inline_bits),
       cmocka_unit_test(test_hosts_evidence_cap),
       cmocka_unit_test(test_hosts_order_scan_and_full),
+      cmocka_unit_test(test_hosts_waiting_counts_read_the_same),
+      cmocka_unit_test(test_hosts_reads_count_what_waits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
