@@ -21,6 +21,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#define LINE_BYTES 64u /* a cache line */
 #define POOL_CHUNK 1024u /* records allocated at once as the table grows */
 #define PACK_CHUNK_BYTES 65536u /* packed records allocated at once */
 /* Buckets to begin with (128 KB): the array doubles whenever the table
@@ -114,13 +115,18 @@ struct held_more {
  * each family has its pool. */
 struct attempt {
   struct node n;
+  /* the packets after the first SYN, in order; in the node's cache line,
+   * so that they can be fetched while only that line is at hand */
+  struct held_more *more;
   uint8_t family, n_syns, n_rsts; /* family 4 or 6 */
   uint16_t sport, dport; /* the originator's, the responder's */
   uint32_t seq;
-  struct held_more *more; /* the packets after the first SYN, in order */
   struct held first;
   uint8_t addr[]; /* the originator's address, then the responder's */
 };
+
+_Static_assert(offsetof(struct attempt, more) + sizeof(void *) <= LINE_BYTES,
+               "an attempt's node and packet list share a line");
 
 static size_t attempt_alen(const struct attempt *a) {
   return a->family == 6 ? 16 : 4;
@@ -169,7 +175,7 @@ struct packed {
  * once the table has grown. Items begin on a cache line, so that one of
  * a multiple of its size (an IPv4 attempt, a packed record) spans no more
  * lines than it must: each is a miss when the table is big. */
-#define LINE 64u
+#define LINE LINE_BYTES
 struct pool_chunk {
   struct pool_chunk *next; /* items follow, a line from the start */
 };
@@ -294,6 +300,17 @@ static bool tuple_match(const struct node *n, const struct ta_packet *p) {
   return tuple_equal(a->family, src, a->sport, dst, a->dport, p);
 }
 
+/* Prefetching is a hint: it changes nothing. The helpers are inlined
+ * always: GCC finds a function that only prefetches free of effects, and
+ * drops each call to it. */
+#define PREFETCHER static inline __attribute__((always_inline)) void
+/* Every line of [p, p + bytes). */
+PREFETCHER prefetch_range(const void *p, size_t bytes) {
+  uintptr_t at = (uintptr_t)p & ~(uintptr_t)(LINE - 1);
+  for (; at < (uintptr_t)p + bytes; at += LINE)
+    __builtin_prefetch((const void *)at);
+}
+
 /* ---- pools ---- */
 
 static bool pool_grow(struct pool *p) {
@@ -317,12 +334,16 @@ static bool pool_grow(struct pool *p) {
   return true;
 }
 
-/* NULL when the pool is at its cap or memory ran out. */
+/* NULL when the pool is at its cap or memory ran out. The link of the
+ * item handed out next is fetched meanwhile: the free list is a stack, and
+ * an item deep in it was last touched long ago. */
 static void *pool_get(struct pool *p) {
   if (!p->free && !pool_grow(p))
     return NULL;
   void *it = p->free;
   memcpy(&p->free, it, sizeof p->free);
+  if (p->free)
+    __builtin_prefetch(p->free);
   return it;
 }
 
@@ -620,6 +641,81 @@ static void node_replace(struct ta_flow_table *t, struct node *from,
     l->tail = to;
 }
 
+/* ---- prefetching ---- */
+
+/* Records are handed on and packed from the heads of the lists (and the
+ * packing cursors), each a few packets after the one before: records idle
+ * for seconds, long out of the cache, each reached from the one before.
+ * So as the line moves up, what the next records will need is fetched
+ * meanwhile, a step at a time, each step reading only lines fetched the
+ * step before: the node two places back, then the bucket slot (and an
+ * attempt's first held packet) of the one behind, then the whole of the
+ * next record and the chain it is unlinked from. */
+
+/* What handing on or packing e reads past its node's line. */
+PREFETCHER prefetch_body(const struct ta_flow_table *t, const struct node *e) {
+  const char *c = (const char *)e;
+  if (e->form == FORM_FULL) {
+    prefetch_range(c + LINE, sizeof(struct full) - LINE);
+  } else if (e->form == FORM_PACKED) {
+    const struct packed *pk = (const struct packed *)e;
+    prefetch_range(c + LINE, t->packs[pk->cls].item - LINE);
+  } else {
+    const struct attempt *a = (const struct attempt *)e;
+    prefetch_range(c + LINE, t->attempts[attempt_pool(a->family)].item - LINE);
+    /* the first held packet was fetched a step before; then the next */
+    if (a->more && a->more->next)
+      prefetch_range(a->more->next, sizeof *a->more);
+  }
+}
+
+/* e is next to be handed on or packed (what packing reads of a record
+ * that is not full is its node alone). */
+PREFETCHER prefetch_next(const struct ta_flow_table *t, const struct node *e,
+                         bool packing) {
+  if (!packing || e->form == FORM_FULL)
+    prefetch_body(t, e);
+  __builtin_prefetch(t->buckets[e->hash & t->mask]); /* the chain's first */
+  const struct node *n = e->next;
+  if (!n)
+    return;
+  __builtin_prefetch(&t->buckets[n->hash & t->mask]);
+  if (!packing && n->form == FORM_ATTEMPT) {
+    const struct held_more *m = ((const struct attempt *)n)->more;
+    if (m)
+      prefetch_range(m, sizeof *m);
+  }
+  if (n->next)
+    __builtin_prefetch(n->next);
+}
+
+/* The pending records are handed on in id order, which is no order in
+ * memory (the end of the capture hands on the whole table so): while one
+ * is, the node of the one DUE_AHEAD places on is fetched, then, half as
+ * far on, its body and bucket slot, then, half as far again, the chain.
+ * Those of the first few places are fetched as the first is. */
+#define DUE_AHEAD 8u
+PREFETCHER prefetch_due_body(const struct ta_flow_table *t,
+                             const struct node *e) {
+  prefetch_body(t, e);
+  __builtin_prefetch(&t->buckets[e->hash & t->mask]);
+}
+
+PREFETCHER prefetch_due(const struct ta_flow_table *t, size_t i) {
+  size_t n = t->due_len;
+  if (i + DUE_AHEAD < n)
+    __builtin_prefetch(t->due[i + DUE_AHEAD]);
+  if (i == 0)
+    for (size_t k = 1; k < DUE_AHEAD / 2 && k < n; k++)
+      prefetch_due_body(t, t->due[k]);
+  if (i + DUE_AHEAD / 2 < n)
+    prefetch_due_body(t, t->due[i + DUE_AHEAD / 2]);
+  if (i + DUE_AHEAD / 4 < n) {
+    const struct node *e = t->due[i + DUE_AHEAD / 4];
+    __builtin_prefetch(t->buckets[e->hash & t->mask]);
+  }
+}
+
 /* ---- packed records ---- */
 
 /* A word with its bytes in memory order, lowest first, and back. */
@@ -822,6 +918,8 @@ static void pack_list(struct ta_flow_table *t, struct lru *l, int64_t now) {
       pack(t, (struct full *)e);
   }
   l->pack_due = e ? e->last_ts + l->pack_after : INT64_MAX;
+  if (e && worth)
+    prefetch_next(t, e, true);
 }
 
 /* ---- records ---- */
@@ -975,6 +1073,7 @@ static void due_sort(struct ta_flow_table *t) {
 static void due_flush(struct ta_flow_table *t) {
   due_sort(t);
   for (size_t i = 0; i < t->due_len; i++) {
+    prefetch_due(t, i);
     struct node *e = t->due[i];
     bucket_remove(t, e);
     emit(t, e, (enum ta_end_reason)e->list);
@@ -995,6 +1094,8 @@ static void expire_list(struct ta_flow_table *t, uint8_t list, int64_t now,
   while ((e = l->head) && now >= e->last_ts + l->timeout + l->strict)
     due_push(t, e, why);
   l->deadline = e ? e->last_ts + l->timeout + l->strict : INT64_MAX;
+  if (e)
+    prefetch_next(t, e, false);
 }
 
 void ta_flow_table_expire(struct ta_flow_table *t, int64_t now) {
@@ -1233,6 +1334,7 @@ const struct ta_conn *ta_flow_table_take(struct ta_flow_table *t) {
     t->due_len = t->taken = 0;
     return NULL;
   }
+  prefetch_due(t, t->taken);
   struct node *e = t->due[t->taken++];
   struct ta_conn *c = record(t, e);
   finalize(t, c, (enum ta_end_reason)e->list);

@@ -1,6 +1,7 @@
 /* tcpaudit - tests: flow table (pairing, reuse, timeouts, eviction, seeds,
  * attempts and refusals held as their packets, idle records packed, each
- * rebuilt exactly; the bucket array growing). */
+ * rebuilt exactly, every form handed on whole however many at once; the
+ * bucket array growing). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -239,7 +240,7 @@ static void test_flow_same_result_for_any_seed(void **state) {
 /* Packets of one test, decoded from real bytes, numbered as frames. */
 struct script {
   size_t n;
-  struct ta_packet p[32];
+  struct ta_packet p[128];
 };
 
 static const uint8_t syn_opts[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
@@ -815,6 +816,105 @@ static void test_flow_handed_on_in_id_order(void **state) {
   }
 }
 
+/* Every record handed on, kept whole, in the order handed on. */
+struct all {
+  size_t n;
+  struct ta_conn *c[64];
+};
+
+static void keep_all(void *ctx, const struct ta_conn *c) {
+  struct all *a = ctx;
+  assert_true(a->n < sizeof a->c / sizeof a->c[0]);
+  a->c[a->n] = malloc(sizeof *c);
+  assert_non_null(a->c[a->n]);
+  memcpy(a->c[a->n++], c, sizeof *c);
+}
+
+/* Connections of every form at once, one start a millisecond after the
+ * other from t0: refusals held as their packets (IPv4 and IPv6, retried
+ * or not) and closed exchanges packed once idle. Each one's packet
+ * indices are listed in idx[k] (n[k] of them). */
+enum { MIX = 12 };
+static void add_mix(struct script *sc, int64_t t0, size_t idx[MIX][8],
+                    size_t n[MIX]) {
+  for (uint16_t k = 0; k < MIX; k++) {
+    int64_t ts = t0 + k * (SEC / 1000);
+    uint16_t port = (uint16_t)(6000 + k + (t0 / SEC) * 100);
+    bool v6 = k % 4 == 1;
+    const char *c = v6 ? "fd00::1" : "10.0.0.1", *v = v6 ? "fd00::2"
+                                                         : "10.0.0.2";
+    size_t first = sc->n;
+    if (k % 4 == 2) {
+      uint32_t isn = 1000u * k;
+      add(sc, ts, c, port, v, 80, isn, 0, TA_TCP_SYN, 0);
+      add(sc, ts + 100, v, 80, c, port, 9, isn + 1, TA_TCP_SYN | TA_TCP_ACK,
+          0);
+      add(sc, ts + 200, c, port, v, 80, isn + 1, 10, TA_TCP_ACK, 0);
+      add(sc, ts + 300, c, port, v, 80, isn + 1, 10, TA_TCP_FIN | TA_TCP_ACK,
+          0);
+      add(sc, ts + 400, v, 80, c, port, 10, isn + 2, TA_TCP_FIN | TA_TCP_ACK,
+          0);
+      add(sc, ts + 500, c, port, v, 80, isn + 2, 11, TA_TCP_ACK, 0);
+    } else {
+      add(sc, ts, c, port, v, 23, 100, 0, TA_TCP_SYN, 0);
+      add(sc, ts + 300, v, 23, c, port, 0, 101, TA_TCP_RST | TA_TCP_ACK, 0);
+      if (k % 4 != 3) { /* retried, refused again */
+        add(sc, ts + 600, c, port, v, 23, 100, 0, TA_TCP_SYN, 0);
+        add(sc, ts + 900, v, 23, c, port, 0, 101, TA_TCP_RST | TA_TCP_ACK, 0);
+      }
+    }
+    n[k] = sc->n - first;
+    for (size_t i = 0; i < n[k]; i++)
+      idx[k][i] = first + i;
+  }
+}
+
+/* Records of every form due at one moment, more of them than are fetched
+ * ahead of each other, and as many at the end of the capture: each is
+ * handed on as the tracker built it, in id order. */
+static void test_flow_every_form_handed_on_whole(void **state) {
+  (void)state;
+  struct all got = {0};
+  struct ta_flow_config cfg = {.max_conns = 64, .idle_timeout_ns = 300 * SEC,
+                               .linger_ns = 10 * SEC,
+                               .attempt_timeout_ns = 40 * SEC, .seed = 3,
+                               .pack_min_held = 1};
+  struct ta_flow_table *t = ta_flow_table_new(&cfg, keep_all, &got);
+  assert_non_null(t);
+  struct script sc = {0};
+  size_t idx[2][MIX][8], n[2][MIX];
+  const char *v = "10.0.0.2";
+  add_mix(&sc, 1 * SEC, idx[0], n[0]);
+  size_t lone[3];
+  lone[0] = sc.n; /* packs what is idle, and stays */
+  add(&sc, 5 * SEC, "10.0.0.7", 5000, v, 80, 1, 0, TA_TCP_SYN, 0);
+  play(t, &sc, 0, sc.n);
+  assert_int_equal(got.n, 0);
+  assert_packed(t, 0, 3 * MIX / 4 + 1, MIX / 4);
+  lone[1] = sc.n; /* past the linger time: the mix is due at once */
+  add(&sc, 20 * SEC, "10.0.0.8", 5000, v, 80, 1, 0, TA_TCP_SYN, 0);
+  play(t, &sc, sc.n - 1, sc.n);
+  assert_int_equal(got.n, MIX);
+  for (size_t k = 0; k < MIX; k++)
+    assert_record(got.c[k], &sc, idx[0][k], n[0][k], TA_END_CLOSED);
+  add_mix(&sc, 30 * SEC, idx[1], n[1]);
+  lone[2] = sc.n;
+  add(&sc, 33 * SEC, "10.0.0.9", 5000, v, 80, 1, 0, TA_TCP_SYN, 0);
+  play(t, &sc, lone[1] + 1, sc.n);
+  assert_packed(t, 0, 3 * MIX / 4 + 3, MIX / 4);
+  ta_flow_table_flush(t);
+  assert_int_equal(got.n, 2 * MIX + 3);
+  assert_record(got.c[MIX], &sc, &lone[0], 1, TA_END_CAPTURE_END);
+  assert_record(got.c[MIX + 1], &sc, &lone[1], 1, TA_END_CAPTURE_END);
+  for (size_t k = 0; k < MIX; k++)
+    assert_record(got.c[MIX + 2 + k], &sc, idx[1][k], n[1][k],
+                  TA_END_CLOSED);
+  assert_record(got.c[2 * MIX + 2], &sc, &lone[2], 1, TA_END_CAPTURE_END);
+  for (size_t i = 0; i < got.n; i++)
+    free(got.c[i]);
+  ta_flow_table_free(t);
+}
+
 /* Record sizes the memory figures in ta_limits.h and the README rest on. */
 static void test_flow_record_sizes(void **state) {
   (void)state;
@@ -854,6 +954,7 @@ int main(void) {
       cmocka_unit_test(test_flow_packed_evicted),
       cmocka_unit_test(test_flow_buckets_grow),
       cmocka_unit_test(test_flow_handed_on_in_id_order),
+      cmocka_unit_test(test_flow_every_form_handed_on_whole),
       cmocka_unit_test(test_flow_record_sizes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
