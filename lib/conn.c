@@ -812,13 +812,21 @@ static ALWAYS_INLINE void track_sequence(const struct ta_conn *c,
   s->next_seq = end;
 }
 
+/* Microseconds since the connection's first packet, ns after it, clamped
+ * to 32 bits (0 before it): an unsigned division where it fits, which is
+ * cheaper than a signed one. */
+static uint32_t ladder_dt_us(int64_t ns) {
+  if ((uint64_t)ns < (UINT32_MAX + 1ull) * 1000)
+    return (uint32_t)((uint64_t)ns / 1000);
+  return ns < 0 ? 0 : UINT32_MAX;
+}
+
 static ALWAYS_INLINE void add_ladder(struct ta_conn *c, int d,
                                      const struct ta_side *s,
                                      const struct ta_side *o,
                                      const struct ta_packet *p, uint8_t fl) {
   struct ta_ladder_pkt *l = &c->ladder[c->n_ladder++];
-  int64_t dt = (p->ts_ns - c->first_ts) / 1000;
-  l->dt_us = dt < 0 ? 0 : dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
+  l->dt_us = ladder_dt_us(p->ts_ns - c->first_ts);
   l->seq_rel = p->seq - s->isn;
   l->ack_rel = ((fl & TA_TCP_ACK) && o->seq_valid) ? p->ack - o->isn : 0;
   l->window = p->window;
