@@ -1161,6 +1161,56 @@ static ALWAYS_INLINE enum ta_dir update(struct ta_conn *restrict c,
   return (enum ta_dir)d;
 }
 
+/* ------------------------------------------------------------------------ */
+/* The first SYN */
+
+/* Nearly every record begins with the originator's SYN (an attempt is
+ * replayed from it). On a record as ta_conn_init left it, a SYN without
+ * payload or zero window, which would add history letters, from the side
+ * init made the originator comes down to first_syn() below: what update()
+ * would do, with none of its tests of a state that is known (tests/
+ * test_conn.c compares it with the general update on real captures). */
+
+/* True when c is as ta_conn_init left it: no packet counted, nothing in
+ * the history (a packet with a bad checksum adds its letter; a flip at
+ * init adds '^'), no roles waiting. */
+static bool just_initialized(const struct ta_conn *c) {
+  return c->side[ORIG].pkts == 0 && c->side[RESP].pkts == 0 &&
+         c->history_len == 0 && !c->roles_pending;
+}
+
+static bool first_syn_applies(const struct ta_conn *c,
+                              const struct ta_packet *p) {
+  return !p->checksum_bad && p->payload_len == 0 && p->window != 0 &&
+         just_initialized(c) && direction(c, p) == ORIG;
+}
+
+/* A SYN occupying only its own sequence number, on a fresh record. */
+static void first_syn(struct ta_conn *c, const struct ta_packet *p) {
+  struct ta_side *s = &c->side[ORIG], *o = &c->side[RESP];
+  uint32_t end = p->seq + 1;
+  /* zeek_packet: the side starts at the SYN and has sent it */
+  zreinit(s, p->seq, end);
+  s->hist_seen |= HB_SYN;
+  hist_add(c, 'S');
+  zset(s, TA_ZE_SYN_SENT);
+  /* analyst_packet */
+  latency_packet(c, ORIG, s, o, p, TA_TCP_SYN, end);
+  record_syn_features(s, p);
+  note_syn(c, p);
+  s->pkts++;
+  s->ip_bytes += p->ip_len;
+  s->seq_valid = true;
+  s->isn = p->seq;
+  s->next_seq = end;
+  add_ladder(c, ORIG, s, o, p, TA_TCP_SYN);
+  c->anomalies |= p->anomalies;
+  if (p->ts_ns > c->last_ts)
+    c->last_ts = p->ts_ns;
+  if (p->ts_ns < c->first_ts)
+    c->first_ts = p->ts_ns;
+}
+
 enum ta_dir ta__conn_update_general(struct ta_conn *c,
                                     const struct ta_packet *p) {
   return update(c, p, p->flags & UPDATE_FLAGS);
@@ -1176,6 +1226,10 @@ enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *p) {
   case A:
     return update(c, p, A);
   case S:
+    if (first_syn_applies(c, p)) {
+      first_syn(c, p);
+      return TA_DIR_ORIG;
+    }
     return update(c, p, S);
   case S | A:
     return update(c, p, S | A);

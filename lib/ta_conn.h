@@ -229,8 +229,9 @@ void ta_conn_init(struct ta_conn *c, uint64_t id, const struct ta_packet *pkt);
 /* Applies one packet; returns its direction. Cannot fail, never allocates. */
 enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *pkt);
 
-/* The same, compiled once for any flags rather than in the variants that
- * ta_conn_update() picks by them; gives the same result. For tests. */
+/* The same without the variants and short paths that ta_conn_update()
+ * picks by the packet's flags and the record's state; gives the same
+ * result. For tests. */
 enum ta_dir ta__conn_update_general(struct ta_conn *c,
                                     const struct ta_packet *pkt);
 
