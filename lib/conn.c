@@ -1246,9 +1246,10 @@ enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *p) {
 
 bool ta_conn_is_new_attempt(const struct ta_conn *c, const struct ta_packet *p) {
   bool syn = p->flags & TA_TCP_SYN, ack = p->flags & TA_TCP_ACK;
-  int d = direction(c, p);
-  /* a SYN repeating the attempt's ISN is a retry, even after a refusal */
-  if (syn && !ack && d == ORIG && c->syn_count && p->seq == c->syn_isn)
+  /* a SYN repeating the attempt's ISN is a retry, even after a refusal
+   * (the direction last: most packets are no SYN) */
+  if (syn && !ack && c->syn_count && p->seq == c->syn_isn &&
+      direction(c, p) == ORIG)
     return false;
   if (c->closed && p->ts_ns - c->closed_ts > TA_CONN_CLOSE_DELAY_NS)
     return true;
