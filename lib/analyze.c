@@ -178,6 +178,18 @@ static void count_marked(struct ta_counters *k, const struct ta_frame *f) {
   }
 }
 
+/* The counters of a frame's less common traits. */
+static void count_rare(struct ta_counters *k, const struct ta_packet *pkt) {
+  if (pkt->checksum_bad)
+    k->bad_checksum++;
+  if (pkt->encap)
+    k->encapsulated++;
+  if (pkt->anomalies & TA_ANOM_SNAP_TRUNCATED)
+    k->snaplen_truncated++;
+  if (pkt->vlan_depth)
+    k->vlan_tagged++;
+}
+
 /* Hands a TCP packet, filed under hash, on to the flow table. */
 static inline void track_hashed(struct run *run, const struct ta_packet *pkt,
                                 uint64_t hash) {
@@ -199,13 +211,13 @@ static void track(struct run *run, const struct ta_packet *pkt) {
   }
 }
 
-/* Decodes one frame into pkt and counts its fate; true when it is a TCP
- * packet for the flow table. Inlined in the loops that call it. */
+/* Decodes one frame into *pkt and counts its fate; true when it is a TCP
+ * packet for the flow table (else *pkt is left for the next frame to
+ * overwrite). Inlined in the loops that call it. */
 static inline __attribute__((always_inline)) bool
 decode_frame(struct run *run, const struct ta_frame *f,
-             struct ta_packet *out) {
+             struct ta_packet *pkt) {
   struct ta_counters *k = &run->res->packets;
-  struct ta_packet pkt;
   k->total++;
   if (f->ts_ns < run->last_ts)
     k->ts_backwards++;
@@ -216,32 +228,26 @@ decode_frame(struct run *run, const struct ta_frame *f,
     return false;
   }
   ta_decode_frame_opts(f->linktype, f->data, f->caplen, f->wirelen,
-                       run->decode_opts, &pkt);
-  pkt.ts_ns = f->ts_ns;
-  pkt.frame = k->total;
-  if (pkt.checksum_bad)
-    k->bad_checksum++;
-  if (pkt.encap)
-    k->encapsulated++;
-  if (pkt.family == 4)
+                       run->decode_opts, pkt);
+  pkt->ts_ns = f->ts_ns;
+  pkt->frame = k->total;
+  if (pkt->family == 4)
     k->ipv4++;
-  else if (pkt.family == 6)
+  else if (pkt->family == 6)
     k->ipv6++;
-  if (pkt.anomalies & TA_ANOM_SNAP_TRUNCATED)
-    k->snaplen_truncated++;
-  if (pkt.vlan_depth)
-    k->vlan_tagged++;
-  if (pkt.disposition == TA_DISP_TCP && run->cfg->n_hosts &&
-      !host_selected(run->cfg, &pkt))
-    pkt.disposition = TA_DISP_FILTERED;
-  k->by_disposition[pkt.disposition]++;
-  if (pkt.disposition == TA_DISP_TCP) {
-    *out = pkt;
+  /* one test for the frames that are none of these, nearly all */
+  if (pkt->checksum_bad | pkt->encap | pkt->vlan_depth |
+      (pkt->anomalies & TA_ANOM_SNAP_TRUNCATED))
+    count_rare(k, pkt);
+  if (pkt->disposition == TA_DISP_TCP && run->cfg->n_hosts &&
+      !host_selected(run->cfg, pkt))
+    pkt->disposition = TA_DISP_FILTERED;
+  k->by_disposition[pkt->disposition]++;
+  if (pkt->disposition == TA_DISP_TCP)
     return true;
-  }
-  if (pkt.disposition == TA_DISP_MALFORMED)
-    k->by_malformed[pkt.malformed]++;
-  else if (pkt.disposition == TA_DISP_UNSUPPORTED_LINK)
+  if (pkt->disposition == TA_DISP_MALFORMED)
+    k->by_malformed[pkt->malformed]++;
+  else if (pkt->disposition == TA_DISP_UNSUPPORTED_LINK)
     count_unsupported(k, f->linktype);
   return false;
 }

@@ -38,6 +38,11 @@ enum {
 enum { REP_CHECKSUM = 0, REP_GAP, REP_RXMIT, REP_WIN0 };
 static const char rep_letter[4] = {'C', 'G', 'T', 'W'};
 
+/* For the steps of ta_conn_update: each is compiled into every variant
+ * of the update that ta_conn_update picks by the packet's flags (see
+ * there), so that tests on those flags cost nothing. */
+#define ALWAYS_INLINE __attribute__((always_inline)) inline
+
 /* Sequence arithmetic modulo 2^32. */
 static int32_t seq_diff(uint32_t a, uint32_t b) { return (int32_t)(a - b); }
 
@@ -133,7 +138,8 @@ static bool same_addr(const struct ta_conn *c, const uint8_t *a,
   return c->family == 6 ? memcmp(a, b, 16) == 0 : memcmp(a, b, 4) == 0;
 }
 
-static int direction(const struct ta_conn *c, const struct ta_packet *p) {
+static ALWAYS_INLINE int direction(const struct ta_conn *c,
+                                   const struct ta_packet *p) {
   const struct ta_side *o = &c->side[ORIG];
   if (p->sport == o->port && same_addr(c, p->src, o->ip))
     return ORIG;
@@ -143,7 +149,7 @@ static int direction(const struct ta_conn *c, const struct ta_packet *p) {
 /* ------------------------------------------------------------------------ */
 /* History string */
 
-static void hist_add(struct ta_conn *c, char ch) {
+static ALWAYS_INLINE void hist_add(struct ta_conn *c, char ch) {
   if (c->history_len < TA_MAX_HISTORY) {
     c->history[c->history_len++] = ch;
     c->history[c->history_len] = '\0';
@@ -156,8 +162,8 @@ static char role_letter(int dir, char upper) {
 
 /* Records the letter the first time this role (side s, index dir) shows
  * it; returns true when it had been recorded before. */
-static bool hist_once(struct ta_conn *c, struct ta_side *s, int dir,
-                      uint8_t bit, char upper) {
+static ALWAYS_INLINE bool hist_once(struct ta_conn *c, struct ta_side *s,
+                                    int dir, uint8_t bit, char upper) {
   if (s->hist_seen & bit)
     return true;
   s->hist_seen |= bit;
@@ -189,8 +195,9 @@ static void hist_scaled(struct ta_conn *c, struct ta_side *s, int dir,
 
 /* A SYN, FIN or RST (or several): their letters repeat when the sequence
  * number moves. */
-static void zeek_history_ctl(struct ta_conn *c, struct ta_side *s, int dir,
-                             uint8_t fl, uint32_t rel, uint32_t len) {
+static ALWAYS_INLINE void zeek_history_ctl(struct ta_conn *c, struct ta_side *s,
+                                           int dir, uint8_t fl, uint32_t rel,
+                                           uint32_t len) {
   bool syn = fl & TA_TCP_SYN, fin = fl & TA_TCP_FIN, rst = fl & TA_TCP_RST;
   int bits = syn + fin + rst;
   if (bits > 1) {
@@ -215,8 +222,9 @@ static void zeek_history_ctl(struct ta_conn *c, struct ta_side *s, int dir,
   }
 }
 
-static void zeek_history(struct ta_conn *c, struct ta_side *s, int dir,
-                         uint8_t fl, uint32_t rel, uint32_t len) {
+static ALWAYS_INLINE void zeek_history(struct ta_conn *c, struct ta_side *s,
+                                       int dir, uint8_t fl, uint32_t rel,
+                                       uint32_t len) {
   if (fl & (TA_TCP_SYN | TA_TCP_FIN | TA_TCP_RST))
     zeek_history_ctl(c, s, dir, fl, rel, len);
   else if (len)
@@ -309,21 +317,22 @@ static void resolve_roles(struct ta_conn *c, uint8_t fl) {
 /* ------------------------------------------------------------------------ */
 /* Zeek endpoint model */
 
-static void zset(struct ta_side *s, uint8_t state) {
+static ALWAYS_INLINE void zset(struct ta_side *s, uint8_t state) {
   if (s->zeek_state != state) {
     s->zeek_prev_state = s->zeek_state;
     s->zeek_state = state;
   }
 }
 
-static void zreinit(struct ta_side *s, uint32_t start, uint32_t last) {
+static ALWAYS_INLINE void zreinit(struct ta_side *s, uint32_t start,
+                                  uint32_t last) {
   s->zeek_start = s->zeek_acked = start;
   s->zeek_last = last;
 }
 
 /* Sets up a side's sequence numbers from its packet, as Zeek does. */
-static void zeek_init_endpoint(struct ta_side *s, uint8_t fl, uint32_t base,
-                               uint32_t past) {
+static ALWAYS_INLINE void zeek_init_endpoint(struct ta_side *s, uint8_t fl,
+                                             uint32_t base, uint32_t past) {
   bool syn = fl & TA_TCP_SYN;
   switch (s->zeek_state) {
   case TA_ZE_INACTIVE:
@@ -353,8 +362,9 @@ static void zeek_init_endpoint(struct ta_side *s, uint8_t fl, uint32_t base,
 
 /* Advances the side's highest sequence number; a segment with data that
  * does not advance it is a retransmission ('T'). */
-static void zeek_last_seq(struct ta_conn *c, struct ta_side *s, int dir,
-                          uint32_t past, uint8_t fl, uint32_t len) {
+static ALWAYS_INLINE void zeek_last_seq(struct ta_conn *c, struct ta_side *s,
+                                        int dir, uint32_t past, uint8_t fl,
+                                        uint32_t len) {
   int32_t delta = seq_diff(past, s->zeek_last);
   if ((fl & (TA_TCP_SYN | TA_TCP_RST)) &&
       (delta > SEQ_JUMP_LIMIT || delta < -SEQ_JUMP_LIMIT))
@@ -376,7 +386,8 @@ static bool zeek_clean(const struct ta_side *s) {
 }
 
 /* Data of side s seen at relative [rel, rel + len). */
-static void gap_data(struct ta_side *s, uint32_t rel, uint32_t len) {
+static ALWAYS_INLINE void gap_data(struct ta_side *s, uint32_t rel,
+                                   uint32_t len) {
   uint32_t hi = rel + len;
   if (seq_diff(rel, s->gap_contig_rel) <= 0) {
     if (seq_diff(hi, s->gap_contig_rel) > 0)
@@ -402,8 +413,9 @@ static void gap_data(struct ta_side *s, uint32_t rel, uint32_t len) {
 /* The peer (o) acknowledged side s's data (index k) up to relative rel_ack:
  * bytes it acknowledged that were never seen are a content gap ('G'),
  * counted only while both sides are established or closing cleanly. */
-static void gap_ack(struct ta_conn *c, struct ta_side *s,
-                    const struct ta_side *o, int k, uint32_t rel_ack) {
+static ALWAYS_INLINE void gap_ack(struct ta_conn *c, struct ta_side *s,
+                                  const struct ta_side *o, int k,
+                                  uint32_t rel_ack) {
   uint32_t up = rel_ack;
   if (s->zeek_fins && seq_diff(up, s->zeek_fin_rel) >= 0)
     up = s->zeek_fin_rel - 1; /* the FIN octet is not data */
@@ -431,8 +443,10 @@ static void gap_ack(struct ta_conn *c, struct ta_side *s,
 /* The connection is over once a side is reset, both sides closed, or one
  * side closed while the other never sent anything (a test symmetric in
  * the two sides, so a and b may be either). */
-static void zeek_check_closed(struct ta_conn *c, const struct ta_side *a,
-                              const struct ta_side *b, int64_t ts) {
+static ALWAYS_INLINE void zeek_check_closed(struct ta_conn *c,
+                                            const struct ta_side *a,
+                                            const struct ta_side *b,
+                                            int64_t ts) {
   bool over = a->zeek_state == TA_ZE_RESET || b->zeek_state == TA_ZE_RESET ||
               (a->zeek_did_close && b->zeek_did_close) ||
               (a->zeek_did_close && b->zeek_state == TA_ZE_INACTIVE) ||
@@ -447,9 +461,10 @@ static void zeek_check_closed(struct ta_conn *c, const struct ta_side *a,
  * May flip the roles: then *e becomes ORIG, and since the sides' contents
  * swapped, the sender's record is the one *peer pointed to (the caller
  * swaps its pointers). Returns true when the packet closed the sender. */
-static bool zeek_inactive(struct ta_conn *c, int *e, struct ta_side *ep,
-                          struct ta_side *peer, const struct ta_packet *p) {
-  uint8_t fl = p->flags;
+static ALWAYS_INLINE bool zeek_inactive(struct ta_conn *c, int *e,
+                                        struct ta_side *ep,
+                                        struct ta_side *peer,
+                                        const struct ta_packet *p, uint8_t fl) {
   bool syn = fl & TA_TCP_SYN, ack = fl & TA_TCP_ACK;
   bool is_orig = *e == ORIG;
   bool do_close = false;
@@ -497,14 +512,15 @@ static bool zeek_inactive(struct ta_conn *c, int *e, struct ta_side *ep,
 
 /* Only a SYN, FIN or RST, or a first packet, moves a side's state (the
  * caller skips the rest). */
-static bool zeek_state_machine(struct ta_conn *c, int *e, struct ta_side *ep,
-                               struct ta_side *peer,
-                               const struct ta_packet *p) {
-  uint8_t fl = p->flags;
+static ALWAYS_INLINE bool zeek_state_machine(struct ta_conn *c, int *e,
+                                             struct ta_side *ep,
+                                             struct ta_side *peer,
+                                             const struct ta_packet *p,
+                                             uint8_t fl) {
   bool do_close = false;
   switch (ep->zeek_state) {
   case TA_ZE_INACTIVE:
-    return zeek_inactive(c, e, ep, peer, p);
+    return zeek_inactive(c, e, ep, peer, p, fl);
   case TA_ZE_SYN_SENT:
   case TA_ZE_SYN_ACK_SENT:
     if (fl & TA_TCP_FIN) {
@@ -549,7 +565,8 @@ static bool zeek_state_machine(struct ta_conn *c, int *e, struct ta_side *ep,
 }
 
 /* Zeek's is_partial: some side's first packet was not a SYN. */
-static void zeek_partial_status(struct ta_conn *c, int dir, uint8_t fl) {
+static ALWAYS_INLINE void zeek_partial_status(struct ta_conn *c, int dir,
+                                              uint8_t fl) {
   bool syn = fl & TA_TCP_SYN, ack = fl & TA_TCP_ACK;
   if (dir == ORIG)
     c->zeek_partial = !syn || ack;
@@ -559,8 +576,8 @@ static void zeek_partial_status(struct ta_conn *c, int dir, uint8_t fl) {
 
 /* The peer's side of this packet's ACK: its start, and how far acked.
  * Returns the ack relative to the peer's start (0: nothing to check). */
-static uint32_t zeek_ack(struct ta_side *peer, const struct ta_packet *p,
-                         bool rst) {
+static ALWAYS_INLINE uint32_t zeek_ack(struct ta_side *peer,
+                                       const struct ta_packet *p, bool rst) {
   if (peer->zeek_state == TA_ZE_INACTIVE) {
     zreinit(peer, p->ack - 1, p->ack - 1);
     return 1;
@@ -579,11 +596,12 @@ static uint32_t zeek_ack(struct ta_side *peer, const struct ta_packet *p,
  * *peer; returns the sender's index, which changes when the roles flip
  * (then the caller's ep and peer are swapped too). end is the packet's
  * seq + payload + SYN + FIN. */
-static int zeek_packet(struct ta_conn *c, int e, struct ta_side **epp,
-                       struct ta_side **peerp, const struct ta_packet *p,
-                       uint32_t end) {
+static ALWAYS_INLINE int zeek_packet(struct ta_conn *c, int e,
+                                     struct ta_side **epp,
+                                     struct ta_side **peerp,
+                                     const struct ta_packet *p, uint8_t fl,
+                                     uint32_t end) {
   struct ta_side *ep = *epp, *peer = *peerp;
-  uint8_t fl = p->flags;
   bool syn = fl & TA_TCP_SYN, fin = fl & TA_TCP_FIN, rst = fl & TA_TCP_RST;
   bool ack = fl & TA_TCP_ACK;
   bool ctl = fl & (TA_TCP_SYN | TA_TCP_FIN | TA_TCP_RST);
@@ -619,7 +637,7 @@ static int zeek_packet(struct ta_conn *c, int e, struct ta_side **epp,
   bool do_close = false;
   if (ctl || ep->zeek_state == TA_ZE_INACTIVE) {
     int e0 = e;
-    do_close = zeek_state_machine(c, &e, ep, peer, p);
+    do_close = zeek_state_machine(c, &e, ep, peer, p, fl);
     if (e != e0) {
       struct ta_side *t = ep;
       ep = peer;
@@ -635,7 +653,9 @@ static int zeek_packet(struct ta_conn *c, int e, struct ta_side **epp,
     gap_data(ep, syn ? rel + 1 : rel, len);
   if (do_close)
     ep->zeek_did_close = true;
-  if (!c->closed)
+  /* Only a SYN, FIN or RST resets or closes a side; a packet without them
+   * cannot end a connection that was not over before it. */
+  if (ctl && !c->closed)
     zeek_check_closed(c, ep, peer, p->ts_ns);
   return e;
 }
@@ -752,9 +772,10 @@ static void seq_behind(const struct ta_conn *c, struct ta_side *s,
 /* Retransmissions, out-of-order segments and keep-alives of side s from
  * its sequence numbers alone: one hole is remembered per side. end is the
  * packet's seq + payload + SYN + FIN. */
-static void track_sequence(const struct ta_conn *c, struct ta_side *s,
-                           const struct ta_packet *p, uint32_t end) {
-  uint8_t fl = p->flags;
+static ALWAYS_INLINE void track_sequence(const struct ta_conn *c,
+                                         struct ta_side *s,
+                                         const struct ta_packet *p, uint8_t fl,
+                                         uint32_t end) {
   uint32_t len = p->payload_len;
   bool syn = fl & TA_TCP_SYN, rst = fl & TA_TCP_RST;
   bool syn_fin = fl & (TA_TCP_SYN | TA_TCP_FIN);
@@ -791,13 +812,23 @@ static void track_sequence(const struct ta_conn *c, struct ta_side *s,
   s->next_seq = end;
 }
 
-static void add_ladder(struct ta_conn *c, int d, const struct ta_side *s,
-                       const struct ta_side *o, const struct ta_packet *p) {
+/* Microseconds since the connection's first packet, ns after it, clamped
+ * to 32 bits (0 before it): an unsigned division where it fits, which is
+ * cheaper than a signed one. */
+static uint32_t ladder_dt_us(int64_t ns) {
+  if ((uint64_t)ns < (UINT32_MAX + 1ull) * 1000)
+    return (uint32_t)((uint64_t)ns / 1000);
+  return ns < 0 ? 0 : UINT32_MAX;
+}
+
+static ALWAYS_INLINE void add_ladder(struct ta_conn *c, int d,
+                                     const struct ta_side *s,
+                                     const struct ta_side *o,
+                                     const struct ta_packet *p, uint8_t fl) {
   struct ta_ladder_pkt *l = &c->ladder[c->n_ladder++];
-  int64_t dt = (p->ts_ns - c->first_ts) / 1000;
-  l->dt_us = dt < 0 ? 0 : dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
+  l->dt_us = ladder_dt_us(p->ts_ns - c->first_ts);
   l->seq_rel = p->seq - s->isn;
-  l->ack_rel = ((p->flags & TA_TCP_ACK) && o->seq_valid) ? p->ack - o->isn : 0;
+  l->ack_rel = ((fl & TA_TCP_ACK) && o->seq_valid) ? p->ack - o->isn : 0;
   l->window = p->window;
   l->payload = p->payload_len > UINT16_MAX ? UINT16_MAX : (uint16_t)p->payload_len;
   l->flags = p->flags;
@@ -841,9 +872,11 @@ static void lat_sample(struct ta_conn *c, int d, struct ta_lat_leg *l,
 /* This packet's ACK (from side s, index d) ends the peer's timings. An ACK
  * that covers more than the segment it matches may have been sent for a
  * later one (a receiver that ACKs every second segment): no sample then. */
-static void latency_ack(struct ta_conn *c, int d, const struct ta_side *s,
-                        struct ta_lat_leg *mine, struct ta_lat_leg *theirs,
-                        const struct ta_packet *p) {
+static ALWAYS_INLINE void latency_ack(struct ta_conn *c, int d,
+                                      const struct ta_side *s,
+                                      struct ta_lat_leg *mine,
+                                      struct ta_lat_leg *theirs,
+                                      const struct ta_packet *p) {
   int64_t ts = p->ts_ns;
   bool took = false;
   if (theirs->newest_ts && seq_diff(p->ack, theirs->newest_end) >= 0) {
@@ -874,11 +907,12 @@ static void latency_ack(struct ta_conn *c, int d, const struct ta_side *s,
 /* Runs before the packet touches the sender's sequence and ACK fields, so
  * s->next_seq and s->last_ack are still those of the previous packets.
  * s sent the packet (index d) to peer; end is seq + payload + SYN + FIN. */
-static void latency_packet(struct ta_conn *c, int d, struct ta_side *s,
-                           struct ta_side *peer, const struct ta_packet *p,
-                           uint32_t end) {
+static ALWAYS_INLINE void latency_packet(struct ta_conn *c, int d,
+                                         struct ta_side *s,
+                                         struct ta_side *peer,
+                                         const struct ta_packet *p, uint8_t fl,
+                                         uint32_t end) {
   struct ta_lat_leg *mine = &s->lat, *theirs = &peer->lat;
-  uint8_t fl = p->flags;
   bool syn = fl & TA_TCP_SYN;
   int64_t ts = p->ts_ns;
   if (fl & TA_TCP_RST)
@@ -949,8 +983,8 @@ static void latency_packet(struct ta_conn *c, int d, struct ta_side *s,
 /* The first FIN or RST, with what each side had sent before it (so before
  * this packet is counted); an RST answering the SYN is a refusal
  * (answered_by), not a close. */
-static void note_close(struct ta_conn *c, int d, const struct ta_packet *p) {
-  bool rst = p->flags & TA_TCP_RST;
+static void note_close(struct ta_conn *c, int d, const struct ta_packet *p,
+                       bool rst) {
   bool refusal = rst && d == RESP && c->syn_count && !c->synack_ts &&
                  c->answered_by != TA_ANSWER_SYNACK;
   if (refusal || c->close_how != TA_CLOSE_NONE)
@@ -994,13 +1028,13 @@ static void note_synack(struct ta_conn *c, const struct ta_packet *p) {
 
 /* What a SYN, FIN or RST tells beyond the counters. Every step here is
  * independent of this packet's counting, which comes after. */
-static void analyst_ctl(struct ta_conn *c, int d, struct ta_side *s,
-                        const struct ta_packet *p) {
-  uint8_t fl = p->flags;
+static ALWAYS_INLINE void analyst_ctl(struct ta_conn *c, int d,
+                                      struct ta_side *s,
+                                      const struct ta_packet *p, uint8_t fl) {
   bool syn = fl & TA_TCP_SYN, ack = fl & TA_TCP_ACK, fin = fl & TA_TCP_FIN;
   bool rst = fl & TA_TCP_RST;
   if (fin || rst)
-    note_close(c, d, p);
+    note_close(c, d, p, rst);
   if (fin)
     s->fin_seen = true;
   if (rst)
@@ -1027,15 +1061,15 @@ static void note_established(struct ta_conn *c, int64_t ts) {
   }
 }
 
-static void analyst_packet(struct ta_conn *c, int d, struct ta_side *s,
-                           struct ta_side *o, const struct ta_packet *p,
-                           uint32_t end) {
-  uint8_t fl = p->flags;
+static ALWAYS_INLINE void analyst_packet(struct ta_conn *c, int d,
+                                         struct ta_side *s, struct ta_side *o,
+                                         const struct ta_packet *p, uint8_t fl,
+                                         uint32_t end) {
   uint8_t ctl = fl & (TA_TCP_SYN | TA_TCP_FIN | TA_TCP_RST);
 
-  latency_packet(c, d, s, o, p, end);
+  latency_packet(c, d, s, o, p, fl, end);
   if (ctl)
-    analyst_ctl(c, d, s, p);
+    analyst_ctl(c, d, s, p, fl);
 
   s->pkts++;
   s->ip_bytes += p->ip_len;
@@ -1052,9 +1086,9 @@ static void analyst_packet(struct ta_conn *c, int d, struct ta_side *s,
       !s->fin_seen && c->syn_seen && c->synack_ts)
     note_established(c, p->ts_ns);
 
-  track_sequence(c, s, p, end);
+  track_sequence(c, s, p, fl, end);
   if (c->n_ladder < TA_LADDER_PKTS)
-    add_ladder(c, d, s, o, p);
+    add_ladder(c, d, s, o, p, fl);
   else
     c->ladder_more++;
 }
@@ -1092,7 +1126,14 @@ void ta_conn_init(struct ta_conn *c, uint64_t id, const struct ta_packet *p) {
   }
 }
 
-enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *p) {
+/* The flags the update tests: the others are only recorded. */
+#define UPDATE_FLAGS (TA_TCP_SYN | TA_TCP_FIN | TA_TCP_RST | TA_TCP_ACK)
+
+/* The update, for a packet whose SYN, FIN, RST and ACK flags are those of
+ * fl (its other flags are not looked at). */
+static ALWAYS_INLINE enum ta_dir update(struct ta_conn *restrict c,
+                                        const struct ta_packet *restrict p,
+                                        uint8_t fl) {
   if (p->checksum_bad) {
     /* A segment that failed checksum verification may be corrupt anywhere:
      * as in Zeek, it only marks its side ('C'/'c' on a log scale) and is
@@ -1105,14 +1146,13 @@ enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *p) {
     return (enum ta_dir)bad;
   }
   if (c->roles_pending && c->side[ORIG].pkts + c->side[RESP].pkts > 0)
-    resolve_roles(c, p->flags);
+    resolve_roles(c, fl);
   int d = direction(c, p);
   struct ta_side *s = &c->side[d], *o = &c->side[!d];
-  uint8_t fl = p->flags;
   uint32_t end = p->seq + p->payload_len + ((fl & TA_TCP_SYN) ? 1 : 0) +
                  ((fl & TA_TCP_FIN) ? 1 : 0);
-  d = zeek_packet(c, d, &s, &o, p, end);
-  analyst_packet(c, d, s, o, p, end);
+  d = zeek_packet(c, d, &s, &o, p, fl, end);
+  analyst_packet(c, d, s, o, p, fl, end);
   c->anomalies |= p->anomalies;
   if (p->ts_ns > c->last_ts)
     c->last_ts = p->ts_ns;
@@ -1121,11 +1161,95 @@ enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *p) {
   return (enum ta_dir)d;
 }
 
+/* ------------------------------------------------------------------------ */
+/* The first SYN */
+
+/* Nearly every record begins with the originator's SYN (an attempt is
+ * replayed from it). On a record as ta_conn_init left it, a SYN without
+ * payload or zero window, which would add history letters, from the side
+ * init made the originator comes down to first_syn() below: what update()
+ * would do, with none of its tests of a state that is known (tests/
+ * test_conn.c compares it with the general update on real captures). */
+
+/* True when c is as ta_conn_init left it: no packet counted, nothing in
+ * the history (a packet with a bad checksum adds its letter; a flip at
+ * init adds '^'), no roles waiting. */
+static bool just_initialized(const struct ta_conn *c) {
+  return c->side[ORIG].pkts == 0 && c->side[RESP].pkts == 0 &&
+         c->history_len == 0 && !c->roles_pending;
+}
+
+static bool first_syn_applies(const struct ta_conn *c,
+                              const struct ta_packet *p) {
+  return !p->checksum_bad && p->payload_len == 0 && p->window != 0 &&
+         just_initialized(c) && direction(c, p) == ORIG;
+}
+
+/* A SYN occupying only its own sequence number, on a fresh record. */
+static void first_syn(struct ta_conn *c, const struct ta_packet *p) {
+  struct ta_side *s = &c->side[ORIG], *o = &c->side[RESP];
+  uint32_t end = p->seq + 1;
+  /* zeek_packet: the side starts at the SYN and has sent it */
+  zreinit(s, p->seq, end);
+  s->hist_seen |= HB_SYN;
+  hist_add(c, 'S');
+  zset(s, TA_ZE_SYN_SENT);
+  /* analyst_packet */
+  latency_packet(c, ORIG, s, o, p, TA_TCP_SYN, end);
+  record_syn_features(s, p);
+  note_syn(c, p);
+  s->pkts++;
+  s->ip_bytes += p->ip_len;
+  s->seq_valid = true;
+  s->isn = p->seq;
+  s->next_seq = end;
+  add_ladder(c, ORIG, s, o, p, TA_TCP_SYN);
+  c->anomalies |= p->anomalies;
+  if (p->ts_ns > c->last_ts)
+    c->last_ts = p->ts_ns;
+  if (p->ts_ns < c->first_ts)
+    c->first_ts = p->ts_ns;
+}
+
+enum ta_dir ta__conn_update_general(struct ta_conn *c,
+                                    const struct ta_packet *p) {
+  return update(c, p, p->flags & UPDATE_FLAGS);
+}
+
+/* Most packets have one of a few combinations of these flags; with the
+ * combination known, the compiler drops every test on them, and each
+ * variant is the general update with fewer branches (tests/test_conn.c
+ * compares them with the general one on real captures). */
+enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *p) {
+  enum { S = TA_TCP_SYN, F = TA_TCP_FIN, R = TA_TCP_RST, A = TA_TCP_ACK };
+  switch (p->flags & UPDATE_FLAGS) {
+  case A:
+    return update(c, p, A);
+  case S:
+    if (first_syn_applies(c, p)) {
+      first_syn(c, p);
+      return TA_DIR_ORIG;
+    }
+    return update(c, p, S);
+  case S | A:
+    return update(c, p, S | A);
+  case F | A:
+    return update(c, p, F | A);
+  case R | A:
+    return update(c, p, R | A);
+  case R:
+    return update(c, p, R);
+  default:
+    return ta__conn_update_general(c, p);
+  }
+}
+
 bool ta_conn_is_new_attempt(const struct ta_conn *c, const struct ta_packet *p) {
   bool syn = p->flags & TA_TCP_SYN, ack = p->flags & TA_TCP_ACK;
-  int d = direction(c, p);
-  /* a SYN repeating the attempt's ISN is a retry, even after a refusal */
-  if (syn && !ack && d == ORIG && c->syn_count && p->seq == c->syn_isn)
+  /* a SYN repeating the attempt's ISN is a retry, even after a refusal
+   * (the direction last: most packets are no SYN) */
+  if (syn && !ack && c->syn_count && p->seq == c->syn_isn &&
+      direction(c, p) == ORIG)
     return false;
   if (c->closed && p->ts_ns - c->closed_ts > TA_CONN_CLOSE_DELAY_NS)
     return true;

@@ -277,6 +277,11 @@ static ALWAYS_INLINE size_t layout_no_ts_syn(const uint8_t *opt, size_t cap) {
   return 0;
 }
 
+/* Many answers, and scanners, send the MSS alone. */
+static ALWAYS_INLINE bool layout_mss_alone(const uint8_t *opt, size_t cap) {
+  return cap == 4 && rd16(opt) == 0x0204;
+}
+
 /* Parses the captured options opt[0..cap) of an option space that is
  * `full` bytes long on the wire, into *out, which the caller has zeroed.
  * An option running past `cap` but not past `full` was cut by the snaplen,
@@ -315,6 +320,12 @@ parse_options_into(const uint8_t *opt, size_t cap, size_t full, uint8_t flags,
     out->has_mss = out->sack_ok = out->has_wscale = true;
     out->mss = rd16(opt + 2);
     out->wscale = opt[ws];
+    return 0; /* no timestamp to check */
+  } else if (layout_mss_alone(opt, cap)) {
+    out->n_layout = 1;
+    out->layout[0] = OPT_MSS;
+    out->has_mss = true;
+    out->mss = rd16(opt + 2);
     return 0; /* no timestamp to check */
   } else {
     return options_walk(opt, cap, full, out) | ts_ecr_check(flags, out);

@@ -229,6 +229,12 @@ void ta_conn_init(struct ta_conn *c, uint64_t id, const struct ta_packet *pkt);
 /* Applies one packet; returns its direction. Cannot fail, never allocates. */
 enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *pkt);
 
+/* The same without the variants and short paths that ta_conn_update()
+ * picks by the packet's flags and the record's state; gives the same
+ * result. For tests. */
+enum ta_dir ta__conn_update_general(struct ta_conn *c,
+                                    const struct ta_packet *pkt);
+
 /* True when pkt starts a new connection on c's tuple rather than
  * continuing it: a SYN with a new ISN (a SYN repeating the attempt's ISN is
  * a retry, even after an RST), or any packet once c has been closed for

@@ -9,9 +9,12 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <stdlib.h>
 
 #include "ta_conn.h"
 #include "ta_packet.h"
+#include "ta_reader.h"
+#include "ta_report.h"
 #include "ta_test_util.h"
 
 #define CLIENT "192.168.2.10"
@@ -804,6 +807,141 @@ static void test_conn_names(void **state) {
   assert_string_equal(ta_conn_state_name(TA_CS_COUNT), "unknown");
 }
 
+/* ------------------------------------------------------------------------ */
+/* The short paths against the general one, on real captures */
+
+/* Records of a capture's tuples, each kept twice: updated by
+ * ta_conn_update (short paths allowed) and by ta__conn_update_general.
+ * Open addressing on the unordered tuple; tuples past the capacity are not
+ * followed. */
+#define TWIN_SLOTS 4096u
+struct twin_key {
+  uint8_t family;
+  uint8_t a[16], b[16];
+  uint16_t pa, pb;
+};
+struct twins {
+  struct twin_key key[TWIN_SLOTS];
+  bool used[TWIN_SLOTS];
+  struct ta_conn *fast, *general;
+  size_t n_used;
+  uint64_t packets, compared;
+};
+
+static struct twin_key twin_key_of(const struct ta_packet *p) {
+  struct twin_key k;
+  memset(&k, 0, sizeof k);
+  k.family = p->family;
+  int c = memcmp(p->src, p->dst, 16);
+  bool src_first = c < 0 || (c == 0 && p->sport <= p->dport);
+  memcpy(k.a, src_first ? p->src : p->dst, 16);
+  memcpy(k.b, src_first ? p->dst : p->src, 16);
+  k.pa = src_first ? p->sport : p->dport;
+  k.pb = src_first ? p->dport : p->sport;
+  return k;
+}
+
+/* The slot of p's tuple, claimed when new; -1 when the table is full. */
+static long twin_slot(struct twins *t, const struct ta_packet *p, bool *fresh) {
+  struct twin_key k = twin_key_of(p);
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < sizeof k; i++)
+    h = (h ^ ((const uint8_t *)&k)[i]) * 16777619u;
+  for (uint32_t i = 0; i < TWIN_SLOTS; i++) {
+    uint32_t s = (h + i) & (TWIN_SLOTS - 1);
+    if (!t->used[s]) {
+      if (t->n_used >= TWIN_SLOTS / 2)
+        return -1;
+      t->used[s] = true;
+      t->key[s] = k;
+      t->n_used++;
+      *fresh = true;
+      return s;
+    }
+    if (memcmp(&t->key[s], &k, sizeof k) == 0) {
+      *fresh = false;
+      return s;
+    }
+  }
+  return -1;
+}
+
+/* One packet through both records of its tuple, as the flow table hands
+ * it on; the records must stay equal to the byte. */
+static void twin_packet(struct twins *t, const struct ta_packet *p) {
+  bool fresh = false;
+  long s = twin_slot(t, p, &fresh);
+  if (s < 0)
+    return;
+  struct ta_conn *a = &t->fast[s], *b = &t->general[s];
+  if (!fresh) {
+    bool na = ta_conn_is_new_attempt(a, p);
+    assert_int_equal(na, ta_conn_is_new_attempt(b, p));
+    fresh = na;
+  }
+  if (fresh) {
+    ta_conn_init(a, t->packets, p);
+    ta_conn_init(b, t->packets, p);
+  }
+  assert_int_equal(ta_conn_update(a, p), ta__conn_update_general(b, p));
+  if (memcmp(a, b, sizeof *a) != 0)
+    print_error("records differ after packet %llu\n",
+                (unsigned long long)t->packets);
+  assert_memory_equal(a, b, sizeof *a);
+  t->compared++;
+}
+
+static void twin_capture(struct twins *t, const char *path, unsigned opts) {
+  struct ta_reader *r;
+  struct ta_input_info info;
+  char err[256];
+  memset(&info, 0, sizeof info);
+  if (ta_reader_open(path, NULL, &r, &info, err, sizeof err) < 0)
+    return;
+  memset(t->used, 0, sizeof t->used);
+  t->n_used = 0;
+  struct ta_frame f;
+  while (ta_reader_next(r, &f, &info, err, sizeof err) == 1) {
+    if (f.bad_interface || f.filtered_out)
+      continue;
+    struct ta_packet p;
+    ta_decode_frame_opts(f.linktype, f.data, f.caplen, f.wirelen, opts, &p);
+    p.ts_ns = f.ts_ns;
+    p.frame = ++t->packets;
+    if (p.disposition == TA_DISP_TCP)
+      twin_packet(t, &p);
+  }
+  ta_reader_close(r);
+}
+
+static void twin_dir(struct twins *t, const char *dir) {
+  char *paths[512];
+  size_t n = tt_find_captures(dir, paths, 512);
+  for (size_t i = 0; i < n; i++) {
+    twin_capture(t, paths[i], 0);
+    twin_capture(t, paths[i], TA_DECODE_VERIFY_CHECKSUMS);
+  }
+  tt_captures_free(paths, n);
+}
+
+static void test_conn_short_paths_match_general(void **state) {
+  (void)state;
+  struct twins *t = calloc(1, sizeof *t);
+  assert_non_null(t);
+  t->fast = calloc(TWIN_SLOTS, sizeof *t->fast);
+  t->general = calloc(TWIN_SLOTS, sizeof *t->general);
+  assert_non_null(t->fast);
+  assert_non_null(t->general);
+  twin_dir(t, TA_TESTDATA);
+  if (tt_dir_exists(TA_CORPUS))
+    twin_dir(t, TA_CORPUS);
+  print_message("%llu TCP packets compared\n", (unsigned long long)t->compared);
+  assert_true(t->compared > 100);
+  free(t->fast);
+  free(t->general);
+  free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conn_article_completed),
@@ -838,6 +976,7 @@ int main(void) {
       cmocka_unit_test(test_conn_fin_before_handshake_is_other),
       cmocka_unit_test(test_conn_ipv6),
       cmocka_unit_test(test_conn_names),
+      cmocka_unit_test(test_conn_short_paths_match_general),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1550,6 +1550,25 @@ static uint32_t opts(const uint8_t *o, size_t n, uint8_t flags,
   return ta_tcp_options_parse(o, n, flags, out);
 }
 
+/* The MSS alone, as many answers and scanners send it: the MSS and its
+ * kind, nothing else, as the walk over the options gives; with a wrong
+ * length it is still the walk's fault to report. */
+static void test_decode_opt_mss_alone(void **state) {
+  (void)state;
+  struct ta_tcp_options o, want;
+  static const uint8_t mss[] = {2, 4, 0x05, 0xb4};
+  memset(&want, 0, sizeof want);
+  want.has_mss = true;
+  want.mss = 1460;
+  want.n_layout = 1;
+  want.layout[0] = 2;
+  assert_int_equal(opts(mss, sizeof mss, TA_TCP_SYN | TA_TCP_ACK, &o), 0);
+  assert_memory_equal(&o, &want, sizeof o);
+  static const uint8_t bad[] = {2, 3, 0x05, 0xb4};
+  assert_int_equal(opts(bad, sizeof bad, TA_TCP_SYN, &o), TA_ANOM_TCP_OPT_BAD);
+  assert_false(o.has_mss);
+}
+
 static void test_decode_opt_len_zero_and_one(void **state) {
   (void)state;
   struct ta_tcp_options o;
@@ -1860,6 +1879,8 @@ static void test_decode_encapsulations_robust(void **state) {
 static const uint8_t linux_syn[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
                                       0x12, 0x34, 0, 0, 0, 0, 1, 3, 3, 7};
 /* Windows': MSS, NOP, window scale, NOP, NOP, SACK permitted. */
+/* The MSS alone, as many answers and scanners send it. */
+static const uint8_t mss_alone[4] = {2, 4, 0x05, 0xb4};
 static const uint8_t windows_syn[12] = {2, 4, 0x05, 0xb4, 1, 3,
                                         3, 8, 1, 1, 4, 2};
 /* Linux's answer to a SYN without timestamps: MSS, NOP, NOP, SACK
@@ -1983,6 +2004,7 @@ static void test_decode_shortcut_matches_general(void **state) {
       {linux_syn, sizeof linux_syn, TA_TCP_SYN | TA_TCP_ACK},
       {windows_syn, sizeof windows_syn, TA_TCP_SYN},
       {linux_plain, sizeof linux_plain, TA_TCP_SYN | TA_TCP_ACK},
+      {mss_alone, sizeof mss_alone, TA_TCP_SYN | TA_TCP_ACK},
       {syn_opts, sizeof syn_opts, TA_TCP_SYN | TA_TCP_ECE | TA_TCP_CWR},
       {NULL, 0, TA_TCP_ACK | TA_TCP_URG | TA_TCP_FIN},
   };
@@ -2054,6 +2076,7 @@ int main(void) {
       cmocka_unit_test(test_decode_checksum_known_header),
       cmocka_unit_test(test_decode_checksum_tcp),
       cmocka_unit_test(test_decode_checksum_in_tunnels),
+      cmocka_unit_test(test_decode_opt_mss_alone),
       cmocka_unit_test(test_decode_opt_len_zero_and_one),
       cmocka_unit_test(test_decode_opt_overlong),
       cmocka_unit_test(test_decode_opt_wrong_length_skipped),
