@@ -12,6 +12,7 @@
  * packets until they need a full record (struct attempt below), and full
  * records idle for a while are packed (struct packed). */
 #include "ta_flow.h"
+#include "ta_arena.h"
 #include "ta_fingerprint.h"
 
 #include <stdbool.h>
@@ -174,15 +175,15 @@ struct packed {
  * linked through their first word, so that records cost no allocation
  * once the table has grown. Items begin on a cache line, so that one of
  * a multiple of its size (an IPv4 attempt, a packed record) spans no more
- * lines than it must: each is a miss when the table is big. */
+ * lines than it must: each is a miss when the table is big. Chunks come
+ * from the table's arena, on huge pages: records are reached in random
+ * order, and on small pages nearly each would be a TLB miss too. A pool
+ * never gives a chunk back; the arena frees them all with the table. */
 #define LINE LINE_BYTES
-struct pool_chunk {
-  struct pool_chunk *next; /* items follow, a line from the start */
-};
 
 struct pool {
   void *free;
-  struct pool_chunk *chunks;
+  struct ta_arena *arena;  /* where chunks come from */
   size_t item;             /* bytes per item */
   uint32_t per_chunk;      /* items made at once */
   uint32_t allocated, cap; /* items made so far, and the most made */
@@ -216,6 +217,7 @@ struct ta_flow_table {
   int64_t next_due; /* the earliest of the lists' deadlines */
   struct pool fulls, attempts[2], helds; /* attempts: IPv4's, IPv6's */
   struct pool packs[PACK_CLASSES];
+  struct ta_arena arena; /* the pools' chunks */
   size_t pack_budget; /* bytes the packed records may still take */
   struct node **due;   /* records due at one moment, sorted before emission */
   size_t due_len, due_cap;
@@ -314,17 +316,14 @@ PREFETCHER prefetch_range(const void *p, size_t bytes) {
 /* ---- pools ---- */
 
 static bool pool_grow(struct pool *p) {
-  size_t bytes = (LINE + p->per_chunk * p->item + LINE - 1) / LINE * LINE;
+  size_t bytes = ((size_t)p->per_chunk * p->item + LINE - 1) / LINE * LINE;
   if (p->allocated >= p->cap || (p->budget && *p->budget < bytes))
     return false;
-  struct pool_chunk *ch = aligned_alloc(LINE, bytes);
-  if (!ch)
+  unsigned char *base = ta_arena_alloc(p->arena, bytes);
+  if (!base)
     return false;
   if (p->budget)
     *p->budget -= bytes;
-  ch->next = p->chunks;
-  p->chunks = ch;
-  unsigned char *base = (unsigned char *)ch + LINE;
   for (uint32_t i = p->per_chunk; i-- > 0;) {
     void *it = base + (size_t)i * p->item;
     memcpy(it, &p->free, sizeof p->free);
@@ -352,20 +351,12 @@ static void pool_put(struct pool *p, void *it) {
   p->free = it;
 }
 
-static void pool_init(struct pool *p, size_t item, uint32_t per_chunk,
-                      uint32_t cap) {
+static void pool_init(struct pool *p, struct ta_arena *arena, size_t item,
+                      uint32_t per_chunk, uint32_t cap) {
+  p->arena = arena;
   p->item = item;
   p->per_chunk = per_chunk;
   p->cap = cap;
-}
-
-static void pool_free(struct pool *p) {
-  struct pool_chunk *c = p->chunks;
-  while (c) {
-    struct pool_chunk *n = c->next;
-    free(c);
-    c = n;
-  }
 }
 
 /* ---- attempts ---- */
@@ -1429,11 +1420,14 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
   t->mask = nb - 1;
   /* each pool may hold the whole cap; an attempt past the packet pool's
    * becomes a full record */
-  pool_init(&t->fulls, sizeof(struct full), POOL_CHUNK, t->cfg.max_conns);
+  ta_arena_init(&t->arena);
+  pool_init(&t->fulls, &t->arena, sizeof(struct full), POOL_CHUNK,
+            t->cfg.max_conns);
   for (int v6 = 0; v6 < 2; v6++)
-    pool_init(&t->attempts[v6], sizeof(struct attempt) + (v6 ? 32 : 8),
-              POOL_CHUNK, t->cfg.max_conns);
-  pool_init(&t->helds, sizeof(struct held_more), POOL_CHUNK,
+    pool_init(&t->attempts[v6], &t->arena,
+              sizeof(struct attempt) + (v6 ? 32 : 8), POOL_CHUNK,
+              t->cfg.max_conns);
+  pool_init(&t->helds, &t->arena, sizeof(struct held_more), POOL_CHUNK,
             t->cfg.max_conns);
   /* packed records, of every size together, may take half of what the
    * cap's full records would: past that, records stay full */
@@ -1443,7 +1437,7 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
     /* a small table's budget must not go to a chunk of one class */
     uint32_t per_chunk = (uint32_t)(PACK_CHUNK_BYTES / item);
     uint32_t share = t->cfg.max_conns / PACK_CLASSES;
-    pool_init(&t->packs[c], item,
+    pool_init(&t->packs[c], &t->arena, item,
               per_chunk < share ? per_chunk : share ? share : 1, UINT32_MAX);
     t->packs[c].budget = &t->pack_budget;
   }
@@ -1472,12 +1466,7 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
 void ta_flow_table_free(struct ta_flow_table *t) {
   if (!t)
     return;
-  pool_free(&t->fulls);
-  pool_free(&t->attempts[0]);
-  pool_free(&t->attempts[1]);
-  pool_free(&t->helds);
-  for (uint32_t c = 0; c < PACK_CLASSES; c++)
-    pool_free(&t->packs[c]);
+  ta_arena_free(&t->arena); /* every pool's chunks */
   free(t->buckets);
   free(t->due);
   free(t);
