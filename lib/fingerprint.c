@@ -1138,7 +1138,8 @@ static inline uint64_t syn_key_hash(const struct syn_key *k) {
                        k->w[4] * 0x27d4eb2f165667c5ull);
 }
 
-/* A memo slot: the key's words, then the match (0: empty). */
+/* A memo slot: the key's words, then what the memo keeps for it, the
+ * match or a shape (0: empty). */
 #define SLOT_MATCH KEY_WORDS
 _Static_assert(KEY_WORDS + 1 <= TA_FP_MEMO_SLOT_WORDS, "a key fits a slot");
 
@@ -1149,13 +1150,31 @@ static bool slot_is(const uint64_t *s, const struct syn_key *k) {
   return diff == 0 && s[SLOT_MATCH] != 0;
 }
 
-/* The set of k's slots, from the first cache line in the memo (see
- * ta_fp_memo). */
-static uint64_t *memo_set(struct ta_fp_memo *m, const struct syn_key *k) {
-  uintptr_t at = ((uintptr_t)m->word + 63) & ~(uintptr_t)63;
-  uint64_t *slots = m->word + (at - (uintptr_t)m->word) / sizeof m->word[0];
-  return slots + syn_key_hash(k) % (TA_FP_MEMO_SLOTS / TA_FP_MEMO_WAYS) *
-                     (TA_FP_MEMO_WAYS * TA_FP_MEMO_SLOT_WORDS);
+/* The set for hash among sets of TA_FP_MEMO_WAYS slots of a line each,
+ * from the first cache line of words (which has a line to spare). */
+static uint64_t *memo_set(uint64_t *words, unsigned sets, uint64_t hash) {
+  uintptr_t at = ((uintptr_t)words + 63) & ~(uintptr_t)63;
+  uint64_t *slots = words + (at - (uintptr_t)words) / sizeof *words;
+  return slots + hash % sets * (TA_FP_MEMO_WAYS * TA_FP_MEMO_SLOT_WORDS);
+}
+
+/* The slot of set holding k, or NULL. */
+static const uint64_t *memo_probe(const uint64_t *set, const struct syn_key *k) {
+  for (int way = 0; way < TA_FP_MEMO_WAYS; way++) {
+    const uint64_t *s = set + way * TA_FP_MEMO_SLOT_WORDS;
+    if (slot_is(s, k))
+      return s;
+  }
+  return NULL;
+}
+
+/* Puts k with value (non-zero) first in its set, the others one way
+ * down, the last one out. */
+static void memo_put(uint64_t *set, const struct syn_key *k, uint64_t value) {
+  memmove(set + TA_FP_MEMO_SLOT_WORDS, set,
+          (TA_FP_MEMO_WAYS - 1) * TA_FP_MEMO_SLOT_WORDS * sizeof *set);
+  memcpy(set, k->w, sizeof k->w);
+  set[SLOT_MATCH] = value;
 }
 
 void ta_fp_syn_match_memo(struct ta_syn_features *syn, uint8_t family,
@@ -1168,20 +1187,15 @@ void ta_fp_syn_match_memo(struct ta_syn_features *syn, uint8_t family,
     return;
   struct syn_key k;
   syn_key_of(&k, syn, family, &key_mask_match);
-  uint64_t *set = memo_set(m, &k);
-  for (int way = 0; way < TA_FP_MEMO_WAYS; way++) {
-    const uint64_t *s = set + way * TA_FP_MEMO_SLOT_WORDS;
-    if (slot_is(s, &k)) {
-      syn->fp_match = (int16_t)s[SLOT_MATCH];
-      return;
-    }
+  uint64_t *set = memo_set(m->word, TA_FP_MEMO_SLOTS / TA_FP_MEMO_WAYS,
+                           syn_key_hash(&k));
+  const uint64_t *hit = memo_probe(set, &k);
+  if (hit) {
+    syn->fp_match = (int16_t)hit[SLOT_MATCH];
+    return;
   }
-  /* the newest key first, the others one way down, the last one out */
-  memmove(set + TA_FP_MEMO_SLOT_WORDS, set,
-          (TA_FP_MEMO_WAYS - 1) * TA_FP_MEMO_SLOT_WORDS * sizeof *set);
   ta_fp_syn_match(syn, family);
-  memcpy(set, k.w, sizeof k.w);
-  set[SLOT_MATCH] = (uint64_t)(uint16_t)syn->fp_match;
+  memo_put(set, &k, (uint64_t)(uint16_t)syn->fp_match);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1196,10 +1210,22 @@ struct shape_json {
   uint16_t pre, post; /* pre 0: not made yet */
 };
 
+/* Sets of the shapes' memo of the SYN keys it has seen (see struct
+ * ta_fp_shapes): a few times the stacks a capture shows. */
+#define SHAPES_MEMO_SETS 128u
+#define SHAPES_MEMO_WORDS                                                      \
+  ((SHAPES_MEMO_SETS * TA_FP_MEMO_WAYS + 1) * TA_FP_MEMO_SLOT_WORDS)
+#define GROUP_WORDS 3 /* see group_key */
+
 struct ta_fp_shapes {
   struct ta_fp_features *v;
   int16_t *entry;  /* the signature entry each matched, -1 when none */
+  uint64_t *group; /* GROUP_WORDS a shape: what evidence compares */
   uint32_t n, cap;
+  /* shape + 1 of the SYN keys seen before: a new host's first SYN is
+   * mostly of a shape other hosts showed, and its key costs a tenth of
+   * the features and their lookup (as the match memo) */
+  uint64_t *memo;
   uint32_t *slots; /* index in v + 1; 0 is empty */
   uint32_t mask;
   uint64_t seed;
@@ -1220,6 +1246,12 @@ struct ta_fp_shapes *ta_fp_shapes_new(uint64_t seed) {
     free(s);
     return NULL;
   }
+  s->memo = calloc(SHAPES_MEMO_WORDS, sizeof *s->memo);
+  if (!s->memo) {
+    free(s->slots);
+    free(s);
+    return NULL;
+  }
   s->mask = SHAPES_FIRST_SLOTS - 1;
   s->seed = seed;
   return s;
@@ -1230,6 +1262,8 @@ void ta_fp_shapes_free(struct ta_fp_shapes *s) {
     return;
   free(s->v);
   free(s->entry);
+  free(s->group);
+  free(s->memo);
   free(s->slots);
   free(s->json);
   free(s->text);
@@ -1276,6 +1310,10 @@ static bool shapes_grow(struct ta_fp_shapes *s) {
     if (!entry)
       return false;
     s->entry = entry;
+    uint64_t *group = realloc(s->group, cap * GROUP_WORDS * sizeof *group);
+    if (!group)
+      return false;
+    s->group = group;
     if (s->json) {
       struct shape_json *j = realloc(s->json, cap * sizeof *j);
       if (!j)
@@ -1305,6 +1343,19 @@ static bool shapes_grow(struct ta_fp_shapes *s) {
   return true;
 }
 
+/* The fields that tell a host's shapes apart (see struct group) in
+ * GROUP_WORDS words: the entry, TTL, kind and layout length, then the
+ * layout's kinds, zero past its length. A packet's are compared with a
+ * kept shape's at every SYN a host sends. */
+static void group_key(uint64_t *w, int entry, uint8_t ttl, bool synack,
+                      uint8_t n_layout, const uint8_t *layout) {
+  unsigned n = n_layout < TA_MAX_OPT_LAYOUT ? n_layout : TA_MAX_OPT_LAYOUT;
+  w[0] = (uint64_t)(uint16_t)entry | (uint64_t)ttl << 16 |
+         (uint64_t)synack << 24 | (uint64_t)n << 32;
+  w[1] = word_at(layout, 0) & word_at(key_ones, 16 - n);
+  w[2] = word_at(layout, 8) & word_at(key_ones, 24 - n);
+}
+
 /* Index of f in s, added if new (with the entry it matched); UINT32_MAX
  * when memory runs out. */
 static uint32_t shapes_intern(struct ta_fp_shapes *s,
@@ -1326,6 +1377,8 @@ static uint32_t shapes_intern(struct ta_fp_shapes *s,
   }
   s->v[s->n] = *f;
   s->entry[s->n] = (int16_t)entry;
+  group_key(s->group + s->n * GROUP_WORDS, entry, f->ttl, f->synack,
+            f->n_layout, f->layout);
   s->slots[i] = ++s->n;
   return s->n - 1;
 }
@@ -1345,17 +1398,18 @@ struct group {
   int entry;
 };
 
-static void group_of(struct group *g, const struct ta_syn_features *syn,
-                     uint8_t family) {
+/* The entry of a record never finalized (as in tests), kept out of line. */
+static int unmatched_entry(const struct ta_syn_features *syn, uint8_t family) {
+  struct ta_fp_features f;
+  ta_fp_features_from_syn(&f, syn, family);
+  return syn_entry(syn, &f);
+}
+
+static inline void group_of(struct group *g, const struct ta_syn_features *syn,
+                            uint8_t family) {
   g->syn = syn;
   g->family = family;
-  if (g->syn->fp_match) {
-    g->entry = g->syn->fp_match - 2;
-  } else {
-    struct ta_fp_features f;
-    ta_fp_features_from_syn(&f, g->syn, family);
-    g->entry = syn_entry(g->syn, &f);
-  }
+  g->entry = syn->fp_match ? syn->fp_match - 2 : unmatched_entry(syn, family);
 }
 
 static bool in_group(const struct ta_fp_features *k, int entry,
@@ -1373,6 +1427,21 @@ static uint32_t group_shape(struct ta_fp_shapes *shapes, const struct group *g) 
   struct ta_fp_features f;
   ta_fp_features_from_syn(&f, g->syn, g->family);
   return shapes_intern(shapes, &f, g->entry);
+}
+
+/* group_shape through the shapes' memo of SYN keys. */
+static uint32_t syn_shape(struct ta_fp_shapes *shapes, const struct group *g) {
+  struct syn_key k;
+  syn_key_of(&k, g->syn, g->family, &key_mask_match);
+  uint64_t *set =
+      memo_set(shapes->memo, SHAPES_MEMO_SETS, syn_key_hash(&k) ^ shapes->seed);
+  const uint64_t *hit = memo_probe(set, &k);
+  if (hit)
+    return (uint32_t)(hit[SLOT_MATCH] - 1);
+  uint32_t shape = group_shape(shapes, g);
+  if (shape != UINT32_MAX)
+    memo_put(set, &k, (uint64_t)shape + 1);
+  return shape;
 }
 
 void ta_fp_host_add(struct ta_fp_host *h, struct ta_fp_shapes *shapes,
@@ -1407,10 +1476,13 @@ unsigned ta__fp_ev_find(const struct ta_fp_shapes *shapes,
                         const struct ta__fp_ev *ev, unsigned n,
                         const struct ta_syn_features *syn, uint8_t family) {
   struct group g;
+  uint64_t key[GROUP_WORDS];
   group_of(&g, syn, family);
+  group_key(key, g.entry, syn->ttl, (syn->flags & TA_TCP_ACK) != 0,
+            syn->opt.n_layout, syn->opt.layout);
   for (unsigned i = 0; i < n; i++) {
-    uint32_t k = ev[i].shape_dir >> 1;
-    if (in_group(&shapes->v[k], shapes->entry[k], &g))
+    const uint64_t *k = shapes->group + (ev[i].shape_dir >> 1) * GROUP_WORDS;
+    if (k[0] == key[0] && k[1] == key[1] && k[2] == key[2]) /* mostly k[0] */
       return i;
   }
   return n;
@@ -1424,7 +1496,7 @@ bool ta__fp_ev_start(struct ta__fp_ev *e, struct ta_fp_shapes *shapes,
   if (id >> 48)
     return false;
   group_of(&g, syn, family);
-  if ((shape = group_shape(shapes, &g)) == UINT32_MAX)
+  if ((shape = syn_shape(shapes, &g)) == UINT32_MAX)
     return false;
   e->conn_lo = (uint32_t)id;
   e->conn_hi = (uint16_t)(id >> 32);

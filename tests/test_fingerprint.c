@@ -450,6 +450,77 @@ static void test_fingerprint_json_memo_writes_as_without(void **state) {
   free(memo);
 }
 
+/* The host table's evidence: a new shape's features and entry are its
+ * first packet's however many SYNs came before (more keys than the
+ * shapes' memo holds, twice over, matched and not), and a packet finds
+ * the evidence of its group: not when its TTL or a kind of its layout
+ * differs, yet whatever lies past its layout's length. */
+static void test_fingerprint_evidence_shapes(void **state) {
+  (void)state;
+  static const struct {
+    const uint8_t *opts;
+    uint8_t len;
+  } layouts[] = {{OPT_LINUX, sizeof OPT_LINUX},
+                 {OPT_MSS_NOP_NOP_SOK, sizeof OPT_MSS_NOP_NOP_SOK},
+                 {NULL, 0}};
+  struct ta_fp_shapes *shapes = ta_fp_shapes_new(7);
+  assert_non_null(shapes);
+  struct ta_fp_host h = {.shapes = shapes};
+  unsigned started = 0;
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++)
+      for (unsigned ttl = 20; ttl < 250; ttl += 2)
+        for (int bits = 0; bits < 4; bits++) {
+          struct tt_seg s = {.src = bits & 2 ? "2001:db8::1" : "10.0.0.1",
+                             .dst = bits & 2 ? "2001:db8::2" : "10.0.0.2",
+                             .sport = 40000, .dport = 80, .seq = 1,
+                             .flags = bits & 1 ? TA_TCP_SYN | TA_TCP_ACK
+                                               : TA_TCP_SYN,
+                             .ack = bits & 1 ? 77 : 0, .win = 29200,
+                             .ttl = (uint8_t)ttl, .opts = layouts[l].opts,
+                             .optlen = layouts[l].len, .df = true,
+                             .ip_id = (uint16_t)(ttl & 4)};
+          struct ta_syn_features syn;
+          uint8_t family;
+          syn_of(&s, &syn, &family, NULL);
+          if ((ttl / 2 + pass) & 1)
+            ta_fp_syn_match(&syn, family);
+          struct ta_fp_features want;
+          ta_fp_features_from_syn(&want, &syn, family);
+          int entry = ta_fp_match(ta_fp_db_default(), &want);
+
+          struct ta__fp_ev e;
+          assert_true(ta__fp_ev_start(&e, shapes, &syn, family, 5, 1));
+          struct ta_fp_evidence ev;
+          ta__fp_ev_unpack(&ev, shapes, &e);
+          assert_int_equal(ev.entry, entry);
+          assert_int_equal(ev.conn_id, 5);
+          assert_int_equal(ev.dir, 1);
+          const struct ta_fp_features *got = ta_fp_evidence_features(&h, &ev);
+          char a[200], b[200];
+          ta_fp_summary(a, sizeof a, got);
+          ta_fp_summary(b, sizeof b, &want);
+          assert_string_equal(a, b);
+          assert_int_equal(got->family, want.family);
+          started++;
+
+          assert_int_equal(ta__fp_ev_find(shapes, &e, 1, &syn, family), 0);
+          struct ta_syn_features other = syn;
+          other.opt.layout[TA_MAX_OPT_LAYOUT - 1] ^= 0x5a; /* past its end */
+          assert_int_equal(ta__fp_ev_find(shapes, &e, 1, &other, family), 0);
+          other = syn;
+          other.ttl++;
+          assert_int_equal(ta__fp_ev_find(shapes, &e, 1, &other, family), 1);
+          if (syn.opt.n_layout) {
+            other = syn;
+            other.opt.layout[syn.opt.n_layout - 1] ^= 0x40;
+            assert_int_equal(ta__fp_ev_find(shapes, &e, 1, &other, family), 1);
+          }
+        }
+  assert_true(started > 4 * 256);
+  ta_fp_shapes_free(shapes);
+}
+
 static void test_fingerprint_unknown_stays_unknown(void **state) {
   (void)state;
   /* TTL 64, odd window, ws before mss: nothing we know */
@@ -1032,6 +1103,7 @@ int main(void) {
       cmocka_unit_test(test_fingerprint_memo_matches_as_without),
       cmocka_unit_test(test_fingerprint_json_memo_writes_as_without),
       cmocka_unit_test(test_fingerprint_memo_anywhere),
+      cmocka_unit_test(test_fingerprint_evidence_shapes),
       cmocka_unit_test(test_fingerprint_unknown_stays_unknown),
       cmocka_unit_test(test_fingerprint_evidence_json_both_ways),
       cmocka_unit_test(test_fingerprint_several_stacks),
