@@ -1159,7 +1159,7 @@ static uint64_t *memo_set(uint64_t *words, unsigned sets, uint64_t hash) {
 }
 
 /* The slot of set holding k, or NULL. */
-static const uint64_t *memo_probe(const uint64_t *set, const struct syn_key *k) {
+static inline const uint64_t *memo_probe(const uint64_t *set, const struct syn_key *k) {
   for (int way = 0; way < TA_FP_MEMO_WAYS; way++) {
     const uint64_t *s = set + way * TA_FP_MEMO_SLOT_WORDS;
     if (slot_is(s, k))
@@ -1177,6 +1177,14 @@ static void memo_put(uint64_t *set, const struct syn_key *k, uint64_t value) {
   set[SLOT_MATCH] = value;
 }
 
+/* Matches syn and remembers it in set. Out of line, as side_memo_miss. */
+__attribute__((noinline)) static void
+match_memo_miss(struct ta_syn_features *syn, uint8_t family, uint64_t *set,
+                const struct syn_key *k) {
+  ta_fp_syn_match(syn, family);
+  memo_put(set, k, (uint64_t)(uint16_t)syn->fp_match);
+}
+
 void ta_fp_syn_match_memo(struct ta_syn_features *syn, uint8_t family,
                           struct ta_fp_memo *m) {
   if (!m) {
@@ -1190,12 +1198,10 @@ void ta_fp_syn_match_memo(struct ta_syn_features *syn, uint8_t family,
   uint64_t *set = memo_set(m->word, TA_FP_MEMO_SLOTS / TA_FP_MEMO_WAYS,
                            syn_key_hash(&k));
   const uint64_t *hit = memo_probe(set, &k);
-  if (hit) {
+  if (hit)
     syn->fp_match = (int16_t)hit[SLOT_MATCH];
-    return;
-  }
-  ta_fp_syn_match(syn, family);
-  memo_put(set, &k, (uint64_t)(uint16_t)syn->fp_match);
+  else
+    match_memo_miss(syn, family, set, &k);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1764,6 +1770,24 @@ _Static_assert(sizeof(struct syn_key) <= TA_JSONW_MEMO_KEY &&
                    sizeof(struct syn_key) % 8 == 0,
                "a SYN's key fits a JSON memo slot");
 
+/* A SYN whose object is not in the memo: formats it into p and, if it
+ * fits, into slot s with key k. Out of line, so that the hits, nearly
+ * all of them, save no registers for it. */
+__attribute__((noinline)) static char *
+side_memo_miss(char *p, const struct ta_syn_features *syn, uint8_t family,
+               struct ta_jsonw_memo_slot *s, const struct syn_key *k) {
+  char *end = side_object(p, syn, family);
+  size_t n = (size_t)(end - p);
+  s->key_len = 0;
+  if (n <= sizeof s->text) {
+    memcpy(s->key, k, sizeof *k);
+    s->key_len = sizeof *k;
+    memcpy(s->text, p, n);
+    s->text_len = (uint16_t)n;
+  }
+  return end;
+}
+
 char *ta__fp_json_side_put(char *p, const struct ta_syn_features *syn,
                            uint8_t family, struct ta_jsonw_memo *m) {
   if (!syn->seen)
@@ -1777,20 +1801,10 @@ char *ta__fp_json_side_put(char *p, const struct ta_syn_features *syn,
   uint64_t h = syn_key_hash(&k); /* the match follows from the rest */
   k.w[1] = key_with_match(k.w[1], syn->fp_match);
   struct ta_jsonw_memo_slot *s = ta_jsonw_memo_at(m, h, &k, sizeof k, &hit);
-  if (hit) {
-    memcpy(p, s->text, s->text_len);
-    return p + s->text_len;
-  }
-  char *end = side_object(p, syn, family);
-  size_t n = (size_t)(end - p);
-  s->key_len = 0;
-  if (n <= sizeof s->text) {
-    memcpy(s->key, &k, sizeof k);
-    s->key_len = sizeof k;
-    memcpy(s->text, p, n);
-    s->text_len = (uint16_t)n;
-  }
-  return end;
+  if (!hit)
+    return side_memo_miss(p, syn, family, s, &k);
+  memcpy(p, s->text, s->text_len);
+  return p + s->text_len;
 }
 
 /* The confidence as "%.2f" prints it: the verdict rounds it to hundredths,
