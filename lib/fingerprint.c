@@ -1041,13 +1041,148 @@ void ta_fp_syn_match(struct ta_syn_features *syn, uint8_t family) {
   syn->fp_match = (int16_t)(ta_fp_match(ta_fp_db_default(), &f) + 2);
 }
 
-static unsigned memo_slot(const struct ta_fp_features *f) {
-  uint64_t w[(sizeof *f + 7) / 8] = {0};
-  memcpy(w, f, sizeof *f);
-  uint64_t h = 0;
-  for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
-    h = ta_hash_mix64(h ^ w[i]);
-  return (unsigned)(h % TA_FP_MEMO_SLOTS);
+/* A recorded SYN's fields that its features and its "syn" object are
+ * made of, in five words: two SYNs with the same key have the same
+ * features, and with the same match the same object. Every side of every
+ * finalized connection is keyed, for the match memo and again for the
+ * JSON one, so the key is the record's own words under a mask, with the
+ * few facts that need a test (such as "the IP id is zero") in bytes the
+ * mask clears: no field is moved on its own. It may tell apart SYNs whose
+ * features are the same (say two TOS values of the same ECN codepoint),
+ * which costs a memo entry, never a wrong result.
+ * w[0]: the record's bytes 0-7 (ttl, tos & 3, df, window; facts in the
+ * byte of `seen`); w[1]: bytes 8-15 (flags, reserved bits, the anomalies
+ * quirks are made of; the bytes of fp_match left for the match);
+ * w[2]: the options' bytes 0-7 (mss, wscale, has_* and sack_ok; the
+ * layout's length in the byte of `zero_`); w[3..4]: the layout's kinds,
+ * zero past its length. */
+#define KEY_WORDS 5
+struct syn_key {
+  uint64_t w[KEY_WORDS];
+};
+
+#define KEY_ANOMALIES                                                          \
+  (TA_ANOM_IP_OPTIONS | TA_ANOM_TCP_RESERVED | TA_ANOM_TS_ECR_ON_SYN |         \
+   TA_ANOM_TCP_OPT_AFTER_EOL | TA_ANOM_URG_PTR_NO_URG | TA_ANOM_TCP_OPT_BAD |  \
+   TA_ANOM_TCP_TRUNCATED)
+
+/* The masks and the places of what is put in the cleared bytes, as
+ * records with those fields set, read as words like the record itself:
+ * right whatever the byte order. */
+static const struct ta_syn_features key_mask = {
+    .ttl = 0xff, .tos = 0x03, .df = true, .window = 0xffff, .flags = 0xff,
+    .reserved = 0xff, .anomalies = KEY_ANOMALIES,
+    .opt = {.mss = 0xffff, .wscale = 0xff, .has_mss = true,
+            .has_wscale = true, .sack_ok = true, .has_ts = true}};
+/* the same without what the object shows but the features do not read */
+static const struct ta_syn_features key_mask_match = {
+    .ttl = 0xff, .tos = 0x03, .df = true, .window = 0xffff, .flags = 0xff,
+    .reserved = 0xff, .anomalies = KEY_ANOMALIES,
+    .opt = {.mss = 0xffff, .wscale = 0xff, .has_mss = true,
+            .has_wscale = true}};
+static const struct ta_syn_features key_unit_facts = {.seen = 1};
+static const struct ta_syn_features key_unit_match = {.fp_match = 1};
+static const struct ta_tcp_options key_unit_len = {.zero_ = 1};
+
+_Static_assert(offsetof(struct ta_syn_features, anomalies) == 12 &&
+                   offsetof(struct ta_syn_features, opt) == 16 &&
+                   offsetof(struct ta_tcp_options, ts_val) == 8 &&
+                   offsetof(struct ta_tcp_options, layout) + TA_MAX_OPT_LAYOUT <=
+                       sizeof(struct ta_tcp_options),
+               "the key reads the record as these words");
+_Static_assert(TA_MAX_OPT_LAYOUT == 16, "a layout fills two key words");
+
+static inline uint64_t word_at(const void *p, size_t off) {
+  uint64_t w;
+  memcpy(&w, (const uint8_t *)p + off, 8);
+  return w;
+}
+
+/* Bytes 16 - n .. 32 - n of this, as two words: a mask of the n leading
+ * bytes of a 16-byte array whatever the byte order. */
+static const uint8_t key_ones[32] = {
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+/* The key of syn; mask is key_mask or key_mask_match. */
+static inline void syn_key_of(struct syn_key *k,
+                              const struct ta_syn_features *syn,
+                              uint8_t family,
+                              const struct ta_syn_features *mask) {
+  const struct ta_tcp_options *o = &syn->opt;
+  unsigned ts = o->has_ts;
+  uint64_t facts = (uint64_t)(family == 6) | (uint64_t)(syn->ip_id == 0) << 1 |
+                   (uint64_t)(ts & (o->ts_val == 0)) << 2 |
+                   (uint64_t)(ts & (o->ts_ecr != 0)) << 3;
+  uint64_t n =
+      o->n_layout < TA_MAX_OPT_LAYOUT ? o->n_layout : TA_MAX_OPT_LAYOUT;
+  k->w[0] = (word_at(syn, 0) & word_at(mask, 0)) |
+            facts * word_at(&key_unit_facts, 0);
+  k->w[1] = word_at(syn, 8) & word_at(mask, 8);
+  k->w[2] = (word_at(o, 0) & word_at(&mask->opt, 0)) |
+            n * word_at(&key_unit_len, 0);
+  k->w[3] = word_at(o->layout, 0) & word_at(key_ones, 16 - n);
+  k->w[4] = word_at(o->layout, 8) & word_at(key_ones, 24 - n);
+}
+
+/* w[1] with the match in the bytes of fp_match. */
+static inline uint64_t key_with_match(uint64_t w1, int16_t match) {
+  return w1 | (uint64_t)(uint16_t)match * word_at(&key_unit_match, 8);
+}
+
+/* The words are multiplied apart, not in a chain, so that they overlap. */
+static inline uint64_t syn_key_hash(const struct syn_key *k) {
+  return ta_hash_mix64(k->w[0] ^ k->w[1] * 0x9e3779b97f4a7c15ull ^
+                       k->w[2] * 0xc2b2ae3d27d4eb4full ^
+                       k->w[3] * 0x165667b19e3779f9ull ^
+                       k->w[4] * 0x27d4eb2f165667c5ull);
+}
+
+/* A memo slot: the key's words, then what the memo keeps for it, the
+ * match or a shape (0: empty). */
+#define SLOT_MATCH KEY_WORDS
+_Static_assert(KEY_WORDS + 1 <= TA_FP_MEMO_SLOT_WORDS, "a key fits a slot");
+
+static bool slot_is(const uint64_t *s, const struct syn_key *k) {
+  uint64_t diff = 0;
+  for (int i = 0; i < KEY_WORDS; i++)
+    diff |= s[i] ^ k->w[i];
+  return diff == 0 && s[SLOT_MATCH] != 0;
+}
+
+/* The set for hash among sets of TA_FP_MEMO_WAYS slots of a line each,
+ * from the first cache line of words (which has a line to spare). */
+static uint64_t *memo_set(uint64_t *words, unsigned sets, uint64_t hash) {
+  uintptr_t at = ((uintptr_t)words + 63) & ~(uintptr_t)63;
+  uint64_t *slots = words + (at - (uintptr_t)words) / sizeof *words;
+  return slots + hash % sets * (TA_FP_MEMO_WAYS * TA_FP_MEMO_SLOT_WORDS);
+}
+
+/* The slot of set holding k, or NULL. */
+static inline const uint64_t *memo_probe(const uint64_t *set, const struct syn_key *k) {
+  for (int way = 0; way < TA_FP_MEMO_WAYS; way++) {
+    const uint64_t *s = set + way * TA_FP_MEMO_SLOT_WORDS;
+    if (slot_is(s, k))
+      return s;
+  }
+  return NULL;
+}
+
+/* Puts k with value (non-zero) first in its set, the others one way
+ * down, the last one out. */
+static void memo_put(uint64_t *set, const struct syn_key *k, uint64_t value) {
+  memmove(set + TA_FP_MEMO_SLOT_WORDS, set,
+          (TA_FP_MEMO_WAYS - 1) * TA_FP_MEMO_SLOT_WORDS * sizeof *set);
+  memcpy(set, k->w, sizeof k->w);
+  set[SLOT_MATCH] = value;
+}
+
+/* Matches syn and remembers it in set. Out of line, as side_memo_miss. */
+__attribute__((noinline)) static void
+match_memo_miss(struct ta_syn_features *syn, uint8_t family, uint64_t *set,
+                const struct syn_key *k) {
+  ta_fp_syn_match(syn, family);
+  memo_put(set, k, (uint64_t)(uint16_t)syn->fp_match);
 }
 
 void ta_fp_syn_match_memo(struct ta_syn_features *syn, uint8_t family,
@@ -1058,18 +1193,15 @@ void ta_fp_syn_match_memo(struct ta_syn_features *syn, uint8_t family,
   }
   if (!syn->seen)
     return;
-  /* features_base clears the struct first, so its padding compares too */
-  struct ta_fp_features f;
-  features_base(&f, syn, family);
-  unsigned i = memo_slot(&f);
-  if (m->slot[i].match && !memcmp(&m->slot[i].key, &f, sizeof f)) {
-    syn->fp_match = m->slot[i].match;
-    return;
-  }
-  m->slot[i].key = f;
-  window_relation(&f);
-  syn->fp_match = (int16_t)(ta_fp_match(ta_fp_db_default(), &f) + 2);
-  m->slot[i].match = syn->fp_match;
+  struct syn_key k;
+  syn_key_of(&k, syn, family, &key_mask_match);
+  uint64_t *set = memo_set(m->word, TA_FP_MEMO_SLOTS / TA_FP_MEMO_WAYS,
+                           syn_key_hash(&k));
+  const uint64_t *hit = memo_probe(set, &k);
+  if (hit)
+    syn->fp_match = (int16_t)hit[SLOT_MATCH];
+  else
+    match_memo_miss(syn, family, set, &k);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1084,10 +1216,22 @@ struct shape_json {
   uint16_t pre, post; /* pre 0: not made yet */
 };
 
+/* Sets of the shapes' memo of the SYN keys it has seen (see struct
+ * ta_fp_shapes): a few times the stacks a capture shows. */
+#define SHAPES_MEMO_SETS 128u
+#define SHAPES_MEMO_WORDS                                                      \
+  ((SHAPES_MEMO_SETS * TA_FP_MEMO_WAYS + 1) * TA_FP_MEMO_SLOT_WORDS)
+#define GROUP_WORDS 3 /* see group_key */
+
 struct ta_fp_shapes {
   struct ta_fp_features *v;
   int16_t *entry;  /* the signature entry each matched, -1 when none */
+  uint64_t *group; /* GROUP_WORDS a shape: what evidence compares */
   uint32_t n, cap;
+  /* shape + 1 of the SYN keys seen before: a new host's first SYN is
+   * mostly of a shape other hosts showed, and its key costs a tenth of
+   * the features and their lookup (as the match memo) */
+  uint64_t *memo;
   uint32_t *slots; /* index in v + 1; 0 is empty */
   uint32_t mask;
   uint64_t seed;
@@ -1108,6 +1252,12 @@ struct ta_fp_shapes *ta_fp_shapes_new(uint64_t seed) {
     free(s);
     return NULL;
   }
+  s->memo = calloc(SHAPES_MEMO_WORDS, sizeof *s->memo);
+  if (!s->memo) {
+    free(s->slots);
+    free(s);
+    return NULL;
+  }
   s->mask = SHAPES_FIRST_SLOTS - 1;
   s->seed = seed;
   return s;
@@ -1118,6 +1268,8 @@ void ta_fp_shapes_free(struct ta_fp_shapes *s) {
     return;
   free(s->v);
   free(s->entry);
+  free(s->group);
+  free(s->memo);
   free(s->slots);
   free(s->json);
   free(s->text);
@@ -1164,6 +1316,10 @@ static bool shapes_grow(struct ta_fp_shapes *s) {
     if (!entry)
       return false;
     s->entry = entry;
+    uint64_t *group = realloc(s->group, cap * GROUP_WORDS * sizeof *group);
+    if (!group)
+      return false;
+    s->group = group;
     if (s->json) {
       struct shape_json *j = realloc(s->json, cap * sizeof *j);
       if (!j)
@@ -1193,6 +1349,19 @@ static bool shapes_grow(struct ta_fp_shapes *s) {
   return true;
 }
 
+/* The fields that tell a host's shapes apart (see struct group) in
+ * GROUP_WORDS words: the entry, TTL, kind and layout length, then the
+ * layout's kinds, zero past its length. A packet's are compared with a
+ * kept shape's at every SYN a host sends. */
+static void group_key(uint64_t *w, int entry, uint8_t ttl, bool synack,
+                      uint8_t n_layout, const uint8_t *layout) {
+  unsigned n = n_layout < TA_MAX_OPT_LAYOUT ? n_layout : TA_MAX_OPT_LAYOUT;
+  w[0] = (uint64_t)(uint16_t)entry | (uint64_t)ttl << 16 |
+         (uint64_t)synack << 24 | (uint64_t)n << 32;
+  w[1] = word_at(layout, 0) & word_at(key_ones, 16 - n);
+  w[2] = word_at(layout, 8) & word_at(key_ones, 24 - n);
+}
+
 /* Index of f in s, added if new (with the entry it matched); UINT32_MAX
  * when memory runs out. */
 static uint32_t shapes_intern(struct ta_fp_shapes *s,
@@ -1214,6 +1383,8 @@ static uint32_t shapes_intern(struct ta_fp_shapes *s,
   }
   s->v[s->n] = *f;
   s->entry[s->n] = (int16_t)entry;
+  group_key(s->group + s->n * GROUP_WORDS, entry, f->ttl, f->synack,
+            f->n_layout, f->layout);
   s->slots[i] = ++s->n;
   return s->n - 1;
 }
@@ -1233,17 +1404,18 @@ struct group {
   int entry;
 };
 
-static void group_of(struct group *g, const struct ta_syn_features *syn,
-                     uint8_t family) {
+/* The entry of a record never finalized (as in tests), kept out of line. */
+static int unmatched_entry(const struct ta_syn_features *syn, uint8_t family) {
+  struct ta_fp_features f;
+  ta_fp_features_from_syn(&f, syn, family);
+  return syn_entry(syn, &f);
+}
+
+static inline void group_of(struct group *g, const struct ta_syn_features *syn,
+                            uint8_t family) {
   g->syn = syn;
   g->family = family;
-  if (g->syn->fp_match) {
-    g->entry = g->syn->fp_match - 2;
-  } else {
-    struct ta_fp_features f;
-    ta_fp_features_from_syn(&f, g->syn, family);
-    g->entry = syn_entry(g->syn, &f);
-  }
+  g->entry = syn->fp_match ? syn->fp_match - 2 : unmatched_entry(syn, family);
 }
 
 static bool in_group(const struct ta_fp_features *k, int entry,
@@ -1261,6 +1433,21 @@ static uint32_t group_shape(struct ta_fp_shapes *shapes, const struct group *g) 
   struct ta_fp_features f;
   ta_fp_features_from_syn(&f, g->syn, g->family);
   return shapes_intern(shapes, &f, g->entry);
+}
+
+/* group_shape through the shapes' memo of SYN keys. */
+static uint32_t syn_shape(struct ta_fp_shapes *shapes, const struct group *g) {
+  struct syn_key k;
+  syn_key_of(&k, g->syn, g->family, &key_mask_match);
+  uint64_t *set =
+      memo_set(shapes->memo, SHAPES_MEMO_SETS, syn_key_hash(&k) ^ shapes->seed);
+  const uint64_t *hit = memo_probe(set, &k);
+  if (hit)
+    return (uint32_t)(hit[SLOT_MATCH] - 1);
+  uint32_t shape = group_shape(shapes, g);
+  if (shape != UINT32_MAX)
+    memo_put(set, &k, (uint64_t)shape + 1);
+  return shape;
 }
 
 void ta_fp_host_add(struct ta_fp_host *h, struct ta_fp_shapes *shapes,
@@ -1295,10 +1482,13 @@ unsigned ta__fp_ev_find(const struct ta_fp_shapes *shapes,
                         const struct ta__fp_ev *ev, unsigned n,
                         const struct ta_syn_features *syn, uint8_t family) {
   struct group g;
+  uint64_t key[GROUP_WORDS];
   group_of(&g, syn, family);
+  group_key(key, g.entry, syn->ttl, (syn->flags & TA_TCP_ACK) != 0,
+            syn->opt.n_layout, syn->opt.layout);
   for (unsigned i = 0; i < n; i++) {
-    uint32_t k = ev[i].shape_dir >> 1;
-    if (in_group(&shapes->v[k], shapes->entry[k], &g))
+    const uint64_t *k = shapes->group + (ev[i].shape_dir >> 1) * GROUP_WORDS;
+    if (k[0] == key[0] && k[1] == key[1] && k[2] == key[2]) /* mostly k[0] */
       return i;
   }
   return n;
@@ -1312,7 +1502,7 @@ bool ta__fp_ev_start(struct ta__fp_ev *e, struct ta_fp_shapes *shapes,
   if (id >> 48)
     return false;
   group_of(&g, syn, family);
-  if ((shape = group_shape(shapes, &g)) == UINT32_MAX)
+  if ((shape = syn_shape(shapes, &g)) == UINT32_MAX)
     return false;
   e->conn_lo = (uint32_t)id;
   e->conn_hi = (uint16_t)(id >> 32);
@@ -1576,49 +1766,27 @@ static char *side_object(char *p, const struct ta_syn_features *syn,
   return p;
 }
 
-/* What the "syn" object depends on, and nothing else: two SYNs with the
- * same key have the same text. */
-struct side_key {
-  uint32_t anomalies; /* the bits quirks are made of */
-  uint16_t window, mss, bits;
-  int16_t fp_match;
-  uint8_t family, flags, ttl, wscale, n_layout;
-  uint8_t layout[TA_MAX_OPT_LAYOUT];
-  uint8_t pad[7]; /* to whole words, zeroed */
-};
+_Static_assert(sizeof(struct syn_key) <= TA_JSONW_MEMO_KEY &&
+                   sizeof(struct syn_key) % 8 == 0,
+               "a SYN's key fits a JSON memo slot");
 
-#define KEY_ANOMALIES                                                          \
-  (TA_ANOM_IP_OPTIONS | TA_ANOM_TCP_RESERVED | TA_ANOM_TS_ECR_ON_SYN |         \
-   TA_ANOM_TCP_OPT_AFTER_EOL | TA_ANOM_URG_PTR_NO_URG | TA_ANOM_TCP_OPT_BAD |  \
-   TA_ANOM_TCP_TRUNCATED)
-
-static void side_key_of(struct side_key *k, const struct ta_syn_features *syn,
-                        uint8_t family) {
-  const struct ta_tcp_options *o = &syn->opt;
-  memset(k, 0, sizeof *k);
-  k->anomalies = syn->anomalies & KEY_ANOMALIES;
-  k->window = syn->window;
-  k->mss = o->mss;
-  k->bits = (uint16_t)((syn->tos & 3) != 0) | (uint16_t)(syn->df << 1) |
-            (uint16_t)((syn->ip_id == 0) << 2) |
-            (uint16_t)((syn->reserved != 0) << 3) |
-            (uint16_t)(o->has_mss << 4) | (uint16_t)(o->has_wscale << 5) |
-            (uint16_t)(o->has_ts << 6) |
-            (uint16_t)((o->has_ts && o->ts_val == 0) << 7) |
-            (uint16_t)((o->has_ts && o->ts_ecr != 0) << 8) |
-            (uint16_t)(o->sack_ok << 9);
-  k->fp_match = syn->fp_match;
-  k->family = family;
-  k->flags = syn->flags;
-  k->ttl = syn->ttl;
-  k->wscale = o->wscale;
-  k->n_layout = o->n_layout < TA_MAX_OPT_LAYOUT ? o->n_layout : TA_MAX_OPT_LAYOUT;
-  memcpy(k->layout, o->layout, k->n_layout);
+/* A SYN whose object is not in the memo: formats it into p and, if it
+ * fits, into slot s with key k. Out of line, so that the hits, nearly
+ * all of them, save no registers for it. */
+__attribute__((noinline)) static char *
+side_memo_miss(char *p, const struct ta_syn_features *syn, uint8_t family,
+               struct ta_jsonw_memo_slot *s, const struct syn_key *k) {
+  char *end = side_object(p, syn, family);
+  size_t n = (size_t)(end - p);
+  s->key_len = 0;
+  if (n <= sizeof s->text) {
+    memcpy(s->key, k, sizeof *k);
+    s->key_len = sizeof *k;
+    memcpy(s->text, p, n);
+    s->text_len = (uint16_t)n;
+  }
+  return end;
 }
-
-_Static_assert(sizeof(struct side_key) <= TA_JSONW_MEMO_KEY &&
-                   sizeof(struct side_key) % 8 == 0,
-               "a SYN's key fits a memo slot");
 
 char *ta__fp_json_side_put(char *p, const struct ta_syn_features *syn,
                            uint8_t family, struct ta_jsonw_memo *m) {
@@ -1626,24 +1794,17 @@ char *ta__fp_json_side_put(char *p, const struct ta_syn_features *syn,
     return TA_JPUT_LIT(p, "null");
   if (!m)
     return side_object(p, syn, family);
-  struct side_key k;
+  /* the key with the match: all the "syn" object is made of */
+  struct syn_key k;
   bool hit;
-  side_key_of(&k, syn, family);
-  struct ta_jsonw_memo_slot *s = ta_jsonw_memo_find(m, &k, sizeof k, &hit);
-  if (hit) {
-    memcpy(p, s->text, s->text_len);
-    return p + s->text_len;
-  }
-  char *end = side_object(p, syn, family);
-  size_t n = (size_t)(end - p);
-  s->key_len = 0;
-  if (n <= sizeof s->text) {
-    memcpy(s->key, &k, sizeof k);
-    s->key_len = sizeof k;
-    memcpy(s->text, p, n);
-    s->text_len = (uint16_t)n;
-  }
-  return end;
+  syn_key_of(&k, syn, family, &key_mask);
+  uint64_t h = syn_key_hash(&k); /* the match follows from the rest */
+  k.w[1] = key_with_match(k.w[1], syn->fp_match);
+  struct ta_jsonw_memo_slot *s = ta_jsonw_memo_at(m, h, &k, sizeof k, &hit);
+  if (!hit)
+    return side_memo_miss(p, syn, family, s, &k);
+  memcpy(p, s->text, s->text_len);
+  return p + s->text_len;
 }
 
 /* The confidence as "%.2f" prints it: the verdict rounds it to hundredths,

@@ -636,14 +636,5 @@ struct ta_jsonw_memo_slot *ta_jsonw_memo_find(struct ta_jsonw_memo *m,
     memcpy(&x, k + i, 8);
     h = (h ^ x) * 0x9e3779b97f4a7c15ull;
   }
-  struct ta_jsonw_memo_slot *s =
-      &m->slot[ta_hash_mix64(h) % TA_JSONW_MEMO_SLOTS];
-  *hit = s->key_len == len;
-  for (size_t i = 0; *hit && i < len; i += 8) {
-    uint64_t a, b;
-    memcpy(&a, s->key + i, 8);
-    memcpy(&b, k + i, 8);
-    *hit = a == b;
-  }
-  return s;
+  return ta_jsonw_memo_at(m, ta_hash_mix64(h), key, len, hit);
 }

@@ -125,16 +125,17 @@ void ta_fp_syn_match(struct ta_syn_features *syn, uint8_t family);
 
 /* What the matches of one table of connections have found before: a
  * capture's SYNs come from a few stacks, and a match costs hundreds of
- * instructions where a lookup costs tens. Direct-mapped over the
- * features the match reads, so the result is the same as without it; a
- * zeroed struct is empty. Owned by its user, one per thread. */
-#define TA_FP_MEMO_SLOTS 256
+ * instructions where a lookup costs tens. Direct-mapped over a key of the
+ * fields the features are made of, so the result is the same as without
+ * it; a zeroed struct is empty. Owned by its user, one per thread. */
+#define TA_FP_MEMO_SLOTS 512
+#define TA_FP_MEMO_WAYS 2       /* slots a key may take, the newest first */
+#define TA_FP_MEMO_SLOT_WORDS 8 /* a cache line */
 struct ta_fp_memo {
-  struct {
-    struct ta_fp_features key; /* before the window relation, which is
-                                  a function of the rest */
-    int16_t match;             /* as syn->fp_match; 0: slot empty */
-  } slot[TA_FP_MEMO_SLOTS];
+  /* slots of a SYN's key (lib/fingerprint.c) and its match, 0 when empty;
+   * one more than the slots so that the first can start on a cache line
+   * wherever the struct is, and no slot spans two lines */
+  uint64_t word[(TA_FP_MEMO_SLOTS + 1) * TA_FP_MEMO_SLOT_WORDS];
 };
 /* ta_fp_syn_match, remembering its results in m (NULL: none). */
 void ta_fp_syn_match_memo(struct ta_syn_features *syn, uint8_t family,

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ta_sink.h"
 
@@ -17,9 +18,10 @@
  * the caller, see ta_jsonw_set_memo): the date and time of day of the last
  * timestamp, since records come in time order and most share it; and short
  * texts that a handful of fields determine, such as a SYN's fingerprint
- * object (a capture's hosts run a few stacks). Direct-mapped and bounded:
- * a miss costs only the formatting it replaces. */
-#define TA_JSONW_MEMO_SLOTS 256
+ * object (a capture's hosts run a few stacks). Two-way set-associative
+ * and bounded: a miss costs only the formatting it replaces. Slots no key
+ * came to are never touched, so only those in use cost memory. */
+#define TA_JSONW_MEMO_SLOTS 512
 #define TA_JSONW_MEMO_KEY 40
 #define TA_JSONW_MEMO_TEXT 472
 struct ta_jsonw_memo_slot {
@@ -59,12 +61,45 @@ void ta_jsonw_set_pretty_depth(struct ta_jsonw *w, int depth);
  * first use; may outlive w and serve the next writer of the same stream). */
 void ta_jsonw_set_memo(struct ta_jsonw *w, struct ta_jsonw_memo *m);
 /* The slot of m for key (8, 16, .. TA_JSONW_MEMO_KEY bytes: whole words,
- * padding zeroed); *hit tells whether
- * its text is key's. On a miss the caller may fill it: the key, then the
- * text (or key_len 0 when the text does not fit). */
+ * padding zeroed); *hit tells whether its text is key's. On a miss the
+ * caller may fill it: the key, then the text (or key_len 0 when the text
+ * does not fit). Two-way: a miss may move the slot's key to the other of
+ * its pair. */
 struct ta_jsonw_memo_slot *ta_jsonw_memo_find(struct ta_jsonw_memo *m,
                                               const void *key, size_t len,
                                               bool *hit);
+/* Whether slot s holds key. Inline so that a caller's constant len
+ * unrolls the compare. */
+static inline bool ta__jsonw_memo_is(const struct ta_jsonw_memo_slot *s,
+                                     const void *key, size_t len) {
+  const uint8_t *k = key;
+  uint64_t diff = s->key_len != len;
+  for (size_t i = 0; i < len; i += 8) { /* whole words */
+    uint64_t a, b;
+    memcpy(&a, s->key + i, 8);
+    memcpy(&b, k + i, 8);
+    diff |= a ^ b;
+  }
+  return diff == 0;
+}
+
+/* ta_jsonw_memo_find for a caller that hashed key itself (any well-mixed
+ * hash: the set is taken from its low bits). The newer key of a set is
+ * first; a miss moves it second, the second out, and hands the first to
+ * the caller. */
+static inline struct ta_jsonw_memo_slot *
+ta_jsonw_memo_at(struct ta_jsonw_memo *m, uint64_t hash, const void *key,
+                 size_t len, bool *hit) {
+  struct ta_jsonw_memo_slot *s =
+      &m->slot[hash % (TA_JSONW_MEMO_SLOTS / 2) * 2];
+  if ((*hit = ta__jsonw_memo_is(&s[0], key, len)))
+    return &s[0];
+  if ((*hit = ta__jsonw_memo_is(&s[1], key, len)))
+    return &s[1];
+  if (s[0].key_len)
+    s[1] = s[0];
+  return &s[0];
+}
 void ta_jsonw_obj_begin(struct ta_jsonw *w);
 void ta_jsonw_obj_end(struct ta_jsonw *w);
 void ta_jsonw_arr_begin(struct ta_jsonw *w);

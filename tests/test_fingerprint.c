@@ -359,6 +359,168 @@ static void test_fingerprint_memo_matches_as_without(void **state) {
   free(memo);
 }
 
+/* The memo finds its first cache line wherever it lies: at each word of a
+ * line it matches as without and writes nothing outside itself. */
+static void test_fingerprint_memo_anywhere(void **state) {
+  (void)state;
+  size_t size = sizeof(struct ta_fp_memo);
+  uint64_t *buf = aligned_alloc(64, size + 128);
+  assert_non_null(buf);
+  for (size_t off = 0; off < 8; off++) {
+    memset(buf, 0xa5, size + 128);
+    struct ta_fp_memo *memo = (struct ta_fp_memo *)(buf + off);
+    memset(memo, 0, size);
+    for (int pass = 0; pass < 2; pass++)
+      for (unsigned ttl = 1; ttl < 256; ttl++) {
+        struct tt_seg s = article_syn;
+        s.ttl = (uint8_t)ttl;
+        s.win = (uint16_t)(1024 * (ttl % 7 + 1));
+        struct ta_syn_features plain, memoized;
+        uint8_t family;
+        syn_of(&s, &plain, &family, NULL);
+        memoized = plain;
+        ta_fp_syn_match(&plain, family);
+        ta_fp_syn_match_memo(&memoized, family, memo);
+        assert_int_equal(memoized.fp_match, plain.fp_match);
+      }
+    const uint8_t *bytes = (const uint8_t *)buf;
+    for (size_t i = 0; i < off * 8; i++)
+      assert_int_equal(bytes[i], 0xa5);
+    for (size_t i = off * 8 + size; i < size + 128; i++)
+      assert_int_equal(bytes[i], 0xa5);
+  }
+  free(buf);
+}
+
+/* Nor its JSON: SYNs that differ in each fact their "syn" object shows
+ * (flags, a zero IP id, timestamp values, a bad option length, the
+ * family), at many TTLs, more of them than the memo holds, with the
+ * record's match and without, written twice over through one memo and
+ * once without. */
+static void test_fingerprint_json_memo_writes_as_without(void **state) {
+  (void)state;
+  /* mss, sok, ts (val 0, ecr 9), nop, ws 7 */
+  static const uint8_t ts_zero[] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
+                                    0, 0, 0, 0, 0, 9, 1, 3, 3, 7};
+  /* mss, a sack-permitted option one byte too long, nop */
+  static const uint8_t bad_sok[] = {2, 4, 0x05, 0xb4, 4, 3, 0, 1};
+  static const struct {
+    const uint8_t *opts;
+    uint8_t len;
+  } layouts[] = {{OPT_LINUX, sizeof OPT_LINUX},
+                 {OPT_MSS_NOP_NOP_SOK, sizeof OPT_MSS_NOP_NOP_SOK},
+                 {ts_zero, sizeof ts_zero},
+                 {bad_sok, sizeof bad_sok},
+                 {NULL, 0}};
+  static const char *const src[] = {"10.0.0.1", "2001:db8::1"};
+  static const char *const dst[] = {"10.0.0.2", "2001:db8::2"};
+  static const uint8_t flags[] = {
+      TA_TCP_SYN, TA_TCP_SYN | TA_TCP_ACK, TA_TCP_SYN | TA_TCP_ECE | TA_TCP_CWR,
+      TA_TCP_SYN | TA_TCP_PSH, TA_TCP_SYN | TA_TCP_ACK | TA_TCP_ECE,
+      TA_TCP_SYN | TA_TCP_URG};
+  struct ta_jsonw_memo *memo = calloc(1, sizeof *memo);
+  assert_non_null(memo);
+  unsigned shapes = 0;
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++)
+      for (int fam = 0; fam < 2; fam++)
+        for (size_t f = 0; f < sizeof flags; f++)
+          for (unsigned ttl = 30; ttl < 256; ttl += 25)
+            for (int bits = 0; bits < 4; bits++) {
+              struct tt_seg s = {.src = src[fam], .dst = dst[fam],
+                                 .sport = 40000, .dport = 80, .seq = 1,
+                                 .flags = flags[f],
+                                 .ack = flags[f] & TA_TCP_ACK ? 77 : 0,
+                                 .win = bits & 1 ? 64240 : 8192,
+                                 .ttl = (uint8_t)ttl, .opts = layouts[l].opts,
+                                 .optlen = layouts[l].len, .df = true,
+                                 .ip_id = bits & 2 ? 4321 : 0};
+              struct ta_syn_features syn;
+              uint8_t family;
+              syn_of(&s, &syn, &family, NULL);
+              if ((ttl / 25 + pass) & 1)
+                ta_fp_syn_match(&syn, family);
+              char plain[TA_FP_JSON_SIDE_MAX + 1], memoized[TA_FP_JSON_SIDE_MAX + 1];
+              *ta__fp_json_side_put(plain, &syn, family, NULL) = 0;
+              *ta__fp_json_side_put(memoized, &syn, family, memo) = 0;
+              assert_string_equal(memoized, plain);
+              shapes++;
+            }
+  assert_true(shapes > 4 * TA_JSONW_MEMO_SLOTS);
+  free(memo);
+}
+
+/* The host table's evidence: a new shape's features and entry are its
+ * first packet's however many SYNs came before (more keys than the
+ * shapes' memo holds, twice over, matched and not), and a packet finds
+ * the evidence of its group: not when its TTL or a kind of its layout
+ * differs, yet whatever lies past its layout's length. */
+static void test_fingerprint_evidence_shapes(void **state) {
+  (void)state;
+  static const struct {
+    const uint8_t *opts;
+    uint8_t len;
+  } layouts[] = {{OPT_LINUX, sizeof OPT_LINUX},
+                 {OPT_MSS_NOP_NOP_SOK, sizeof OPT_MSS_NOP_NOP_SOK},
+                 {NULL, 0}};
+  struct ta_fp_shapes *shapes = ta_fp_shapes_new(7);
+  assert_non_null(shapes);
+  struct ta_fp_host h = {.shapes = shapes};
+  unsigned started = 0;
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++)
+      for (unsigned ttl = 20; ttl < 250; ttl += 2)
+        for (int bits = 0; bits < 4; bits++) {
+          struct tt_seg s = {.src = bits & 2 ? "2001:db8::1" : "10.0.0.1",
+                             .dst = bits & 2 ? "2001:db8::2" : "10.0.0.2",
+                             .sport = 40000, .dport = 80, .seq = 1,
+                             .flags = bits & 1 ? TA_TCP_SYN | TA_TCP_ACK
+                                               : TA_TCP_SYN,
+                             .ack = bits & 1 ? 77 : 0, .win = 29200,
+                             .ttl = (uint8_t)ttl, .opts = layouts[l].opts,
+                             .optlen = layouts[l].len, .df = true,
+                             .ip_id = (uint16_t)(ttl & 4)};
+          struct ta_syn_features syn;
+          uint8_t family;
+          syn_of(&s, &syn, &family, NULL);
+          if ((ttl / 2 + pass) & 1)
+            ta_fp_syn_match(&syn, family);
+          struct ta_fp_features want;
+          ta_fp_features_from_syn(&want, &syn, family);
+          int entry = ta_fp_match(ta_fp_db_default(), &want);
+
+          struct ta__fp_ev e;
+          assert_true(ta__fp_ev_start(&e, shapes, &syn, family, 5, 1));
+          struct ta_fp_evidence ev;
+          ta__fp_ev_unpack(&ev, shapes, &e);
+          assert_int_equal(ev.entry, entry);
+          assert_int_equal(ev.conn_id, 5);
+          assert_int_equal(ev.dir, 1);
+          const struct ta_fp_features *got = ta_fp_evidence_features(&h, &ev);
+          char a[200], b[200];
+          ta_fp_summary(a, sizeof a, got);
+          ta_fp_summary(b, sizeof b, &want);
+          assert_string_equal(a, b);
+          assert_int_equal(got->family, want.family);
+          started++;
+
+          assert_int_equal(ta__fp_ev_find(shapes, &e, 1, &syn, family), 0);
+          struct ta_syn_features other = syn;
+          other.opt.layout[TA_MAX_OPT_LAYOUT - 1] ^= 0x5a; /* past its end */
+          assert_int_equal(ta__fp_ev_find(shapes, &e, 1, &other, family), 0);
+          other = syn;
+          other.ttl++;
+          assert_int_equal(ta__fp_ev_find(shapes, &e, 1, &other, family), 1);
+          if (syn.opt.n_layout) {
+            other = syn;
+            other.opt.layout[syn.opt.n_layout - 1] ^= 0x40;
+            assert_int_equal(ta__fp_ev_find(shapes, &e, 1, &other, family), 1);
+          }
+        }
+  assert_true(started > 4 * 256);
+  ta_fp_shapes_free(shapes);
+}
+
 static void test_fingerprint_unknown_stays_unknown(void **state) {
   (void)state;
   /* TTL 64, odd window, ws before mss: nothing we know */
@@ -939,6 +1101,9 @@ int main(void) {
       cmocka_unit_test(test_fingerprint_quirks),
       cmocka_unit_test(test_fingerprint_known_stacks),
       cmocka_unit_test(test_fingerprint_memo_matches_as_without),
+      cmocka_unit_test(test_fingerprint_json_memo_writes_as_without),
+      cmocka_unit_test(test_fingerprint_memo_anywhere),
+      cmocka_unit_test(test_fingerprint_evidence_shapes),
       cmocka_unit_test(test_fingerprint_unknown_stays_unknown),
       cmocka_unit_test(test_fingerprint_evidence_json_both_ways),
       cmocka_unit_test(test_fingerprint_several_stacks),

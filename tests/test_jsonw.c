@@ -326,6 +326,48 @@ static void test_jsonw_memo_slots(void **state) {
   free(m);
 }
 
+static void fill(struct ta_jsonw_memo_slot *s, const uint8_t *key,
+                 const char *text) {
+  s->key_len = 8;
+  memcpy(s->key, key, 8);
+  s->text_len = (uint16_t)strlen(text);
+  memcpy(s->text, text, s->text_len);
+}
+
+/* Keys of one hash share a pair of slots: the two newest both stay, each
+ * with its own text, and a third drives out the older. */
+static void test_jsonw_memo_two_ways(void **state) {
+  (void)state;
+  struct ta_jsonw_memo *m = calloc(1, sizeof *m);
+  assert_non_null(m);
+  bool hit;
+  const uint64_t h = 12345;
+  uint8_t a[8] = {1}, b[8] = {2}, c[8] = {3};
+  fill(ta_jsonw_memo_at(m, h, a, 8, &hit), a, "a");
+  assert_false(hit);
+  fill(ta_jsonw_memo_at(m, h, b, 8, &hit), b, "bb");
+  assert_false(hit);
+  for (int i = 0; i < 3; i++) {
+    struct ta_jsonw_memo_slot *s = ta_jsonw_memo_at(m, h, a, 8, &hit);
+    assert_true(hit);
+    assert_int_equal(s->text_len, 1);
+    assert_memory_equal(s->text, "a", 1);
+    s = ta_jsonw_memo_at(m, h, b, 8, &hit);
+    assert_true(hit);
+    assert_int_equal(s->text_len, 2);
+    assert_memory_equal(s->text, "bb", 2);
+  }
+  fill(ta_jsonw_memo_at(m, h, c, 8, &hit), c, "ccc");
+  assert_false(hit);
+  ta_jsonw_memo_at(m, h, b, 8, &hit);
+  assert_true(hit);
+  ta_jsonw_memo_at(m, h, c, 8, &hit);
+  assert_true(hit);
+  ta_jsonw_memo_at(m, h, a, 8, &hit); /* the oldest went */
+  assert_false(hit);
+  free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_jsonw_u64_digits),
@@ -337,6 +379,7 @@ int main(void) {
       cmocka_unit_test(test_jsonw_long_strings_keep_utf8),
       cmocka_unit_test(test_jsonw_sink_room),
       cmocka_unit_test(test_jsonw_memo_slots),
+      cmocka_unit_test(test_jsonw_memo_two_ways),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
