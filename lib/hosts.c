@@ -108,10 +108,15 @@ struct counts {
 
 /* A linear-counting sketch of TA_HOST_SKETCH_BITS bits in one word: the
  * count of bits set in its low 10 bits; up to SKETCH_INLINE set, which
- * ones, 9 bits each, above them; past that the number + 1 of its bitmap in
- * the table's bitmap pool, in the high 32 bits. */
+ * ones, 9 bits each, above them; past that the number + 1 of a record in
+ * the high 32 bits: up to SKETCH_MID set, a 16-byte list of them in the
+ * table's mids pool, then a bitmap in its bitmaps pool. Most hosts of a
+ * long capture see a dozen peers or so, which the list holds in a quarter
+ * of a bitmap; the estimate depends only on how many bits are set, so
+ * every tier reports the same. */
 typedef uint64_t sketch;
 #define SKETCH_INLINE 6
+#define SKETCH_MID 14 /* 7 values of 9 bits in each word of the list */
 #define SKETCH_COUNT_MASK 0x3ffu
 
 struct host {
@@ -184,6 +189,7 @@ struct ta_hosts {
   struct pool hosts;      /* struct host, numbered in arrival order */
   struct pool responders; /* struct responder */
   struct pool wide;       /* uint64_t[TA_SC_COUNT] */
+  struct pool mids;       /* uint64_t[2]: a sketch's SKETCH_MID values */
   struct pool bitmaps;    /* uint64_t[TA_HOST_SKETCH_BITS / 64] */
   struct pool latency;    /* struct ta_svc_latency */
   /* evidence runs of k + 1 struct ta__fp_ev: a host's run is moved to the
@@ -228,6 +234,7 @@ struct ta_hosts *ta_hosts_new(uint32_t max_hosts, uint64_t seed) {
   t->hosts.size = sizeof(struct host);
   t->responders.size = sizeof(struct responder);
   t->wide.size = sizeof(uint64_t) * TA_SC_COUNT;
+  t->mids.size = 2 * sizeof(uint64_t);
   t->bitmaps.size = TA_HOST_SKETCH_BITS / 8;
   t->latency.size = sizeof(struct ta_svc_latency);
   for (unsigned k = 0; k < TA_FP_HOST_EVIDENCE; k++)
@@ -348,35 +355,78 @@ static unsigned sketch_inline_bit(sketch s, unsigned i) {
   return (unsigned)(s >> (10 + 9 * i)) & 0x1ff;
 }
 
+static uint32_t sketch_ref(sketch s) { return (uint32_t)(s >> 32); }
+
+/* Value i of a mid-tier list. */
+static unsigned mid_bit(const uint64_t *list, unsigned i) {
+  return (unsigned)(list[i / 7] >> (9 * (i % 7))) & 0x1ff;
+}
+
+static void mid_put(uint64_t *list, unsigned i, unsigned b) {
+  list[i / 7] |= (uint64_t)b << (9 * (i % 7));
+}
+
+static void bitmap_set(uint64_t *bits, unsigned b) {
+  bits[b / 64] |= 1ull << (b % 64);
+}
+
+/* Moves the set values of *s (in a list of set values, got with get) to a
+ * fresh record of pool to, in its form: put for a list, else a bitmap.
+ * The new bit b is added, or on out of memory *s stays as it was. */
+static void sketch_move(struct ta_hosts *t, sketch *s, unsigned b,
+                        struct pool *to, const uint64_t *from_list) {
+  unsigned set = sketch_set(*s);
+  uint32_t ref = pool_get(to);
+  if (!ref)
+    return;
+  uint64_t *rec = pool_at(to, ref - 1);
+  bool list = to == &t->mids;
+  for (unsigned i = 0; i <= set; i++) {
+    unsigned k = i == set ? b
+                 : from_list ? mid_bit(from_list, i)
+                             : sketch_inline_bit(*s, i);
+    if (list)
+      mid_put(rec, i, k);
+    else
+      bitmap_set(rec, k);
+  }
+  if (from_list)
+    pool_put(&t->mids, sketch_ref(*s));
+  *s = (uint64_t)ref << 32 | (set + 1);
+}
+
 /* Sets bit b (below TA_HOST_SKETCH_BITS) of *s. Out of memory for the
- * bitmap, the bit is not counted: the estimate is a lower bound anyway. */
+ * next tier, the bit is not counted: the estimate is a lower bound anyway. */
 static void sketch_add(struct ta_hosts *t, sketch *s, unsigned b) {
   unsigned set = sketch_set(*s);
-  if (set > SKETCH_INLINE) {
-    uint64_t *bits = pool_at(&t->bitmaps, (uint32_t)(*s >> 32) - 1);
+  if (set > SKETCH_MID) {
+    uint64_t *bits = pool_at(&t->bitmaps, sketch_ref(*s) - 1);
     if (!(bits[b / 64] & 1ull << (b % 64))) {
       bits[b / 64] |= 1ull << (b % 64);
       (*s)++;
     }
     return;
   }
+  if (set > SKETCH_INLINE) {
+    uint64_t *list = pool_at(&t->mids, sketch_ref(*s) - 1);
+    for (unsigned i = 0; i < set; i++)
+      if (mid_bit(list, i) == b)
+        return;
+    if (set < SKETCH_MID) {
+      mid_put(list, set, b);
+      (*s)++;
+    } else {
+      sketch_move(t, s, b, &t->bitmaps, list);
+    }
+    return;
+  }
   for (unsigned i = 0; i < set; i++)
     if (sketch_inline_bit(*s, i) == b)
       return;
-  if (set < SKETCH_INLINE) {
+  if (set < SKETCH_INLINE)
     *s = (*s | (uint64_t)b << (10 + 9 * set)) + 1;
-    return;
-  }
-  uint32_t ref = pool_get(&t->bitmaps);
-  if (!ref)
-    return;
-  uint64_t *bits = pool_at(&t->bitmaps, ref - 1);
-  for (unsigned i = 0; i < set; i++) {
-    unsigned k = sketch_inline_bit(*s, i);
-    bits[k / 64] |= 1ull << (k % 64);
-  }
-  bits[b / 64] |= 1ull << (b % 64);
-  *s = (uint64_t)ref << 32 | (set + 1);
+  else
+    sketch_move(t, s, b, &t->mids, NULL);
 }
 
 uint64_t ta_host_sketch_estimate(unsigned set) {
@@ -592,8 +642,11 @@ static void prefetch2(const void *a, size_t len) {
 }
 
 static void prefetch_sketch(const struct ta_hosts *t, sketch s) {
-  if (sketch_set(s) > SKETCH_INLINE)
-    __builtin_prefetch(pool_at(&t->bitmaps, (uint32_t)(s >> 32) - 1));
+  unsigned set = sketch_set(s);
+  if (set > SKETCH_MID)
+    __builtin_prefetch(pool_at(&t->bitmaps, sketch_ref(s) - 1));
+  else if (set > SKETCH_INLINE)
+    __builtin_prefetch(pool_at(&t->mids, sketch_ref(s) - 1));
 }
 
 /* The host number + 1 the first slot of the hash's tag gives, 0 when none
@@ -873,6 +926,7 @@ void ta_hosts_free(struct ta_hosts *t) {
   pool_free(&t->hosts);
   pool_free(&t->responders);
   pool_free(&t->wide);
+  pool_free(&t->mids);
   pool_free(&t->bitmaps);
   pool_free(&t->latency);
   for (unsigned k = 0; k < TA_FP_HOST_EVIDENCE; k++)

@@ -96,20 +96,24 @@ static void test_hosts_counters_pass_16_bits(void **state) {
   ta_hosts_free(t);
 }
 
+/* The bit an IPv4 peer sets in a sketch, as the table hashes it. */
+static unsigned reference_bit(uint32_t addr) {
+  uint8_t ip[16] = {0};
+  for (int k = 0; k < 4; k++)
+    ip[k] = (uint8_t)(addr >> (24 - 8 * k));
+  uint64_t a, b;
+  memcpy(&a, ip, 8);
+  memcpy(&b, ip + 8, 8);
+  uint64_t key = ta_hash_mix64(a ^ ta_hash_mix64(b));
+  return (unsigned)(ta_hash_mix64(key) % TA_HOST_SKETCH_BITS);
+}
+
 /* The estimate of a plain 512-bit bitmap, bit for bit as the table hashes
- * a peer: the inline bits and the bitmap they move to count the same. */
+ * a peer: the inline bits and the records they move to count the same. */
 static uint64_t reference_peers(uint32_t first, uint32_t n) {
   uint64_t bits[TA_HOST_SKETCH_BITS / 64] = {0};
   for (uint32_t i = 0; i < n; i++) {
-    uint8_t ip[16] = {0};
-    uint32_t to = first + i;
-    for (int k = 0; k < 4; k++)
-      ip[k] = (uint8_t)(to >> (24 - 8 * k));
-    uint64_t a, b;
-    memcpy(&a, ip, 8);
-    memcpy(&b, ip + 8, 8);
-    uint64_t key = ta_hash_mix64(a ^ ta_hash_mix64(b));
-    uint64_t bit = ta_hash_mix64(key) % TA_HOST_SKETCH_BITS;
+    unsigned bit = reference_bit(first + i);
     bits[bit / 64] |= 1ull << (bit % 64);
   }
   unsigned set = 0;
@@ -132,7 +136,7 @@ static void first_only(void *ctx, const struct ta_host *h) {
 
 static void test_hosts_sketch_past_inline_bits(void **state) {
   (void)state;
-  static const uint32_t counts[] = {1, 5, 6, 7, 12, 300, 5000};
+  static const uint32_t counts[] = {1, 5, 6, 7, 12, 14, 15, 16, 300, 5000};
   struct ta_conn *c = malloc(sizeof *c);
   struct first *f = malloc(sizeof *f);
   assert_non_null(c);
@@ -156,6 +160,72 @@ static void test_hosts_sketch_past_inline_bits(void **state) {
   }
   free(f);
   free(c);
+}
+
+/* Many hosts' sketches at once, each passing from inline bits to a list
+ * to a bitmap at its own pace (so lists given up by one are taken by
+ * another): after every round each host's estimate, as originator and as
+ * responder, is that of a plain bitmap of the same peers. */
+#define TIER_HOSTS 40
+
+struct tiers {
+  uint64_t orig[TIER_HOSTS], resp[TIER_HOSTS];
+};
+
+static void tiers_keep(void *ctx, const struct ta_host *h) {
+  struct tiers *x = ctx;
+  unsigned k = h->ip[3];
+  if (h->ip[0] == 1)
+    x->orig[k] = h->as_orig.distinct_peers;
+  else
+    x->resp[k] = h->as_resp.distinct_peers;
+}
+
+static uint64_t reference_of(const uint64_t bits[TA_HOST_SKETCH_BITS / 64]) {
+  unsigned set = 0;
+  for (unsigned i = 0; i < TA_HOST_SKETCH_BITS / 64; i++)
+    set += (unsigned)__builtin_popcountll(bits[i]);
+  return ta_host_sketch_estimate(set);
+}
+
+static void test_hosts_sketch_tiers_match_a_bitmap(void **state) {
+  (void)state;
+  struct ta_hosts *t = ta_hosts_new(1u << 10, 11);
+  struct ta_conn *c = malloc(sizeof *c);
+  struct tiers *x = calloc(1, sizeof *x);
+  uint64_t(*ref_orig)[TA_HOST_SKETCH_BITS / 64] =
+      calloc(TIER_HOSTS, sizeof *ref_orig);
+  uint64_t(*ref_resp)[TA_HOST_SKETCH_BITS / 64] =
+      calloc(TIER_HOSTS, sizeof *ref_resp);
+  assert_non_null(t);
+  assert_non_null(c);
+  assert_non_null(x);
+  assert_non_null(ref_orig);
+  assert_non_null(ref_resp);
+  uint64_t id = 0;
+  /* host 1.0.0.k makes round r's connection to 11.0.0.r while r < k */
+  for (unsigned r = 0; r < TIER_HOSTS; r++) {
+    for (unsigned k = r + 1; k < TIER_HOSTS; k++) {
+      uint32_t from = 0x01000000 + k, to = 0x0b000000 + r;
+      conn_set(c, id++, from, to, 443, TA_SC_COMPLETED);
+      ta_hosts_add(t, c);
+      unsigned b = reference_bit(to);
+      ref_orig[k][b / 64] |= 1ull << (b % 64);
+      b = reference_bit(from);
+      ref_resp[r][b / 64] |= 1ull << (b % 64);
+    }
+    ta_hosts_each(t, tiers_keep, x);
+    for (unsigned k = 0; k < TIER_HOSTS; k++) {
+      assert_int_equal(x->orig[k], reference_of(ref_orig[k]));
+      assert_int_equal(x->resp[k], reference_of(ref_resp[k]));
+    }
+  }
+  assert_true(x->orig[TIER_HOSTS - 1] > 30); /* past the list, too */
+  free(ref_resp);
+  free(ref_orig);
+  free(x);
+  free(c);
+  ta_hosts_free(t);
 }
 
 /* A SYN of the given TTL from side dir. */
@@ -426,6 +496,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hosts_counters_pass_16_bits),
       cmocka_unit_test(test_hosts_sketch_past_inline_bits),
+      cmocka_unit_test(test_hosts_sketch_tiers_match_a_bitmap),
       cmocka_unit_test(test_hosts_evidence_cap),
       cmocka_unit_test(test_hosts_order_scan_and_full),
       cmocka_unit_test(test_hosts_waiting_counts_read_the_same),
