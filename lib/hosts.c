@@ -202,6 +202,7 @@ struct ta_hosts {
 
 _Static_assert(sizeof(struct host) == 96, "a host spans two cache lines");
 _Static_assert(TA_MAX_SERVICES_PER_HOST < 256, "service hints are 8-bit");
+_Static_assert(SKETCH_MID > 7 && SKETCH_MID <= 14, "a list is two words of 7");
 
 static uint64_t mix(uint64_t x) { return ta_hash_mix64(x); }
 
@@ -366,6 +367,16 @@ static void mid_put(uint64_t *list, unsigned i, unsigned b) {
   list[i / 7] |= (uint64_t)b << (9 * (i % 7));
 }
 
+/* Whether one of the n (at most 7) 9-bit values packed from the low end
+ * of word is b: the borrow trick of a zero lane, on the lanes in use only
+ * (a borrow moves up, so the unused lanes above cannot flag a used one). */
+static bool lanes_have(uint64_t word, unsigned n, unsigned b) {
+  const uint64_t ones = 0x0040201008040201ull; /* bit 0 of 7 lanes */
+  uint64_t x = word ^ (b * ones);
+  uint64_t highs = (ones << 8) & ((1ull << (9 * n)) - 1);
+  return ((x - ones) & ~x & highs) != 0;
+}
+
 static void bitmap_set(uint64_t *bits, unsigned b) {
   bits[b / 64] |= 1ull << (b % 64);
 }
@@ -409,9 +420,8 @@ static void sketch_add(struct ta_hosts *t, sketch *s, unsigned b) {
   }
   if (set > SKETCH_INLINE) {
     uint64_t *list = pool_at(&t->mids, sketch_ref(*s) - 1);
-    for (unsigned i = 0; i < set; i++)
-      if (mid_bit(list, i) == b)
-        return;
+    if (lanes_have(list[0], 7, b) || lanes_have(list[1], set - 7, b))
+      return;
     if (set < SKETCH_MID) {
       mid_put(list, set, b);
       (*s)++;
@@ -420,9 +430,8 @@ static void sketch_add(struct ta_hosts *t, sketch *s, unsigned b) {
     }
     return;
   }
-  for (unsigned i = 0; i < set; i++)
-    if (sketch_inline_bit(*s, i) == b)
-      return;
+  if (lanes_have(*s >> 10, set, b))
+    return;
   if (set < SKETCH_INLINE)
     *s = (*s | (uint64_t)b << (10 + 9 * set)) + 1;
   else
