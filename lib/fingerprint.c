@@ -1291,13 +1291,13 @@ void ta_fp_host_add(struct ta_fp_host *h, struct ta_fp_shapes *shapes,
 
 void ta_fp_host_free(struct ta_fp_host *h) { memset(h, 0, sizeof *h); }
 
-unsigned ta__fp_ev_find(const struct ta_fp_shapes *shapes,
-                        const struct ta__fp_ev *ev, unsigned n,
-                        const struct ta_syn_features *syn, uint8_t family) {
+unsigned ta__fp_shape_find(const struct ta_fp_shapes *shapes,
+                           const uint32_t *shape, unsigned n,
+                           const struct ta_syn_features *syn, uint8_t family) {
   struct group g;
   group_of(&g, syn, family);
   for (unsigned i = 0; i < n; i++) {
-    uint32_t k = ev[i].shape_dir >> 1;
+    uint32_t k = shape[i];
     if (in_group(&shapes->v[k], shapes->entry[k], &g))
       return i;
   }

@@ -129,6 +129,7 @@ struct host {
   uint64_t ev_overflow;   /* SYN/SYN-ACKs whose shape did not fit */
   uint8_t family;
   uint8_t n_ev;           /* evidence entries, in a run of exactly n_ev */
+  bool ev_wide;           /* struct ta__fp_ev entries, else struct ev_narrow */
 };
 
 /* What a host did as a responder: most hosts of a capture only ever
@@ -144,6 +145,15 @@ struct responder {
 struct service {
   struct counts by;
   uint32_t lat; /* number + 1 of its ta_svc_latency, 0: none measured */
+};
+
+/* Evidence in 8 bytes rather than 16, while its connection id, packet
+ * count and shape fit: in most captures all of them do, and a host of a
+ * long one keeps TA_FP_HOST_EVIDENCE entries. */
+struct ev_narrow {
+  uint32_t conn;
+  uint16_t packets;
+  uint16_t shape_dir; /* as in struct ta__fp_ev */
 };
 
 /* A connection waiting to be counted: what counting it reads, copied, as
@@ -192,9 +202,10 @@ struct ta_hosts {
   struct pool mids;       /* uint64_t[2]: a sketch's SKETCH_MID values */
   struct pool bitmaps;    /* uint64_t[TA_HOST_SKETCH_BITS / 64] */
   struct pool latency;    /* struct ta_svc_latency */
-  /* evidence runs of k + 1 struct ta__fp_ev: a host's run is moved to the
-   * next size when it finds a new shape, and the old one is reused */
-  struct pool runs[TA_FP_HOST_EVIDENCE];
+  /* evidence runs of k + 1 entries, narrow ([0]) or wide ([1]): a host's
+   * run is moved to the next size when it finds a new shape, and to wide
+   * entries when one no longer fits a narrow one; the old one is reused */
+  struct pool runs[2][TA_FP_HOST_EVIDENCE];
   struct ta_fp_shapes *shapes; /* features of the hosts' OS evidence */
   uint32_t pend_head, n_pend;  /* oldest waiting connection, how many */
   struct pending pend[PEND_RING];
@@ -238,8 +249,10 @@ struct ta_hosts *ta_hosts_new(uint32_t max_hosts, uint64_t seed) {
   t->mids.size = 2 * sizeof(uint64_t);
   t->bitmaps.size = TA_HOST_SKETCH_BITS / 8;
   t->latency.size = sizeof(struct ta_svc_latency);
-  for (unsigned k = 0; k < TA_FP_HOST_EVIDENCE; k++)
-    t->runs[k].size = (k + 1) * sizeof(struct ta__fp_ev);
+  for (unsigned k = 0; k < TA_FP_HOST_EVIDENCE; k++) {
+    t->runs[0][k].size = (k + 1) * sizeof(struct ev_narrow);
+    t->runs[1][k].size = (k + 1) * sizeof(struct ta__fp_ev);
+  }
   /* 0 asks for a random seed, as for the flow table: a capture must not be
    * able to choose addresses that collide */
   if (!seed && getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
@@ -594,8 +607,93 @@ static void count_orig(struct ta_hosts *t, struct host *h,
 /* ------------------------------------------------------------------------ */
 /* OS evidence */
 
-static struct ta__fp_ev *ev_run(const struct ta_hosts *t, const struct host *h) {
-  return h->n_ev ? pool_at(&t->runs[h->n_ev - 1], h->ev - 1) : NULL;
+static struct pool *ev_pool(struct ta_hosts *t, bool wide, unsigned n) {
+  return &t->runs[wide][n - 1];
+}
+
+static void *ev_run(const struct ta_hosts *t, const struct host *h) {
+  return h->n_ev ? pool_at(&t->runs[h->ev_wide][h->n_ev - 1], h->ev - 1)
+                 : NULL;
+}
+
+static size_t ev_bytes(const struct host *h) {
+  return h->n_ev * (h->ev_wide ? sizeof(struct ta__fp_ev)
+                               : sizeof(struct ev_narrow));
+}
+
+static bool ev_fits_narrow(const struct ta__fp_ev *e) {
+  return e->conn_hi == 0 && e->packets_hi == 0 &&
+         e->packets_lo <= UINT16_MAX && e->shape_dir <= UINT16_MAX;
+}
+
+/* Entry i of a run, in the wide form. */
+static void ev_get(struct ta__fp_ev *e, const void *run, bool wide,
+                   unsigned i) {
+  if (wide) {
+    *e = ((const struct ta__fp_ev *)run)[i];
+    return;
+  }
+  const struct ev_narrow *n = (const struct ev_narrow *)run + i;
+  e->conn_lo = n->conn;
+  e->conn_hi = 0;
+  e->packets_lo = n->packets;
+  e->packets_hi = 0;
+  e->shape_dir = n->shape_dir;
+}
+
+/* Stores e, which fits the run's form, as entry i. */
+static void ev_put(void *run, bool wide, unsigned i,
+                   const struct ta__fp_ev *e) {
+  if (wide) {
+    ((struct ta__fp_ev *)run)[i] = *e;
+    return;
+  }
+  struct ev_narrow *n = (struct ev_narrow *)run + i;
+  n->conn = e->conn_lo;
+  n->packets = (uint16_t)e->packets_lo;
+  n->shape_dir = (uint16_t)e->shape_dir;
+}
+
+/* Moves h's entries to a run of n (h->n_ev or one more) in the form wide
+ * (which h's form does not exceed); NULL when memory runs out, h as it
+ * was. */
+static void *ev_move(struct ta_hosts *t, struct host *h, bool wide,
+                     unsigned n) {
+  struct pool *to = ev_pool(t, wide, n);
+  uint32_t ref = pool_get(to);
+  if (!ref)
+    return NULL;
+  void *grown = pool_at(to, ref - 1), *run = ev_run(t, h);
+  if (run && wide == h->ev_wide) {
+    memcpy(grown, run, ev_bytes(h));
+  } else if (run) {
+    for (unsigned i = 0; i < h->n_ev; i++) {
+      struct ta__fp_ev e;
+      ev_get(&e, run, false, i);
+      ev_put(grown, true, i, &e);
+    }
+  }
+  if (run)
+    pool_put(ev_pool(t, h->ev_wide, h->n_ev), h->ev);
+  h->ev = ref;
+  h->ev_wide = wide;
+  return grown;
+}
+
+/* One more packet of entry i; out of memory for the wide form, a narrow
+ * count stays at 65535. */
+static void ev_count(struct ta_hosts *t, struct host *h, void *run,
+                     unsigned i) {
+  if (!h->ev_wide) {
+    struct ev_narrow *n = (struct ev_narrow *)run + i;
+    if (n->packets < UINT16_MAX) {
+      n->packets++;
+      return;
+    }
+    if (!(run = ev_move(t, h, true, h->n_ev)))
+      return;
+  }
+  ta__fp_ev_count((struct ta__fp_ev *)run + i);
 }
 
 static void count_evidence(struct ta_hosts *t, struct host *h,
@@ -603,26 +701,31 @@ static void count_evidence(struct ta_hosts *t, struct host *h,
   const struct ta_syn_features *syn = &p->syn[dir];
   if (!syn->seen)
     return;
-  struct ta__fp_ev *run = ev_run(t, h), e;
-  unsigned i = ta__fp_ev_find(t->shapes, run, h->n_ev, syn, p->family);
+  void *run = ev_run(t, h);
+  uint32_t shape[TA_FP_HOST_EVIDENCE];
+  if (h->ev_wide)
+    for (unsigned i = 0; i < h->n_ev; i++)
+      shape[i] = ((const struct ta__fp_ev *)run)[i].shape_dir >> 1;
+  else
+    for (unsigned i = 0; i < h->n_ev; i++)
+      shape[i] = ((const struct ev_narrow *)run)[i].shape_dir >> 1u;
+  unsigned i = ta__fp_shape_find(t->shapes, shape, h->n_ev, syn, p->family);
   if (i < h->n_ev) {
-    ta__fp_ev_count(&run[i]);
+    ev_count(t, h, run, i);
     return;
   }
-  uint32_t ref;
+  struct ta__fp_ev e;
   if (h->n_ev >= TA_FP_HOST_EVIDENCE ||
-      !ta__fp_ev_start(&e, t->shapes, syn, p->family, p->id, dir) ||
-      !(ref = pool_get(&t->runs[h->n_ev]))) {
+      !ta__fp_ev_start(&e, t->shapes, syn, p->family, p->id, dir)) {
     h->ev_overflow++;
     return;
   }
-  struct ta__fp_ev *grown = pool_at(&t->runs[h->n_ev], ref - 1);
-  if (run) {
-    memcpy(grown, run, h->n_ev * sizeof *run);
-    pool_put(&t->runs[h->n_ev - 1], h->ev);
+  bool wide = h->ev_wide || !ev_fits_narrow(&e);
+  if (!(run = ev_move(t, h, wide, h->n_ev + 1u))) {
+    h->ev_overflow++;
+    return;
   }
-  grown[h->n_ev++] = e;
-  h->ev = ref;
+  ev_put(run, wide, h->n_ev++, &e);
 }
 
 static void count_pending(struct ta_hosts *t, const struct pending *p) {
@@ -708,7 +811,7 @@ static void step2_parts(const struct ta_hosts *t, struct pending *p) {
     if (!h)
       continue;
     if (h->n_ev && p->syn[dir].seen)
-      prefetch2(ev_run(t, h), h->n_ev * sizeof(struct ta__fp_ev));
+      prefetch2(ev_run(t, h), ev_bytes(h));
     if (dir == TA_DIR_RESP && h->resp)
       __builtin_prefetch(pool_at(&t->responders, h->resp - 1));
     if (dir == TA_DIR_ORIG) {
@@ -865,12 +968,15 @@ static void host_read(const struct ta_hosts *t, const struct host *h,
     role_read(t, &v->as_resp, &r->role, r->peers, r->targets);
     services_read(t, v, r, svc);
   }
-  const struct ta__fp_ev *run = ev_run(t, h);
+  const void *run = ev_run(t, h);
   v->os.n = h->n_ev;
   v->os.overflow = h->ev_overflow;
   v->os.shapes = t->shapes;
-  for (uint8_t i = 0; i < h->n_ev; i++)
-    ta__fp_ev_unpack(&v->os.ev[i], t->shapes, &run[i]);
+  for (uint8_t i = 0; i < h->n_ev; i++) {
+    struct ta__fp_ev e;
+    ev_get(&e, run, h->ev_wide, i);
+    ta__fp_ev_unpack(&v->os.ev[i], t->shapes, &e);
+  }
 }
 
 static int host_cmp(const void *a, const void *b, void *ctx) {
@@ -938,8 +1044,10 @@ void ta_hosts_free(struct ta_hosts *t) {
   pool_free(&t->mids);
   pool_free(&t->bitmaps);
   pool_free(&t->latency);
-  for (unsigned k = 0; k < TA_FP_HOST_EVIDENCE; k++)
-    pool_free(&t->runs[k]);
+  for (unsigned k = 0; k < TA_FP_HOST_EVIDENCE; k++) {
+    pool_free(&t->runs[0][k]);
+    pool_free(&t->runs[1][k]);
+  }
   free(t->slots);
   ta_fp_shapes_free(t->shapes);
   free(t);

@@ -271,6 +271,77 @@ static void test_hosts_evidence_cap(void **state) {
   ta_hosts_free(t);
 }
 
+/* The table's evidence reads as the plain form (ta_fp_host_add) of the
+ * same SYNs: entries kept narrow while they fit, then wide when a
+ * connection id passes 32 bits or a count 16 bits, or from the start. */
+static void assert_same_evidence(const struct ta_fp_host *got,
+                                 const struct ta_fp_host *want) {
+  assert_int_equal(got->n, want->n);
+  assert_int_equal(got->overflow, want->overflow);
+  for (uint8_t i = 0; i < got->n; i++) {
+    const struct ta_fp_evidence *g = &got->ev[i], *w = &want->ev[i];
+    assert_int_equal(g->packets, w->packets);
+    assert_int_equal(g->conn_id, w->conn_id);
+    assert_int_equal(g->dir, w->dir);
+    assert_int_equal(g->entry, w->entry);
+    assert_int_equal(ta_fp_evidence_features(got, g)->ttl,
+                     ta_fp_evidence_features(want, w)->ttl);
+    assert_int_equal(ta_fp_evidence_features(got, g)->synack,
+                     ta_fp_evidence_features(want, w)->synack);
+  }
+}
+
+/* The connection of id from 10.0.0.from to B, its SYN of ttl. */
+static void add_syn(struct ta_hosts *t, struct ta_fp_host *ref,
+                    struct ta_fp_shapes *shapes, struct ta_conn *c,
+                    uint64_t id, uint32_t from, uint8_t ttl) {
+  conn_set(c, id, 0x0a000000 + from, B, 22, TA_SC_COMPLETED);
+  with_syn(c, TA_DIR_ORIG, ttl);
+  ta_hosts_add(t, c);
+  ta_fp_host_add(ref, shapes, c, TA_DIR_ORIG);
+}
+
+static void test_hosts_evidence_narrow_and_wide(void **state) {
+  (void)state;
+  struct ta_hosts *t = ta_hosts_new(16, 13);
+  struct ta_fp_shapes *shapes = ta_fp_shapes_new(13);
+  struct ta_conn *c = malloc(sizeof *c);
+  struct ta_fp_host *ref = calloc(3, sizeof *ref);
+  assert_non_null(t);
+  assert_non_null(shapes);
+  assert_non_null(c);
+  assert_non_null(ref);
+  const uint64_t big = 1ull << 32;
+  /* 10.0.0.3: an id past 32 bits at its second shape */
+  add_syn(t, &ref[0], shapes, c, 5, 3, 50);
+  add_syn(t, &ref[0], shapes, c, big + 7, 3, 51);
+  add_syn(t, &ref[0], shapes, c, 6, 3, 50);
+  for (uint8_t ttl = 52; ttl < 60; ttl++)
+    add_syn(t, &ref[0], shapes, c, 100 + ttl, 3, ttl); /* past the cap */
+  /* 10.0.0.4: wide from its first shape on */
+  add_syn(t, &ref[1], shapes, c, big * 3, 4, 60);
+  add_syn(t, &ref[1], shapes, c, 9, 4, 61);
+  add_syn(t, &ref[1], shapes, c, 10, 4, 60);
+  /* 10.0.0.5: a count past 16 bits, narrow run of three before */
+  add_syn(t, &ref[2], shapes, c, 11, 5, 40);
+  add_syn(t, &ref[2], shapes, c, 12, 5, 41);
+  add_syn(t, &ref[2], shapes, c, 13, 5, 42);
+  for (uint64_t i = 0; i < 65540; i++)
+    add_syn(t, &ref[2], shapes, c, 20 + i, 5, 41);
+  add_syn(t, &ref[2], shapes, c, big * 5, 5, 43);
+  add_syn(t, &ref[2], shapes, c, 7, 5, 40);
+  struct seen *s = read_all(t); /* 10.0.0.2 (B), then 3, 4, 5 */
+  assert_int_equal(s->n, 4);
+  for (int k = 0; k < 3; k++)
+    assert_same_evidence(&s->h[k + 1].os, &ref[k]);
+  assert_int_equal(s->h[3].os.ev[1].packets, 65541);
+  free(s);
+  free(ref);
+  free(c);
+  ta_fp_shapes_free(shapes);
+  ta_hosts_free(t);
+}
+
 /* Address order (IPv4 before IPv6), the scan flag, and a full table. */
 static void test_hosts_order_scan_and_full(void **state) {
   (void)state;
@@ -498,6 +569,7 @@ int main(void) {
       cmocka_unit_test(test_hosts_sketch_past_inline_bits),
       cmocka_unit_test(test_hosts_sketch_tiers_match_a_bitmap),
       cmocka_unit_test(test_hosts_evidence_cap),
+      cmocka_unit_test(test_hosts_evidence_narrow_and_wide),
       cmocka_unit_test(test_hosts_order_scan_and_full),
       cmocka_unit_test(test_hosts_waiting_counts_read_the_same),
       cmocka_unit_test(test_hosts_reads_count_what_waits),
