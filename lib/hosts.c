@@ -7,8 +7,11 @@
  * kinds of SYN. So a host is a 96-byte record holding that common case:
  * 16-bit counters, peer sketches with their few set bits inline, and
  * numbers (not pointers) of the parts only some hosts need, which live in
- * pools of fixed-size records: what it did as a responder, 64-bit counters
- * once a 16-bit one would pass 65535, full sketch bitmaps, OS evidence.
+ * pools of fixed-size records: what it did as a responder,
+ * 64-bit counters once a narrow one would overflow, sketch lists and
+ * bitmaps, OS evidence. Each part comes in sizes, taken as a host needs the
+ * next, since in a long capture each host's detail grows while the number
+ * of hosts does not.
  * Reporters get the figures in plain form from ta_hosts_each.
  *
  * A connection is counted a few calls after it is added, once the steps
@@ -136,16 +139,23 @@ struct host {
  * connect out, so this is taken from a pool when a host first answers. */
 struct responder {
   struct counts role;
-  uint32_t n_services, cap_services;
+  uint8_t n_services, cap_services;
   sketch peers, targets;
   uint64_t services_overflow; /* connections to ports past the cap */
-  void *services; /* cap_services ports (uint16_t), then as many services */
+  void *services; /* its services record, NULL when none */
 };
 
+/* A responder's services record holds the ports first (cap_services of
+ * them), apart, so that finding one reads a line or two, then as many of
+ * these. Most services of a long capture are ports a scanner tried a few
+ * times, so their counts are 8-bit until one would pass 255, then all of
+ * them 64-bit in the wide pool. */
 struct service {
-  struct counts by;
-  uint32_t lat; /* number + 1 of its ta_svc_latency, 0: none measured */
+  uint32_t lat; /* number + 1 of its ta_svc_latency, 0: none measured;
+                   with SVC_WIDE, n holds the number + 1 of its counts */
+  uint8_t n[TA_SC_COUNT];
 };
+#define SVC_WIDE (1u << 31)
 
 /* Evidence in 8 bytes rather than 16, while its connection id, packet
  * count and shape fit: in most captures all of them do, and a host of a
@@ -489,24 +499,27 @@ static void count_times(struct host *h, const struct pending *p) {
 /* ------------------------------------------------------------------------ */
 /* Responders and services */
 
+static size_t svc_offset(uint32_t cap) {
+  return ((size_t)cap * sizeof(uint16_t) + 3) & ~(size_t)3;
+}
+
 static uint16_t *svc_ports(const struct responder *r) { return r->services; }
 
-static size_t svc_offset(uint32_t cap) {
-  return ((size_t)cap * sizeof(uint16_t) + 7) & ~(size_t)7;
-}
-
 static struct service *svc_at(const struct responder *r, uint32_t i) {
-  return (struct service *)((char *)r->services + svc_offset(r->cap_services)) + i;
+  return (struct service *)((char *)r->services +
+                            svc_offset(r->cap_services)) + i;
 }
 
-/* Room for one more service: doubling while small, then eight at a time,
- * so a host with 20 ports does not carry room for 32. The ports come
- * first, apart, so that finding one reads a line or two. */
+/* Room for one more service: doubling while small, then 4 more, then 8
+ * more at a time, so a host with 20 ports does not carry room for 32. The
+ * record comes from malloc rather than a pool of each size: the hosts of a
+ * capture grow their services side by side, and pools would keep every
+ * size's records they outgrew, where malloc merges them. */
 static bool services_room(struct responder *r) {
   if (r->n_services < r->cap_services)
     return true;
-  uint32_t cap = r->cap_services < 8 ? (r->cap_services ? r->cap_services * 2 : 2)
-                                      : r->cap_services + 8;
+  uint32_t cap = r->cap_services;
+  cap = cap < 8 ? (cap ? cap * 2 : 2) : cap < 24 ? cap + 4 : cap + 8;
   if (cap > TA_MAX_SERVICES_PER_HOST)
     cap = TA_MAX_SERVICES_PER_HOST;
   char *grown = malloc(svc_offset(cap) + cap * sizeof(struct service));
@@ -519,8 +532,50 @@ static bool services_room(struct responder *r) {
     free(r->services);
   }
   r->services = grown;
-  r->cap_services = cap;
+  r->cap_services = (uint8_t)cap;
   return true;
+}
+
+/* Connections by scenario of a service, as counts_add and counts_read do
+ * for 16-bit counters. */
+static uint64_t *svc_wide(const struct ta_hosts *t, const struct service *s) {
+  uint32_t ref;
+  memcpy(&ref, s->n, sizeof ref);
+  return pool_at(&t->wide, ref - 1);
+}
+
+static void svc_count(struct ta_hosts *t, struct service *s, int sc) {
+  if (s->lat & SVC_WIDE) {
+    svc_wide(t, s)[sc]++;
+    return;
+  }
+  if (s->n[sc] < UINT8_MAX) {
+    s->n[sc]++;
+    return;
+  }
+  uint32_t ref = pool_get(&t->wide);
+  if (!ref)
+    return; /* out of memory: it stays at 255 */
+  uint64_t *w = pool_at(&t->wide, ref - 1);
+  for (int i = 0; i < TA_SC_COUNT; i++)
+    w[i] = s->n[i];
+  w[sc]++;
+  memcpy(s->n, &ref, sizeof ref);
+  s->lat |= SVC_WIDE;
+}
+
+static void svc_read(const struct ta_hosts *t, const struct service *s,
+                     uint64_t by[TA_SC_COUNT]) {
+  const uint64_t *w = s->lat & SVC_WIDE ? svc_wide(t, s) : NULL;
+  for (int i = 0; i < TA_SC_COUNT; i++)
+    by[i] = w ? w[i] : s->n[i];
+}
+
+/* Its latency distributions, NULL when none measured. */
+static struct ta_svc_latency *svc_latency(const struct ta_hosts *t,
+                                          const struct service *s) {
+  uint32_t ref = s->lat & ~SVC_WIDE;
+  return ref ? pool_at(&t->latency, ref - 1) : NULL;
 }
 
 /* Index of port among r's services from the from-th on, n_services when
@@ -569,9 +624,14 @@ static void service_latency(struct ta_hosts *t, struct service *s,
                             const struct pending *p) {
   if (p->handshake < 0 && p->response.count == 0)
     return;
-  if (!s->lat && !(s->lat = pool_get(&t->latency)))
-    return; /* out of memory: the counts still stand */
-  struct ta_svc_latency *l = pool_at(&t->latency, s->lat - 1);
+  struct ta_svc_latency *l = svc_latency(t, s);
+  if (!l) {
+    uint32_t ref = pool_get(&t->latency);
+    if (!ref || ref & SVC_WIDE)
+      return; /* out of memory: the counts still stand */
+    s->lat |= ref;
+    l = pool_at(&t->latency, ref - 1);
+  }
   if (p->handshake >= 0)
     ta_lat_dist_add(&l->handshake, p->handshake);
   ta_lat_dist_merge(&l->response, &p->response);
@@ -589,7 +649,7 @@ static bool count_resp(struct ta_hosts *t, struct host *h,
   struct service *s =
       service_for(r, p->port[TA_DIR_RESP], p->svc_found, p->svc_looked);
   if (s) {
-    counts_add(t, &s->by, p->scenario);
+    svc_count(t, s, p->scenario);
     service_latency(t, s, p);
   } else {
     r->services_overflow++;
@@ -827,7 +887,7 @@ static void step3_ports(const struct ta_hosts *t, const struct pending *p) {
   if (!r)
     return;
   if (r->n_services)
-    prefetch2(r->services, r->n_services * sizeof(uint16_t));
+    prefetch2(svc_ports(r), r->n_services * sizeof(uint16_t));
   prefetch_sketch(t, r->peers);
   prefetch_sketch(t, r->targets);
 }
@@ -851,9 +911,9 @@ static void step5_latency(const struct ta_hosts *t, const struct pending *p) {
   const struct responder *r;
   if (!p->svc_found || !(r = guessed_resp(t, p)))
     return;
-  const struct service *s = svc_at(r, p->svc_found - 1u);
-  if (s->lat && (p->handshake >= 0 || p->response.count))
-    prefetch2(pool_at(&t->latency, s->lat - 1), sizeof(struct ta_svc_latency));
+  const struct ta_svc_latency *l = svc_latency(t, svc_at(r, p->svc_found - 1u));
+  if (l && (p->handshake >= 0 || p->response.count))
+    prefetch2(l, sizeof *l);
 }
 
 /* Step 0: copies what counting c reads, and prefetches its slots. */
@@ -934,12 +994,11 @@ static void role_read(const struct ta_hosts *t, struct ta_host_role *out,
 static void services_read(const struct ta_hosts *t, struct ta_host *v,
                           const struct responder *r,
                           struct ta_service svc[TA_MAX_SERVICES_PER_HOST]) {
-  const uint16_t *ports = svc_ports(r);
   for (uint32_t i = 0; i < r->n_services; i++) {
     const struct service *s = svc_at(r, i);
-    svc[i].port = ports[i];
-    counts_read(t, &s->by, svc[i].by_scenario);
-    svc[i].lat = s->lat ? pool_at(&t->latency, s->lat - 1) : NULL;
+    svc[i].port = svc_ports(r)[i];
+    svc_read(t, s, svc[i].by_scenario);
+    svc[i].lat = svc_latency(t, s);
   }
   v->n_services = r->n_services;
   v->services = svc;
@@ -1020,9 +1079,8 @@ uint64_t ta_hosts_overflow(struct ta_hosts *t) {
 
 static void responder_free(struct ta_hosts *t, struct responder *r) {
   for (uint32_t j = 0; j < r->n_services; j++) {
-    const struct service *s = svc_at(r, j);
-    if (s->lat) {
-      struct ta_svc_latency *l = pool_at(&t->latency, s->lat - 1);
+    struct ta_svc_latency *l = svc_latency(t, svc_at(r, j));
+    if (l) {
       ta_lat_dist_free(&l->handshake);
       ta_lat_dist_free(&l->response);
     }

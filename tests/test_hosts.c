@@ -342,6 +342,82 @@ static void test_hosts_evidence_narrow_and_wide(void **state) {
   ta_hosts_free(t);
 }
 
+/* A responder's services as plain counts: ports moving through every
+ * size of services record, counters past 8 bits next to measured latency,
+ * ports past the cap counted as overflow. */
+#define SVC_PORTS (TA_MAX_SERVICES_PER_HOST + 6)
+
+struct svc_ref {
+  uint64_t by[SVC_PORTS][TA_SC_COUNT];
+  uint64_t timed[SVC_PORTS]; /* connections with a response time */
+  uint64_t overflow;
+  bool checked;
+};
+
+static void check_services(void *ctx, const struct ta_host *h) {
+  struct svc_ref *x = ctx;
+  if (h->ip[3] != 2) /* B */
+    return;
+  assert_int_equal(ta_host_n_services(h), TA_MAX_SERVICES_PER_HOST);
+  assert_int_equal(ta_host_services_overflow(h), x->overflow);
+  const struct ta_service *svc = ta_host_services(h);
+  for (uint32_t i = 0; i < TA_MAX_SERVICES_PER_HOST; i++) {
+    assert_int_equal(svc[i].port, 1000 + i); /* in order first seen */
+    for (int k = 0; k < TA_SC_COUNT; k++)
+      assert_int_equal(svc[i].by_scenario[k], x->by[i][k]);
+    if (x->timed[i]) {
+      assert_non_null(svc[i].lat);
+      assert_int_equal(svc[i].lat->response.count, x->timed[i]);
+    } else {
+      assert_null(svc[i].lat);
+    }
+  }
+  x->checked = true;
+}
+
+static void add_service_conn(struct ta_hosts *t, struct svc_ref *x,
+                             struct ta_conn *c, uint64_t id, uint32_t port) {
+  int sc = (int)((id + port) % TA_SC_COUNT);
+  if (port % 4 == 0)
+    sc = TA_SC_COMPLETED; /* past 255 in one counter */
+  conn_set(c, id, A, B, (uint16_t)(1000 + port), sc);
+  bool timed = port % 3 == 0;
+  if (timed)
+    ta_lat_small_add(&c->lat.response, 1000 + id % 7);
+  ta_hosts_add(t, c);
+  if (port >= TA_MAX_SERVICES_PER_HOST) {
+    x->overflow++;
+    return;
+  }
+  x->by[port][sc]++;
+  x->timed[port] += timed;
+}
+
+static void test_hosts_services_compact(void **state) {
+  (void)state;
+  struct ta_hosts *t = ta_hosts_new(16, 17);
+  struct ta_conn *c = malloc(sizeof *c);
+  struct svc_ref *x = calloc(1, sizeof *x);
+  assert_non_null(t);
+  assert_non_null(c);
+  assert_non_null(x);
+  uint64_t id = 0;
+  /* port by port, so records move with counts (wide ones too) in them */
+  for (uint32_t port = 0; port < SVC_PORTS; port++) {
+    uint32_t n = port % 4 == 0 ? 300 : 1 + port % 5;
+    for (uint32_t i = 0; i < n; i++)
+      add_service_conn(t, x, c, id++, port);
+  }
+  /* then each once more, after the moves */
+  for (uint32_t port = 0; port < SVC_PORTS; port++)
+    add_service_conn(t, x, c, id++, port);
+  ta_hosts_each(t, check_services, x);
+  assert_true(x->checked);
+  free(x);
+  free(c);
+  ta_hosts_free(t);
+}
+
 /* Address order (IPv4 before IPv6), the scan flag, and a full table. */
 static void test_hosts_order_scan_and_full(void **state) {
   (void)state;
@@ -570,6 +646,7 @@ int main(void) {
       cmocka_unit_test(test_hosts_sketch_tiers_match_a_bitmap),
       cmocka_unit_test(test_hosts_evidence_cap),
       cmocka_unit_test(test_hosts_evidence_narrow_and_wide),
+      cmocka_unit_test(test_hosts_services_compact),
       cmocka_unit_test(test_hosts_order_scan_and_full),
       cmocka_unit_test(test_hosts_waiting_counts_read_the_same),
       cmocka_unit_test(test_hosts_reads_count_what_waits),
