@@ -157,6 +157,14 @@ struct service {
 };
 #define SVC_WIDE (1u << 31)
 
+/* Room in a host's evidence run: two shapes (as most hosts of a capture
+ * show), then all of them. Few sizes, as the records of a size that the
+ * hosts outgrow wait in its pool for another host to take. */
+#define EV_SIZES 2
+static const uint8_t EV_ROOM[EV_SIZES] = {2, TA_FP_HOST_EVIDENCE};
+
+static unsigned ev_size(unsigned n) { return n > EV_ROOM[0]; }
+
 /* Evidence in 8 bytes rather than 16, while its connection id, packet
  * count and shape fit: in most captures all of them do, and a host of a
  * long one keeps TA_FP_HOST_EVIDENCE entries. */
@@ -212,10 +220,11 @@ struct ta_hosts {
   struct pool mids;       /* uint64_t[2]: a sketch's SKETCH_MID values */
   struct pool bitmaps;    /* uint64_t[TA_HOST_SKETCH_BITS / 64] */
   struct pool latency;    /* struct ta_svc_latency */
-  /* evidence runs of k + 1 entries, narrow ([0]) or wide ([1]): a host's
-   * run is moved to the next size when it finds a new shape, and to wide
-   * entries when one no longer fits a narrow one; the old one is reused */
-  struct pool runs[2][TA_FP_HOST_EVIDENCE];
+  /* evidence runs of room for EV_ROOM[k] entries, narrow ([0]) or wide
+   * ([1]): a host's run is moved to the next size when it finds a shape
+   * past its room, and to wide entries when one no longer fits a narrow
+   * one; the old one is reused */
+  struct pool runs[2][EV_SIZES];
   struct ta_fp_shapes *shapes; /* features of the hosts' OS evidence */
   uint32_t pend_head, n_pend;  /* oldest waiting connection, how many */
   struct pending pend[PEND_RING];
@@ -223,6 +232,7 @@ struct ta_hosts {
 
 _Static_assert(sizeof(struct host) == 96, "a host spans two cache lines");
 _Static_assert(TA_MAX_SERVICES_PER_HOST < 256, "service hints are 8-bit");
+_Static_assert(TA_FP_HOST_EVIDENCE > 2, "two sizes of evidence run");
 _Static_assert(SKETCH_MID > 7 && SKETCH_MID <= 14, "a list is two words of 7");
 
 static uint64_t mix(uint64_t x) { return ta_hash_mix64(x); }
@@ -259,9 +269,9 @@ struct ta_hosts *ta_hosts_new(uint32_t max_hosts, uint64_t seed) {
   t->mids.size = 2 * sizeof(uint64_t);
   t->bitmaps.size = TA_HOST_SKETCH_BITS / 8;
   t->latency.size = sizeof(struct ta_svc_latency);
-  for (unsigned k = 0; k < TA_FP_HOST_EVIDENCE; k++) {
-    t->runs[0][k].size = (k + 1) * sizeof(struct ev_narrow);
-    t->runs[1][k].size = (k + 1) * sizeof(struct ta__fp_ev);
+  for (unsigned k = 0; k < EV_SIZES; k++) {
+    t->runs[0][k].size = EV_ROOM[k] * sizeof(struct ev_narrow);
+    t->runs[1][k].size = EV_ROOM[k] * sizeof(struct ta__fp_ev);
   }
   /* 0 asks for a random seed, as for the flow table: a capture must not be
    * able to choose addresses that collide */
@@ -668,11 +678,11 @@ static void count_orig(struct ta_hosts *t, struct host *h,
 /* OS evidence */
 
 static struct pool *ev_pool(struct ta_hosts *t, bool wide, unsigned n) {
-  return &t->runs[wide][n - 1];
+  return &t->runs[wide][ev_size(n)];
 }
 
 static void *ev_run(const struct ta_hosts *t, const struct host *h) {
-  return h->n_ev ? pool_at(&t->runs[h->ev_wide][h->n_ev - 1], h->ev - 1)
+  return h->n_ev ? pool_at(&t->runs[h->ev_wide][ev_size(h->n_ev)], h->ev - 1)
                  : NULL;
 }
 
@@ -714,9 +724,9 @@ static void ev_put(void *run, bool wide, unsigned i,
   n->shape_dir = (uint16_t)e->shape_dir;
 }
 
-/* Moves h's entries to a run of n (h->n_ev or one more) in the form wide
- * (which h's form does not exceed); NULL when memory runs out, h as it
- * was. */
+/* Moves h's entries to a run with room for n (h->n_ev or one more) in the
+ * form wide (which h's form does not exceed); NULL when memory runs out, h
+ * as it was. */
 static void *ev_move(struct ta_hosts *t, struct host *h, bool wide,
                      unsigned n) {
   struct pool *to = ev_pool(t, wide, n);
@@ -781,7 +791,9 @@ static void count_evidence(struct ta_hosts *t, struct host *h,
     return;
   }
   bool wide = h->ev_wide || !ev_fits_narrow(&e);
-  if (!(run = ev_move(t, h, wide, h->n_ev + 1u))) {
+  if ((!run || wide != h->ev_wide ||
+       ev_size(h->n_ev + 1u) != ev_size(h->n_ev)) &&
+      !(run = ev_move(t, h, wide, h->n_ev + 1u))) {
     h->ev_overflow++;
     return;
   }
@@ -1102,7 +1114,7 @@ void ta_hosts_free(struct ta_hosts *t) {
   pool_free(&t->mids);
   pool_free(&t->bitmaps);
   pool_free(&t->latency);
-  for (unsigned k = 0; k < TA_FP_HOST_EVIDENCE; k++) {
+  for (unsigned k = 0; k < EV_SIZES; k++) {
     pool_free(&t->runs[0][k]);
     pool_free(&t->runs[1][k]);
   }

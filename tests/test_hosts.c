@@ -342,6 +342,42 @@ static void test_hosts_evidence_narrow_and_wide(void **state) {
   ta_hosts_free(t);
 }
 
+/* Runs move to more room, and to the wide form, while other hosts take
+ * the runs given up: after every new shape each host still reads as the
+ * plain form. */
+static void test_hosts_evidence_every_step(void **state) {
+  (void)state;
+  struct ta_hosts *t = ta_hosts_new(16, 19);
+  struct ta_fp_shapes *shapes = ta_fp_shapes_new(19);
+  struct ta_conn *c = malloc(sizeof *c);
+  struct ta_fp_host *ref = calloc(4, sizeof *ref);
+  assert_non_null(t);
+  assert_non_null(shapes);
+  assert_non_null(c);
+  assert_non_null(ref);
+  uint64_t id = 1;
+  for (uint8_t step = 0; step < TA_FP_HOST_EVIDENCE + 1; step++) {
+    for (uint32_t k = 0; k < 4; k++) {
+      /* 10.0.0.4 goes wide at its fourth shape, 10.0.0.6 at its first */
+      uint64_t at = (k == 1 && step == 3) || (k == 3 && step == 0)
+                        ? (1ull << 40) + id
+                        : id;
+      add_syn(t, &ref[k], shapes, c, at, 3 + k, (uint8_t)(40 + step));
+      add_syn(t, &ref[k], shapes, c, id + 1, 3 + k, (uint8_t)(40 + step / 2));
+      id += 2;
+    }
+    struct seen *s = read_all(t); /* 10.0.0.2 (B), then 3 to 6 */
+    assert_int_equal(s->n, 5);
+    for (int k = 0; k < 4; k++)
+      assert_same_evidence(&s->h[k + 1].os, &ref[k]);
+    free(s);
+  }
+  free(ref);
+  free(c);
+  ta_fp_shapes_free(shapes);
+  ta_hosts_free(t);
+}
+
 /* A responder's services as plain counts: ports moving through every
  * size of services record, counters past 8 bits next to measured latency,
  * ports past the cap counted as overflow. */
@@ -646,6 +682,7 @@ int main(void) {
       cmocka_unit_test(test_hosts_sketch_tiers_match_a_bitmap),
       cmocka_unit_test(test_hosts_evidence_cap),
       cmocka_unit_test(test_hosts_evidence_narrow_and_wide),
+      cmocka_unit_test(test_hosts_evidence_every_step),
       cmocka_unit_test(test_hosts_services_compact),
       cmocka_unit_test(test_hosts_order_scan_and_full),
       cmocka_unit_test(test_hosts_waiting_counts_read_the_same),
