@@ -147,13 +147,15 @@ struct responder {
 
 /* A responder's services record holds the ports first (cap_services of
  * them), apart, so that finding one reads a line or two, then as many of
- * these. Most services of a long capture are ports a scanner tried a few
- * times, so their counts are 8-bit until one would pass 255, then all of
- * them 64-bit in the wide pool. */
+ * these, 2-byte aligned as the ports are (14 bytes, not 16). Most services
+ * of a long capture are ports a scanner tried a few times, so their counts
+ * are 8-bit until one would pass 255, then all of them 64-bit in the wide
+ * pool. */
 struct service {
-  uint32_t lat; /* number + 1 of its ta_svc_latency, 0: none measured;
-                   with SVC_WIDE, n holds the number + 1 of its counts */
   uint8_t n[TA_SC_COUNT];
+  /* the number + 1 of its ta_svc_latency, 0: none measured; with
+   * SVC_WIDE, n holds the number + 1 of its counts (see svc_lat) */
+  uint16_t lat[2];
 };
 #define SVC_WIDE (1u << 31)
 
@@ -233,6 +235,7 @@ struct ta_hosts {
 _Static_assert(sizeof(struct host) == 96, "a host spans two cache lines");
 _Static_assert(TA_MAX_SERVICES_PER_HOST < 256, "service hints are 8-bit");
 _Static_assert(TA_FP_HOST_EVIDENCE > 2, "two sizes of evidence run");
+_Static_assert(TA_SC_COUNT >= 4, "a service's counts can hold a number");
 _Static_assert(SKETCH_MID > 7 && SKETCH_MID <= 14, "a list is two words of 7");
 
 static uint64_t mix(uint64_t x) { return ta_hash_mix64(x); }
@@ -509,9 +512,7 @@ static void count_times(struct host *h, const struct pending *p) {
 /* ------------------------------------------------------------------------ */
 /* Responders and services */
 
-static size_t svc_offset(uint32_t cap) {
-  return ((size_t)cap * sizeof(uint16_t) + 3) & ~(size_t)3;
-}
+static size_t svc_offset(uint32_t cap) { return cap * sizeof(uint16_t); }
 
 static uint16_t *svc_ports(const struct responder *r) { return r->services; }
 
@@ -546,6 +547,16 @@ static bool services_room(struct responder *r) {
   return true;
 }
 
+static uint32_t svc_lat(const struct service *s) {
+  uint32_t v;
+  memcpy(&v, s->lat, sizeof v);
+  return v;
+}
+
+static void svc_lat_set(struct service *s, uint32_t v) {
+  memcpy(s->lat, &v, sizeof v);
+}
+
 /* Connections by scenario of a service, as counts_add and counts_read do
  * for 16-bit counters. */
 static uint64_t *svc_wide(const struct ta_hosts *t, const struct service *s) {
@@ -555,7 +566,7 @@ static uint64_t *svc_wide(const struct ta_hosts *t, const struct service *s) {
 }
 
 static void svc_count(struct ta_hosts *t, struct service *s, int sc) {
-  if (s->lat & SVC_WIDE) {
+  if (svc_lat(s) & SVC_WIDE) {
     svc_wide(t, s)[sc]++;
     return;
   }
@@ -571,12 +582,12 @@ static void svc_count(struct ta_hosts *t, struct service *s, int sc) {
     w[i] = s->n[i];
   w[sc]++;
   memcpy(s->n, &ref, sizeof ref);
-  s->lat |= SVC_WIDE;
+  svc_lat_set(s, svc_lat(s) | SVC_WIDE);
 }
 
 static void svc_read(const struct ta_hosts *t, const struct service *s,
                      uint64_t by[TA_SC_COUNT]) {
-  const uint64_t *w = s->lat & SVC_WIDE ? svc_wide(t, s) : NULL;
+  const uint64_t *w = svc_lat(s) & SVC_WIDE ? svc_wide(t, s) : NULL;
   for (int i = 0; i < TA_SC_COUNT; i++)
     by[i] = w ? w[i] : s->n[i];
 }
@@ -584,7 +595,7 @@ static void svc_read(const struct ta_hosts *t, const struct service *s,
 /* Its latency distributions, NULL when none measured. */
 static struct ta_svc_latency *svc_latency(const struct ta_hosts *t,
                                           const struct service *s) {
-  uint32_t ref = s->lat & ~SVC_WIDE;
+  uint32_t ref = svc_lat(s) & ~SVC_WIDE;
   return ref ? pool_at(&t->latency, ref - 1) : NULL;
 }
 
@@ -639,7 +650,7 @@ static void service_latency(struct ta_hosts *t, struct service *s,
     uint32_t ref = pool_get(&t->latency);
     if (!ref || ref & SVC_WIDE)
       return; /* out of memory: the counts still stand */
-    s->lat |= ref;
+    svc_lat_set(s, svc_lat(s) | ref);
     l = pool_at(&t->latency, ref - 1);
   }
   if (p->handshake >= 0)
