@@ -1478,16 +1478,16 @@ void ta_fp_host_add(struct ta_fp_host *h, struct ta_fp_shapes *shapes,
 
 void ta_fp_host_free(struct ta_fp_host *h) { memset(h, 0, sizeof *h); }
 
-unsigned ta__fp_ev_find(const struct ta_fp_shapes *shapes,
-                        const struct ta__fp_ev *ev, unsigned n,
-                        const struct ta_syn_features *syn, uint8_t family) {
+unsigned ta__fp_shape_find(const struct ta_fp_shapes *shapes,
+                           const uint32_t *shape, unsigned n,
+                           const struct ta_syn_features *syn, uint8_t family) {
   struct group g;
   uint64_t key[GROUP_WORDS];
   group_of(&g, syn, family);
   group_key(key, g.entry, syn->ttl, (syn->flags & TA_TCP_ACK) != 0,
             syn->opt.n_layout, syn->opt.layout);
   for (unsigned i = 0; i < n; i++) {
-    const uint64_t *k = shapes->group + (ev[i].shape_dir >> 1) * GROUP_WORDS;
+    const uint64_t *k = shapes->group + shape[i] * GROUP_WORDS;
     if (k[0] == key[0] && k[1] == key[1] && k[2] == key[2]) /* mostly k[0] */
       return i;
   }

@@ -7,8 +7,11 @@
  * kinds of SYN. So a host is a 96-byte record holding that common case:
  * 16-bit counters, peer sketches with their few set bits inline, and
  * numbers (not pointers) of the parts only some hosts need, which live in
- * pools of fixed-size records: what it did as a responder, 64-bit counters
- * once a 16-bit one would pass 65535, full sketch bitmaps, OS evidence.
+ * pools of fixed-size records: what it did as a responder,
+ * 64-bit counters once a narrow one would overflow, sketch lists and
+ * bitmaps, OS evidence. Each part comes in sizes, taken as a host needs the
+ * next, since in a long capture each host's detail grows while the number
+ * of hosts does not.
  * Reporters get the figures in plain form from ta_hosts_each.
  *
  * A connection is counted a few calls after it is added, once the steps
@@ -108,10 +111,15 @@ struct counts {
 
 /* A linear-counting sketch of TA_HOST_SKETCH_BITS bits in one word: the
  * count of bits set in its low 10 bits; up to SKETCH_INLINE set, which
- * ones, 9 bits each, above them; past that the number + 1 of its bitmap in
- * the table's bitmap pool, in the high 32 bits. */
+ * ones, 9 bits each, above them; past that the number + 1 of a record in
+ * the high 32 bits: up to SKETCH_MID set, a 16-byte list of them in the
+ * table's mids pool, then a bitmap in its bitmaps pool. Most hosts of a
+ * long capture see a dozen peers or so, which the list holds in a quarter
+ * of a bitmap; the estimate depends only on how many bits are set, so
+ * every tier reports the same. */
 typedef uint64_t sketch;
 #define SKETCH_INLINE 6
+#define SKETCH_MID 14 /* 7 values of 9 bits in each word of the list */
 #define SKETCH_COUNT_MASK 0x3ffu
 
 struct host {
@@ -124,21 +132,48 @@ struct host {
   uint64_t ev_overflow;   /* SYN/SYN-ACKs whose shape did not fit */
   uint8_t family;
   uint8_t n_ev;           /* evidence entries, in a run of exactly n_ev */
+  bool ev_wide;           /* struct ta__fp_ev entries, else struct ev_narrow */
 };
 
 /* What a host did as a responder: most hosts of a capture only ever
  * connect out, so this is taken from a pool when a host first answers. */
 struct responder {
   struct counts role;
-  uint32_t n_services, cap_services;
+  uint8_t n_services, cap_services;
   sketch peers, targets;
   uint64_t services_overflow; /* connections to ports past the cap */
-  void *services; /* cap_services ports (uint16_t), then as many services */
+  void *services; /* its services record, NULL when none */
 };
 
+/* A responder's services record holds the ports first (cap_services of
+ * them), apart, so that finding one reads a line or two, then as many of
+ * these, 2-byte aligned as the ports are (14 bytes, not 16). Most services
+ * of a long capture are ports a scanner tried a few times, so their counts
+ * are 8-bit until one would pass 255, then all of them 64-bit in the wide
+ * pool. */
 struct service {
-  struct counts by;
-  uint32_t lat; /* number + 1 of its ta_svc_latency, 0: none measured */
+  uint8_t n[TA_SC_COUNT];
+  /* the number + 1 of its ta_svc_latency, 0: none measured; with
+   * SVC_WIDE, n holds the number + 1 of its counts (see svc_lat) */
+  uint16_t lat[2];
+};
+#define SVC_WIDE (1u << 31)
+
+/* Room in a host's evidence run: two shapes (as most hosts of a capture
+ * show), then all of them. Few sizes, as the records of a size that the
+ * hosts outgrow wait in its pool for another host to take. */
+#define EV_SIZES 2
+static const uint8_t EV_ROOM[EV_SIZES] = {2, TA_FP_HOST_EVIDENCE};
+
+static unsigned ev_size(unsigned n) { return n > EV_ROOM[0]; }
+
+/* Evidence in 8 bytes rather than 16, while its connection id, packet
+ * count and shape fit: in most captures all of them do, and a host of a
+ * long one keeps TA_FP_HOST_EVIDENCE entries. */
+struct ev_narrow {
+  uint32_t conn;
+  uint16_t packets;
+  uint16_t shape_dir; /* as in struct ta__fp_ev */
 };
 
 /* A connection waiting to be counted: what counting it reads, copied, as
@@ -184,11 +219,14 @@ struct ta_hosts {
   struct pool hosts;      /* struct host, numbered in arrival order */
   struct pool responders; /* struct responder */
   struct pool wide;       /* uint64_t[TA_SC_COUNT] */
+  struct pool mids;       /* uint64_t[2]: a sketch's SKETCH_MID values */
   struct pool bitmaps;    /* uint64_t[TA_HOST_SKETCH_BITS / 64] */
   struct pool latency;    /* struct ta_svc_latency */
-  /* evidence runs of k + 1 struct ta__fp_ev: a host's run is moved to the
-   * next size when it finds a new shape, and the old one is reused */
-  struct pool runs[TA_FP_HOST_EVIDENCE];
+  /* evidence runs of room for EV_ROOM[k] entries, narrow ([0]) or wide
+   * ([1]): a host's run is moved to the next size when it finds a shape
+   * past its room, and to wide entries when one no longer fits a narrow
+   * one; the old one is reused */
+  struct pool runs[2][EV_SIZES];
   struct ta_fp_shapes *shapes; /* features of the hosts' OS evidence */
   uint32_t pend_head, n_pend;  /* oldest waiting connection, how many */
   struct pending pend[PEND_RING];
@@ -196,6 +234,9 @@ struct ta_hosts {
 
 _Static_assert(sizeof(struct host) == 96, "a host spans two cache lines");
 _Static_assert(TA_MAX_SERVICES_PER_HOST < 256, "service hints are 8-bit");
+_Static_assert(TA_FP_HOST_EVIDENCE > 2, "two sizes of evidence run");
+_Static_assert(TA_SC_COUNT >= 4, "a service's counts can hold a number");
+_Static_assert(SKETCH_MID > 7 && SKETCH_MID <= 14, "a list is two words of 7");
 
 static uint64_t mix(uint64_t x) { return ta_hash_mix64(x); }
 
@@ -228,10 +269,13 @@ struct ta_hosts *ta_hosts_new(uint32_t max_hosts, uint64_t seed) {
   t->hosts.size = sizeof(struct host);
   t->responders.size = sizeof(struct responder);
   t->wide.size = sizeof(uint64_t) * TA_SC_COUNT;
+  t->mids.size = 2 * sizeof(uint64_t);
   t->bitmaps.size = TA_HOST_SKETCH_BITS / 8;
   t->latency.size = sizeof(struct ta_svc_latency);
-  for (unsigned k = 0; k < TA_FP_HOST_EVIDENCE; k++)
-    t->runs[k].size = (k + 1) * sizeof(struct ta__fp_ev);
+  for (unsigned k = 0; k < EV_SIZES; k++) {
+    t->runs[0][k].size = EV_ROOM[k] * sizeof(struct ev_narrow);
+    t->runs[1][k].size = EV_ROOM[k] * sizeof(struct ta__fp_ev);
+  }
   /* 0 asks for a random seed, as for the flow table: a capture must not be
    * able to choose addresses that collide */
   if (!seed && getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
@@ -348,35 +392,86 @@ static unsigned sketch_inline_bit(sketch s, unsigned i) {
   return (unsigned)(s >> (10 + 9 * i)) & 0x1ff;
 }
 
+static uint32_t sketch_ref(sketch s) { return (uint32_t)(s >> 32); }
+
+/* Value i of a mid-tier list. */
+static unsigned mid_bit(const uint64_t *list, unsigned i) {
+  return (unsigned)(list[i / 7] >> (9 * (i % 7))) & 0x1ff;
+}
+
+static void mid_put(uint64_t *list, unsigned i, unsigned b) {
+  list[i / 7] |= (uint64_t)b << (9 * (i % 7));
+}
+
+/* Whether one of the n (at most 7) 9-bit values packed from the low end
+ * of word is b: the borrow trick of a zero lane, on the lanes in use only
+ * (a borrow moves up, so the unused lanes above cannot flag a used one). */
+static bool lanes_have(uint64_t word, unsigned n, unsigned b) {
+  const uint64_t ones = 0x0040201008040201ull; /* bit 0 of 7 lanes */
+  uint64_t x = word ^ (b * ones);
+  uint64_t highs = (ones << 8) & ((1ull << (9 * n)) - 1);
+  return ((x - ones) & ~x & highs) != 0;
+}
+
+static void bitmap_set(uint64_t *bits, unsigned b) {
+  bits[b / 64] |= 1ull << (b % 64);
+}
+
+/* Moves the set values of *s (in a list of set values, got with get) to a
+ * fresh record of pool to, in its form: put for a list, else a bitmap.
+ * The new bit b is added, or on out of memory *s stays as it was. */
+static void sketch_move(struct ta_hosts *t, sketch *s, unsigned b,
+                        struct pool *to, const uint64_t *from_list) {
+  unsigned set = sketch_set(*s);
+  uint32_t ref = pool_get(to);
+  if (!ref)
+    return;
+  uint64_t *rec = pool_at(to, ref - 1);
+  bool list = to == &t->mids;
+  for (unsigned i = 0; i <= set; i++) {
+    unsigned k = i == set ? b
+                 : from_list ? mid_bit(from_list, i)
+                             : sketch_inline_bit(*s, i);
+    if (list)
+      mid_put(rec, i, k);
+    else
+      bitmap_set(rec, k);
+  }
+  if (from_list)
+    pool_put(&t->mids, sketch_ref(*s));
+  *s = (uint64_t)ref << 32 | (set + 1);
+}
+
 /* Sets bit b (below TA_HOST_SKETCH_BITS) of *s. Out of memory for the
- * bitmap, the bit is not counted: the estimate is a lower bound anyway. */
+ * next tier, the bit is not counted: the estimate is a lower bound anyway. */
 static void sketch_add(struct ta_hosts *t, sketch *s, unsigned b) {
   unsigned set = sketch_set(*s);
-  if (set > SKETCH_INLINE) {
-    uint64_t *bits = pool_at(&t->bitmaps, (uint32_t)(*s >> 32) - 1);
+  if (set > SKETCH_MID) {
+    uint64_t *bits = pool_at(&t->bitmaps, sketch_ref(*s) - 1);
     if (!(bits[b / 64] & 1ull << (b % 64))) {
       bits[b / 64] |= 1ull << (b % 64);
       (*s)++;
     }
     return;
   }
-  for (unsigned i = 0; i < set; i++)
-    if (sketch_inline_bit(*s, i) == b)
+  if (set > SKETCH_INLINE) {
+    uint64_t *list = pool_at(&t->mids, sketch_ref(*s) - 1);
+    if (lanes_have(list[0], 7, b) || lanes_have(list[1], set - 7, b))
       return;
-  if (set < SKETCH_INLINE) {
+    if (set < SKETCH_MID) {
+      mid_put(list, set, b);
+      (*s)++;
+    } else {
+      sketch_move(t, s, b, &t->bitmaps, list);
+    }
+    return;
+  }
+  if (lanes_have(*s >> 10, set, b))
+    return;
+  if (set < SKETCH_INLINE)
     *s = (*s | (uint64_t)b << (10 + 9 * set)) + 1;
-    return;
-  }
-  uint32_t ref = pool_get(&t->bitmaps);
-  if (!ref)
-    return;
-  uint64_t *bits = pool_at(&t->bitmaps, ref - 1);
-  for (unsigned i = 0; i < set; i++) {
-    unsigned k = sketch_inline_bit(*s, i);
-    bits[k / 64] |= 1ull << (k % 64);
-  }
-  bits[b / 64] |= 1ull << (b % 64);
-  *s = (uint64_t)ref << 32 | (set + 1);
+  else
+    sketch_move(t, s, b, &t->mids, NULL);
 }
 
 uint64_t ta_host_sketch_estimate(unsigned set) {
@@ -417,24 +512,25 @@ static void count_times(struct host *h, const struct pending *p) {
 /* ------------------------------------------------------------------------ */
 /* Responders and services */
 
+static size_t svc_offset(uint32_t cap) { return cap * sizeof(uint16_t); }
+
 static uint16_t *svc_ports(const struct responder *r) { return r->services; }
 
-static size_t svc_offset(uint32_t cap) {
-  return ((size_t)cap * sizeof(uint16_t) + 7) & ~(size_t)7;
-}
-
 static struct service *svc_at(const struct responder *r, uint32_t i) {
-  return (struct service *)((char *)r->services + svc_offset(r->cap_services)) + i;
+  return (struct service *)((char *)r->services +
+                            svc_offset(r->cap_services)) + i;
 }
 
-/* Room for one more service: doubling while small, then eight at a time,
- * so a host with 20 ports does not carry room for 32. The ports come
- * first, apart, so that finding one reads a line or two. */
+/* Room for one more service: doubling while small, then 4 more, then 8
+ * more at a time, so a host with 20 ports does not carry room for 32. The
+ * record comes from malloc rather than a pool of each size: the hosts of a
+ * capture grow their services side by side, and pools would keep every
+ * size's records they outgrew, where malloc merges them. */
 static bool services_room(struct responder *r) {
   if (r->n_services < r->cap_services)
     return true;
-  uint32_t cap = r->cap_services < 8 ? (r->cap_services ? r->cap_services * 2 : 2)
-                                      : r->cap_services + 8;
+  uint32_t cap = r->cap_services;
+  cap = cap < 8 ? (cap ? cap * 2 : 2) : cap < 24 ? cap + 4 : cap + 8;
   if (cap > TA_MAX_SERVICES_PER_HOST)
     cap = TA_MAX_SERVICES_PER_HOST;
   char *grown = malloc(svc_offset(cap) + cap * sizeof(struct service));
@@ -447,8 +543,60 @@ static bool services_room(struct responder *r) {
     free(r->services);
   }
   r->services = grown;
-  r->cap_services = cap;
+  r->cap_services = (uint8_t)cap;
   return true;
+}
+
+static uint32_t svc_lat(const struct service *s) {
+  uint32_t v;
+  memcpy(&v, s->lat, sizeof v);
+  return v;
+}
+
+static void svc_lat_set(struct service *s, uint32_t v) {
+  memcpy(s->lat, &v, sizeof v);
+}
+
+/* Connections by scenario of a service, as counts_add and counts_read do
+ * for 16-bit counters. */
+static uint64_t *svc_wide(const struct ta_hosts *t, const struct service *s) {
+  uint32_t ref;
+  memcpy(&ref, s->n, sizeof ref);
+  return pool_at(&t->wide, ref - 1);
+}
+
+static void svc_count(struct ta_hosts *t, struct service *s, int sc) {
+  if (svc_lat(s) & SVC_WIDE) {
+    svc_wide(t, s)[sc]++;
+    return;
+  }
+  if (s->n[sc] < UINT8_MAX) {
+    s->n[sc]++;
+    return;
+  }
+  uint32_t ref = pool_get(&t->wide);
+  if (!ref)
+    return; /* out of memory: it stays at 255 */
+  uint64_t *w = pool_at(&t->wide, ref - 1);
+  for (int i = 0; i < TA_SC_COUNT; i++)
+    w[i] = s->n[i];
+  w[sc]++;
+  memcpy(s->n, &ref, sizeof ref);
+  svc_lat_set(s, svc_lat(s) | SVC_WIDE);
+}
+
+static void svc_read(const struct ta_hosts *t, const struct service *s,
+                     uint64_t by[TA_SC_COUNT]) {
+  const uint64_t *w = svc_lat(s) & SVC_WIDE ? svc_wide(t, s) : NULL;
+  for (int i = 0; i < TA_SC_COUNT; i++)
+    by[i] = w ? w[i] : s->n[i];
+}
+
+/* Its latency distributions, NULL when none measured. */
+static struct ta_svc_latency *svc_latency(const struct ta_hosts *t,
+                                          const struct service *s) {
+  uint32_t ref = svc_lat(s) & ~SVC_WIDE;
+  return ref ? pool_at(&t->latency, ref - 1) : NULL;
 }
 
 /* Index of port among r's services from the from-th on, n_services when
@@ -497,9 +645,14 @@ static void service_latency(struct ta_hosts *t, struct service *s,
                             const struct pending *p) {
   if (p->handshake < 0 && p->response.count == 0)
     return;
-  if (!s->lat && !(s->lat = pool_get(&t->latency)))
-    return; /* out of memory: the counts still stand */
-  struct ta_svc_latency *l = pool_at(&t->latency, s->lat - 1);
+  struct ta_svc_latency *l = svc_latency(t, s);
+  if (!l) {
+    uint32_t ref = pool_get(&t->latency);
+    if (!ref || ref & SVC_WIDE)
+      return; /* out of memory: the counts still stand */
+    svc_lat_set(s, svc_lat(s) | ref);
+    l = pool_at(&t->latency, ref - 1);
+  }
   if (p->handshake >= 0)
     ta_lat_dist_add(&l->handshake, p->handshake);
   ta_lat_dist_merge(&l->response, &p->response);
@@ -517,7 +670,7 @@ static bool count_resp(struct ta_hosts *t, struct host *h,
   struct service *s =
       service_for(r, p->port[TA_DIR_RESP], p->svc_found, p->svc_looked);
   if (s) {
-    counts_add(t, &s->by, p->scenario);
+    svc_count(t, s, p->scenario);
     service_latency(t, s, p);
   } else {
     r->services_overflow++;
@@ -535,8 +688,93 @@ static void count_orig(struct ta_hosts *t, struct host *h,
 /* ------------------------------------------------------------------------ */
 /* OS evidence */
 
-static struct ta__fp_ev *ev_run(const struct ta_hosts *t, const struct host *h) {
-  return h->n_ev ? pool_at(&t->runs[h->n_ev - 1], h->ev - 1) : NULL;
+static struct pool *ev_pool(struct ta_hosts *t, bool wide, unsigned n) {
+  return &t->runs[wide][ev_size(n)];
+}
+
+static void *ev_run(const struct ta_hosts *t, const struct host *h) {
+  return h->n_ev ? pool_at(&t->runs[h->ev_wide][ev_size(h->n_ev)], h->ev - 1)
+                 : NULL;
+}
+
+static size_t ev_bytes(const struct host *h) {
+  return h->n_ev * (h->ev_wide ? sizeof(struct ta__fp_ev)
+                               : sizeof(struct ev_narrow));
+}
+
+static bool ev_fits_narrow(const struct ta__fp_ev *e) {
+  return e->conn_hi == 0 && e->packets_hi == 0 &&
+         e->packets_lo <= UINT16_MAX && e->shape_dir <= UINT16_MAX;
+}
+
+/* Entry i of a run, in the wide form. */
+static void ev_get(struct ta__fp_ev *e, const void *run, bool wide,
+                   unsigned i) {
+  if (wide) {
+    *e = ((const struct ta__fp_ev *)run)[i];
+    return;
+  }
+  const struct ev_narrow *n = (const struct ev_narrow *)run + i;
+  e->conn_lo = n->conn;
+  e->conn_hi = 0;
+  e->packets_lo = n->packets;
+  e->packets_hi = 0;
+  e->shape_dir = n->shape_dir;
+}
+
+/* Stores e, which fits the run's form, as entry i. */
+static void ev_put(void *run, bool wide, unsigned i,
+                   const struct ta__fp_ev *e) {
+  if (wide) {
+    ((struct ta__fp_ev *)run)[i] = *e;
+    return;
+  }
+  struct ev_narrow *n = (struct ev_narrow *)run + i;
+  n->conn = e->conn_lo;
+  n->packets = (uint16_t)e->packets_lo;
+  n->shape_dir = (uint16_t)e->shape_dir;
+}
+
+/* Moves h's entries to a run with room for n (h->n_ev or one more) in the
+ * form wide (which h's form does not exceed); NULL when memory runs out, h
+ * as it was. */
+static void *ev_move(struct ta_hosts *t, struct host *h, bool wide,
+                     unsigned n) {
+  struct pool *to = ev_pool(t, wide, n);
+  uint32_t ref = pool_get(to);
+  if (!ref)
+    return NULL;
+  void *grown = pool_at(to, ref - 1), *run = ev_run(t, h);
+  if (run && wide == h->ev_wide) {
+    memcpy(grown, run, ev_bytes(h));
+  } else if (run) {
+    for (unsigned i = 0; i < h->n_ev; i++) {
+      struct ta__fp_ev e;
+      ev_get(&e, run, false, i);
+      ev_put(grown, true, i, &e);
+    }
+  }
+  if (run)
+    pool_put(ev_pool(t, h->ev_wide, h->n_ev), h->ev);
+  h->ev = ref;
+  h->ev_wide = wide;
+  return grown;
+}
+
+/* One more packet of entry i; out of memory for the wide form, a narrow
+ * count stays at 65535. */
+static void ev_count(struct ta_hosts *t, struct host *h, void *run,
+                     unsigned i) {
+  if (!h->ev_wide) {
+    struct ev_narrow *n = (struct ev_narrow *)run + i;
+    if (n->packets < UINT16_MAX) {
+      n->packets++;
+      return;
+    }
+    if (!(run = ev_move(t, h, true, h->n_ev)))
+      return;
+  }
+  ta__fp_ev_count((struct ta__fp_ev *)run + i);
 }
 
 static void count_evidence(struct ta_hosts *t, struct host *h,
@@ -544,26 +782,33 @@ static void count_evidence(struct ta_hosts *t, struct host *h,
   const struct ta_syn_features *syn = &p->syn[dir];
   if (!syn->seen)
     return;
-  struct ta__fp_ev *run = ev_run(t, h), e;
-  unsigned i = ta__fp_ev_find(t->shapes, run, h->n_ev, syn, p->family);
+  void *run = ev_run(t, h);
+  uint32_t shape[TA_FP_HOST_EVIDENCE];
+  if (h->ev_wide)
+    for (unsigned i = 0; i < h->n_ev; i++)
+      shape[i] = ((const struct ta__fp_ev *)run)[i].shape_dir >> 1;
+  else
+    for (unsigned i = 0; i < h->n_ev; i++)
+      shape[i] = ((const struct ev_narrow *)run)[i].shape_dir >> 1u;
+  unsigned i = ta__fp_shape_find(t->shapes, shape, h->n_ev, syn, p->family);
   if (i < h->n_ev) {
-    ta__fp_ev_count(&run[i]);
+    ev_count(t, h, run, i);
     return;
   }
-  uint32_t ref;
+  struct ta__fp_ev e;
   if (h->n_ev >= TA_FP_HOST_EVIDENCE ||
-      !ta__fp_ev_start(&e, t->shapes, syn, p->family, p->id, dir) ||
-      !(ref = pool_get(&t->runs[h->n_ev]))) {
+      !ta__fp_ev_start(&e, t->shapes, syn, p->family, p->id, dir)) {
     h->ev_overflow++;
     return;
   }
-  struct ta__fp_ev *grown = pool_at(&t->runs[h->n_ev], ref - 1);
-  if (run) {
-    memcpy(grown, run, h->n_ev * sizeof *run);
-    pool_put(&t->runs[h->n_ev - 1], h->ev);
+  bool wide = h->ev_wide || !ev_fits_narrow(&e);
+  if ((!run || wide != h->ev_wide ||
+       ev_size(h->n_ev + 1u) != ev_size(h->n_ev)) &&
+      !(run = ev_move(t, h, wide, h->n_ev + 1u))) {
+    h->ev_overflow++;
+    return;
   }
-  grown[h->n_ev++] = e;
-  h->ev = ref;
+  ev_put(run, wide, h->n_ev++, &e);
 }
 
 static void count_pending(struct ta_hosts *t, const struct pending *p) {
@@ -592,8 +837,11 @@ static void prefetch2(const void *a, size_t len) {
 }
 
 static void prefetch_sketch(const struct ta_hosts *t, sketch s) {
-  if (sketch_set(s) > SKETCH_INLINE)
-    __builtin_prefetch(pool_at(&t->bitmaps, (uint32_t)(s >> 32) - 1));
+  unsigned set = sketch_set(s);
+  if (set > SKETCH_MID)
+    __builtin_prefetch(pool_at(&t->bitmaps, sketch_ref(s) - 1));
+  else if (set > SKETCH_INLINE)
+    __builtin_prefetch(pool_at(&t->mids, sketch_ref(s) - 1));
 }
 
 /* The host number + 1 the first slot of the hash's tag gives, 0 when none
@@ -646,7 +894,7 @@ static void step2_parts(const struct ta_hosts *t, struct pending *p) {
     if (!h)
       continue;
     if (h->n_ev && p->syn[dir].seen)
-      prefetch2(ev_run(t, h), h->n_ev * sizeof(struct ta__fp_ev));
+      prefetch2(ev_run(t, h), ev_bytes(h));
     if (dir == TA_DIR_RESP && h->resp)
       __builtin_prefetch(pool_at(&t->responders, h->resp - 1));
     if (dir == TA_DIR_ORIG) {
@@ -662,7 +910,7 @@ static void step3_ports(const struct ta_hosts *t, const struct pending *p) {
   if (!r)
     return;
   if (r->n_services)
-    prefetch2(r->services, r->n_services * sizeof(uint16_t));
+    prefetch2(svc_ports(r), r->n_services * sizeof(uint16_t));
   prefetch_sketch(t, r->peers);
   prefetch_sketch(t, r->targets);
 }
@@ -686,9 +934,9 @@ static void step5_latency(const struct ta_hosts *t, const struct pending *p) {
   const struct responder *r;
   if (!p->svc_found || !(r = guessed_resp(t, p)))
     return;
-  const struct service *s = svc_at(r, p->svc_found - 1u);
-  if (s->lat && (p->handshake >= 0 || p->response.count))
-    prefetch2(pool_at(&t->latency, s->lat - 1), sizeof(struct ta_svc_latency));
+  const struct ta_svc_latency *l = svc_latency(t, svc_at(r, p->svc_found - 1u));
+  if (l && (p->handshake >= 0 || p->response.count))
+    prefetch2(l, sizeof *l);
 }
 
 /* Step 0: copies what counting c reads, and prefetches its slots. */
@@ -769,12 +1017,11 @@ static void role_read(const struct ta_hosts *t, struct ta_host_role *out,
 static void services_read(const struct ta_hosts *t, struct ta_host *v,
                           const struct responder *r,
                           struct ta_service svc[TA_MAX_SERVICES_PER_HOST]) {
-  const uint16_t *ports = svc_ports(r);
   for (uint32_t i = 0; i < r->n_services; i++) {
     const struct service *s = svc_at(r, i);
-    svc[i].port = ports[i];
-    counts_read(t, &s->by, svc[i].by_scenario);
-    svc[i].lat = s->lat ? pool_at(&t->latency, s->lat - 1) : NULL;
+    svc[i].port = svc_ports(r)[i];
+    svc_read(t, s, svc[i].by_scenario);
+    svc[i].lat = svc_latency(t, s);
   }
   v->n_services = r->n_services;
   v->services = svc;
@@ -803,12 +1050,15 @@ static void host_read(const struct ta_hosts *t, const struct host *h,
     role_read(t, &v->as_resp, &r->role, r->peers, r->targets);
     services_read(t, v, r, svc);
   }
-  const struct ta__fp_ev *run = ev_run(t, h);
+  const void *run = ev_run(t, h);
   v->os.n = h->n_ev;
   v->os.overflow = h->ev_overflow;
   v->os.shapes = t->shapes;
-  for (uint8_t i = 0; i < h->n_ev; i++)
-    ta__fp_ev_unpack(&v->os.ev[i], t->shapes, &run[i]);
+  for (uint8_t i = 0; i < h->n_ev; i++) {
+    struct ta__fp_ev e;
+    ev_get(&e, run, h->ev_wide, i);
+    ta__fp_ev_unpack(&v->os.ev[i], t->shapes, &e);
+  }
 }
 
 static int host_cmp(const void *a, const void *b, void *ctx) {
@@ -852,9 +1102,8 @@ uint64_t ta_hosts_overflow(struct ta_hosts *t) {
 
 static void responder_free(struct ta_hosts *t, struct responder *r) {
   for (uint32_t j = 0; j < r->n_services; j++) {
-    const struct service *s = svc_at(r, j);
-    if (s->lat) {
-      struct ta_svc_latency *l = pool_at(&t->latency, s->lat - 1);
+    struct ta_svc_latency *l = svc_latency(t, svc_at(r, j));
+    if (l) {
       ta_lat_dist_free(&l->handshake);
       ta_lat_dist_free(&l->response);
     }
@@ -873,10 +1122,13 @@ void ta_hosts_free(struct ta_hosts *t) {
   pool_free(&t->hosts);
   pool_free(&t->responders);
   pool_free(&t->wide);
+  pool_free(&t->mids);
   pool_free(&t->bitmaps);
   pool_free(&t->latency);
-  for (unsigned k = 0; k < TA_FP_HOST_EVIDENCE; k++)
-    pool_free(&t->runs[k]);
+  for (unsigned k = 0; k < EV_SIZES; k++) {
+    pool_free(&t->runs[0][k]);
+    pool_free(&t->runs[1][k]);
+  }
   free(t->slots);
   ta_fp_shapes_free(t->shapes);
   free(t);

@@ -212,13 +212,15 @@ struct ta__fp_ev {
   uint32_t shape_dir; /* shape << 1 | dir */
 };
 
-/* Index among ev[0..n) of the entry whose shape the SYN or SYN/ACK syn
- * (of a connection of that address family) has, or n when none has it.
- * They take the side's features rather than the connection, which the
- * host table does not keep while a count waits (lib/hosts.c). */
-unsigned ta__fp_ev_find(const struct ta_fp_shapes *shapes,
-                        const struct ta__fp_ev *ev, unsigned n,
-                        const struct ta_syn_features *syn, uint8_t family);
+/* Index among shape[0..n) (indexes into shapes, as in the entries'
+ * shape_dir >> 1) of the one the SYN or SYN/ACK syn (of a connection of
+ * that address family) has, or n when none has it. They take the side's
+ * features rather than the connection, which the host table does not keep
+ * while a count waits, and shapes rather than entries, which the table
+ * keeps in a narrower form while they fit (lib/hosts.c). */
+unsigned ta__fp_shape_find(const struct ta_fp_shapes *shapes,
+                           const uint32_t *shape, unsigned n,
+                           const struct ta_syn_features *syn, uint8_t family);
 /* Starts e with syn, side dir of connection id, as a new shape, adding its
  * features to shapes. False when memory runs out or the id does not fit;
  * the caller counts the packet as overflow. */

@@ -81,8 +81,9 @@ struct ta_hosts;
 struct ta_hosts *ta_hosts_new(uint32_t max_hosts, uint64_t seed);
 /* Counts a finalized connection for both of its hosts. Cannot fail: when
  * the table is full (or memory runs out) the connection is counted in the
- * overflow figures. Counters are kept in 16 bits until one passes 65535,
- * then in 64 (should that memory not be had, they stay at 65535).
+ * overflow figures. Counters are kept in 16 bits (a service's in 8) until
+ * one would pass 65535 (255), then in 64 (should that memory not be had,
+ * they stay at 65535 (255)).
  * c is read during the call only; the count itself may wait for a few
  * later calls (so that the table's memory is fetched ahead): the readers
  * below (each, count, overflow) count what waits first, and

@@ -504,17 +504,18 @@ static void test_fingerprint_evidence_shapes(void **state) {
           assert_int_equal(got->family, want.family);
           started++;
 
-          assert_int_equal(ta__fp_ev_find(shapes, &e, 1, &syn, family), 0);
+          uint32_t shape = e.shape_dir >> 1;
+          assert_int_equal(ta__fp_shape_find(shapes, &shape, 1, &syn, family), 0);
           struct ta_syn_features other = syn;
           other.opt.layout[TA_MAX_OPT_LAYOUT - 1] ^= 0x5a; /* past its end */
-          assert_int_equal(ta__fp_ev_find(shapes, &e, 1, &other, family), 0);
+          assert_int_equal(ta__fp_shape_find(shapes, &shape, 1, &other, family), 0);
           other = syn;
           other.ttl++;
-          assert_int_equal(ta__fp_ev_find(shapes, &e, 1, &other, family), 1);
+          assert_int_equal(ta__fp_shape_find(shapes, &shape, 1, &other, family), 1);
           if (syn.opt.n_layout) {
             other = syn;
             other.opt.layout[syn.opt.n_layout - 1] ^= 0x40;
-            assert_int_equal(ta__fp_ev_find(shapes, &e, 1, &other, family), 1);
+            assert_int_equal(ta__fp_shape_find(shapes, &shape, 1, &other, family), 1);
           }
         }
   assert_true(started > 4 * 256);

@@ -96,20 +96,24 @@ static void test_hosts_counters_pass_16_bits(void **state) {
   ta_hosts_free(t);
 }
 
+/* The bit an IPv4 peer sets in a sketch, as the table hashes it. */
+static unsigned reference_bit(uint32_t addr) {
+  uint8_t ip[16] = {0};
+  for (int k = 0; k < 4; k++)
+    ip[k] = (uint8_t)(addr >> (24 - 8 * k));
+  uint64_t a, b;
+  memcpy(&a, ip, 8);
+  memcpy(&b, ip + 8, 8);
+  uint64_t key = ta_hash_mix64(a ^ ta_hash_mix64(b));
+  return (unsigned)(ta_hash_mix64(key) % TA_HOST_SKETCH_BITS);
+}
+
 /* The estimate of a plain 512-bit bitmap, bit for bit as the table hashes
- * a peer: the inline bits and the bitmap they move to count the same. */
+ * a peer: the inline bits and the records they move to count the same. */
 static uint64_t reference_peers(uint32_t first, uint32_t n) {
   uint64_t bits[TA_HOST_SKETCH_BITS / 64] = {0};
   for (uint32_t i = 0; i < n; i++) {
-    uint8_t ip[16] = {0};
-    uint32_t to = first + i;
-    for (int k = 0; k < 4; k++)
-      ip[k] = (uint8_t)(to >> (24 - 8 * k));
-    uint64_t a, b;
-    memcpy(&a, ip, 8);
-    memcpy(&b, ip + 8, 8);
-    uint64_t key = ta_hash_mix64(a ^ ta_hash_mix64(b));
-    uint64_t bit = ta_hash_mix64(key) % TA_HOST_SKETCH_BITS;
+    unsigned bit = reference_bit(first + i);
     bits[bit / 64] |= 1ull << (bit % 64);
   }
   unsigned set = 0;
@@ -132,7 +136,7 @@ static void first_only(void *ctx, const struct ta_host *h) {
 
 static void test_hosts_sketch_past_inline_bits(void **state) {
   (void)state;
-  static const uint32_t counts[] = {1, 5, 6, 7, 12, 300, 5000};
+  static const uint32_t counts[] = {1, 5, 6, 7, 12, 14, 15, 16, 300, 5000};
   struct ta_conn *c = malloc(sizeof *c);
   struct first *f = malloc(sizeof *f);
   assert_non_null(c);
@@ -156,6 +160,72 @@ static void test_hosts_sketch_past_inline_bits(void **state) {
   }
   free(f);
   free(c);
+}
+
+/* Many hosts' sketches at once, each passing from inline bits to a list
+ * to a bitmap at its own pace (so lists given up by one are taken by
+ * another): after every round each host's estimate, as originator and as
+ * responder, is that of a plain bitmap of the same peers. */
+#define TIER_HOSTS 40
+
+struct tiers {
+  uint64_t orig[TIER_HOSTS], resp[TIER_HOSTS];
+};
+
+static void tiers_keep(void *ctx, const struct ta_host *h) {
+  struct tiers *x = ctx;
+  unsigned k = h->ip[3];
+  if (h->ip[0] == 1)
+    x->orig[k] = h->as_orig.distinct_peers;
+  else
+    x->resp[k] = h->as_resp.distinct_peers;
+}
+
+static uint64_t reference_of(const uint64_t bits[TA_HOST_SKETCH_BITS / 64]) {
+  unsigned set = 0;
+  for (unsigned i = 0; i < TA_HOST_SKETCH_BITS / 64; i++)
+    set += (unsigned)__builtin_popcountll(bits[i]);
+  return ta_host_sketch_estimate(set);
+}
+
+static void test_hosts_sketch_tiers_match_a_bitmap(void **state) {
+  (void)state;
+  struct ta_hosts *t = ta_hosts_new(1u << 10, 11);
+  struct ta_conn *c = malloc(sizeof *c);
+  struct tiers *x = calloc(1, sizeof *x);
+  uint64_t(*ref_orig)[TA_HOST_SKETCH_BITS / 64] =
+      calloc(TIER_HOSTS, sizeof *ref_orig);
+  uint64_t(*ref_resp)[TA_HOST_SKETCH_BITS / 64] =
+      calloc(TIER_HOSTS, sizeof *ref_resp);
+  assert_non_null(t);
+  assert_non_null(c);
+  assert_non_null(x);
+  assert_non_null(ref_orig);
+  assert_non_null(ref_resp);
+  uint64_t id = 0;
+  /* host 1.0.0.k makes round r's connection to 11.0.0.r while r < k */
+  for (unsigned r = 0; r < TIER_HOSTS; r++) {
+    for (unsigned k = r + 1; k < TIER_HOSTS; k++) {
+      uint32_t from = 0x01000000 + k, to = 0x0b000000 + r;
+      conn_set(c, id++, from, to, 443, TA_SC_COMPLETED);
+      ta_hosts_add(t, c);
+      unsigned b = reference_bit(to);
+      ref_orig[k][b / 64] |= 1ull << (b % 64);
+      b = reference_bit(from);
+      ref_resp[r][b / 64] |= 1ull << (b % 64);
+    }
+    ta_hosts_each(t, tiers_keep, x);
+    for (unsigned k = 0; k < TIER_HOSTS; k++) {
+      assert_int_equal(x->orig[k], reference_of(ref_orig[k]));
+      assert_int_equal(x->resp[k], reference_of(ref_resp[k]));
+    }
+  }
+  assert_true(x->orig[TIER_HOSTS - 1] > 30); /* past the list, too */
+  free(ref_resp);
+  free(ref_orig);
+  free(x);
+  free(c);
+  ta_hosts_free(t);
 }
 
 /* A SYN of the given TTL from side dir. */
@@ -197,6 +267,189 @@ static void test_hosts_evidence_cap(void **state) {
   assert_int_equal(b->ev[0].dir, TA_DIR_RESP);
   assert_true(ta_fp_evidence_features(b, &b->ev[0])->synack);
   free(s);
+  free(c);
+  ta_hosts_free(t);
+}
+
+/* The table's evidence reads as the plain form (ta_fp_host_add) of the
+ * same SYNs: entries kept narrow while they fit, then wide when a
+ * connection id passes 32 bits or a count 16 bits, or from the start. */
+static void assert_same_evidence(const struct ta_fp_host *got,
+                                 const struct ta_fp_host *want) {
+  assert_int_equal(got->n, want->n);
+  assert_int_equal(got->overflow, want->overflow);
+  for (uint8_t i = 0; i < got->n; i++) {
+    const struct ta_fp_evidence *g = &got->ev[i], *w = &want->ev[i];
+    assert_int_equal(g->packets, w->packets);
+    assert_int_equal(g->conn_id, w->conn_id);
+    assert_int_equal(g->dir, w->dir);
+    assert_int_equal(g->entry, w->entry);
+    assert_int_equal(ta_fp_evidence_features(got, g)->ttl,
+                     ta_fp_evidence_features(want, w)->ttl);
+    assert_int_equal(ta_fp_evidence_features(got, g)->synack,
+                     ta_fp_evidence_features(want, w)->synack);
+  }
+}
+
+/* The connection of id from 10.0.0.from to B, its SYN of ttl. */
+static void add_syn(struct ta_hosts *t, struct ta_fp_host *ref,
+                    struct ta_fp_shapes *shapes, struct ta_conn *c,
+                    uint64_t id, uint32_t from, uint8_t ttl) {
+  conn_set(c, id, 0x0a000000 + from, B, 22, TA_SC_COMPLETED);
+  with_syn(c, TA_DIR_ORIG, ttl);
+  ta_hosts_add(t, c);
+  ta_fp_host_add(ref, shapes, c, TA_DIR_ORIG);
+}
+
+static void test_hosts_evidence_narrow_and_wide(void **state) {
+  (void)state;
+  struct ta_hosts *t = ta_hosts_new(16, 13);
+  struct ta_fp_shapes *shapes = ta_fp_shapes_new(13);
+  struct ta_conn *c = malloc(sizeof *c);
+  struct ta_fp_host *ref = calloc(3, sizeof *ref);
+  assert_non_null(t);
+  assert_non_null(shapes);
+  assert_non_null(c);
+  assert_non_null(ref);
+  const uint64_t big = 1ull << 32;
+  /* 10.0.0.3: an id past 32 bits at its second shape */
+  add_syn(t, &ref[0], shapes, c, 5, 3, 50);
+  add_syn(t, &ref[0], shapes, c, big + 7, 3, 51);
+  add_syn(t, &ref[0], shapes, c, 6, 3, 50);
+  for (uint8_t ttl = 52; ttl < 60; ttl++)
+    add_syn(t, &ref[0], shapes, c, 100 + ttl, 3, ttl); /* past the cap */
+  /* 10.0.0.4: wide from its first shape on */
+  add_syn(t, &ref[1], shapes, c, big * 3, 4, 60);
+  add_syn(t, &ref[1], shapes, c, 9, 4, 61);
+  add_syn(t, &ref[1], shapes, c, 10, 4, 60);
+  /* 10.0.0.5: a count past 16 bits, narrow run of three before */
+  add_syn(t, &ref[2], shapes, c, 11, 5, 40);
+  add_syn(t, &ref[2], shapes, c, 12, 5, 41);
+  add_syn(t, &ref[2], shapes, c, 13, 5, 42);
+  for (uint64_t i = 0; i < 65540; i++)
+    add_syn(t, &ref[2], shapes, c, 20 + i, 5, 41);
+  add_syn(t, &ref[2], shapes, c, big * 5, 5, 43);
+  add_syn(t, &ref[2], shapes, c, 7, 5, 40);
+  struct seen *s = read_all(t); /* 10.0.0.2 (B), then 3, 4, 5 */
+  assert_int_equal(s->n, 4);
+  for (int k = 0; k < 3; k++)
+    assert_same_evidence(&s->h[k + 1].os, &ref[k]);
+  assert_int_equal(s->h[3].os.ev[1].packets, 65541);
+  free(s);
+  free(ref);
+  free(c);
+  ta_fp_shapes_free(shapes);
+  ta_hosts_free(t);
+}
+
+/* Runs move to more room, and to the wide form, while other hosts take
+ * the runs given up: after every new shape each host still reads as the
+ * plain form. */
+static void test_hosts_evidence_every_step(void **state) {
+  (void)state;
+  struct ta_hosts *t = ta_hosts_new(16, 19);
+  struct ta_fp_shapes *shapes = ta_fp_shapes_new(19);
+  struct ta_conn *c = malloc(sizeof *c);
+  struct ta_fp_host *ref = calloc(4, sizeof *ref);
+  assert_non_null(t);
+  assert_non_null(shapes);
+  assert_non_null(c);
+  assert_non_null(ref);
+  uint64_t id = 1;
+  for (uint8_t step = 0; step < TA_FP_HOST_EVIDENCE + 1; step++) {
+    for (uint32_t k = 0; k < 4; k++) {
+      /* 10.0.0.4 goes wide at its fourth shape, 10.0.0.6 at its first */
+      uint64_t at = (k == 1 && step == 3) || (k == 3 && step == 0)
+                        ? (1ull << 40) + id
+                        : id;
+      add_syn(t, &ref[k], shapes, c, at, 3 + k, (uint8_t)(40 + step));
+      add_syn(t, &ref[k], shapes, c, id + 1, 3 + k, (uint8_t)(40 + step / 2));
+      id += 2;
+    }
+    struct seen *s = read_all(t); /* 10.0.0.2 (B), then 3 to 6 */
+    assert_int_equal(s->n, 5);
+    for (int k = 0; k < 4; k++)
+      assert_same_evidence(&s->h[k + 1].os, &ref[k]);
+    free(s);
+  }
+  free(ref);
+  free(c);
+  ta_fp_shapes_free(shapes);
+  ta_hosts_free(t);
+}
+
+/* A responder's services as plain counts: ports moving through every
+ * size of services record, counters past 8 bits next to measured latency,
+ * ports past the cap counted as overflow. */
+#define SVC_PORTS (TA_MAX_SERVICES_PER_HOST + 6)
+
+struct svc_ref {
+  uint64_t by[SVC_PORTS][TA_SC_COUNT];
+  uint64_t timed[SVC_PORTS]; /* connections with a response time */
+  uint64_t overflow;
+  bool checked;
+};
+
+static void check_services(void *ctx, const struct ta_host *h) {
+  struct svc_ref *x = ctx;
+  if (h->ip[3] != 2) /* B */
+    return;
+  assert_int_equal(ta_host_n_services(h), TA_MAX_SERVICES_PER_HOST);
+  assert_int_equal(ta_host_services_overflow(h), x->overflow);
+  const struct ta_service *svc = ta_host_services(h);
+  for (uint32_t i = 0; i < TA_MAX_SERVICES_PER_HOST; i++) {
+    assert_int_equal(svc[i].port, 1000 + i); /* in order first seen */
+    for (int k = 0; k < TA_SC_COUNT; k++)
+      assert_int_equal(svc[i].by_scenario[k], x->by[i][k]);
+    if (x->timed[i]) {
+      assert_non_null(svc[i].lat);
+      assert_int_equal(svc[i].lat->response.count, x->timed[i]);
+    } else {
+      assert_null(svc[i].lat);
+    }
+  }
+  x->checked = true;
+}
+
+static void add_service_conn(struct ta_hosts *t, struct svc_ref *x,
+                             struct ta_conn *c, uint64_t id, uint32_t port) {
+  int sc = (int)((id + port) % TA_SC_COUNT);
+  if (port % 4 == 0)
+    sc = TA_SC_COMPLETED; /* past 255 in one counter */
+  conn_set(c, id, A, B, (uint16_t)(1000 + port), sc);
+  bool timed = port % 3 == 0;
+  if (timed)
+    ta_lat_small_add(&c->lat.response, 1000 + id % 7);
+  ta_hosts_add(t, c);
+  if (port >= TA_MAX_SERVICES_PER_HOST) {
+    x->overflow++;
+    return;
+  }
+  x->by[port][sc]++;
+  x->timed[port] += timed;
+}
+
+static void test_hosts_services_compact(void **state) {
+  (void)state;
+  struct ta_hosts *t = ta_hosts_new(16, 17);
+  struct ta_conn *c = malloc(sizeof *c);
+  struct svc_ref *x = calloc(1, sizeof *x);
+  assert_non_null(t);
+  assert_non_null(c);
+  assert_non_null(x);
+  uint64_t id = 0;
+  /* port by port, so records move with counts (wide ones too) in them */
+  for (uint32_t port = 0; port < SVC_PORTS; port++) {
+    uint32_t n = port % 4 == 0 ? 300 : 1 + port % 5;
+    for (uint32_t i = 0; i < n; i++)
+      add_service_conn(t, x, c, id++, port);
+  }
+  /* then each once more, after the moves */
+  for (uint32_t port = 0; port < SVC_PORTS; port++)
+    add_service_conn(t, x, c, id++, port);
+  ta_hosts_each(t, check_services, x);
+  assert_true(x->checked);
+  free(x);
   free(c);
   ta_hosts_free(t);
 }
@@ -426,7 +679,11 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hosts_counters_pass_16_bits),
       cmocka_unit_test(test_hosts_sketch_past_inline_bits),
+      cmocka_unit_test(test_hosts_sketch_tiers_match_a_bitmap),
       cmocka_unit_test(test_hosts_evidence_cap),
+      cmocka_unit_test(test_hosts_evidence_narrow_and_wide),
+      cmocka_unit_test(test_hosts_evidence_every_step),
+      cmocka_unit_test(test_hosts_services_compact),
       cmocka_unit_test(test_hosts_order_scan_and_full),
       cmocka_unit_test(test_hosts_waiting_counts_read_the_same),
       cmocka_unit_test(test_hosts_reads_count_what_waits),
