@@ -25,6 +25,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "ta_arena.h"
 #include "ta_hash.h"
 
 #define HOSTS_DEFAULT_SCAN_FAILED 20  /* failed attempts as originator */
@@ -46,6 +47,7 @@
 #define POOL_CHUNK 256u
 
 struct pool {
+  struct ta_arena *arena; /* where its chunks come from: the table's */
   size_t size;      /* bytes per record, at least 4 */
   uint32_t n;       /* records carved so far */
   uint32_t free;    /* first released record + 1, 0 when none */
@@ -78,7 +80,7 @@ static uint32_t pool_get(struct pool *p) {
       }
       /* whole cache lines: a host record spans two, never three */
       size_t bytes = (p->size * POOL_CHUNK + 63) & ~(size_t)63;
-      if (!(p->chunks[c] = aligned_alloc(64, bytes)))
+      if (!(p->chunks[c] = ta_arena_alloc(p->arena, bytes)))
         return 0;
       p->n_chunks = c + 1;
     }
@@ -93,11 +95,13 @@ static void pool_put(struct pool *p, uint32_t ref) {
   p->free = ref;
 }
 
-static void pool_free(struct pool *p) {
-  for (uint32_t c = 0; c < p->n_chunks; c++)
-    free(p->chunks[c]);
-  free(p->chunks);
+static void pool_init(struct pool *p, struct ta_arena *arena, size_t size) {
+  p->arena = arena;
+  p->size = size;
 }
+
+/* Its chunks go with the table's arena. */
+static void pool_free(struct pool *p) { free(p->chunks); }
 
 /* ------------------------------------------------------------------------ */
 /* Records */
@@ -228,6 +232,8 @@ struct ta_hosts {
    * one; the old one is reused */
   struct pool runs[2][EV_SIZES];
   struct ta_fp_shapes *shapes; /* features of the hosts' OS evidence */
+  struct ta_arena arena; /* the pools' chunks, on huge pages: hosts are
+                            reached in random order */
   uint32_t pend_head, n_pend;  /* oldest waiting connection, how many */
   struct pending pend[PEND_RING];
 };
@@ -266,15 +272,18 @@ struct ta_hosts *ta_hosts_new(uint32_t max_hosts, uint64_t seed) {
   t->slots = calloc(HOSTS_FIRST_SLOTS, sizeof *t->slots);
   t->mask = HOSTS_FIRST_SLOTS - 1;
   t->max = max_hosts ? max_hosts : 1;
-  t->hosts.size = sizeof(struct host);
-  t->responders.size = sizeof(struct responder);
-  t->wide.size = sizeof(uint64_t) * TA_SC_COUNT;
-  t->mids.size = 2 * sizeof(uint64_t);
-  t->bitmaps.size = TA_HOST_SKETCH_BITS / 8;
-  t->latency.size = sizeof(struct ta_svc_latency);
+  ta_arena_init(&t->arena);
+  pool_init(&t->hosts, &t->arena, sizeof(struct host));
+  pool_init(&t->responders, &t->arena, sizeof(struct responder));
+  pool_init(&t->wide, &t->arena, sizeof(uint64_t) * TA_SC_COUNT);
+  pool_init(&t->mids, &t->arena, 2 * sizeof(uint64_t));
+  pool_init(&t->bitmaps, &t->arena, TA_HOST_SKETCH_BITS / 8);
+  pool_init(&t->latency, &t->arena, sizeof(struct ta_svc_latency));
   for (unsigned k = 0; k < EV_SIZES; k++) {
-    t->runs[0][k].size = EV_ROOM[k] * sizeof(struct ev_narrow);
-    t->runs[1][k].size = EV_ROOM[k] * sizeof(struct ta__fp_ev);
+    pool_init(&t->runs[0][k], &t->arena,
+              EV_ROOM[k] * sizeof(struct ev_narrow));
+    pool_init(&t->runs[1][k], &t->arena,
+              EV_ROOM[k] * sizeof(struct ta__fp_ev));
   }
   /* 0 asks for a random seed, as for the flow table: a capture must not be
    * able to choose addresses that collide */
@@ -1131,5 +1140,6 @@ void ta_hosts_free(struct ta_hosts *t) {
   }
   free(t->slots);
   ta_fp_shapes_free(t->shapes);
+  ta_arena_free(&t->arena);
   free(t);
 }
