@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ta_error.h"
 #include "ta_flow.h"
@@ -47,6 +49,10 @@ struct run {
   unsigned decode_opts; /* TA_DECODE_* */
   uint64_t tcp_opt_bad; /* TCP packets with TA_ANOM_TCP_OPT_BAD */
   bool unflushed;       /* records handed to the reporter since its flush */
+  /* An input is a pipe or a device (a capture being written as it is
+   * read): what each packet finalizes is pushed out at once, for whoever
+   * follows the report. Files are written in large blocks. */
+  bool live;
 };
 
 int ta_cidr_parse(const char *text, struct ta_cidr *out) {
@@ -196,7 +202,7 @@ static inline void track_hashed(struct run *run, const struct ta_packet *pkt,
   if (pkt->anomalies & TA_ANOM_TCP_OPT_BAD)
     run->tcp_opt_bad++;
   ta_flow_table_packet_hashed(run->flows, pkt, hash);
-  if (run->unflushed)
+  if (run->unflushed && run->live)
     flush_reporter(run);
 }
 
@@ -410,12 +416,22 @@ static void merge_all(struct run *run) {
 
 /* ---- setup and teardown ---- */
 
+/* A regular file, which is read no faster for its report being written
+ * line by line ("-" is the standard input). */
+static bool input_is_file(const char *path) {
+  struct stat st;
+  int rc = strcmp(path, "-") == 0 ? fstat(STDIN_FILENO, &st) : stat(path, &st);
+  return rc == 0 && S_ISREG(st.st_mode);
+}
+
 static int open_inputs(struct run *run, char *err, size_t errlen) {
   const struct ta_config *cfg = run->cfg;
   struct ta_result *res = run->res;
   int first_err = 0;
   for (size_t i = 0; i < cfg->n_inputs; i++) {
     struct ta_input_info *info = &res->inputs[i];
+    if (!input_is_file(cfg->inputs[i]))
+      run->live = true;
     int rc = ta_reader_open(cfg->inputs[i], cfg->filter, &run->slots[i].r, info,
                             info->error_msg, sizeof info->error_msg);
     if (rc < 0) {

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ta_analyze.h"
@@ -187,8 +188,8 @@ static int tail_close(void *st, const struct ta_summary *s) {
   return ta_reporter_find("ndjson")->close(st, s);
 }
 
-static void test_report_ndjson_lines_reach_the_file_as_finalized(void **state) {
-  (void)state;
+/* Runs the tail reporter over input (a path, or "-"). */
+static void run_tail(const char *input) {
   static const struct ta_reporter tail = {.name = "tail",
                                           .help = "",
                                           .open = tail_open,
@@ -203,23 +204,67 @@ static void test_report_ndjson_lines_reach_the_file_as_finalized(void **state) {
   tail_calls = tail_flushes = tail_complete = 0;
   struct ta_sink *sink = malloc(sizeof *sink);
   ta_sink_init_file(sink, f);
-  const char *in[] = {TD("sample.pcap")};
+  const char *in[] = {input};
   struct ta_config cfg = {.inputs = in, .n_inputs = 1, .reporter = &tail,
                           .out = sink};
   struct ta_result res;
   char err[256];
   assert_int_equal(ta_analyze(&cfg, &res, err, sizeof err), 0);
+  assert_int_equal(ta_sink_close(sink), 0);
+  fclose(f);
+  assert_int_equal(lines_on_disk(), tail_calls);
+  free(sink);
+  ta_result_free(&res);
+  unlink(path);
+  free(path);
+}
+
+/* A capture read from a pipe, as one being written while it is read:
+ * each moment's lines reach the file as the moment is over. */
+static void test_report_ndjson_lines_reach_the_file_as_finalized(void **state) {
+  (void)state;
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) { /* the capture's writer */
+    close(fds[0]);
+    size_t len;
+    char *bytes = tt_slurp(TD("sample.pcap"), &len);
+    size_t off = 0;
+    while (off < len) {
+      ssize_t k = write(fds[1], bytes + off, len - off);
+      if (k <= 0)
+        _exit(1);
+      off += (size_t)k;
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  int saved = dup(STDIN_FILENO);
+  assert_true(saved >= 0);
+  assert_true(dup2(fds[0], STDIN_FILENO) >= 0);
+  close(fds[0]);
+  run_tail("-");
+  assert_true(dup2(saved, STDIN_FILENO) >= 0);
+  close(saved);
+  int status;
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   assert_true(tail_calls >= 8);
   /* written as the capture is read, not at the end: several moments */
   assert_true(tail_flushes >= 4);
   /* at each, every line finalized so far was on disk, whole */
   assert_int_equal(tail_complete, tail_flushes);
-  assert_int_equal(ta_sink_close(sink), 0);
-  fclose(f);
-  free(sink);
-  ta_result_free(&res);
-  unlink(path);
-  free(path);
+}
+
+/* A capture file is complete when read: its lines go out in large
+ * blocks, not a write for each moment. */
+static void test_report_ndjson_file_written_in_blocks(void **state) {
+  (void)state;
+  run_tail(TD("sample.pcap"));
+  assert_true(tail_calls >= 8);
+  assert_int_equal(tail_flushes, 0);
 }
 
 static void test_report_ndjson_seed_changes_community_id(void **state) {
@@ -276,6 +321,7 @@ int main(void) {
       cmocka_unit_test(test_report_ndjson_one_event_per_connection),
       cmocka_unit_test(test_report_ndjson_outcome_follows_scenario),
       cmocka_unit_test(test_report_ndjson_lines_reach_the_file_as_finalized),
+      cmocka_unit_test(test_report_ndjson_file_written_in_blocks),
       cmocka_unit_test(test_report_ndjson_seed_changes_community_id),
       cmocka_unit_test(test_report_ndjson_schema_names_match_library),
   };
