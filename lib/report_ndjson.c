@@ -1,6 +1,7 @@
 /* tcpaudit - reporters: one ECS event per connection (-f ndjson).
- * Writes and flushes one line as each connection is finalized, so the output
- * can be followed with tail -f and shipped as it grows; holds no state beyond
+ * Writes one line as each connection is finalized; the pipeline flushes
+ * them as each moment of a live capture is over, so the output can be
+ * followed with tail -f and shipped as it grows. Holds no state beyond
  * the writer. Shape: schemas/event.schema.json. */
 #include <stdlib.h>
 #include <string.h>
