@@ -532,11 +532,12 @@ void ta_jsonw_time(struct ta_jsonw *w, int64_t ns) {
 
 /* Each byte's decimal text followed by a dot, in four bytes (the rest
  * zero), and its length with the dot: an address byte is one copy of a
- * constant word, whatever its digits. Built by the preprocessor. */
-#define BYTE_D0(v) ((v) >= 100 ? '0' + (v) / 100 : (v) >= 10 ? '0' + (v) / 10 : '0' + (v))
-#define BYTE_D1(v) ((v) >= 100 ? '0' + (v) / 10 % 10 : (v) >= 10 ? '0' + (v) % 10 : '.')
-#define BYTE_D2(v) ((v) >= 100 ? '0' + (v) % 10 : (v) >= 10 ? '.' : 0)
-#define BYTE_D3(v) ((v) >= 100 ? '.' : 0)
+ * constant word, whatever its digits. Built by the preprocessor (the
+ * casts: some compilers check the arms not taken, whose values overflow). */
+#define BYTE_D0(v) ((char)((v) >= 100 ? '0' + (v) / 100 : (v) >= 10 ? '0' + (v) / 10 : '0' + (v)))
+#define BYTE_D1(v) ((char)((v) >= 100 ? '0' + (v) / 10 % 10 : (v) >= 10 ? '0' + (v) % 10 : '.'))
+#define BYTE_D2(v) ((char)((v) >= 100 ? '0' + (v) % 10 : (v) >= 10 ? '.' : 0))
+#define BYTE_D3(v) ((char)((v) >= 100 ? '.' : 0))
 #define BYTE_TEXT(v) {{BYTE_D0(v), BYTE_D1(v), BYTE_D2(v), BYTE_D3(v)}}
 #define BYTE_LEN(v) (2 + ((v) >= 10) + ((v) >= 100))
 #define BYTES4(X, v) X(v), X(v + 1), X(v + 2), X(v + 3)
