@@ -366,6 +366,19 @@ static struct host *lookup(struct ta_hosts *t, uint64_t hash, uint8_t family,
 /* ------------------------------------------------------------------------ */
 /* Counters and sketches */
 
+/* The number + 1 of a wide record holding the narrow counts n (of width
+ * bytes each) with one more of sc; 0 when memory runs out. */
+static uint32_t widen(struct ta_hosts *t, const void *n, size_t width, int sc) {
+  uint32_t ref = pool_get(&t->wide);
+  if (!ref)
+    return 0;
+  uint64_t *w = pool_at(&t->wide, ref - 1);
+  for (int i = 0; i < TA_SC_COUNT; i++)
+    w[i] = width == 1 ? ((const uint8_t *)n)[i] : ((const uint16_t *)n)[i];
+  w[sc]++;
+  return ref;
+}
+
 static void counts_add(struct ta_hosts *t, struct counts *k, int sc) {
   if (k->wide) {
     ((uint64_t *)pool_at(&t->wide, k->wide - 1))[sc]++;
@@ -375,14 +388,9 @@ static void counts_add(struct ta_hosts *t, struct counts *k, int sc) {
     k->n[sc]++;
     return;
   }
-  uint32_t ref = pool_get(&t->wide);
-  if (!ref)
-    return; /* out of memory: it stays at 65535 */
-  uint64_t *w = pool_at(&t->wide, ref - 1);
-  for (int i = 0; i < TA_SC_COUNT; i++)
-    w[i] = k->n[i];
-  w[sc]++;
-  k->wide = ref;
+  uint32_t ref = widen(t, k->n, sizeof k->n[0], sc);
+  if (ref) /* else out of memory: it stays at 65535 */
+    k->wide = ref;
 }
 
 /* Its counters and their sum. */
@@ -583,13 +591,9 @@ static void svc_count(struct ta_hosts *t, struct service *s, int sc) {
     s->n[sc]++;
     return;
   }
-  uint32_t ref = pool_get(&t->wide);
+  uint32_t ref = widen(t, s->n, sizeof s->n[0], sc);
   if (!ref)
     return; /* out of memory: it stays at 255 */
-  uint64_t *w = pool_at(&t->wide, ref - 1);
-  for (int i = 0; i < TA_SC_COUNT; i++)
-    w[i] = s->n[i];
-  w[sc]++;
   memcpy(s->n, &ref, sizeof ref);
   svc_lat_set(s, svc_lat(s) | SVC_WIDE);
 }
