@@ -51,6 +51,22 @@ static void syn_of(const struct tt_seg *s, struct ta_syn_features *out,
   *family = p.family;
 }
 
+/* Connection id whose originator sent SYN s, and a host holding that SYN
+ * as its evidence (in new shapes, the caller's to free). */
+static struct ta_fp_shapes *host_of_syn(const struct tt_seg *s, uint64_t id,
+                                        struct ta_conn *c,
+                                        struct ta_fp_host *h) {
+  memset(c, 0, sizeof *c);
+  c->id = id;
+  c->family = 4;
+  syn_of(s, &c->side[TA_DIR_ORIG].syn, &c->family, NULL);
+  struct ta_fp_shapes *shapes = ta_fp_shapes_new(1);
+  assert_non_null(shapes);
+  memset(h, 0, sizeof *h);
+  ta_fp_host_add(h, shapes, c, TA_DIR_ORIG);
+  return shapes;
+}
+
 static void features_of(const struct tt_seg *s, struct ta_fp_features *f,
                         void (*poke)(uint8_t *ip, size_t len)) {
   struct ta_syn_features syn;
@@ -546,15 +562,8 @@ static void test_fingerprint_unknown_stays_unknown(void **state) {
 
   /* a host that only sent unknown shapes: no family, no confidence */
   struct ta_conn c;
-  memset(&c, 0, sizeof c);
-  c.id = 9;
-  c.family = 4;
-  syn_of(&s, &c.side[TA_DIR_ORIG].syn, &c.family, NULL);
-  struct ta_fp_shapes *shapes = ta_fp_shapes_new(1);
-  assert_non_null(shapes);
   struct ta_fp_host h;
-  memset(&h, 0, sizeof h);
-  ta_fp_host_add(&h, shapes, &c, TA_DIR_ORIG);
+  struct ta_fp_shapes *shapes = host_of_syn(&s, 9, &c, &h);
   ta_fp_host_add(&h, shapes, &c, TA_DIR_RESP); /* sent no SYN/ACK: ignored */
   struct ta_fp_verdict v;
   ta_fp_host_verdict(&h, &v);
@@ -650,15 +659,8 @@ static void test_fingerprint_evidence_json_both_ways(void **state) {
   s.ttl = 64;
   s.win = 12345;
   struct ta_conn c;
-  memset(&c, 0, sizeof c);
-  c.id = 77;
-  c.family = 4;
-  syn_of(&s, &c.side[TA_DIR_ORIG].syn, &c.family, NULL);
-  struct ta_fp_shapes *shapes = ta_fp_shapes_new(1);
-  assert_non_null(shapes);
   struct ta_fp_host h;
-  memset(&h, 0, sizeof h);
-  ta_fp_host_add(&h, shapes, &c, TA_DIR_ORIG);
+  struct ta_fp_shapes *shapes = host_of_syn(&s, 77, &c, &h);
   assert_int_equal(h.n, 1);
   char summary[320], fast_keys[256], slow_keys[256];
   ta_fp_summary(summary, sizeof summary, ta_fp_evidence_features(&h, &h.ev[0]));
