@@ -28,6 +28,10 @@
 #include "ta_arena.h"
 #include "ta_hash.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define HOSTS_DEFAULT_SCAN_FAILED 20  /* failed attempts as originator */
 #define HOSTS_DEFAULT_SCAN_TARGETS 10 /* distinct host:port targets */
 #define HOSTS_FIRST_SLOTS 1024u
@@ -243,6 +247,8 @@ _Static_assert(TA_MAX_SERVICES_PER_HOST < 256, "service hints are 8-bit");
 _Static_assert(TA_FP_HOST_EVIDENCE > 2, "two sizes of evidence run");
 _Static_assert(TA_SC_COUNT >= 4, "a service's counts can hold a number");
 _Static_assert(SKETCH_MID > 7 && SKETCH_MID <= 14, "a list is two words of 7");
+_Static_assert(sizeof(struct service) >= 7 * sizeof(uint16_t),
+               "a group of eight ports is read whole (service_find)");
 
 static uint64_t mix(uint64_t x) { return ta_hash_mix64(x); }
 
@@ -613,9 +619,37 @@ static struct ta_svc_latency *svc_latency(const struct ta_hosts *t,
 }
 
 /* Index of port among r's services from the from-th on, n_services when
- * none has it. A busy server answers on dozens of ports, so they are
- * compared four at a time: a 16-bit lane of x is zero where the port is,
- * and the lowest lane flagged by the borrow trick is exact. */
+ * none has it. A busy server answers on dozens of ports, and a scanned one
+ * is asked for ports it does not hold, so every one of them is compared. */
+#ifdef __SSE2__
+/* Eight at a time. A group is read whole: the ports after the last one
+ * are room (struct responder's services record has cap_services >= n
+ * ports, then at least 14 bytes a service), whatever they hold matches
+ * no earlier lane and is told apart by its index. */
+static uint32_t service_find(const struct responder *r, uint16_t port,
+                             uint32_t from) {
+  uint32_t n = r->n_services;
+  if (from >= n)
+    return n;
+  const uint16_t *ports = svc_ports(r);
+  const __m128i want = _mm_set1_epi16((short)port);
+  uint32_t i = from & ~7u;
+  unsigned hit = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi16(
+                     _mm_loadu_si128((const __m128i *)(const void *)(ports + i)),
+                     want)) &
+                 (0xffffu << 2 * (from & 7));
+  while (!hit) {
+    if ((i += 8) >= n)
+      return n;
+    hit = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi16(
+        _mm_loadu_si128((const __m128i *)(const void *)(ports + i)), want));
+  }
+  i += (uint32_t)__builtin_ctz(hit) / 2;
+  return i < n ? i : n;
+}
+#else
+/* Four at a time: a 16-bit lane of x is zero where the port is, and the
+ * lowest lane flagged by the borrow trick is exact. */
 static uint32_t service_find(const struct responder *r, uint16_t port,
                              uint32_t from) {
   const uint16_t *ports = svc_ports(r);
@@ -633,6 +667,7 @@ static uint32_t service_find(const struct responder *r, uint16_t port,
     i++;
   return i;
 }
+#endif
 
 /* The hints of a look ahead (struct pending): found, the index + 1; else
  * how many ports were looked at, none of them the one. Ports are only ever
@@ -849,6 +884,15 @@ static void prefetch2(const void *a, size_t len) {
   __builtin_prefetch((const char *)a + len - 1);
 }
 
+/* Every line of len bytes at a: a busy server's ports take three. */
+static void prefetch_lines(const void *a, size_t len) {
+  const char *c = a;
+  for (size_t at = 0; at < len; at += 64)
+    __builtin_prefetch(c + at);
+  if (len)
+    __builtin_prefetch(c + len - 1);
+}
+
 static void prefetch_sketch(const struct ta_hosts *t, sketch s) {
   unsigned set = sketch_set(s);
   if (set > SKETCH_MID)
@@ -923,7 +967,7 @@ static void step3_ports(const struct ta_hosts *t, const struct pending *p) {
   if (!r)
     return;
   if (r->n_services)
-    prefetch2(svc_ports(r), r->n_services * sizeof(uint16_t));
+    prefetch_lines(svc_ports(r), r->n_services * sizeof(uint16_t));
   prefetch_sketch(t, r->peers);
   prefetch_sketch(t, r->targets);
 }
