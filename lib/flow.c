@@ -212,7 +212,7 @@ struct ta_flow_table {
   uint64_t mask;
   uint64_t max_buckets; /* the most the array grows to (a node's hash
                            holds the bits of its index) */
-  uint64_t k[6]; /* per-run hash keys */
+  uint64_t k[8]; /* per-run hash keys; the odd-numbered ones odd */
   struct lru lists[LIST_COUNT];
   int64_t next_due; /* the earliest of the lists' deadlines */
   struct pool fulls, attempts[2], helds; /* attempts: IPv4's, IPv6's */
@@ -249,27 +249,27 @@ static bool ip_equal(const uint8_t *a, const uint8_t *b) {
   return load64(a) == load64(b) && load64(a + 8) == load64(b + 8);
 }
 
-/* Keyed multiply-add over the words of both endpoints, ordered so that
- * both directions hash alike. Keys are random per run, so a capture cannot
- * be crafted in advance to collide. */
-static uint64_t tuple_hash(const struct ta_flow_table *t, uint8_t family,
+/* One endpoint's words and port under the run's keys: each keyed and
+ * multiplied by an odd key, which maps it one to one, and summed; so that
+ * no endpoint can be crafted to collide with another without the keys. */
+static inline uint64_t end_key(const uint64_t *k, const uint8_t *ip,
+                               uint16_t port) {
+  return (load64(ip) ^ k[0]) * k[1] + (load64(ip + 8) ^ k[2]) * k[3] +
+         (port ^ k[4]) * k[5];
+}
+
+/* Keyed over both endpoints, the lesser key first so that both directions
+ * hash alike: picked by a compare and moves, not a branch, since which
+ * endpoint sent a packet is a coin toss a branch would miss half the
+ * time. Keys are random per run, so a capture cannot be crafted in
+ * advance to collide. */
+static inline uint64_t tuple_hash(const struct ta_flow_table *t,
+                                  uint8_t family,
                            const uint8_t *a, uint16_t ap, const uint8_t *b,
                            uint16_t bp) {
-  uint64_t a0 = load64(a), a1 = load64(a + 8), b0 = load64(b),
-           b1 = load64(b + 8);
-  if (a0 > b0 || (a0 == b0 && (a1 > b1 || (a1 == b1 && ap > bp)))) {
-    uint64_t t0 = a0, t1 = a1;
-    uint16_t tp = ap;
-    a0 = b0, a1 = b1, ap = bp;
-    b0 = t0, b1 = t1, bp = tp;
-  }
-  uint64_t h = t->k[0] ^ family;
-  h = (h ^ a0) * (t->k[1] | 1);
-  h = (h ^ a1) * (t->k[2] | 1);
-  h = (h ^ b0) * (t->k[3] | 1);
-  h = (h ^ b1) * (t->k[4] | 1);
-  h = (h ^ ((uint64_t)ap << 16 | bp)) * (t->k[5] | 1);
-  return mix64(h);
+  uint64_t ea = end_key(t->k, a, ap), eb = end_key(t->k, b, bp);
+  uint64_t lo = ea < eb ? ea : eb, hi = ea < eb ? eb : ea;
+  return mix64((lo ^ t->k[6] ^ family) * t->k[7] + hi);
 }
 
 static bool tuple_equal(uint8_t family, const uint8_t *oip, uint16_t oport,
@@ -1457,8 +1457,8 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
     t->lists[l].deadline = t->lists[l].pack_due = INT64_MAX;
   t->next_due = INT64_MAX;
   uint64_t s = cfg->seed ? cfg->seed : random_seed();
-  for (int i = 0; i < 6; i++)
-    t->k[i] = mix64(s + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1));
+  for (int i = 0; i < 8; i++)
+    t->k[i] = mix64(s + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)) | (i & 1);
   t->next_id = 1;
   return t;
 }

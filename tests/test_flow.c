@@ -1,7 +1,7 @@
 /* tcpaudit - tests: flow table (pairing, reuse, timeouts, eviction, seeds,
  * attempts and refusals held as their packets, idle records packed, each
  * rebuilt exactly, every form handed on whole however many at once; the
- * bucket array growing). */
+ * bucket array growing, near tuples spread over it). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -763,6 +763,37 @@ static void test_flow_buckets_grow(void **state) {
   ta_flow_table_free(t);
 }
 
+/* Tuples that differ in a bit or two (neighbouring IPv6 addresses, one
+ * differing in the top bit of its first half, the same hosts on nearby
+ * ports) still spread over the buckets, and both directions of each find
+ * one record. */
+static void test_flow_near_tuples_spread(void **state) {
+  (void)state;
+  enum { N = 2048 };
+  struct seen s;
+  struct ta_flow_table *t = table(&s, 2 * N, 3);
+  char ip[64];
+  for (uint32_t i = 0; i < N; i++) {
+    snprintf(ip, sizeof ip, "2001:db8:0:%x::%x", (i & 1) ? 0x80u : 0u,
+             (i >> 1) & 63);
+    feed(t, SEC + i, ip, (uint16_t)(1000 + (i >> 7)), "2001:db8::1", 443, i,
+         0, TA_TCP_SYN, 0);
+  }
+  assert_int_equal(ta_flow_table_open(t), N);
+  /* 2,048 tuples in 16,384 buckets: a chain of 8 would be astonishing */
+  assert_true(ta_flow_table_longest_chain(t) < 8);
+  for (uint32_t i = 0; i < N; i++) {
+    snprintf(ip, sizeof ip, "2001:db8:0:%x::%x", (i & 1) ? 0x80u : 0u,
+             (i >> 1) & 63);
+    feed(t, 2 * SEC + i, "2001:db8::1", 443, ip, (uint16_t)(1000 + (i >> 7)),
+         7, i + 1, TA_TCP_SYN | TA_TCP_ACK, 0);
+  }
+  assert_forms(t, N, 0); /* every answer found its attempt */
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, N);
+  ta_flow_table_free(t);
+}
+
 struct order {
   size_t n;
   uint64_t last;
@@ -953,6 +984,7 @@ int main(void) {
       cmocka_unit_test(test_flow_small_table_not_packed),
       cmocka_unit_test(test_flow_packed_evicted),
       cmocka_unit_test(test_flow_buckets_grow),
+      cmocka_unit_test(test_flow_near_tuples_spread),
       cmocka_unit_test(test_flow_handed_on_in_id_order),
       cmocka_unit_test(test_flow_every_form_handed_on_whole),
       cmocka_unit_test(test_flow_record_sizes),
