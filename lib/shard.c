@@ -374,6 +374,10 @@ static struct slot *slot_to_fill(struct ta_shards *s) {
  * share of it (unless the run failed). */
 static void publish(struct ta_shards *s) {
   struct slot *sl = s->filling;
+  /* owners only now: reading a packet's addresses just after the decoder
+   * wrote them piece by piece waits on every load (store forwarding) */
+  for (uint32_t i = 0; i < sl->n; i++)
+    sl->owner[i] = owner_of(s, &sl->pkts[i]);
   pthread_mutex_lock(&s->mu);
   s->published++;
   pthread_cond_broadcast(&s->cv);
@@ -399,7 +403,6 @@ struct ta_packet *ta_shards_commit(struct ta_shards *s) {
   struct ta_packet *p = &sl->pkts[sl->n];
   p->payload = NULL; /* the frame is gone by the time it is tracked */
   sl->ts[sl->n] = p->ts_ns;
-  sl->owner[sl->n] = owner_of(s, p);
   if (++sl->n == SHARD_BATCH)
     publish(s);
   return ta_shards_room(s);
