@@ -38,7 +38,7 @@ struct run {
   const struct ta_config *cfg;
   struct ta_result *res;
   struct ta_flow_table *flows;   /* one table in this thread, or */
-  struct ta_shards *shards;      /* tables on worker threads */
+  struct ta_shards *shards;      /* tables split over threads */
   struct ta_report_opts ropts;
   struct ta_hosts *hosts;
   void *rstate;
@@ -148,10 +148,17 @@ static void flush_reporter(struct run *run) {
   run->unflushed = false;
 }
 
-/* After a batch of the shards' records, on their merging thread. */
-static void on_batch_merged(void *ctx) { flush_reporter(ctx); }
+/* After a batch of the shards' records, on whichever thread merged it:
+ * touches the reporter alone, as on_merged does. */
+static void on_batch_merged(void *ctx) {
+  struct run *run = ctx;
+  if (run->live && run->cfg->reporter->flush)
+    run->cfg->reporter->flush(run->rstate);
+}
 
-/* A record from the shards, on their merging thread, maybe formatted. */
+/* A record from the shards, maybe formatted, on whichever thread merged
+ * it: touches the host table and the reporter alone, which nothing else
+ * touches until the shards finish. */
 static void on_merged(void *ctx, const struct ta_conn *c, const char *text,
                       size_t len) {
   struct run *run = ctx;
@@ -356,11 +363,6 @@ static void report_progress(struct run *run) {
  * memory of those a few places ahead is prefetched. */
 static void track_batch(struct run *run, const struct ta_packet *pkts,
                         uint64_t *hash, size_t n) {
-  if (run->shards) {
-    for (size_t j = 0; j < n; j++)
-      track(run, &pkts[j]);
-    return;
-  }
   for (size_t j = 0; j < n; j++)
     hash[j] = ta_flow_table_hash(run->flows, &pkts[j]);
   for (size_t j = 0; j < n && j < PREFETCH_BUCKET; j++)
@@ -394,6 +396,27 @@ static void drain_one(struct run *run, size_t i) {
   } while (slot_advance(run, i));
 }
 
+/* The same with threads: frames are decoded straight into the shards'
+ * batch, which tracks them as it fills. */
+static void drain_one_sharded(struct run *run, size_t i) {
+  struct source_slot *s = &run->slots[i];
+  struct ta_packet *pkt = ta_shards_room(run->shards);
+  do {
+    size_t frames = s->left + 1;
+    for (size_t j = 0; j < frames; j++) {
+      if (decode_frame(run, &s->frame[j], pkt)) {
+        if (pkt->anomalies & TA_ANOM_TCP_OPT_BAD)
+          run->tcp_opt_bad++;
+        pkt = ta_shards_commit(run->shards);
+      }
+      if (run->res->packets.total % PROGRESS_EVERY == 0)
+        report_progress(run);
+    }
+    s->frame += s->left;
+    s->left = 0;
+  } while (slot_advance(run, i));
+}
+
 static void merge_all(struct run *run) {
   for (size_t i = 0; i < run->res->n_inputs; i++)
     if (run->slots[i].r && slot_refill(run, i)) {
@@ -410,7 +433,9 @@ static void merge_all(struct run *run) {
       report_progress(run);
   }
   /* Alone, an input needs no merging. */
-  if (run->heap_len)
+  if (run->heap_len && run->shards)
+    drain_one_sharded(run, run->heap[0]);
+  else if (run->heap_len)
     drain_one(run, run->heap[0]);
 }
 

@@ -1,11 +1,20 @@
-/* tcpaudit - shards: the flow table split over worker threads.
- * The reading thread fills batches of decoded TCP packets. Every worker
- * walks every batch: it expires its own table at each packet's time (as a
- * single table would) and tracks only the packets whose tuple hashes to it,
- * then formats what it hands on. A merging thread takes the batches in
- * order and interleaves the workers' records by (packet, expiry before the
- * packet's own records, id): the order one table produces, since a table
- * hands on records due together in id order (lib/flow.c). */
+/* tcpaudit - shards: the flow table split over threads.
+ * The reading thread fills batches of decoded TCP packets and is itself
+ * one of the shards: with n shards only n - 1 worker threads are started,
+ * so that n threads are busy, not n + 2. Every shard walks every batch: it
+ * expires its own table at each packet's time (as a single table would)
+ * and tracks only the packets whose tuple falls to it, then formats what
+ * it hands on. Finished batches are merged in order, interleaving the
+ * shards' records by (packet, expiry before the packet's own records, id):
+ * the order one table produces, since a table hands on records due
+ * together in id order (lib/flow.c). Merging is done by whichever thread
+ * would otherwise wait: a worker that has no batch to track, or the
+ * reading thread when every batch slot is taken. So the work of merging
+ * goes where there is time for it: to the workers when reading and
+ * decoding are most of the run (long packets), to the reading thread when
+ * tracking is (many short connections). Reading and decoding take the
+ * reading thread part of its time, so its shard gets a smaller share of
+ * the connections. */
 #include "ta_shard.h"
 
 #include <pthread.h>
@@ -18,13 +27,26 @@
 #include "ta_limits.h"
 
 #define SHARD_BATCH 2048u    /* packets handed out at once */
-#define SHARD_SLOTS 3u       /* batches in flight: filled, tracked, merged */
+/* Batches in flight: one being filled, the others tracked or waiting to be
+ * merged, so that the reading thread rarely waits on a worker. */
+#define SHARD_SLOTS 4u
 /* A batch's output kept for the next batch in the slot; past this, a burst
  * (a time jump expiring thousands of records at once) is given back. */
 #define SHARD_KEEP_RECS 2048u
 #define SHARD_KEEP_TEXT (4u * 1024u * 1024u)
+/* Shares of the tuple space: the reading thread's shard takes this many
+ * parts, every worker's SHARD_WORKER_PARTS. With two threads, 1 to 2 kept
+ * them equally busy on a capture of many short connections (measured
+ * against 1 to 3 and 1 to 5); where reading is most of the work the
+ * workers take all the merging instead. */
+#define SHARD_READER_PARTS 1u
+#define SHARD_WORKER_PARTS 2u
+/* Owned packets ahead of the one being tracked whose bucket, then record,
+ * are loaded meanwhile (as the single-table pipeline does, lib/analyze.c). */
+#define PREFETCH_BUCKET 8u
+#define PREFETCH_RECORD 4u
 
-/* A record a worker handed on, with when: at the packet at `pos` of the
+/* A record a shard handed on, with when: at the packet at `pos` of the
  * batch, by expiry at its time or by the packet itself. */
 struct out_rec {
   uint32_t pos;
@@ -33,7 +55,7 @@ struct out_rec {
   struct ta_conn conn;
 };
 
-/* What one worker made of one batch. */
+/* What one shard made of one batch. */
 struct out_list {
   struct out_rec *recs;
   size_t n, cap;
@@ -43,32 +65,35 @@ struct out_list {
 
 struct slot {
   struct ta_packet pkts[SHARD_BATCH];
-  int64_t ts[SHARD_BATCH]; /* the packets' times, dense for every worker */
+  int64_t ts[SHARD_BATCH]; /* the packets' times, dense for every shard */
   uint8_t owner[SHARD_BATCH];
   uint32_t n;
   bool last;            /* the capture ends after this batch */
-  unsigned done;        /* workers finished with it */
-  struct out_list *out; /* one per worker */
+  unsigned done;        /* shards finished with it */
+  struct out_list *out; /* one per shard */
 };
 
 struct worker {
   struct ta_shards *s;
-  unsigned idx;
+  unsigned idx;          /* 0: the reading thread's shard */
   struct ta_flow_table *flows;
   pthread_t thread;
   struct out_list *out; /* of the batch being tracked */
   void *scratch;        /* the reporter's, for this thread's formatting */
   uint32_t pos;
   bool by_packet;
+  uint32_t mine[SHARD_BATCH]; /* positions of this shard's packets */
+  uint64_t hash[SHARD_BATCH]; /* and their hashes in its table */
 };
 
 struct ta_shards {
   unsigned n;
   struct worker *workers;
   struct slot *slots;
-  size_t *heads; /* merge cursor per worker */
+  size_t *heads; /* merge cursor per shard */
+  uint8_t owner_of_part[256]; /* shard of each 1/256 of the tuple space */
   pthread_mutex_t mu;
-  pthread_cond_t cv; /* any change of published, done or merged */
+  pthread_cond_t cv; /* any change of published, done, merged or merging */
   uint64_t published; /* batches handed to the workers */
   uint64_t merged;    /* batches merged: their slots are free again */
   struct slot *filling;
@@ -77,16 +102,17 @@ struct ta_shards {
   ta_shards_emit_fn emit;
   ta_shards_batch_fn batch_done;
   void *ctx;
-  pthread_t merger;
   uint32_t max_conns;
-  bool running;       /* threads started and not yet joined */
+  unsigned started;   /* worker threads running, not yet joined */
+  bool merging;       /* some thread is merging the oldest batch */
+  bool dropping;      /* the run failed: batches are dropped unmerged */
   uint64_t peak;
   _Atomic uint64_t emitted;
   _Atomic bool nomem;
   struct ta_flow_stats stats;
 };
 
-/* ---- which worker owns a tuple ---- */
+/* ---- which shard owns a tuple ---- */
 
 static uint64_t word(const uint8_t *p) {
   uint64_t v;
@@ -96,17 +122,38 @@ static uint64_t word(const uint8_t *p) {
 
 /* Symmetric in the two endpoints (xor), so both directions agree. Only
  * balance depends on it, never the report. */
-static uint8_t owner_of(const struct ta_packet *p, unsigned n) {
+static uint8_t owner_of(const struct ta_shards *s, const struct ta_packet *p) {
   uint64_t h = (word(p->src) ^ word(p->dst)) * 0x9e3779b97f4a7c15ull;
   h ^= (word(p->src + 8) ^ word(p->dst + 8)) * 0xc2b2ae3d27d4eb4full;
   h ^= (uint64_t)(p->sport ^ p->dport) * 0x165667b19e3779f9ull;
   h ^= h >> 29;
   h *= 0xbf58476d1ce4e5b9ull;
   h ^= h >> 32;
-  return (uint8_t)(h % n);
+  return s->owner_of_part[h >> 56];
 }
 
-/* ---- workers ---- */
+/* Deals the 256 parts of the tuple space out by the shards' shares. */
+static void share_out(struct ta_shards *s) {
+  unsigned total = SHARD_READER_PARTS + (s->n - 1) * SHARD_WORKER_PARTS;
+  for (unsigned j = 0; j < 256; j++) {
+    unsigned x = j * total / 256;
+    s->owner_of_part[j] =
+        x < SHARD_READER_PARTS
+            ? 0
+            : (uint8_t)(1 + (x - SHARD_READER_PARTS) / SHARD_WORKER_PARTS);
+  }
+}
+
+/* A shard's part of the table cap, in proportion to its share of tuples. */
+static uint32_t cap_of(const struct ta_shards *s, unsigned w) {
+  uint64_t parts = 0;
+  for (unsigned j = 0; j < 256; j++)
+    parts += s->owner_of_part[j] == w;
+  uint64_t cap = ((uint64_t)s->max_conns * parts + 255) / 256;
+  return cap ? (uint32_t)cap : 1;
+}
+
+/* ---- tracking, on every shard's thread ---- */
 
 static bool out_grow(struct out_list *o) {
   size_t cap = o->cap ? 2 * o->cap : 256;
@@ -137,36 +184,65 @@ static void worker_emit(void *ctx, const struct ta_conn *c) {
   }
 }
 
-/* Most packets are another worker's and make nothing due here: for them
- * the loop reads two dense arrays and stores the unchanged count. */
-static void track_batch(struct worker *w, struct slot *sl) {
-  w->out = &sl->out[w->idx];
-  int64_t due = ta_flow_table_next_due(w->flows);
-  uint32_t open = ta_flow_table_open(w->flows);
+/* Finds this shard's packets of the batch and hashes them; returns how
+ * many, with the first few prefetched. */
+static uint32_t find_mine(struct worker *w, const struct slot *sl) {
+  uint32_t m = 0;
   for (uint32_t i = 0; i < sl->n; i++) {
-    bool mine = sl->owner[i] == w->idx;
+    w->mine[m] = i;
+    m += sl->owner[i] == w->idx;
+  }
+  for (uint32_t k = 0; k < m; k++)
+    w->hash[k] = ta_flow_table_hash(w->flows, &sl->pkts[w->mine[k]]);
+  for (uint32_t k = 0; k < m && k < PREFETCH_BUCKET; k++)
+    ta_flow_table_prefetch(w->flows, w->hash[k], 0);
+  return m;
+}
+
+/* Most packets are another shard's and make nothing due here: for them
+ * the loop reads two dense arrays and stores the unchanged count. Those
+ * that are this shard's are tracked with the table memory of the next
+ * few prefetched. */
+static void track_batch(struct worker *w, struct slot *sl) {
+  struct ta_flow_table *t = w->flows;
+  w->out = &sl->out[w->idx];
+  uint32_t m = find_mine(w, sl), k = 0;
+  uint32_t next = m ? w->mine[0] : UINT32_MAX;
+  int64_t due = ta_flow_table_next_due(t);
+  uint32_t open = ta_flow_table_open(t);
+  for (uint32_t i = 0; i < sl->n; i++) {
+    bool mine = i == next;
     if (mine || sl->ts[i] >= due) {
       w->pos = i;
       w->by_packet = false;
-      ta_flow_table_expire(w->flows, sl->ts[i]);
+      ta_flow_table_expire(t, sl->ts[i]);
       if (mine) {
+        if (k + PREFETCH_BUCKET < m)
+          ta_flow_table_prefetch(t, w->hash[k + PREFETCH_BUCKET], 0);
+        if (k + PREFETCH_RECORD < m)
+          ta_flow_table_prefetch(t, w->hash[k + PREFETCH_RECORD], 1);
         w->by_packet = true;
-        ta_flow_table_packet(w->flows, &sl->pkts[i]);
+        ta_flow_table_packet_hashed(t, &sl->pkts[i], w->hash[k]);
+        next = ++k < m ? w->mine[k] : UINT32_MAX;
       }
-      due = ta_flow_table_next_due(w->flows);
-      open = ta_flow_table_open(w->flows);
+      due = ta_flow_table_next_due(t);
+      open = ta_flow_table_open(t);
     }
     w->out->open[i] = open;
   }
 }
 
+static bool merge_oldest_locked(struct ta_shards *s);
+
+/* Tracks every batch; while none is there to track, merges what is ready. */
 static void *worker_main(void *arg) {
   struct worker *w = arg;
   struct ta_shards *s = w->s;
   for (uint64_t seq = 0;; seq++) {
     pthread_mutex_lock(&s->mu);
     while (s->published <= seq)
-      pthread_cond_wait(&s->cv, &s->mu);
+      if (s->dropping || !merge_oldest_locked(s))
+        pthread_cond_wait(&s->cv, &s->mu);
     pthread_mutex_unlock(&s->mu);
     struct slot *sl = &s->slots[seq % SHARD_SLOTS];
     track_batch(w, sl);
@@ -180,7 +256,7 @@ static void *worker_main(void *arg) {
   }
 }
 
-/* ---- merging ---- */
+/* ---- merging, on the reading thread ---- */
 
 static bool rec_before(const struct out_rec *a, const struct out_rec *b) {
   if (a->pos != b->pos)
@@ -195,7 +271,10 @@ static void emit_rec(struct ta_shards *s, struct out_list *o,
   bool formatted = s->rep && s->rep->format_connection && !o->text.error;
   s->emit(s->ctx, &r->conn, formatted ? o->text.mem + r->text_off : NULL,
           formatted ? r->text_len : 0);
-  atomic_fetch_add_explicit(&s->emitted, 1, memory_order_relaxed);
+  /* only this thread adds; others may read */
+  atomic_store_explicit(
+      &s->emitted, atomic_load_explicit(&s->emitted, memory_order_relaxed) + 1,
+      memory_order_relaxed);
 }
 
 static void out_reset(struct ta_shards *s, struct out_list *o) {
@@ -215,8 +294,8 @@ static void out_reset(struct ta_shards *s, struct out_list *o) {
   o->text.error = 0;
 }
 
-/* Each worker's records are already in order; a record handed on by a
- * packet comes from the one worker that owns the packet. */
+/* Each shard's records are already in order; a record handed on by a
+ * packet comes from the one shard that owns the packet. */
 static void merge_batch(struct ta_shards *s, struct slot *sl) {
   bool any = false;
   for (unsigned w = 0; w < s->n; w++) {
@@ -248,57 +327,90 @@ static void merge_batch(struct ta_shards *s, struct slot *sl) {
     s->batch_done(s->ctx);
 }
 
-static void *merger_main(void *arg) {
-  struct ta_shards *s = arg;
-  for (uint64_t seq = 0;; seq++) {
-    struct slot *sl = &s->slots[seq % SHARD_SLOTS];
-    pthread_mutex_lock(&s->mu);
-    while (s->published <= seq || sl->done < s->n)
-      pthread_cond_wait(&s->cv, &s->mu);
-    pthread_mutex_unlock(&s->mu);
+/* Merges the oldest batch when every shard is done with it and no other
+ * thread is merging (or drops it when the run failed); false when it
+ * cannot. Called and returns with mu held, which it lets go meanwhile. */
+static bool merge_oldest_locked(struct ta_shards *s) {
+  struct slot *sl = &s->slots[s->merged % SHARD_SLOTS];
+  if (s->merging || s->merged == s->published || sl->done < 1 + s->started)
+    return false;
+  s->merging = true;
+  bool drop = s->dropping;
+  pthread_mutex_unlock(&s->mu);
+  if (drop)
+    for (unsigned w = 0; w < s->n; w++)
+      out_reset(s, &sl->out[w]);
+  else
     merge_batch(s, sl);
-    bool last = sl->last;
-    pthread_mutex_lock(&s->mu);
-    sl->done = 0;
-    s->merged++;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    if (last)
-      return NULL;
-  }
+  pthread_mutex_lock(&s->mu);
+  sl->done = 0; /* no shard looks at it again before it is republished */
+  s->merged++;
+  s->merging = false;
+  pthread_cond_broadcast(&s->cv);
+  return true;
+}
+
+/* Waits, merging when it can, until fewer than `limit` batches are
+ * published and not merged. */
+static void wait_merged(struct ta_shards *s, uint64_t limit) {
+  pthread_mutex_lock(&s->mu);
+  while (s->published - s->merged >= limit)
+    if (!merge_oldest_locked(s))
+      pthread_cond_wait(&s->cv, &s->mu);
+  pthread_mutex_unlock(&s->mu);
 }
 
 /* ---- the reading thread's side ---- */
 
 static struct slot *slot_to_fill(struct ta_shards *s) {
-  pthread_mutex_lock(&s->mu);
-  while (s->published - s->merged >= SHARD_SLOTS)
-    pthread_cond_wait(&s->cv, &s->mu);
-  pthread_mutex_unlock(&s->mu);
+  wait_merged(s, SHARD_SLOTS);
   struct slot *sl = &s->slots[s->published % SHARD_SLOTS];
   sl->n = 0;
   sl->last = false;
   return sl;
 }
 
+/* Hands the batch being filled to the workers, then tracks this thread's
+ * share of it (unless the run failed). */
 static void publish(struct ta_shards *s) {
+  struct slot *sl = s->filling;
+  /* owners only now: reading a packet's addresses just after the decoder
+   * wrote them piece by piece waits on every load (store forwarding) */
+  for (uint32_t i = 0; i < sl->n; i++)
+    sl->owner[i] = owner_of(s, &sl->pkts[i]);
   pthread_mutex_lock(&s->mu);
   s->published++;
   pthread_cond_broadcast(&s->cv);
+  bool drop = s->dropping;
   pthread_mutex_unlock(&s->mu);
   s->filling = NULL;
+  if (!drop)
+    track_batch(&s->workers[0], sl);
+  pthread_mutex_lock(&s->mu);
+  sl->done++;
+  pthread_cond_broadcast(&s->cv); /* an idle worker may merge it now */
+  pthread_mutex_unlock(&s->mu);
+}
+
+struct ta_packet *ta_shards_room(struct ta_shards *s) {
+  if (!s->filling)
+    s->filling = slot_to_fill(s);
+  return &s->filling->pkts[s->filling->n];
+}
+
+struct ta_packet *ta_shards_commit(struct ta_shards *s) {
+  struct slot *sl = s->filling;
+  struct ta_packet *p = &sl->pkts[sl->n];
+  p->payload = NULL; /* the frame is gone by the time it is tracked */
+  sl->ts[sl->n] = p->ts_ns;
+  if (++sl->n == SHARD_BATCH)
+    publish(s);
+  return ta_shards_room(s);
 }
 
 void ta_shards_packet(struct ta_shards *s, const struct ta_packet *pkt) {
-  if (!s->filling)
-    s->filling = slot_to_fill(s);
-  struct slot *sl = s->filling;
-  sl->pkts[sl->n] = *pkt;
-  sl->pkts[sl->n].payload = NULL; /* the frame is gone by the time it runs */
-  sl->ts[sl->n] = pkt->ts_ns;
-  sl->owner[sl->n] = owner_of(pkt, s->n);
-  if (++sl->n == SHARD_BATCH)
-    publish(s);
+  *ta_shards_room(s) = *pkt;
+  ta_shards_commit(s);
 }
 
 static void sum_stats(struct ta_shards *s) {
@@ -319,20 +431,26 @@ static void sum_stats(struct ta_shards *s) {
   t->max_open = s->max_conns;
 }
 
-/* Ends the workers started so far (and the merger when `merger`). */
-static void stop_threads(struct ta_shards *s, unsigned started, bool merger) {
+/* Ends the worker threads: hands them a last batch, waits until every
+ * batch is merged (or dropped, with `drop`) and joins them. */
+static void stop_threads(struct ta_shards *s, bool drop) {
+  if (drop) {
+    pthread_mutex_lock(&s->mu);
+    s->dropping = true;
+    pthread_mutex_unlock(&s->mu);
+  }
   if (!s->filling)
     s->filling = slot_to_fill(s);
   s->filling->last = true;
   publish(s);
-  for (unsigned w = 0; w < started; w++)
+  wait_merged(s, 1);
+  for (unsigned w = 1; w <= s->started; w++)
     pthread_join(s->workers[w].thread, NULL);
-  if (merger)
-    pthread_join(s->merger, NULL);
+  s->started = 0; /* no worker is left to read it */
 }
 
 /* The records still held at the end, merged by id straight from the
- * workers' tables (now idle): copying them all into one batch's output
+ * shards' tables (now idle): copying them all into one batch's output
  * would need memory for every open connection twice over. */
 static void merge_remaining(struct ta_shards *s) {
   const struct ta_conn **head = calloc(s->n, sizeof *head);
@@ -359,8 +477,7 @@ static void merge_remaining(struct ta_shards *s) {
 }
 
 int ta_shards_finish(struct ta_shards *s) {
-  stop_threads(s, s->n, true);
-  s->running = false;
+  stop_threads(s, false);
   merge_remaining(s);
   sum_stats(s);
   return atomic_load(&s->nomem) ? TA_ENOMEM : 0;
@@ -390,10 +507,10 @@ static bool alloc_parts(struct ta_shards *s, const struct ta_flow_config *cfg) {
       ta_sink_init_mem(&s->slots[i].out[w].text);
   }
   struct ta_flow_config wc = *cfg;
-  wc.max_conns = (cfg->max_conns + s->n - 1) / s->n;
   for (unsigned w = 0; w < s->n; w++) {
     s->workers[w].s = s;
     s->workers[w].idx = w;
+    wc.max_conns = cap_of(s, w);
     s->workers[w].flows = ta_flow_table_new(&wc, worker_emit, &s->workers[w]);
     if (!s->workers[w].flows)
       return false;
@@ -420,33 +537,31 @@ struct ta_shards *ta_shards_new(unsigned workers,
   s->batch_done = batch_done;
   s->ctx = ctx;
   s->max_conns = cfg->max_conns ? cfg->max_conns : 1;
+  share_out(s);
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
   if (!alloc_parts(s, cfg)) {
     ta_shards_free(s);
     return NULL;
   }
-  for (unsigned w = 0; w < s->n; w++)
+  for (unsigned w = 1; w < s->n; w++) {
     if (pthread_create(&s->workers[w].thread, NULL, worker_main,
                        &s->workers[w]) != 0) {
-      stop_threads(s, w, false);
       ta_shards_free(s);
       return NULL;
     }
-  if (pthread_create(&s->merger, NULL, merger_main, s) != 0) {
-    stop_threads(s, s->n, false);
-    ta_shards_free(s);
-    return NULL;
+    pthread_mutex_lock(&s->mu); /* the workers count shards by it */
+    s->started++;
+    pthread_mutex_unlock(&s->mu);
   }
-  s->running = true;
   return s;
 }
 
 void ta_shards_free(struct ta_shards *s) {
   if (!s)
     return;
-  if (s->running) /* never finished (the run failed): records are dropped */
-    stop_threads(s, s->n, true);
+  if (s->started) /* never finished (the run failed): records are dropped */
+    stop_threads(s, true);
   for (unsigned w = 0; s->workers && w < s->n; w++) {
     ta_flow_table_free(s->workers[w].flows);
     free(s->workers[w].scratch);

@@ -40,11 +40,12 @@ struct ta_config {
   int64_t linger_ns;         /* 0: TA_DEFAULT_CLOSED_LINGER_S */
   int64_t attempt_timeout_ns; /* 0: TA_DEFAULT_ATTEMPT_TIMEOUT_S */
   uint64_t seed;             /* hash seed, 0: random per run */
-  unsigned threads;          /* worker threads tracking connections (at most
-                                TA_MAX_THREADS); 0 or 1: all in the reading
-                                thread. The report is the same either way
-                                unless the table fills up and evicts: the
-                                cap is shared out between workers */
+  unsigned threads;          /* threads tracking connections, the reading
+                                one among them (at most TA_MAX_THREADS); 0
+                                or 1: all in the reading thread. The report
+                                is the same either way unless the table
+                                fills up and evicts: the cap is shared out
+                                between the threads */
   bool verify_checksums;     /* check IPv4 header, TCP and tunnel UDP
                                 checksums; off by default because captures
                                 taken on the sending host carry offloaded,

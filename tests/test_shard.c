@@ -1,4 +1,4 @@
-/* tcpaudit - tests for lib/shard.c: the report made with worker threads is
+/* tcpaudit - tests for lib/shard.c: the report made with several threads is
  * byte for byte the one made by a single flow table, in every format, on
  * the project's captures, on a generated capture with many connections
  * open at once, and on the shared corpus when it is present. */
