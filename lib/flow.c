@@ -177,17 +177,44 @@ struct packed {
  * a multiple of its size (an IPv4 attempt, a packed record) spans no more
  * lines than it must: each is a miss when the table is big. Chunks come
  * from the table's arena, on huge pages: records are reached in random
- * order, and on small pages nearly each would be a TLB miss too. A pool
- * never gives a chunk back; the arena frees them all with the table. */
+ * order, and on small pages nearly each would be a TLB miss too. The
+ * arena frees them all with the table.
+ *
+ * The packed records' pools, one per size, share their chunks: as a long
+ * capture goes on, its idle records drift from one size to the next (they
+ * grow as they age), and a pool that only grew would keep at each size
+ * the most it ever held. So a size whose pool needs a chunk while another
+ * holds a chunk's worth of free items empties one of that one's chunks
+ * (moving its records to the free items) and takes it (pack_reclaim). */
 #define LINE LINE_BYTES
+
+/* A chunk emptied for another pool: its bytes, then the next one. */
+struct spare {
+  struct spare *next;
+  size_t bytes;
+};
+
+/* A chunk of a pool that shares them: as many items as fit its bytes. */
+struct chunk {
+  unsigned char *base;
+  uint32_t items;
+  uint32_t bytes;
+};
 
 struct pool {
   void *free;
   struct ta_arena *arena;  /* where chunks come from */
   size_t item;             /* bytes per item */
+  size_t chunk_bytes;      /* bytes per chunk */
   uint32_t per_chunk;      /* items made at once */
-  uint32_t allocated, cap; /* items made so far, and the most made */
+  uint32_t allocated, cap; /* items held in its chunks, and the most */
+  uint32_t n_free;         /* of them on the free list, kept by the pools
+                              that share chunks only (pack_get, pack_put) */
   size_t *budget;          /* bytes left to the pools sharing it, or NULL */
+  /* for pools that share chunks (spares not NULL): the chunks it holds */
+  struct spare **spares;   /* chunks emptied by any of the sharing pools */
+  struct chunk *chunks;
+  uint32_t n_chunks, cap_chunks;
 };
 
 struct lru {
@@ -217,6 +244,7 @@ struct ta_flow_table {
   int64_t next_due; /* the earliest of the lists' deadlines */
   struct pool fulls, attempts[2], helds; /* attempts: IPv4's, IPv6's */
   struct pool packs[PACK_CLASSES];
+  struct spare *spares; /* chunks emptied by the packs pools */
   struct ta_arena arena; /* the pools' chunks */
   size_t pack_budget; /* bytes the packed records may still take */
   struct node **due;   /* records due at one moment, sorted before emission */
@@ -315,21 +343,65 @@ PREFETCHER prefetch_range(const void *p, size_t bytes) {
 
 /* ---- pools ---- */
 
-static bool pool_grow(struct pool *p) {
-  size_t bytes = ((size_t)p->per_chunk * p->item + LINE - 1) / LINE * LINE;
-  if (p->allocated >= p->cap || (p->budget && *p->budget < bytes))
-    return false;
-  unsigned char *base = ta_arena_alloc(p->arena, bytes);
-  if (!base)
-    return false;
-  if (p->budget)
-    *p->budget -= bytes;
-  for (uint32_t i = p->per_chunk; i-- > 0;) {
+/* An emptied chunk with room for an item of p, taken off the spares,
+ * and its bytes; NULL if none. */
+static unsigned char *spare_take(struct pool *p, size_t *bytes) {
+  for (struct spare **sp = p->spares; *sp; sp = &(*sp)->next) {
+    struct spare *s = *sp;
+    if (s->bytes >= p->item) {
+      *sp = s->next;
+      *bytes = s->bytes;
+      return (unsigned char *)s;
+    }
+  }
+  return NULL;
+}
+
+/* Notes a chunk a sharing pool now holds; false when memory ran out
+ * (then it is never emptied: the pool just keeps it). */
+static bool chunk_note(struct pool *p, unsigned char *base, uint32_t items,
+                       size_t bytes) {
+  if (p->n_chunks == p->cap_chunks) {
+    uint32_t cap = p->cap_chunks ? 2 * p->cap_chunks : 16;
+    struct chunk *c = realloc(p->chunks, cap * sizeof *c);
+    if (!c)
+      return false;
+    p->chunks = c;
+    p->cap_chunks = cap;
+  }
+  p->chunks[p->n_chunks++] =
+      (struct chunk){.base = base, .items = items, .bytes = (uint32_t)bytes};
+  return true;
+}
+
+static void pool_carve(struct pool *p, unsigned char *base, uint32_t items) {
+  for (uint32_t i = items; i-- > 0;) {
     void *it = base + (size_t)i * p->item;
     memcpy(it, &p->free, sizeof p->free);
     p->free = it;
   }
-  p->allocated += p->per_chunk;
+  p->allocated += items;
+  p->n_free += items;
+}
+
+static bool pool_grow(struct pool *p) {
+  size_t bytes = p->chunk_bytes;
+  if (p->allocated >= p->cap)
+    return false;
+  unsigned char *base = p->spares ? spare_take(p, &bytes) : NULL;
+  if (!base) {
+    bytes = p->chunk_bytes;
+    if (p->budget && *p->budget < bytes)
+      return false;
+    if (!(base = ta_arena_alloc(p->arena, bytes)))
+      return false;
+    if (p->budget)
+      *p->budget -= bytes;
+  }
+  uint32_t items = (uint32_t)(bytes / p->item);
+  if (p->spares)
+    chunk_note(p, base, items, bytes);
+  pool_carve(p, base, items);
   return true;
 }
 
@@ -356,6 +428,7 @@ static void pool_init(struct pool *p, struct ta_arena *arena, size_t item,
   p->arena = arena;
   p->item = item;
   p->per_chunk = per_chunk;
+  p->chunk_bytes = ((size_t)per_chunk * item + LINE - 1) / LINE * LINE;
   p->cap = cap;
 }
 
@@ -876,6 +949,132 @@ static void unpack(const struct packed *pk, struct ta_conn *c) {
   times_decode(c);
 }
 
+/* ---- sharing chunks between the sizes of packed records ---- */
+
+static int by_address(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t)((const struct chunk *)a)->base;
+  uintptr_t y = (uintptr_t)((const struct chunk *)b)->base;
+  return (x > y) - (x < y);
+}
+
+/* The index of the chunk of p (sorted by address) holding item it, or
+ * n_chunks when none of them does. */
+static uint32_t chunk_index(const struct pool *p, const unsigned char *it) {
+  uint32_t lo = 0, hi = p->n_chunks;
+  while (hi - lo > 1) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if ((uintptr_t)p->chunks[mid].base <= (uintptr_t)it)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  uintptr_t base = (uintptr_t)p->chunks[lo].base, at = (uintptr_t)it;
+  return at >= base && at < base + (size_t)p->chunks[lo].items * p->item
+             ? lo : p->n_chunks;
+}
+
+static void *item_next(const void *it) {
+  void *n;
+  memcpy(&n, it, sizeof n);
+  return n;
+}
+
+/* Takes the free items of [base, end) off p's free list, marking each in
+ * mark (bit i: item i of the chunk). */
+static void chunk_unfree(struct pool *p, const unsigned char *base,
+                         const unsigned char *end, uint64_t *mark) {
+  unsigned char *prev = NULL;
+  for (unsigned char *it = p->free; it;) {
+    unsigned char *next = item_next(it);
+    if ((uintptr_t)it >= (uintptr_t)base && (uintptr_t)it < (uintptr_t)end) {
+      size_t i = (size_t)(it - base) / p->item;
+      mark[i / 64] |= 1ull << (i % 64);
+      if (prev)
+        memcpy(prev, &next, sizeof next);
+      else
+        p->free = next;
+      p->n_free--;
+    } else {
+      prev = it;
+    }
+    it = next;
+  }
+}
+
+/* Empties the chunk of p with the most free items into free items of its
+ * other chunks, moving each record (in its list and bucket), and makes
+ * it a spare. The free items of p must outnumber the chunk's: then they
+ * have room. False when it cannot (nothing changed). */
+static bool chunk_empty(struct ta_flow_table *t, struct pool *p) {
+  uint32_t n = p->n_chunks;
+  if (n < 2)
+    return false;
+  uint32_t *nfree = calloc(n + 1, sizeof *nfree);
+  if (!nfree)
+    return false;
+  qsort(p->chunks, n, sizeof *p->chunks, by_address);
+  for (unsigned char *it = p->free; it; it = item_next(it))
+    nfree[chunk_index(p, it)]++;
+  uint32_t v = 0;
+  for (uint32_t i = 1; i < n; i++)
+    if (nfree[i] > nfree[v])
+      v = i;
+  free(nfree);
+  struct chunk k = p->chunks[v];
+  if (p->n_free < k.items || k.items > PACK_CHUNK_BYTES / PACK_STEP)
+    return false;
+  unsigned char *base = k.base;
+  uint64_t mark[PACK_CHUNK_BYTES / PACK_STEP / 64] = {0};
+  chunk_unfree(p, base, base + (size_t)k.items * p->item, mark);
+  for (uint32_t i = 0; i < k.items; i++) {
+    if (mark[i / 64] & 1ull << (i % 64))
+      continue;
+    struct node *from = (struct node *)(base + (size_t)i * p->item);
+    struct node *to = pool_get(p); /* never NULL: see above */
+    p->n_free--;
+    memcpy(to, from, p->item);
+    node_replace(t, from, to);
+  }
+  p->chunks[v] = p->chunks[--p->n_chunks];
+  p->allocated -= k.items;
+  struct spare *s = (struct spare *)base;
+  s->bytes = k.bytes;
+  s->next = *p->spares;
+  *p->spares = s;
+  return true;
+}
+
+/* An item for a packed record of class cls. When its pool has none free
+ * and there is no spare chunk, the class with the most free bytes empties
+ * a chunk for it if it has a chunk's worth and a quarter more to spare
+ * (the quarter so that two classes do not trade one chunk back and
+ * forth). Records waiting in due[] must not move: there are none while
+ * records are packed (ta_flow_table_expire). */
+static void *pack_item(struct ta_flow_table *t, size_t cls) {
+  struct pool *p = &t->packs[cls];
+  if (!p->free && !t->spares && !t->due_len) {
+    struct pool *from = NULL;
+    for (size_t c = 0; c < PACK_CLASSES; c++) {
+      struct pool *q = &t->packs[c];
+      if (q != p && q->n_free >= q->per_chunk + q->per_chunk / 4 &&
+          (!from || q->n_free * q->item > from->n_free * from->item))
+        from = q;
+    }
+    if (from)
+      chunk_empty(t, from);
+  }
+  void *it = pool_get(p);
+  if (it)
+    p->n_free--;
+  return it;
+}
+
+static void pack_put(struct ta_flow_table *t, struct packed *pk) {
+  struct pool *p = &t->packs[pk->cls];
+  pool_put(p, pk);
+  p->n_free++;
+}
+
 /* Packs an idle full record in its place, when that saves enough and
  * there is memory for it; otherwise it stays as it is. */
 static void pack(struct ta_flow_table *t, struct full *f) {
@@ -885,7 +1084,7 @@ static void pack(struct ta_flow_table *t, struct full *f) {
   size_t len = pack_words(&f->conn, lens, data);
   size_t need = offsetof(struct packed, data) + len + 8;
   size_t cls = (need + PACK_STEP - 1) / PACK_STEP - 1;
-  struct packed *pk = cls < PACK_CLASSES ? pool_get(&t->packs[cls]) : NULL;
+  struct packed *pk = cls < PACK_CLASSES ? pack_item(t, cls) : NULL;
   if (!pk) {
     times_decode(&f->conn);
     return;
@@ -949,7 +1148,7 @@ static void node_free(struct ta_flow_table *t, struct node *e) {
   if (e->form == FORM_FULL)
     pool_put(&t->fulls, e);
   else if (e->form == FORM_PACKED)
-    pool_put(&t->packs[((struct packed *)e)->cls], e);
+    pack_put(t, (struct packed *)e);
   else
     attempt_free(t, (struct attempt *)e);
   t->open--;
@@ -1095,6 +1294,7 @@ void ta_flow_table_expire(struct ta_flow_table *t, int64_t now) {
   expire_list(t, LIST_CLOSED, now, TA_END_CLOSED);
   expire_list(t, LIST_ATTEMPT, now, TA_END_IDLE);
   expire_list(t, LIST_OPEN, now, TA_END_IDLE);
+  due_flush(t); /* before packing, which may move records (pack_item) */
   t->next_due = INT64_MAX;
   for (int i = 0; i < LIST_COUNT; i++) {
     struct lru *l = &t->lists[i];
@@ -1105,7 +1305,6 @@ void ta_flow_table_expire(struct ta_flow_table *t, int64_t now) {
     if (l->pack_due < t->next_due)
       t->next_due = l->pack_due;
   }
-  due_flush(t);
 }
 
 /* Makes room by handing on the least recently active record; a closed
@@ -1242,7 +1441,7 @@ static struct full *materialize(struct ta_flow_table *t, struct node *e) {
     replay((const struct attempt *)e, &f->conn);
   node_replace(t, e, &f->n);
   if (e->form == FORM_PACKED)
-    pool_put(&t->packs[((struct packed *)e)->cls], e);
+    pack_put(t, (struct packed *)e);
   else
     attempt_free(t, (struct attempt *)e);
   lru_requeue(t, &f->n);
@@ -1440,6 +1639,7 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
     pool_init(&t->packs[c], &t->arena, item,
               per_chunk < share ? per_chunk : share ? share : 1, UINT32_MAX);
     t->packs[c].budget = &t->pack_budget;
+    t->packs[c].spares = &t->spares;
   }
   t->lists[LIST_OPEN].timeout = t->cfg.idle_timeout_ns;
   t->lists[LIST_CLOSED].timeout = t->cfg.linger_ns;
@@ -1467,6 +1667,8 @@ void ta_flow_table_free(struct ta_flow_table *t) {
   if (!t)
     return;
   ta_arena_free(&t->arena); /* every pool's chunks */
+  for (uint32_t c = 0; c < PACK_CLASSES; c++)
+    free(t->packs[c].chunks);
   free(t->buckets);
   free(t->due);
   free(t);
