@@ -854,8 +854,12 @@ static void lat_sample(struct ta_conn *c, int d, struct ta_lat_leg *l,
     l->samples++;
   l->sum_us += us;
   l->last_us = us;
-  if (o->samples)
-    ta_lat_small_add(&c->lat.rtt, ((int64_t)us + o->last_us) * 1000);
+  if (o->samples) {
+    /* what ta_lat_us gives for the sum in nanoseconds, without dividing */
+    uint64_t sum = (uint64_t)us + o->last_us;
+    ta_lat_small_add_us(&c->lat.rtt,
+                        sum > TA_LAT_MAX_US ? TA_LAT_MAX_US : (uint32_t)sum);
+  }
   if (!syn)
     return;
   if (d == ORIG && !(c->lat.flags & TA_LAT_HS_SYN)) {

@@ -24,13 +24,6 @@ struct view {
   unsigned n, bins, exact; /* n is copied in and out */
 };
 
-uint32_t ta_lat_us(int64_t ns) {
-  if (ns <= 0)
-    return 0;
-  int64_t us = (ns + 500) / 1000;
-  return us > (int64_t)TA_LAT_MAX_US ? TA_LAT_MAX_US : (uint32_t)us;
-}
-
 static unsigned fine_bin(uint32_t us) {
   if (us <= 1)
     return 0;
@@ -577,26 +570,19 @@ static void minmax(uint32_t *min_us, uint32_t *max_us, bool first,
     *max_us = us;
 }
 
-void ta_lat_small_add(struct ta_lat_small *h, int64_t ns) {
-  uint32_t us = ta_lat_us(ns);
+/* A sample for a distribution that is binned or full: the inline part
+ * (ta_lat_small_add_us) handles the rest. */
+void ta__lat_small_add_slow(struct ta_lat_small *h, uint32_t us) {
   minmax(&h->min_us, &h->max_us, h->count == 0, us);
   if (h->count < UINT32_MAX)
     h->count++;
-  if (!h->binned && h->n < TA_LAT_CONN_BINS) {
-    /* exact and not full, as for almost every connection: a sorted insert
-     * (view_add_us does the same, through the view) */
-    unsigned i = h->n;
-    while (i > 0 && h->u.v[i - 1] > us) {
-      h->u.v[i] = h->u.v[i - 1];
-      i--;
-    }
-    h->u.v[i] = us;
-    h->n++;
-    return;
-  }
   struct view w = small_view(h);
   view_add_us(&w, us, 1);
   h->n = (uint8_t)w.n;
+}
+
+void ta_lat_small_add(struct ta_lat_small *h, int64_t ns) {
+  ta_lat_small_add_us(h, ta_lat_us(ns));
 }
 
 void ta_lat_dist_add(struct ta_lat_dist *h, int64_t ns) {

@@ -72,8 +72,14 @@ struct ta_lat_dist {
   } d;
 };
 /* Nanoseconds to whole microseconds, rounded, clamped to
- * [0, TA_LAT_MAX_US]. Cannot fail. */
-uint32_t ta_lat_us(int64_t ns);
+ * [0, TA_LAT_MAX_US]. Cannot fail. Inline: the tracker converts every
+ * sample it takes. */
+static inline uint32_t ta_lat_us(int64_t ns) {
+  if (ns <= 0)
+    return 0;
+  int64_t us = (ns + 500) / 1000;
+  return us > (int64_t)TA_LAT_MAX_US ? TA_LAT_MAX_US : (uint32_t)us;
+}
 
 /* Adds one sample (nanoseconds; negative counts as 0). Cannot fail,
  * bounded work; ta_lat_small_add never allocates. ta_lat_dist_add grows the
@@ -81,6 +87,31 @@ uint32_t ta_lat_us(int64_t ns);
  * max but is left out of the quantiles. */
 void ta_lat_small_add(struct ta_lat_small *h, int64_t ns);
 void ta_lat_dist_add(struct ta_lat_dist *h, int64_t ns);
+
+/* The same for a sample already in microseconds (at most TA_LAT_MAX_US),
+ * as ta_lat_us gives them. Inline where the distribution is still exact
+ * and not full, as it is for almost every connection; the rest is
+ * ta__lat_small_add_slow. */
+void ta__lat_small_add_slow(struct ta_lat_small *h, uint32_t us);
+static inline void ta_lat_small_add_us(struct ta_lat_small *h, uint32_t us) {
+  if (h->binned || h->n >= TA_LAT_CONN_BINS) {
+    ta__lat_small_add_slow(h, us);
+    return;
+  }
+  if (h->count == 0 || us < h->min_us)
+    h->min_us = us;
+  if (h->count == 0 || us > h->max_us)
+    h->max_us = us;
+  if (h->count < UINT32_MAX)
+    h->count++;
+  unsigned i = h->n; /* a sorted insert */
+  while (i > 0 && h->u.v[i - 1] > us) {
+    h->u.v[i] = h->u.v[i - 1];
+    i--;
+  }
+  h->u.v[i] = us;
+  h->n++;
+}
 /* Adds every sample a connection's distribution holds (at its
  * resolution). Cannot fail (memory as for ta_lat_dist_add). */
 void ta_lat_dist_merge(struct ta_lat_dist *h, const struct ta_lat_small *s);
