@@ -1225,6 +1225,62 @@ static void first_syn(struct ta_conn *c, const struct ta_packet *p) {
     c->first_ts = p->ts_ns;
 }
 
+/* ------------------------------------------------------------------------ */
+/* The refusal */
+
+/* Most short records of a scan are an attempt refused: the responder's
+ * RST/ACK to the originator's SYN, the first packet of its side. On such a
+ * record (SYNs only so far, neither answered nor closed) an RST/ACK without
+ * payload from the responder comes down to refusal() below: what update()
+ * would do, with none of its tests of a state that is known (tests/
+ * test_conn.c compares it with the general update on real captures). */
+static bool refusal_applies(const struct ta_conn *c,
+                            const struct ta_packet *p) {
+  const struct ta_side *o = &c->side[ORIG], *r = &c->side[RESP];
+  return !p->checksum_bad && p->payload_len == 0 && !c->roles_pending &&
+         !c->closed && !c->zeek_partial && c->syn_count && !c->synack_ts &&
+         c->answered_by == TA_ANSWER_NONE &&
+         c->n_ladder < TA_LADDER_PKTS && o->zeek_state == TA_ZE_SYN_SENT &&
+         r->pkts == 0 && r->zeek_state == TA_ZE_INACTIVE &&
+         r->hist_seen == 0 && !r->seq_valid && direction(c, p) == RESP;
+}
+
+/* The responder's first packet, an RST/ACK occupying no sequence space. */
+static void refusal(struct ta_conn *c, const struct ta_packet *p) {
+  struct ta_side *s = &c->side[RESP], *o = &c->side[ORIG];
+  /* zeek_packet: a side's first packet without SYN makes it partial; it
+   * starts as if a SYN had come before it, so the RST is at 1 */
+  c->zeek_partial = true;
+  zreinit(s, p->seq - 1, p->seq);
+  s->hist_seen |= HB_RST;
+  hist_add(c, 'r');
+  s->hist_last_rst = 1;
+  uint32_t rel_ack = zeek_ack(o, p, true);
+  zset(s, TA_ZE_RESET);
+  if (rel_ack)
+    gap_ack(c, o, s, ORIG, rel_ack);
+  s->zeek_did_close = true;
+  c->closed = true;
+  c->closed_ts = p->ts_ns;
+  /* analyst_packet: no latency for an RST; a refusal, not a close */
+  s->rst_seen = true;
+  c->answered_by = TA_ANSWER_RST;
+  s->pkts++;
+  s->ip_bytes += p->ip_len;
+  s->last_ack = p->ack;
+  s->ack_valid = true;
+  s->seq_valid = true;
+  s->isn = p->seq;
+  s->next_seq = p->seq;
+  s->hole = false;
+  add_ladder(c, RESP, s, o, p, TA_TCP_RST | TA_TCP_ACK);
+  c->anomalies |= p->anomalies;
+  if (p->ts_ns > c->last_ts)
+    c->last_ts = p->ts_ns;
+  if (p->ts_ns < c->first_ts)
+    c->first_ts = p->ts_ns;
+}
+
 enum ta_dir ta__conn_update_general(struct ta_conn *c,
                                     const struct ta_packet *p) {
   return update(c, p, p->flags & UPDATE_FLAGS);
@@ -1250,6 +1306,10 @@ enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *p) {
   case F | A:
     return update(c, p, F | A);
   case R | A:
+    if (refusal_applies(c, p)) {
+      refusal(c, p);
+      return TA_DIR_RESP;
+    }
     return update(c, p, R | A);
   case R:
     return update(c, p, R);

@@ -924,6 +924,85 @@ static void twin_dir(struct twins *t, const char *dir) {
   tt_captures_free(paths, n);
 }
 
+/* The refusal's short path against the general update, on the cases
+ * around it: each script runs through two records, which must stay equal
+ * to the byte after every packet. */
+struct twin_seg {
+  bool from_client;
+  uint8_t flags;
+  uint32_t seq, ack;
+  uint16_t win;
+  uint32_t len;
+};
+
+static void twin_script(const struct twin_seg *g, size_t n) {
+  struct ta_conn *a = test_calloc(1, sizeof *a), *b = test_calloc(1, sizeof *b);
+  for (size_t i = 0; i < n; i++) {
+    struct tt_seg t = {
+        .src = g[i].from_client ? CLIENT : SERVER,
+        .dst = g[i].from_client ? SERVER : CLIENT,
+        .sport = g[i].from_client ? CPORT : SPORT,
+        .dport = g[i].from_client ? SPORT : CPORT,
+        .seq = g[i].seq,
+        .ack = g[i].ack,
+        .flags = g[i].flags,
+        .win = g[i].win,
+        .payload_len = g[i].len,
+    };
+    uint8_t buf[2048];
+    size_t len = tt_build_ip(buf, sizeof buf, &t);
+    assert_true(len > 0);
+    struct ta_packet p;
+    ta_decode_frame(TA_LINK_RAW, buf, (uint32_t)len, (uint32_t)len, &p);
+    p.ts_ns = 1000000000LL + (int64_t)i * 1000;
+    if (i == 0) {
+      ta_conn_init(a, 1, &p);
+      ta_conn_init(b, 1, &p);
+    }
+    assert_int_equal(ta_conn_update(a, &p), ta__conn_update_general(b, &p));
+    assert_memory_equal(a, b, sizeof *a);
+  }
+  test_free(a);
+  test_free(b);
+}
+
+static void test_conn_refusal_matches_general(void **state) {
+  (void)state;
+  const uint32_t isn = 0xfffffff0u; /* the acks wrap */
+  const struct twin_seg plain[] = {{C, S_, isn, 0, 1024, 0},
+                                   {S, R_ | A_, 0, isn + 1, 0, 0}};
+  const struct twin_seg acks_beyond[] = {{C, S_, isn, 0, 1024, 0},
+                                         {S, R_ | A_, 7, isn + 5000, 0, 0}};
+  const struct twin_seg acks_before[] = {{C, S_, isn, 0, 1024, 0},
+                                         {S, R_ | A_, 7, isn - 9, 0, 0}};
+  const struct twin_seg retried[] = {{C, S_, isn, 0, 1024, 0},
+                                     {C, S_, isn, 0, 1024, 0},
+                                     {S, R_ | A_, 0, isn + 1, 0, 0},
+                                     {C, S_, isn, 0, 1024, 0},
+                                     {S, R_ | A_, 0, isn + 1, 0, 0}};
+  const struct twin_seg with_payload[] = {{C, S_, isn, 0, 1024, 0},
+                                          {S, R_ | A_, 0, isn + 1, 0, 20}};
+  const struct twin_seg from_client[] = {{C, S_, isn, 0, 1024, 0},
+                                         {C, R_ | A_, isn + 1, 0, 0, 0}};
+  const struct twin_seg after_data[] = {{C, S_, isn, 0, 1024, 0},
+                                        {C, A_, isn + 1, 0, 1024, 30},
+                                        {S, R_ | A_, 0, isn + 31, 0, 0}};
+  const struct twin_seg after_synack[] = {{C, S_, isn, 0, 1024, 0},
+                                          {S, S_ | A_, 500, isn + 1, 1024, 0},
+                                          {S, R_ | A_, 501, isn + 1, 0, 0}};
+  const struct twin_seg syn_with_data[] = {{C, S_, isn, 0, 0, 10},
+                                           {S, R_ | A_, 0, isn + 11, 0, 0}};
+  twin_script(plain, 2);
+  twin_script(acks_beyond, 2);
+  twin_script(acks_before, 2);
+  twin_script(retried, 5);
+  twin_script(with_payload, 2);
+  twin_script(from_client, 2);
+  twin_script(after_data, 3);
+  twin_script(after_synack, 3);
+  twin_script(syn_with_data, 2);
+}
+
 static void test_conn_short_paths_match_general(void **state) {
   (void)state;
   struct twins *t = calloc(1, sizeof *t);
@@ -945,6 +1024,7 @@ static void test_conn_short_paths_match_general(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conn_article_completed),
+      cmocka_unit_test(test_conn_refusal_matches_general),
       cmocka_unit_test(test_conn_article_refused),
       cmocka_unit_test(test_conn_article_accepted_then_closed),
       cmocka_unit_test(test_conn_article_unanswered),
