@@ -294,6 +294,9 @@ static int run(struct cli *cli) {
       return EXIT_OUTPUT;
     }
   }
+  /* The sink buffers whole records in 64 KiB; a stdio buffer behind it
+   * would split each of its writes in two and copy part of it. */
+  setvbuf(out, NULL, _IONBF, 0);
   struct ta_sink *sink = malloc(sizeof *sink);
   if (!sink) {
     fprintf(stderr, "tcpaudit: out of memory\n");

@@ -23,6 +23,12 @@ double ta__secs(int64_t ns) { return (double)ns / 1e9; }
 
 #define LIT TA_JPUT_LIT
 
+/* The parts of a record written once each: inlined into both writers of
+ * the whole (the json record's, and the ndjson event's, which passes the
+ * texts the event wrote before, struct ta__conn_json_again), so that the
+ * json record is built without a test for each such text. */
+#define PART static inline __attribute__((always_inline)) char *
+
 static char *put_name(char *p, const char *s) {
   return ta__jput_name(p, s, strlen(s));
 }
@@ -62,6 +68,23 @@ static char *put_quoted(char *p, const struct quoted *t, unsigned n,
   return p + q->len;
 }
 
+/* t's text again, copied as a whole field of 32 bytes (numbers, times),
+ * 48 (addresses) or the summary's most: a constant-size copy is a few
+ * moves, where one of t.n bytes would be a library call. The field is
+ * read whole before it is written, as ta__jput_again does. */
+static char *again32(char *p, struct ta__jtext t) {
+  return ta__jput_again(p, t.s, t.n);
+}
+static char *again48(char *p, struct ta__jtext t) {
+  return ta__jput_again48(p, t.s, t.n);
+}
+static char *again160(char *p, struct ta__jtext t) {
+  char b[SUMMARY_MAX + 1];
+  memcpy(b, t.s, sizeof b);
+  memcpy(p, b, sizeof b);
+  return p + t.n;
+}
+
 static char *put_secs_or_null(char *p, int digits, bool have, int64_t ns) {
   return have ? ta__jput_secs(p, ns, digits) : LIT(p, "null");
 }
@@ -84,19 +107,20 @@ static char *analysis_put(char *p, const struct ta_side *s) {
   return p;
 }
 
-/* ,"orig":{...} or ,"resp":{...} */
+/* ,"orig":{...} or ,"resp":{...}; the address and the counts the event
+ * stated are copied from again (NULL: formatted). */
 static char *side_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
-                      int d) {
+                      int d, const struct ta__conn_json_again *again) {
   const struct ta_side *s = &c->side[d];
   p = d == TA_DIR_ORIG ? LIT(p, ",\"orig\":{\"ip\":\"")
                        : LIT(p, ",\"resp\":{\"ip\":\"");
-  p = ta__jput_addr(p, c->family, s->ip);
+  p = again ? again48(p, again->ip[d]) : ta__jput_addr(p, c->family, s->ip);
   p = LIT(p, "\",\"port\":");
-  p = ta__jput_u64(p, s->port);
+  p = again ? again32(p, again->port[d]) : ta__jput_u64(p, s->port);
   p = LIT(p, ",\"pkts\":");
-  p = ta__jput_u64(p, s->pkts);
+  p = again ? again32(p, again->pkts[d]) : ta__jput_u64(p, s->pkts);
   p = LIT(p, ",\"bytes\":");
-  p = ta__jput_u64(p, s->ip_bytes);
+  p = again ? again32(p, again->bytes[d]) : ta__jput_u64(p, s->ip_bytes);
   p = LIT(p, ",\"payload\":");
   p = ta__jput_u64(p, s->payload_bytes);
   p = analysis_put(p, s);
@@ -113,7 +137,7 @@ static int64_t answered_syn_ts(const struct ta_conn *c) {
   return c->first_syn_ts;
 }
 
-static char *syn_put(char *p, int digits, const struct ta_conn *c) {
+PART syn_put(char *p, int digits, const struct ta_conn *c) {
   p = LIT(p, ",\"syn\":{\"count\":");
   p = ta__jput_u64(p, c->syn_count);
   p = LIT(p, ",\"retry_intervals\":[");
@@ -143,7 +167,7 @@ static char *syn_put(char *p, int digits, const struct ta_conn *c) {
 
 /* The first FIN or RST; null when neither was seen (the initiator, the way
  * and the payload counts are only recorded together with it). */
-static char *close_put(char *p, int digits, const struct ta_conn *c) {
+PART close_put(char *p, int digits, const struct ta_conn *c) {
   if (!c->close_initiator)
     return LIT(p, ",\"close\":null");
   p = c->close_initiator - 1 == TA_DIR_ORIG
@@ -221,7 +245,7 @@ static char *rtt_leg_put(char *p, int digits, const struct ta_lat_leg *l) {
 
 /* Round trips; null when nothing was measured, as for most refused and
  * unanswered attempts. */
-static char *rtt_put(char *p, int digits, const struct ta_conn *c) {
+PART rtt_put(char *p, int digits, const struct ta_conn *c) {
   const struct ta_lat_small *r = &c->lat.rtt;
   const struct ta_lat_leg *to_resp = &c->side[TA_DIR_ORIG].lat;
   const struct ta_lat_leg *to_orig = &c->side[TA_DIR_RESP].lat;
@@ -243,7 +267,7 @@ static char *rtt_put(char *p, int digits, const struct ta_conn *c) {
 }
 
 /* Server response times; null when no exchange and no first answer. */
-static char *response_put(char *p, int digits, const struct ta_conn *c) {
+PART response_put(char *p, int digits, const struct ta_conn *c) {
   const struct ta_lat_small *x = &c->lat.response;
   int64_t first = c->side[TA_DIR_RESP].first_payload_ts;
   bool have_first = c->established_ts && first >= c->established_ts;
@@ -263,7 +287,7 @@ static const char *const anomaly_names[] = {
     "tcp_option_after_eol", "tcp_reserved_bits", "urg_ptr_without_urg",
     "ts_ecr_on_syn", "tcp_truncated", "ip_total_length_short"};
 
-static char *anomalies_put(char *p, uint32_t bits) {
+PART anomalies_put(char *p, uint32_t bits) {
   p = LIT(p, ",\"anomalies\":[");
   bool any = false;
   for (unsigned i = 0; bits && i < sizeof anomaly_names / sizeof anomaly_names[0];
@@ -280,7 +304,7 @@ static char *anomalies_put(char *p, uint32_t bits) {
 
 /* Each packet is [t, dir, flags, seq, ack, win, len]: positions rather
  * than keys, since a ladder can hold a dozen packets. */
-static char *ladder_put(char *p, int digits, const struct ta_conn *c) {
+PART ladder_put(char *p, int digits, const struct ta_conn *c) {
   p = LIT(p, ",\"ladder\":{\"packets\":[");
   for (uint8_t i = 0; i < c->n_ladder && i < TA_LADDER_PKTS; i++) {
     const struct ta_ladder_pkt *k = &c->ladder[i];
@@ -308,10 +332,12 @@ static char *summary_put(char *p, const struct ta_conn *c);
 
 /* first_ts through close. The summary and the reason are the program's own
  * text (reasons are static strings); the reason is escaped all the same. */
-static char *times_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
-                       const char *reason, size_t reason_len) {
+PART times_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
+               const char *reason, size_t reason_len,
+               const struct ta__conn_json_again *again) {
   p = LIT(p, ",\"first_ts\":\"");
-  p = ta__jput_time(p, c->first_ts, w->digits, w->memo);
+  p = again ? again32(p, again->first_ts)
+            : ta__jput_time(p, c->first_ts, w->digits, w->memo);
   p = LIT(p, "\",\"duration\":");
   p = ta__jput_secs(p, c->last_ts - c->first_ts, w->digits);
   p = c->syn_seen        ? LIT(p, ",\"originator_from\":\"syn\"")
@@ -322,42 +348,72 @@ static char *times_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
   p = LIT(p, ",\"reason\":");
   p = reason ? ta__jput_str(p, reason, reason_len) : LIT(p, "null");
   p = LIT(p, ",\"summary\":\"");
-  p = ta__conn_summary_put(p, c);
+  p = again ? again160(p, again->summary) : ta__conn_summary_put(p, c);
   *p++ = '"';
   p = syn_put(p, w->digits, c);
   return close_put(p, w->digits, c);
 }
 
-void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
-                          bool with_ladder) {
-  const char *reason = c->scenario == TA_SC_OTHER ? c->other_reason : NULL;
-  size_t reason_len = reason ? strlen(reason) : 0;
-  uint8_t hist = c->history_len < TA_MAX_HISTORY ? c->history_len : TA_MAX_HISTORY;
-  int digits = w->digits;
-  size_t room = 64 + 2 * SIDE_ROOM + TIMES_ROOM + 6 * reason_len +
-                SUMMARY_MAX + LATENCY_ROOM + STATE_ROOM + 6 * hist +
-                LADDER_ROOM;
-  char *d = ta_jsonw_room(w, room), *p = ta__jput_sep(w, d);
+static const char *reason_of(const struct ta_conn *c) {
+  return c->scenario == TA_SC_OTHER ? c->other_reason : NULL;
+}
 
+static uint8_t history_len(const struct ta_conn *c) {
+  return c->history_len < TA_MAX_HISTORY ? c->history_len : TA_MAX_HISTORY;
+}
+
+/* A record's room, less six bytes for each of the reason's and the
+ * history's. */
+#define ROOM                                                                   \
+  (64 + 2 * SIDE_ROOM + TIMES_ROOM + SUMMARY_MAX + LATENCY_ROOM + STATE_ROOM + \
+   LADDER_ROOM)
+
+size_t ta__conn_json_room(const struct ta_conn *c) {
+  const char *reason = reason_of(c);
+  return ROOM + 6 * (reason ? strlen(reason) : 0) + 6 * history_len(c);
+}
+
+PART fields_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
+                bool with_ladder, const char *reason, size_t reason_len,
+                const struct ta__conn_json_again *again) {
+  int digits = w->digits;
   p = LIT(p, "\"id\":");
-  p = ta__jput_u64(p, c->id);
+  p = again ? again32(p, again->id) : ta__jput_u64(p, c->id);
   p = c->family == 6 ? LIT(p, ",\"family\":\"ipv6\"")
                      : LIT(p, ",\"family\":\"ipv4\"");
-  p = side_put(p, w, c, TA_DIR_ORIG);
-  p = side_put(p, w, c, TA_DIR_RESP);
-  p = times_put(p, w, c, reason, reason_len);
+  p = side_put(p, w, c, TA_DIR_ORIG, again);
+  p = side_put(p, w, c, TA_DIR_RESP, again);
+  p = times_put(p, w, c, reason, reason_len, again);
   p = rtt_put(p, digits, c);
   p = response_put(p, digits, c);
   p = LIT(p, ",\"conn_state\":");
   p = put_quoted(p, state_quoted, TA_CS_COUNT, (unsigned)c->conn_state);
   p = LIT(p, ",\"history\":");
-  p = ta__jput_str(p, c->history, hist);
+  p = ta__jput_str(p, c->history, history_len(c));
   p = LIT(p, ",\"end_reason\":");
   p = put_quoted(p, end_quoted, TA_END_COUNT, (unsigned)c->end_reason);
   p = anomalies_put(p, c->anomalies);
   if (with_ladder)
     p = ladder_put(p, digits, c);
-  ta_jsonw_room_done(w, d, p);
+  return p;
+}
+
+char *ta__conn_json_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
+                        bool with_ladder,
+                        const struct ta__conn_json_again *again) {
+  const char *reason = reason_of(c);
+  return fields_put(p, w, c, with_ladder, reason, reason ? strlen(reason) : 0,
+                    again);
+}
+
+void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
+                          bool with_ladder) {
+  const char *reason = reason_of(c);
+  size_t reason_len = reason ? strlen(reason) : 0;
+  size_t room = ROOM + 6 * reason_len + 6 * history_len(c);
+  char *d = ta_jsonw_room(w, room), *p = ta__jput_sep(w, d);
+  ta_jsonw_room_done(w, d, fields_put(p, w, c, with_ladder, reason,
+                                      reason_len, NULL));
 }
 
 /* "0.13 ms", "350 ms", "5.0 s": a person's resolution for a duration. */

@@ -54,13 +54,29 @@ static char *outcome_put(char *p, const struct ta_conn *c) {
 }
 
 /* The event is written in place, as the json record is (see
- * ta_jsonw_room): room for its longest form before the tcpaudit member is
- * taken once, the keys and punctuation are constant runs. The bound counts
- * three copies of each address (45 bytes at most), the summary, four
- * timestamps and a dozen numbers, rounded up generously. */
+ * ta_jsonw_room), in one room with its tcpaudit member so that the member
+ * copies the values the event stated (struct ta__conn_json_again) rather
+ * than formatting them again: room for the event's longest form is added
+ * to the record's; the keys and punctuation are constant runs. The bound
+ * counts three copies of each address (45 bytes at most), the summary,
+ * four timestamps and a dozen numbers, rounded up generously. */
 #define EVENT_HEAD_ROOM 2048
 
 #define LIT TA_JPUT_LIT
+
+/* A value's text: from s to the end e of what was written. */
+static struct ta__jtext text_of(const char *s, const char *e) {
+  return (struct ta__jtext){s, (size_t)(e - s)};
+}
+
+/* A value written again within the room, as a whole field of 32 or 48
+ * bytes (see ta__jput_again). */
+static char *again32(char *p, struct ta__jtext t) {
+  return ta__jput_again(p, t.s, t.n);
+}
+static char *again48(char *p, struct ta__jtext t) {
+  return ta__jput_again48(p, t.s, t.n);
+}
 
 /* "<timestamp>", quoted. */
 static char *put_time(char *p, struct ta_jsonw *w, int64_t ns) {
@@ -76,9 +92,10 @@ static char *put_i64(char *p, int64_t v) {
   return ta__jput_u64(p, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
 }
 
-/* start is @timestamp again: its text (ts, n bytes, quoted) is copied. */
+/* start is @timestamp again (a->first_ts, unquoted); a->id is set to the
+ * sequence. */
 static char *event_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
-                       const char *ts, size_t ts_len) {
+                       struct ta__conn_json_again *a) {
   p = LIT(p, ",\"event\":{\"kind\":\"event\",\"category\":[\"network\"],"
              "\"type\":[\"connection\"");
   if (c->scenario == TA_SC_REFUSED)
@@ -91,43 +108,47 @@ static char *event_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
   p = ta__conn_scenario_put(p, c->scenario);
   p = LIT(p, ",\"outcome\":");
   p = outcome_put(p, c);
-  p = LIT(p, ",\"start\":");
-  memcpy(p, ts, ts_len);
-  p += ts_len;
-  p = LIT(p, ",\"end\":");
+  p = LIT(p, ",\"start\":\"");
+  p = again32(p, a->first_ts);
+  p = LIT(p, "\",\"end\":");
   p = put_time(p, w, c->last_ts);
   p = LIT(p, ",\"duration\":");
   p = put_i64(p, c->last_ts - c->first_ts);
   p = LIT(p, ",\"module\":\"tcpaudit\",\"dataset\":\"tcpaudit.connection\","
              "\"sequence\":");
+  char *v = p;
   p = ta__jput_u64(p, c->id);
+  a->id = text_of(v, p);
   *p++ = '}';
   return p;
 }
 
-/* An endpoint, its address as ip and again as address; *ip and *ip_len
- * give where the address text was written, to be copied, not formatted
- * again, into related. */
+/* An endpoint, its address as ip and again as address; the texts of the
+ * address and the numbers are kept in a for the tcpaudit member (and the
+ * address for related). */
 static char *endpoint_put(char *p, const struct ta_conn *c, int d,
-                          const char **ip, size_t *ip_len) {
+                          struct ta__conn_json_again *a) {
   const struct ta_side *s = &c->side[d];
   p = d == TA_DIR_ORIG ? LIT(p, ",\"source\":{\"ip\":\"")
                        : LIT(p, ",\"destination\":{\"ip\":\"");
-  char *a = p;
+  char *v = p;
   p = ta__jput_addr(p, c->family, s->ip);
-  size_t n = (size_t)(p - a);
+  a->ip[d] = text_of(v, p);
   p = LIT(p, "\",\"address\":\"");
-  memcpy(p, a, n);
-  p += n;
+  p = again48(p, a->ip[d]);
   p = LIT(p, "\",\"port\":");
+  v = p;
   p = ta__jput_u64(p, s->port);
+  a->port[d] = text_of(v, p);
   p = LIT(p, ",\"bytes\":");
+  v = p;
   p = ta__jput_u64(p, s->ip_bytes);
+  a->bytes[d] = text_of(v, p);
   p = LIT(p, ",\"packets\":");
+  v = p;
   p = ta__jput_u64(p, s->pkts);
+  a->pkts[d] = text_of(v, p);
   *p++ = '}';
-  *ip = a;
-  *ip_len = n;
   return p;
 }
 
@@ -157,44 +178,53 @@ static char *network_put(char *p, const struct ta_conn *c, uint16_t seed) {
   return p;
 }
 
-/* related.ip: each distinct address once. */
-static char *related_put(char *p, const char *a, size_t an, const char *b,
-                         size_t bn) {
-  p = LIT(p, ",\"related\":{\"ip\":[");
-  p = ta__jput_name(p, a, an);
-  if (an != bn || memcmp(a, b, an) != 0) {
-    *p++ = ',';
-    p = ta__jput_name(p, b, bn);
-  }
-  return LIT(p, "]}");
+/* Whether both ends have one address (the same text), compared as the
+ * address bytes. */
+static bool same_address(const struct ta_conn *c) {
+  const uint8_t *a = c->side[0].ip, *b = c->side[1].ip;
+  return c->family == 6 ? memcmp(a, b, 16) == 0 : memcmp(a, b, 4) == 0;
 }
 
-/* One event line, newline included. */
+/* related.ip: each distinct address once. */
+static char *related_put(char *p, const struct ta_conn *c,
+                         const struct ta__conn_json_again *a) {
+  p = LIT(p, ",\"related\":{\"ip\":[\"");
+  p = again48(p, a->ip[0]);
+  if (!same_address(c)) {
+    p = LIT(p, "\",\"");
+    p = again48(p, a->ip[1]);
+  }
+  return LIT(p, "\"]}");
+}
+
+/* One event line, newline included, in one room: the ECS fields, then
+ * the record's (ta__conn_json_put) with the texts they share copied. */
 static void ndjson_event(struct ta_sink *out, uint16_t seed, int digits,
                          struct ta_jsonw_memo *memo, const struct ta_conn *c) {
   struct ta_jsonw wr, *w = &wr;
   ta_jsonw_init(w, out, 0, digits);
   ta_jsonw_set_memo(w, memo);
-  char *d = ta_jsonw_room(w, EVENT_HEAD_ROOM), *p = d;
-  p = LIT(p, "{\"@timestamp\":");
-  char *ts = p;
-  p = put_time(p, w, c->first_ts);
-  size_t ts_len = (size_t)(p - ts);
-  p = LIT(p, ",\"ecs\":{\"version\":\"" NDJSON_ECS_VERSION "\"},\"message\":\"");
+  struct ta__conn_json_again a;
+  char *d = ta_jsonw_room(w, EVENT_HEAD_ROOM + ta__conn_json_room(c)), *p = d;
+  p = LIT(p, "{\"@timestamp\":\"");
+  char *v = p;
+  p = ta__jput_time(p, c->first_ts, w->digits, w->memo);
+  a.first_ts = text_of(v, p);
+  p = LIT(p, "\",\"ecs\":{\"version\":\"" NDJSON_ECS_VERSION
+             "\"},\"message\":\"");
+  v = p;
   p = ta__conn_summary_put(p, c);
+  a.summary = text_of(v, p);
   *p++ = '"';
-  p = event_put(p, w, c, ts, ts_len);
-  const char *ip[2];
-  size_t ip_len[2];
-  p = endpoint_put(p, c, TA_DIR_ORIG, &ip[0], &ip_len[0]);
-  p = endpoint_put(p, c, TA_DIR_RESP, &ip[1], &ip_len[1]);
+  p = event_put(p, w, c, &a);
+  p = endpoint_put(p, c, TA_DIR_ORIG, &a);
+  p = endpoint_put(p, c, TA_DIR_RESP, &a);
   p = network_put(p, c, seed);
-  p = related_put(p, ip[0], ip_len[0], ip[1], ip_len[1]);
+  p = related_put(p, c, &a);
   p = LIT(p, ",\"tcpaudit\":{");
+  p = ta__conn_json_put(p, w, c, c->scenario != TA_SC_COMPLETED, &a);
+  p = LIT(p, "}}\n");
   ta_jsonw_room_done(w, d, p);
-  /* w has written nothing yet: its first member goes in without a comma */
-  ta__conn_json_fields(w, c, c->scenario != TA_SC_COMPLETED);
-  ta_sink_write(out, "}}\n", 3);
 }
 
 /* Lines are pushed out at each flush, not each line: a capture point's

@@ -15,6 +15,32 @@
  * fail (the sink records write errors). */
 void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
                           bool with_ladder);
+
+/* A value's text written earlier in the same room: n bytes at s. It is
+ * copied as a whole field (see ta__jput_again), so the room holds 32
+ * bytes from s for a number or a time, 48 for an address and
+ * TA_CONN_SUMMARY_MAX + 1 for the summary. */
+struct ta__jtext {
+  const char *s;
+  size_t n;
+};
+/* Texts of a record's values that a caller wrote before the record, in
+ * the room the record goes on in, for the record to copy rather than
+ * format the same values again (the ndjson event states the endpoints,
+ * the start, the summary and the id before its tcpaudit member repeats
+ * them). Addresses and the time are unquoted. */
+struct ta__conn_json_again {
+  struct ta__jtext id, first_ts, summary;
+  struct ta__jtext ip[2], port[2], pkts[2], bytes[2];
+};
+/* The room ta__conn_json_put may use for c: some 9 KiB, and six bytes
+ * for each of the reason's and the history's. */
+size_t ta__conn_json_room(const struct ta_conn *c);
+/* The fields of c written in place at p, the first without a comma;
+ * returns their end. w gives the digits and the memo; again may be NULL. */
+char *ta__conn_json_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
+                        bool with_ladder,
+                        const struct ta__conn_json_again *again);
 /* One plain-English line on what happened ("refused 3 times in 1.0 s"). */
 void ta__conn_summary(char *buf, size_t len, const struct ta_conn *c);
 /* The same line written in place (see ta_jsonw_room), without a NUL:

@@ -247,6 +247,13 @@ static inline char *ta__jput_again(char *p, const char *s, size_t n) {
   __builtin_memcpy(p, t, sizeof t);
   return p + n;
 }
+/* The same for n <= 48 (48 bytes are read): an address, at most 45. */
+static inline char *ta__jput_again48(char *p, const char *s, size_t n) {
+  char t[48];
+  __builtin_memcpy(t, s, sizeof t);
+  __builtin_memcpy(p, t, sizeof t);
+  return p + n;
+}
 /* A string of the program's own making, quoted, not scanned (n + 2). */
 static inline char *ta__jput_name(char *p, const char *s, size_t n) {
   *p++ = '"';
