@@ -15,6 +15,11 @@
  * fail (the sink records write errors). */
 void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
                           bool with_ladder);
+/* The same fields in an object of their own, written as the next value
+ * of w (its separator and line break included, as ta_jsonw_obj_begin
+ * writes them); the object's members on one line. */
+void ta__conn_json_object(struct ta_jsonw *w, const struct ta_conn *c,
+                          bool with_ladder);
 /* One plain-English line on what happened ("refused 3 times in 1.0 s"). */
 void ta__conn_summary(char *buf, size_t len, const struct ta_conn *c);
 /* The same line written in place (see ta_jsonw_room), without a NUL:
