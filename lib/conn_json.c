@@ -16,7 +16,7 @@ double ta__secs(int64_t ns) { return (double)ns / 1e9; }
 #define SIDE_ROOM (512 + TA_FP_JSON_SIDE_MAX)
 #define TIMES_ROOM 1536 /* plus the reason, escaped, and the summary */
 #define LATENCY_ROOM 1024
-#define STATE_ROOM 768  /* plus the history, escaped */
+#define STATE_ROOM 768  /* plus the history */
 #define LADDER_ROOM 2048
 /* The summary's most, as its 160-byte buffer always had (NUL excluded). */
 #define SUMMARY_MAX TA_CONN_SUMMARY_MAX
@@ -234,11 +234,11 @@ static char *rtt_leg_put(char *p, int digits, const struct ta_lat_leg *l) {
   p = LIT(p, "{\"samples\":");
   p = ta__jput_u64(p, l->samples);
   p = LIT(p, ",\"min\":");
-  p = ta__jput_secs(p, (int64_t)l->min_us * 1000, digits);
+  p = ta__jput_us(p, l->min_us, digits);
   p = LIT(p, ",\"avg\":");
   p = ta__jput_secs(p, ta_lat_leg_avg(l), digits);
   p = LIT(p, ",\"max\":");
-  p = ta__jput_secs(p, (int64_t)l->max_us * 1000, digits);
+  p = ta__jput_us(p, l->max_us, digits);
   *p++ = '}';
   return p;
 }
@@ -309,7 +309,7 @@ PART ladder_put(char *p, int digits, const struct ta_conn *c) {
   for (uint8_t i = 0; i < c->n_ladder && i < TA_LADDER_PKTS; i++) {
     const struct ta_ladder_pkt *k = &c->ladder[i];
     p = i ? LIT(p, ",[") : LIT(p, "[");
-    p = ta__jput_secs(p, (int64_t)k->dt_us * 1000, digits);
+    p = ta__jput_us(p, k->dt_us, digits);
     p = k->dir == TA_DIR_ORIG ? LIT(p, ",\"orig\",") : LIT(p, ",\"resp\",");
     p = ta__jput_u64(p, k->flags);
     *p++ = ',';
@@ -330,8 +330,19 @@ PART ladder_put(char *p, int digits, const struct ta_conn *c) {
 
 static char *summary_put(char *p, const struct ta_conn *c);
 
+/* The history, quoted: letters of the program's own (Zeek's, and '^' for
+ * swapped roles), so not scanned for escapes. The whole array is copied
+ * (a constant size, within the room) and the end moved to its length. */
+static char *history_put(char *p, const struct ta_conn *c, uint8_t hist) {
+  *p++ = '"';
+  memcpy(p, c->history, sizeof c->history);
+  p += hist;
+  *p++ = '"';
+  return p;
+}
+
 /* first_ts through close. The summary and the reason are the program's own
- * text (reasons are static strings); the reason is escaped all the same. */
+ * text (reasons are static strings in lib/conn.c): neither is scanned. */
 PART times_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
                const char *reason, size_t reason_len,
                const struct ta__conn_json_again *again) {
@@ -346,7 +357,7 @@ PART times_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
   p = LIT(p, ",\"scenario\":");
   p = put_quoted(p, scenario_quoted, TA_SC_COUNT, (unsigned)c->scenario);
   p = LIT(p, ",\"reason\":");
-  p = reason ? ta__jput_str(p, reason, reason_len) : LIT(p, "null");
+  p = reason ? ta__jput_name(p, reason, reason_len) : LIT(p, "null");
   p = LIT(p, ",\"summary\":\"");
   p = again ? again160(p, again->summary) : ta__conn_summary_put(p, c);
   *p++ = '"';
@@ -362,15 +373,15 @@ static uint8_t history_len(const struct ta_conn *c) {
   return c->history_len < TA_MAX_HISTORY ? c->history_len : TA_MAX_HISTORY;
 }
 
-/* A record's room, less six bytes for each of the reason's and the
- * history's. */
+/* A record's room, less the reason's (six bytes a byte, as if escaped)
+ * and the history's (copied whole). */
 #define ROOM                                                                   \
   (64 + 2 * SIDE_ROOM + TIMES_ROOM + SUMMARY_MAX + LATENCY_ROOM + STATE_ROOM + \
    LADDER_ROOM)
 
 size_t ta__conn_json_room(const struct ta_conn *c) {
   const char *reason = reason_of(c);
-  return ROOM + 6 * (reason ? strlen(reason) : 0) + 6 * history_len(c);
+  return ROOM + 6 * (reason ? strlen(reason) : 0) + sizeof c->history + 2;
 }
 
 PART fields_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
@@ -389,7 +400,7 @@ PART fields_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
   p = LIT(p, ",\"conn_state\":");
   p = put_quoted(p, state_quoted, TA_CS_COUNT, (unsigned)c->conn_state);
   p = LIT(p, ",\"history\":");
-  p = ta__jput_str(p, c->history, history_len(c));
+  p = history_put(p, c, history_len(c));
   p = LIT(p, ",\"end_reason\":");
   p = put_quoted(p, end_quoted, TA_END_COUNT, (unsigned)c->end_reason);
   p = anomalies_put(p, c->anomalies);
@@ -406,14 +417,31 @@ char *ta__conn_json_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
                     again);
 }
 
-void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
-                          bool with_ladder) {
+/* The fields of c, in braces of their own when object (then as the next
+ * value of w, its separator included), in one room. */
+static void fields_write(struct ta_jsonw *w, const struct ta_conn *c,
+                         bool with_ladder, bool object) {
   const char *reason = reason_of(c);
   size_t reason_len = reason ? strlen(reason) : 0;
-  size_t room = ROOM + 6 * reason_len + 6 * history_len(c);
-  char *d = ta_jsonw_room(w, room), *p = ta__jput_sep(w, d);
-  ta_jsonw_room_done(w, d, fields_put(p, w, c, with_ladder, reason,
-                                      reason_len, NULL));
+  size_t room = 2 * TA_JSONW_OBJ_ROOM + ta__conn_json_room(c);
+  char *d = ta_jsonw_room(w, room), *p = d;
+  if (object)
+    p = ta__jput_obj_begin(w, p);
+  p = ta__jput_sep(w, p);
+  p = fields_put(p, w, c, with_ladder, reason, reason_len, NULL);
+  if (object)
+    p = ta__jput_obj_end(w, p);
+  ta_jsonw_room_done(w, d, p);
+}
+
+void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
+                          bool with_ladder) {
+  fields_write(w, c, with_ladder, false);
+}
+
+void ta__conn_json_object(struct ta_jsonw *w, const struct ta_conn *c,
+                          bool with_ladder) {
+  fields_write(w, c, with_ladder, true);
 }
 
 /* "0.13 ms", "350 ms", "5.0 s": a person's resolution for a duration. */

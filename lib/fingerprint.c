@@ -1969,17 +1969,35 @@ static void evidence_put(struct ta_jsonw *w, const struct ta_fp_host *h) {
 }
 
 /* Room for the verdict's members before the evidence: the family and
- * version escaped, the stack hints escaped, and the rest. */
-static size_t verdict_room(const struct ta_fp_verdict *v) {
-  size_t n = 256;
-  if (v->family)
-    n += 6 * strlen(v->family);
-  if (v->version)
-    n += 6 * strlen(v->version);
+ * version escaped (or their remembered text, names_len), the stack hints
+ * (the program's own text) and the rest. */
+static size_t verdict_room(const struct ta_fp_verdict *v, size_t names_len) {
+  size_t n = 256 + names_len;
+  if (!names_len) {
+    if (v->family)
+      n += 6 * strlen(v->family);
+    if (v->version)
+      n += 6 * strlen(v->version);
+  }
   for (unsigned i = 0; v->stacks && i < N_STACK_HINTS; i++)
     if (v->stacks & (1u << i))
-      n += 6 * strlen(stack_hint_text[i]) + 3;
+      n += strlen(stack_hint_text[i]) + 3;
   return n;
+}
+
+/* A verdict's family and version are the signature table's strings, the
+ * same for the whole run and shared by many hosts: their JSON text is
+ * remembered in the writer's memo under where they are. */
+struct names_key {
+  uint64_t w[2];
+};
+
+/* {"family":..,"version":.. of v. */
+static char *names_put(char *p, const struct ta_fp_verdict *v) {
+  p = TA_JPUT_LIT(p, "{\"family\":");
+  p = put_str_or_null(p, v->family);
+  p = TA_JPUT_LIT(p, ",\"version\":");
+  return put_str_or_null(p, v->version);
 }
 
 /* Written in place (see ta_jsonw_room), one room for the verdict and one
@@ -1987,16 +2005,34 @@ static size_t verdict_room(const struct ta_fp_verdict *v) {
 void ta__fp_json_host(struct ta_jsonw *w, const struct ta_fp_host *h) {
   struct ta_fp_verdict v;
   ta_fp_host_verdict(h, &v);
-  char *d = ta_jsonw_room(w, v.any ? verdict_room(&v) : 8);
-  char *p = ta__jput_sep(w, d);
   if (!v.any) {
+    char *d = ta_jsonw_room(w, 8), *p = ta__jput_sep(w, d);
     ta_jsonw_room_done(w, d, TA_JPUT_LIT(p, "null"));
     return;
   }
-  p = TA_JPUT_LIT(p, "{\"family\":");
-  p = put_str_or_null(p, v.family);
-  p = TA_JPUT_LIT(p, ",\"version\":");
-  p = put_str_or_null(p, v.version);
+  struct names_key k = {{(uint64_t)(uintptr_t)v.family,
+                         (uint64_t)(uintptr_t)v.version}};
+  struct ta_jsonw_memo_slot *slot = NULL;
+  bool hit = false;
+  if (w->memo)
+    slot = ta_jsonw_memo_find(w->memo, &k, sizeof k, &hit);
+  char *d = ta_jsonw_room(w, verdict_room(&v, hit ? slot->text_len : 0));
+  char *p = ta__jput_sep(w, d), *names = p;
+  if (hit) {
+    memcpy(p, slot->text, slot->text_len);
+    p += slot->text_len;
+  } else {
+    p = names_put(p, &v);
+    size_t n = (size_t)(p - names);
+    if (slot && n <= sizeof slot->text) {
+      memcpy(slot->key, &k, sizeof k);
+      slot->key_len = sizeof k;
+      memcpy(slot->text, names, n);
+      slot->text_len = (uint16_t)n;
+    } else if (slot) {
+      slot->key_len = 0;
+    }
+  }
   p = TA_JPUT_LIT(p, ",\"confidence\":");
   p = confidence_put(p, v.confidence);
   p = v.stacks ? TA_JPUT_LIT(p, ",\"several_stacks\":true,\"stack_hints\":[")
@@ -2006,7 +2042,7 @@ void ta__fp_json_host(struct ta_jsonw *w, const struct ta_fp_host *h) {
     if (v.stacks & (1u << i)) {
       if (any)
         *p++ = ',';
-      p = ta__jput_str(p, stack_hint_text[i], strlen(stack_hint_text[i]));
+      p = ta__jput_name(p, stack_hint_text[i], strlen(stack_hint_text[i]));
       any = true;
     }
   p = TA_JPUT_LIT(p, "],\"evidence\":[");

@@ -24,34 +24,64 @@ void ta_jsonw_set_pretty_depth(struct ta_jsonw *w, int depth) {
   w->pretty_depth = depth;
 }
 
-static void newline(struct ta_jsonw *w) {
+/* A line break and the most indentation written: a prefix of it is
+ * written rather than spaces filled in each time. */
+#define PAD_MAX (TA_JSONW_MAX_DEPTH * 4)
+#define SPACES32 "                                "
+static const char line_pad[1 + PAD_MAX + 1] =
+    "\n" SPACES32 SPACES32 SPACES32 SPACES32;
+_Static_assert(sizeof("\n" SPACES32 SPACES32 SPACES32 SPACES32) ==
+                   sizeof line_pad,
+               "the pad holds a line break and PAD_MAX spaces");
+
+/* Room for what goes between two values at most: a comma, a line break
+ * with the most indentation, a bracket, and the slack of a whole-word
+ * copy of the indentation. */
+#define SEP_ROOM TA_JSONW_OBJ_ROOM
+_Static_assert(TA_JSONW_OBJ_ROOM == 3 + PAD_MAX + 32, "the room of a break");
+
+/* A line break and the indentation of the current level into p, where
+ * lines are broken. */
+static char *newline_put(struct ta_jsonw *w, char *p) {
   if (!w->indent || w->depth > w->pretty_depth)
-    return;
-  char pad[1 + TA_JSONW_MAX_DEPTH * 4];
-  int n = w->depth * w->indent;
-  if (n > (int)sizeof pad - 1)
-    n = (int)sizeof pad - 1;
-  pad[0] = '\n';
-  memset(pad + 1, ' ', (size_t)n);
-  ta_sink_write(w->out, pad, (size_t)n + 1);
+    return p;
+  unsigned n = (unsigned)(w->depth * w->indent);
+  if (n > PAD_MAX)
+    n = PAD_MAX;
+  if (n < 32)
+    memcpy(p, line_pad, 32); /* a constant size: a few stores, no call */
+  else
+    memcpy(p, line_pad, n + 1);
+  return p + n + 1;
 }
 
 /* Comma and indentation before a value or key at the current level. */
+static char *sep_put(struct ta_jsonw *w, char *p) {
+  if (w->after_key) {
+    w->after_key = false;
+    return p;
+  }
+  if (!w->first[w->depth])
+    *p++ = ',';
+  if (w->depth > 0)
+    p = newline_put(w, p);
+  w->first[w->depth] = false;
+  return p;
+}
+
 static void sep(struct ta_jsonw *w) {
   if (w->after_key) {
     w->after_key = false;
     return;
   }
-  if (!w->first[w->depth])
-    ta_sink_write(w->out, ",", 1);
-  if (w->depth > 0)
-    newline(w);
-  w->first[w->depth] = false;
+  char *d = ta_sink_room(w->out, SEP_ROOM);
+  ta_sink_room_done(w->out, d, sep_put(w, d));
 }
 
 static void open_level(struct ta_jsonw *w, char c) {
-  sep(w);
-  ta_sink_write(w->out, &c, 1);
+  char *d = ta_sink_room(w->out, SEP_ROOM), *p = sep_put(w, d);
+  *p++ = c;
+  ta_sink_room_done(w->out, d, p);
   if (w->depth < TA_JSONW_MAX_DEPTH - 1)
     w->depth++;
   w->first[w->depth] = true;
@@ -60,11 +90,33 @@ static void open_level(struct ta_jsonw *w, char c) {
 static void close_level(struct ta_jsonw *w, char c) {
   bool empty = w->first[w->depth];
   bool broken = w->depth <= w->pretty_depth; /* its elements had lines */
+  char *d = ta_sink_room(w->out, SEP_ROOM), *p = d;
   if (w->depth > 0)
     w->depth--;
   if (!empty && broken)
-    newline(w);
-  ta_sink_write(w->out, &c, 1);
+    p = newline_put(w, p);
+  *p++ = c;
+  ta_sink_room_done(w->out, d, p);
+}
+
+char *ta__jput_obj_begin(struct ta_jsonw *w, char *p) {
+  p = sep_put(w, p);
+  *p++ = '{';
+  if (w->depth < TA_JSONW_MAX_DEPTH - 1)
+    w->depth++;
+  w->first[w->depth] = true;
+  return p;
+}
+
+char *ta__jput_obj_end(struct ta_jsonw *w, char *p) {
+  bool empty = w->first[w->depth];
+  bool broken = w->depth <= w->pretty_depth;
+  if (w->depth > 0)
+    w->depth--;
+  if (!empty && broken)
+    p = newline_put(w, p);
+  *p++ = '}';
+  return p;
 }
 
 void ta_jsonw_obj_begin(struct ta_jsonw *w) { open_level(w, '{'); }
@@ -112,6 +164,40 @@ static bool word_needs_escape(uint64_t x) {
 
 static const char hex_digits[] = "0123456789abcdef";
 
+/* The last n < 8 bytes of a string, copied to d when none needs escaping
+ * (most names and short texts end so): one test of a word padded with
+ * spaces instead of one per byte. Reads and writes only those n bytes. */
+static bool plain_tail(char *d, const unsigned char *s, size_t n) {
+  unsigned char b[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+  size_t k = 0;
+  uint64_t x;
+  if (n & 4) {
+    memcpy(b, s, 4);
+    k = 4;
+  }
+  if (n & 2) {
+    memcpy(b + k, s + k, 2);
+    k += 2;
+  }
+  if (n & 1)
+    b[k] = s[k];
+  memcpy(&x, b, 8);
+  if (word_needs_escape(x))
+    return false;
+  k = 0;
+  if (n & 4) {
+    memcpy(d, b, 4);
+    k = 4;
+  }
+  if (n & 2) {
+    memcpy(d + k, b + k, 2);
+    k += 2;
+  }
+  if (n & 1)
+    d[k] = (char)b[k];
+  return true;
+}
+
 /* s[0..n) escaped into d (room for 6 * n): plain runs eight bytes at a
  * time, valid UTF-8 as is, anything else as \uXXXX (U+FFFD for a byte
  * that starts no valid sequence). */
@@ -125,6 +211,8 @@ static char *escape_into(char *d, const unsigned char *s, size_t n) {
       i += 8;
       continue;
     }
+    if (i + 8 > n && plain_tail(d, s + i, n - i))
+      return d + (n - i);
     unsigned char c = s[i];
     size_t l;
     if (plain_ascii(c)) {
@@ -289,7 +377,8 @@ static inline char *put_eight(char *p, uint32_t v) {
 /* v < 10^8 without leading zeros: the digit count is found by comparing
  * against a few bounds, then the digits are cut off in 32 bits (a division
  * by a constant is a multiplication), the leading one or two first. */
-static char *put_u32_short(char *p, uint32_t v) {
+static inline __attribute__((always_inline)) char *put_u32_short(char *p,
+                                                                  uint32_t v) {
   if (v < 100)
     return put_small(p, v);
   if (v < 10000) {
@@ -312,7 +401,7 @@ static char *put_u32_short(char *p, uint32_t v) {
  * digits are written by hand: most numbers in a record (ports, counts,
  * bytes) have fewer than nine digits and take the 32-bit path. */
 char *ta__jput_u64_long(char *p, uint64_t v) {
-  if (v < 100000000)
+  if (v < 100000000) /* inlined here: the call the most numbers take */
     return put_u32_short(p, (uint32_t)v);
   if (v < 10000000000000000ull) {
     uint64_t hi = v / 100000000;
@@ -393,6 +482,16 @@ char *ta__jput_secs(char *p, int64_t ns, int digits) {
   p = ta__jput_u64(p, whole);
   *p++ = '.';
   return put_frac6(p, (uint32_t)(v - whole * 1000000u));
+}
+
+/* A whole number of microseconds has the digits of its seconds without
+ * the rounding: at most 4294 whole seconds, in 32 bits. */
+char *ta__jput_us(char *p, uint32_t us, int digits) {
+  uint32_t whole = us / 1000000u;
+  p = put_u32_short(p, whole);
+  *p++ = '.';
+  p = put_frac6(p, us - whole * 1000000u);
+  return digits == 9 ? TA_JPUT_LIT(p, "000") : p;
 }
 
 void ta_secs_format(char *buf, size_t len, int64_t ns, int digits) {
@@ -551,11 +650,16 @@ static const struct {
 static const uint8_t byte_dot_len[256] = {BYTES256(BYTE_LEN)};
 
 /* A dotted quad; stores up to 16 bytes (a dot past its end). */
+static inline char *put_byte_dot(char *p, uint8_t b) {
+  memcpy(p, byte_dot[b].t, 4);
+  return p + byte_dot_len[b];
+}
+
 static char *put_quad(char *p, const uint8_t *ip) {
-  for (int i = 0; i < 4; i++) {
-    memcpy(p, byte_dot[ip[i]].t, 4);
-    p += byte_dot_len[ip[i]];
-  }
+  p = put_byte_dot(p, ip[0]); /* written out: no loop to count */
+  p = put_byte_dot(p, ip[1]);
+  p = put_byte_dot(p, ip[2]);
+  p = put_byte_dot(p, ip[3]);
   return p - 1;
 }
 

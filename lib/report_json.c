@@ -50,9 +50,7 @@ static int json_open(void **state, struct ta_sink *out,
 /* One record object; its members are never broken into lines, so it reads
  * the same written inside the report or on its own. */
 static void json_record(struct ta_jsonw *w, const struct ta_conn *c) {
-  ta_jsonw_obj_begin(w);
-  ta__conn_json_fields(w, c, c->scenario != TA_SC_COMPLETED);
-  ta_jsonw_obj_end(w);
+  ta__conn_json_object(w, c, c->scenario != TA_SC_COMPLETED);
 }
 
 static void json_connection(void *state, const struct ta_conn *c) {

@@ -33,14 +33,19 @@ struct ta__conn_json_again {
   struct ta__jtext id, first_ts, summary;
   struct ta__jtext ip[2], port[2], pkts[2], bytes[2];
 };
-/* The room ta__conn_json_put may use for c: some 9 KiB, and six bytes
- * for each of the reason's and the history's. */
+/* The room ta__conn_json_put may use for c: some 9 KiB, six bytes for
+ * each of the reason's and the history's whole array. */
 size_t ta__conn_json_room(const struct ta_conn *c);
 /* The fields of c written in place at p, the first without a comma;
  * returns their end. w gives the digits and the memo; again may be NULL. */
 char *ta__conn_json_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
                         bool with_ladder,
                         const struct ta__conn_json_again *again);
+/* The same fields in an object of their own, written as the next value
+ * of w (its separator and line break included, as ta_jsonw_obj_begin
+ * writes them); the object's members on one line. */
+void ta__conn_json_object(struct ta_jsonw *w, const struct ta_conn *c,
+                          bool with_ladder);
 /* One plain-English line on what happened ("refused 3 times in 1.0 s"). */
 void ta__conn_summary(char *buf, size_t len, const struct ta_conn *c);
 /* The same line written in place (see ta_jsonw_room), without a NUL:

@@ -215,6 +215,13 @@ static inline char *ta__jput_sep(struct ta_jsonw *w, char *p) {
   w->first[w->depth] = false;
   return p;
 }
+/* An object opened or closed in place, as ta_jsonw_obj_begin and
+ * ta_jsonw_obj_end write them (separator and line break included), so
+ * that a record and its braces take one room; each needs up to
+ * TA_JSONW_OBJ_ROOM bytes. */
+#define TA_JSONW_OBJ_ROOM (3 + TA_JSONW_MAX_DEPTH * 4 + 32)
+char *ta__jput_obj_begin(struct ta_jsonw *w, char *p);
+char *ta__jput_obj_end(struct ta_jsonw *w, char *p);
 /* A string literal's bytes without its NUL: constant length, so the copy
  * is a few stores. */
 #define TA_JPUT_LIT(p, lit)                                                    \
@@ -231,6 +238,8 @@ static inline char *ta__jput_u64(char *p, uint64_t v) {
 }
 /* A duration as ta_secs_format writes it (up to 31 bytes). */
 char *ta__jput_secs(char *p, int64_t ns, int digits);
+/* A duration of us microseconds, as ta__jput_secs writes us * 1000 ns. */
+char *ta__jput_us(char *p, uint32_t us, int digits);
 /* A timestamp as ta_time_format writes it, unquoted (up to 30 bytes); m
  * (may be NULL) remembers the date and time of day. */
 char *ta__jput_time(char *p, int64_t ns, int digits, struct ta_jsonw_memo *m);

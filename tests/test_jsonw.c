@@ -111,6 +111,32 @@ static void test_jsonw_secs_edges_and_rounding(void **state) {
     check_secs(us * 1000 + (us % 13) * 1000000000 + (us % 7) * 100);
 }
 
+/* Whole microseconds read as seconds: every value up to 2.1 s, the edges
+ * of each second and of 32 bits, and random ones, against the ns path. */
+static void check_us(uint32_t us) {
+  for (int digits = 6; digits <= 9; digits += 3) {
+    char got[64], want[64];
+    *ta__jput_us(got, us, digits) = 0;
+    *ta__jput_secs(want, (int64_t)us * 1000, digits) = 0;
+    assert_string_equal(got, want);
+  }
+}
+
+static void test_jsonw_us_match_secs(void **state) {
+  (void)state;
+  for (uint32_t us = 0; us < 2100000; us++)
+    check_us(us);
+  for (uint32_t s = 0; s <= 4294; s++)
+    for (uint32_t d = 0; d < 3; d++) {
+      check_us(s * 1000000u + d);
+      check_us(s * 1000000u + 999999u - d);
+    }
+  check_us(UINT32_MAX);
+  check_us(UINT32_MAX - 1);
+  for (int i = 0; i < 200000; i++)
+    check_us((uint32_t)rnd() >> (rnd() % 32));
+}
+
 /* The timestamp through the C library's calendar. */
 static void time_reference(char *buf, size_t len, int64_t ns, int digits) {
   int64_t sec = ns / 1000000000, frac = ns % 1000000000;
@@ -237,6 +263,74 @@ static void assert_json_string(const char *out, size_t n, const char *want,
   json_decref(doc);
 }
 
+/* ASCII text escaped the plain way, one byte at a time, quoted. */
+static size_t ascii_reference(char *d, const unsigned char *s, size_t n) {
+  char *p = d;
+  *p++ = '"';
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '"' || s[i] == '\\') {
+      *p++ = '\\';
+      *p++ = (char)s[i];
+    } else if (s[i] < 0x20 || s[i] == 0x7f) {
+      p += sprintf(p, "\\u%04x", s[i]);
+    } else {
+      *p++ = (char)s[i];
+    }
+  }
+  *p++ = '"';
+  return (size_t)(p - d);
+}
+
+/* s[0..n) through ta__jput_str against the reference, and no byte
+ * written past its end. */
+static void check_ascii_str(const unsigned char *s, size_t n) {
+  char got[6 * 64 + 16], want[6 * 64 + 16];
+  memset(got, '#', sizeof got);
+  char *e = ta__jput_str(got, (const char *)s, n);
+  size_t wn = ascii_reference(want, s, n);
+  assert_int_equal((size_t)(e - got), wn);
+  assert_memory_equal(got, want, wn);
+  assert_int_equal(got[wn], '#');
+}
+
+/* Short strings and the ends of longer ones take a word-wide test: each
+ * length up to 24 with each byte that needs escaping (and each plain edge)
+ * at each place, and random mixes. */
+static void test_jsonw_short_strings_escape(void **state) {
+  (void)state;
+  static const unsigned char special[] = {'"', '\\', 0x00, 0x01, 0x1f, 0x7f,
+                                          ' ', '~', '!', '#', '[', ']'};
+  unsigned char s[64];
+  for (size_t n = 0; n <= 24; n++) {
+    memset(s, 'a', sizeof s);
+    check_ascii_str(s, n);
+    for (size_t at = 0; at < n; at++)
+      for (size_t k = 0; k < sizeof special; k++) {
+        memset(s, 'a', sizeof s);
+        s[at] = special[k];
+        check_ascii_str(s, n);
+      }
+  }
+  for (int i = 0; i < 200000; i++) {
+    size_t n = rnd() % 40;
+    for (size_t j = 0; j < n; j++)
+      s[j] = rnd() % 4 ? (unsigned char)(0x20 + rnd() % 0x5f)
+                       : special[rnd() % sizeof special];
+    check_ascii_str(s, n);
+  }
+  /* UTF-8 in a short tail stays as is */
+  static const char *utf8[] = {"\xc3\xa9", "a\xe2\x82\xac", "\xf0\x9f\x98\x80" "ab",
+                               "Linux\xc3\xa9", "abcdefgh\xe2\x82\xac"};
+  for (size_t i = 0; i < sizeof utf8 / sizeof utf8[0]; i++) {
+    char got[128];
+    size_t n = strlen(utf8[i]);
+    got[0] = '[';
+    char *e = ta__jput_str(got + 1, utf8[i], n);
+    *e++ = ']';
+    assert_json_string(got, (size_t)(e - got), utf8[i], n);
+  }
+}
+
 /* Long text is escaped in pieces: a UTF-8 sequence across a piece's end
  * must stay whole, and a stray continuation byte must still be replaced. */
 static void test_jsonw_long_strings_keep_utf8(void **state) {
@@ -271,6 +365,53 @@ static void test_jsonw_long_strings_keep_utf8(void **state) {
       }
       ta_sink_close(&sink);
     }
+}
+
+/* A line break and indentation at each level, at most 128 spaces. */
+static void pad_reference(char **p, int n) {
+  if (n > 128)
+    n = 128;
+  *(*p)++ = '\n';
+  memset(*p, ' ', (size_t)n);
+  *p += n;
+}
+
+/* Nested arrays broken into lines at every level, short and deep
+ * indentation, against the layout written by hand. */
+static void test_jsonw_indentation(void **state) {
+  (void)state;
+  enum { D = 30 };
+  for (int indent = 1; indent <= 6; indent++) {
+    struct ta_sink sink;
+    ta_sink_init_mem(&sink);
+    struct ta_jsonw w;
+    ta_jsonw_init(&w, &sink, indent, 6);
+    for (int i = 0; i < D; i++)
+      ta_jsonw_arr_begin(&w);
+    ta_jsonw_u64(&w, 1);
+    ta_jsonw_u64(&w, 2);
+    for (int i = 0; i < D; i++)
+      ta_jsonw_arr_end(&w);
+    static char want[D * 300];
+    char *p = want;
+    for (int i = 0; i < D; i++) {
+      if (i)
+        pad_reference(&p, i * indent);
+      *p++ = '[';
+    }
+    pad_reference(&p, D * indent);
+    *p++ = '1';
+    *p++ = ',';
+    pad_reference(&p, D * indent);
+    *p++ = '2';
+    for (int i = D - 1; i >= 0; i--) {
+      pad_reference(&p, i * indent);
+      *p++ = ']';
+    }
+    *p = 0;
+    assert_string_equal(ta_sink_mem(&sink, NULL), want);
+    ta_sink_close(&sink);
+  }
 }
 
 /* Room is always given: a FILE sink drains its buffer to make it. */
@@ -373,10 +514,13 @@ int main(void) {
       cmocka_unit_test(test_jsonw_u64_digits),
       cmocka_unit_test(test_jsonw_u64_every_short_number),
       cmocka_unit_test(test_jsonw_secs_edges_and_rounding),
+      cmocka_unit_test(test_jsonw_us_match_secs),
       cmocka_unit_test(test_jsonw_time_matches_calendar),
       cmocka_unit_test(test_jsonw_addresses_match_inet_ntop),
       cmocka_unit_test(test_jsonw_every_quad_byte),
+      cmocka_unit_test(test_jsonw_short_strings_escape),
       cmocka_unit_test(test_jsonw_long_strings_keep_utf8),
+      cmocka_unit_test(test_jsonw_indentation),
       cmocka_unit_test(test_jsonw_sink_room),
       cmocka_unit_test(test_jsonw_memo_slots),
       cmocka_unit_test(test_jsonw_memo_two_ways),
