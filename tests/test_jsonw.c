@@ -319,7 +319,7 @@ static void test_jsonw_short_strings_escape(void **state) {
     check_ascii_str(s, n);
   }
   /* UTF-8 in a short tail stays as is */
-  static const char *utf8[] = {"\xc3\xa9", "a\xe2\x82\xac", "\xf0\x9f\x98\x80" "ab",
+  static const char *utf8[] = {"\xc3\xa9", "a\xe2\x82\xac", ("\xf0\x9f\x98\x80" "ab"),
                                "Linux\xc3\xa9", "abcdefgh\xe2\x82\xac"};
   for (size_t i = 0; i < sizeof utf8 / sizeof utf8[0]; i++) {
     char got[128];
