@@ -375,6 +375,44 @@ static void test_fingerprint_memo_matches_as_without(void **state) {
   free(memo);
 }
 
+/* Nor in any order: many more SYN shapes than slots, matched in a
+ * scrambled order over and over, so that keys meet in their first slots
+ * and move to their second ones, each time as without the memo. */
+static void test_fingerprint_memo_any_order(void **state) {
+  (void)state;
+  enum { N = 3 * TA_FP_MEMO_SLOTS };
+  struct ta_syn_features *plain = calloc(N, sizeof *plain);
+  uint8_t *family = calloc(N, 1);
+  struct ta_fp_memo *memo = calloc(1, sizeof *memo);
+  assert_non_null(plain);
+  assert_non_null(family);
+  assert_non_null(memo);
+  for (unsigned i = 0; i < N; i++) {
+    struct tt_seg s = article_syn;
+    s.ttl = (uint8_t)(1 + i % 255);
+    s.win = (uint16_t)(1460 * (1 + i / 255));
+    if (i & 1) {
+      s.opts = OPT_LINUX;
+      s.optlen = sizeof OPT_LINUX;
+    }
+    syn_of(&s, &plain[i], &family[i], NULL);
+    ta_fp_syn_match(&plain[i], family[i]);
+  }
+  /* a few keys often, the others seldom, as a capture has them */
+  uint32_t x = 12345;
+  for (unsigned n = 0; n < 20 * N; n++) {
+    x = x * 1103515245u + 12345u;
+    unsigned i = (x >> 16) % (n & 1 ? N : 7);
+    struct ta_syn_features memoized = plain[i];
+    memoized.fp_match = 0;
+    ta_fp_syn_match_memo(&memoized, family[i], memo);
+    assert_int_equal(memoized.fp_match, plain[i].fp_match);
+  }
+  free(memo);
+  free(family);
+  free(plain);
+}
+
 /* The memo finds its first cache line wherever it lies: at each word of a
  * line it matches as without and writes nothing outside itself. */
 static void test_fingerprint_memo_anywhere(void **state) {
@@ -1106,6 +1144,7 @@ int main(void) {
       cmocka_unit_test(test_fingerprint_memo_matches_as_without),
       cmocka_unit_test(test_fingerprint_json_memo_writes_as_without),
       cmocka_unit_test(test_fingerprint_memo_anywhere),
+      cmocka_unit_test(test_fingerprint_memo_any_order),
       cmocka_unit_test(test_fingerprint_evidence_shapes),
       cmocka_unit_test(test_fingerprint_unknown_stays_unknown),
       cmocka_unit_test(test_fingerprint_evidence_json_both_ways),
