@@ -1457,8 +1457,10 @@ struct group {
   int entry;
 };
 
-/* The entry of a record never finalized (as in tests), kept out of line. */
-static int unmatched_entry(const struct ta_syn_features *syn, uint8_t family) {
+/* The entry of a record never finalized (as in tests), kept out of line:
+ * inlined, its features cost every caller registers to save. */
+__attribute__((noinline)) static int
+unmatched_entry(const struct ta_syn_features *syn, uint8_t family) {
   struct ta_fp_features f;
   ta_fp_features_from_syn(&f, syn, family);
   return syn_entry(syn, &f);
@@ -1536,6 +1538,8 @@ unsigned ta__fp_shape_find(const struct ta_fp_shapes *shapes,
                            const struct ta_syn_features *syn, uint8_t family) {
   struct group g;
   uint64_t key[GROUP_WORDS];
+  if (n == 0) /* a host's first SYN or SYN/ACK: nothing to tell apart */
+    return 0;
   group_of(&g, syn, family);
   group_key(key, g.entry, syn->ttl, (syn->flags & TA_TCP_ACK) != 0,
             syn->opt.n_layout, syn->opt.layout);
@@ -1590,12 +1594,36 @@ static bool same_str(const char *a, const char *b) {
   return a == b || (a && b && strcmp(a, b) == 0);
 }
 
+/* The confidence of a verdict: rounded to hundredths. */
+static double confidence_of(bool specific, double share, double ver_share) {
+  double base = specific ? 0.9 : 0.6;
+  return (double)(long)(base * share * ver_share * 100 + 0.5) / 100;
+}
+
+/* The verdict of one shape, what most hosts show: its entry alone, all
+ * the packets its family's and its version's (the general case's answer
+ * for one shape, without its tallies). */
+static void verdict_one(const struct ta_fp_db *db,
+                        const struct ta_fp_evidence *ev,
+                        struct ta_fp_verdict *v) {
+  const struct ta_fp_entry *e = ta_fp_db_entry(db, ev->entry);
+  if (!e)
+    return;
+  v->family = e->os;
+  v->version = e->version;
+  v->confidence = confidence_of(!e->generic, 1.0, 1.0);
+}
+
 void ta_fp_host_verdict(const struct ta_fp_host *h, struct ta_fp_verdict *v) {
   const struct ta_fp_db *db = ta_fp_db_default();
   memset(v, 0, sizeof *v);
   v->any = h->n > 0;
   if (!v->any)
     return;
+  if (h->n == 1 && h->ev[0].packets) {
+    verdict_one(db, &h->ev[0], v);
+    return;
+  }
 
   /* packets per family among matched shapes; first seen wins ties */
   const char *fam[TA_FP_HOST_EVIDENCE];
@@ -1677,10 +1705,9 @@ void ta_fp_host_verdict(const struct ta_fp_host *h, struct ta_fp_verdict *v) {
     }
   }
 
-  double base = specific ? 0.9 : 0.6;
   double share = (double)fam_pkts[best] / (double)known;
   double ver_share = class_pkts ? (double)ver_pkts / (double)class_pkts : 1.0;
-  v->confidence = (double)(long)(base * share * ver_share * 100 + 0.5) / 100;
+  v->confidence = confidence_of(specific, share, ver_share);
 }
 
 /* ------------------------------------------------------------------------ */
