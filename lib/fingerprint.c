@@ -1143,65 +1143,117 @@ static inline uint64_t syn_key_hash(const struct syn_key *k) {
 #define SLOT_MATCH KEY_WORDS
 _Static_assert(KEY_WORDS + 1 <= TA_FP_MEMO_SLOT_WORDS, "a key fits a slot");
 
-static bool slot_is(const uint64_t *s, const struct syn_key *k) {
-  uint64_t diff = 0;
-  for (int i = 0; i < KEY_WORDS; i++)
-    diff |= s[i] ^ k->w[i];
+/* The memos below are skewed: a key may sit in one slot of the first
+ * half, chosen by the top bits of its hash, or in one of the second half,
+ * chosen by the next ones. Keys that share one slot rarely share the
+ * other, so that three hot keys of a capture do not take turns in two
+ * slots, missing (and matching anew) at every other SYN, as they would in
+ * a set of two whenever the hash puts them together. */
+
+/* Every word is multiplied, so that each of its bits reaches the top
+ * ones, the products independent, so that they overlap; then folded and
+ * multiplied again, so that the next bits are as good. Cheaper than
+ * syn_key_hash, whose low bits the JSON memo takes. seed sets apart the
+ * slots of a memo whose keys come from the capture. */
+static inline uint64_t memo_hash(const struct syn_key *k, uint64_t seed) {
+  uint64_t h = (k->w[0] ^ seed) * 0x9e3779b97f4a7c15ull ^
+               k->w[1] * 0xc2b2ae3d27d4eb4full ^
+               k->w[2] * 0x165667b19e3779f9ull ^
+               (k->w[3] ^ (k->w[4] << 32 | k->w[4] >> 32)) * 0x27d4eb2f165667c5ull;
+  return (h ^ h >> 32) * 0xff51afd7ed558ccdull;
+}
+
+/* Compared word by word, spelled out: as a loop it stayed one. */
+static inline bool slot_is(const uint64_t *s, const struct syn_key *k) {
+  uint64_t diff = (s[0] ^ k->w[0]) | (s[1] ^ k->w[1]) | (s[2] ^ k->w[2]) |
+                  (s[3] ^ k->w[3]) | (s[4] ^ k->w[4]);
   return diff == 0 && s[SLOT_MATCH] != 0;
 }
 
-/* The set for hash among sets of TA_FP_MEMO_WAYS slots of a line each,
- * from the first cache line of words (which has a line to spare). */
-static uint64_t *memo_set(uint64_t *words, unsigned sets, uint64_t hash) {
+/* The first slot of a memo of words: its first whole cache line (it has
+ * a line to spare). */
+static inline uint64_t *memo_slots(uint64_t *words) {
   uintptr_t at = ((uintptr_t)words + 63) & ~(uintptr_t)63;
-  uint64_t *slots = words + (at - (uintptr_t)words) / sizeof *words;
-  return slots + hash % sets * (TA_FP_MEMO_WAYS * TA_FP_MEMO_SLOT_WORDS);
+  return words + (at - (uintptr_t)words) / sizeof *words;
 }
 
-/* The slot of set holding k, or NULL. */
-static inline const uint64_t *memo_probe(const uint64_t *set, const struct syn_key *k) {
-  for (int way = 0; way < TA_FP_MEMO_WAYS; way++) {
-    const uint64_t *s = set + way * TA_FP_MEMO_SLOT_WORDS;
-    if (slot_is(s, k))
-      return s;
+/* The two slots of hash among 2 << bits: one in each half. */
+static inline uint64_t *memo_first(uint64_t *slots, unsigned bits,
+                                   uint64_t hash) {
+  return slots + (hash >> (64 - bits)) * TA_FP_MEMO_SLOT_WORDS;
+}
+static inline uint64_t *memo_second(uint64_t *slots, unsigned bits,
+                                    uint64_t hash) {
+  uint64_t i = (1u << bits) + (hash >> (64 - 2 * bits) & ((1u << bits) - 1));
+  return slots + i * TA_FP_MEMO_SLOT_WORDS;
+}
+
+/* The slot of k (whose hash is hash) among 2 << bits, or NULL. */
+static inline const uint64_t *memo_probe(uint64_t *slots, unsigned bits,
+                                         uint64_t hash,
+                                         const struct syn_key *k) {
+  const uint64_t *s = memo_first(slots, bits, hash);
+  if (slot_is(s, k))
+    return s;
+  s = memo_second(slots, bits, hash);
+  return slot_is(s, k) ? s : NULL;
+}
+
+static void slot_put(uint64_t *s, const struct syn_key *k, uint64_t value) {
+  memcpy(s, k->w, sizeof k->w);
+  s[SLOT_MATCH] = value;
+}
+
+/* Puts k with value (non-zero) in a free slot of its two, else in its
+ * first, whose key moves to its own second slot, the one there out. */
+static void memo_put(uint64_t *slots, unsigned bits, uint64_t seed,
+                     const struct syn_key *k, uint64_t value) {
+  uint64_t hash = memo_hash(k, seed);
+  uint64_t *first = memo_first(slots, bits, hash);
+  uint64_t *second = memo_second(slots, bits, hash);
+  if (first[SLOT_MATCH] && !second[SLOT_MATCH]) {
+    slot_put(second, k, value);
+    return;
   }
-  return NULL;
+  if (first[SLOT_MATCH]) {
+    struct syn_key old;
+    memcpy(old.w, first, sizeof old.w);
+    slot_put(memo_second(slots, bits, memo_hash(&old, seed)), &old,
+             first[SLOT_MATCH]);
+  }
+  slot_put(first, k, value);
 }
 
-/* Puts k with value (non-zero) first in its set, the others one way
- * down, the last one out. */
-static void memo_put(uint64_t *set, const struct syn_key *k, uint64_t value) {
-  memmove(set + TA_FP_MEMO_SLOT_WORDS, set,
-          (TA_FP_MEMO_WAYS - 1) * TA_FP_MEMO_SLOT_WORDS * sizeof *set);
-  memcpy(set, k->w, sizeof k->w);
-  set[SLOT_MATCH] = value;
-}
-
-/* Matches syn and remembers it in set. Out of line, as side_memo_miss. */
+/* Matches syn and remembers it. Out of line, as side_memo_miss; it makes
+ * the key again, so that the hits keep theirs in registers. */
 __attribute__((noinline)) static void
-match_memo_miss(struct ta_syn_features *syn, uint8_t family, uint64_t *set,
-                const struct syn_key *k) {
+match_memo_miss(struct ta_syn_features *syn, uint8_t family, uint64_t *slots,
+                unsigned bits) {
+  struct syn_key k;
+  syn_key_of(&k, syn, family, &key_mask_match);
   ta_fp_syn_match(syn, family);
-  memo_put(set, k, (uint64_t)(uint16_t)syn->fp_match);
+  memo_put(slots, bits, 0, &k, (uint64_t)(uint16_t)syn->fp_match);
 }
 
-void ta_fp_syn_match_memo(struct ta_syn_features *syn, uint8_t family,
-                          struct ta_fp_memo *m) {
+/* log2 of the slots in each half of the match memo */
+#define MATCH_MEMO_BITS 8
+_Static_assert(TA_FP_MEMO_SLOTS == TA_FP_MEMO_WAYS << MATCH_MEMO_BITS,
+               "the match memo's halves");
+
+void ta__fp_syn_match_memo(struct ta_syn_features *syn, uint8_t family,
+                           struct ta_fp_memo *m) {
   if (!m) {
     ta_fp_syn_match(syn, family);
     return;
   }
-  if (!syn->seen)
-    return;
   struct syn_key k;
   syn_key_of(&k, syn, family, &key_mask_match);
-  uint64_t *set = memo_set(m->word, TA_FP_MEMO_SLOTS / TA_FP_MEMO_WAYS,
-                           syn_key_hash(&k));
-  const uint64_t *hit = memo_probe(set, &k);
+  uint64_t *slots = memo_slots(m->word);
+  const uint64_t *hit = memo_probe(slots, MATCH_MEMO_BITS, memo_hash(&k, 0), &k);
   if (hit)
     syn->fp_match = (int16_t)hit[SLOT_MATCH];
   else
-    match_memo_miss(syn, family, set, &k);
+    match_memo_miss(syn, family, slots, MATCH_MEMO_BITS);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1216,11 +1268,12 @@ struct shape_json {
   uint16_t pre, post; /* pre 0: not made yet */
 };
 
-/* Sets of the shapes' memo of the SYN keys it has seen (see struct
- * ta_fp_shapes): a few times the stacks a capture shows. */
-#define SHAPES_MEMO_SETS 128u
+/* log2 of the slots in each half of the shapes' memo of the SYN keys it
+ * has seen (see struct ta_fp_shapes): a few times the stacks a capture
+ * shows. */
+#define SHAPES_MEMO_BITS 7
 #define SHAPES_MEMO_WORDS                                                      \
-  ((SHAPES_MEMO_SETS * TA_FP_MEMO_WAYS + 1) * TA_FP_MEMO_SLOT_WORDS)
+  (((TA_FP_MEMO_WAYS << SHAPES_MEMO_BITS) + 1) * TA_FP_MEMO_SLOT_WORDS)
 #define GROUP_WORDS 3 /* see group_key */
 
 struct ta_fp_shapes {
@@ -1404,8 +1457,10 @@ struct group {
   int entry;
 };
 
-/* The entry of a record never finalized (as in tests), kept out of line. */
-static int unmatched_entry(const struct ta_syn_features *syn, uint8_t family) {
+/* The entry of a record never finalized (as in tests), kept out of line:
+ * inlined, its features cost every caller registers to save. */
+__attribute__((noinline)) static int
+unmatched_entry(const struct ta_syn_features *syn, uint8_t family) {
   struct ta_fp_features f;
   ta_fp_features_from_syn(&f, syn, family);
   return syn_entry(syn, &f);
@@ -1439,14 +1494,14 @@ static uint32_t group_shape(struct ta_fp_shapes *shapes, const struct group *g) 
 static uint32_t syn_shape(struct ta_fp_shapes *shapes, const struct group *g) {
   struct syn_key k;
   syn_key_of(&k, g->syn, g->family, &key_mask_match);
-  uint64_t *set =
-      memo_set(shapes->memo, SHAPES_MEMO_SETS, syn_key_hash(&k) ^ shapes->seed);
-  const uint64_t *hit = memo_probe(set, &k);
+  uint64_t *slots = memo_slots(shapes->memo);
+  const uint64_t *hit = memo_probe(slots, SHAPES_MEMO_BITS,
+                                   memo_hash(&k, shapes->seed), &k);
   if (hit)
     return (uint32_t)(hit[SLOT_MATCH] - 1);
   uint32_t shape = group_shape(shapes, g);
   if (shape != UINT32_MAX)
-    memo_put(set, &k, (uint64_t)shape + 1);
+    memo_put(slots, SHAPES_MEMO_BITS, shapes->seed, &k, (uint64_t)shape + 1);
   return shape;
 }
 
@@ -1483,6 +1538,8 @@ unsigned ta__fp_shape_find(const struct ta_fp_shapes *shapes,
                            const struct ta_syn_features *syn, uint8_t family) {
   struct group g;
   uint64_t key[GROUP_WORDS];
+  if (n == 0) /* a host's first SYN or SYN/ACK: nothing to tell apart */
+    return 0;
   group_of(&g, syn, family);
   group_key(key, g.entry, syn->ttl, (syn->flags & TA_TCP_ACK) != 0,
             syn->opt.n_layout, syn->opt.layout);
@@ -1537,12 +1594,36 @@ static bool same_str(const char *a, const char *b) {
   return a == b || (a && b && strcmp(a, b) == 0);
 }
 
+/* The confidence of a verdict: rounded to hundredths. */
+static double confidence_of(bool specific, double share, double ver_share) {
+  double base = specific ? 0.9 : 0.6;
+  return (double)(long)(base * share * ver_share * 100 + 0.5) / 100;
+}
+
+/* The verdict of one shape, what most hosts show: its entry alone, all
+ * the packets its family's and its version's (the general case's answer
+ * for one shape, without its tallies). */
+static void verdict_one(const struct ta_fp_db *db,
+                        const struct ta_fp_evidence *ev,
+                        struct ta_fp_verdict *v) {
+  const struct ta_fp_entry *e = ta_fp_db_entry(db, ev->entry);
+  if (!e)
+    return;
+  v->family = e->os;
+  v->version = e->version;
+  v->confidence = confidence_of(!e->generic, 1.0, 1.0);
+}
+
 void ta_fp_host_verdict(const struct ta_fp_host *h, struct ta_fp_verdict *v) {
   const struct ta_fp_db *db = ta_fp_db_default();
   memset(v, 0, sizeof *v);
   v->any = h->n > 0;
   if (!v->any)
     return;
+  if (h->n == 1 && h->ev[0].packets) {
+    verdict_one(db, &h->ev[0], v);
+    return;
+  }
 
   /* packets per family among matched shapes; first seen wins ties */
   const char *fam[TA_FP_HOST_EVIDENCE];
@@ -1624,10 +1705,9 @@ void ta_fp_host_verdict(const struct ta_fp_host *h, struct ta_fp_verdict *v) {
     }
   }
 
-  double base = specific ? 0.9 : 0.6;
   double share = (double)fam_pkts[best] / (double)known;
   double ver_share = class_pkts ? (double)ver_pkts / (double)class_pkts : 1.0;
-  v->confidence = (double)(long)(base * share * ver_share * 100 + 0.5) / 100;
+  v->confidence = confidence_of(specific, share, ver_share);
 }
 
 /* ------------------------------------------------------------------------ */

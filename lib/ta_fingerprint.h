@@ -125,11 +125,11 @@ void ta_fp_syn_match(struct ta_syn_features *syn, uint8_t family);
 
 /* What the matches of one table of connections have found before: a
  * capture's SYNs come from a few stacks, and a match costs hundreds of
- * instructions where a lookup costs tens. Direct-mapped over a key of the
- * fields the features are made of, so the result is the same as without
- * it; a zeroed struct is empty. Owned by its user, one per thread. */
+ * instructions where a lookup costs tens. Over a key of the fields the
+ * features are made of, so the result is the same as without it; a
+ * zeroed struct is empty. Owned by its user, one per thread. */
 #define TA_FP_MEMO_SLOTS 512
-#define TA_FP_MEMO_WAYS 2       /* slots a key may take, the newest first */
+#define TA_FP_MEMO_WAYS 2       /* slots a key may take: one in each half */
 #define TA_FP_MEMO_SLOT_WORDS 8 /* a cache line */
 struct ta_fp_memo {
   /* slots of a SYN's key (lib/fingerprint.c) and its match, 0 when empty;
@@ -137,9 +137,15 @@ struct ta_fp_memo {
    * wherever the struct is, and no slot spans two lines */
   uint64_t word[(TA_FP_MEMO_SLOTS + 1) * TA_FP_MEMO_SLOT_WORDS];
 };
-/* ta_fp_syn_match, remembering its results in m (NULL: none). */
-void ta_fp_syn_match_memo(struct ta_syn_features *syn, uint8_t family,
-                          struct ta_fp_memo *m);
+/* ta_fp_syn_match, remembering its results in m (NULL: none). Inline,
+ * so that the side of each connection that sent no SYN costs a test. */
+void ta__fp_syn_match_memo(struct ta_syn_features *syn, uint8_t family,
+                           struct ta_fp_memo *m);
+static inline void ta_fp_syn_match_memo(struct ta_syn_features *syn,
+                                        uint8_t family, struct ta_fp_memo *m) {
+  if (syn->seen)
+    ta__fp_syn_match_memo(syn, family, m);
+}
 
 /* "mss*44", "(mss-12)*45", "mtu*4", "1460*10" (TA_FP_WIN_ETH), or "" when
  * there is no relation. */

@@ -375,6 +375,44 @@ static void test_fingerprint_memo_matches_as_without(void **state) {
   free(memo);
 }
 
+/* Nor in any order: many more SYN shapes than slots, matched in a
+ * scrambled order over and over, so that keys meet in their first slots
+ * and move to their second ones, each time as without the memo. */
+static void test_fingerprint_memo_any_order(void **state) {
+  (void)state;
+  enum { N = 3 * TA_FP_MEMO_SLOTS };
+  struct ta_syn_features *plain = calloc(N, sizeof *plain);
+  uint8_t *family = calloc(N, 1);
+  struct ta_fp_memo *memo = calloc(1, sizeof *memo);
+  assert_non_null(plain);
+  assert_non_null(family);
+  assert_non_null(memo);
+  for (unsigned i = 0; i < N; i++) {
+    struct tt_seg s = article_syn;
+    s.ttl = (uint8_t)(1 + i % 255);
+    s.win = (uint16_t)(1460 * (1 + i / 255));
+    if (i & 1) {
+      s.opts = OPT_LINUX;
+      s.optlen = sizeof OPT_LINUX;
+    }
+    syn_of(&s, &plain[i], &family[i], NULL);
+    ta_fp_syn_match(&plain[i], family[i]);
+  }
+  /* a few keys often, the others seldom, as a capture has them */
+  uint32_t x = 12345;
+  for (unsigned n = 0; n < 20 * N; n++) {
+    x = x * 1103515245u + 12345u;
+    unsigned i = (x >> 16) % (n & 1 ? N : 7);
+    struct ta_syn_features memoized = plain[i];
+    memoized.fp_match = 0;
+    ta_fp_syn_match_memo(&memoized, family[i], memo);
+    assert_int_equal(memoized.fp_match, plain[i].fp_match);
+  }
+  free(memo);
+  free(family);
+  free(plain);
+}
+
 /* The memo finds its first cache line wherever it lies: at each word of a
  * line it matches as without and writes nothing outside itself. */
 static void test_fingerprint_memo_anywhere(void **state) {
@@ -521,6 +559,7 @@ static void test_fingerprint_evidence_shapes(void **state) {
           started++;
 
           uint32_t shape = e.shape_dir >> 1;
+          assert_int_equal(ta__fp_shape_find(shapes, &shape, 0, &syn, family), 0);
           assert_int_equal(ta__fp_shape_find(shapes, &shape, 1, &syn, family), 0);
           struct ta_syn_features other = syn;
           other.opt.layout[TA_MAX_OPT_LAYOUT - 1] ^= 0x5a; /* past its end */
@@ -782,6 +821,59 @@ static void test_fingerprint_several_stacks(void **state) {
   assert_int_equal(h.overflow, 3);
   ta_fp_host_free(&h);
   ta_fp_shapes_free(shapes);
+}
+
+/* A host of one shape gets the verdict of the general case: the same
+ * evidence counted as two entries of that shape goes through it, for
+ * shapes of specific entries, generic ones and none, SYNs and SYN/ACKs. */
+static void test_fingerprint_one_shape_verdict(void **state) {
+  (void)state;
+  static const struct {
+    const uint8_t *opts;
+    uint8_t len;
+  } layouts[] = {{OPT_LINUX, sizeof OPT_LINUX},
+                 {OPT_MSS_NOP_NOP_SOK, sizeof OPT_MSS_NOP_NOP_SOK},
+                 {NULL, 0}};
+  static const uint16_t windows[] = {64240, 65535, 16384, 8192, 1024, 12345};
+  static const uint8_t ttls[] = {32, 60, 64, 120, 128, 250, 255};
+  unsigned kinds[3] = {0, 0, 0}; /* specific, generic, none */
+  for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++)
+    for (size_t w = 0; w < sizeof windows / sizeof windows[0]; w++)
+      for (size_t t = 0; t < sizeof ttls; t++)
+        for (int synack = 0; synack < 2; synack++) {
+          struct tt_seg s = article_syn;
+          s.win = windows[w];
+          s.ttl = ttls[t];
+          s.opts = layouts[l].opts;
+          s.optlen = layouts[l].len;
+          s.flags = synack ? TA_TCP_SYN | TA_TCP_ACK : TA_TCP_SYN;
+          s.ack = synack ? 77 : 0;
+          struct ta_conn c;
+          struct ta_fp_host one;
+          struct ta_fp_shapes *shapes = host_of_syn(&s, 3, &c, &one);
+          for (int i = 0; i < 4; i++)
+            ta_fp_host_add(&one, shapes, &c, TA_DIR_ORIG);
+          assert_int_equal(one.n, 1);
+          struct ta_fp_host two = one;
+          two.ev[1] = two.ev[0];
+          two.ev[0].packets = 2;
+          two.ev[1].packets = 3;
+          two.n = 2;
+          struct ta_fp_verdict a, b;
+          ta_fp_host_verdict(&one, &a);
+          ta_fp_host_verdict(&two, &b);
+          assert_true(a.any && b.any);
+          assert_ptr_equal(a.family, b.family);
+          assert_ptr_equal(a.version, b.version);
+          assert_true(a.confidence == b.confidence);
+          assert_int_equal(a.stacks, 0);
+          assert_int_equal(b.stacks, 0);
+          const struct ta_fp_entry *e =
+              ta_fp_db_entry(ta_fp_db_default(), one.ev[0].entry);
+          kinds[!e ? 2 : e->generic ? 1 : 0]++;
+          ta_fp_shapes_free(shapes);
+        }
+  assert_true(kinds[0] > 0 && kinds[1] > 0 && kinds[2] > 0);
 }
 
 /* ---- the table parser ---- */
@@ -1106,10 +1198,12 @@ int main(void) {
       cmocka_unit_test(test_fingerprint_memo_matches_as_without),
       cmocka_unit_test(test_fingerprint_json_memo_writes_as_without),
       cmocka_unit_test(test_fingerprint_memo_anywhere),
+      cmocka_unit_test(test_fingerprint_memo_any_order),
       cmocka_unit_test(test_fingerprint_evidence_shapes),
       cmocka_unit_test(test_fingerprint_unknown_stays_unknown),
       cmocka_unit_test(test_fingerprint_evidence_json_both_ways),
       cmocka_unit_test(test_fingerprint_several_stacks),
+      cmocka_unit_test(test_fingerprint_one_shape_verdict),
       cmocka_unit_test(test_fingerprint_table_errors),
       cmocka_unit_test(test_fingerprint_table_semantics),
       cmocka_unit_test(test_fingerprint_article_report),
