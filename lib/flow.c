@@ -247,6 +247,7 @@ struct ta_flow_table {
   struct spare *spares; /* chunks emptied by the packs pools */
   struct ta_arena arena; /* the pools' chunks */
   size_t pack_budget; /* bytes the packed records may still take */
+  uint64_t packed_moved; /* records moved to empty a chunk (chunk_empty) */
   struct node **due;   /* records due at one moment, sorted before emission */
   size_t due_len, due_cap;
   size_t taken;        /* of due[], handed out by ta_flow_table_take */
@@ -1034,6 +1035,7 @@ static bool chunk_empty(struct ta_flow_table *t, struct pool *p) {
     p->n_free--;
     memcpy(to, from, p->item);
     node_replace(t, from, to);
+    t->packed_moved++;
   }
   p->chunks[v] = p->chunks[--p->n_chunks];
   p->allocated -= k.items;
@@ -1579,6 +1581,10 @@ void ta_flow_table_forms(const struct ta_flow_table *t,
         f->packed++;
       else
         f->packets++;
+}
+
+uint64_t ta_flow_table_packed_moved(const struct ta_flow_table *t) {
+  return t->packed_moved;
 }
 
 size_t ta_flow_record_size(int attempt_syns) {
