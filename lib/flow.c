@@ -162,10 +162,24 @@ static int attempt_pool(uint8_t family) { return family == 6; }
 #define CONN_GROUPS ((CONN_WORDS + LEN_GROUP - 1) / LEN_GROUP)
 #define PACK_STEP 64u
 #define PACK_CLASSES 16u /* up to 1,024 bytes: more saves too little */
+/* An open record idle for a tenth of the idle timeout often stays so
+ * until it is due, and the records a long capture holds so are alike (a
+ * few kinds of long-lived connection). So such a record is packed again
+ * as its difference from the one of a few references that leaves it the
+ * smallest: records so packed before, their words past the tuple's kept
+ * by the table (a record that none of them makes smaller becomes one
+ * while there is room). Words a record shares with its reference are
+ * then zero, and many of its bytes go. Not with an idle timeout so short
+ * (a tenth of it under REF_AFTER_MIN_S) that few records are held long. */
+#define REF_AFTER_MIN_S 20
+#define PACK_REF 0x70u /* in cls: the reference's number + 1, 0: none */
+#define PACK_REF_SHIFT 4
+#define PACK_REFS 7
+#define REF_FROM (TUPLE_GROUPS * LEN_GROUP) /* the first word xored */
 
 struct packed {
   struct node n;
-  uint8_t cls;                   /* size class */
+  uint8_t cls;                   /* size class, and PACK_REF */
   uint8_t lens[CONN_GROUPS * 8]; /* bytes kept of each word, 4 bits each */
   uint8_t data[];
 };
@@ -228,6 +242,10 @@ struct lru {
    * in order of last activity, so they are those idle the longest. */
   struct node *cursor;
   int64_t pack_due; /* nothing is to be packed before this time */
+  /* the same for packing against the reference (PACK_REF) */
+  int64_t ref_after;
+  struct node *ref_cursor;
+  int64_t ref_due;
 };
 
 struct ta_flow_table {
@@ -247,6 +265,7 @@ struct ta_flow_table {
   struct spare *spares; /* chunks emptied by the packs pools */
   struct ta_arena arena; /* the pools' chunks */
   size_t pack_budget; /* bytes the packed records may still take */
+  uint64_t packed_moved; /* records moved to empty a chunk (chunk_empty) */
   struct node **due;   /* records due at one moment, sorted before emission */
   size_t due_len, due_cap;
   size_t taken;        /* of due[], handed out by ta_flow_table_take */
@@ -254,6 +273,8 @@ struct ta_flow_table {
   uint64_t next_id;
   struct ta_flow_stats stats;
   struct ta_conn scratch; /* an attempt replayed to be handed on */
+  uint64_t *refs[PACK_REFS]; /* the references of PACK_REF records */
+  unsigned n_refs;
 };
 
 /* ---- hashing ---- */
@@ -622,6 +643,8 @@ static void lru_remove(struct ta_flow_table *t, struct node *e) {
   struct lru *l = &t->lists[e->list];
   if (l->cursor == e)
     l->cursor = e->next;
+  if (l->ref_cursor == e)
+    l->ref_cursor = e->next;
   if (e->prev)
     e->prev->next = e->next;
   else
@@ -645,6 +668,14 @@ static void lru_append(struct ta_flow_table *t, struct node *e, uint8_t list) {
     l->pack_due = e->last_ts + l->pack_after;
     if (l->pack_due < t->next_due)
       t->next_due = l->pack_due;
+    /* the packing cursor is never behind the reference one (it passes
+     * records sooner), so this one is NULL only when that one is too */
+    if (l->ref_after && !l->ref_cursor) {
+      l->ref_cursor = e;
+      l->ref_due = e->last_ts + l->ref_after;
+      if (l->ref_due < t->next_due)
+        t->next_due = l->ref_due;
+    }
   }
   e->next = NULL;
   e->prev = l->tail;
@@ -695,6 +726,8 @@ static void node_replace(struct ta_flow_table *t, struct node *from,
   struct lru *l = &t->lists[from->list];
   if (l->cursor == from)
     l->cursor = to;
+  if (l->ref_cursor == from)
+    l->ref_cursor = to;
   if (from->prev)
     from->prev->next = to;
   else
@@ -723,7 +756,7 @@ PREFETCHER prefetch_body(const struct ta_flow_table *t, const struct node *e) {
     prefetch_range(c + LINE, sizeof(struct full) - LINE);
   } else if (e->form == FORM_PACKED) {
     const struct packed *pk = (const struct packed *)e;
-    prefetch_range(c + LINE, t->packs[pk->cls].item - LINE);
+    prefetch_range(c + LINE, t->packs[pk->cls & ~PACK_REF].item - LINE);
   } else {
     const struct attempt *a = (const struct attempt *)e;
     prefetch_range(c + LINE, t->attempts[attempt_pool(a->family)].item - LINE);
@@ -943,9 +976,18 @@ static void times_decode(struct ta_conn *c) {
   }
 }
 
+/* Xors the words of c from REF_FROM with the reference's. */
+static void ref_xor(const uint64_t *ref, struct ta_conn *c) {
+  for (size_t i = REF_FROM; i < CONN_WORDS; i++)
+    set_conn_word(c, 8 * i, conn_word(c, 8 * i) ^ ref[i - REF_FROM]);
+}
+
 /* The whole record a packed one holds. */
-static void unpack(const struct packed *pk, struct ta_conn *c) {
+static void unpack(const struct ta_flow_table *t, const struct packed *pk,
+                   struct ta_conn *c) {
   unpack_words(pk, CONN_GROUPS, c);
+  if (pk->cls & PACK_REF)
+    ref_xor(t->refs[((pk->cls & PACK_REF) >> PACK_REF_SHIFT) - 1], c);
   times_decode(c);
 }
 
@@ -1034,6 +1076,7 @@ static bool chunk_empty(struct ta_flow_table *t, struct pool *p) {
     p->n_free--;
     memcpy(to, from, p->item);
     node_replace(t, from, to);
+    t->packed_moved++;
   }
   p->chunks[v] = p->chunks[--p->n_chunks];
   p->allocated -= k.items;
@@ -1070,7 +1113,7 @@ static void *pack_item(struct ta_flow_table *t, size_t cls) {
 }
 
 static void pack_put(struct ta_flow_table *t, struct packed *pk) {
-  struct pool *p = &t->packs[pk->cls];
+  struct pool *p = &t->packs[pk->cls & ~PACK_REF];
   pool_put(p, pk);
   p->n_free++;
 }
@@ -1112,6 +1155,81 @@ static void pack_list(struct ta_flow_table *t, struct lru *l, int64_t now) {
     prefetch_next(t, e, true);
 }
 
+/* The size class of a record of len bytes packed. */
+static size_t pack_class(size_t len) {
+  size_t need = offsetof(struct packed, data) + len + 8;
+  return (need + PACK_STEP - 1) / PACK_STEP - 1;
+}
+
+/* Bytes c would take packed against ref (c is left as it was). */
+static size_t ref_len(const uint64_t *ref, struct ta_conn *c, uint8_t *lens,
+                      uint8_t *data) {
+  ref_xor(ref, c);
+  size_t len = pack_words(c, lens, data);
+  ref_xor(ref, c);
+  return len;
+}
+
+/* Packs a packed record again against the reference that makes it the
+ * smallest, or as a new reference, when that makes it smaller. Its new
+ * item comes from its size's pool without emptying a chunk, which could
+ * move the record itself. */
+static void pack_ref(struct ta_flow_table *t, struct packed *pk) {
+  struct ta_conn *c = &t->scratch; /* free: nothing is being handed on */
+  uint8_t lens[CONN_GROUPS * 8];
+  uint8_t data[sizeof(struct ta_conn) + 8];
+  unpack_words(pk, CONN_GROUPS, c);
+  size_t best = CONN_WORDS * 8 + 1;
+  unsigned r = 0;
+  for (unsigned i = 0; i < t->n_refs; i++) {
+    size_t len = ref_len(t->refs[i], c, lens, data);
+    if (len < best) {
+      best = len;
+      r = i;
+    }
+  }
+  if (pack_class(best) + 1 >= pk->cls && t->n_refs < PACK_REFS) {
+    uint64_t *ref = malloc((CONN_WORDS - REF_FROM) * 8);
+    if (!ref)
+      return;
+    memcpy(ref, (const unsigned char *)c + 8 * REF_FROM,
+           (CONN_WORDS - REF_FROM) * 8);
+    r = t->n_refs;
+    t->refs[t->n_refs++] = ref;
+  } else if (r >= t->n_refs) {
+    return;
+  }
+  size_t len = ref_len(t->refs[r], c, lens, data);
+  size_t cls = pack_class(len);
+  if (cls >= pk->cls)
+    return;
+  struct pool *p = &t->packs[cls];
+  struct packed *to = pool_get(p);
+  if (!to)
+    return;
+  p->n_free--;
+  to->n.form = FORM_PACKED;
+  to->cls = (uint8_t)(cls | (r + 1) << PACK_REF_SHIFT);
+  memcpy(to->lens, lens, sizeof lens);
+  memcpy(to->data, data, len);
+  node_replace(t, &pk->n, &to->n);
+  pack_put(t, pk);
+}
+
+/* Packs against the reference the packed records of a list idle for its
+ * time for that (the full ones are left to pack_list). */
+static void pack_ref_list(struct ta_flow_table *t, struct lru *l,
+                          int64_t now) {
+  struct node *e;
+  while ((e = l->ref_cursor) && now >= e->last_ts + l->ref_after) {
+    l->ref_cursor = e->next;
+    if (e->form == FORM_PACKED &&
+        !(((struct packed *)e)->cls & PACK_REF))
+      pack_ref(t, (struct packed *)e);
+  }
+  l->ref_due = e ? e->last_ts + l->ref_after : INT64_MAX;
+}
+
 /* ---- records ---- */
 
 /* The record as the reporters see it; an attempt's or a packed one's is
@@ -1120,7 +1238,7 @@ static struct ta_conn *record(struct ta_flow_table *t, struct node *e) {
   if (e->form == FORM_FULL)
     return &((struct full *)e)->conn;
   if (e->form == FORM_PACKED)
-    unpack((const struct packed *)e, &t->scratch);
+    unpack(t, (const struct packed *)e, &t->scratch);
   else
     replay((const struct attempt *)e, &t->scratch);
   return &t->scratch;
@@ -1300,10 +1418,14 @@ void ta_flow_table_expire(struct ta_flow_table *t, int64_t now) {
     struct lru *l = &t->lists[i];
     if (now >= l->pack_due)
       pack_list(t, l, now);
+    if (now >= l->ref_due)
+      pack_ref_list(t, l, now);
     if (l->deadline < t->next_due)
       t->next_due = l->deadline;
     if (l->pack_due < t->next_due)
       t->next_due = l->pack_due;
+    if (l->ref_due < t->next_due)
+      t->next_due = l->ref_due;
   }
 }
 
@@ -1436,7 +1558,7 @@ static struct full *materialize(struct ta_flow_table *t, struct node *e) {
   }
   f->n.form = FORM_FULL;
   if (e->form == FORM_PACKED)
-    unpack((const struct packed *)e, &f->conn);
+    unpack(t, (const struct packed *)e, &f->conn);
   else
     replay((const struct attempt *)e, &f->conn);
   node_replace(t, e, &f->n);
@@ -1581,6 +1703,10 @@ void ta_flow_table_forms(const struct ta_flow_table *t,
         f->packets++;
 }
 
+uint64_t ta_flow_table_packed_moved(const struct ta_flow_table *t) {
+  return t->packed_moved;
+}
+
 size_t ta_flow_record_size(int attempt_syns) {
   if (attempt_syns <= 0)
     return sizeof(struct full);
@@ -1653,8 +1779,12 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
   t->lists[LIST_ATTEMPT].timeout =
       attempt && attempt < t->cfg.idle_timeout_ns ? attempt
                                                   : t->cfg.idle_timeout_ns;
+  int64_t ref_after = t->cfg.idle_timeout_ns / 10; /* see PACK_REF */
+  if (ref_after >= (int64_t)REF_AFTER_MIN_S * 1000000000)
+    t->lists[LIST_OPEN].ref_after = ref_after;
   for (int l = 0; l < LIST_COUNT; l++)
-    t->lists[l].deadline = t->lists[l].pack_due = INT64_MAX;
+    t->lists[l].deadline = t->lists[l].pack_due = t->lists[l].ref_due =
+        INT64_MAX;
   t->next_due = INT64_MAX;
   uint64_t s = cfg->seed ? cfg->seed : random_seed();
   for (int i = 0; i < 8; i++)
@@ -1671,5 +1801,7 @@ void ta_flow_table_free(struct ta_flow_table *t) {
     free(t->packs[c].chunks);
   free(t->buckets);
   free(t->due);
+  for (unsigned i = 0; i < t->n_refs; i++)
+    free(t->refs[i]);
   free(t);
 }

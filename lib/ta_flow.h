@@ -81,6 +81,9 @@ struct ta_flow_forms {
   uint32_t full, packets, packed;
 };
 void ta_flow_table_forms(const struct ta_flow_table *t, struct ta_flow_forms *f);
+/* Packed records moved so far to empty a chunk that another size of
+ * packed record then took (lib/flow.c). Cannot fail. */
+uint64_t ta_flow_table_packed_moved(const struct ta_flow_table *t);
 /* Bytes one record takes in the table: a full one when attempt_syns is 0,
  * else an IPv4 attempt holding that many SYNs (an IPv6 one takes 24 bytes
  * more; lib/flow.c). Cannot fail. */

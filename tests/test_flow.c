@@ -1,12 +1,15 @@
 /* tcpaudit - tests: flow table (pairing, reuse, timeouts, eviction, seeds,
  * attempts and refusals held as their packets, idle records packed, each
- * rebuilt exactly, every form handed on whole however many at once; the
- * bucket array growing, near tuples spread over it). */
+ * rebuilt exactly, every form handed on whole however many at once, packed
+ * records moved between chunks as their sizes drift and packed again
+ * against references; the bucket array
+ * growing, near tuples spread over it). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -946,6 +949,187 @@ static void test_flow_every_form_handed_on_whole(void **state) {
   ta_flow_table_free(t);
 }
 
+/* ---- packed records moved between chunks ---- */
+
+/* Many long connections, each sent a few exchanges now and then: each
+ * burst unpacks its record and grows it (more packets in its ladder,
+ * bigger counters, retransmissions), and once idle again it is packed at
+ * its new size, so packed records drift between sizes while some close,
+ * linger and are handed on, and others time out idle. The sizes they
+ * leave empty chunks for the sizes they reach (lib/flow.c, chunk_empty). */
+enum { CHURN_CONNS = 3000, CHURN_ROUNDS = 30 };
+
+struct churn_conn {
+  uint32_t cseq, sseq; /* the client's and the server's next sequence */
+  uint8_t gen;         /* connections this client opened before */
+  bool closed;
+};
+
+/* The records handed on by a table that never packs, and how a packing
+ * one's compare with them, in order. */
+struct churn {
+  struct ta_conn *want;
+  size_t n_want, cap_want;
+  size_t n_got, differ;
+  bool reference;
+};
+
+static void churn_collect(void *ctx, const struct ta_conn *c) {
+  struct churn *ch = ctx;
+  if (ch->reference) {
+    if (ch->n_want == ch->cap_want) {
+      ch->cap_want = ch->cap_want ? 2 * ch->cap_want : 1024;
+      ch->want = realloc(ch->want, ch->cap_want * sizeof *ch->want);
+      assert_non_null(ch->want);
+    }
+    memcpy(&ch->want[ch->n_want++], c, sizeof *c); /* padding too */
+    return;
+  }
+  if (ch->n_got >= ch->n_want ||
+      memcmp(&ch->want[ch->n_got], c, sizeof *c) != 0)
+    ch->differ++;
+  ch->n_got++;
+}
+
+static uint32_t churn_rand(uint64_t *s) {
+  *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+  return (uint32_t)(*s >> 33);
+}
+
+/* One segment of connection i (from its client or its server). */
+static void churn_seg(struct ta_flow_table *t, int64_t ts, uint32_t i,
+                      const struct churn_conn *k, bool from_client,
+                      uint32_t seq, uint32_t ack, uint8_t flags,
+                      uint32_t len) {
+  char client[32];
+  snprintf(client, sizeof client, "10.%u.%u.%u", 1u + k->gen, i / 250,
+           i % 250 + 1);
+  const char *server = "10.200.0.1";
+  uint16_t cport = (uint16_t)(20000 + i), sport = (uint16_t)(80 + i % 3);
+  if (from_client)
+    feed(t, ts, client, cport, server, sport, seq, ack, flags, len);
+  else
+    feed(t, ts, server, sport, client, cport, seq, ack, flags, len);
+}
+
+/* A few exchanges on connection i from ts: data one way or the other,
+ * acknowledged, sometimes sent twice; now and then the close. */
+static void churn_burst(struct ta_flow_table *t, int64_t ts, uint32_t i,
+                        struct churn_conn *k, uint64_t *rng) {
+  uint32_t n = 1 + churn_rand(rng) % 4;
+  for (uint32_t j = 0; j < n; j++, ts += 4000) {
+    uint32_t len = 1 + churn_rand(rng) % 1400;
+    bool up = churn_rand(rng) % 3 != 0, again = churn_rand(rng) % 5 == 0;
+    uint32_t *seq = up ? &k->cseq : &k->sseq, *ack = up ? &k->sseq : &k->cseq;
+    churn_seg(t, ts, i, k, up, *seq, *ack, TA_TCP_ACK | TA_TCP_PSH, len);
+    if (again)
+      churn_seg(t, ts + 1000, i, k, up, *seq, *ack, TA_TCP_ACK | TA_TCP_PSH,
+                len);
+    *seq += len;
+    churn_seg(t, ts + 2000, i, k, !up, *ack, *seq, TA_TCP_ACK, 0);
+  }
+  if (churn_rand(rng) % 8 == 0) {
+    churn_seg(t, ts, i, k, true, k->cseq, k->sseq, TA_TCP_FIN | TA_TCP_ACK, 0);
+    churn_seg(t, ts + 1000, i, k, false, k->sseq, k->cseq + 1,
+              TA_TCP_FIN | TA_TCP_ACK, 0);
+    churn_seg(t, ts + 2000, i, k, true, k->cseq + 1, k->sseq + 1, TA_TCP_ACK,
+              0);
+    k->closed = true;
+  }
+}
+
+/* Connection i opened (by its client's next address once it closed) at
+ * ts, with a burst most of the time. */
+static void churn_open(struct ta_flow_table *t, int64_t ts, uint32_t i,
+                       struct churn_conn *k, uint64_t *rng) {
+  if (k->closed)
+    k->gen++;
+  k->closed = false;
+  k->cseq = churn_rand(rng);
+  k->sseq = churn_rand(rng);
+  churn_seg(t, ts, i, k, true, k->cseq, 0, TA_TCP_SYN, 0);
+  churn_seg(t, ts + 1000, i, k, false, k->sseq, k->cseq + 1,
+            TA_TCP_SYN | TA_TCP_ACK, 0);
+  k->cseq++;
+  k->sseq++;
+  churn_seg(t, ts + 2000, i, k, true, k->cseq, k->sseq, TA_TCP_ACK, 0);
+  if (churn_rand(rng) % 5)
+    churn_burst(t, ts + 3000, i, k, rng);
+}
+
+/* The whole capture: handshakes, then a round every 6 s (past the time an
+ * open record is packed after) on a third of the connections: a burst, or
+ * a new connection where the last one closed. New records start small
+ * and grow as the old ones go, so the sizes drift all along. The same
+ * packets whatever table takes them. */
+static void churn_play(struct ta_flow_table *t) {
+  struct churn_conn *k = calloc(CHURN_CONNS, sizeof *k);
+  assert_non_null(k);
+  uint64_t rng = 7;
+  for (uint32_t i = 0; i < CHURN_CONNS; i++)
+    churn_open(t, SEC + (int64_t)i * 100000, i, &k[i], &rng);
+  for (int r = 1; r <= CHURN_ROUNDS; r++) {
+    for (uint32_t i = 0; i < CHURN_CONNS; i++) {
+      int64_t ts = SEC + r * 6 * SEC + (int64_t)i * 100000;
+      if (churn_rand(&rng) % 3)
+        continue;
+      if (k[i].closed)
+        churn_open(t, ts, i, &k[i], &rng);
+      else
+        churn_burst(t, ts, i, &k[i], &rng);
+    }
+  }
+  free(k);
+}
+
+static struct ta_flow_table *churn_table(struct churn *ch, uint32_t min_held,
+                                         int64_t idle) {
+  struct ta_flow_config cfg = {.max_conns = 4096, .idle_timeout_ns = idle,
+                               .linger_ns = 10 * SEC,
+                               .attempt_timeout_ns = 40 * SEC, .seed = 5,
+                               .pack_min_held = min_held};
+  struct ta_flow_table *t = ta_flow_table_new(&cfg, churn_collect, ch);
+  assert_non_null(t);
+  return t;
+}
+
+/* Packed records moved out of chunks by the thousand are each found by
+ * their next packet, rebuilt as they were, and handed on once, in the
+ * order and as whole as by a table that packs nothing. With the longer
+ * idle timeout, records idle for a tenth of it are packed again against
+ * references (lib/flow.c, pack_ref) and moved as well. */
+static void churn_check(int64_t idle) {
+  struct churn ch = {.reference = true};
+  struct ta_flow_table *t = churn_table(&ch, UINT32_MAX, idle); /* no packing */
+  churn_play(t);
+  ta_flow_table_flush(t);
+  assert_int_equal(ta_flow_table_packed_moved(t), 0);
+  ta_flow_table_free(t);
+  assert_true(ch.n_want > CHURN_CONNS);
+
+  ch.reference = false;
+  t = churn_table(&ch, 1, idle);
+  churn_play(t);
+  struct ta_flow_forms f;
+  ta_flow_table_forms(t, &f);
+  uint64_t moved = ta_flow_table_packed_moved(t);
+  print_message("packed records moved: %llu; held %u full, %u packed\n",
+                (unsigned long long)moved, f.full, f.packed);
+  assert_true(moved >= 500);
+  assert_true(f.packed >= CHURN_CONNS / 4);
+  ta_flow_table_flush(t);
+  assert_int_equal(ch.n_got, ch.n_want);
+  assert_int_equal(ch.differ, 0);
+  ta_flow_table_free(t);
+  free(ch.want);
+}
+
+static void test_flow_packed_records_moved(void **state) {
+  (void)state;
+  churn_check(60 * SEC); /* some time out idle */
+  churn_check(300 * SEC);
+}
+
 /* Record sizes the memory figures in ta_limits.h and the README rest on. */
 static void test_flow_record_sizes(void **state) {
   (void)state;
@@ -987,6 +1171,7 @@ int main(void) {
       cmocka_unit_test(test_flow_near_tuples_spread),
       cmocka_unit_test(test_flow_handed_on_in_id_order),
       cmocka_unit_test(test_flow_every_form_handed_on_whole),
+      cmocka_unit_test(test_flow_packed_records_moved),
       cmocka_unit_test(test_flow_record_sizes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
