@@ -164,37 +164,32 @@ static bool word_needs_escape(uint64_t x) {
 
 static const char hex_digits[] = "0123456789abcdef";
 
+/* Copies n < 8 bytes in at most three moves. */
+static void copy_tail(unsigned char *d, const unsigned char *s, size_t n) {
+  size_t k = 0;
+  if (n & 4) {
+    memcpy(d, s, 4);
+    k = 4;
+  }
+  if (n & 2) {
+    memcpy(d + k, s + k, 2);
+    k += 2;
+  }
+  if (n & 1)
+    d[k] = s[k];
+}
+
 /* The last n < 8 bytes of a string, copied to d when none needs escaping
  * (most names and short texts end so): one test of a word padded with
  * spaces instead of one per byte. Reads and writes only those n bytes. */
 static bool plain_tail(char *d, const unsigned char *s, size_t n) {
   unsigned char b[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-  size_t k = 0;
   uint64_t x;
-  if (n & 4) {
-    memcpy(b, s, 4);
-    k = 4;
-  }
-  if (n & 2) {
-    memcpy(b + k, s + k, 2);
-    k += 2;
-  }
-  if (n & 1)
-    b[k] = s[k];
+  copy_tail(b, s, n);
   memcpy(&x, b, 8);
   if (word_needs_escape(x))
     return false;
-  k = 0;
-  if (n & 4) {
-    memcpy(d, b, 4);
-    k = 4;
-  }
-  if (n & 2) {
-    memcpy(d + k, b + k, 2);
-    k += 2;
-  }
-  if (n & 1)
-    d[k] = (char)b[k];
+  copy_tail((unsigned char *)d, b, n);
   return true;
 }
 

@@ -504,6 +504,15 @@ static void test_fingerprint_json_memo_writes_as_without(void **state) {
   free(memo);
 }
 
+/* Option layouts of SYNs for the evidence tests: two common ones and
+ * none at all. */
+static const struct {
+  const uint8_t *opts;
+  uint8_t len;
+} ev_layouts[] = {{OPT_LINUX, sizeof OPT_LINUX},
+               {OPT_MSS_NOP_NOP_SOK, sizeof OPT_MSS_NOP_NOP_SOK},
+               {NULL, 0}};
+
 /* The host table's evidence: a new shape's features and entry are its
  * first packet's however many SYNs came before (more keys than the
  * shapes' memo holds, twice over, matched and not), and a packet finds
@@ -511,18 +520,12 @@ static void test_fingerprint_json_memo_writes_as_without(void **state) {
  * differs, yet whatever lies past its layout's length. */
 static void test_fingerprint_evidence_shapes(void **state) {
   (void)state;
-  static const struct {
-    const uint8_t *opts;
-    uint8_t len;
-  } layouts[] = {{OPT_LINUX, sizeof OPT_LINUX},
-                 {OPT_MSS_NOP_NOP_SOK, sizeof OPT_MSS_NOP_NOP_SOK},
-                 {NULL, 0}};
   struct ta_fp_shapes *shapes = ta_fp_shapes_new(7);
   assert_non_null(shapes);
   struct ta_fp_host h = {.shapes = shapes};
   unsigned started = 0;
   for (int pass = 0; pass < 2; pass++)
-    for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++)
+    for (size_t l = 0; l < sizeof ev_layouts / sizeof ev_layouts[0]; l++)
       for (unsigned ttl = 20; ttl < 250; ttl += 2)
         for (int bits = 0; bits < 4; bits++) {
           struct tt_seg s = {.src = bits & 2 ? "2001:db8::1" : "10.0.0.1",
@@ -531,8 +534,8 @@ static void test_fingerprint_evidence_shapes(void **state) {
                              .flags = bits & 1 ? TA_TCP_SYN | TA_TCP_ACK
                                                : TA_TCP_SYN,
                              .ack = bits & 1 ? 77 : 0, .win = 29200,
-                             .ttl = (uint8_t)ttl, .opts = layouts[l].opts,
-                             .optlen = layouts[l].len, .df = true,
+                             .ttl = (uint8_t)ttl, .opts = ev_layouts[l].opts,
+                             .optlen = ev_layouts[l].len, .df = true,
                              .ip_id = (uint16_t)(ttl & 4)};
           struct ta_syn_features syn;
           uint8_t family;
@@ -828,24 +831,18 @@ static void test_fingerprint_several_stacks(void **state) {
  * shapes of specific entries, generic ones and none, SYNs and SYN/ACKs. */
 static void test_fingerprint_one_shape_verdict(void **state) {
   (void)state;
-  static const struct {
-    const uint8_t *opts;
-    uint8_t len;
-  } layouts[] = {{OPT_LINUX, sizeof OPT_LINUX},
-                 {OPT_MSS_NOP_NOP_SOK, sizeof OPT_MSS_NOP_NOP_SOK},
-                 {NULL, 0}};
   static const uint16_t windows[] = {64240, 65535, 16384, 8192, 1024, 12345};
   static const uint8_t ttls[] = {32, 60, 64, 120, 128, 250, 255};
   unsigned kinds[3] = {0, 0, 0}; /* specific, generic, none */
-  for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++)
+  for (size_t l = 0; l < sizeof ev_layouts / sizeof ev_layouts[0]; l++)
     for (size_t w = 0; w < sizeof windows / sizeof windows[0]; w++)
       for (size_t t = 0; t < sizeof ttls; t++)
         for (int synack = 0; synack < 2; synack++) {
           struct tt_seg s = article_syn;
           s.win = windows[w];
           s.ttl = ttls[t];
-          s.opts = layouts[l].opts;
-          s.optlen = layouts[l].len;
+          s.opts = ev_layouts[l].opts;
+          s.optlen = ev_layouts[l].len;
           s.flags = synack ? TA_TCP_SYN | TA_TCP_ACK : TA_TCP_SYN;
           s.ack = synack ? 77 : 0;
           struct ta_conn c;
