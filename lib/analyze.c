@@ -593,10 +593,16 @@ static int finish(struct run *run) {
       warn(res, "out of memory while merging the threads' records: some "
            "connections are missing from the report");
     ta_shards_stats(run->shards, &res->flows);
+    ta_shards_free(run->shards);
+    run->shards = NULL;
   } else {
     ta_flow_table_flush(run->flows);
     ta_flow_table_stats(run->flows, &res->flows);
   }
+  /* Every record is out: the table's memory goes back before the host
+   * records are sorted and written, so the end adds nothing to the peak. */
+  ta_flow_table_free(run->flows);
+  run->flows = NULL;
   ta_hosts_each(run->hosts, emit_host, run);
   collect_warnings(run);
   int digits = 6;
