@@ -454,6 +454,59 @@ static void test_hosts_services_compact(void **state) {
   ta_hosts_free(t);
 }
 
+/* The hosts' addresses, as ta_hosts_each gives them. */
+struct addrs {
+  size_t n;
+  struct ta_host h[128];
+};
+
+static void keep_addr(void *ctx, const struct ta_host *h) {
+  struct addrs *s = ctx;
+  assert_true(s->n < 128);
+  s->h[s->n].family = h->family;
+  memcpy(s->h[s->n].ip, h->ip, 16);
+  s->n++;
+}
+
+/* Hosts come out in address order (family, then the address's bytes),
+ * whichever byte two addresses differ in and in whatever order they came:
+ * 60 IPv6 hosts whose addresses differ in one random byte each, at either
+ * end of the address, and 40 IPv4 ones. */
+static void test_hosts_order_every_byte(void **state) {
+  (void)state;
+  struct ta_hosts *t = ta_hosts_new(256, 1);
+  struct ta_conn *c = malloc(sizeof *c);
+  assert_non_null(t);
+  assert_non_null(c);
+  uint64_t r = 0x9e3779b97f4a7c15u;
+  for (uint64_t id = 0; id < 50; id++) {
+    r = r * 6364136223846793005u + 1442695040888963407u;
+    conn_set(c, id, (uint32_t)(r >> 32), (uint32_t)(r >> 8), 80,
+             TA_SC_COMPLETED);
+    if (id % 5) { /* four in five: IPv6, one byte apart from a base */
+      c->family = 6;
+      for (int d = 0; d < 2; d++) {
+        memset(c->side[d].ip, 0x20, 16);
+        c->side[d].ip[(r >> (40 + 4 * d)) % 16] = (uint8_t)(r >> (8 * d));
+      }
+    }
+    ta_hosts_add(t, c);
+  }
+  struct addrs *s = calloc(1, sizeof *s);
+  assert_non_null(s);
+  ta_hosts_each(t, keep_addr, s);
+  assert_int_equal(s->n, ta_hosts_count(t));
+  assert_true(s->n > 80);
+  for (size_t i = 1; i < s->n; i++) {
+    const struct ta_host *a = &s->h[i - 1], *b = &s->h[i];
+    assert_true(a->family < b->family ||
+                (a->family == b->family && memcmp(a->ip, b->ip, 16) < 0));
+  }
+  free(s);
+  free(c);
+  ta_hosts_free(t);
+}
+
 /* Address order (IPv4 before IPv6), the scan flag, and a full table. */
 static void test_hosts_order_scan_and_full(void **state) {
   (void)state;
@@ -685,6 +738,7 @@ int main(void) {
       cmocka_unit_test(test_hosts_evidence_every_step),
       cmocka_unit_test(test_hosts_services_compact),
       cmocka_unit_test(test_hosts_order_scan_and_full),
+      cmocka_unit_test(test_hosts_order_every_byte),
       cmocka_unit_test(test_hosts_waiting_counts_read_the_same),
       cmocka_unit_test(test_hosts_reads_count_what_waits),
   };
