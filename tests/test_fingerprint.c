@@ -51,6 +51,19 @@ static void syn_of(const struct tt_seg *s, struct ta_syn_features *out,
   *family = p.family;
 }
 
+/* s's SYN matches through memo as it does without one; returns the match. */
+static int16_t assert_memo_agrees(const struct tt_seg *s,
+                                  struct ta_fp_memo *memo) {
+  struct ta_syn_features plain, memoized;
+  uint8_t family;
+  syn_of(s, &plain, &family, NULL);
+  memoized = plain;
+  ta_fp_syn_match(&plain, family);
+  ta_fp_syn_match_memo(&memoized, family, memo);
+  assert_int_equal(memoized.fp_match, plain.fp_match);
+  return plain.fp_match;
+}
+
 /* Connection id whose originator sent SYN s, and a host holding that SYN
  * as its evidence (in new shapes, the caller's to free). */
 static struct ta_fp_shapes *host_of_syn(const struct tt_seg *s, uint64_t id,
@@ -360,15 +373,9 @@ static void test_fingerprint_memo_matches_as_without(void **state) {
                                .ip_id = 4321};
             s.flags = bits & 2 ? TA_TCP_SYN | TA_TCP_ACK : TA_TCP_SYN;
             s.ack = bits & 2 ? 77 : 0;
-            struct ta_syn_features plain, memoized;
-            uint8_t family;
-            syn_of(&s, &plain, &family, NULL);
-            memoized = plain;
-            ta_fp_syn_match(&plain, family);
-            ta_fp_syn_match_memo(&memoized, family, memo);
-            assert_int_equal(memoized.fp_match, plain.fp_match);
+            int16_t match = assert_memo_agrees(&s, memo);
             shapes++;
-            matched += plain.fp_match >= 2;
+            matched += match >= 2;
           }
   assert_true(shapes > 8 * TA_FP_MEMO_SLOTS);
   assert_true(matched > 0 && matched < shapes);
@@ -429,13 +436,7 @@ static void test_fingerprint_memo_anywhere(void **state) {
         struct tt_seg s = article_syn;
         s.ttl = (uint8_t)ttl;
         s.win = (uint16_t)(1024 * (ttl % 7 + 1));
-        struct ta_syn_features plain, memoized;
-        uint8_t family;
-        syn_of(&s, &plain, &family, NULL);
-        memoized = plain;
-        ta_fp_syn_match(&plain, family);
-        ta_fp_syn_match_memo(&memoized, family, memo);
-        assert_int_equal(memoized.fp_match, plain.fp_match);
+        assert_memo_agrees(&s, memo);
       }
     const uint8_t *bytes = (const uint8_t *)buf;
     for (size_t i = 0; i < off * 8; i++)
