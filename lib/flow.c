@@ -512,7 +512,9 @@ static void held_pack(struct held *f, const struct ta_packet *p) {
 }
 
 /* Fills the fields of p that f holds; the tuple and the SYNs' sequence
- * number are the caller's. */
+ * number are the caller's. p's options must be zero but for the two runs
+ * a SYN keeps (as every packet held_unpack filled leaves them): a SYN
+ * then writes just those, an RST clears them. */
 static void held_unpack(struct ta_packet *p, const struct held *f) {
   p->ts_ns = f->ts_ns;
   p->ip_len = f->ip_len;
@@ -526,8 +528,8 @@ static void held_unpack(struct ta_packet *p, const struct held *f) {
   p->ttl = f->ttl;
   p->tos = f->tos;
   p->df = f->bits & HELD_DF;
-  memset(&p->opt, 0, sizeof p->opt);
   if (f->bits & HELD_RST) {
+    memset(&p->opt, 0, sizeof p->opt);
     memcpy(&p->seq, f->u.rst, 4);
     memcpy(&p->ack, f->u.rst + 4, 4);
   } else {
@@ -538,30 +540,43 @@ static void held_unpack(struct ta_packet *p, const struct held *f) {
   }
 }
 
-/* The packet f holds, sent by the originator or, an RST, by the responder. */
-static void held_packet(struct ta_packet *p, const struct attempt *a,
-                        const struct held *f) {
-  bool rst = f->bits & HELD_RST;
-  attempt_ip(a, rst, p->src);
-  attempt_ip(a, !rst, p->dst);
-  p->sport = rst ? a->dport : a->sport;
-  p->dport = rst ? a->sport : a->dport;
-  p->seq = a->seq;
-  held_unpack(p, f);
+/* Turns p around: the other side's packet. */
+static void packet_reverse(struct ta_packet *p) {
+  uint8_t ip[16];
+  memcpy(ip, p->src, 16);
+  memcpy(p->src, p->dst, 16);
+  memcpy(p->dst, ip, 16);
+  uint16_t port = p->sport;
+  p->sport = p->dport;
+  p->dport = port;
 }
 
-/* Rebuilds the full record from the packets, as they came. */
+/* Rebuilds the full record from the packets, as they came: the
+ * originator's SYNs, the responder's RSTs, the tuple filled in once and
+ * turned around as the sender changes. */
 static void replay(const struct attempt *a, struct ta_conn *c) {
   struct ta_packet p;
   memset(&p, 0, sizeof p);
   p.disposition = TA_DISP_TCP;
   p.family = a->family;
   p.ip_proto = 6;
-  held_packet(&p, a, &a->first);
+  attempt_ip(a, 0, p.src);
+  attempt_ip(a, 1, p.dst);
+  p.sport = a->sport;
+  p.dport = a->dport;
+  p.seq = a->seq;
+  held_unpack(&p, &a->first);
   ta_conn_init(c, a->n.id, &p);
   ta_conn_update(c, &p);
+  bool resp = false; /* p is the responder's */
   for (const struct held_more *m = a->more; m; m = m->next) {
-    held_packet(&p, a, &m->f);
+    bool rst = m->f.bits & HELD_RST;
+    if (rst != resp) {
+      packet_reverse(&p);
+      resp = rst;
+    }
+    p.seq = a->seq; /* an RST's own is unpacked next */
+    held_unpack(&p, &m->f);
     ta_conn_update(c, &p);
   }
 }
@@ -656,13 +671,10 @@ static void lru_remove(struct ta_flow_table *t, struct node *e) {
   e->prev = e->next = NULL;
 }
 
-static void lru_append(struct ta_flow_table *t, struct node *e, uint8_t list) {
-  struct lru *l = &t->lists[list];
-  e->list = list;
-  if (!l->head)
-    l->deadline = e->last_ts + l->timeout + l->strict;
-  if (l->deadline < t->next_due)
-    t->next_due = l->deadline;
+/* e, appended to l, is the first record the packing cursors have not
+ * passed when they have passed all the others. */
+static void lru_cursors_catch(struct ta_flow_table *t, struct lru *l,
+                              struct node *e) {
   if (l->pack_after && !l->cursor) {
     l->cursor = e;
     l->pack_due = e->last_ts + l->pack_after;
@@ -677,6 +689,16 @@ static void lru_append(struct ta_flow_table *t, struct node *e, uint8_t list) {
         t->next_due = l->ref_due;
     }
   }
+}
+
+static void lru_append(struct ta_flow_table *t, struct node *e, uint8_t list) {
+  struct lru *l = &t->lists[list];
+  e->list = list;
+  if (!l->head)
+    l->deadline = e->last_ts + l->timeout + l->strict;
+  if (l->deadline < t->next_due)
+    t->next_due = l->deadline;
+  lru_cursors_catch(t, l, e);
   e->next = NULL;
   e->prev = l->tail;
   if (l->tail)
@@ -686,13 +708,39 @@ static void lru_append(struct ta_flow_table *t, struct node *e, uint8_t list) {
   l->tail = e;
 }
 
+/* Moves e, in its list but not its tail, to the tail: lru_remove and
+ * lru_append, less what a list that stays non-empty needs not (its
+ * deadline stays, and next_due is already no later). Most packets do this:
+ * flows interleave. */
+static void lru_move_to_tail(struct ta_flow_table *t, struct node *e) {
+  struct lru *l = &t->lists[e->list];
+  struct node *n = e->next; /* not NULL: e is not the tail */
+  if (l->cursor == e)
+    l->cursor = n;
+  if (l->ref_cursor == e)
+    l->ref_cursor = n;
+  if (e->prev)
+    e->prev->next = n;
+  else
+    l->head = n;
+  n->prev = e->prev;
+  lru_cursors_catch(t, l, e);
+  e->next = NULL;
+  e->prev = l->tail;
+  l->tail->next = e;
+  l->tail = e;
+}
+
 /* Moves e to the tail of list, where its latest packet puts it. */
 static void lru_touch(struct ta_flow_table *t, struct node *e, uint8_t list) {
-  if (e->list != list || t->lists[list].tail != e) {
-    if (e->list != LIST_NONE)
-      lru_remove(t, e);
-    lru_append(t, e, list);
+  if (e->list == list) {
+    if (t->lists[list].tail != e)
+      lru_move_to_tail(t, e);
+    return;
   }
+  if (e->list != LIST_NONE)
+    lru_remove(t, e);
+  lru_append(t, e, list);
 }
 
 static struct node **bucket_slot(struct ta_flow_table *t, struct node *e) {
@@ -1161,12 +1209,20 @@ static size_t pack_class(size_t len) {
   return (need + PACK_STEP - 1) / PACK_STEP - 1;
 }
 
-/* Bytes c would take packed against ref (c is left as it was). */
-static size_t ref_len(const uint64_t *ref, struct ta_conn *c, uint8_t *lens,
-                      uint8_t *data) {
-  ref_xor(ref, c);
-  size_t len = pack_words(c, lens, data);
-  ref_xor(ref, c);
+/* Bytes c's words in [from, to) take packed. */
+static size_t words_len(const struct ta_conn *c, size_t from, size_t to) {
+  size_t len = 0;
+  for (size_t i = from; i < to; i++)
+    len += word_len(conn_word(c, 8 * i));
+  return len;
+}
+
+/* Bytes c's words from REF_FROM would take packed against ref: counted
+ * only, since most references tried are not kept. */
+static size_t ref_tail_len(const uint64_t *ref, const struct ta_conn *c) {
+  size_t len = 0;
+  for (size_t i = REF_FROM; i < CONN_WORDS; i++)
+    len += word_len(conn_word(c, 8 * i) ^ ref[i - REF_FROM]);
   return len;
 }
 
@@ -1179,10 +1235,11 @@ static void pack_ref(struct ta_flow_table *t, struct packed *pk) {
   uint8_t lens[CONN_GROUPS * 8];
   uint8_t data[sizeof(struct ta_conn) + 8];
   unpack_words(pk, CONN_GROUPS, c);
+  size_t head = words_len(c, 0, REF_FROM); /* the same against any */
   size_t best = CONN_WORDS * 8 + 1;
   unsigned r = 0;
   for (unsigned i = 0; i < t->n_refs; i++) {
-    size_t len = ref_len(t->refs[i], c, lens, data);
+    size_t len = head + ref_tail_len(t->refs[i], c);
     if (len < best) {
       best = len;
       r = i;
@@ -1199,7 +1256,8 @@ static void pack_ref(struct ta_flow_table *t, struct packed *pk) {
   } else if (r >= t->n_refs) {
     return;
   }
-  size_t len = ref_len(t->refs[r], c, lens, data);
+  ref_xor(t->refs[r], c); /* c is the scratch record: no need to undo */
+  size_t len = pack_words(c, lens, data);
   size_t cls = pack_class(len);
   if (cls >= pk->cls)
     return;
@@ -1390,14 +1448,13 @@ static void due_flush(struct ta_flow_table *t) {
   t->due_len = 0;
 }
 
-/* Hands on the due records of one list; the first one not due bounds
+/* Hands on the due records of one list (whose deadline has come); the
+ * first one not due bounds
  * every record behind it (in time order; a capture whose time goes back
  * may see some handed on a little late). */
 static void expire_list(struct ta_flow_table *t, uint8_t list, int64_t now,
                         enum ta_end_reason why) {
   struct lru *l = &t->lists[list];
-  if (now < l->deadline)
-    return;
   struct node *e;
   while ((e = l->head) && now >= e->last_ts + l->timeout + l->strict)
     due_push(t, e, why);
@@ -1409,10 +1466,16 @@ static void expire_list(struct ta_flow_table *t, uint8_t list, int64_t now,
 void ta_flow_table_expire(struct ta_flow_table *t, int64_t now) {
   if (now < t->next_due) /* the usual case: one compare per packet */
     return;
-  expire_list(t, LIST_CLOSED, now, TA_END_CLOSED);
-  expire_list(t, LIST_ATTEMPT, now, TA_END_IDLE);
-  expire_list(t, LIST_OPEN, now, TA_END_IDLE);
-  due_flush(t); /* before packing, which may move records (pack_item) */
+  /* most calls come for packing, or for one list: the deadlines are
+   * checked here, not in a call each */
+  if (now >= t->lists[LIST_CLOSED].deadline)
+    expire_list(t, LIST_CLOSED, now, TA_END_CLOSED);
+  if (now >= t->lists[LIST_ATTEMPT].deadline)
+    expire_list(t, LIST_ATTEMPT, now, TA_END_IDLE);
+  if (now >= t->lists[LIST_OPEN].deadline)
+    expire_list(t, LIST_OPEN, now, TA_END_IDLE);
+  if (t->due_len)
+    due_flush(t); /* before packing, which may move records (pack_item) */
   t->next_due = INT64_MAX;
   for (int i = 0; i < LIST_COUNT; i++) {
     struct lru *l = &t->lists[i];
