@@ -59,8 +59,15 @@ struct pool {
   char **chunks;
 };
 
+/* Record i of p, whose records are size bytes: the pools read for every
+ * connection pass their size as a constant, which saves a load and a
+ * multiply each time. */
+static void *pool_at_size(const struct pool *p, uint32_t i, size_t size) {
+  return p->chunks[i / POOL_CHUNK] + (size_t)(i % POOL_CHUNK) * size;
+}
+
 static void *pool_at(const struct pool *p, uint32_t i) {
-  return p->chunks[i / POOL_CHUNK] + (size_t)(i % POOL_CHUNK) * p->size;
+  return pool_at_size(p, i, p->size);
 }
 
 /* A zeroed record's number + 1; 0 when memory runs out. */
@@ -199,21 +206,26 @@ struct pending {
   uint16_t peer_bit[2], target_bit[2];
   uint8_t family, scenario;
   /* hints of the steps ahead (ta_hosts_add): the responder's service,
-   * see service_for; each side's host number + 1 as its slot suggested,
-   * then as checked (0: none, or not known to be the one) */
+   * see service_for; each side's host as its slot suggested, then as
+   * checked (NULL: none, or not known to be the one); the responder part
+   * of the responding host and the service's latency as those steps found
+   * them (NULL: none then). Records never move, so a pointer found once
+   * saves working it out again at each step. */
   uint8_t svc_found, svc_looked;
-  uint32_t guess[2], host[2];
+  struct host *guess[2], *host[2];
+  const struct responder *resp;
+  const struct ta_svc_latency *lat;
   struct ta_syn_features syn[2]; /* syn.seen false: not copied */
   struct ta_lat_small response;  /* count 0: not copied */
 };
 
 /* Counting a connection reads the slot, then the host, then its responder
- * part, services and evidence, each a likely cache miss in a big table, and
- * each found only from the one before. So connections wait in a ring and
+ * part, services, their latency blocks and evidence, each a likely cache
+ * miss in a big table, and each found only from the one before. So connections wait in a ring and
  * move one step a call, each step reading what is now in cache and
  * prefetching the next, until PEND_DEPTH calls later they are counted,
  * in arrival order; every read of the table first counts those waiting. */
-#define PEND_DEPTH 6 /* steps 0 to 5, see ta_hosts_add */
+#define PEND_DEPTH 7 /* steps 0 to 6, see ta_hosts_add */
 #define PEND_RING 8  /* a power of two above PEND_DEPTH */
 
 /* Open addressing on slots (see SLOT_NUM_BITS), grown to stay at most half
@@ -260,7 +272,12 @@ static uint64_t addr_hash(uint64_t seed, uint8_t family, const uint8_t *ip) {
 }
 
 static struct host *host_at(const struct ta_hosts *t, uint32_t n) {
-  return pool_at(&t->hosts, n);
+  return pool_at_size(&t->hosts, n, sizeof(struct host));
+}
+
+/* The responder part numbered ref (+ 1, as hosts keep it). */
+static struct responder *resp_at(const struct ta_hosts *t, uint32_t ref) {
+  return pool_at_size(&t->responders, ref - 1, sizeof(struct responder));
 }
 
 static uint32_t slot_of(uint64_t hash, uint32_t num) {
@@ -417,6 +434,14 @@ static unsigned sketch_inline_bit(sketch s, unsigned i) {
 
 static uint32_t sketch_ref(sketch s) { return (uint32_t)(s >> 32); }
 
+static uint64_t *bitmap_at(const struct ta_hosts *t, sketch s) {
+  return pool_at_size(&t->bitmaps, sketch_ref(s) - 1, TA_HOST_SKETCH_BITS / 8);
+}
+
+static uint64_t *mid_at(const struct ta_hosts *t, sketch s) {
+  return pool_at_size(&t->mids, sketch_ref(s) - 1, 2 * sizeof(uint64_t));
+}
+
 /* Value i of a mid-tier list. */
 static unsigned mid_bit(const uint64_t *list, unsigned i) {
   return (unsigned)(list[i / 7] >> (9 * (i % 7))) & 0x1ff;
@@ -470,7 +495,7 @@ static void sketch_move(struct ta_hosts *t, sketch *s, unsigned b,
 static void sketch_add(struct ta_hosts *t, sketch *s, unsigned b) {
   unsigned set = sketch_set(*s);
   if (set > SKETCH_MID) {
-    uint64_t *bits = pool_at(&t->bitmaps, sketch_ref(*s) - 1);
+    uint64_t *bits = bitmap_at(t, *s);
     if (!(bits[b / 64] & 1ull << (b % 64))) {
       bits[b / 64] |= 1ull << (b % 64);
       (*s)++;
@@ -478,7 +503,7 @@ static void sketch_add(struct ta_hosts *t, sketch *s, unsigned b) {
     return;
   }
   if (set > SKETCH_INLINE) {
-    uint64_t *list = pool_at(&t->mids, sketch_ref(*s) - 1);
+    uint64_t *list = mid_at(t, *s);
     if (lanes_have(list[0], 7, b) || lanes_have(list[1], set - 7, b))
       return;
     if (set < SKETCH_MID) {
@@ -615,7 +640,8 @@ static void svc_read(const struct ta_hosts *t, const struct service *s,
 static struct ta_svc_latency *svc_latency(const struct ta_hosts *t,
                                           const struct service *s) {
   uint32_t ref = svc_lat(s) & ~SVC_WIDE;
-  return ref ? pool_at(&t->latency, ref - 1) : NULL;
+  return ref ? pool_at_size(&t->latency, ref - 1, sizeof(struct ta_svc_latency))
+             : NULL;
 }
 
 /* Index of port among r's services from the from-th on, n_services when
@@ -711,7 +737,7 @@ static bool count_resp(struct ta_hosts *t, struct host *h,
                        const struct pending *p) {
   if (!h->resp && !(h->resp = pool_get(&t->responders)))
     return false;
-  struct responder *r = pool_at(&t->responders, h->resp - 1);
+  struct responder *r = resp_at(t, h->resp);
   counts_add(t, &r->role, p->scenario);
   count_peer(t, &r->peers, &r->targets, p, TA_DIR_ORIG);
   count_times(h, p);
@@ -861,7 +887,7 @@ static void count_evidence(struct ta_hosts *t, struct host *h,
 
 static void count_pending(struct ta_hosts *t, const struct pending *p) {
   for (int dir = 0; dir < 2; dir++) {
-    struct host *h = p->host[dir] ? host_at(t, p->host[dir] - 1)
+    struct host *h = p->host[dir] ? p->host[dir]
                                   : lookup(t, p->hash[dir], p->family, p->ip[dir]);
     if (!h || (dir == TA_DIR_RESP && !count_resp(t, h, p))) {
       t->overflow++;
@@ -896,9 +922,9 @@ static void prefetch_lines(const void *a, size_t len) {
 static void prefetch_sketch(const struct ta_hosts *t, sketch s) {
   unsigned set = sketch_set(s);
   if (set > SKETCH_MID)
-    __builtin_prefetch(pool_at(&t->bitmaps, sketch_ref(s) - 1));
+    __builtin_prefetch(bitmap_at(t, s));
   else if (set > SKETCH_INLINE)
-    __builtin_prefetch(pool_at(&t->mids, sketch_ref(s) - 1));
+    __builtin_prefetch(mid_at(t, s));
 }
 
 /* The host number + 1 the first slot of the hash's tag gives, 0 when none
@@ -918,42 +944,33 @@ static uint32_t guess_host(const struct ta_hosts *t, uint64_t hash) {
 
 /* The host guessed for side dir, if it is the one. A host keeps its
  * number, so later steps and the count need not check again. */
-static struct host *guess_check(const struct ta_hosts *t, struct pending *p,
-                                int dir) {
-  if (!p->guess[dir])
+static struct host *guess_check(struct pending *p, int dir) {
+  struct host *h = p->guess[dir];
+  if (!h || h->family != p->family || memcmp(h->ip, p->ip[dir], 16) != 0)
     return NULL;
-  struct host *h = host_at(t, p->guess[dir] - 1);
-  if (h->family != p->family || memcmp(h->ip, p->ip[dir], 16) != 0)
-    return NULL;
-  p->host[dir] = p->guess[dir];
-  return h;
-}
-
-static const struct responder *guessed_resp(const struct ta_hosts *t,
-                                            const struct pending *p) {
-  if (!p->host[TA_DIR_RESP])
-    return NULL;
-  const struct host *h = host_at(t, p->host[TA_DIR_RESP] - 1);
-  return h->resp ? pool_at(&t->responders, h->resp - 1) : NULL;
+  return p->host[dir] = h;
 }
 
 /* Step 1, slots read: the hosts. */
 static void step1_hosts(const struct ta_hosts *t, struct pending *p) {
-  for (int dir = 0; dir < 2; dir++)
-    if ((p->guess[dir] = guess_host(t, p->hash[dir])))
-      prefetch2(host_at(t, p->guess[dir] - 1), sizeof(struct host));
+  for (int dir = 0; dir < 2; dir++) {
+    uint32_t n = guess_host(t, p->hash[dir]);
+    p->guess[dir] = n ? host_at(t, n - 1) : NULL;
+    if (n)
+      prefetch2(p->guess[dir], sizeof(struct host));
+  }
 }
 
 /* Step 2, hosts read: their responder part, evidence, bitmaps. */
 static void step2_parts(const struct ta_hosts *t, struct pending *p) {
   for (int dir = 0; dir < 2; dir++) {
-    const struct host *h = guess_check(t, p, dir);
+    const struct host *h = guess_check(p, dir);
     if (!h)
       continue;
     if (h->n_ev && p->syn[dir].seen)
       prefetch2(ev_run(t, h), ev_bytes(h));
     if (dir == TA_DIR_RESP && h->resp)
-      __builtin_prefetch(pool_at(&t->responders, h->resp - 1));
+      __builtin_prefetch(p->resp = resp_at(t, h->resp));
     if (dir == TA_DIR_ORIG) {
       prefetch_sketch(t, h->peers);
       prefetch_sketch(t, h->targets);
@@ -963,7 +980,7 @@ static void step2_parts(const struct ta_hosts *t, struct pending *p) {
 
 /* Step 3, responder part read: its ports and bitmaps. */
 static void step3_ports(const struct ta_hosts *t, const struct pending *p) {
-  const struct responder *r = guessed_resp(t, p);
+  const struct responder *r = p->resp;
   if (!r)
     return;
   if (r->n_services)
@@ -973,8 +990,8 @@ static void step3_ports(const struct ta_hosts *t, const struct pending *p) {
 }
 
 /* Step 4, ports read: the service, found once for the count too. */
-static void step4_service(const struct ta_hosts *t, struct pending *p) {
-  const struct responder *r = guessed_resp(t, p);
+static void step4_service(struct pending *p) {
+  const struct responder *r = p->resp;
   if (!r)
     return;
   uint32_t i = service_find(r, p->port[TA_DIR_RESP], 0);
@@ -986,14 +1003,26 @@ static void step4_service(const struct ta_hosts *t, struct pending *p) {
   }
 }
 
-/* Step 5, service read: its latency distributions. */
-static void step5_latency(const struct ta_hosts *t, const struct pending *p) {
-  const struct responder *r;
-  if (!p->svc_found || !(r = guessed_resp(t, p)))
+/* Step 5, service read: its latency distributions, when the connection
+ * adds to them. */
+static void step5_latency(const struct ta_hosts *t, struct pending *p) {
+  if (!p->svc_found || (p->handshake < 0 && !p->response.count))
     return;
-  const struct ta_svc_latency *l = svc_latency(t, svc_at(r, p->svc_found - 1u));
-  if (l && (p->handshake >= 0 || p->response.count))
-    prefetch2(l, sizeof *l);
+  const struct ta_svc_latency *l =
+      svc_latency(t, svc_at(p->resp, p->svc_found - 1u));
+  if (l)
+    prefetch2(p->lat = l, sizeof *l);
+}
+
+/* Step 6, distributions read: the blocks holding their values, which
+ * adding a sample walks from the start. */
+static void step6_blocks(const struct pending *p) {
+  if (!p->lat)
+    return;
+  if (p->handshake >= 0)
+    ta_lat_dist_prefetch(&p->lat->handshake);
+  if (p->response.count)
+    ta_lat_dist_prefetch(&p->lat->response);
 }
 
 /* Step 0: copies what counting c reads, and prefetches its slots. */
@@ -1005,7 +1034,9 @@ static void pending_fill(const struct ta_hosts *t, struct pending *p,
   p->last_ts = c->last_ts;
   p->id = c->id;
   p->svc_found = p->svc_looked = 0;
-  p->guess[0] = p->guess[1] = p->host[0] = p->host[1] = 0;
+  p->guess[0] = p->guess[1] = p->host[0] = p->host[1] = NULL;
+  p->resp = NULL;
+  p->lat = NULL;
   p->handshake = ta_lat_handshake(&c->lat);
   if (c->lat.response.count)
     p->response = c->lat.response;
@@ -1049,9 +1080,11 @@ void ta_hosts_add(struct ta_hosts *t, const struct ta_conn *c) {
   if (n > 3)
     step3_ports(t, pending_at(t, n - 4));
   if (n > 4)
-    step4_service(t, pending_at(t, n - 5));
+    step4_service(pending_at(t, n - 5));
   if (n > 5)
     step5_latency(t, pending_at(t, n - 6));
+  if (n > 6)
+    step6_blocks(pending_at(t, n - 7));
   if (n > PEND_DEPTH) {
     count_pending(t, pending_at(t, 0));
     t->pend_head = (t->pend_head + 1) % PEND_RING;
@@ -1103,7 +1136,7 @@ static void host_read(const struct ta_hosts *t, const struct host *h,
                     v->failed_attempts >= t->scan_failed &&
                     v->as_orig.distinct_targets >= t->scan_targets;
   if (h->resp) {
-    const struct responder *r = pool_at(&t->responders, h->resp - 1);
+    const struct responder *r = resp_at(t, h->resp);
     role_read(t, &v->as_resp, &r->role, r->peers, r->targets);
     services_read(t, v, r, svc);
   }
@@ -1196,7 +1229,7 @@ void ta_hosts_free(struct ta_hosts *t) {
   for (uint32_t n = 0; n < t->count; n++) {
     struct host *h = host_at(t, n);
     if (h->resp)
-      responder_free(t, pool_at(&t->responders, h->resp - 1));
+      responder_free(t, resp_at(t, h->resp));
   }
   pool_free(&t->hosts);
   pool_free(&t->responders);

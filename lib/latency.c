@@ -616,6 +616,16 @@ void ta_lat_dist_merge(struct ta_lat_dist *h, const struct ta_lat_small *s) {
     h->src_shift = s->shift;
 }
 
+void ta_lat_dist_prefetch(const struct ta_lat_dist *h) {
+  size_t bytes = h->binned ? bins_bytes(h->words, h->n, h->width)
+                 : h->used > INLINE_BYTES ? h->used
+                                          : 0;
+  for (size_t at = 0; at < bytes; at += 64)
+    __builtin_prefetch(h->d.p + at);
+  if (bytes) /* the last line, where the block straddles one more */
+    __builtin_prefetch(h->d.p + bytes - 1);
+}
+
 void ta_lat_dist_free(struct ta_lat_dist *h) {
   if (h->binned || h->used > INLINE_BYTES)
     free(h->d.p);

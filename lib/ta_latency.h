@@ -117,6 +117,9 @@ static inline void ta_lat_small_add_us(struct ta_lat_small *h, uint32_t us) {
 void ta_lat_dist_merge(struct ta_lat_dist *h, const struct ta_lat_small *s);
 /* Releases the storage of h and leaves it empty. */
 void ta_lat_dist_free(struct ta_lat_dist *h);
+/* Asks for the storage of h to be fetched into the cache, ahead of adding
+ * to it: a host table reaches its distributions in no order. */
+void ta_lat_dist_prefetch(const struct ta_lat_dist *h);
 
 /* The median in nanoseconds (exact while exact: the mean of the two middle
  * values for an even count); 0 when empty. Cannot fail. */

@@ -138,6 +138,27 @@ static void test_latency_dist_million_bounded(void **state) {
   free(h);
 }
 
+/* Fetching a distribution ahead changes nothing, whichever form it is in:
+ * empty, values inline, values in a block, bins. */
+static void test_latency_dist_prefetch_changes_nothing(void **state) {
+  (void)state;
+  struct ta_lat_dist *h = calloc(1, sizeof *h);
+  assert_non_null(h);
+  static const int adds[] = {0, 1, 40, TA_LAT_DIST_EXACT + 10};
+  for (int k = 0, done = 0; k < 4; k++) {
+    for (; done < adds[k]; done++)
+      ta_lat_dist_add(h, (int64_t)log_uniform(100, 12) * US);
+    struct ta_lat_dist before = *h;
+    int64_t median = ta_lat_dist_quantile(h, 0.5);
+    ta_lat_dist_prefetch(h);
+    assert_memory_equal(&before, h, sizeof before);
+    assert_int_equal(ta_lat_dist_quantile(h, 0.5), median);
+  }
+  assert_true(h->binned);
+  ta_lat_dist_free(h);
+  free(h);
+}
+
 static void test_latency_dist_whole_range_stays_level_2(void **state) {
   (void)state;
   struct ta_lat_dist *h = calloc(1, sizeof *h);
@@ -940,6 +961,7 @@ int main(void) {
       cmocka_unit_test(test_latency_small_binned_median_within_error),
       cmocka_unit_test(test_latency_small_counts_halve_not_wrap),
       cmocka_unit_test(test_latency_dist_million_bounded),
+      cmocka_unit_test(test_latency_dist_prefetch_changes_nothing),
       cmocka_unit_test(test_latency_dist_whole_range_stays_level_2),
       cmocka_unit_test(test_latency_dist_merge_keeps_counts),
       cmocka_unit_test(test_latency_dist_same_as_reference),
