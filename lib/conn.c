@@ -1143,6 +1143,24 @@ void ta_conn_init(struct ta_conn *c, uint64_t id, const struct ta_packet *p) {
 /* The flags the update tests: the others are only recorded. */
 #define UPDATE_FLAGS (TA_TCP_SYN | TA_TCP_FIN | TA_TCP_RST | TA_TCP_ACK)
 
+/* The update once the sender, side d, is known. Only a SYN can flip the
+ * roles on the way (zeek_packet), so without one d holds throughout. */
+static ALWAYS_INLINE enum ta_dir update_from(struct ta_conn *restrict c,
+                                             const struct ta_packet *restrict p,
+                                             uint8_t fl, int d) {
+  struct ta_side *s = &c->side[d], *o = &c->side[!d];
+  uint32_t end = p->seq + p->payload_len + ((fl & TA_TCP_SYN) ? 1 : 0) +
+                 ((fl & TA_TCP_FIN) ? 1 : 0);
+  d = zeek_packet(c, d, &s, &o, p, fl, end);
+  analyst_packet(c, d, s, o, p, fl, end);
+  c->anomalies |= p->anomalies;
+  if (p->ts_ns > c->last_ts)
+    c->last_ts = p->ts_ns;
+  if (p->ts_ns < c->first_ts)
+    c->first_ts = p->ts_ns;
+  return (enum ta_dir)d;
+}
+
 /* The update, for a packet whose SYN, FIN, RST and ACK flags are those of
  * fl (its other flags are not looked at). */
 static ALWAYS_INLINE enum ta_dir update(struct ta_conn *restrict c,
@@ -1161,18 +1179,20 @@ static ALWAYS_INLINE enum ta_dir update(struct ta_conn *restrict c,
   }
   if (c->roles_pending && c->side[ORIG].pkts + c->side[RESP].pkts > 0)
     resolve_roles(c, fl);
-  int d = direction(c, p);
-  struct ta_side *s = &c->side[d], *o = &c->side[!d];
-  uint32_t end = p->seq + p->payload_len + ((fl & TA_TCP_SYN) ? 1 : 0) +
-                 ((fl & TA_TCP_FIN) ? 1 : 0);
-  d = zeek_packet(c, d, &s, &o, p, fl, end);
-  analyst_packet(c, d, s, o, p, fl, end);
-  c->anomalies |= p->anomalies;
-  if (p->ts_ns > c->last_ts)
-    c->last_ts = p->ts_ns;
-  if (p->ts_ns < c->first_ts)
-    c->first_ts = p->ts_ns;
-  return (enum ta_dir)d;
+  return update_from(c, p, fl, direction(c, p));
+}
+
+/* The same, compiled once for each direction: with the sender's side at a
+ * constant place, its fields are reached without computing their address
+ * (a variant that cannot flip the roles, see update_from). */
+static ALWAYS_INLINE enum ta_dir update_by_dir(struct ta_conn *restrict c,
+                                               const struct ta_packet *restrict p,
+                                               uint8_t fl) {
+  if (p->checksum_bad || c->roles_pending)
+    return ta__conn_update_general(c, p);
+  if (direction(c, p) == ORIG)
+    return update_from(c, p, fl, ORIG);
+  return update_from(c, p, fl, RESP);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1294,7 +1314,7 @@ enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *p) {
   enum { S = TA_TCP_SYN, F = TA_TCP_FIN, R = TA_TCP_RST, A = TA_TCP_ACK };
   switch (p->flags & UPDATE_FLAGS) {
   case A:
-    return update(c, p, A);
+    return update_by_dir(c, p, A);
   case S:
     if (first_syn_applies(c, p)) {
       first_syn(c, p);
@@ -1302,9 +1322,9 @@ enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *p) {
     }
     return update(c, p, S);
   case S | A:
-    return update(c, p, S | A);
+    return update_by_dir(c, p, S | A);
   case F | A:
-    return update(c, p, F | A);
+    return update_by_dir(c, p, F | A);
   case R | A:
     if (refusal_applies(c, p)) {
       refusal(c, p);
