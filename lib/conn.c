@@ -841,8 +841,10 @@ static ALWAYS_INLINE void add_ladder(struct ta_conn *c, int d,
 /* One round trip of leg l (side d's segment, the peer's ACK); o is the
  * other leg. The connection's whole round trip is this sample plus the
  * other leg's latest. */
-static void lat_sample(struct ta_conn *c, int d, struct ta_lat_leg *l,
-                       const struct ta_lat_leg *o, int64_t ns, bool syn) {
+static ALWAYS_INLINE void lat_sample(struct ta_conn *c, int d,
+                                     struct ta_lat_leg *l,
+                                     const struct ta_lat_leg *o, int64_t ns,
+                                     bool syn) {
   if (ns < 0)
     return; /* time went backwards in the capture: not a measurement */
   uint32_t us = ta_lat_us(ns);
@@ -875,25 +877,29 @@ static void lat_sample(struct ta_conn *c, int d, struct ta_lat_leg *l,
 
 /* This packet's ACK (from side s, index d) ends the peer's timings. An ACK
  * that covers more than the segment it matches may have been sent for a
- * later one (a receiver that ACKs every second segment): no sample then. */
+ * later one (a receiver that ACKs every second segment): no sample then.
+ * At most one of the three marks gives the sample; it is taken last, at
+ * one place, so that lat_sample() is inlined once (it changes nothing the
+ * tests before it read). */
 static ALWAYS_INLINE void latency_ack(struct ta_conn *c, int d,
                                       const struct ta_side *s,
                                       struct ta_lat_leg *mine,
                                       struct ta_lat_leg *theirs,
                                       const struct ta_packet *p) {
   int64_t ts = p->ts_ns;
-  bool took = false;
+  bool took = false, syn = false;
+  int64_t sent = 0;
   if (theirs->newest_ts && seq_diff(p->ack, theirs->newest_end) >= 0) {
     if (p->ack == theirs->newest_end) {
-      lat_sample(c, !d, theirs, mine, ts - theirs->newest_ts,
-                 theirs->flags & TA_LEG_NEWEST_SYN);
+      sent = theirs->newest_ts;
+      syn = theirs->flags & TA_LEG_NEWEST_SYN;
       took = true;
     }
     theirs->newest_ts = theirs->timed_ts = 0;
   } else if (theirs->timed_ts && seq_diff(p->ack, theirs->timed_end) >= 0) {
     if (p->ack == theirs->timed_end) {
-      lat_sample(c, !d, theirs, mine, ts - theirs->timed_ts,
-                 theirs->flags & TA_LEG_TIMED_SYN);
+      sent = theirs->timed_ts;
+      syn = theirs->flags & TA_LEG_TIMED_SYN;
       took = true;
     }
     theirs->timed_ts = 0;
@@ -901,11 +907,15 @@ static ALWAYS_INLINE void latency_ack(struct ta_conn *c, int d,
   if (p->opt.has_ts && (theirs->flags & TA_LEG_TSV_LIVE) &&
       (theirs->flags & TA_LEG_TS_SEEN) && p->opt.ts_ecr == theirs->tsv &&
       (!s->ack_valid || seq_diff(p->ack, s->last_ack) > 0)) {
-    if (!took)
-      lat_sample(c, !d, theirs, mine, ts - theirs->tsv_ts,
-                 theirs->flags & TA_LEG_TSV_SYN);
+    if (!took) {
+      sent = theirs->tsv_ts;
+      syn = theirs->flags & TA_LEG_TSV_SYN;
+      took = true;
+    }
     theirs->flags &= (uint8_t)~TA_LEG_TSV_LIVE;
   }
+  if (took)
+    lat_sample(c, !d, theirs, mine, ts - sent, syn);
 }
 
 /* Runs before the packet touches the sender's sequence and ACK fields, so
@@ -1143,6 +1153,24 @@ void ta_conn_init(struct ta_conn *c, uint64_t id, const struct ta_packet *p) {
 /* The flags the update tests: the others are only recorded. */
 #define UPDATE_FLAGS (TA_TCP_SYN | TA_TCP_FIN | TA_TCP_RST | TA_TCP_ACK)
 
+/* The update once the sender, side d, is known. Only a SYN can flip the
+ * roles on the way (zeek_packet), so without one d holds throughout. */
+static ALWAYS_INLINE enum ta_dir update_from(struct ta_conn *restrict c,
+                                             const struct ta_packet *restrict p,
+                                             uint8_t fl, int d) {
+  struct ta_side *s = &c->side[d], *o = &c->side[!d];
+  uint32_t end = p->seq + p->payload_len + ((fl & TA_TCP_SYN) ? 1 : 0) +
+                 ((fl & TA_TCP_FIN) ? 1 : 0);
+  d = zeek_packet(c, d, &s, &o, p, fl, end);
+  analyst_packet(c, d, s, o, p, fl, end);
+  c->anomalies |= p->anomalies;
+  if (p->ts_ns > c->last_ts)
+    c->last_ts = p->ts_ns;
+  if (p->ts_ns < c->first_ts)
+    c->first_ts = p->ts_ns;
+  return (enum ta_dir)d;
+}
+
 /* The update, for a packet whose SYN, FIN, RST and ACK flags are those of
  * fl (its other flags are not looked at). */
 static ALWAYS_INLINE enum ta_dir update(struct ta_conn *restrict c,
@@ -1161,18 +1189,20 @@ static ALWAYS_INLINE enum ta_dir update(struct ta_conn *restrict c,
   }
   if (c->roles_pending && c->side[ORIG].pkts + c->side[RESP].pkts > 0)
     resolve_roles(c, fl);
-  int d = direction(c, p);
-  struct ta_side *s = &c->side[d], *o = &c->side[!d];
-  uint32_t end = p->seq + p->payload_len + ((fl & TA_TCP_SYN) ? 1 : 0) +
-                 ((fl & TA_TCP_FIN) ? 1 : 0);
-  d = zeek_packet(c, d, &s, &o, p, fl, end);
-  analyst_packet(c, d, s, o, p, fl, end);
-  c->anomalies |= p->anomalies;
-  if (p->ts_ns > c->last_ts)
-    c->last_ts = p->ts_ns;
-  if (p->ts_ns < c->first_ts)
-    c->first_ts = p->ts_ns;
-  return (enum ta_dir)d;
+  return update_from(c, p, fl, direction(c, p));
+}
+
+/* The same, compiled once for each direction: with the sender's side at a
+ * constant place, its fields are reached without computing their address
+ * (a variant that cannot flip the roles, see update_from). */
+static ALWAYS_INLINE enum ta_dir update_by_dir(struct ta_conn *restrict c,
+                                               const struct ta_packet *restrict p,
+                                               uint8_t fl) {
+  if (p->checksum_bad || c->roles_pending)
+    return ta__conn_update_general(c, p);
+  if (direction(c, p) == ORIG)
+    return update_from(c, p, fl, ORIG);
+  return update_from(c, p, fl, RESP);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1289,30 +1319,65 @@ enum ta_dir ta__conn_update_general(struct ta_conn *c,
 /* Most packets have one of a few combinations of these flags; with the
  * combination known, the compiler drops every test on them, and each
  * variant is the general update with fewer branches (tests/test_conn.c
- * compares them with the general one on real captures). */
+ * compares them with the general one on real captures). Each is a
+ * function of its own, which ta_conn_update() jumps to: the dispatch then
+ * saves no registers, and a short path saves only those it uses. */
+#define NOINLINE __attribute__((noinline))
+enum { F_A = TA_TCP_FIN | TA_TCP_ACK, R_A = TA_TCP_RST | TA_TCP_ACK,
+       S_A = TA_TCP_SYN | TA_TCP_ACK };
+
+static NOINLINE enum ta_dir update_ack(struct ta_conn *c,
+                                       const struct ta_packet *p) {
+  return update_by_dir(c, p, TA_TCP_ACK);
+}
+
+static NOINLINE enum ta_dir update_syn(struct ta_conn *c,
+                                       const struct ta_packet *p) {
+  if (first_syn_applies(c, p)) {
+    first_syn(c, p);
+    return TA_DIR_ORIG;
+  }
+  return update(c, p, TA_TCP_SYN);
+}
+
+static NOINLINE enum ta_dir update_syn_ack(struct ta_conn *c,
+                                           const struct ta_packet *p) {
+  return update_by_dir(c, p, S_A);
+}
+
+static NOINLINE enum ta_dir update_fin_ack(struct ta_conn *c,
+                                           const struct ta_packet *p) {
+  return update_by_dir(c, p, F_A);
+}
+
+static NOINLINE enum ta_dir update_rst_ack(struct ta_conn *c,
+                                           const struct ta_packet *p) {
+  if (refusal_applies(c, p)) {
+    refusal(c, p);
+    return TA_DIR_RESP;
+  }
+  return update(c, p, R_A);
+}
+
+static NOINLINE enum ta_dir update_rst(struct ta_conn *c,
+                                       const struct ta_packet *p) {
+  return update(c, p, TA_TCP_RST);
+}
+
 enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *p) {
-  enum { S = TA_TCP_SYN, F = TA_TCP_FIN, R = TA_TCP_RST, A = TA_TCP_ACK };
   switch (p->flags & UPDATE_FLAGS) {
-  case A:
-    return update(c, p, A);
-  case S:
-    if (first_syn_applies(c, p)) {
-      first_syn(c, p);
-      return TA_DIR_ORIG;
-    }
-    return update(c, p, S);
-  case S | A:
-    return update(c, p, S | A);
-  case F | A:
-    return update(c, p, F | A);
-  case R | A:
-    if (refusal_applies(c, p)) {
-      refusal(c, p);
-      return TA_DIR_RESP;
-    }
-    return update(c, p, R | A);
-  case R:
-    return update(c, p, R);
+  case TA_TCP_ACK:
+    return update_ack(c, p);
+  case TA_TCP_SYN:
+    return update_syn(c, p);
+  case S_A:
+    return update_syn_ack(c, p);
+  case F_A:
+    return update_fin_ack(c, p);
+  case R_A:
+    return update_rst_ack(c, p);
+  case TA_TCP_RST:
+    return update_rst(c, p);
   default:
     return ta__conn_update_general(c, p);
   }

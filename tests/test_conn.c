@@ -1003,6 +1003,50 @@ static void test_conn_refusal_matches_general(void **state) {
   twin_script(syn_with_data, 2);
 }
 
+/* The variants compiled once per direction (ACK, FIN/ACK, SYN/ACK)
+ * against the general update: both sides send each, also on records whose
+ * roles were swapped at init, wait on a first SYN/ACK, or flip later. */
+static void test_conn_by_direction_matches_general(void **state) {
+  (void)state;
+  const struct twin_seg full[] = {{C, S_, 1000, 0, 1024, 0},
+                                  {S, S_ | A_, 5000, 1001, 1024, 0},
+                                  {C, A_, 1001, 5001, 1024, 0},
+                                  {C, P_ | A_, 1001, 5001, 1024, 40},
+                                  {S, A_, 5001, 1041, 1024, 0},
+                                  {S, P_ | A_, 5001, 1041, 0, 300},
+                                  {C, A_, 1041, 5301, 1024, 0},
+                                  {C, A_, 1040, 5301, 1024, 0}, /* keep-alive */
+                                  {S, F_ | A_, 5301, 1041, 1024, 0},
+                                  {C, F_ | A_, 1041, 5302, 1024, 0},
+                                  {S, A_, 5302, 1042, 1024, 0}};
+  const struct twin_seg server_first[] = {{S, A_, 5000, 1000, 1024, 10},
+                                          {C, A_, 1000, 5010, 1024, 0},
+                                          {C, F_ | A_, 1000, 5010, 1024, 0},
+                                          {S, F_ | A_, 5010, 1001, 1024, 0}};
+  const struct twin_seg synack_first[] = {{S, S_ | A_, 5000, 1001, 1024, 0},
+                                          {S, S_ | A_, 5000, 1001, 1024, 0},
+                                          {C, A_, 1001, 5001, 1024, 0},
+                                          {S, A_, 5001, 1001, 1024, 5},
+                                          {C, F_ | A_, 1001, 5006, 1024, 0}};
+  const struct twin_seg late_syn[] = {{S, S_ | A_, 5000, 1001, 1024, 0},
+                                      {C, S_, 1000, 0, 1024, 0},
+                                      {C, A_, 1001, 5001, 1024, 0},
+                                      {S, F_ | A_, 5001, 1001, 1024, 0}};
+  const struct twin_seg gaps[] = {{C, S_, 1000, 0, 1024, 0},
+                                  {S, S_ | A_, 5000, 1001, 1024, 0},
+                                  {C, A_, 1001, 5001, 1024, 0},
+                                  {C, A_, 1101, 5001, 1024, 50}, /* hole */
+                                  {S, A_, 5001, 1151, 1024, 0},
+                                  {C, A_, 1001, 5001, 1024, 100},
+                                  {S, A_, 5001, 1151, 0, 0}, /* zero window */
+                                  {S, S_ | A_, 5000, 1001, 1024, 0}};
+  twin_script(full, sizeof full / sizeof full[0]);
+  twin_script(server_first, sizeof server_first / sizeof server_first[0]);
+  twin_script(synack_first, sizeof synack_first / sizeof synack_first[0]);
+  twin_script(late_syn, sizeof late_syn / sizeof late_syn[0]);
+  twin_script(gaps, sizeof gaps / sizeof gaps[0]);
+}
+
 static void test_conn_short_paths_match_general(void **state) {
   (void)state;
   struct twins *t = calloc(1, sizeof *t);
@@ -1057,6 +1101,7 @@ int main(void) {
       cmocka_unit_test(test_conn_ipv6),
       cmocka_unit_test(test_conn_names),
       cmocka_unit_test(test_conn_short_paths_match_general),
+      cmocka_unit_test(test_conn_by_direction_matches_general),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
