@@ -227,18 +227,37 @@ static char *small_put(char *p, int digits, const struct ta_lat_small *x) {
   return error_put(p, ta_lat_small_error(x));
 }
 
-/* One leg's samples, min, avg, max (docs/latency.md); null without them. */
+/* Whether every sample of l was its min, so that its average is the min
+ * exactly: the sum is samples times the min and small enough to be a
+ * double exactly, so ta_lat_leg_avg's quotient is the min and its product
+ * the min's nanoseconds, with nothing to round (a test holds it to that). */
+static bool leg_all_min(const struct ta_lat_leg *l) {
+  return l->min_us == l->max_us &&
+         l->sum_us == (uint64_t)l->min_us * l->samples &&
+         l->sum_us < (1ull << 53);
+}
+
+/* One leg's samples, min, avg, max (docs/latency.md); null without them.
+ * Most legs hold one sample: its text is written once and copied. */
 static char *rtt_leg_put(char *p, int digits, const struct ta_lat_leg *l) {
   if (!l->samples)
     return LIT(p, "null");
   p = LIT(p, "{\"samples\":");
   p = ta__jput_u64(p, l->samples);
   p = LIT(p, ",\"min\":");
+  char *s = p;
   p = ta__jput_us(p, l->min_us, digits);
+  size_t n = (size_t)(p - s);
   p = LIT(p, ",\"avg\":");
-  p = ta__jput_secs(p, ta_lat_leg_avg(l), digits);
-  p = LIT(p, ",\"max\":");
-  p = ta__jput_us(p, l->max_us, digits);
+  if (leg_all_min(l)) {
+    p = ta__jput_again(p, s, n);
+    p = LIT(p, ",\"max\":");
+    p = ta__jput_again(p, s, n);
+  } else {
+    p = ta__jput_secs(p, ta_lat_leg_avg(l), digits);
+    p = LIT(p, ",\"max\":");
+    p = ta__jput_us(p, l->max_us, digits);
+  }
   *p++ = '}';
   return p;
 }

@@ -355,41 +355,76 @@ static inline char *put_small(char *p, unsigned v) {
   return put_pair(p, v);
 }
 
+/* Fixed-point digits: v / 10^k kept as a 32.32 number, rounded up, so
+ * that its whole part is the leading one or two digits and each multiply
+ * of the fraction by 100 brings the next two into the whole part: a
+ * multiply and a shift a pair, where a division by a constant costs two
+ * multiplies and a subtraction. The rounding up is less than a unit of
+ * the last pair (tests/test_jsonw.c checks every value of each width). */
+#define FIX_LO(y) ((uint64_t)(uint32_t)(y))
+
+/* v < 10^4 as 32.32 v / 100 (2^32 / 100 rounded up: 0.04 too much for
+ * each unit of v, at most 400 units of 2^-32). */
+static inline uint64_t fix_four(uint32_t v) { return v * 42949673ull; }
+/* v < 10^6 as v / 10^4 (at most 270 400 units too much: under the
+ * 429 497 that one unit of the last pair is worth here). */
+static inline uint64_t fix_six(uint32_t v) { return v * 429497ull; }
+/* v < 10^8 as v / 10^6: 2^57 / 10^6 rounded up keeps 25 more bits, and
+ * the one added makes up for the bits the shift drops. */
+static inline uint64_t fix_eight(uint32_t v) {
+  return (v * 144115188076ull >> 25) + 1;
+}
+
+/* The pair in the whole part of y, then the fraction moved on a pair. */
+static inline char *fix_pair(char *p, uint64_t *y) {
+  p = put_pair(p, (unsigned)(*y >> 32));
+  *y = FIX_LO(*y) * 100;
+  return p;
+}
+
 /* Four digits of v < 10^4, zero-padded. */
 static inline char *put_four(char *p, unsigned v) {
-  unsigned hi = v / 100;
-  p = put_pair(p, hi);
-  return put_pair(p, v - hi * 100);
+  uint64_t y = fix_four(v);
+  p = fix_pair(p, &y);
+  return put_pair(p, (unsigned)(y >> 32));
 }
 
 /* Eight digits of v < 10^8, zero-padded. */
 static inline char *put_eight(char *p, uint32_t v) {
-  uint32_t hi = v / 10000;
-  p = put_four(p, hi);
-  return put_four(p, v - hi * 10000);
+  uint64_t y = fix_eight(v);
+  p = fix_pair(p, &y);
+  p = fix_pair(p, &y);
+  p = fix_pair(p, &y);
+  return put_pair(p, (unsigned)(y >> 32));
 }
 
 /* v < 10^8 without leading zeros: the digit count is found by comparing
- * against a few bounds, then the digits are cut off in 32 bits (a division
- * by a constant is a multiplication), the leading one or two first. */
+ * against a few bounds, the leading one or two digits written, then the
+ * rest in pairs from the fixed-point fraction. */
 static inline __attribute__((always_inline)) char *put_u32_short(char *p,
                                                                   uint32_t v) {
+  uint64_t y;
   if (v < 100)
     return put_small(p, v);
   if (v < 10000) {
-    uint32_t hi = v / 100;
-    p = put_small(p, hi);
-    return put_pair(p, v - hi * 100);
+    y = fix_four(v);
+    p = put_small(p, (unsigned)(y >> 32));
+    y = FIX_LO(y) * 100;
+    return put_pair(p, (unsigned)(y >> 32));
   }
   if (v < 1000000) {
-    uint32_t hi = v / 10000;
-    p = put_small(p, hi);
-    return put_four(p, v - hi * 10000);
+    y = fix_six(v);
+    p = put_small(p, (unsigned)(y >> 32));
+    y = FIX_LO(y) * 100;
+    p = fix_pair(p, &y);
+    return put_pair(p, (unsigned)(y >> 32));
   }
-  uint32_t hi = v / 1000000, lo = v - hi * 1000000, mid = lo / 10000;
-  p = put_small(p, hi);
-  p = put_pair(p, mid);
-  return put_four(p, lo - mid * 10000);
+  y = fix_eight(v);
+  p = put_small(p, (unsigned)(y >> 32));
+  y = FIX_LO(y) * 100;
+  p = fix_pair(p, &y);
+  p = fix_pair(p, &y);
+  return put_pair(p, (unsigned)(y >> 32));
 }
 
 /* printf costs more than the rest of a record's formatting together, so
@@ -445,9 +480,10 @@ void ta_jsonw_rawn(struct ta_jsonw *w, const char *json, size_t len) {
 
 /* Six digits of f (< 10^6), zero-padded. */
 static inline char *put_frac6(char *p, uint32_t f) {
-  uint32_t hi = f / 10000;
-  p = put_pair(p, hi);
-  return put_four(p, f - hi * 10000);
+  uint64_t y = fix_six(f);
+  p = fix_pair(p, &y);
+  p = fix_pair(p, &y);
+  return put_pair(p, (unsigned)(y >> 32));
 }
 
 /* Nine digits of f (< 10^9), zero-padded. */
@@ -482,6 +518,9 @@ char *ta__jput_secs(char *p, int64_t ns, int digits) {
 /* A whole number of microseconds has the digits of its seconds without
  * the rounding: at most 4294 whole seconds, in 32 bits. */
 char *ta__jput_us(char *p, uint32_t us, int digits) {
+  if (us == 0) /* a ladder's first packet: a constant */
+    return digits == 9 ? TA_JPUT_LIT(p, "0.000000000")
+                       : TA_JPUT_LIT(p, "0.000000");
   uint32_t whole = us / 1000000u;
   p = put_u32_short(p, whole);
   *p++ = '.';

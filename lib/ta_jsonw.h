@@ -74,6 +74,7 @@ static inline bool ta__jsonw_memo_is(const struct ta_jsonw_memo_slot *s,
                                      const void *key, size_t len) {
   const uint8_t *k = key;
   uint64_t diff = s->key_len != len;
+#pragma GCC unroll 8 /* a key has at most five words: no loop left */
   for (size_t i = 0; i < len; i += 8) { /* whole words */
     uint64_t a, b;
     memcpy(&a, s->key + i, 8);

@@ -63,6 +63,24 @@ static void test_jsonw_u64_every_short_number(void **state) {
     check_u64(hi * 100000000 + rnd() % 100000000);
 }
 
+/* Every block of eight digits that follows a number's leading ones (the
+ * fixed-point path, whose rounding must never show): 10^8 + v for each
+ * v < 10^8, against a counter kept in decimal. The same fraction gives
+ * the digits of every seven- and eight-digit number. */
+static void test_jsonw_u64_every_eight_digit_block(void **state) {
+  (void)state;
+  char want[8] = {'0', '0', '0', '0', '0', '0', '0', '0'}, got[32];
+  for (uint32_t v = 0; v < 100000000u; v++) {
+    char *e = ta__jput_u64(got, 100000000u + v);
+    if (e - got != 9 || got[0] != '1' || memcmp(got + 1, want, 8) != 0) {
+      *e = 0;
+      fail_msg("%u gave %s", (unsigned)(100000000u + v), got);
+    }
+    for (int i = 7; i >= 0 && ++want[i] > '9'; i--)
+      want[i] = '0';
+  }
+}
+
 /* The seconds as the writer has always printed them. */
 static void secs_reference(char *buf, size_t len, int64_t ns, int digits) {
   uint64_t v = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
@@ -91,6 +109,8 @@ static void test_jsonw_secs_edges_and_rounding(void **state) {
   static const int64_t edge[] = {0, 1, -1, 499, 500, -499, -500, 999, 1000,
                                  999999499, 999999500, 1000000000,
                                  -999999500, 5013549000LL, INT64_MAX,
+                                 99999998500LL, 99999999499LL, /* 10^8 us */
+                                 99999999500LL, -99999999500LL,
                                  INT64_MIN, INT64_MIN + 1};
   char b[64];
   for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
@@ -513,6 +533,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_jsonw_u64_digits),
       cmocka_unit_test(test_jsonw_u64_every_short_number),
+      cmocka_unit_test(test_jsonw_u64_every_eight_digit_block),
       cmocka_unit_test(test_jsonw_secs_edges_and_rounding),
       cmocka_unit_test(test_jsonw_us_match_secs),
       cmocka_unit_test(test_jsonw_time_matches_calendar),

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "ta_analyze.h"
+#include "ta_conn_json.h"
+#include "ta_latency.h"
 #include "ta_error.h"
 #include "ta_jsonw.h"
 #include "ta_test_util.h"
@@ -326,6 +328,45 @@ static void test_report_json_time_and_duration_formats(void **state) {
   assert_string_equal(b, "-3.003045123");
 }
 
+/* A leg whose samples all equal its min has that min as its average:
+ * the record copies the min's text rather than formatting the average,
+ * which holds only while ta_lat_leg_avg gives exactly the min's
+ * nanoseconds for such a leg. */
+static void test_report_json_leg_of_equal_samples(void **state) {
+  (void)state;
+  static const uint32_t us[] = {0, 1, 9, 10, 999999, 1000000, 4294967295u};
+  static const uint32_t n[] = {1, 2, 3, 7, 1000, 2097151, 4294967295u};
+  for (size_t i = 0; i < sizeof us / sizeof us[0]; i++)
+    for (size_t j = 0; j < sizeof n / sizeof n[0]; j++) {
+      struct ta_lat_leg l = {.samples = n[j], .min_us = us[i],
+                             .max_us = us[i],
+                             .sum_us = (uint64_t)us[i] * n[j]};
+      if (l.sum_us < (1ull << 53))
+        assert_int_equal(ta_lat_leg_avg(&l), (int64_t)us[i] * 1000);
+    }
+  /* in a record: one sample copied; equal ends whose sum says otherwise
+   * (never recorded, but the copy must not take them) averaged */
+  struct ta_conn *c = calloc(1, sizeof *c);
+  assert_non_null(c);
+  c->family = 4;
+  c->side[TA_DIR_ORIG].lat = (struct ta_lat_leg){
+      .samples = 1, .min_us = 1234567, .max_us = 1234567, .sum_us = 1234567};
+  c->side[TA_DIR_RESP].lat = (struct ta_lat_leg){
+      .samples = 2, .min_us = 5, .max_us = 5, .sum_us = 11};
+  struct ta_sink sink;
+  struct ta_jsonw w;
+  ta_sink_init_mem(&sink);
+  ta_jsonw_init(&w, &sink, 0, 6);
+  ta__conn_json_object(&w, c, false);
+  const char *out = ta_sink_mem(&sink, NULL);
+  assert_non_null(strstr(out, "\"to_resp\":{\"samples\":1,\"min\":1.234567,"
+                              "\"avg\":1.234567,\"max\":1.234567}"));
+  assert_non_null(strstr(out, "\"to_orig\":{\"samples\":2,\"min\":0.000005,"
+                              "\"avg\":0.000006,\"max\":0.000005}"));
+  ta_sink_close(&sink);
+  free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_report_json_completed_capture),
@@ -338,6 +379,7 @@ int main(void) {
       cmocka_unit_test(test_report_json_writer_escapes_hostile_strings),
       cmocka_unit_test(test_report_json_writer_escapes_any_position),
       cmocka_unit_test(test_report_json_time_and_duration_formats),
+      cmocka_unit_test(test_report_json_leg_of_equal_samples),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
