@@ -88,5 +88,14 @@ uint64_t ta_flow_table_packed_moved(const struct ta_flow_table *t);
  * else an IPv4 attempt holding that many SYNs (an IPv6 one takes 24 bytes
  * more; lib/flow.c). Cannot fail. */
 size_t ta_flow_record_size(int attempt_syns);
+/* For tests: packs c's words as an idle record's are packed and rebuilds
+ * them in out, each step with the portable code when its bit is in
+ * `portable`, else with the code this build uses (which may be another);
+ * returns the bytes the words take packed, past their lengths. Cannot
+ * fail. */
+#define TA_FLOW_PORTABLE_PACK 1u
+#define TA_FLOW_PORTABLE_UNPACK 2u
+size_t ta__flow_pack_trial(const struct ta_conn *c, unsigned portable,
+                           struct ta_conn *out);
 
 #endif

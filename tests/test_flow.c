@@ -2,7 +2,8 @@
  * attempts and refusals held as their packets, idle records packed, each
  * rebuilt exactly, every form handed on whole however many at once, packed
  * records moved between chunks as their sizes drift and packed again
- * against references; the bucket array
+ * against references, each word's every length packed and rebuilt by the
+ * portable code and the build's own; the bucket array
  * growing, near tuples spread over it). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1143,6 +1144,56 @@ static void test_flow_record_sizes(void **state) {
   assert_true(most < full * 2 / 3);
 }
 
+/* ---- packing a record's words: every length, both codes ---- */
+
+#define TRIAL_WORDS (sizeof(struct ta_conn) / 8)
+
+/* A word whose highest non-zero byte in memory is its n-th (0: zero),
+ * the bytes below it drawn from *seed (some zero). */
+static void trial_word(unsigned char *w, unsigned n, uint32_t *seed) {
+  memset(w, 0, 8);
+  for (unsigned i = 0; i < n; i++) {
+    *seed = *seed * 1103515245u + 12345u;
+    w[i] = (unsigned char)(*seed >> 16 & 3 ? *seed >> 20 : 0);
+  }
+  if (n)
+    w[n - 1] |= (unsigned char)(1u << (*seed >> 24) % 8);
+}
+
+/* c packed and rebuilt by each mix of the codes: the same bytes back,
+ * the lengths the words have. */
+static void assert_pack_trial(const struct ta_conn *c, size_t len) {
+  for (unsigned how = 0; how < 4; how++) {
+    struct ta_conn out;
+    memset(&out, 0x5a, sizeof out);
+    assert_int_equal(ta__flow_pack_trial(c, how, &out), len);
+    assert_memory_equal(&out, c, sizeof out);
+  }
+}
+
+/* Each word of a record takes each length from 0 to 8 in turn, beside
+ * neighbours of every length (so both words of a pair, and the last one
+ * alone, see all of them), then all zero and all 0xff. */
+static void test_flow_pack_every_length(void **state) {
+  (void)state;
+  uint32_t seed = 7;
+  struct ta_conn c;
+  for (unsigned round = 0; round < 9 * 9; round++) {
+    unsigned char *w = (unsigned char *)&c;
+    size_t len = 0;
+    for (size_t i = 0; i < TRIAL_WORDS; i++) {
+      unsigned n = (unsigned)(i + round + (i % 2) * (round / 9)) % 9;
+      trial_word(w + 8 * i, n, &seed);
+      len += n;
+    }
+    assert_pack_trial(&c, len);
+  }
+  memset(&c, 0, sizeof c);
+  assert_pack_trial(&c, 0);
+  memset(&c, 0xff, sizeof c);
+  assert_pack_trial(&c, sizeof c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_flow_pairs_both_directions),
@@ -1173,6 +1224,7 @@ int main(void) {
       cmocka_unit_test(test_flow_every_form_handed_on_whole),
       cmocka_unit_test(test_flow_packed_records_moved),
       cmocka_unit_test(test_flow_record_sizes),
+      cmocka_unit_test(test_flow_pack_every_length),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
