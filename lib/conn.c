@@ -1256,6 +1256,52 @@ static void first_syn(struct ta_conn *c, const struct ta_packet *p) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* A retried SYN */
+
+/* An attempt's SYN sent again: the originator's SYN with the ISN of the
+ * one before, nothing else sent by it, no answer but RSTs. Without payload
+ * or zero window it comes down to retry_syn() below: what update() would
+ * do, with none of its tests of a state that is known (tests/test_conn.c
+ * compares it with the general update on real captures). */
+static bool retry_syn_applies(const struct ta_conn *c,
+                              const struct ta_packet *p) {
+  const struct ta_side *s = &c->side[ORIG], *r = &c->side[RESP];
+  uint32_t end = p->seq + 1;
+  return !p->checksum_bad && p->payload_len == 0 && p->window != 0 &&
+         !c->roles_pending && !c->synack_ts && s->seq_valid &&
+         p->seq == s->isn && s->next_seq == end && !s->hole &&
+         s->zeek_state == TA_ZE_SYN_SENT && p->seq == s->zeek_start &&
+         s->zeek_last == end && s->hist_seen == HB_SYN &&
+         s->hist_last_syn == 0 && s->syn.seen &&
+         (r->zeek_state == TA_ZE_INACTIVE || r->zeek_state == TA_ZE_RESET) &&
+         direction(c, p) == ORIG;
+}
+
+static void retry_syn(struct ta_conn *c, const struct ta_packet *p) {
+  struct ta_side *s = &c->side[ORIG], *o = &c->side[RESP];
+  uint32_t end = p->seq + 1;
+  /* zeek_packet: a SYN repeated at its place adds no letter, moves no
+   * sequence number and no state; it can close nothing that was open */
+  if (!c->closed)
+    zeek_check_closed(c, s, o, p->ts_ns);
+  /* analyst_packet */
+  latency_packet(c, ORIG, s, o, p, TA_TCP_SYN, end);
+  note_syn(c, p);
+  s->pkts++;
+  s->ip_bytes += p->ip_len;
+  s->retransmits++; /* behind next_seq, with no hole open */
+  if (c->n_ladder < TA_LADDER_PKTS)
+    add_ladder(c, ORIG, s, o, p, TA_TCP_SYN);
+  else
+    c->ladder_more++;
+  c->anomalies |= p->anomalies;
+  if (p->ts_ns > c->last_ts)
+    c->last_ts = p->ts_ns;
+  if (p->ts_ns < c->first_ts)
+    c->first_ts = p->ts_ns;
+}
+
+/* ------------------------------------------------------------------------ */
 /* The refusal */
 
 /* Most short records of a scan are an attempt refused: the responder's
@@ -1418,6 +1464,10 @@ static NOINLINE enum ta_dir update_syn(struct ta_conn *c,
                                        const struct ta_packet *p) {
   if (first_syn_applies(c, p)) {
     first_syn(c, p);
+    return TA_DIR_ORIG;
+  }
+  if (retry_syn_applies(c, p)) {
+    retry_syn(c, p);
     return TA_DIR_ORIG;
   }
   return update(c, p, TA_TCP_SYN);

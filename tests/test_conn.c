@@ -1089,6 +1089,47 @@ static void test_conn_start_matches_general(void **state) {
   twin_script(ack, 1);
 }
 
+/* The retried SYN's short path against the general update, on the cases
+ * around it. */
+static void test_conn_retry_matches_general(void **state) {
+  (void)state;
+  const uint32_t isn = 0xffffffffu; /* its end wraps */
+  struct twin_seg many[16];
+  for (size_t i = 0; i < 16; i++)
+    many[i] = (struct twin_seg){C, S_, isn, 0, 1024, 0};
+  const struct twin_seg new_isn[] = {{C, S_, isn, 0, 1024, 0},
+                                     {C, S_, 77, 0, 1024, 0},
+                                     {C, S_, 77, 0, 1024, 0}};
+  const struct twin_seg zero_window[] = {{C, S_, isn, 0, 1024, 0},
+                                         {C, S_, isn, 0, 0, 0},
+                                         {C, S_, isn, 0, 1024, 0}};
+  const struct twin_seg with_data[] = {{C, S_, isn, 0, 1024, 0},
+                                       {C, S_, isn, 0, 1024, 5},
+                                       {C, S_, isn, 0, 1024, 0}};
+  const struct twin_seg after_synack[] = {{C, S_, isn, 0, 1024, 0},
+                                          {S, S_ | A_, 500, isn + 1, 1024, 0},
+                                          {C, S_, isn, 0, 1024, 0}};
+  const struct twin_seg after_ack[] = {{C, S_, isn, 0, 1024, 0},
+                                       {S, A_, 500, isn + 1, 1024, 0},
+                                       {C, S_, isn, 0, 1024, 0}};
+  const struct twin_seg after_refusals[] = {{C, S_, isn, 0, 1024, 0},
+                                            {S, R_ | A_, 0, isn + 1, 0, 0},
+                                            {C, S_, isn, 0, 1024, 0},
+                                            {S, R_, 0, 0, 0, 0},
+                                            {C, S_, isn, 0, 1024, 0}};
+  const struct twin_seg after_own_rst[] = {{C, S_, isn, 0, 1024, 0},
+                                           {C, R_, isn + 1, 0, 0, 0},
+                                           {C, S_, isn, 0, 1024, 0}};
+  twin_script(many, 16);
+  twin_script(new_isn, 3);
+  twin_script(zero_window, 3);
+  twin_script(with_data, 3);
+  twin_script(after_synack, 3);
+  twin_script(after_ack, 3);
+  twin_script(after_refusals, 5);
+  twin_script(after_own_rst, 3);
+}
+
 static void test_conn_short_paths_match_general(void **state) {
   (void)state;
   struct twins *t = calloc(1, sizeof *t);
@@ -1145,6 +1186,7 @@ int main(void) {
       cmocka_unit_test(test_conn_short_paths_match_general),
       cmocka_unit_test(test_conn_by_direction_matches_general),
       cmocka_unit_test(test_conn_start_matches_general),
+      cmocka_unit_test(test_conn_retry_matches_general),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
