@@ -1256,6 +1256,52 @@ static void first_syn(struct ta_conn *c, const struct ta_packet *p) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* A retried SYN */
+
+/* An attempt's SYN sent again: the originator's SYN with the ISN of the
+ * one before, nothing else sent by it, no answer but RSTs. Without payload
+ * or zero window it comes down to retry_syn() below: what update() would
+ * do, with none of its tests of a state that is known (tests/test_conn.c
+ * compares it with the general update on real captures). */
+static bool retry_syn_applies(const struct ta_conn *c,
+                              const struct ta_packet *p) {
+  const struct ta_side *s = &c->side[ORIG], *r = &c->side[RESP];
+  uint32_t end = p->seq + 1;
+  return !p->checksum_bad && p->payload_len == 0 && p->window != 0 &&
+         !c->roles_pending && !c->synack_ts && s->seq_valid &&
+         p->seq == s->isn && s->next_seq == end && !s->hole &&
+         s->zeek_state == TA_ZE_SYN_SENT && p->seq == s->zeek_start &&
+         s->zeek_last == end && s->hist_seen == HB_SYN &&
+         s->hist_last_syn == 0 && s->syn.seen &&
+         (r->zeek_state == TA_ZE_INACTIVE || r->zeek_state == TA_ZE_RESET) &&
+         direction(c, p) == ORIG;
+}
+
+static void retry_syn(struct ta_conn *c, const struct ta_packet *p) {
+  struct ta_side *s = &c->side[ORIG], *o = &c->side[RESP];
+  uint32_t end = p->seq + 1;
+  /* zeek_packet: a SYN repeated at its place adds no letter, moves no
+   * sequence number and no state; it can close nothing that was open */
+  if (!c->closed)
+    zeek_check_closed(c, s, o, p->ts_ns);
+  /* analyst_packet */
+  latency_packet(c, ORIG, s, o, p, TA_TCP_SYN, end);
+  note_syn(c, p);
+  s->pkts++;
+  s->ip_bytes += p->ip_len;
+  s->retransmits++; /* behind next_seq, with no hole open */
+  if (c->n_ladder < TA_LADDER_PKTS)
+    add_ladder(c, ORIG, s, o, p, TA_TCP_SYN);
+  else
+    c->ladder_more++;
+  c->anomalies |= p->anomalies;
+  if (p->ts_ns > c->last_ts)
+    c->last_ts = p->ts_ns;
+  if (p->ts_ns < c->first_ts)
+    c->first_ts = p->ts_ns;
+}
+
+/* ------------------------------------------------------------------------ */
 /* The refusal */
 
 /* Most short records of a scan are an attempt refused: the responder's
@@ -1311,6 +1357,89 @@ static void refusal(struct ta_conn *c, const struct ta_packet *p) {
     c->first_ts = p->ts_ns;
 }
 
+/* ------------------------------------------------------------------------ */
+/* A record started by a SYN */
+
+/* Nearly every record starts with the originator's SYN: every attempt the
+ * flow table holds is replayed from one. ta_conn_start() does for such a
+ * SYN (without payload or zero window, which would add history letters)
+ * what ta_conn_init and then first_syn() would, in one step: the init's
+ * tests of the flags, and the update's dispatch and tests of a state that
+ * the init has just set, are left out (tests/test_conn.c compares it with
+ * init and the general update on real captures). */
+static bool start_syn_applies(const struct ta_packet *p) {
+  return (p->flags & UPDATE_FLAGS) == TA_TCP_SYN && !p->checksum_bad &&
+         p->payload_len == 0 && p->window != 0;
+}
+
+/* The originator's latency leg after its first SYN (latency_packet on a
+ * side that has sent nothing, to a peer that has acknowledged nothing). */
+static void start_syn_latency(struct ta_lat_leg *l, const struct ta_packet *p,
+                              uint32_t end) {
+  int64_t ts = p->ts_ns;
+  l->newest_ts = l->timed_ts = ts;
+  l->newest_end = l->timed_end = end;
+  uint8_t flags = TA_LEG_TIMED_SYN | TA_LEG_NEWEST_SYN;
+  if (p->opt.has_ts) {
+    l->tsv = p->opt.ts_val;
+    l->tsv_ts = ts;
+    flags |= TA_LEG_TS_SEEN | TA_LEG_TSV_SYN | TA_LEG_TSV_LIVE;
+  }
+  l->flags = flags;
+}
+
+static void start_syn(struct ta_conn *c, uint64_t id,
+                      const struct ta_packet *p) {
+  zero_record(c);
+  int64_t ts = p->ts_ns;
+  uint32_t end = p->seq + 1;
+  /* ta_conn_init: a SYN without ACK makes its sender the originator */
+  c->id = id;
+  c->family = p->family == 6 ? 6 : 4;
+  struct ta_side *s = &c->side[ORIG], *o = &c->side[RESP];
+  copy_addr(c, s->ip, p->src);
+  s->port = p->sport;
+  copy_addr(c, o->ip, p->dst);
+  o->port = p->dport;
+  s->gap_contig_rel = s->gap_trim_rel = 1;
+  o->gap_contig_rel = o->gap_trim_rel = 1;
+  c->first_ts = c->last_ts = ts;
+  /* zeek_packet: the side starts at the SYN and has sent it */
+  zreinit(s, p->seq, end);
+  s->hist_seen = HB_SYN;
+  c->history[0] = 'S';
+  c->history_len = 1;
+  s->zeek_state = TA_ZE_SYN_SENT;
+  /* analyst_packet */
+  start_syn_latency(&s->lat, p, end);
+  record_syn_features(s, p);
+  c->syn_seen = true;
+  c->first_syn_ts = c->last_syn_ts = ts;
+  c->syn_count = 1;
+  c->syn_isn = p->seq;
+  s->pkts = 1;
+  s->ip_bytes = p->ip_len;
+  s->seq_valid = true;
+  s->isn = p->seq;
+  s->next_seq = end;
+  /* its ladder entry: at the start, at the ISN, no ACK */
+  struct ta_ladder_pkt *l = &c->ladder[0];
+  l->window = p->window;
+  l->flags = p->flags;
+  c->n_ladder = 1;
+  c->anomalies = p->anomalies;
+}
+
+enum ta_dir ta_conn_start(struct ta_conn *c, uint64_t id,
+                          const struct ta_packet *p) {
+  if (start_syn_applies(p)) {
+    start_syn(c, id, p);
+    return TA_DIR_ORIG;
+  }
+  ta_conn_init(c, id, p);
+  return ta_conn_update(c, p);
+}
+
 enum ta_dir ta__conn_update_general(struct ta_conn *c,
                                     const struct ta_packet *p) {
   return update(c, p, p->flags & UPDATE_FLAGS);
@@ -1335,6 +1464,10 @@ static NOINLINE enum ta_dir update_syn(struct ta_conn *c,
                                        const struct ta_packet *p) {
   if (first_syn_applies(c, p)) {
     first_syn(c, p);
+    return TA_DIR_ORIG;
+  }
+  if (retry_syn_applies(c, p)) {
+    retry_syn(c, p);
     return TA_DIR_ORIG;
   }
   return update(c, p, TA_TCP_SYN);

@@ -567,8 +567,7 @@ static void replay(const struct attempt *a, struct ta_conn *c) {
   p.dport = a->dport;
   p.seq = a->seq;
   held_unpack(&p, &a->first);
-  ta_conn_init(c, a->n.id, &p);
-  ta_conn_update(c, &p);
+  ta_conn_start(c, a->n.id, &p);
   bool resp = false; /* p is the responder's */
   for (const struct held_more *m = a->more; m; m = m->next) {
     bool rst = m->f.bits & HELD_RST;

@@ -226,6 +226,11 @@ struct ta_conn {
 /* Starts a record from its first packet; dir tells who sent it. */
 void ta_conn_init(struct ta_conn *c, uint64_t id, const struct ta_packet *pkt);
 
+/* ta_conn_init then ta_conn_update with the same packet, in one step
+ * where it is the originator's SYN; returns its direction. */
+enum ta_dir ta_conn_start(struct ta_conn *c, uint64_t id,
+                          const struct ta_packet *p);
+
 /* Applies one packet; returns its direction. Cannot fail, never allocates. */
 enum ta_dir ta_conn_update(struct ta_conn *c, const struct ta_packet *pkt);
 

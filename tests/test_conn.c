@@ -879,11 +879,18 @@ static void twin_packet(struct twins *t, const struct ta_packet *p) {
     assert_int_equal(na, ta_conn_is_new_attempt(b, p));
     fresh = na;
   }
-  if (fresh) {
-    ta_conn_init(a, t->packets, p);
+  enum ta_dir da;
+  if (fresh)
     ta_conn_init(b, t->packets, p);
+  if (fresh && t->packets % 2) {
+    /* every other record starts in one step, the others as they were */
+    da = ta_conn_start(a, t->packets, p);
+  } else {
+    if (fresh)
+      ta_conn_init(a, t->packets, p);
+    da = ta_conn_update(a, p);
   }
-  assert_int_equal(ta_conn_update(a, p), ta__conn_update_general(b, p));
+  assert_int_equal(da, ta__conn_update_general(b, p));
   if (memcmp(a, b, sizeof *a) != 0)
     print_error("records differ after packet %llu\n",
                 (unsigned long long)t->packets);
@@ -959,8 +966,17 @@ static void twin_script(const struct twin_seg *g, size_t n) {
       ta_conn_init(a, 1, &p);
       ta_conn_init(b, 1, &p);
     }
-    assert_int_equal(ta_conn_update(a, &p), ta__conn_update_general(b, &p));
+    enum ta_dir d = ta__conn_update_general(b, &p);
+    assert_int_equal(ta_conn_update(a, &p), d);
     assert_memory_equal(a, b, sizeof *a);
+    if (i == 0) {
+      /* the same first packet, started in one step on a used record */
+      struct ta_conn *st = test_malloc(sizeof *st);
+      memset(st, 0xa5, sizeof *st);
+      assert_int_equal(ta_conn_start(st, 1, &p), d);
+      assert_memory_equal(st, b, sizeof *st);
+      test_free(st);
+    }
   }
   test_free(a);
   test_free(b);
@@ -1047,6 +1063,73 @@ static void test_conn_by_direction_matches_general(void **state) {
   twin_script(gaps, sizeof gaps / sizeof gaps[0]);
 }
 
+/* ta_conn_start's one step against init and the general update, on first
+ * packets around the SYN it takes (twin_script starts each both ways). */
+static void test_conn_start_matches_general(void **state) {
+  (void)state;
+  const uint8_t E_ = TA_TCP_ECE | TA_TCP_CWR | TA_TCP_URG;
+  const struct twin_seg plain[] = {{C, S_, 1000, 0, 1024, 0},
+                                   {C, S_, 1000, 0, 1024, 0}};
+  const struct twin_seg wrapping[] = {{C, S_, 0xffffffffu, 0, 1024, 0}};
+  const struct twin_seg other_flags[] = {{C, S_ | E_ | P_, 1000, 7, 1, 0}};
+  const struct twin_seg zero_window[] = {{C, S_, 1000, 0, 0, 0}};
+  const struct twin_seg with_data[] = {{C, S_, 1000, 0, 1024, 9}};
+  const struct twin_seg syn_fin[] = {{C, S_ | F_, 1000, 0, 1024, 0}};
+  const struct twin_seg syn_rst[] = {{C, S_ | R_, 1000, 0, 1024, 0}};
+  const struct twin_seg synack[] = {{S, S_ | A_, 5000, 1001, 1024, 0}};
+  const struct twin_seg ack[] = {{C, A_, 1001, 5001, 1024, 0}};
+  twin_script(plain, 2);
+  twin_script(wrapping, 1);
+  twin_script(other_flags, 1);
+  twin_script(zero_window, 1);
+  twin_script(with_data, 1);
+  twin_script(syn_fin, 1);
+  twin_script(syn_rst, 1);
+  twin_script(synack, 1);
+  twin_script(ack, 1);
+}
+
+/* The retried SYN's short path against the general update, on the cases
+ * around it. */
+static void test_conn_retry_matches_general(void **state) {
+  (void)state;
+  const uint32_t isn = 0xffffffffu; /* its end wraps */
+  struct twin_seg many[16];
+  for (size_t i = 0; i < 16; i++)
+    many[i] = (struct twin_seg){C, S_, isn, 0, 1024, 0};
+  const struct twin_seg new_isn[] = {{C, S_, isn, 0, 1024, 0},
+                                     {C, S_, 77, 0, 1024, 0},
+                                     {C, S_, 77, 0, 1024, 0}};
+  const struct twin_seg zero_window[] = {{C, S_, isn, 0, 1024, 0},
+                                         {C, S_, isn, 0, 0, 0},
+                                         {C, S_, isn, 0, 1024, 0}};
+  const struct twin_seg with_data[] = {{C, S_, isn, 0, 1024, 0},
+                                       {C, S_, isn, 0, 1024, 5},
+                                       {C, S_, isn, 0, 1024, 0}};
+  const struct twin_seg after_synack[] = {{C, S_, isn, 0, 1024, 0},
+                                          {S, S_ | A_, 500, isn + 1, 1024, 0},
+                                          {C, S_, isn, 0, 1024, 0}};
+  const struct twin_seg after_ack[] = {{C, S_, isn, 0, 1024, 0},
+                                       {S, A_, 500, isn + 1, 1024, 0},
+                                       {C, S_, isn, 0, 1024, 0}};
+  const struct twin_seg after_refusals[] = {{C, S_, isn, 0, 1024, 0},
+                                            {S, R_ | A_, 0, isn + 1, 0, 0},
+                                            {C, S_, isn, 0, 1024, 0},
+                                            {S, R_, 0, 0, 0, 0},
+                                            {C, S_, isn, 0, 1024, 0}};
+  const struct twin_seg after_own_rst[] = {{C, S_, isn, 0, 1024, 0},
+                                           {C, R_, isn + 1, 0, 0, 0},
+                                           {C, S_, isn, 0, 1024, 0}};
+  twin_script(many, 16);
+  twin_script(new_isn, 3);
+  twin_script(zero_window, 3);
+  twin_script(with_data, 3);
+  twin_script(after_synack, 3);
+  twin_script(after_ack, 3);
+  twin_script(after_refusals, 5);
+  twin_script(after_own_rst, 3);
+}
+
 static void test_conn_short_paths_match_general(void **state) {
   (void)state;
   struct twins *t = calloc(1, sizeof *t);
@@ -1102,6 +1185,8 @@ int main(void) {
       cmocka_unit_test(test_conn_names),
       cmocka_unit_test(test_conn_short_paths_match_general),
       cmocka_unit_test(test_conn_by_direction_matches_general),
+      cmocka_unit_test(test_conn_start_matches_general),
+      cmocka_unit_test(test_conn_retry_matches_general),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
