@@ -42,6 +42,10 @@ int ta_reader_next(struct ta_reader *r, struct ta_frame *f,
  * call, from what is buffered; the other formats one. */
 int ta_reader_next_batch(struct ta_reader *r, struct ta_frame *f, size_t max,
                          struct ta_input_info *info, char *err, size_t errlen);
+/* False when no frame of this reader can come back marked (filtered_out
+ * or bad_interface): it has no filter and reads no pcapng, so a caller may
+ * skip the test per frame. */
+bool ta_reader_marks(const struct ta_reader *r);
 /* Compressed bytes read so far and the input size (0 if unknown). */
 uint64_t ta_reader_offset(const struct ta_reader *r);
 uint64_t ta_reader_size(const struct ta_reader *r);
