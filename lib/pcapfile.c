@@ -276,17 +276,11 @@ too_long(struct ta__pcapfile *r, uint32_t caplen, char *err, size_t errlen) {
 }
 
 /* The frame of the record at h, whose caplen bytes are all in the buffer,
- * as libpcap would hand it out, for a file of the given snaplen and link
- * type. */
-static inline void take_record(const uint8_t *h, uint32_t caplen,
-                               uint32_t snaplen, uint32_t linktype, bool swap,
-                               bool nano, uint64_t *oversized,
+ * as libpcap would hand it out, keeping its first keep bytes (see
+ * kept_bytes). */
+static inline void take_record(const uint8_t *h, uint32_t keep,
+                               uint32_t linktype, bool swap, bool nano,
                                struct ta_frame *f) {
-  uint32_t keep = caplen;
-  if (caplen > snaplen) {
-    keep = snaplen;
-    ++*oversized;
-  }
   int64_t sec = ts_field(h, swap);
   int64_t sub = ts_field(h + 4, swap);
   uint32_t wire = rd32(h + 12, swap);
@@ -297,6 +291,17 @@ static inline void take_record(const uint8_t *h, uint32_t caplen,
   f->data = h + REC_HDR;
   f->filtered_out = false;
   f->bad_interface = false;
+}
+
+/* The bytes of a record of caplen kept for a file of the given snaplen:
+ * libpcap cuts one that claims more to the snaplen, which is counted in
+ * *oversized. */
+static inline uint32_t kept_bytes(uint32_t caplen, uint32_t snaplen,
+                                  uint64_t *oversized) {
+  if (caplen <= snaplen)
+    return caplen;
+  ++*oversized;
+  return snaplen;
 }
 
 /* Lines asked for at once ahead of the records: one test per record, and
@@ -339,12 +344,13 @@ static inline size_t take_buffered(struct ta__pcapfile *r, struct ta_frame *f,
       prefetch_chunk(buf + ahead);
       ahead += PREFETCH_CHUNK;
     }
-    uint32_t caplen = rd32(h + 8, swap);
+    uint32_t caplen = rd32(h + 8, swap), keep = caplen;
     if (caplen > limit || len - pos - REC_HDR < caplen) {
       if (caplen > TA_MAX_CAPLEN || len - pos - REC_HDR < caplen)
         break;
+      keep = kept_bytes(caplen, snaplen, oversized);
     }
-    take_record(h, caplen, snaplen, linktype, swap, nano, oversized, &f[n++]);
+    take_record(h, keep, linktype, swap, nano, &f[n++]);
     pos += REC_HDR + caplen;
   }
   r->pos = pos;
@@ -392,8 +398,8 @@ next_filled(struct ta__pcapfile *r, struct ta_frame *f, uint64_t *oversized,
       return cut_short(r, "data", caplen, got - (long)REC_HDR, err, errlen);
     h = r->buf + r->pos;
   }
-  take_record(h, caplen, r->snaplen, r->linktype, r->swap, r->nano, oversized,
-              f);
+  take_record(h, kept_bytes(caplen, r->snaplen, oversized), r->linktype,
+              r->swap, r->nano, f);
   r->pos += need;
   r->records++;
   return 1;

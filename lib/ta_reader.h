@@ -14,11 +14,12 @@
 
 #include "ta_report.h"
 
+/* Ordered so that it fills 32 bytes, with no hole. */
 struct ta_frame {
   int64_t ts_ns;
+  const uint8_t *data;   /* valid until the next call on the same reader */
   uint32_t caplen, wirelen;
   uint32_t linktype;     /* LINKTYPE_ value as in the file */
-  const uint8_t *data;   /* valid until the next call on the same reader */
   bool filtered_out;     /* rejected by the BPF filter */
   bool bad_interface;    /* pcapng: refers to an undeclared interface */
 };
