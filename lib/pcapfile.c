@@ -276,17 +276,11 @@ too_long(struct ta__pcapfile *r, uint32_t caplen, char *err, size_t errlen) {
 }
 
 /* The frame of the record at h, whose caplen bytes are all in the buffer,
- * as libpcap would hand it out, for a file of the given snaplen and link
- * type. */
-static inline void take_record(const uint8_t *h, uint32_t caplen,
-                               uint32_t snaplen, uint32_t linktype, bool swap,
-                               bool nano, uint64_t *oversized,
+ * as libpcap would hand it out, keeping its first keep bytes (see
+ * kept_bytes). */
+static inline void take_record(const uint8_t *h, uint32_t keep,
+                               uint32_t linktype, bool swap, bool nano,
                                struct ta_frame *f) {
-  uint32_t keep = caplen;
-  if (caplen > snaplen) {
-    keep = snaplen;
-    ++*oversized;
-  }
   int64_t sec = ts_field(h, swap);
   int64_t sub = ts_field(h + 4, swap);
   uint32_t wire = rd32(h + 12, swap);
@@ -299,27 +293,64 @@ static inline void take_record(const uint8_t *h, uint32_t caplen,
   f->bad_interface = false;
 }
 
+/* The bytes of a record of caplen kept for a file of the given snaplen:
+ * libpcap cuts one that claims more to the snaplen, which is counted in
+ * *oversized. */
+static inline uint32_t kept_bytes(uint32_t caplen, uint32_t snaplen,
+                                  uint64_t *oversized) {
+  if (caplen <= snaplen)
+    return caplen;
+  ++*oversized;
+  return snaplen;
+}
+
+/* Lines asked for at once ahead of the records: one test per record, and
+ * a run of prefetches every few, where a test per line cost more than the
+ * prefetches. The runs may reach up to PREFETCH_AHEAD and a chunk past the
+ * end of the buffer, which is harmless: a prefetch never faults. */
+#define PREFETCH_CHUNK 512u
+
+static inline __attribute__((always_inline)) void
+prefetch_chunk(const uint8_t *p) {
+  _Static_assert(PREFETCH_CHUNK == 8 * 64, "one prefetch per line below");
+  __builtin_prefetch(p);
+  __builtin_prefetch(p + 64);
+  __builtin_prefetch(p + 128);
+  __builtin_prefetch(p + 192);
+  __builtin_prefetch(p + 256);
+  __builtin_prefetch(p + 320);
+  __builtin_prefetch(p + 384);
+  __builtin_prefetch(p + 448);
+}
+
 /* Takes up to max records that are wholly in the buffer already, stopping
  * before any that needs a fill or is refused (the general path's to
- * report): returns how many. swap and nano are constants in each copy. */
+ * report): returns how many. swap and nano are constants in each copy.
+ * A record within both the file's snaplen and TA_MAX_CAPLEN passes one
+ * test; one past the snaplen only is cut to it here. */
 static inline size_t take_buffered(struct ta__pcapfile *r, struct ta_frame *f,
                                    size_t max, uint64_t *oversized, bool swap,
                                    bool nano) {
   const uint8_t *buf = r->buf;
   size_t pos = r->pos, len = r->len, n = 0;
   uint32_t snaplen = r->snaplen, linktype = r->linktype;
+  uint32_t limit = snaplen < TA_MAX_CAPLEN ? snaplen : TA_MAX_CAPLEN;
   size_t ahead = r->ahead > pos ? r->ahead : pos;
   while (n < max && len - pos >= REC_HDR) {
     const uint8_t *h = buf + pos;
     /* Each header says where the next one is, so reading them is a chain
      * of dependent misses; the lines a little ahead are asked for now. */
-    for (size_t end = pos + PREFETCH_AHEAD < len ? pos + PREFETCH_AHEAD : len;
-         ahead < end; ahead += 64)
-      __builtin_prefetch(buf + ahead);
-    uint32_t caplen = rd32(h + 8, swap);
-    if (caplen > TA_MAX_CAPLEN || len - pos - REC_HDR < caplen)
-      break;
-    take_record(h, caplen, snaplen, linktype, swap, nano, oversized, &f[n++]);
+    while (ahead < pos + PREFETCH_AHEAD) {
+      prefetch_chunk(buf + ahead);
+      ahead += PREFETCH_CHUNK;
+    }
+    uint32_t caplen = rd32(h + 8, swap), keep = caplen;
+    if (caplen > limit || len - pos - REC_HDR < caplen) {
+      if (caplen > TA_MAX_CAPLEN || len - pos - REC_HDR < caplen)
+        break;
+      keep = kept_bytes(caplen, snaplen, oversized);
+    }
+    take_record(h, keep, linktype, swap, nano, &f[n++]);
     pos += REC_HDR + caplen;
   }
   r->pos = pos;
@@ -367,8 +398,8 @@ next_filled(struct ta__pcapfile *r, struct ta_frame *f, uint64_t *oversized,
       return cut_short(r, "data", caplen, got - (long)REC_HDR, err, errlen);
     h = r->buf + r->pos;
   }
-  take_record(h, caplen, r->snaplen, r->linktype, r->swap, r->nano, oversized,
-              f);
+  take_record(h, kept_bytes(caplen, r->snaplen, oversized), r->linktype,
+              r->swap, r->nano, f);
   r->pos += need;
   r->records++;
   return 1;

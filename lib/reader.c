@@ -324,6 +324,10 @@ int ta_reader_next(struct ta_reader *r, struct ta_frame *f,
   return ta_reader_next_batch(r, f, 1, info, err, errlen);
 }
 
+bool ta_reader_marks(const struct ta_reader *r) {
+  return r->filter || r->ng;
+}
+
 uint64_t ta_reader_offset(const struct ta_reader *r) {
   uint64_t mapped = r->pf ? ta__pcapfile_offset(r->pf) : 0;
   return mapped ? mapped : ta_source_offset(r->src);

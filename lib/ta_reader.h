@@ -14,11 +14,12 @@
 
 #include "ta_report.h"
 
+/* Ordered so that it fills 32 bytes, with no hole. */
 struct ta_frame {
   int64_t ts_ns;
+  const uint8_t *data;   /* valid until the next call on the same reader */
   uint32_t caplen, wirelen;
   uint32_t linktype;     /* LINKTYPE_ value as in the file */
-  const uint8_t *data;   /* valid until the next call on the same reader */
   bool filtered_out;     /* rejected by the BPF filter */
   bool bad_interface;    /* pcapng: refers to an undeclared interface */
 };
@@ -42,6 +43,10 @@ int ta_reader_next(struct ta_reader *r, struct ta_frame *f,
  * call, from what is buffered; the other formats one. */
 int ta_reader_next_batch(struct ta_reader *r, struct ta_frame *f, size_t max,
                          struct ta_input_info *info, char *err, size_t errlen);
+/* False when no frame of this reader can come back marked (filtered_out
+ * or bad_interface): it has no filter and reads no pcapng, so a caller may
+ * skip the test per frame. */
+bool ta_reader_marks(const struct ta_reader *r);
 /* Compressed bytes read so far and the input size (0 if unknown). */
 uint64_t ta_reader_offset(const struct ta_reader *r);
 uint64_t ta_reader_size(const struct ta_reader *r);

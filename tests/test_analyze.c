@@ -265,12 +265,124 @@ static void test_analyze_inputs_merge_in_batches(void **state) {
   }
 }
 
+/* Frames of every common kind and a few rare ones, in one input (counted
+ * a batch at a time) or dealt over two (counted frame by frame while they
+ * merge): the packet counters are the same, with checksums checked or
+ * not, and progress is reported once per 65536 frames. */
+enum { MIXED_FRAMES = 70000 };
+
+static size_t mixed_frame(uint32_t i, uint8_t *buf, size_t cap,
+                          uint32_t *wire) {
+  char a[48], b[48];
+  bool v6 = i % 7 == 0;
+  snprintf(a, sizeof a, v6 ? "2001:db8::%x" : "10.1.%u.%u", (i >> 8) & 255,
+           i & 255);
+  snprintf(b, sizeof b, v6 ? "2001:db8::1:%x" : "10.2.%u.%u", (i >> 8) & 255,
+           i & 255);
+  struct tt_seg s = {.src = a, .dst = b, .sport = (uint16_t)(1024 + i % 50000),
+                     .dport = 80, .seq = i, .flags = TA_TCP_SYN, .win = 1000,
+                     .payload_len = i % 3 == 0 ? 40 : 0};
+  size_t n = tt_build_eth(buf, cap, &s);
+  *wire = (uint32_t)n;
+  switch (i % 11) {
+  case 1: /* not IP */
+    buf[12] = 0x08, buf[13] = 0x06;
+    break;
+  case 2: /* cut by the snaplen inside the payload */
+    if (n > 60)
+      n = 60;
+    break;
+  case 3: /* too short for its link header */
+    n = *wire = 10;
+    break;
+  case 4: /* behind a VLAN tag */
+    memmove(buf + 16, buf + 12, n - 12);
+    buf[12] = 0x81, buf[13] = 0x00, buf[14] = 0, buf[15] = 7;
+    n += 4;
+    *wire = (uint32_t)n;
+    break;
+  case 5: /* a wrong TCP checksum */
+    buf[n - 1] ^= 0x5a;
+    break;
+  }
+  return n;
+}
+
+static int progress_calls;
+static uint64_t progress_packets;
+static void count_progress(void *ctx, const struct ta_progress *p) {
+  (void)ctx;
+  progress_calls++;
+  progress_packets = p->packets;
+}
+
+static json_t *mixed_packets(char *const *paths, size_t n, bool verify) {
+  struct ta_sink sink;
+  ta_sink_init_mem(&sink);
+  struct ta_config cfg = {.inputs = (const char *const *)paths,
+                          .n_inputs = n, .verify_checksums = verify,
+                          .reporter = ta_reporter_find("json"), .out = &sink,
+                          .progress = count_progress};
+  struct ta_result res;
+  char err[256];
+  assert_int_equal(ta_analyze(&cfg, &res, err, sizeof err), 0);
+  assert_int_equal(res.packets.total, MIXED_FRAMES);
+  json_t *doc = json_loads(ta_sink_mem(&sink, NULL), 0, NULL);
+  assert_non_null(doc);
+  json_t *packets = json_incref(json_object_get(doc, "packets"));
+  json_decref(doc);
+  ta_result_free(&res);
+  ta_sink_close(&sink);
+  return packets;
+}
+
+static void test_analyze_batch_counts_as_merge(void **state) {
+  (void)state;
+  char *paths[3];
+  FILE *f[3];
+  for (int i = 0; i < 3; i++) {
+    paths[i] = tt_tmpfile(".pcap");
+    f[i] = tt_pcap_create(paths[i], 1, 65535);
+    assert_non_null(f[i]);
+  }
+  for (uint32_t i = 0; i < MIXED_FRAMES; i++) {
+    uint8_t buf[256];
+    uint32_t wire;
+    size_t n = mixed_frame(i, buf, sizeof buf, &wire);
+    /* now and then a frame a second early: time goes backwards */
+    int64_t ts = 1700000000000000000LL + (int64_t)i * 1000000 -
+                 (i % 997 == 5 ? 1000000000LL : 0);
+    tt_pcap_write(f[0], ts, buf, (uint32_t)n, wire);
+    tt_pcap_write(f[1 + (i & 1)], ts, buf, (uint32_t)n, wire);
+  }
+  for (int i = 0; i < 3; i++)
+    fclose(f[i]);
+  for (int verify = 0; verify < 2; verify++) {
+    progress_calls = 0;
+    json_t *one = mixed_packets(paths, 1, verify);
+    assert_int_equal(progress_calls, 1);
+    assert_true(progress_packets >= 65536 && progress_packets < 65536 + 64);
+    json_t *two = mixed_packets(paths + 1, 2, verify);
+    char *a = json_dumps(one, JSON_SORT_KEYS), *b = json_dumps(two, JSON_SORT_KEYS);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    json_decref(one);
+    json_decref(two);
+  }
+  for (int i = 0; i < 3; i++) {
+    unlink(paths[i]);
+    free(paths[i]);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_analyze_kernel_captures_match_facts),
       cmocka_unit_test(test_analyze_rotated_files_are_one_capture),
       cmocka_unit_test(test_analyze_host_option_narrows),
       cmocka_unit_test(test_analyze_inputs_merge_in_batches),
+      cmocka_unit_test(test_analyze_batch_counts_as_merge),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

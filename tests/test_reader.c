@@ -790,6 +790,30 @@ static void test_reader_pcapfile_leaves_variants_to_libpcap(void **state) {
   }
 }
 
+/* Only a reader with a filter, or of pcapng, can mark frames. */
+static void test_reader_marks(void **state) {
+  (void)state;
+  static const struct {
+    const char *path, *filter;
+    bool marks;
+  } cases[] = {
+      {TD("kernel-completed.pcap"), NULL, false},
+      {TD("kernel-completed.pcap.gz"), NULL, false},
+      {TD("kernel-completed.pcap"), "tcp", true},
+      {TD("kernel-mixed.pcapng"), NULL, true},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct ta_reader *r;
+    struct ta_input_info info;
+    char err[256];
+    assert_int_equal(ta_reader_open(cases[i].path, cases[i].filter, &r, &info,
+                                    err, sizeof err),
+                     0);
+    assert_int_equal(ta_reader_marks(r), cases[i].marks);
+    ta_reader_close(r);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reader_pcap_microseconds),
@@ -811,6 +835,7 @@ int main(void) {
       cmocka_unit_test(test_reader_pcapfile_batch_then_truncated),
       cmocka_unit_test(test_reader_batch_counts),
       cmocka_unit_test(test_reader_pcapfile_leaves_variants_to_libpcap),
+      cmocka_unit_test(test_reader_marks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
