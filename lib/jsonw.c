@@ -382,13 +382,6 @@ static inline char *fix_pair(char *p, uint64_t *y) {
   return p;
 }
 
-/* Four digits of v < 10^4, zero-padded. */
-static inline char *put_four(char *p, unsigned v) {
-  uint64_t y = fix_four(v);
-  p = fix_pair(p, &y);
-  return put_pair(p, (unsigned)(y >> 32));
-}
-
 /* Eight digits of v < 10^8, zero-padded. */
 static inline char *put_eight(char *p, uint32_t v) {
   uint64_t y = fix_eight(v);
