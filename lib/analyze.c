@@ -203,25 +203,45 @@ static void count_rare(struct ta_counters *k, const struct ta_packet *pkt) {
     k->vlan_tagged++;
 }
 
-/* Hands a TCP packet, filed under hash, on to the flow table. */
-static inline void track_hashed(struct run *run, const struct ta_packet *pkt,
-                                uint64_t hash) {
-  if (pkt->anomalies & TA_ANOM_TCP_OPT_BAD)
-    run->tcp_opt_bad++;
-  ta_flow_table_packet_hashed(run->flows, pkt, hash);
+/* Hands a TCP packet on to the flow table, or to the shards' threads. */
+static void track(struct run *run, const struct ta_packet *pkt) {
+  if (run->shards) {
+    ta_shards_packet(run->shards, pkt);
+    return;
+  }
+  ta_flow_table_packet_hashed(run->flows, pkt,
+                              ta_flow_table_hash(run->flows, pkt));
   if (run->unflushed && run->live)
     flush_reporter(run);
 }
 
-/* Hands a TCP packet on to the flow table, or to the shards' threads. */
-static void track(struct run *run, const struct ta_packet *pkt) {
-  if (run->shards) {
+/* Counts a decoded frame by its family, rare traits and disposition (and
+ * a TCP packet's broken options); true when it goes to the flow table. */
+static inline __attribute__((always_inline)) bool
+count_fate(struct run *run, const struct ta_frame *f, struct ta_packet *pkt) {
+  struct ta_counters *k = &run->res->packets;
+  if (pkt->family == 4)
+    k->ipv4++;
+  else if (pkt->family == 6)
+    k->ipv6++;
+  /* one test for the frames that are none of these, nearly all */
+  if (pkt->checksum_bad | pkt->encap | pkt->vlan_depth |
+      (pkt->anomalies & TA_ANOM_SNAP_TRUNCATED))
+    count_rare(k, pkt);
+  if (pkt->disposition == TA_DISP_TCP && run->cfg->n_hosts &&
+      !host_selected(run->cfg, pkt))
+    pkt->disposition = TA_DISP_FILTERED;
+  k->by_disposition[pkt->disposition]++;
+  if (pkt->disposition == TA_DISP_TCP) {
     if (pkt->anomalies & TA_ANOM_TCP_OPT_BAD)
       run->tcp_opt_bad++;
-    ta_shards_packet(run->shards, pkt);
-  } else {
-    track_hashed(run, pkt, ta_flow_table_hash(run->flows, pkt));
+    return true;
   }
+  if (pkt->disposition == TA_DISP_MALFORMED)
+    k->by_malformed[pkt->malformed]++;
+  else if (pkt->disposition == TA_DISP_UNSUPPORTED_LINK)
+    count_unsupported(k, f->linktype);
+  return false;
 }
 
 /* Decodes one frame into *pkt and counts its fate; true when it is a TCP
@@ -244,25 +264,7 @@ decode_frame(struct run *run, const struct ta_frame *f,
                        run->decode_opts, pkt);
   pkt->ts_ns = f->ts_ns;
   pkt->frame = k->total;
-  if (pkt->family == 4)
-    k->ipv4++;
-  else if (pkt->family == 6)
-    k->ipv6++;
-  /* one test for the frames that are none of these, nearly all */
-  if (pkt->checksum_bad | pkt->encap | pkt->vlan_depth |
-      (pkt->anomalies & TA_ANOM_SNAP_TRUNCATED))
-    count_rare(k, pkt);
-  if (pkt->disposition == TA_DISP_TCP && run->cfg->n_hosts &&
-      !host_selected(run->cfg, pkt))
-    pkt->disposition = TA_DISP_FILTERED;
-  k->by_disposition[pkt->disposition]++;
-  if (pkt->disposition == TA_DISP_TCP)
-    return true;
-  if (pkt->disposition == TA_DISP_MALFORMED)
-    k->by_malformed[pkt->malformed]++;
-  else if (pkt->disposition == TA_DISP_UNSUPPORTED_LINK)
-    count_unsupported(k, f->linktype);
-  return false;
+  return count_fate(run, f, pkt);
 }
 
 /* Runs one frame through decode and the flow table. */
@@ -387,34 +389,11 @@ static void track_batch(struct run *run, const struct ta_packet *pkts,
   }
 }
 
-/* Counts a decoded frame that is not a plain TCP packet, or is one with a
- * rare trait, as decode_frame does; true when it goes to the flow table.
- * Out of line: the batch loop keeps only the common case. */
+/* The same, out of line: the batch loop keeps only the common case. */
 __attribute__((noinline)) static bool
 count_decoded(struct run *run, const struct ta_frame *f,
               struct ta_packet *pkt) {
-  struct ta_counters *k = &run->res->packets;
-  if (pkt->family == 4)
-    k->ipv4++;
-  else if (pkt->family == 6)
-    k->ipv6++;
-  if (pkt->checksum_bad | pkt->encap | pkt->vlan_depth |
-      (pkt->anomalies & TA_ANOM_SNAP_TRUNCATED))
-    count_rare(k, pkt);
-  if (pkt->disposition == TA_DISP_TCP && run->cfg->n_hosts &&
-      !host_selected(run->cfg, pkt))
-    pkt->disposition = TA_DISP_FILTERED;
-  k->by_disposition[pkt->disposition]++;
-  if (pkt->disposition == TA_DISP_TCP) {
-    if (pkt->anomalies & TA_ANOM_TCP_OPT_BAD)
-      run->tcp_opt_bad++;
-    return true;
-  }
-  if (pkt->disposition == TA_DISP_MALFORMED)
-    k->by_malformed[pkt->malformed]++;
-  else if (pkt->disposition == TA_DISP_UNSUPPORTED_LINK)
-    count_unsupported(k, f->linktype);
-  return false;
+  return count_fate(run, f, pkt);
 }
 
 /* Frames since the last progress callback: one is due when a batch
@@ -501,11 +480,8 @@ static void drain_one_sharded(struct run *run, size_t i) {
     size_t frames = s->left + 1;
     uint64_t before = run->res->packets.total;
     for (size_t j = 0; j < frames; j++)
-      if (decode_frame(run, &s->frame[j], pkt)) {
-        if (pkt->anomalies & TA_ANOM_TCP_OPT_BAD)
-          run->tcp_opt_bad++;
+      if (decode_frame(run, &s->frame[j], pkt))
         pkt = ta_shards_commit(run->shards);
-      }
     progress_after(run, before);
     s->frame += s->left;
     s->left = 0;
