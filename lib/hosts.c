@@ -402,18 +402,26 @@ static uint32_t widen(struct ta_hosts *t, const void *n, size_t width, int sc) {
   return ref;
 }
 
-static void counts_add(struct ta_hosts *t, struct counts *k, int sc) {
+/* counts_add past the narrow common case. */
+__attribute__((noinline)) static void counts_add_slow(struct ta_hosts *t,
+                                                      struct counts *k,
+                                                      int sc) {
   if (k->wide) {
     ((uint64_t *)pool_at(&t->wide, k->wide - 1))[sc]++;
-    return;
-  }
-  if (k->n[sc] < UINT16_MAX) {
-    k->n[sc]++;
     return;
   }
   uint32_t ref = widen(t, k->n, sizeof k->n[0], sc);
   if (ref) /* else out of memory: it stays at 65535 */
     k->wide = ref;
+}
+
+/* Inline for the narrow counter with room, as nearly every one is. */
+static inline void counts_add(struct ta_hosts *t, struct counts *k, int sc) {
+  if (!k->wide && k->n[sc] < UINT16_MAX) {
+    k->n[sc]++;
+    return;
+  }
+  counts_add_slow(t, k, sc);
 }
 
 /* Its counters and their sum. */
@@ -490,9 +498,9 @@ static void sketch_move(struct ta_hosts *t, sketch *s, unsigned b,
   *s = (uint64_t)ref << 32 | (set + 1);
 }
 
-/* Sets bit b (below TA_HOST_SKETCH_BITS) of *s. Out of memory for the
- * next tier, the bit is not counted: the estimate is a lower bound anyway. */
-static void sketch_add(struct ta_hosts *t, sketch *s, unsigned b) {
+/* sketch_add once the inline values are full. */
+__attribute__((noinline)) static void sketch_add_slow(struct ta_hosts *t,
+                                                      sketch *s, unsigned b) {
   unsigned set = sketch_set(*s);
   if (set > SKETCH_MID) {
     uint64_t *bits = bitmap_at(t, *s);
@@ -514,12 +522,22 @@ static void sketch_add(struct ta_hosts *t, sketch *s, unsigned b) {
     }
     return;
   }
-  if (lanes_have(*s >> 10, set, b))
-    return;
-  if (set < SKETCH_INLINE)
-    *s = (*s | (uint64_t)b << (10 + 9 * set)) + 1;
-  else
+  if (!lanes_have(*s >> 10, set, b))
     sketch_move(t, s, b, &t->mids, NULL);
+}
+
+/* Sets bit b (below TA_HOST_SKETCH_BITS) of *s. Out of memory for the
+ * next tier, the bit is not counted: the estimate is a lower bound anyway.
+ * Inline while the values fit in *s, as they do for most hosts: four
+ * calls a connection. */
+static inline void sketch_add(struct ta_hosts *t, sketch *s, unsigned b) {
+  unsigned set = sketch_set(*s);
+  if (set >= SKETCH_INLINE) {
+    sketch_add_slow(t, s, b);
+    return;
+  }
+  if (!lanes_have(*s >> 10, set, b))
+    *s = (*s | (uint64_t)b << (10 + 9 * set)) + 1;
 }
 
 uint64_t ta_host_sketch_estimate(unsigned set) {

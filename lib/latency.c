@@ -303,8 +303,21 @@ static bool exact_room(struct ta_lat_dist *h, size_t need) {
   return true;
 }
 
-/* The sorted insert of the exact phase: the gap before the new value is
- * split in two. False when memory ran out. */
+/* A value at or above every one held: gap x from the largest goes at
+ * the end, nothing moves. False when memory ran out. */
+static bool exact_append(struct ta_lat_dist *h, uint32_t x) {
+  unsigned used = h->used, need = used + gap_len(x);
+  if (!exact_room(h, need))
+    return false;
+  gap_put((need <= INLINE_BYTES ? h->d.in : h->d.p) + used, x);
+  h->used = (uint16_t)need;
+  h->n++;
+  return true;
+}
+
+/* The sorted insert of the exact phase: the values are decoded only up to
+ * the first one above us, whose gap is split in two; the bytes after it
+ * move once. False when memory ran out. */
 static bool exact_insert(struct ta_lat_dist *h, uint32_t us) {
   const uint8_t *d = exact_bytes(h);
   unsigned pos = 0, len = 0, used = h->used;
@@ -316,17 +329,16 @@ static bool exact_insert(struct ta_lat_dist *h, uint32_t us) {
     prev += gap;
     pos += len;
   }
-  bool last = pos == used;
-  unsigned old = last ? 0 : len;
-  unsigned head = gap_len(us - prev) + (last ? 0 : gap_len(prev + gap - us));
-  if (!exact_room(h, used + head - old))
+  if (pos == used)
+    return exact_append(h, us - prev);
+  unsigned head = gap_len(us - prev) + gap_len(prev + gap - us);
+  if (!exact_room(h, used + head - len))
     return false;
-  uint8_t *w = used + head - old <= INLINE_BYTES ? h->d.in : h->d.p;
-  memmove(w + pos + head, w + pos + old, used - pos - old);
+  uint8_t *w = used + head - len <= INLINE_BYTES ? h->d.in : h->d.p;
+  memmove(w + pos + head, w + pos + len, used - pos - len);
   pos += gap_put(w + pos, us - prev);
-  if (!last)
-    gap_put(w + pos, prev + gap - us);
-  h->used = (uint16_t)(used + head - old);
+  gap_put(w + pos, prev + gap - us);
+  h->used = (uint16_t)(used + head - len);
   h->n++;
   return true;
 }

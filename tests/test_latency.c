@@ -477,6 +477,111 @@ static void test_latency_dist_exact_phase_values(void **state) {
   ta_lat_dist_free(&h);
 }
 
+/* The stored form of the exact phase, rebuilt from scratch: every value
+ * held decoded, the new one put in order, and all of them encoded again as
+ * gaps of 7 bits a byte. The store inserts in place (decoding only up to
+ * the insertion point, or appending); its bytes must be these. */
+struct ref_bytes {
+  uint32_t v[TA_LAT_DIST_EXACT];
+  unsigned n, used;
+  uint8_t b[TA_LAT_DIST_EXACT * 5];
+};
+
+static void ref_bytes_add(struct ref_bytes *r, uint32_t us) {
+  unsigned i = r->n++;
+  for (; i > 0 && r->v[i - 1] > us; i--)
+    r->v[i] = r->v[i - 1];
+  r->v[i] = us;
+  r->used = 0;
+  for (unsigned k = 0, prev = 0; k < r->n; prev = r->v[k++]) {
+    uint32_t gap = r->v[k] - prev;
+    for (; gap >= 0x80; gap >>= 7)
+      r->b[r->used++] = (uint8_t)(gap | 0x80);
+    r->b[r->used++] = (uint8_t)gap;
+  }
+}
+
+static void assert_same_bytes(const struct ta_lat_dist *h,
+                              const struct ref_bytes *r) {
+  assert_false(h->binned);
+  assert_int_equal(h->n, r->n);
+  assert_int_equal(h->used, r->used);
+  const uint8_t *d = h->used <= sizeof h->d.in ? h->d.in : h->d.p;
+  assert_memory_equal(d, r->b, r->used);
+}
+
+/* Feeds vals (n of them, at most TA_LAT_DIST_EXACT) one at a time, every
+ * third through a connection's exact distribution, comparing the bytes
+ * after each; one more sample then bins them. */
+static void run_exact_bytes(const uint32_t *vals, unsigned n) {
+  struct ta_lat_dist h;
+  struct ref_bytes *r = calloc(1, sizeof *r);
+  assert_non_null(r);
+  memset(&h, 0, sizeof h);
+  for (unsigned i = 0; i < n; i++) {
+    if (i % 3 == 2) {
+      struct ta_lat_small s;
+      memset(&s, 0, sizeof s);
+      ta_lat_small_add(&s, (int64_t)vals[i] * US);
+      ta_lat_dist_merge(&h, &s);
+    } else {
+      ta_lat_dist_add(&h, (int64_t)vals[i] * US);
+    }
+    ref_bytes_add(r, vals[i]);
+    assert_same_bytes(&h, r);
+  }
+  if (n == TA_LAT_DIST_EXACT) {
+    ta_lat_dist_add(&h, 1000 * US);
+    assert_true(h.binned);
+  }
+  ta_lat_dist_free(&h);
+  free(r);
+}
+
+static void test_latency_dist_exact_bytes_same_as_rebuilt(void **state) {
+  (void)state;
+  /* values at either side of each encoded length's bound */
+  static const uint32_t edge[] = {0,          1,          127,
+                                  128,        16383,      16384,
+                                  2097151,    2097152,    268435455,
+                                  268435456,  TA_LAT_MAX_US - 1,
+                                  TA_LAT_MAX_US};
+  static const uint32_t gaps[10] = {0,       1,       127,       128,
+                                    16383,   16384,   2097151,   2097152,
+                                    268435455, 268435456};
+  const unsigned ne = sizeof edge / sizeof edge[0], N = TA_LAT_DIST_EXACT;
+  uint32_t v[TA_LAT_DIST_EXACT];
+  for (unsigned order = 0; order < 11; order++) {
+    for (unsigned i = 0; i < N; i++) {
+      uint64_t x = rng();
+      switch (order) {
+      case 0: v[i] = i * 100; break;                 /* ascending */
+      case 1: v[i] = (N - i) * 100; break;           /* descending */
+      case 2: v[i] = 700 + (uint32_t)(x % 3); break; /* duplicates */
+      case 3: v[i] = edge[i % ne]; break;            /* boundaries, rising */
+      case 4: v[i] = edge[ne - 1 - i % ne]; break;   /* and falling */
+      case 5: v[i] = (uint32_t)(x >> (x % 32 + 32)); break; /* any width */
+      case 6: v[i] = log_uniform(50, 10); break;
+      case 7: /* sums of boundary gaps: every length split either way */
+        v[i] = (uint32_t)((edge[x % ne] + edge[(x >> 8) % ne]) & 0xffffffffu);
+        break;
+      case 8: v[i] = i % 2 ? TA_LAT_MAX_US - i : i; break; /* both ends */
+      default: { /* rising (9) or falling (10) by gaps at length edges */
+        uint64_t gap = gaps[i % 10];
+        uint64_t down = i ? TA_LAT_MAX_US - v[i - 1] : 0;
+        uint64_t at = (order == 9 ? (i ? v[i - 1] : 0) : down) + gap;
+        at = at > TA_LAT_MAX_US ? gap : at; /* past the top: again */
+        v[i] = order == 9 ? (uint32_t)at : TA_LAT_MAX_US - (uint32_t)at;
+        break;
+      }
+      }
+    }
+    for (unsigned n = 1; n <= N; n += n < 12 ? 1 : 37)
+      run_exact_bytes(v, n);
+    run_exact_bytes(v, N);
+  }
+}
+
 /* Counts past what 1 and 2 bytes hold, and past 2^32 where every count is
  * halved: the same as the reference at each width. */
 static void test_latency_dist_counts_widen_and_halve(void **state) {
@@ -966,6 +1071,7 @@ int main(void) {
       cmocka_unit_test(test_latency_dist_merge_keeps_counts),
       cmocka_unit_test(test_latency_dist_same_as_reference),
       cmocka_unit_test(test_latency_dist_exact_phase_values),
+      cmocka_unit_test(test_latency_dist_exact_bytes_same_as_rebuilt),
       cmocka_unit_test(test_latency_dist_counts_widen_and_halve),
       cmocka_unit_test(test_latency_dist_free_and_zero),
       cmocka_unit_test(test_latency_handshake_legs_and_whole),
