@@ -1153,6 +1153,16 @@ void ta_conn_init(struct ta_conn *c, uint64_t id, const struct ta_packet *p) {
 /* The flags the update tests: the others are only recorded. */
 #define UPDATE_FLAGS (TA_TCP_SYN | TA_TCP_FIN | TA_TCP_RST | TA_TCP_ACK)
 
+/* What every packet leaves on the record: its anomalies and its time. */
+static ALWAYS_INLINE void note_packet(struct ta_conn *c,
+                                      const struct ta_packet *p) {
+  c->anomalies |= p->anomalies;
+  if (p->ts_ns > c->last_ts)
+    c->last_ts = p->ts_ns;
+  if (p->ts_ns < c->first_ts)
+    c->first_ts = p->ts_ns;
+}
+
 /* The update once the sender, side d, is known. Only a SYN can flip the
  * roles on the way (zeek_packet), so without one d holds throughout. */
 static ALWAYS_INLINE enum ta_dir update_from(struct ta_conn *restrict c,
@@ -1163,11 +1173,7 @@ static ALWAYS_INLINE enum ta_dir update_from(struct ta_conn *restrict c,
                  ((fl & TA_TCP_FIN) ? 1 : 0);
   d = zeek_packet(c, d, &s, &o, p, fl, end);
   analyst_packet(c, d, s, o, p, fl, end);
-  c->anomalies |= p->anomalies;
-  if (p->ts_ns > c->last_ts)
-    c->last_ts = p->ts_ns;
-  if (p->ts_ns < c->first_ts)
-    c->first_ts = p->ts_ns;
+  note_packet(c, p);
   return (enum ta_dir)d;
 }
 
@@ -1248,11 +1254,7 @@ static void first_syn(struct ta_conn *c, const struct ta_packet *p) {
   s->isn = p->seq;
   s->next_seq = end;
   add_ladder(c, ORIG, s, o, p, TA_TCP_SYN);
-  c->anomalies |= p->anomalies;
-  if (p->ts_ns > c->last_ts)
-    c->last_ts = p->ts_ns;
-  if (p->ts_ns < c->first_ts)
-    c->first_ts = p->ts_ns;
+  note_packet(c, p);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1294,11 +1296,7 @@ static void retry_syn(struct ta_conn *c, const struct ta_packet *p) {
     add_ladder(c, ORIG, s, o, p, TA_TCP_SYN);
   else
     c->ladder_more++;
-  c->anomalies |= p->anomalies;
-  if (p->ts_ns > c->last_ts)
-    c->last_ts = p->ts_ns;
-  if (p->ts_ns < c->first_ts)
-    c->first_ts = p->ts_ns;
+  note_packet(c, p);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1350,11 +1348,7 @@ static void refusal(struct ta_conn *c, const struct ta_packet *p) {
   s->next_seq = p->seq;
   s->hole = false;
   add_ladder(c, RESP, s, o, p, TA_TCP_RST | TA_TCP_ACK);
-  c->anomalies |= p->anomalies;
-  if (p->ts_ns > c->last_ts)
-    c->last_ts = p->ts_ns;
-  if (p->ts_ns < c->first_ts)
-    c->first_ts = p->ts_ns;
+  note_packet(c, p);
 }
 
 /* ------------------------------------------------------------------------ */
