@@ -4,7 +4,8 @@
  * the rest is the frame. Checks what ta_packet.h promises: one known
  * disposition, and payload inside the frame; and that the decoder's
  * shortcut for plain frames gives the general path's packet to the byte,
- * whatever the packet held before. */
+ * whatever the packet held before, and that the option layouts read at
+ * once give what the walk over the options gives. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,10 +56,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         pkt.tcp_hlen > 60 || (pkt.family != 4 && pkt.family != 6))
       abort();
   }
-  /* The options parser on its own, on the same bytes. */
-  struct ta_tcp_options opt;
-  ta_tcp_options_parse(frame, size < 40 ? size : 40, data[1], &opt);
+  /* The options parser on its own, on the same bytes, which must read
+   * the layouts it knows at once as the walk over them reads them. */
+  struct ta_tcp_options opt, walked;
+  size_t olen = size < 40 ? size : 40;
+  memset(&opt, 0xa5, sizeof opt);
+  memset(&walked, 0, sizeof walked);
+  uint32_t anom = ta_tcp_options_parse(frame, olen, data[1], &opt);
   if (opt.n_layout > TA_MAX_OPT_LAYOUT)
+    abort();
+  if (ta__tcp_options_walk(frame, olen, olen, data[1], &walked) != anom ||
+      memcmp(&opt, &walked, sizeof opt) != 0)
     abort();
   free(frame);
   return 0;

@@ -6,7 +6,13 @@
  * Knows nothing of connections, flows or reports. */
 #include "ta_packet.h"
 
+#include <stddef.h>
 #include <string.h>
+
+#if defined(__SSE2__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#include <emmintrin.h>
+#define TA__DECODE_SSE2 1
+#endif
 
 /* Ethertypes and IP protocol numbers acted on. */
 enum {
@@ -282,18 +288,19 @@ static ALWAYS_INLINE bool layout_mss_alone(const uint8_t *opt, size_t cap) {
   return cap == 4 && rd16(opt) == 0x0204;
 }
 
-/* Parses the captured options opt[0..cap) of an option space that is
- * `full` bytes long on the wire, into *out, which the caller has zeroed.
- * An option running past `cap` but not past `full` was cut by the snaplen,
- * which is no fault of the sender, so it ends parsing without
- * TA_ANOM_TCP_OPT_BAD. The layouts matched first give what the walk
- * gives, only sooner. */
-static ALWAYS_INLINE uint32_t
-parse_options_into(const uint8_t *opt, size_t cap, size_t full, uint8_t flags,
-                   struct ta_tcp_options *out) {
+/* Reads opt[0..cap) into *out, which the caller has zeroed, when it is
+ * one of the layouts above (or empty), with *anom the anomalies the walk
+ * would find in it; false, leaving *out untouched, for any other. What a
+ * layout gives is what the walk gives, only sooner (tests/test_decode.c
+ * compares them). */
+static ALWAYS_INLINE bool options_known(const uint8_t *opt, size_t cap,
+                                        uint8_t flags,
+                                        struct ta_tcp_options *out,
+                                        uint32_t *anom) {
   size_t ws;
+  *anom = 0;
   if (cap == 0)
-    return 0;
+    return true;
   if (layout_nop_nop_ts(opt, cap)) {
     out->n_layout = 3;
     out->layout[0] = out->layout[1] = OPT_NOP;
@@ -320,23 +327,31 @@ parse_options_into(const uint8_t *opt, size_t cap, size_t full, uint8_t flags,
     out->has_mss = out->sack_ok = out->has_wscale = true;
     out->mss = rd16(opt + 2);
     out->wscale = opt[ws];
-    return 0; /* no timestamp to check */
+    return true; /* no timestamp to check */
   } else if (layout_mss_alone(opt, cap)) {
     out->n_layout = 1;
     out->layout[0] = OPT_MSS;
     out->has_mss = true;
     out->mss = rd16(opt + 2);
-    return 0; /* no timestamp to check */
+    return true; /* no timestamp to check */
   } else {
-    return options_walk(opt, cap, full, out) | ts_ecr_check(flags, out);
+    return false;
   }
-  return ts_ecr_check(flags, out);
+  *anom = ts_ecr_check(flags, out);
+  return true;
 }
 
+/* Parses the captured options opt[0..cap) of an option space that is
+ * `full` bytes long on the wire into *out. An option running past `cap`
+ * but not past `full` was cut by the snaplen, which is no fault of the
+ * sender, so it ends parsing without TA_ANOM_TCP_OPT_BAD. */
 static uint32_t parse_options(const uint8_t *opt, size_t cap, size_t full,
                               uint8_t flags, struct ta_tcp_options *out) {
+  uint32_t anom;
   memset(out, 0, sizeof *out);
-  return parse_options_into(opt, cap, full, flags, out);
+  if (options_known(opt, cap, flags, out, &anom))
+    return anom;
+  return options_walk(opt, cap, full, out) | ts_ecr_check(flags, out);
 }
 
 uint32_t ta_tcp_options_parse(const uint8_t *opt, size_t len, uint8_t flags,
@@ -344,6 +359,14 @@ uint32_t ta_tcp_options_parse(const uint8_t *opt, size_t len, uint8_t flags,
   if (!opt)
     len = 0;
   return parse_options(opt, len, len, flags, out);
+}
+
+uint32_t ta__tcp_options_walk(const uint8_t *opt, size_t cap, size_t full,
+                              uint8_t flags, struct ta_tcp_options *out) {
+  memset(out, 0, sizeof *out);
+  if (!opt)
+    cap = 0;
+  return options_walk(opt, cap, full, out) | ts_ecr_check(flags, out);
 }
 
 /* ---- TCP ---- */
@@ -970,21 +993,18 @@ static ALWAYS_INLINE unsigned fast_link(uint32_t linktype, const uint8_t *d,
   return type == ET_IPV4 ? 4 : type == ET_IPV6 ? 6 : 0;
 }
 
-/* The fields outside the IP and TCP layers, and the options, cleared. */
+/* The fields outside the IP and TCP layers, and the options, cleared;
+ * the link type and lengths are written first thing, for general_again().
+ * Everything before the IP layer is cleared at once and the three set
+ * after: fewer stores than field by field. */
+_Static_assert(TA_DISP_TCP == 0 && TA_MAL_NONE == 0,
+               "fast_start() leaves disposition and malformed zero");
 static ALWAYS_INLINE void fast_start(struct ta_packet *pkt, uint32_t linktype,
                                      uint32_t caplen, uint32_t wirelen) {
-  pkt->ts_ns = 0;
-  pkt->frame = 0;
+  memset(pkt, 0, offsetof(struct ta_packet, family));
   pkt->caplen = caplen;
   pkt->wirelen = wirelen;
   pkt->linktype = linktype;
-  pkt->vlan_depth = 0;
-  pkt->malformed = TA_MAL_NONE;
-  pkt->disposition = TA_DISP_TCP;
-  pkt->zero_[0] = pkt->zero_[1] = pkt->zero_[2] = 0;
-  pkt->encap = pkt->mpls_labels = pkt->tunnel_depth = 0;
-  pkt->verify_checksums = false;
-  pkt->checksum_bad = 0;
   memset(&pkt->opt, 0, sizeof pkt->opt);
 }
 
@@ -993,49 +1013,121 @@ static ALWAYS_INLINE void fast_start(struct ta_packet *pkt, uint32_t linktype,
 _Static_assert(sizeof(struct ta_packet) == 160,
                "a new field of struct ta_packet: write it in decode_common()");
 
-/* The TCP header at t, cap bytes of a `wire`-byte segment captured (the
- * caller has checked cap >= 20 and wire >= 20): false when its data offset
- * is wrong, which the general path reports. */
-static ALWAYS_INLINE bool fast_tcp(const uint8_t *t, size_t cap, size_t wire,
-                                   uint32_t anom, struct ta_packet *pkt) {
-  size_t hlen = (size_t)(t[12] >> 4) * 4;
-  if (hlen < TCP_MIN_HDR || hlen > wire)
-    return false;
-  uint8_t flags = t[13];
-  uint8_t reserved = t[12] & 0x0f;
-  uint16_t urg = rd16(t + 18);
-  size_t hdr_cap = hlen;
-  if (reserved | urg | (cap < hlen)) { /* rare: worth one test for all */
-    if (reserved)
-      anom |= TA_ANOM_TCP_RESERVED;
-    if (urg && !(flags & TA_TCP_URG))
-      anom |= TA_ANOM_URG_PTR_NO_URG;
-    if (cap < hlen) {
-      anom |= TA_ANOM_TCP_TRUNCATED;
-      hdr_cap = cap;
-    }
-  }
+/* The general path for a frame the shortcut gave up on after fast_start():
+ * the link type and lengths come back from *pkt, so that the shortcut need
+ * not hold them in registers while it finds out. */
+__attribute__((noinline)) static void
+general_again(const uint8_t *data, unsigned opts, struct ta_packet *pkt) {
+  ta__decode_frame_general(pkt->linktype, data, pkt->caplen, pkt->wirelen,
+                           opts, pkt);
+}
+
+/* The options of a common frame in none of the common layouts: the walk,
+ * out of line and called last, so that the common frame's path calls
+ * nothing and keeps to the registers a call may clobber. */
+__attribute__((noinline)) static void
+options_walk_into(const uint8_t *opt, size_t cap, size_t full,
+                  struct ta_packet *pkt) {
+  pkt->anomalies |= options_walk(opt, cap, full, &pkt->opt) |
+                    ts_ecr_check(pkt->flags, &pkt->opt);
+}
+
+/* The fixed fields of the TCP header at t, as decode_tcp() sets them; the
+ * urgent pointer is zero in every header the shortcut takes. */
+static ALWAYS_INLINE void fast_tcp_fixed(const uint8_t *t,
+                                         struct ta_packet *pkt) {
+#ifdef TA__DECODE_SSE2
+  /* sport to window are the header's first 16 bytes in its order: swap
+   * the bytes of every 16-bit word, then the words of seq and ack, and
+   * mask the reserved bits out of the data offset byte. A third of the
+   * instructions of field by field, which stays the reference below. */
+  _Static_assert(offsetof(struct ta_packet, dport) ==
+                         offsetof(struct ta_packet, sport) + 2 &&
+                     offsetof(struct ta_packet, seq) ==
+                         offsetof(struct ta_packet, sport) + 4 &&
+                     offsetof(struct ta_packet, ack) ==
+                         offsetof(struct ta_packet, sport) + 8 &&
+                     offsetof(struct ta_packet, flags) ==
+                         offsetof(struct ta_packet, sport) + 12 &&
+                     offsetof(struct ta_packet, reserved) ==
+                         offsetof(struct ta_packet, sport) + 13 &&
+                     offsetof(struct ta_packet, window) ==
+                         offsetof(struct ta_packet, sport) + 14,
+                 "sport..window must mirror the TCP header's first 16 bytes");
+  __m128i h = _mm_loadu_si128((const __m128i *)(const void *)t);
+  h = _mm_or_si128(_mm_slli_epi16(h, 8), _mm_srli_epi16(h, 8));
+  h = _mm_shufflehi_epi16(_mm_shufflelo_epi16(h, 0xb4), 0xe1);
+  h = _mm_and_si128(h, _mm_set_epi8(-1, -1, 0x0f, -1, -1, -1, -1, -1, -1, -1,
+                                    -1, -1, -1, -1, -1, -1));
+  _mm_storeu_si128((__m128i *)(void *)&pkt->sport, h);
+#else
   pkt->sport = rd16(t);
   pkt->dport = rd16(t + 2);
   pkt->seq = rd32(t + 4);
   pkt->ack = rd32(t + 8);
-  pkt->flags = flags;
-  pkt->reserved = reserved;
+  pkt->flags = t[13];
+  pkt->reserved = t[12] & 0x0f;
   pkt->window = rd16(t + 14);
-  pkt->urg_ptr = urg;
+#endif
+  pkt->urg_ptr = 0;
+}
+
+/* An IPv4 address into a 16-byte one, the rest zero. */
+static ALWAYS_INLINE void fast_addr4(uint8_t *to, const uint8_t *from) {
+#ifdef TA__DECODE_SSE2
+  uint32_t a;
+  memcpy(&a, from, 4);
+  _mm_storeu_si128((__m128i *)(void *)to, _mm_cvtsi32_si128((int)a));
+#else
+  memcpy(to, from, 4);
+  memset(to + 4, 0, 12);
+#endif
+}
+
+/* The TCP header at t, cap bytes of a `wire`-byte segment captured, that
+ * fast_tcp_hlen() took, giving hlen (and cap >= 20). */
+static ALWAYS_INLINE void fast_tcp(const uint8_t *t, size_t cap, size_t wire,
+                                   size_t hlen, uint32_t anom,
+                                   struct ta_packet *pkt) {
+  fast_tcp_fixed(t, pkt);
+  uint8_t flags = t[13]; /* from the header: cheaper than from *pkt */
+  size_t hdr_cap = hlen;
+  if (__builtin_expect(cap < hlen, 0)) {
+    anom |= TA_ANOM_TCP_TRUNCATED;
+    hdr_cap = cap;
+  }
   pkt->tcp_hlen = (uint16_t)hlen;
   pkt->payload_len = (uint32_t)(wire - hlen);
   pkt->payload = t + hdr_cap;
   pkt->payload_caplen = (uint32_t)(cap - hdr_cap);
-  pkt->anomalies = anom | parse_options_into(t + TCP_MIN_HDR,
-                                             hdr_cap - TCP_MIN_HDR,
-                                             hlen - TCP_MIN_HDR, flags,
-                                             &pkt->opt);
-  return true;
+  uint32_t opt_anom;
+  if (options_known(t + TCP_MIN_HDR, hdr_cap - TCP_MIN_HDR, flags, &pkt->opt,
+                    &opt_anom)) {
+    pkt->anomalies = anom | opt_anom;
+    return;
+  }
+  pkt->anomalies = anom;
+  options_walk_into(t + TCP_MIN_HDR, hdr_cap - TCP_MIN_HDR, hlen - TCP_MIN_HDR,
+                    pkt);
+}
+
+/* The TCP header's length from its data offset, when the header is one
+ * the shortcut takes: at least 20 bytes and inside the segment, and no
+ * reserved bits or urgent pointer (rare, and the general path's to note);
+ * else 0. */
+static ALWAYS_INLINE unsigned fast_tcp_hlen(const uint8_t *t, size_t wire) {
+  uint16_t urg; /* zero or not in either byte order */
+  memcpy(&urg, t + 18, sizeof urg);
+  unsigned hlen = (unsigned)(t[12] >> 2) & 0x3c; /* the data offset, times 4 */
+  if ((t[12] & 0x0f) | urg)
+    return 0;
+  return hlen >= TCP_MIN_HDR && hlen <= wire ? hlen : 0;
 }
 
 /* An IPv4 packet ip[0..len) of a `wire`-byte one, without options, not a
- * fragment, carrying TCP. */
+ * fragment, carrying TCP; false for any other. The IP fields are written
+ * before the TCP header is looked at, which frees their registers (the
+ * general path overwrites them if the header is not one to take). */
 static ALWAYS_INLINE bool fast_ipv4(const uint8_t *ip, size_t len, size_t wire,
                                     uint32_t anom, struct ta_packet *pkt) {
   if (len < IPV4_MIN_HDR + TCP_MIN_HDR || ip[0] != 0x45 || ip[9] != PROTO_TCP)
@@ -1053,12 +1145,15 @@ static ALWAYS_INLINE bool fast_ipv4(const uint8_t *ip, size_t len, size_t wire,
   pkt->df = (frag & 0x4000) != 0;
   pkt->ip_id = rd16(ip + 4);
   pkt->ip_len = (uint32_t)total;
-  memcpy(pkt->src, ip + 12, 4);
-  memset(pkt->src + 4, 0, sizeof pkt->src - 4);
-  memcpy(pkt->dst, ip + 16, 4);
-  memset(pkt->dst + 4, 0, sizeof pkt->dst - 4);
-  return fast_tcp(ip + IPV4_MIN_HDR, min_size(len, total) - IPV4_MIN_HDR,
-                  total - IPV4_MIN_HDR, anom, pkt);
+  fast_addr4(pkt->src, ip + 12);
+  fast_addr4(pkt->dst, ip + 16);
+  const uint8_t *t = ip + IPV4_MIN_HDR;
+  unsigned hlen = fast_tcp_hlen(t, total - IPV4_MIN_HDR);
+  if (!hlen)
+    return false;
+  fast_tcp(t, min_size(len, total) - IPV4_MIN_HDR, total - IPV4_MIN_HDR, hlen,
+           anom, pkt);
+  return true;
 }
 
 /* An IPv6 packet whose next header is TCP: no extension headers. */
@@ -1081,24 +1176,27 @@ static ALWAYS_INLINE bool fast_ipv6(const uint8_t *ip, size_t len, size_t wire,
   pkt->ip_len = (uint32_t)total;
   memcpy(pkt->src, ip + 8, 16);
   memcpy(pkt->dst, ip + 24, 16);
-  return fast_tcp(ip + IPV6_HDR, min_size(len, total) - IPV6_HDR, plen, anom,
-                  pkt);
+  const uint8_t *t = ip + IPV6_HDR;
+  unsigned hlen = fast_tcp_hlen(t, plen);
+  if (!hlen)
+    return false;
+  fast_tcp(t, min_size(len, total) - IPV6_HDR, plen, hlen, anom, pkt);
+  return true;
 }
 
-/* Decodes a common frame into *pkt, every field written; false for any
- * other frame, leaving *pkt for the general path to overwrite. */
+/* Decodes a common frame data[0..len) of a `wire`-byte one into *pkt, on
+ * which fast_start() has been done; false, for the general path to take
+ * over, for any other frame. */
 static ALWAYS_INLINE bool decode_common(uint32_t linktype, const uint8_t *data,
-                                        uint32_t caplen, uint32_t wirelen,
+                                        size_t len, size_t wire, uint32_t anom,
                                         struct ta_packet *pkt) {
-  size_t len = min_size(caplen, wirelen), off = 0;
-  unsigned version = data ? fast_link(linktype, data, len, &off) : 0;
-  if (version != 4 && version != 6)
-    return false;
-  uint32_t anom = caplen < wirelen ? TA_ANOM_SNAP_TRUNCATED : 0;
-  fast_start(pkt, linktype, caplen, wirelen);
+  size_t off = 0;
+  unsigned version = fast_link(linktype, data, len, &off);
   if (version == 4)
-    return fast_ipv4(data + off, len - off, wirelen - off, anom, pkt);
-  return fast_ipv6(data + off, len - off, wirelen - off, anom, pkt);
+    return fast_ipv4(data + off, len - off, wire - off, anom, pkt);
+  if (version == 6)
+    return fast_ipv6(data + off, len - off, wire - off, anom, pkt);
+  return false;
 }
 
 void ta__decode_frame_general(uint32_t linktype, const uint8_t *data,
@@ -1133,9 +1231,13 @@ void ta__decode_frame_general(uint32_t linktype, const uint8_t *data,
 void ta_decode_frame_opts(uint32_t linktype, const uint8_t *data,
                           uint32_t caplen, uint32_t wirelen, unsigned opts,
                           struct ta_packet *pkt) {
-  if (opts == 0 && decode_common(linktype, data, caplen, wirelen, pkt))
-    return;
-  ta__decode_frame_general(linktype, data, caplen, wirelen, opts, pkt);
+  /* Started for every frame, even one the shortcut will not take: with no
+   * early way out to split off, the compiler keeps this one function. */
+  fast_start(pkt, linktype, caplen, wirelen);
+  if (opts != 0 || !data ||
+      !decode_common(linktype, data, min_size(caplen, wirelen), wirelen,
+                     caplen < wirelen ? TA_ANOM_SNAP_TRUNCATED : 0, pkt))
+    general_again(data, opts, pkt);
 }
 
 void ta_decode_frame(uint32_t linktype, const uint8_t *data, uint32_t caplen,

@@ -196,6 +196,12 @@ void ta_decode_ip(const uint8_t *p, size_t len, uint32_t wire_remaining,
 uint32_t ta_tcp_options_parse(const uint8_t *opt, size_t len, uint8_t flags,
                               struct ta_tcp_options *out);
 
+/* The walk over the options alone, without the common layouts both
+ * decoders read at once; gives the same result. opt[0..cap) was captured
+ * of an option space `full` bytes long on the wire. For tests. */
+uint32_t ta__tcp_options_walk(const uint8_t *opt, size_t cap, size_t full,
+                              uint8_t flags, struct ta_tcp_options *out);
+
 /* True when the link type is one ta_decode_frame understands. */
 bool ta_linktype_supported(uint32_t linktype);
 

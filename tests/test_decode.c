@@ -1719,13 +1719,57 @@ static void assert_sane(const struct ta_packet *pkt, const uint8_t *whole,
   }
 }
 
+/* Where the TCP header of a frame decoded as TCP starts, found from the
+ * frame's own bytes; NULL for a frame through an encapsulation or an IPv6
+ * extension header, whose header this does not look for. */
+static const uint8_t *tcp_header_at(uint32_t link, const uint8_t *frame,
+                                    const struct ta_packet *pkt) {
+  if (pkt->disposition != TA_DISP_TCP || pkt->encap || pkt->tunnel_depth)
+    return NULL;
+  size_t off = 0;
+  if (link == TA_LINK_ETHERNET)
+    off = 14 + 4u * pkt->vlan_depth;
+  else if (link == TA_LINK_SLL)
+    off = 16;
+  else if (link == TA_LINK_SLL2)
+    off = 20;
+  else if (link == TA_LINK_NULL || link == TA_LINK_LOOP)
+    off = 4;
+  const uint8_t *ip = frame + off;
+  if (pkt->family == 4)
+    return ip + (ip[0] & 0x0f) * 4;
+  return ip[6] == 6 ? ip + 40 : NULL;
+}
+
+/* The options the general decoder gave are what the walk over them alone
+ * gives, without the common layouts both decoders read at once: the
+ * captured option bytes run from the header's 20th to the payload. */
+static void assert_options_walked(uint32_t link, const uint8_t *frame,
+                                  const struct ta_packet *pkt) {
+  const uint32_t opt_anoms = TA_ANOM_TCP_OPT_BAD | TA_ANOM_TCP_OPT_AFTER_EOL |
+                             TA_ANOM_TS_ECR_ON_SYN;
+  const uint8_t *t = tcp_header_at(link, frame, pkt);
+  if (!t)
+    return;
+  assert_true(pkt->payload >= t + 20);
+  struct ta_tcp_options walked;
+  memset(&walked, 0x5a, sizeof walked);
+  uint32_t anom = ta__tcp_options_walk(t + 20, (size_t)(pkt->payload - t - 20),
+                                       pkt->tcp_hlen - 20u, pkt->flags,
+                                       &walked);
+  assert_memory_equal(&walked, &pkt->opt, sizeof walked);
+  assert_int_equal(anom, pkt->anomalies & opt_anoms);
+}
+
 /* ta_decode_frame_opts() takes a shortcut for plain TCP frames: it must
  * give the general decoder's result to the byte, and write every byte of
- * the packet (whatever was there before, 0x00 or 0xa5, is gone). */
+ * the packet (whatever was there before, 0x00 or 0xa5, is gone); and the
+ * options both read must be what the plain walk over them reads. */
 static void assert_same_as_general(uint32_t link, const uint8_t *frame,
                                    uint32_t caplen, uint32_t wirelen,
                                    unsigned opts) {
   struct ta_packet general, clear, dirty;
+  memset(&general, 0x00, sizeof general);
   memset(&clear, 0x00, sizeof clear);
   memset(&dirty, 0xa5, sizeof dirty);
   ta__decode_frame_general(link, frame, caplen, wirelen, opts, &general);
@@ -1733,6 +1777,8 @@ static void assert_same_as_general(uint32_t link, const uint8_t *frame,
   ta_decode_frame_opts(link, frame, caplen, wirelen, opts, &dirty);
   assert_memory_equal(&clear, &general, sizeof general);
   assert_memory_equal(&dirty, &general, sizeof general);
+  if (frame)
+    assert_options_walked(link, frame, &general);
 }
 
 /* Decodes every prefix of a frame, both as a snaplen cut and as a frame
@@ -1988,28 +2034,173 @@ static void compare_everywhere(uint32_t link, const uint8_t *frame, size_t n) {
   free(copy);
 }
 
+/* Option blocks around the common layouts: near misses of each, and
+ * what the walk must judge (SACK blocks, EOL in the middle with and
+ * without data after it, lengths 0, 1, wrong for the kind or running past
+ * the header, unknown kinds, 40 bytes of NOPs). */
+static const uint8_t sack_one[12] = {1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 9};
+static const uint8_t ts_sack[24] = {1, 1, 8, 10, 0, 0, 1, 0, 0, 0, 2, 0,
+                                    1, 1, 5, 10, 0, 0, 3, 0, 0, 0, 4, 0};
+static const uint8_t eol_middle[8] = {2, 4, 0x05, 0xb4, 0, 0, 0, 0};
+static const uint8_t eol_then_data[8] = {2, 4, 0x05, 0xb4, 0, 0, 7, 0};
+static const uint8_t len_zero[12] = {1, 1, 8, 0, 0, 0, 0, 9, 0, 0, 0, 7};
+static const uint8_t len_one[4] = {2, 1, 0x05, 0xb4};
+static const uint8_t ts_len_nine[12] = {1, 1, 8, 9, 0, 0, 0, 9, 0, 0, 0, 7};
+static const uint8_t ts_past_end[12] = {1, 1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0};
+static const uint8_t mss_len_five[4] = {2, 5, 0x05, 0xb4};
+static const uint8_t unknown_kind[8] = {1, 1, 30, 4, 0xaa, 0xbb, 1, 0};
+static const uint8_t ws_then_mss[12] = {1, 3, 3, 7, 2, 4, 0x05, 0xb4,
+                                        1, 1, 4, 2};
+static const uint8_t linux_syn_echo[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10,
+                                           0, 0, 0x12, 0x34, 0, 0, 0, 5,
+                                           1, 3, 3, 7};
+static const uint8_t all_nops[40] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                     1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                     1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                     1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+
+/* Every option block these tests know, with the flags it is sent with. */
+static const struct option_shape {
+  const uint8_t *opts;
+  size_t len;
+  uint8_t flags;
+} option_shapes[] = {
+    {NULL, 0, TA_TCP_ACK},
+    {nop_nop_ts, sizeof nop_nop_ts, TA_TCP_ACK | TA_TCP_PSH},
+    {nop_nop_ts, sizeof nop_nop_ts, TA_TCP_SYN},
+    {linux_syn, sizeof linux_syn, TA_TCP_SYN},
+    {linux_syn, sizeof linux_syn, TA_TCP_SYN | TA_TCP_ACK},
+    {linux_syn_echo, sizeof linux_syn_echo, TA_TCP_SYN},
+    {windows_syn, sizeof windows_syn, TA_TCP_SYN},
+    {linux_plain, sizeof linux_plain, TA_TCP_SYN | TA_TCP_ACK},
+    {mss_alone, sizeof mss_alone, TA_TCP_SYN | TA_TCP_ACK},
+    {syn_opts, sizeof syn_opts, TA_TCP_SYN | TA_TCP_ECE | TA_TCP_CWR},
+    {NULL, 0, TA_TCP_ACK | TA_TCP_URG | TA_TCP_FIN},
+    {sack_one, sizeof sack_one, TA_TCP_ACK},
+    {ts_sack, sizeof ts_sack, TA_TCP_ACK},
+    {eol_middle, sizeof eol_middle, TA_TCP_SYN},
+    {eol_then_data, sizeof eol_then_data, TA_TCP_SYN},
+    {len_zero, sizeof len_zero, TA_TCP_ACK},
+    {len_one, sizeof len_one, TA_TCP_SYN},
+    {ts_len_nine, sizeof ts_len_nine, TA_TCP_ACK},
+    {ts_past_end, sizeof ts_past_end, TA_TCP_ACK},
+    {mss_len_five, sizeof mss_len_five, TA_TCP_SYN},
+    {unknown_kind, sizeof unknown_kind, TA_TCP_ACK},
+    {ws_then_mss, sizeof ws_then_mss, TA_TCP_SYN},
+    {all_nops, sizeof all_nops, TA_TCP_ACK | TA_TCP_RST},
+};
+
+/* The common layouts ta_tcp_options_parse() reads at once give what the
+ * walk gives, for every option block above, every prefix of it, and every
+ * byte of it set to values that make kinds, lengths and near misses. */
+static void assert_parse_is_walk(const uint8_t *o, size_t n, uint8_t flags) {
+  struct ta_tcp_options parsed, walked;
+  memset(&parsed, 0xa5, sizeof parsed);
+  memset(&walked, 0x5a, sizeof walked);
+  uint32_t a = ta_tcp_options_parse(o, n, flags, &parsed);
+  uint32_t b = ta__tcp_options_walk(o, n, n, flags, &walked);
+  assert_int_equal(a, b);
+  assert_memory_equal(&parsed, &walked, sizeof parsed);
+}
+
+static void test_decode_layouts_match_walk(void **state) {
+  (void)state;
+  static const uint8_t vals[] = {0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 0x80, 0xff};
+  static const uint8_t flag_sets[] = {TA_TCP_SYN, TA_TCP_SYN | TA_TCP_ACK,
+                                      TA_TCP_ACK};
+  uint8_t copy[40];
+  for (size_t i = 0; i < sizeof option_shapes / sizeof option_shapes[0]; i++) {
+    const struct option_shape *sh = &option_shapes[i];
+    for (size_t f = 0; f < sizeof flag_sets; f++) {
+      for (size_t k = 0; k <= sh->len; k++) {
+        uint8_t *exact = malloc(k ? k : 1); /* reads past k are caught */
+        assert_non_null(exact);
+        if (k)
+          memcpy(exact, sh->opts, k);
+        assert_parse_is_walk(exact, k, flag_sets[f]);
+        free(exact);
+      }
+      for (size_t b = 0; b < sh->len; b++)
+        for (size_t v = 0; v < sizeof vals; v++) {
+          memcpy(copy, sh->opts, sh->len);
+          copy[b] = vals[v];
+          assert_parse_is_walk(copy, sh->len, flag_sets[f]);
+        }
+    }
+  }
+}
+
+/* Frames the shortcut must leave to the general path, or take with care:
+ * IPv4 options, fragments, reserved bits, an urgent pointer with and
+ * without URG, a TCP header cut by the snaplen inside its options, and
+ * VLAN tags; each compared everywhere as above. */
+static void test_decode_shortcut_odd_frames(void **state) {
+  (void)state;
+  uint8_t ip[BUF], frame[BUF];
+  struct tt_seg s = syn4();
+  s.opts = nop_nop_ts;
+  s.optlen = sizeof nop_nop_ts;
+  s.flags = TA_TCP_ACK;
+  s.ack = 5;
+  s.payload_len = 6;
+  size_t n = tt_build_ip(ip, sizeof ip, &s);
+
+  uint8_t *o = insert_gap(ip, &n, 20, 4); /* IP options: NOP x3, EOL */
+  o[0] = o[1] = o[2] = 1;
+  o[3] = 0;
+  ip[0] = 0x46;
+  put16(ip + 2, (uint16_t)n);
+  compare_everywhere(TA_LINK_ETHERNET,
+                     frame, frame_around(TA_LINK_ETHERNET, frame, ip, n));
+  memmove(ip + 20, ip + 24, n - 24); /* and back without them */
+  n -= 4;
+  ip[0] = 0x45;
+  put16(ip + 2, (uint16_t)n);
+
+  static const uint16_t frag_fields[] = {0x2000, 0x0001, 0x6000, 0x4000,
+                                         0x8000};
+  for (size_t i = 0; i < sizeof frag_fields / sizeof frag_fields[0]; i++) {
+    put16(ip + 6, frag_fields[i]); /* MF, an offset, DF with either, evil */
+    compare_everywhere(TA_LINK_RAW, ip, n);
+  }
+  put16(ip + 6, 0x4000);
+
+  static const struct {
+    uint8_t off_byte, flags;
+    uint16_t urg;
+  } tcp_odd[] = {{0x81, TA_TCP_ACK, 0},        /* AE (was NS) */
+                 {0x88, TA_TCP_ACK, 0},        /* a reserved bit */
+                 {0x80, TA_TCP_ACK, 0x0100},   /* urgent pointer, no URG */
+                 {0x80, TA_TCP_ACK | TA_TCP_URG, 1},
+                 {0x80, TA_TCP_ACK | TA_TCP_URG, 0}};
+  for (size_t i = 0; i < sizeof tcp_odd / sizeof tcp_odd[0]; i++) {
+    uint8_t odd[BUF];
+    memcpy(odd, ip, n);
+    odd[20 + 12] = tcp_odd[i].off_byte;
+    odd[20 + 13] = tcp_odd[i].flags;
+    put16(odd + 20 + 18, tcp_odd[i].urg);
+    compare_everywhere(TA_LINK_RAW, odd, n);
+  }
+
+  /* Cut inside the options by the snaplen, the rest on the wire. */
+  for (uint32_t cap = 20 + 20; cap <= 20 + 32; cap++)
+    assert_same_as_general(TA_LINK_RAW, ip, cap, (uint32_t)n, 0);
+
+  size_t fn = frame_around(TA_LINK_ETHERNET, frame, ip, n);
+  add_vlan(frame, &fn, 0x8100, 7);
+  compare_everywhere(TA_LINK_ETHERNET, frame, fn);
+  add_vlan(frame, &fn, 0x88A8, 8);
+  compare_everywhere(TA_LINK_ETHERNET, frame, fn);
+}
+
 static void test_decode_shortcut_matches_general(void **state) {
   (void)state;
   static const uint32_t links[] = {TA_LINK_ETHERNET, TA_LINK_SLL, TA_LINK_RAW,
                                    TA_LINK_RAW_BSD, TA_LINK_IPV4, TA_LINK_NULL};
-  static const struct {
-    const uint8_t *opts;
-    size_t len;
-    uint8_t flags;
-  } shapes[] = {
-      {NULL, 0, TA_TCP_ACK},
-      {nop_nop_ts, sizeof nop_nop_ts, TA_TCP_ACK | TA_TCP_PSH},
-      {nop_nop_ts, sizeof nop_nop_ts, TA_TCP_SYN},
-      {linux_syn, sizeof linux_syn, TA_TCP_SYN},
-      {linux_syn, sizeof linux_syn, TA_TCP_SYN | TA_TCP_ACK},
-      {windows_syn, sizeof windows_syn, TA_TCP_SYN},
-      {linux_plain, sizeof linux_plain, TA_TCP_SYN | TA_TCP_ACK},
-      {mss_alone, sizeof mss_alone, TA_TCP_SYN | TA_TCP_ACK},
-      {syn_opts, sizeof syn_opts, TA_TCP_SYN | TA_TCP_ECE | TA_TCP_CWR},
-      {NULL, 0, TA_TCP_ACK | TA_TCP_URG | TA_TCP_FIN},
-  };
+  const struct option_shape *shapes = option_shapes;
+  const size_t n_shapes = sizeof option_shapes / sizeof option_shapes[0];
   uint8_t ip[BUF], frame[BUF];
-  for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
+  for (size_t sh = 0; sh < n_shapes; sh++)
     for (int v6 = 0; v6 < 2; v6++) {
       struct tt_seg s = v6 ? syn6() : syn4();
       s.opts = shapes[sh].opts;
@@ -2089,6 +2280,8 @@ int main(void) {
       cmocka_unit_test(test_decode_encapsulations_robust),
       cmocka_unit_test(test_decode_common_layouts),
       cmocka_unit_test(test_decode_shortcut_matches_general),
+      cmocka_unit_test(test_decode_layouts_match_walk),
+      cmocka_unit_test(test_decode_shortcut_odd_frames),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
