@@ -1283,7 +1283,7 @@ struct shape_json {
 #define SHAPES_MEMO_BITS 7
 #define SHAPES_MEMO_WORDS                                                      \
   (((TA_FP_MEMO_WAYS << SHAPES_MEMO_BITS) + 1) * TA_FP_MEMO_SLOT_WORDS)
-#define GROUP_WORDS 3 /* see group_key */
+#define GROUP_WORDS TA__FP_GROUP_WORDS /* see group_key */
 
 struct ta_fp_shapes {
   struct ta_fp_features *v;
@@ -1418,8 +1418,7 @@ static bool shapes_grow(struct ta_fp_shapes *s) {
 static void group_key(uint64_t *w, int entry, uint8_t ttl, bool synack,
                       uint8_t n_layout, const uint8_t *layout) {
   unsigned n = n_layout < TA_MAX_OPT_LAYOUT ? n_layout : TA_MAX_OPT_LAYOUT;
-  w[0] = (uint64_t)(uint16_t)entry | (uint64_t)ttl << 16 |
-         (uint64_t)synack << 24 | (uint64_t)n << 32;
+  w[0] = ta__fp_group_head(entry, ttl, synack, n_layout);
   w[1] = word_at(layout, 0) & word_at(key_ones, 16 - n);
   w[2] = word_at(layout, 8) & word_at(key_ones, 24 - n);
 }
@@ -1468,8 +1467,8 @@ struct group {
 
 /* The entry of a record never finalized (as in tests), kept out of line:
  * inlined, its features cost every caller registers to save. */
-__attribute__((noinline)) static int
-unmatched_entry(const struct ta_syn_features *syn, uint8_t family) {
+__attribute__((noinline)) int
+ta__fp_syn_entry_slow(const struct ta_syn_features *syn, uint8_t family) {
   struct ta_fp_features f;
   ta_fp_features_from_syn(&f, syn, family);
   return syn_entry(syn, &f);
@@ -1479,7 +1478,8 @@ static inline void group_of(struct group *g, const struct ta_syn_features *syn,
                             uint8_t family) {
   g->syn = syn;
   g->family = family;
-  g->entry = syn->fp_match ? syn->fp_match - 2 : unmatched_entry(syn, family);
+  g->entry = syn->fp_match ? syn->fp_match - 2
+                           : ta__fp_syn_entry_slow(syn, family);
 }
 
 static bool in_group(const struct ta_fp_features *k, int entry,
@@ -1542,19 +1542,26 @@ void ta_fp_host_add(struct ta_fp_host *h, struct ta_fp_shapes *shapes,
 
 void ta_fp_host_free(struct ta_fp_host *h) { memset(h, 0, sizeof *h); }
 
+const uint64_t *ta__fp_shapes_groups(const struct ta_fp_shapes *shapes) {
+  return shapes->group;
+}
+
+bool ta__fp_group_layout_is(const uint64_t *g,
+                            const struct ta_syn_features *syn) {
+  uint64_t key[GROUP_WORDS];
+  group_key(key, 0, 0, false, syn->opt.n_layout, syn->opt.layout);
+  return g[1] == key[1] && g[2] == key[2];
+}
+
 unsigned ta__fp_shape_find(const struct ta_fp_shapes *shapes,
                            const uint32_t *shape, unsigned n,
                            const struct ta_syn_features *syn, uint8_t family) {
-  struct group g;
-  uint64_t key[GROUP_WORDS];
   if (n == 0) /* a host's first SYN or SYN/ACK: nothing to tell apart */
     return 0;
-  group_of(&g, syn, family);
-  group_key(key, g.entry, syn->ttl, (syn->flags & TA_TCP_ACK) != 0,
-            syn->opt.n_layout, syn->opt.layout);
+  uint64_t head = ta__fp_syn_group_head(syn, family);
   for (unsigned i = 0; i < n; i++) {
     const uint64_t *k = shapes->group + shape[i] * GROUP_WORDS;
-    if (k[0] == key[0] && k[1] == key[1] && k[2] == key[2]) /* mostly k[0] */
+    if (k[0] == head && ta__fp_group_layout_is(k, syn))
       return i;
   }
   return n;
