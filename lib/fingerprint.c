@@ -1049,13 +1049,16 @@ void ta_fp_syn_match(struct ta_syn_features *syn, uint8_t family) {
  * few facts that need a test (such as "the IP id is zero") in bytes the
  * mask clears: no field is moved on its own. It may tell apart SYNs whose
  * features are the same (say two TOS values of the same ECN codepoint),
- * which costs a memo entry, never a wrong result.
+ * which costs a memo entry, never a wrong result. So it takes bytes as
+ * they are wherever that is cheaper than a test: the layout's kinds past
+ * its length (zero in every record the decoder made), and the timestamp
+ * facts whether or not the SYN had timestamps (has_ts is in the key).
  * w[0]: the record's bytes 0-7 (ttl, tos & 3, df, window; facts in the
  * byte of `seen`); w[1]: bytes 8-15 (flags, reserved bits, the anomalies
  * quirks are made of; the bytes of fp_match left for the match);
- * w[2]: the options' bytes 0-7 (mss, wscale, has_* and sack_ok; the
- * layout's length in the byte of `zero_`); w[3..4]: the layout's kinds,
- * zero past its length. */
+ * w[2]: the options' bytes 0-7 (mss, wscale, has_mss, has_wscale, has_ts
+ * and for the object sack_ok; the layout's length in the byte of
+ * `zero_`); w[3..4]: the layout's sixteen kinds as they are. */
 #define KEY_WORDS 5
 struct syn_key {
   uint64_t w[KEY_WORDS];
@@ -1074,12 +1077,13 @@ static const struct ta_syn_features key_mask = {
     .reserved = 0xff, .anomalies = KEY_ANOMALIES,
     .opt = {.mss = 0xffff, .wscale = 0xff, .has_mss = true,
             .has_wscale = true, .sack_ok = true, .has_ts = true}};
-/* the same without what the object shows but the features do not read */
+/* the same without sack_ok, which the object shows but the features do
+ * not read */
 static const struct ta_syn_features key_mask_match = {
     .ttl = 0xff, .tos = 0x03, .df = true, .window = 0xffff, .flags = 0xff,
     .reserved = 0xff, .anomalies = KEY_ANOMALIES,
     .opt = {.mss = 0xffff, .wscale = 0xff, .has_mss = true,
-            .has_wscale = true}};
+            .has_wscale = true, .has_ts = true}};
 static const struct ta_syn_features key_unit_facts = {.seen = 1};
 static const struct ta_syn_features key_unit_match = {.fp_match = 1};
 static const struct ta_tcp_options key_unit_len = {.zero_ = 1};
@@ -1110,19 +1114,16 @@ static inline void syn_key_of(struct syn_key *k,
                               uint8_t family,
                               const struct ta_syn_features *mask) {
   const struct ta_tcp_options *o = &syn->opt;
-  unsigned ts = o->has_ts;
   uint64_t facts = (uint64_t)(family == 6) | (uint64_t)(syn->ip_id == 0) << 1 |
-                   (uint64_t)(ts & (o->ts_val == 0)) << 2 |
-                   (uint64_t)(ts & (o->ts_ecr != 0)) << 3;
-  uint64_t n =
-      o->n_layout < TA_MAX_OPT_LAYOUT ? o->n_layout : TA_MAX_OPT_LAYOUT;
+                   (uint64_t)(o->ts_val == 0) << 2 |
+                   (uint64_t)(o->ts_ecr != 0) << 3;
   k->w[0] = (word_at(syn, 0) & word_at(mask, 0)) |
             facts * word_at(&key_unit_facts, 0);
   k->w[1] = word_at(syn, 8) & word_at(mask, 8);
   k->w[2] = (word_at(o, 0) & word_at(&mask->opt, 0)) |
-            n * word_at(&key_unit_len, 0);
-  k->w[3] = word_at(o->layout, 0) & word_at(key_ones, 16 - n);
-  k->w[4] = word_at(o->layout, 8) & word_at(key_ones, 24 - n);
+            (uint64_t)o->n_layout * word_at(&key_unit_len, 0);
+  k->w[3] = word_at(o->layout, 0);
+  k->w[4] = word_at(o->layout, 8);
 }
 
 /* w[1] with the match in the bytes of fp_match. */
@@ -1163,11 +1164,12 @@ static inline uint64_t memo_hash(const struct syn_key *k, uint64_t seed) {
   return (h ^ h >> 32) * 0xff51afd7ed558ccdull;
 }
 
-/* Compared word by word, spelled out: as a loop it stayed one. */
+/* Compared word by word, spelled out (as a loop it stayed one), each
+ * word against the slot's in memory: a compare and a branch a word, and
+ * no register taken to gather the differences. */
 static inline bool slot_is(const uint64_t *s, const struct syn_key *k) {
-  uint64_t diff = (s[0] ^ k->w[0]) | (s[1] ^ k->w[1]) | (s[2] ^ k->w[2]) |
-                  (s[3] ^ k->w[3]) | (s[4] ^ k->w[4]);
-  return diff == 0 && s[SLOT_MATCH] != 0;
+  return s[0] == k->w[0] && s[1] == k->w[1] && s[2] == k->w[2] &&
+         s[3] == k->w[3] && s[4] == k->w[4] && s[SLOT_MATCH] != 0;
 }
 
 /* The first slot of a memo of words: its first whole cache line (it has
@@ -1240,10 +1242,17 @@ match_memo_miss(struct ta_syn_features *syn, uint8_t family, uint64_t *slots,
 _Static_assert(TA_FP_MEMO_SLOTS == TA_FP_MEMO_WAYS << MATCH_MEMO_BITS,
                "the match memo's halves");
 
+/* ta_fp_syn_match out of line, so that the memo's hits keep no frame for
+ * the features it works out. */
+__attribute__((noinline)) static void
+match_unmemoized(struct ta_syn_features *syn, uint8_t family) {
+  ta_fp_syn_match(syn, family);
+}
+
 void ta__fp_syn_match_memo(struct ta_syn_features *syn, uint8_t family,
                            struct ta_fp_memo *m) {
   if (!m) {
-    ta_fp_syn_match(syn, family);
+    match_unmemoized(syn, family);
     return;
   }
   struct syn_key k;
@@ -1274,7 +1283,7 @@ struct shape_json {
 #define SHAPES_MEMO_BITS 7
 #define SHAPES_MEMO_WORDS                                                      \
   (((TA_FP_MEMO_WAYS << SHAPES_MEMO_BITS) + 1) * TA_FP_MEMO_SLOT_WORDS)
-#define GROUP_WORDS 3 /* see group_key */
+#define GROUP_WORDS TA__FP_GROUP_WORDS /* see group_key */
 
 struct ta_fp_shapes {
   struct ta_fp_features *v;
@@ -1409,8 +1418,7 @@ static bool shapes_grow(struct ta_fp_shapes *s) {
 static void group_key(uint64_t *w, int entry, uint8_t ttl, bool synack,
                       uint8_t n_layout, const uint8_t *layout) {
   unsigned n = n_layout < TA_MAX_OPT_LAYOUT ? n_layout : TA_MAX_OPT_LAYOUT;
-  w[0] = (uint64_t)(uint16_t)entry | (uint64_t)ttl << 16 |
-         (uint64_t)synack << 24 | (uint64_t)n << 32;
+  w[0] = ta__fp_group_head(entry, ttl, synack, n_layout);
   w[1] = word_at(layout, 0) & word_at(key_ones, 16 - n);
   w[2] = word_at(layout, 8) & word_at(key_ones, 24 - n);
 }
@@ -1459,8 +1467,8 @@ struct group {
 
 /* The entry of a record never finalized (as in tests), kept out of line:
  * inlined, its features cost every caller registers to save. */
-__attribute__((noinline)) static int
-unmatched_entry(const struct ta_syn_features *syn, uint8_t family) {
+__attribute__((noinline)) int
+ta__fp_syn_entry_slow(const struct ta_syn_features *syn, uint8_t family) {
   struct ta_fp_features f;
   ta_fp_features_from_syn(&f, syn, family);
   return syn_entry(syn, &f);
@@ -1470,7 +1478,8 @@ static inline void group_of(struct group *g, const struct ta_syn_features *syn,
                             uint8_t family) {
   g->syn = syn;
   g->family = family;
-  g->entry = syn->fp_match ? syn->fp_match - 2 : unmatched_entry(syn, family);
+  g->entry = syn->fp_match ? syn->fp_match - 2
+                           : ta__fp_syn_entry_slow(syn, family);
 }
 
 static bool in_group(const struct ta_fp_features *k, int entry,
@@ -1533,19 +1542,26 @@ void ta_fp_host_add(struct ta_fp_host *h, struct ta_fp_shapes *shapes,
 
 void ta_fp_host_free(struct ta_fp_host *h) { memset(h, 0, sizeof *h); }
 
+const uint64_t *ta__fp_shapes_groups(const struct ta_fp_shapes *shapes) {
+  return shapes->group;
+}
+
+bool ta__fp_group_layout_is(const uint64_t *g,
+                            const struct ta_syn_features *syn) {
+  uint64_t key[GROUP_WORDS];
+  group_key(key, 0, 0, false, syn->opt.n_layout, syn->opt.layout);
+  return g[1] == key[1] && g[2] == key[2];
+}
+
 unsigned ta__fp_shape_find(const struct ta_fp_shapes *shapes,
                            const uint32_t *shape, unsigned n,
                            const struct ta_syn_features *syn, uint8_t family) {
-  struct group g;
-  uint64_t key[GROUP_WORDS];
   if (n == 0) /* a host's first SYN or SYN/ACK: nothing to tell apart */
     return 0;
-  group_of(&g, syn, family);
-  group_key(key, g.entry, syn->ttl, (syn->flags & TA_TCP_ACK) != 0,
-            syn->opt.n_layout, syn->opt.layout);
+  uint64_t head = ta__fp_syn_group_head(syn, family);
   for (unsigned i = 0; i < n; i++) {
     const uint64_t *k = shapes->group + shape[i] * GROUP_WORDS;
-    if (k[0] == key[0] && k[1] == key[1] && k[2] == key[2]) /* mostly k[0] */
+    if (k[0] == head && ta__fp_group_layout_is(k, syn))
       return i;
   }
   return n;

@@ -869,20 +869,44 @@ static void ev_count(struct ta_hosts *t, struct host *h, void *run,
   ta__fp_ev_count((struct ta__fp_ev *)run + i);
 }
 
+/* Whether the shape of evidence whose shape_dir is sd is syn's, whose
+ * group head is head (see ta__fp_shape_find). */
+static inline bool ev_is(const uint64_t *groups, uint32_t sd, uint64_t head,
+                         const struct ta_syn_features *syn) {
+  const uint64_t *g = groups + (size_t)(sd >> 1) * TA__FP_GROUP_WORDS;
+  return g[0] == head && ta__fp_group_layout_is(g, syn);
+}
+
+/* ta__fp_shape_find over h's entries as they are held. A host whose
+ * entries are all taken sees most of its SYNs of yet another shape
+ * compared with every one: a compare of heads each. */
+static unsigned ev_find(const struct ta_hosts *t, const struct host *h,
+                        const void *run, const struct pending *p, int dir) {
+  const struct ta_syn_features *syn = &p->syn[dir];
+  unsigned i = 0, n = h->n_ev;
+  if (n == 0)
+    return 0;
+  uint64_t head = ta__fp_syn_group_head(syn, p->family);
+  const uint64_t *groups = ta__fp_shapes_groups(t->shapes);
+  if (h->ev_wide) {
+    const struct ta__fp_ev *e = run;
+    while (i < n && !ev_is(groups, e[i].shape_dir, head, syn))
+      i++;
+  } else {
+    const struct ev_narrow *e = run;
+    while (i < n && !ev_is(groups, e[i].shape_dir, head, syn))
+      i++;
+  }
+  return i;
+}
+
 static void count_evidence(struct ta_hosts *t, struct host *h,
                            const struct pending *p, int dir) {
   const struct ta_syn_features *syn = &p->syn[dir];
   if (!syn->seen)
     return;
   void *run = ev_run(t, h);
-  uint32_t shape[TA_FP_HOST_EVIDENCE];
-  if (h->ev_wide)
-    for (unsigned i = 0; i < h->n_ev; i++)
-      shape[i] = ((const struct ta__fp_ev *)run)[i].shape_dir >> 1;
-  else
-    for (unsigned i = 0; i < h->n_ev; i++)
-      shape[i] = ((const struct ev_narrow *)run)[i].shape_dir >> 1u;
-  unsigned i = ta__fp_shape_find(t->shapes, shape, h->n_ev, syn, p->family);
+  unsigned i = ev_find(t, h, run, p, dir);
   if (i < h->n_ev) {
     ev_count(t, h, run, i);
     return;

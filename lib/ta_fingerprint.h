@@ -223,10 +223,42 @@ struct ta__fp_ev {
  * that address family) has, or n when none has it. They take the side's
  * features rather than the connection, which the host table does not keep
  * while a count waits, and shapes rather than entries, which the table
- * keeps in a narrower form while they fit (lib/hosts.c). */
+ * keeps in a narrower form while they fit (lib/hosts.c). The host table
+ * does the same with the three functions below, reading the shapes from
+ * its entries where they are. */
 unsigned ta__fp_shape_find(const struct ta_fp_shapes *shapes,
                            const uint32_t *shape, unsigned n,
                            const struct ta_syn_features *syn, uint8_t family);
+
+/* A shape's group: the words that tell a host's shapes apart (the
+ * signature entry, TTL, kind, then the option layout), TA__FP_GROUP_WORDS
+ * of them. The first is ta__fp_group_head's; the shapes of one host
+ * mostly differ there, so a SYN is compared with each shape's head first
+ * and only with the head that matches by its layout. */
+#define TA__FP_GROUP_WORDS 3
+static inline uint64_t ta__fp_group_head(int entry, uint8_t ttl, bool synack,
+                                         uint8_t n_layout) {
+  unsigned n = n_layout < TA_MAX_OPT_LAYOUT ? n_layout : TA_MAX_OPT_LAYOUT;
+  return (uint64_t)(uint16_t)entry | (uint64_t)ttl << 16 |
+         (uint64_t)synack << 24 | (uint64_t)n << 32;
+}
+/* The entry of a record ta_fp_syn_match never saw (as in tests). */
+int ta__fp_syn_entry_slow(const struct ta_syn_features *syn, uint8_t family);
+/* The head of syn's group. */
+static inline uint64_t ta__fp_syn_group_head(const struct ta_syn_features *syn,
+                                             uint8_t family) {
+  int entry = syn->fp_match ? syn->fp_match - 2
+                            : ta__fp_syn_entry_slow(syn, family);
+  return ta__fp_group_head(entry, syn->ttl, (syn->flags & TA_TCP_ACK) != 0,
+                           syn->opt.n_layout);
+}
+/* The groups of every shape of shapes, TA__FP_GROUP_WORDS words a shape
+ * in shape order; valid until a shape is added. */
+const uint64_t *ta__fp_shapes_groups(const struct ta_fp_shapes *shapes);
+/* Whether the group words g of a shape whose head is syn's hold syn's
+ * layout too (whatever lies past its length). */
+bool ta__fp_group_layout_is(const uint64_t *g,
+                            const struct ta_syn_features *syn);
 /* Starts e with syn, side dir of connection id, as a new shape, adding its
  * features to shapes. False when memory runs out or the id does not fit;
  * the caller counts the packet as overflow. */

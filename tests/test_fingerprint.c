@@ -505,6 +505,144 @@ static void test_fingerprint_json_memo_writes_as_without(void **state) {
   free(memo);
 }
 
+/* v % n of the value *r, which moves on past it. */
+static unsigned pick(uint64_t *r, unsigned n) {
+  unsigned v = (unsigned)(*r % n);
+  *r /= n;
+  return v;
+}
+
+/* Layouts for the records below: some alike but for a last kind, for a
+ * trailing EOL (the same bytes, one longer), or for a kind past the
+ * eighth. */
+static const struct {
+  uint8_t n;
+  uint8_t kind[TA_MAX_OPT_LAYOUT];
+} varied_layouts[] = {
+    {0, {0}},
+    {1, {2}},
+    {2, {2, 0}},
+    {5, {2, 4, 8, 1, 3}},
+    {5, {2, 4, 8, 1, 1}},
+    {6, {2, 1, 3, 1, 1, 4}},
+    {16, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1}},
+    {16, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 1, 1}},
+};
+
+/* Field `field` of a record (0..18; any other: every field) set from r
+ * to one of a few values, of those the features or the "syn" object read
+ * and those they do not, bytes past the layout included. */
+static void varied_field(struct ta_syn_features *s, uint8_t *family,
+                         unsigned field, uint64_t r) {
+  static const uint8_t ttls[] = {20, 63, 64, 100, 128, 255};
+  static const uint16_t windows[] = {0, 1460, 29200, 64240, 65535};
+  static const uint16_t msses[] = {0, 1440, 1460};
+  static const uint8_t flags[] = {
+      TA_TCP_SYN, TA_TCP_SYN | TA_TCP_ACK, TA_TCP_SYN | TA_TCP_ECE | TA_TCP_CWR,
+      TA_TCP_SYN | TA_TCP_URG, TA_TCP_SYN | TA_TCP_PSH};
+  static const uint32_t anomalies[] = {
+      0, TA_ANOM_TCP_OPT_BAD, TA_ANOM_TS_ECR_ON_SYN, TA_ANOM_IP_OPTIONS,
+      TA_ANOM_TCP_TRUNCATED, TA_ANOM_URG_PTR_NO_URG, TA_ANOM_IP_PADDED};
+  struct ta_tcp_options *o = &s->opt;
+  bool all = field > 18;
+  if (all || field == 0) s->ttl = ttls[pick(&r, sizeof ttls)];
+  if (all || field == 1) s->tos = (uint8_t)pick(&r, 6);
+  if (all || field == 2) s->df = pick(&r, 2);
+  if (all || field == 3) s->ip_id = (uint16_t)(pick(&r, 2) * 77);
+  if (all || field == 4) s->window = windows[pick(&r, 5)];
+  if (all || field == 5) s->flags = flags[pick(&r, sizeof flags)];
+  if (all || field == 6) s->reserved = (uint8_t)pick(&r, 2);
+  if (all || field == 7)
+    s->anomalies = anomalies[pick(&r, sizeof anomalies / sizeof *anomalies)];
+  if (all || field == 8) o->mss = msses[pick(&r, 3)];
+  if (all || field == 9) o->has_mss = pick(&r, 2);
+  if (all || field == 10) o->wscale = (uint8_t)(pick(&r, 3) * 4);
+  if (all || field == 11) o->has_wscale = pick(&r, 2);
+  if (all || field == 12) o->sack_ok = pick(&r, 2);
+  if (all || field == 13) o->has_ts = pick(&r, 2);
+  if (all || field == 14) o->ts_val = pick(&r, 2) * 5;
+  if (all || field == 15) o->ts_ecr = pick(&r, 2) * 9;
+  if (all || field == 16) {
+    unsigned l = pick(&r, sizeof varied_layouts / sizeof *varied_layouts);
+    o->n_layout = varied_layouts[l].n;
+    memcpy(o->layout, varied_layouts[l].kind, TA_MAX_OPT_LAYOUT);
+  }
+  if ((all || field == 17) && o->n_layout < TA_MAX_OPT_LAYOUT)
+    o->layout[TA_MAX_OPT_LAYOUT - 1] = (uint8_t)(pick(&r, 2) * 0x5a);
+  if (all || field == 18) *family = pick(&r, 2) ? 6 : 4;
+}
+
+static uint64_t splitmix(uint64_t *x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* The memos' keys take bytes as they are where the features take a fact
+ * of them (a zero IP id, zero timestamp values, the layout's kinds up to
+ * its length): records that differ in one field from one seen before,
+ * any field, meet it in the memos, and each gets the match, the "syn"
+ * object and the evidence features it has without them. */
+static void test_fingerprint_memo_keys_tell_apart(void **state) {
+  (void)state;
+  enum { POOL = 300, DRAWS = 40 * POOL };
+  struct ta_syn_features *pool = calloc(POOL, sizeof *pool);
+  uint8_t *fam = calloc(POOL, 1);
+  struct ta_fp_memo *memo = calloc(1, sizeof *memo);
+  struct ta_jsonw_memo *jmemo = calloc(1, sizeof *jmemo);
+  struct ta_fp_shapes *shapes = ta_fp_shapes_new(3);
+  assert_non_null(pool);
+  assert_non_null(fam);
+  assert_non_null(memo);
+  assert_non_null(jmemo);
+  assert_non_null(shapes);
+  uint64_t x = 42;
+  for (unsigned i = 0; i < POOL; i++) {
+    pool[i].seen = true;
+    varied_field(&pool[i], &fam[i], ~0u, splitmix(&x));
+  }
+  unsigned differ = 0;
+  for (unsigned n = 0; n < DRAWS; n++) {
+    uint64_t r = splitmix(&x);
+    unsigned i = pick(&r, POOL);
+    struct ta_syn_features syn = pool[i], plain;
+    uint8_t family = fam[i];
+    if (pick(&r, 4)) /* mostly one field changed, else as drawn */
+      varied_field(&syn, &family, pick(&r, 19), r);
+    differ += memcmp(&syn, &pool[i], sizeof syn) != 0;
+    plain = syn;
+    ta_fp_syn_match(&plain, family);
+    ta_fp_syn_match_memo(&syn, family, memo);
+    assert_int_equal(syn.fp_match, plain.fp_match);
+
+    char a[TA_FP_JSON_SIDE_MAX + 1], b[TA_FP_JSON_SIDE_MAX + 1];
+    *ta__fp_json_side_put(a, &plain, family, NULL) = 0;
+    *ta__fp_json_side_put(b, &syn, family, jmemo) = 0;
+    assert_string_equal(b, a);
+
+    struct ta__fp_ev e;
+    struct ta_fp_evidence ev;
+    struct ta_fp_host h = {.shapes = shapes};
+    struct ta_fp_features want;
+    assert_true(ta__fp_ev_start(&e, shapes, &syn, family, 1, 0));
+    ta__fp_ev_unpack(&ev, shapes, &e);
+    ta_fp_features_from_syn(&want, &plain, family);
+    const struct ta_fp_features *got = ta_fp_evidence_features(&h, &ev);
+    ta_fp_summary(a, sizeof a, got);
+    ta_fp_summary(b, sizeof b, &want);
+    assert_string_equal(a, b);
+    assert_int_equal(got->family, want.family);
+    assert_int_equal(ev.entry, plain.fp_match - 2);
+  }
+  assert_true(differ > DRAWS / 4);
+  ta_fp_shapes_free(shapes);
+  free(jmemo);
+  free(memo);
+  free(fam);
+  free(pool);
+}
+
 /* Option layouts of SYNs for the evidence tests: two common ones and
  * none at all. */
 static const struct {
@@ -1197,6 +1335,7 @@ int main(void) {
       cmocka_unit_test(test_fingerprint_json_memo_writes_as_without),
       cmocka_unit_test(test_fingerprint_memo_anywhere),
       cmocka_unit_test(test_fingerprint_memo_any_order),
+      cmocka_unit_test(test_fingerprint_memo_keys_tell_apart),
       cmocka_unit_test(test_fingerprint_evidence_shapes),
       cmocka_unit_test(test_fingerprint_unknown_stays_unknown),
       cmocka_unit_test(test_fingerprint_evidence_json_both_ways),

@@ -288,6 +288,11 @@ static void assert_same_evidence(const struct ta_fp_host *got,
                      ta_fp_evidence_features(want, w)->ttl);
     assert_int_equal(ta_fp_evidence_features(got, g)->synack,
                      ta_fp_evidence_features(want, w)->synack);
+    assert_int_equal(ta_fp_evidence_features(got, g)->n_layout,
+                     ta_fp_evidence_features(want, w)->n_layout);
+    assert_memory_equal(ta_fp_evidence_features(got, g)->layout,
+                        ta_fp_evidence_features(want, w)->layout,
+                        ta_fp_evidence_features(want, w)->n_layout);
   }
 }
 
@@ -335,6 +340,89 @@ static void test_hosts_evidence_narrow_and_wide(void **state) {
   for (int k = 0; k < 3; k++)
     assert_same_evidence(&s->h[k + 1].os, &ref[k]);
   assert_int_equal(s->h[3].os.ev[1].packets, 65541);
+  free(s);
+  free(ref);
+  free(c);
+  ta_fp_shapes_free(shapes);
+  ta_hosts_free(t);
+}
+
+/* Layouts of the SYNs below: alike but for a last kind, for a trailing
+ * EOL (the same bytes, one longer), or for a kind past the eighth. */
+static const struct {
+  uint8_t n;
+  uint8_t kind[TA_MAX_OPT_LAYOUT];
+} varied_layouts[] = {
+    {0, {0}},
+    {1, {2}},
+    {2, {2, 0}},
+    {5, {2, 4, 8, 1, 3}},
+    {5, {2, 4, 8, 1, 1}},
+    {16, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1}},
+    {16, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 1, 1}},
+};
+
+/* SYNs that share some of the words telling a host's shapes apart and
+ * not others (the entry, TTL, kind, layout and its length), with bytes
+ * past the layout or not, matched or not, from hosts whose evidence fills
+ * up, one of them wide: each host reads as the plain form, which compares
+ * shapes field by field. */
+static void test_hosts_evidence_varied(void **state) {
+  (void)state;
+  enum { HOSTS = 4 };
+  struct ta_hosts *t = ta_hosts_new(16, 23);
+  struct ta_fp_shapes *shapes = ta_fp_shapes_new(23);
+  struct ta_conn *c = malloc(sizeof *c);
+  struct ta_fp_host *ref = calloc(HOSTS, sizeof *ref);
+  assert_non_null(t);
+  assert_non_null(shapes);
+  assert_non_null(c);
+  assert_non_null(ref);
+  static const uint16_t windows[] = {29200, 64240, 8192};
+  uint32_t x = 7;
+  for (uint64_t n = 0; n < 3000; n++) {
+    x = x * 1103515245u + 12345u;
+    uint32_t r = x >> 4;
+    unsigned k = r % HOSTS;
+    r /= HOSTS;
+    /* a few shapes often, so that most SYNs find theirs */
+    bool few = r % 4 != 0;
+    r /= 4;
+    uint64_t id = k == HOSTS - 1 ? (1ull << 40) + n : n + 1;
+    conn_set(c, id, 0x0a000003 + k, B, 22, TA_SC_COMPLETED);
+    struct ta_syn_features *syn = &c->side[TA_DIR_ORIG].syn;
+    syn->seen = true;
+    syn->ttl = (uint8_t)(few ? 62 : 62 + r % 4);
+    r /= 4;
+    syn->flags = r % 2 && !few ? TA_TCP_SYN | TA_TCP_ACK : TA_TCP_SYN;
+    r /= 2;
+    syn->window = few ? windows[0] : windows[r % 3];
+    r /= 3;
+    syn->opt.has_mss = true;
+    syn->opt.mss = 1460;
+    unsigned l = r % (few ? 2 : sizeof varied_layouts / sizeof *varied_layouts);
+    r /= 8;
+    syn->opt.n_layout = varied_layouts[l].n;
+    memcpy(syn->opt.layout, varied_layouts[l].kind, TA_MAX_OPT_LAYOUT);
+    if (r % 2 && syn->opt.n_layout < TA_MAX_OPT_LAYOUT)
+      syn->opt.layout[TA_MAX_OPT_LAYOUT - 1] = 0x5a; /* past its end */
+    r /= 2;
+    if (r % 2)
+      ta_fp_syn_match(syn, c->family);
+    ta_hosts_add(t, c);
+    ta_fp_host_add(&ref[k], shapes, c, TA_DIR_ORIG);
+  }
+  struct seen *s = read_all(t); /* 10.0.0.2 (B), then 3 to 6 */
+  assert_int_equal(s->n, HOSTS + 1);
+  for (int k = 0; k < HOSTS; k++) {
+    assert_same_evidence(&s->h[k + 1].os, &ref[k]);
+    assert_int_equal(ref[k].n, TA_FP_HOST_EVIDENCE);
+    uint64_t counted = 0;
+    for (uint8_t i = 0; i < ref[k].n; i++)
+      counted += ref[k].ev[i].packets;
+    assert_true(ref[k].overflow > 0);
+    assert_true(counted > 2 * ref[k].overflow);
+  }
   free(s);
   free(ref);
   free(c);
@@ -736,6 +824,7 @@ int main(void) {
       cmocka_unit_test(test_hosts_evidence_cap),
       cmocka_unit_test(test_hosts_evidence_narrow_and_wide),
       cmocka_unit_test(test_hosts_evidence_every_step),
+      cmocka_unit_test(test_hosts_evidence_varied),
       cmocka_unit_test(test_hosts_services_compact),
       cmocka_unit_test(test_hosts_order_scan_and_full),
       cmocka_unit_test(test_hosts_order_every_byte),
