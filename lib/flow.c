@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -1631,11 +1632,28 @@ static void *hold(struct ta_flow_table *t, struct pool *pool) {
   return m;
 }
 
+/* n empty buckets, NULL on ENOMEM. An array of a huge page or more is put
+ * on huge pages: each lookup reads a bucket at random, and on small pages
+ * nearly each would miss the TLB as well (ta_arena.h says why that costs
+ * more in a virtual machine). Smaller arrays keep small pages, so that a
+ * small table takes no more memory than its buckets. */
+static struct node **buckets_alloc(uint64_t n) {
+  size_t bytes = (size_t)n * sizeof(struct node *);
+  if (bytes < TA_ARENA_PAGE)
+    return calloc(n, sizeof(struct node *));
+  struct node **b = aligned_alloc(TA_ARENA_PAGE, bytes);
+  if (b) {
+    madvise(b, bytes, MADV_HUGEPAGE); /* merely slower when refused */
+    memset(b, 0, bytes);
+  }
+  return b;
+}
+
 /* Doubles the bucket array, refiling every record; when memory runs out
  * the chains just grow longer. */
 static void buckets_grow(struct ta_flow_table *t) {
   uint64_t nb = 2 * (t->mask + 1);
-  struct node **b = calloc(nb, sizeof *b);
+  struct node **b = buckets_alloc(nb);
   if (!b) {
     t->max_buckets = t->mask + 1;
     return;
@@ -1912,7 +1930,7 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
     t->max_buckets <<= 1;
   uint64_t nb =
       t->max_buckets < BUCKETS_FIRST ? t->max_buckets : BUCKETS_FIRST;
-  t->buckets = calloc(nb, sizeof *t->buckets);
+  t->buckets = buckets_alloc(nb);
   if (!t->buckets) {
     free(t);
     return NULL;
