@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -26,9 +27,13 @@
 #define POOL_CHUNK 1024u /* records allocated at once as the table grows */
 #define PACK_CHUNK_BYTES 65536u /* packed records allocated at once */
 /* Buckets to begin with (128 KB): the array doubles whenever the table
- * holds more records than buckets, up to twice the cap, so that a table
- * that never fills costs no more than it holds. */
+ * holds more records than half its buckets, up to twice the cap, so that
+ * a table that never fills costs no more than it holds. Half: each record
+ * a lookup passes in a chain is likely a cache miss (only the first is
+ * prefetched), and at twice the load nearly half the lookups that find no
+ * record pass one, at this one about a quarter. */
 #define BUCKETS_FIRST 16384u
+#define BUCKETS_PER_RECORD 2u
 
 /* Open connections, closed ones lingering, and attempts: records holding
  * nothing but the originator's SYNs, which a scan or a flood makes by the
@@ -1627,11 +1632,28 @@ static void *hold(struct ta_flow_table *t, struct pool *pool) {
   return m;
 }
 
+/* n empty buckets, NULL on ENOMEM. An array of a huge page or more is put
+ * on huge pages: each lookup reads a bucket at random, and on small pages
+ * nearly each would miss the TLB as well (ta_arena.h says why that costs
+ * more in a virtual machine). Smaller arrays keep small pages, so that a
+ * small table takes no more memory than its buckets. */
+static struct node **buckets_alloc(uint64_t n) {
+  size_t bytes = (size_t)n * sizeof(struct node *);
+  if (bytes < TA_ARENA_PAGE)
+    return calloc(n, sizeof(struct node *));
+  struct node **b = aligned_alloc(TA_ARENA_PAGE, bytes);
+  if (b) {
+    madvise(b, bytes, MADV_HUGEPAGE); /* merely slower when refused */
+    memset(b, 0, bytes);
+  }
+  return b;
+}
+
 /* Doubles the bucket array, refiling every record; when memory runs out
  * the chains just grow longer. */
 static void buckets_grow(struct ta_flow_table *t) {
   uint64_t nb = 2 * (t->mask + 1);
-  struct node **b = calloc(nb, sizeof *b);
+  struct node **b = buckets_alloc(nb);
   if (!b) {
     t->max_buckets = t->mask + 1;
     return;
@@ -1653,7 +1675,8 @@ static void buckets_grow(struct ta_flow_table *t) {
 /* Files a new record under its tuple; pkt starts it. */
 static void node_add(struct ta_flow_table *t, struct node *e, uint64_t h,
                      const struct ta_packet *p) {
-  if (t->open >= t->mask + 1 && t->mask + 1 < t->max_buckets)
+  if ((uint64_t)t->open * BUCKETS_PER_RECORD >= t->mask + 1 &&
+      t->mask + 1 < t->max_buckets)
     buckets_grow(t);
   e->hash = (uint32_t)h;
   e->id = p->frame ? p->frame : t->next_id++;
@@ -1907,7 +1930,7 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
     t->max_buckets <<= 1;
   uint64_t nb =
       t->max_buckets < BUCKETS_FIRST ? t->max_buckets : BUCKETS_FIRST;
-  t->buckets = calloc(nb, sizeof *t->buckets);
+  t->buckets = buckets_alloc(nb);
   if (!t->buckets) {
     free(t);
     return NULL;

@@ -4,7 +4,7 @@
  * records moved between chunks as their sizes drift and packed again
  * against references, each word's every length packed and rebuilt by the
  * portable code and the build's own; the bucket array
- * growing, near tuples spread over it). */
+ * growing, near tuples spread over it, many tuples in one bucket). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,19 +43,26 @@ static void collect(void *ctx, const struct ta_conn *c) {
   s->n++;
 }
 
-/* Decodes a segment built from real bytes and feeds it at time t. */
-static void feed(struct ta_flow_table *t, int64_t ts, const char *src,
-                 uint16_t sport, const char *dst, uint16_t dport, uint32_t seq,
-                 uint32_t ack, uint8_t flags, uint32_t len) {
+/* Decodes a segment built from real bytes into p. */
+static void segment(struct ta_packet *p, const char *src, uint16_t sport,
+                    const char *dst, uint16_t dport, uint32_t seq,
+                    uint32_t ack, uint8_t flags, uint32_t len) {
   struct tt_seg s = {.src = src, .dst = dst, .sport = sport, .dport = dport,
                      .seq = seq, .ack = ack, .flags = flags, .win = 1000,
                      .payload_len = len};
   uint8_t buf[2048];
   size_t n = tt_build_ip(buf, sizeof buf, &s);
   assert_true(n > 0);
+  ta_decode_frame(TA_LINK_RAW, buf, (uint32_t)n, (uint32_t)n, p);
+  assert_int_equal(p->disposition, TA_DISP_TCP);
+}
+
+/* The same segment, fed at time ts. */
+static void feed(struct ta_flow_table *t, int64_t ts, const char *src,
+                 uint16_t sport, const char *dst, uint16_t dport, uint32_t seq,
+                 uint32_t ack, uint8_t flags, uint32_t len) {
   struct ta_packet p;
-  ta_decode_frame(TA_LINK_RAW, buf, (uint32_t)n, (uint32_t)n, &p);
-  assert_int_equal(p.disposition, TA_DISP_TCP);
+  segment(&p, src, sport, dst, dport, seq, ack, flags, len);
   p.ts_ns = ts;
   ta_flow_table_packet(t, &p);
 }
@@ -798,6 +805,135 @@ static void test_flow_near_tuples_spread(void **state) {
   ta_flow_table_free(t);
 }
 
+/* Many tuples in one bucket: records of every form are created, found
+ * (in both directions), packed and unpacked, closed and removed at every
+ * place in their chain, while a plain model says which records are held
+ * and what each saw. */
+enum { CL_TUPLES = 12, CL_ROUNDS = 40 };
+enum { CL_ABSENT, CL_SYNS, CL_OPEN, CL_CLOSING };
+
+struct collide {
+  uint16_t port[CL_TUPLES];      /* each tuple's client port */
+  uint8_t state[CL_TUPLES];      /* CL_* */
+  uint32_t isn[CL_TUPLES];
+  uint32_t created[CL_TUPLES];   /* records the model made */
+  uint64_t pkts[CL_TUPLES];      /* packets all of them saw */
+  uint32_t emitted[CL_TUPLES];   /* records handed on */
+  uint64_t emitted_pkts[CL_TUPLES];
+};
+
+static void collide_collect(void *ctx, const struct ta_conn *c) {
+  struct collide *m = ctx;
+  for (int i = 0; i < CL_TUPLES; i++)
+    if (c->side[TA_DIR_ORIG].port == m->port[i]) {
+      m->emitted[i]++;
+      m->emitted_pkts[i] += c->side[0].pkts + c->side[1].pkts;
+      return;
+    }
+  fail_msg("a record of no tuple: port %u", c->side[TA_DIR_ORIG].port);
+}
+
+/* Client ports whose tuples all fall in one bucket of t. */
+static void collide_ports(const struct ta_flow_table *t, struct collide *m) {
+  struct ta_packet p;
+  segment(&p, "10.0.0.1", 1024, "10.0.0.2", 80, 1, 0, TA_TCP_SYN, 0);
+  uint64_t want = ta_flow_table_bucket(t, &p);
+  int n = 0;
+  for (uint32_t port = 1024; port < 65536 && n < CL_TUPLES; port++) {
+    segment(&p, "10.0.0.1", (uint16_t)port, "10.0.0.2", 80, 1, 0, TA_TCP_SYN,
+            0);
+    if (ta_flow_table_bucket(t, &p) == want)
+      m->port[n++] = (uint16_t)port;
+  }
+  assert_int_equal(n, CL_TUPLES);
+}
+
+/* One packet for tuple i at ts, as the model's state and r pick. */
+static void collide_step(struct ta_flow_table *t, struct collide *m, int i,
+                         int64_t ts, uint32_t r) {
+  const char *c = "10.0.0.1", *s = "10.0.0.2";
+  uint16_t cp = m->port[i];
+  uint32_t isn = m->isn[i];
+  switch (m->state[i]) {
+  case CL_ABSENT:
+    if (r % 2)
+      return;
+    m->isn[i] = isn = r;
+    feed(t, ts, c, cp, s, 80, isn, 0, TA_TCP_SYN, 0);
+    m->state[i] = CL_SYNS;
+    m->created[i]++;
+    break;
+  case CL_SYNS: /* retried, answered or refused */
+    if (r % 3 == 0) {
+      feed(t, ts, c, cp, s, 80, isn, 0, TA_TCP_SYN, 0);
+    } else if (r % 3 == 1) {
+      feed(t, ts, s, 80, c, cp, 5000, isn + 1, TA_TCP_SYN | TA_TCP_ACK, 0);
+      m->state[i] = CL_OPEN;
+    } else {
+      feed(t, ts, s, 80, c, cp, 0, isn + 1, TA_TCP_RST | TA_TCP_ACK, 0);
+      m->state[i] = CL_CLOSING;
+    }
+    break;
+  case CL_OPEN: /* data either way, or reset */
+    if (r % 4 < 2) {
+      feed(t, ts, c, cp, s, 80, isn + 1, 5001, TA_TCP_ACK, 10);
+    } else if (r % 4 == 2) {
+      feed(t, ts, s, 80, c, cp, 5001, isn + 1, TA_TCP_ACK, 0);
+    } else {
+      feed(t, ts, c, cp, s, 80, isn + 1, 5001, TA_TCP_RST, 0);
+      m->state[i] = CL_CLOSING;
+    }
+    break;
+  default:
+    return; /* left to linger */
+  }
+  m->pkts[i]++;
+}
+
+static void test_flow_colliding_tuples(void **state) {
+  (void)state;
+  struct collide m;
+  memset(&m, 0, sizeof m);
+  struct ta_flow_config cfg = {.max_conns = 256, .idle_timeout_ns = 300 * SEC,
+                               .linger_ns = 10 * SEC,
+                               .attempt_timeout_ns = 40 * SEC, .seed = 11,
+                               .pack_min_held = 1};
+  struct ta_flow_table *t = ta_flow_table_new(&cfg, collide_collect, &m);
+  assert_non_null(t);
+  collide_ports(t, &m);
+  for (int i = 0; i < CL_TUPLES; i++) /* every tuple held, one chain */
+    collide_step(t, &m, i, SEC + i, 0);
+  assert_int_equal(ta_flow_table_longest_chain(t), CL_TUPLES);
+  uint64_t seed = 5;
+  for (int round = 1; round <= CL_ROUNDS; round++) {
+    /* what closed a round ago is over now (and packed before) */
+    int64_t now = (int64_t)round * 20 * SEC;
+    ta_flow_table_expire(t, now);
+    uint32_t held = 0, created = 0;
+    for (int k = 0; k < CL_TUPLES; k++) {
+      int i = (k + round) % CL_TUPLES; /* each round begins elsewhere */
+      if (m.state[i] == CL_CLOSING)
+        m.state[i] = CL_ABSENT;
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      collide_step(t, &m, i, now + 1000 * (k + 1), (uint32_t)(seed >> 33));
+    }
+    for (int i = 0; i < CL_TUPLES; i++) {
+      held += m.state[i] != CL_ABSENT;
+      created += m.created[i];
+    }
+    struct ta_flow_stats st;
+    ta_flow_table_stats(t, &st);
+    assert_int_equal(ta_flow_table_open(t), held);
+    assert_int_equal(st.connections, created); /* each found, none doubled */
+  }
+  ta_flow_table_flush(t);
+  for (int i = 0; i < CL_TUPLES; i++) {
+    assert_int_equal(m.emitted[i], m.created[i]);
+    assert_int_equal(m.emitted_pkts[i], m.pkts[i]);
+  }
+  ta_flow_table_free(t);
+}
+
 struct order {
   size_t n;
   uint64_t last;
@@ -1220,6 +1356,7 @@ int main(void) {
       cmocka_unit_test(test_flow_packed_evicted),
       cmocka_unit_test(test_flow_buckets_grow),
       cmocka_unit_test(test_flow_near_tuples_spread),
+      cmocka_unit_test(test_flow_colliding_tuples),
       cmocka_unit_test(test_flow_handed_on_in_id_order),
       cmocka_unit_test(test_flow_every_form_handed_on_whole),
       cmocka_unit_test(test_flow_packed_records_moved),
