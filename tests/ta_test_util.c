@@ -327,3 +327,21 @@ char *tt_report(const struct ta_config *base, const char *fmt, int *rc) {
   ta_sink_close(&sink);
   return out;
 }
+
+void tt_varied_layout(struct ta_tcp_options *o, unsigned i) {
+  static const struct {
+    uint8_t n;
+    uint8_t kind[TA_MAX_OPT_LAYOUT];
+  } layouts[TT_VARIED_LAYOUTS] = {
+      {0, {0}},
+      {1, {2}},
+      {2, {2, 0}},
+      {5, {2, 4, 8, 1, 3}},
+      {5, {2, 4, 8, 1, 1}},
+      {6, {2, 1, 3, 1, 1, 4}},
+      {16, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1}},
+      {16, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 1, 1}},
+  };
+  o->n_layout = layouts[i % TT_VARIED_LAYOUTS].n;
+  memcpy(o->layout, layouts[i % TT_VARIED_LAYOUTS].kind, TA_MAX_OPT_LAYOUT);
+}

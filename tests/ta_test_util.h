@@ -65,4 +65,12 @@ void tt_captures_free(char **paths, size_t n);
  * into *out (malloc'd) and stderr into *err; returns the exit code. */
 int tt_run_cli(const char *args, char **out, char **err);
 
+/* SYN option layouts that differ little: alike but for a last kind, for a
+ * trailing EOL (the same bytes, one longer), or for a kind past the
+ * eighth. Memo keys and evidence matching must tell each of them apart. */
+#define TT_VARIED_LAYOUTS 8
+struct ta_tcp_options;
+/* Sets o's layout (n_layout and layout[]) to the i-th of them. */
+void tt_varied_layout(struct ta_tcp_options *o, unsigned i);
+
 #endif

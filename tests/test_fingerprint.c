@@ -512,23 +512,6 @@ static unsigned pick(uint64_t *r, unsigned n) {
   return v;
 }
 
-/* Layouts for the records below: some alike but for a last kind, for a
- * trailing EOL (the same bytes, one longer), or for a kind past the
- * eighth. */
-static const struct {
-  uint8_t n;
-  uint8_t kind[TA_MAX_OPT_LAYOUT];
-} varied_layouts[] = {
-    {0, {0}},
-    {1, {2}},
-    {2, {2, 0}},
-    {5, {2, 4, 8, 1, 3}},
-    {5, {2, 4, 8, 1, 1}},
-    {6, {2, 1, 3, 1, 1, 4}},
-    {16, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1}},
-    {16, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 1, 1}},
-};
-
 /* Field `field` of a record (0..18; any other: every field) set from r
  * to one of a few values, of those the features or the "syn" object read
  * and those they do not, bytes past the layout included. */
@@ -563,9 +546,7 @@ static void varied_field(struct ta_syn_features *s, uint8_t *family,
   if (all || field == 14) o->ts_val = pick(&r, 2) * 5;
   if (all || field == 15) o->ts_ecr = pick(&r, 2) * 9;
   if (all || field == 16) {
-    unsigned l = pick(&r, sizeof varied_layouts / sizeof *varied_layouts);
-    o->n_layout = varied_layouts[l].n;
-    memcpy(o->layout, varied_layouts[l].kind, TA_MAX_OPT_LAYOUT);
+    tt_varied_layout(o, pick(&r, TT_VARIED_LAYOUTS));
   }
   if ((all || field == 17) && o->n_layout < TA_MAX_OPT_LAYOUT)
     o->layout[TA_MAX_OPT_LAYOUT - 1] = (uint8_t)(pick(&r, 2) * 0x5a);

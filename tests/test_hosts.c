@@ -14,6 +14,7 @@
 #include "ta_conn.h"
 #include "ta_hash.h"
 #include "ta_hosts.h"
+#include "ta_test_util.h"
 
 /* A finalized connection as the host table reads it. */
 static void conn_set(struct ta_conn *c, uint64_t id, uint32_t from,
@@ -347,21 +348,6 @@ static void test_hosts_evidence_narrow_and_wide(void **state) {
   ta_hosts_free(t);
 }
 
-/* Layouts of the SYNs below: alike but for a last kind, for a trailing
- * EOL (the same bytes, one longer), or for a kind past the eighth. */
-static const struct {
-  uint8_t n;
-  uint8_t kind[TA_MAX_OPT_LAYOUT];
-} varied_layouts[] = {
-    {0, {0}},
-    {1, {2}},
-    {2, {2, 0}},
-    {5, {2, 4, 8, 1, 3}},
-    {5, {2, 4, 8, 1, 1}},
-    {16, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1}},
-    {16, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 1, 1}},
-};
-
 /* SYNs that share some of the words telling a host's shapes apart and
  * not others (the entry, TTL, kind, layout and its length), with bytes
  * past the layout or not, matched or not, from hosts whose evidence fills
@@ -400,10 +386,8 @@ static void test_hosts_evidence_varied(void **state) {
     r /= 3;
     syn->opt.has_mss = true;
     syn->opt.mss = 1460;
-    unsigned l = r % (few ? 2 : sizeof varied_layouts / sizeof *varied_layouts);
-    r /= 8;
-    syn->opt.n_layout = varied_layouts[l].n;
-    memcpy(syn->opt.layout, varied_layouts[l].kind, TA_MAX_OPT_LAYOUT);
+    tt_varied_layout(&syn->opt, r % (few ? 2 : TT_VARIED_LAYOUTS));
+    r /= TT_VARIED_LAYOUTS;
     if (r % 2 && syn->opt.n_layout < TA_MAX_OPT_LAYOUT)
       syn->opt.layout[TA_MAX_OPT_LAYOUT - 1] = 0x5a; /* past its end */
     r /= 2;
