@@ -213,7 +213,7 @@ static char *small_put(char *p, int digits, const struct ta_lat_small *x) {
     p = LIT(p, ",\"min\":null,\"median\":null,\"max\":null,\"median_error\":");
     return error_put(p, ta_lat_small_error(x));
   }
-  int64_t min = ta_lat_small_min(x), med = ta_lat_small_median(x),
+  int64_t min = ta_lat_small_min(x), med = ta__conn_lat_median(x),
           max = ta_lat_small_max(x);
   p = LIT(p, ",\"min\":");
   char *s = p;
