@@ -131,6 +131,21 @@ static void test_jsonw_secs_edges_and_rounding(void **state) {
     check_secs(us * 1000 + (us % 13) * 1000000000 + (us % 7) * 100);
 }
 
+/* Durations under a second take a path of their own: every microsecond
+ * below it with the ns that round it down and up, and each ns around
+ * where rounding reaches a whole second and the path ends. */
+static void test_jsonw_secs_under_a_second(void **state) {
+  (void)state;
+  for (int64_t us = 0; us < 1000000; us++) {
+    check_secs(us * 1000 + 499);
+    check_secs(us * 1000 + 500);
+  }
+  for (int64_t ns = 999997000; ns <= 1000002000; ns++)
+    check_secs(ns);
+  for (int64_t ns = -2000; ns <= 2000; ns++)
+    check_secs(ns);
+}
+
 /* Whole microseconds read as seconds: every value up to 2.1 s, the edges
  * of each second and of 32 bits, and random ones, against the ns path. */
 static void check_us(uint32_t us) {
@@ -535,6 +550,7 @@ int main(void) {
       cmocka_unit_test(test_jsonw_u64_every_short_number),
       cmocka_unit_test(test_jsonw_u64_every_eight_digit_block),
       cmocka_unit_test(test_jsonw_secs_edges_and_rounding),
+      cmocka_unit_test(test_jsonw_secs_under_a_second),
       cmocka_unit_test(test_jsonw_us_match_secs),
       cmocka_unit_test(test_jsonw_time_matches_calendar),
       cmocka_unit_test(test_jsonw_addresses_match_inet_ntop),
