@@ -616,28 +616,46 @@ static bool second_text(char *p, int64_t sec, struct ta_jsonw_memo *m) {
   return true;
 }
 
-char *ta__jput_time(char *p, int64_t ns, int digits, struct ta_jsonw_memo *m) {
+/* The fraction of a second and the zone after "YYYY-MM-DDTHH:MM:SS.". */
+static inline char *put_time_frac(char *p, uint32_t frac, int digits) {
+  p = digits == 9 ? put_frac9(p, frac) : put_frac6(p, frac / 1000);
+  *p++ = 'Z';
+  return p;
+}
+
+/* A time in another second than m's last (or without m): divided into
+ * seconds and formatted, and remembered in m unless its second begins
+ * before what 64 bits of ns reach (in 1677: no time is formatted there
+ * twice). */
+static char *put_time_second(char *p, int64_t ns, int digits,
+                             struct ta_jsonw_memo *m) {
   int64_t sec = ns / 1000000000, frac = ns % 1000000000;
   if (frac < 0) {
     frac += 1000000000;
     sec--;
   }
-  if (m && m->have_sec && m->sec == sec) {
-    memcpy(p, m->sec_text, 20);
-  } else {
-    if (!second_text(p, sec, m))
-      return TA_JPUT_LIT(p, TIME_OUT_OF_RANGE);
-    if (m) {
-      memcpy(m->sec_text, p, 20);
-      m->sec = sec;
-      m->have_sec = true;
-    }
+  if (!second_text(p, sec, m))
+    return TA_JPUT_LIT(p, TIME_OUT_OF_RANGE);
+  if (m && sec >= INT64_MIN / 1000000000) {
+    memcpy(m->sec_text, p, 20);
+    m->sec_ns = sec * 1000000000;
+    m->have_sec = true;
   }
-  p += 20;
-  p = digits == 9 ? put_frac9(p, (uint32_t)frac)
-                  : put_frac6(p, (uint32_t)frac / 1000);
-  *p++ = 'Z';
-  return p;
+  return put_time_frac(p + 20, (uint32_t)frac, digits);
+}
+
+/* A time in the second m formatted last (records come in time order, and
+ * most of a moment's share one) is its text and the ns past it: no
+ * division. The difference is taken unsigned, so that one before the
+ * second, or any far from it, is out of the range. */
+char *ta__jput_time(char *p, int64_t ns, int digits, struct ta_jsonw_memo *m) {
+  uint64_t past;
+  if (m && m->have_sec &&
+      (past = (uint64_t)ns - (uint64_t)m->sec_ns) < 1000000000u) {
+    memcpy(p, m->sec_text, 20);
+    return put_time_frac(p + 20, (uint32_t)past, digits);
+  }
+  return put_time_second(p, ns, digits, m);
 }
 
 void ta_time_format(char *buf, size_t len, int64_t ns, int digits) {
