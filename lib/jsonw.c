@@ -518,15 +518,22 @@ char *ta__jput_secs(char *p, int64_t ns, int digits) {
 }
 
 /* A whole number of microseconds has the digits of its seconds without
- * the rounding: at most 4294 whole seconds, in 32 bits. */
+ * the rounding: at most 4294 whole seconds, in 32 bits; most are under
+ * one (a ladder's steps, round trips): "0." and the six digits. */
 char *ta__jput_us(char *p, uint32_t us, int digits) {
   if (us == 0) /* a ladder's first packet: a constant */
     return digits == 9 ? TA_JPUT_LIT(p, "0.000000000")
                        : TA_JPUT_LIT(p, "0.000000");
-  uint32_t whole = us / 1000000u;
-  p = put_u32_short(p, whole);
-  *p++ = '.';
-  p = put_frac6(p, us - whole * 1000000u);
+  if (us < 1000000u) {
+    *p++ = '0';
+    *p++ = '.';
+    p = put_frac6(p, us);
+  } else {
+    uint32_t whole = us / 1000000u;
+    p = put_u32_short(p, whole);
+    *p++ = '.';
+    p = put_frac6(p, us - whole * 1000000u);
+  }
   return digits == 9 ? TA_JPUT_LIT(p, "000") : p;
 }
 
