@@ -108,9 +108,11 @@ static char *analysis_put(char *p, const struct ta_side *s) {
 }
 
 /* ,"orig":{...} or ,"resp":{...}; the address and the counts the event
- * stated are copied from again (NULL: formatted). */
-static char *side_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
-                      int d, const struct ta__conn_json_again *again) {
+ * stated are copied from again (NULL: formatted). Inlined as the parts
+ * are, though written twice: each copy knows its side and whether again
+ * is given, so it tests neither. */
+PART side_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
+              int d, const struct ta__conn_json_again *again) {
   const struct ta_side *s = &c->side[d];
   p = d == TA_DIR_ORIG ? LIT(p, ",\"orig\":{\"ip\":\"")
                        : LIT(p, ",\"resp\":{\"ip\":\"");
@@ -213,7 +215,7 @@ static char *small_put(char *p, int digits, const struct ta_lat_small *x) {
     p = LIT(p, ",\"min\":null,\"median\":null,\"max\":null,\"median_error\":");
     return error_put(p, ta_lat_small_error(x));
   }
-  int64_t min = ta_lat_small_min(x), med = ta_lat_small_median(x),
+  int64_t min = ta_lat_small_min(x), med = ta__conn_lat_median(x),
           max = ta_lat_small_max(x);
   p = LIT(p, ",\"min\":");
   char *s = p;

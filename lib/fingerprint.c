@@ -1131,14 +1131,6 @@ static inline uint64_t key_with_match(uint64_t w1, int16_t match) {
   return w1 | (uint64_t)(uint16_t)match * word_at(&key_unit_match, 8);
 }
 
-/* The words are multiplied apart, not in a chain, so that they overlap. */
-static inline uint64_t syn_key_hash(const struct syn_key *k) {
-  return ta_hash_mix64(k->w[0] ^ k->w[1] * 0x9e3779b97f4a7c15ull ^
-                       k->w[2] * 0xc2b2ae3d27d4eb4full ^
-                       k->w[3] * 0x165667b19e3779f9ull ^
-                       k->w[4] * 0x27d4eb2f165667c5ull);
-}
-
 /* A memo slot: the key's words, then what the memo keeps for it, the
  * match or a shape (0: empty). */
 #define SLOT_MATCH KEY_WORDS
@@ -1153,9 +1145,8 @@ _Static_assert(KEY_WORDS + 1 <= TA_FP_MEMO_SLOT_WORDS, "a key fits a slot");
 
 /* Every word is multiplied, so that each of its bits reaches the top
  * ones, the products independent, so that they overlap; then folded and
- * multiplied again, so that the next bits are as good. Cheaper than
- * syn_key_hash, whose low bits the JSON memo takes. seed sets apart the
- * slots of a memo whose keys come from the capture. */
+ * multiplied again, so that the next bits are as good. seed sets apart
+ * the slots of a memo whose keys come from the capture. */
 static inline uint64_t memo_hash(const struct syn_key *k, uint64_t seed) {
   uint64_t h = (k->w[0] ^ seed) * 0x9e3779b97f4a7c15ull ^
                k->w[1] * 0xc2b2ae3d27d4eb4full ^
@@ -1866,22 +1857,49 @@ _Static_assert(sizeof(struct syn_key) <= TA_JSONW_MEMO_KEY &&
                    sizeof(struct syn_key) % 8 == 0,
                "a SYN's key fits a JSON memo slot");
 
-/* A SYN whose object is not in the memo: formats it into p and, if it
- * fits, into slot s with key k. Out of line, so that the hits, nearly
- * all of them, save no registers for it. */
+/* The JSON memo's key of syn: its match key with sack_ok, which the
+ * object shows, and the match, which the object names. */
+static inline void side_key_of(struct syn_key *k,
+                               const struct ta_syn_features *syn,
+                               uint8_t family) {
+  syn_key_of(k, syn, family, &key_mask);
+  k->w[1] = key_with_match(k->w[1], syn->fp_match);
+}
+
+/* The first slot of k's set in the JSON memo, from the top bits of the
+ * memos' hash (the JSON memo's key differs from the match memo's). */
+static inline struct ta_jsonw_memo_slot *
+side_set(struct ta_jsonw_memo *m, const struct syn_key *k) {
+  return &m->slot[(memo_hash(k, 0) >> 40) % (TA_JSONW_MEMO_SLOTS / 2) * 2];
+}
+
+/* A SYN whose object is not in the memo's set s: formats it into p and,
+ * if it fits, into the set's first slot (its key moved to the second).
+ * Out of line, and makes the key again, so that the hits, nearly all of
+ * them, keep theirs in registers and save none for it. */
 __attribute__((noinline)) static char *
 side_memo_miss(char *p, const struct ta_syn_features *syn, uint8_t family,
-               struct ta_jsonw_memo_slot *s, const struct syn_key *k) {
+               struct ta_jsonw_memo_slot *s) {
+  struct syn_key k;
+  side_key_of(&k, syn, family);
   char *end = side_object(p, syn, family);
   size_t n = (size_t)(end - p);
+  if (s[0].key_len)
+    s[1] = s[0];
   s->key_len = 0;
   if (n <= sizeof s->text) {
-    memcpy(s->key, k, sizeof *k);
-    s->key_len = sizeof *k;
+    memcpy(s->key, &k, sizeof k);
+    s->key_len = sizeof k;
     memcpy(s->text, p, n);
     s->text_len = (uint16_t)n;
   }
   return end;
+}
+
+static inline char *side_memo_copy(char *p,
+                                   const struct ta_jsonw_memo_slot *s) {
+  memcpy(p, s->text, s->text_len);
+  return p + s->text_len;
 }
 
 char *ta__fp_json_side_put(char *p, const struct ta_syn_features *syn,
@@ -1892,15 +1910,13 @@ char *ta__fp_json_side_put(char *p, const struct ta_syn_features *syn,
     return side_object(p, syn, family);
   /* the key with the match: all the "syn" object is made of */
   struct syn_key k;
-  bool hit;
-  syn_key_of(&k, syn, family, &key_mask);
-  uint64_t h = syn_key_hash(&k); /* the match follows from the rest */
-  k.w[1] = key_with_match(k.w[1], syn->fp_match);
-  struct ta_jsonw_memo_slot *s = ta_jsonw_memo_at(m, h, &k, sizeof k, &hit);
-  if (!hit)
-    return side_memo_miss(p, syn, family, s, &k);
-  memcpy(p, s->text, s->text_len);
-  return p + s->text_len;
+  side_key_of(&k, syn, family);
+  struct ta_jsonw_memo_slot *s = side_set(m, &k);
+  if (ta__jsonw_memo_is(&s[0], &k, sizeof k))
+    return side_memo_copy(p, &s[0]);
+  if (ta__jsonw_memo_is(&s[1], &k, sizeof k))
+    return side_memo_copy(p, &s[1]);
+  return side_memo_miss(p, syn, family, s);
 }
 
 /* The confidence as "%.2f" prints it: the verdict rounds it to hundredths,

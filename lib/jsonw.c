@@ -41,8 +41,10 @@ _Static_assert(sizeof("\n" SPACES32 SPACES32 SPACES32 SPACES32) ==
 _Static_assert(TA_JSONW_OBJ_ROOM == 3 + PAD_MAX + 32, "the room of a break");
 
 /* A line break and the indentation of the current level into p, where
- * lines are broken. */
-static char *newline_put(struct ta_jsonw *w, char *p) {
+ * lines are broken. Inline: each record object of the json report opens
+ * with one, where the call cost as much as the break. */
+static inline __attribute__((always_inline)) char *
+newline_put(struct ta_jsonw *w, char *p) {
   if (!w->indent || w->depth > w->pretty_depth)
     return p;
   unsigned n = (unsigned)(w->depth * w->indent);
@@ -487,8 +489,17 @@ static inline char *put_frac9(char *p, uint32_t f) {
 }
 
 /* Whole seconds are mostly 0 to 9: one digit stored here. A zero (a
- * ladder's first packet, a one-packet connection) is a constant. */
+ * ladder's first packet, a one-packet connection) is a constant. Most
+ * durations of a record (handshakes, round trips, short connections) are
+ * under a second in microseconds: "0." and the six digits of their
+ * rounded microseconds, which are below 10^6 when ns + 500 is below
+ * 10^9. */
 char *ta__jput_secs(char *p, int64_t ns, int digits) {
+  if ((uint64_t)ns < 1000000000u - 500 && digits != 9) {
+    *p++ = '0';
+    *p++ = '.';
+    return put_frac6(p, ((uint32_t)ns + 500) / 1000);
+  }
   if (ns == 0)
     return digits == 9 ? TA_JPUT_LIT(p, "0.000000000")
                        : TA_JPUT_LIT(p, "0.000000");
@@ -509,15 +520,22 @@ char *ta__jput_secs(char *p, int64_t ns, int digits) {
 }
 
 /* A whole number of microseconds has the digits of its seconds without
- * the rounding: at most 4294 whole seconds, in 32 bits. */
+ * the rounding: at most 4294 whole seconds, in 32 bits; most are under
+ * one (a ladder's steps, round trips): "0." and the six digits. */
 char *ta__jput_us(char *p, uint32_t us, int digits) {
   if (us == 0) /* a ladder's first packet: a constant */
     return digits == 9 ? TA_JPUT_LIT(p, "0.000000000")
                        : TA_JPUT_LIT(p, "0.000000");
-  uint32_t whole = us / 1000000u;
-  p = put_u32_short(p, whole);
-  *p++ = '.';
-  p = put_frac6(p, us - whole * 1000000u);
+  if (us < 1000000u) {
+    *p++ = '0';
+    *p++ = '.';
+    p = put_frac6(p, us);
+  } else {
+    uint32_t whole = us / 1000000u;
+    p = put_u32_short(p, whole);
+    *p++ = '.';
+    p = put_frac6(p, us - whole * 1000000u);
+  }
   return digits == 9 ? TA_JPUT_LIT(p, "000") : p;
 }
 
@@ -607,28 +625,46 @@ static bool second_text(char *p, int64_t sec, struct ta_jsonw_memo *m) {
   return true;
 }
 
-char *ta__jput_time(char *p, int64_t ns, int digits, struct ta_jsonw_memo *m) {
+/* The fraction of a second and the zone after "YYYY-MM-DDTHH:MM:SS.". */
+static inline char *put_time_frac(char *p, uint32_t frac, int digits) {
+  p = digits == 9 ? put_frac9(p, frac) : put_frac6(p, frac / 1000);
+  *p++ = 'Z';
+  return p;
+}
+
+/* A time in another second than m's last (or without m): divided into
+ * seconds and formatted, and remembered in m unless its second begins
+ * before what 64 bits of ns reach (in 1677: no time is formatted there
+ * twice). */
+static char *put_time_second(char *p, int64_t ns, int digits,
+                             struct ta_jsonw_memo *m) {
   int64_t sec = ns / 1000000000, frac = ns % 1000000000;
   if (frac < 0) {
     frac += 1000000000;
     sec--;
   }
-  if (m && m->have_sec && m->sec == sec) {
-    memcpy(p, m->sec_text, 20);
-  } else {
-    if (!second_text(p, sec, m))
-      return TA_JPUT_LIT(p, TIME_OUT_OF_RANGE);
-    if (m) {
-      memcpy(m->sec_text, p, 20);
-      m->sec = sec;
-      m->have_sec = true;
-    }
+  if (!second_text(p, sec, m))
+    return TA_JPUT_LIT(p, TIME_OUT_OF_RANGE);
+  if (m && sec >= INT64_MIN / 1000000000) {
+    memcpy(m->sec_text, p, 20);
+    m->sec_ns = sec * 1000000000;
+    m->have_sec = true;
   }
-  p += 20;
-  p = digits == 9 ? put_frac9(p, (uint32_t)frac)
-                  : put_frac6(p, (uint32_t)frac / 1000);
-  *p++ = 'Z';
-  return p;
+  return put_time_frac(p + 20, (uint32_t)frac, digits);
+}
+
+/* A time in the second m formatted last (records come in time order, and
+ * most of a moment's share one) is its text and the ns past it: no
+ * division. The difference is taken unsigned, so that one before the
+ * second, or any far from it, is out of the range. */
+char *ta__jput_time(char *p, int64_t ns, int digits, struct ta_jsonw_memo *m) {
+  uint64_t past;
+  if (m && m->have_sec &&
+      (past = (uint64_t)ns - (uint64_t)m->sec_ns) < 1000000000u) {
+    memcpy(p, m->sec_text, 20);
+    return put_time_frac(p + 20, (uint32_t)past, digits);
+  }
+  return put_time_second(p, ns, digits, m);
 }
 
 void ta_time_format(char *buf, size_t len, int64_t ns, int digits) {

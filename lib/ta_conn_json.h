@@ -54,6 +54,15 @@ void ta__conn_summary(char *buf, size_t len, const struct ta_conn *c);
 char *ta__conn_summary_put(char *p, const struct ta_conn *c);
 /* A scenario's name, quoted, in place (up to 24 bytes are stored). */
 char *ta__conn_scenario_put(char *p, int scenario);
+/* The median of x: its min when all its samples were one value
+ * (min_us == max_us), which is what ta_lat_small_median's clamp to
+ * [min, max] makes of any median, without the search; most connections
+ * measure one round trip and one response. */
+static inline int64_t ta__conn_lat_median(const struct ta_lat_small *x) {
+  if (x->min_us == x->max_us && x->n && x->count)
+    return ta_lat_small_min(x);
+  return ta_lat_small_median(x);
+}
 /* Seconds between two times, for summaries. */
 double ta__secs(int64_t ns);
 

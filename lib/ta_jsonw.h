@@ -31,7 +31,8 @@ struct ta_jsonw_memo_slot {
 };
 struct ta_jsonw_memo {
   bool have_sec, have_day;
-  int64_t sec;       /* whole seconds of the last timestamp */
+  int64_t sec_ns;    /* the last timestamp's whole seconds, in ns: a time
+                        within a second of it is a subtraction away */
   char sec_text[20]; /* its "YYYY-MM-DDTHH:MM:SS." */
   int64_t day;       /* days of the last date formatted (host records
                         alternate first and last times: seconds differ,

@@ -131,6 +131,21 @@ static void test_jsonw_secs_edges_and_rounding(void **state) {
     check_secs(us * 1000 + (us % 13) * 1000000000 + (us % 7) * 100);
 }
 
+/* Durations under a second take a path of their own: every microsecond
+ * below it with the ns that round it down and up, and each ns around
+ * where rounding reaches a whole second and the path ends. */
+static void test_jsonw_secs_under_a_second(void **state) {
+  (void)state;
+  for (int64_t us = 0; us < 1000000; us++) {
+    check_secs(us * 1000 + 499);
+    check_secs(us * 1000 + 500);
+  }
+  for (int64_t ns = 999997000; ns <= 1000002000; ns++)
+    check_secs(ns);
+  for (int64_t ns = -2000; ns <= 2000; ns++)
+    check_secs(ns);
+}
+
 /* Whole microseconds read as seconds: every value up to 2.1 s, the edges
  * of each second and of 32 bits, and random ones, against the ns path. */
 static void check_us(uint32_t us) {
@@ -205,6 +220,29 @@ static void test_jsonw_time_matches_calendar(void **state) {
     *ta__jput_time(memo, x, 6, m) = 0;
     assert_string_equal(memo, want);
   }
+  /* a remembered second's ends: its first and last ns and theirs on
+   * either side, after one time of it and after another second's */
+  static const int64_t second[] = {1705312800000000000LL, 0, -1000000000LL,
+                                   -9223372036000000000LL,
+                                   9223372035000000000LL};
+  static const int64_t off[] = {0, 1, 999999, 999999999, 1000000000,
+                                1000000001, -1, -999999999, -1000000000,
+                                -1000000001, 1999999999, 2000000000};
+  for (size_t i = 0; i < sizeof second / sizeof second[0]; i++)
+    for (size_t j = 0; j < sizeof off / sizeof off[0]; j++)
+      for (size_t k = 0; k < sizeof off / sizeof off[0]; k++)
+        for (int digits = 6; digits <= 9; digits += 3) {
+          int64_t a, b;
+          if (__builtin_add_overflow(second[i], off[j], &a) ||
+              __builtin_add_overflow(second[i], off[k], &b))
+            continue; /* past the ends of 64 bits */
+          *ta__jput_time(memo, a, digits, m) = 0;
+          time_reference(want, sizeof want, a, digits);
+          assert_string_equal(memo, want);
+          *ta__jput_time(memo, b, digits, m) = 0;
+          time_reference(want, sizeof want, b, digits);
+          assert_string_equal(memo, want);
+        }
   /* before 1970, and the ends of what 64 bits of nanoseconds reach */
   ta_time_format(got, sizeof got, -1, 9);
   assert_string_equal(got, "1969-12-31T23:59:59.999999999Z");
@@ -535,6 +573,7 @@ int main(void) {
       cmocka_unit_test(test_jsonw_u64_every_short_number),
       cmocka_unit_test(test_jsonw_u64_every_eight_digit_block),
       cmocka_unit_test(test_jsonw_secs_edges_and_rounding),
+      cmocka_unit_test(test_jsonw_secs_under_a_second),
       cmocka_unit_test(test_jsonw_us_match_secs),
       cmocka_unit_test(test_jsonw_time_matches_calendar),
       cmocka_unit_test(test_jsonw_addresses_match_inet_ntop),

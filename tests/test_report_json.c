@@ -367,6 +367,45 @@ static void test_report_json_leg_of_equal_samples(void **state) {
   free(c);
 }
 
+/* The record takes a set's min as its median when all its samples were
+ * one value; over sets of one value repeated, of values around it, exact
+ * and binned, it must say what ta_lat_small_median says. */
+static void check_median(const struct ta_lat_small *x) {
+  assert_int_equal(ta__conn_lat_median(x), ta_lat_small_median(x));
+}
+
+static void test_report_json_median_shortcut(void **state) {
+  (void)state;
+  static const uint32_t us[] = {0,       1,        2,         9,
+                                10,      999,      1000,      65535,
+                                65536,   999999,   1000000,   16777215,
+                                4294966, 4294967,  2147483647u, 4294967294u,
+                                4294967295u};
+  static const unsigned reps[] = {1, 2, 3, 31, 32, 33, 200, 70000};
+  for (size_t i = 0; i < sizeof us / sizeof us[0]; i++)
+    for (size_t r = 0; r < sizeof reps / sizeof reps[0]; r++) {
+      struct ta_lat_small same = {0}, mixed = {0}, spread = {0};
+      for (unsigned k = 0; k < reps[r]; k++) {
+        ta_lat_small_add_us(&same, us[i]);
+        /* one other value at the end: min != max, the search decides */
+        ta_lat_small_add_us(&mixed, k + 1 < reps[r] ? us[i] : us[i] ^ 1u);
+        ta_lat_small_add_us(&spread, us[i] - (us[i] > k ? k : 0));
+        check_median(&same);
+        check_median(&mixed);
+        check_median(&spread);
+      }
+    }
+  /* equal ends with nothing held, or nothing counted: no shortcut */
+  struct ta_lat_small x = {.count = 1, .min_us = 7, .max_us = 7};
+  check_median(&x);
+  x = (struct ta_lat_small){.n = 1, .min_us = 7, .max_us = 7};
+  x.u.v[0] = 7;
+  check_median(&x);
+  x.count = 1;
+  x.u.v[0] = 9; /* never recorded so, but the shortcut must not mind */
+  assert_int_equal(ta__conn_lat_median(&x), 7000);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_report_json_completed_capture),
@@ -380,6 +419,7 @@ int main(void) {
       cmocka_unit_test(test_report_json_writer_escapes_any_position),
       cmocka_unit_test(test_report_json_time_and_duration_formats),
       cmocka_unit_test(test_report_json_leg_of_equal_samples),
+      cmocka_unit_test(test_report_json_median_shortcut),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
