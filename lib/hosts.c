@@ -27,6 +27,7 @@
 
 #include "ta_arena.h"
 #include "ta_hash.h"
+#include "ta_prefetch.h"
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -498,16 +499,21 @@ static void sketch_move(struct ta_hosts *t, sketch *s, unsigned b,
   *s = (uint64_t)ref << 32 | (set + 1);
 }
 
-/* sketch_add once the inline values are full. */
+/* Sets bit b of a sketch in the bitmap tier. */
+static inline void bitmap_add(const struct ta_hosts *t, sketch *s, unsigned b) {
+  uint64_t *word = bitmap_at(t, *s) + b / 64, bit = 1ull << (b % 64);
+  if (!(*word & bit)) {
+    *word |= bit;
+    (*s)++;
+  }
+}
+
+/* sketch_add for a list, and for inline values that are full. */
 __attribute__((noinline)) static void sketch_add_slow(struct ta_hosts *t,
                                                       sketch *s, unsigned b) {
   unsigned set = sketch_set(*s);
   if (set > SKETCH_MID) {
-    uint64_t *bits = bitmap_at(t, *s);
-    if (!(bits[b / 64] & 1ull << (b % 64))) {
-      bits[b / 64] |= 1ull << (b % 64);
-      (*s)++;
-    }
+    bitmap_add(t, s, b);
     return;
   }
   if (set > SKETCH_INLINE) {
@@ -528,10 +534,16 @@ __attribute__((noinline)) static void sketch_add_slow(struct ta_hosts *t,
 
 /* Sets bit b (below TA_HOST_SKETCH_BITS) of *s. Out of memory for the
  * next tier, the bit is not counted: the estimate is a lower bound anyway.
- * Inline while the values fit in *s, as they do for most hosts: four
- * calls a connection. */
+ * Four calls a connection. Inline while the values fit in *s, as they do
+ * for most hosts, and in a bitmap: the few hosts that have one (scanners,
+ * busy servers and clients) take most calls, nine in ten on a capture of
+ * short connections. */
 static inline void sketch_add(struct ta_hosts *t, sketch *s, unsigned b) {
   unsigned set = sketch_set(*s);
+  if (set > SKETCH_MID) {
+    bitmap_add(t, s, b);
+    return;
+  }
   if (set >= SKETCH_INLINE) {
     sketch_add_slow(t, s, b);
     return;
@@ -945,28 +957,31 @@ static void count_pending(struct ta_hosts *t, const struct pending *p) {
 /* Counting ahead: the steps that prefetch what a waiting connection will
  * touch. They only read the table as it is now and change nothing, so a
  * guess gone stale (the slots grew, a connection before this one added the
- * host or a service) costs a wasted prefetch, never a wrong count. */
+ * host or a service) costs a wasted prefetch, never a wrong count. Their
+ * prefetches are ta_prefetch, which the compiler keeps: with
+ * __builtin_prefetch alone, GCC dropped step 3 and the sketches' prefetches
+ * of step 2 whole (see ta_prefetch.h). */
 
 static void prefetch2(const void *a, size_t len) {
-  __builtin_prefetch(a);
-  __builtin_prefetch((const char *)a + len - 1);
+  ta_prefetch(a);
+  ta_prefetch((const char *)a + len - 1);
 }
 
 /* Every line of len bytes at a: a busy server's ports take three. */
 static void prefetch_lines(const void *a, size_t len) {
   const char *c = a;
   for (size_t at = 0; at < len; at += 64)
-    __builtin_prefetch(c + at);
+    ta_prefetch(c + at);
   if (len)
-    __builtin_prefetch(c + len - 1);
+    ta_prefetch(c + len - 1);
 }
 
-static void prefetch_sketch(const struct ta_hosts *t, sketch s) {
+static inline void prefetch_sketch(const struct ta_hosts *t, sketch s) {
   unsigned set = sketch_set(s);
   if (set > SKETCH_MID)
-    __builtin_prefetch(bitmap_at(t, s));
+    ta_prefetch(bitmap_at(t, s));
   else if (set > SKETCH_INLINE)
-    __builtin_prefetch(mid_at(t, s));
+    ta_prefetch(mid_at(t, s));
 }
 
 /* The host number + 1 the first slot of the hash's tag gives, 0 when none
@@ -1012,7 +1027,7 @@ static void step2_parts(const struct ta_hosts *t, struct pending *p) {
     if (h->n_ev && p->syn[dir].seen)
       prefetch2(ev_run(t, h), ev_bytes(h));
     if (dir == TA_DIR_RESP && h->resp)
-      __builtin_prefetch(p->resp = resp_at(t, h->resp));
+      ta_prefetch(p->resp = resp_at(t, h->resp));
     if (dir == TA_DIR_ORIG) {
       prefetch_sketch(t, h->peers);
       prefetch_sketch(t, h->targets);
@@ -1039,7 +1054,7 @@ static void step4_service(struct pending *p) {
   uint32_t i = service_find(r, p->port[TA_DIR_RESP], 0);
   if (i < r->n_services) {
     p->svc_found = (uint8_t)(i + 1);
-    __builtin_prefetch(svc_at(r, i));
+    ta_prefetch(svc_at(r, i));
   } else {
     p->svc_looked = (uint8_t)i;
   }
@@ -1093,7 +1108,7 @@ static void pending_fill(const struct ta_hosts *t, struct pending *p,
     else
       p->syn[dir].seen = false;
     p->hash[dir] = addr_hash(t->seed, p->family, p->ip[dir]);
-    __builtin_prefetch(&t->slots[p->hash[dir] & t->mask]);
+    ta_prefetch(&t->slots[p->hash[dir] & t->mask]);
     peer_bits(p, dir);
   }
 }

@@ -3,6 +3,7 @@
  * Pure arithmetic on caller-owned structs, bounded loops, nothing here
  * knows about packets; only a host's distributions allocate, as they fill. */
 #include "ta_latency.h"
+#include "ta_prefetch.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -633,9 +634,9 @@ void ta_lat_dist_prefetch(const struct ta_lat_dist *h) {
                  : h->used > INLINE_BYTES ? h->used
                                           : 0;
   for (size_t at = 0; at < bytes; at += 64)
-    __builtin_prefetch(h->d.p + at);
+    ta_prefetch(h->d.p + at);
   if (bytes) /* the last line, where the block straddles one more */
-    __builtin_prefetch(h->d.p + bytes - 1);
+    ta_prefetch(h->d.p + bytes - 1);
 }
 
 void ta_lat_dist_free(struct ta_lat_dist *h) {
