@@ -244,6 +244,7 @@ struct lru {
   bool strict;      /* due only once idle for more than the timeout */
   int64_t pack_after; /* its full records idle this long are packed (0:
                          never) */
+  uint32_t pack_min_held; /* while the table holds at least this many */
   /* The records before this one were looked at for packing: the list is
    * in order of last activity, so they are those idle the longest. */
   struct node *cursor;
@@ -1286,7 +1287,7 @@ static void pack(struct ta_flow_table *t, struct full *f) {
 /* Packs the records of a list idle for its packing time, when the table
  * holds enough for it to matter (those passed over stay full). */
 static void pack_list(struct ta_flow_table *t, struct lru *l, int64_t now) {
-  bool worth = t->open >= t->cfg.pack_min_held;
+  bool worth = t->open >= l->pack_min_held;
   struct node *e;
   while ((e = l->cursor) && now >= e->last_ts + l->pack_after) {
     l->cursor = e->next;
@@ -1968,6 +1969,12 @@ struct ta_flow_table *ta_flow_table_new(const struct ta_flow_config *cfg,
   t->lists[LIST_OPEN].pack_after = (int64_t)TA_PACK_OPEN_AFTER_MS * 1000000;
   t->lists[LIST_CLOSED].pack_after =
       (int64_t)TA_PACK_CLOSED_AFTER_MS * 1000000;
+  if (!t->cfg.pack_closed_min_held)
+    t->cfg.pack_closed_min_held = TA_PACK_CLOSED_MIN_HELD;
+  for (int l = 0; l < LIST_COUNT; l++)
+    t->lists[l].pack_min_held = l == LIST_CLOSED
+                                    ? t->cfg.pack_closed_min_held
+                                    : t->cfg.pack_min_held;
   int64_t attempt = t->cfg.attempt_timeout_ns;
   t->lists[LIST_ATTEMPT].timeout =
       attempt && attempt < t->cfg.idle_timeout_ns ? attempt

@@ -21,6 +21,8 @@ struct ta_flow_config {
   uint64_t seed;           /* hash seed; 0 picks one at random */
   uint32_t pack_min_held;  /* idle records are packed only while at least
                               this many are held (0: TA_PACK_MIN_HELD) */
+  uint32_t pack_closed_min_held; /* closed ones only while at least this
+                              many are (0: TA_PACK_CLOSED_MIN_HELD) */
 };
 
 /* Receives each finalized record; it is valid only during the call. */

@@ -72,7 +72,8 @@ static struct ta_flow_table *table(struct seen *s, uint32_t max, uint64_t seed) 
   struct ta_flow_config cfg = {.max_conns = max, .idle_timeout_ns = 300 * SEC,
                                .linger_ns = 10 * SEC,
                                .attempt_timeout_ns = 40 * SEC, .seed = seed,
-                               .pack_min_held = 1 /* pack small tables too */};
+                               .pack_min_held = 1, /* pack small tables too */
+                               .pack_closed_min_held = 1};
   struct ta_flow_table *t = ta_flow_table_new(&cfg, collect, s);
   assert_non_null(t);
   return t;
@@ -622,6 +623,39 @@ static void assert_packed(const struct ta_flow_table *t, uint32_t full,
   assert_int_equal(f.packed, packed);
 }
 
+/* Closed records are packed only while the table holds its closed
+ * threshold of records, idle open ones from the lower general one: a
+ * closed record lingers a few seconds only, so packing it pays off only in
+ * a table near its cap. */
+static void test_flow_closed_packed_only_when_many(void **state) {
+  (void)state;
+  _Static_assert(TA_PACK_CLOSED_AFTER_MS < 1500, "the script's spacing");
+  _Static_assert(TA_PACK_OPEN_AFTER_MS < 6500, "the script's spacing");
+  struct seen s;
+  memset(&s, 0, sizeof s);
+  struct ta_flow_config cfg = {.max_conns = 16, .idle_timeout_ns = 300 * SEC,
+                               .linger_ns = 10 * SEC,
+                               .attempt_timeout_ns = 40 * SEC, .seed = 1,
+                               .pack_min_held = 1, .pack_closed_min_held = 4};
+  struct ta_flow_table *t = ta_flow_table_new(&cfg, collect, &s);
+  assert_non_null(t);
+  const char *c = "10.0.0.1", *v = "10.0.0.2";
+  const int64_t ms = SEC / 1000;
+  handshake_and_close(t, 10 * SEC, 4000, 100); /* a */
+  feed(t, 10 * SEC, c, 4001, v, 80, 700, 0, TA_TCP_SYN, 0); /* e, left open */
+  feed(t, 10 * SEC, v, 80, c, 4001, 9000, 701, TA_TCP_SYN | TA_TCP_ACK, 0);
+  feed(t, 10 * SEC, c, 4001, v, 80, 701, 9001, TA_TCP_ACK, 0);
+  /* both idle past their packing time, with two records held */
+  feed(t, 16500 * ms, "10.0.0.3", 5000, v, 80, 1, 0, TA_TCP_SYN, 0);
+  assert_packed(t, 1, 1, 1); /* e packed, a full */
+  handshake_and_close(t, 18 * SEC, 4002, 300); /* b, the fourth held */
+  feed(t, 19500 * ms, "10.0.0.4", 5000, v, 80, 1, 0, TA_TCP_SYN, 0);
+  assert_packed(t, 1, 2, 2); /* b packed as well; a was passed over */
+  ta_flow_table_flush(t);
+  assert_int_equal(s.n, 5);
+  ta_flow_table_free(t);
+}
+
 /* A packed record keeps its times as distances from its first, which
  * may be before it (time going back) or equal to it: each comes back
  * exactly. */
@@ -897,7 +931,8 @@ static void test_flow_colliding_tuples(void **state) {
   struct ta_flow_config cfg = {.max_conns = 256, .idle_timeout_ns = 300 * SEC,
                                .linger_ns = 10 * SEC,
                                .attempt_timeout_ns = 40 * SEC, .seed = 11,
-                               .pack_min_held = 1};
+                               .pack_min_held = 1,
+                               .pack_closed_min_held = 1};
   struct ta_flow_table *t = ta_flow_table_new(&cfg, collide_collect, &m);
   assert_non_null(t);
   collide_ports(t, &m);
@@ -1049,7 +1084,8 @@ static void test_flow_every_form_handed_on_whole(void **state) {
   struct ta_flow_config cfg = {.max_conns = 64, .idle_timeout_ns = 300 * SEC,
                                .linger_ns = 10 * SEC,
                                .attempt_timeout_ns = 40 * SEC, .seed = 3,
-                               .pack_min_held = 1};
+                               .pack_min_held = 1,
+                               .pack_closed_min_held = 1};
   struct ta_flow_table *t = ta_flow_table_new(&cfg, keep_all, &got);
   assert_non_null(t);
   struct script sc = {0};
@@ -1224,7 +1260,8 @@ static struct ta_flow_table *churn_table(struct churn *ch, uint32_t min_held,
   struct ta_flow_config cfg = {.max_conns = 4096, .idle_timeout_ns = idle,
                                .linger_ns = 10 * SEC,
                                .attempt_timeout_ns = 40 * SEC, .seed = 5,
-                               .pack_min_held = min_held};
+                               .pack_min_held = min_held,
+                               .pack_closed_min_held = min_held};
   struct ta_flow_table *t = ta_flow_table_new(&cfg, churn_collect, ch);
   assert_non_null(t);
   return t;
@@ -1353,6 +1390,7 @@ int main(void) {
       cmocka_unit_test(test_flow_idle_records_packed),
       cmocka_unit_test(test_flow_packed_times_going_back),
       cmocka_unit_test(test_flow_small_table_not_packed),
+      cmocka_unit_test(test_flow_closed_packed_only_when_many),
       cmocka_unit_test(test_flow_packed_evicted),
       cmocka_unit_test(test_flow_buckets_grow),
       cmocka_unit_test(test_flow_near_tuples_spread),
