@@ -1285,9 +1285,18 @@ static void pack(struct ta_flow_table *t, struct full *f) {
 }
 
 /* Packs the records of a list idle for its packing time, when the table
- * holds enough for it to matter (those passed over stay full). */
+ * holds enough for it to matter (those passed over stay full). While it
+ * does not, the cursor of a list without reference packing waits where it
+ * is, and the table is looked at again a packing time later: walking on
+ * would read every record of the list (each a cache miss) for nothing.
+ * One with it walks on, since its cursor must stay ahead of the
+ * reference one (lru_cursors_catch). */
 static void pack_list(struct ta_flow_table *t, struct lru *l, int64_t now) {
   bool worth = t->open >= l->pack_min_held;
+  if (!worth && !l->ref_after) {
+    l->pack_due = now + l->pack_after;
+    return;
+  }
   struct node *e;
   while ((e = l->cursor) && now >= e->last_ts + l->pack_after) {
     l->cursor = e->next;
