@@ -5,6 +5,7 @@
 # writes a markdown table of medians to bench/RESULTS.md. --scale instead
 # shows time and memory against capture size (100 MB, 1 GB, 4 GB).
 set -euo pipefail
+export LC_ALL=C # a decimal point in $EPOCHREALTIME and the tools' figures
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -25,7 +26,8 @@ Times, on each capture, several runs of:
   argus -r FILE -w /dev/null                (when installed)
 and writes the median wall time, packets/s, connections/s, MB/s, peak RSS
 and time / floor time to bench/RESULTS.md (or --out), with the machine.
-Uses hyperfine when installed, else a loop over /usr/bin/time.
+The floor and tcpaudit are timed in alternating rounds under /usr/bin/time;
+the other tools with hyperfine when installed, else a loop over /usr/bin/time.
 
   --runs N       timed runs per tool (default 5, or $TA_BENCH_RUNS)
   --preset NAME  packet-heavy and/or connection-heavy (default both)
@@ -148,22 +150,86 @@ print(r["median"], r["user"] + r["system"])' "$tmp/hf.json")
 formats=$("$ta" --help 2>&1 | sed -n 's/.*--format FMT *report format (\([^)]*\)).*/\1/p')
 has_format() { case ", $formats," in *", $1,"*) return 0 ;; *) return 1 ;; esac; }
 
+# The floor and tcpaudit's runs are timed in alternating rounds (one run of
+# each in turn), because their ratio is the figure that matters and a
+# shared machine's speed drifts by tens of percent within minutes: timed
+# one command after the other, a slow spell can fall on either alone.
+round_names=()
+round_n=0
+
+# round_add NAME CMD...: a command for the rounds (unless skipped).
+round_add() {
+  local name=$1
+  shift
+  case $skip in *" $name "*) log "  $name: skipped"; return ;; esac
+  round_names+=("$name")
+  eval "round_cmd_$round_n=(\"\$@\")"
+  round_n=$((round_n + 1))
+}
+
+# round_cmd I: the words of command I, one per line into the array cmd.
+round_cmd() { eval "cmd=(\"\${round_cmd_$1[@]}\")"; }
+
+# rounds: a run of each command under /usr/bin/time -v (a warm-up, and its
+# peak RSS), then $runs rounds; appends their rows as measure does.
+rounds() {
+  local i r rc cmd=() failed=()
+  for ((i = 0; i < round_n; i++)); do
+    round_cmd "$i"
+    log "  ${round_names[$i]}: ${cmd[*]}"
+    rc=0
+    /usr/bin/time -v -o "$tmp/time.$i" "${cmd[@]}" >/dev/null 2>"$tmp/err.txt" || rc=$?
+    failed[$i]=false
+    if [ $rc -ne 0 ] && ! { [ "$i" -gt 0 ] && [ $rc -eq 3 ]; }; then
+      log "  ${round_names[$i]} failed (exit $rc): $(tail -2 "$tmp/err.txt")"
+      failed[$i]=true
+    fi
+    : >"$tmp/times.$i"
+  done
+  for ((r = 1; r <= runs; r++)); do
+    for ((i = 0; i < round_n; i++)); do
+      ${failed[$i]} && continue
+      round_cmd "$i"
+      # wall from the shell's clock: /usr/bin/time's has 10 ms steps
+      local t0=$EPOCHREALTIME
+      /usr/bin/time -f '%U %S' -o "$tmp/t1" "${cmd[@]}" >/dev/null 2>&1 || true
+      echo "$t0 $EPOCHREALTIME $(cat "$tmp/t1")" |
+        awk '{printf "%.4f %s %s\n", $2 - $1, $3, $4}' >>"$tmp/times.$i"
+    done
+  done
+  for ((i = 0; i < round_n; i++)); do
+    round_cmd "$i"
+    if ${failed[$i]}; then
+      printf '%s\tfailed\t-\t-\t%s\n' "${round_names[$i]}" "${cmd[*]}" >>"$tmp/rows"
+      continue
+    fi
+    local median cpu
+    median=$(awk '{print $1}' "$tmp/times.$i" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
+    cpu=$(awk '{s += $2 + $3} END {print s / NR}' "$tmp/times.$i")
+    printf '%s\t%s\t%s\t%s\t%s\n' "${round_names[$i]}" "$median" "$cpu" \
+      "$(peak_rss "$tmp/time.$i")" "${cmd[*]}" >>"$tmp/rows"
+  done
+  round_names=()
+  round_n=0
+}
+
 # bench_one FILE: every tool on FILE.
 bench_one() {
   local f=$1
   : >"$tmp/rows"
   warm "$f"
-  measure floor "$floor" "$f"
-  measure "tcpaudit json" "$ta" report -f json -o /dev/null --no-progress "$f"
+  round_add floor "$floor" "$f"
+  round_add "tcpaudit json" "$ta" report -f json -o /dev/null --no-progress "$f"
   if has_format ndjson; then
-    measure "tcpaudit ndjson" "$ta" report -f ndjson -o /dev/null --no-progress "$f"
+    round_add "tcpaudit ndjson" "$ta" report -f ndjson -o /dev/null --no-progress "$f"
   fi
   if "$ta" --help 2>&1 | grep -q -- '--threads'; then
     local n
     n=$(nproc)
-    measure "tcpaudit json -j $n" "$ta" report -f json -j "$n" -o /dev/null --no-progress "$f"
-    measure "tcpaudit ndjson -j $n" "$ta" report -f ndjson -j "$n" -o /dev/null --no-progress "$f"
+    round_add "tcpaudit json -j $n" "$ta" report -f json -j "$n" -o /dev/null --no-progress "$f"
+    round_add "tcpaudit ndjson -j $n" "$ta" report -f ndjson -j "$n" -o /dev/null --no-progress "$f"
   fi
+  rounds
   if command -v tcpdump >/dev/null; then
     measure tcpdump tcpdump -r "$f" -w /dev/null
   fi
@@ -227,8 +293,9 @@ machine() {
     echo "- argus $v"
   fi
   $scale && return 0
-  command -v hyperfine >/dev/null && echo "- timed with $(hyperfine --version), $runs runs after 1 warm-up; peak RSS from one more run under /usr/bin/time -v" ||
-    echo "- timed with /usr/bin/time, median of $runs runs; peak RSS from one more run"
+  echo "- the floor and tcpaudit rows: $runs alternating rounds (one run of each in turn) under /usr/bin/time, after one warm-up run each under /usr/bin/time -v, which gives the peak RSS"
+  command -v hyperfine >/dev/null && echo "- the other tools: timed with $(hyperfine --version), $runs runs after 1 warm-up; peak RSS from one more run under /usr/bin/time -v" ||
+    echo "- the other tools: timed with /usr/bin/time, median of $runs runs; peak RSS from one more run"
   return 0
 }
 
