@@ -323,25 +323,69 @@ PART anomalies_put(char *p, uint32_t bits) {
   return p;
 }
 
+/* A ladder step after its time: ,"orig",2,0,0,64240,0] (see ladder_put). */
+static char *step_tail_put(char *p, const struct ta_ladder_pkt *k) {
+  p = k->dir == TA_DIR_ORIG ? LIT(p, ",\"orig\",") : LIT(p, ",\"resp\",");
+  p = ta__jput_u64(p, k->flags);
+  *p++ = ',';
+  p = ta__jput_u64(p, k->seq_rel);
+  *p++ = ',';
+  p = ta__jput_u64(p, k->ack_rel);
+  *p++ = ',';
+  p = ta__jput_u64(p, k->window);
+  *p++ = ',';
+  p = ta__jput_u64(p, k->payload);
+  *p++ = ']';
+  return p;
+}
+
+/* The memo's key of a step without payload whose seq and ack are at most
+ * 1: a SYN, a SYN/ACK, the ACK completing a handshake, a refusal's RST.
+ * Such steps make most of the ladders written (those of refused and
+ * unanswered connections) and come in a few shapes, one per stack and
+ * flag set, so their text is remembered. 0 for any other step: its
+ * numbers are the connection's own, and would only crowd the memo. */
+static uint64_t step_key(const struct ta_ladder_pkt *k) {
+  if (k->payload || (k->seq_rel | k->ack_rel) > 1)
+    return 0;
+  return (uint64_t)'L' << 56 | (uint64_t)k->dir << 40 |
+         (uint64_t)k->seq_rel << 33 | (uint64_t)k->ack_rel << 32 |
+         (uint64_t)k->flags << 16 | k->window;
+}
+
+_Static_assert(sizeof(",\"resp\",255,1,1,65535,0]") - 1 <= TA_JSONW_WORD_TEXT,
+               "a remembered step's text fits its entry");
+
+/* step_tail_put, or the text of a step of the same shape from m (may be
+ * NULL), copied whole. A miss formats the step and remembers it. */
+static inline char *step_tail_memo(char *p, struct ta_jsonw_memo *m,
+                                   const struct ta_ladder_pkt *k) {
+  uint64_t key = step_key(k);
+  if (!m || !key)
+    return step_tail_put(p, k);
+  bool hit;
+  struct ta_jsonw_memo_word *e = ta_jsonw_memo_word(m, key, &hit);
+  if (hit) {
+    memcpy(p, e->text, TA_JSONW_WORD_TEXT);
+    return p + e->len;
+  }
+  char *end = step_tail_put(p, k);
+  e->key = key;
+  e->len = (uint8_t)(end - p);
+  memcpy(e->text, p, TA_JSONW_WORD_TEXT);
+  return end;
+}
+
 /* Each packet is [t, dir, flags, seq, ack, win, len]: positions rather
  * than keys, since a ladder can hold a dozen packets. */
-PART ladder_put(char *p, int digits, const struct ta_conn *c) {
+PART ladder_put(char *p, int digits, struct ta_jsonw_memo *m,
+                const struct ta_conn *c) {
   p = LIT(p, ",\"ladder\":{\"packets\":[");
   for (uint8_t i = 0; i < c->n_ladder && i < TA_LADDER_PKTS; i++) {
     const struct ta_ladder_pkt *k = &c->ladder[i];
     p = i ? LIT(p, ",[") : LIT(p, "[");
     p = ta__jput_us(p, k->dt_us, digits);
-    p = k->dir == TA_DIR_ORIG ? LIT(p, ",\"orig\",") : LIT(p, ",\"resp\",");
-    p = ta__jput_u64(p, k->flags);
-    *p++ = ',';
-    p = ta__jput_u64(p, k->seq_rel);
-    *p++ = ',';
-    p = ta__jput_u64(p, k->ack_rel);
-    *p++ = ',';
-    p = ta__jput_u64(p, k->window);
-    *p++ = ',';
-    p = ta__jput_u64(p, k->payload);
-    *p++ = ']';
+    p = step_tail_memo(p, m, k);
   }
   p = LIT(p, "],\"more\":");
   p = ta__jput_u64(p, c->ladder_more);
@@ -426,7 +470,7 @@ PART fields_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
   p = put_quoted(p, end_quoted, TA_END_COUNT, (unsigned)c->end_reason);
   p = anomalies_put(p, c->anomalies);
   if (with_ladder)
-    p = ladder_put(p, digits, c);
+    p = ladder_put(p, digits, w->memo, c);
   return p;
 }
 

@@ -367,6 +367,62 @@ static void test_report_json_leg_of_equal_samples(void **state) {
   free(c);
 }
 
+/* The record of c as the json report writes it, with memo m (may be
+ * NULL: everything formatted); the caller frees it. */
+static char *record_text(const struct ta_conn *c, struct ta_jsonw_memo *m) {
+  struct ta_sink sink;
+  struct ta_jsonw w;
+  ta_sink_init_mem(&sink);
+  ta_jsonw_init(&w, &sink, 0, 6);
+  ta_jsonw_set_memo(&w, m);
+  ta__conn_json_object(&w, c, true);
+  char *text = strdup(ta_sink_mem(&sink, NULL));
+  ta_sink_close(&sink);
+  assert_non_null(text);
+  return text;
+}
+
+static void assert_same_record(const struct ta_conn *c,
+                               struct ta_jsonw_memo *m) {
+  char *want = record_text(c, NULL), *got = record_text(c, m);
+  assert_string_equal(got, want);
+  free(want);
+  free(got);
+}
+
+/* Ladder steps of a handshake's or a refusal's shape are copied from the
+ * memo once written. Over more shapes than its table holds, written
+ * again and again in varying order, and steps just outside those shapes
+ * (seq or ack 2, a payload), a record must read the same as one written
+ * without the memo. */
+static void test_report_json_ladder_steps_memo(void **state) {
+  (void)state;
+  static const uint16_t win[] = {0, 1, 9, 10, 99, 501, 1024, 64240, 65535};
+  static const uint8_t flags[] = {0, 2, 4, 16, 17, 18, 20, 99, 255};
+  struct ta_jsonw_memo *m = calloc(1, sizeof *m);
+  struct ta_conn *c = calloc(1, sizeof *c);
+  assert_non_null(m);
+  assert_non_null(c);
+  c->family = 4;
+  c->scenario = TA_SC_REFUSED;
+  unsigned n = 0;
+  for (int round = 0; round < 3; round++)
+    for (size_t i = 0; i < sizeof win / sizeof win[0]; i++)
+      for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++)
+        for (uint32_t sa = 0; sa < 9; sa++) {
+          struct ta_ladder_pkt *k = &c->ladder[n++ % TA_LADDER_PKTS];
+          *k = (struct ta_ladder_pkt){
+              .dt_us = sa * 1000u, .seq_rel = sa % 3, .ack_rel = sa / 3,
+              .window = win[(i + (size_t)round) % (sizeof win / sizeof win[0])],
+              .payload = (uint16_t)(f == 3 && sa == 4), .flags = flags[f],
+              .dir = (uint8_t)((sa + f + (size_t)round) & 1)};
+          c->n_ladder = (uint8_t)(n < TA_LADDER_PKTS ? n : TA_LADDER_PKTS);
+          assert_same_record(c, m);
+        }
+  free(c);
+  free(m);
+}
+
 /* The record takes a set's min as its median when all its samples were
  * one value; over sets of one value repeated, of values around it, exact
  * and binned, it must say what ta_lat_small_median says. */
@@ -420,6 +476,7 @@ int main(void) {
       cmocka_unit_test(test_report_json_time_and_duration_formats),
       cmocka_unit_test(test_report_json_leg_of_equal_samples),
       cmocka_unit_test(test_report_json_median_shortcut),
+      cmocka_unit_test(test_report_json_ladder_steps_memo),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
