@@ -209,24 +209,39 @@ static char *put_secs_same(char *p, int digits, int64_t ns, int64_t prev,
   return ns == prev ? ta__jput_again(p, s, n) : ta__jput_secs(p, ns, digits);
 }
 
-/* min, median, max of a small latency set, each null without samples. */
+/* The median error of x as error_put writes ta_lat_small_error's: a
+ * constant while x holds its samples exactly (unbinned), as most sets
+ * do, where the error is 0. */
+static inline char *small_error_put(char *p, const struct ta_lat_small *x) {
+  return x->binned ? error_put(p, ta_lat_small_error(x)) : LIT(p, "0.0000");
+}
+
+/* Whether x's error is stated: ta_lat_small_error(x) > 0, which it can
+ * only be once x is binned. */
+static bool small_has_error(const struct ta_lat_small *x) {
+  return x->binned && ta_lat_small_error(x) > 0;
+}
+
+/* min, median, max of a small latency set, each null without samples.
+ * The ends are whole microseconds (ta_lat_small_min and _max in ns), so
+ * they are written as such; the median may fall between two. */
 static char *small_put(char *p, int digits, const struct ta_lat_small *x) {
   if (!x->count) {
     p = LIT(p, ",\"min\":null,\"median\":null,\"max\":null,\"median_error\":");
-    return error_put(p, ta_lat_small_error(x));
+    return small_error_put(p, x);
   }
-  int64_t min = ta_lat_small_min(x), med = ta__conn_lat_median(x),
-          max = ta_lat_small_max(x);
   p = LIT(p, ",\"min\":");
   char *s = p;
-  p = ta__jput_secs(p, min, digits);
+  p = ta__jput_us(p, x->min_us, digits);
   size_t n = (size_t)(p - s);
   p = LIT(p, ",\"median\":");
-  p = put_secs_same(p, digits, med, min, s, n);
+  p = put_secs_same(p, digits, ta__conn_lat_median(x),
+                    (int64_t)x->min_us * 1000, s, n);
   p = LIT(p, ",\"max\":");
-  p = put_secs_same(p, digits, max, min, s, n);
+  p = x->max_us == x->min_us ? ta__jput_again(p, s, n)
+                             : ta__jput_us(p, x->max_us, digits);
   p = LIT(p, ",\"median_error\":");
-  return error_put(p, ta_lat_small_error(x));
+  return small_error_put(p, x);
 }
 
 /* Whether every sample of l was its min, so that its average is the min
@@ -270,15 +285,16 @@ PART rtt_put(char *p, int digits, const struct ta_conn *c) {
   const struct ta_lat_small *r = &c->lat.rtt;
   const struct ta_lat_leg *to_resp = &c->side[TA_DIR_ORIG].lat;
   const struct ta_lat_leg *to_orig = &c->side[TA_DIR_RESP].lat;
-  int64_t hs = ta_lat_handshake(&c->lat);
-  if (!r->count && hs < 0 && !to_resp->samples && !to_orig->samples &&
-      ta_lat_small_error(r) <= 0)
+  /* ta_lat_handshake's test; its ns are hs_us whole microseconds */
+  bool hs = c->lat.flags & TA_LAT_HS_DONE;
+  if (!r->count && !hs && !to_resp->samples && !to_orig->samples &&
+      !small_has_error(r))
     return LIT(p, ",\"rtt\":null");
   p = LIT(p, ",\"rtt\":{\"samples\":");
   p = ta__jput_u64(p, r->count);
   p = small_put(p, digits, r);
   p = LIT(p, ",\"handshake\":");
-  p = put_secs_or_null(p, digits, hs >= 0, hs);
+  p = hs ? ta__jput_us(p, c->lat.hs_us, digits) : LIT(p, "null");
   p = LIT(p, ",\"to_resp\":");
   p = rtt_leg_put(p, digits, to_resp);
   p = LIT(p, ",\"to_orig\":");
@@ -292,7 +308,7 @@ PART response_put(char *p, int digits, const struct ta_conn *c) {
   const struct ta_lat_small *x = &c->lat.response;
   int64_t first = c->side[TA_DIR_RESP].first_payload_ts;
   bool have_first = c->established_ts && first >= c->established_ts;
-  if (!x->count && !have_first && ta_lat_small_error(x) <= 0)
+  if (!x->count && !have_first && !small_has_error(x))
     return LIT(p, ",\"response\":null");
   p = LIT(p, ",\"response\":{\"count\":");
   p = ta__jput_u64(p, x->count);
