@@ -89,12 +89,8 @@ static char *put_secs_or_null(char *p, int digits, bool have, int64_t ns) {
   return have ? ta__jput_secs(p, ns, digits) : LIT(p, "null");
 }
 
-/* Counters of segments that TCP analysis flags; null when all are zero,
- * as they are for most short connections. */
-static char *analysis_put(char *p, const struct ta_side *s) {
-  if (!s->retransmits && !s->out_of_order && !s->zero_windows &&
-      !s->keepalives)
-    return LIT(p, ",\"analysis\":null");
+/* The counters of segments that TCP analysis flags, when any is not 0. */
+static char *analysis_counts_put(char *p, const struct ta_side *s) {
   p = LIT(p, ",\"analysis\":{\"retransmits\":");
   p = ta__jput_u64(p, s->retransmits);
   p = LIT(p, ",\"out_of_order\":");
@@ -105,6 +101,15 @@ static char *analysis_put(char *p, const struct ta_side *s) {
   p = ta__jput_u64(p, s->keepalives);
   *p++ = '}';
   return p;
+}
+
+/* Those counters; null when all are zero, as they are for most short
+ * connections: tested where the side is written, without a call. */
+PART analysis_put(char *p, const struct ta_side *s) {
+  if (!s->retransmits && !s->out_of_order && !s->zero_windows &&
+      !s->keepalives)
+    return LIT(p, ",\"analysis\":null");
+  return analysis_counts_put(p, s);
 }
 
 /* ,"orig":{...} or ,"resp":{...}; the address and the counts the event
