@@ -89,12 +89,8 @@ static char *put_secs_or_null(char *p, int digits, bool have, int64_t ns) {
   return have ? ta__jput_secs(p, ns, digits) : LIT(p, "null");
 }
 
-/* Counters of segments that TCP analysis flags; null when all are zero,
- * as they are for most short connections. */
-static char *analysis_put(char *p, const struct ta_side *s) {
-  if (!s->retransmits && !s->out_of_order && !s->zero_windows &&
-      !s->keepalives)
-    return LIT(p, ",\"analysis\":null");
+/* The counters of segments that TCP analysis flags, when any is not 0. */
+static char *analysis_counts_put(char *p, const struct ta_side *s) {
   p = LIT(p, ",\"analysis\":{\"retransmits\":");
   p = ta__jput_u64(p, s->retransmits);
   p = LIT(p, ",\"out_of_order\":");
@@ -105,6 +101,15 @@ static char *analysis_put(char *p, const struct ta_side *s) {
   p = ta__jput_u64(p, s->keepalives);
   *p++ = '}';
   return p;
+}
+
+/* Those counters; null when all are zero, as they are for most short
+ * connections: tested where the side is written, without a call. */
+PART analysis_put(char *p, const struct ta_side *s) {
+  if (!s->retransmits && !s->out_of_order && !s->zero_windows &&
+      !s->keepalives)
+    return LIT(p, ",\"analysis\":null");
+  return analysis_counts_put(p, s);
 }
 
 /* ,"orig":{...} or ,"resp":{...}; the address and the counts the event
@@ -209,24 +214,39 @@ static char *put_secs_same(char *p, int digits, int64_t ns, int64_t prev,
   return ns == prev ? ta__jput_again(p, s, n) : ta__jput_secs(p, ns, digits);
 }
 
-/* min, median, max of a small latency set, each null without samples. */
+/* The median error of x as error_put writes ta_lat_small_error's: a
+ * constant while x holds its samples exactly (unbinned), as most sets
+ * do, where the error is 0. */
+static inline char *small_error_put(char *p, const struct ta_lat_small *x) {
+  return x->binned ? error_put(p, ta_lat_small_error(x)) : LIT(p, "0.0000");
+}
+
+/* Whether x's error is stated: ta_lat_small_error(x) > 0, which it can
+ * only be once x is binned. */
+static bool small_has_error(const struct ta_lat_small *x) {
+  return x->binned && ta_lat_small_error(x) > 0;
+}
+
+/* min, median, max of a small latency set, each null without samples.
+ * The ends are whole microseconds (ta_lat_small_min and _max in ns), so
+ * they are written as such; the median may fall between two. */
 static char *small_put(char *p, int digits, const struct ta_lat_small *x) {
   if (!x->count) {
     p = LIT(p, ",\"min\":null,\"median\":null,\"max\":null,\"median_error\":");
-    return error_put(p, ta_lat_small_error(x));
+    return small_error_put(p, x);
   }
-  int64_t min = ta_lat_small_min(x), med = ta__conn_lat_median(x),
-          max = ta_lat_small_max(x);
   p = LIT(p, ",\"min\":");
   char *s = p;
-  p = ta__jput_secs(p, min, digits);
+  p = ta__jput_us(p, x->min_us, digits);
   size_t n = (size_t)(p - s);
   p = LIT(p, ",\"median\":");
-  p = put_secs_same(p, digits, med, min, s, n);
+  p = put_secs_same(p, digits, ta__conn_lat_median(x),
+                    (int64_t)x->min_us * 1000, s, n);
   p = LIT(p, ",\"max\":");
-  p = put_secs_same(p, digits, max, min, s, n);
+  p = x->max_us == x->min_us ? ta__jput_again(p, s, n)
+                             : ta__jput_us(p, x->max_us, digits);
   p = LIT(p, ",\"median_error\":");
-  return error_put(p, ta_lat_small_error(x));
+  return small_error_put(p, x);
 }
 
 /* Whether every sample of l was its min, so that its average is the min
@@ -270,15 +290,16 @@ PART rtt_put(char *p, int digits, const struct ta_conn *c) {
   const struct ta_lat_small *r = &c->lat.rtt;
   const struct ta_lat_leg *to_resp = &c->side[TA_DIR_ORIG].lat;
   const struct ta_lat_leg *to_orig = &c->side[TA_DIR_RESP].lat;
-  int64_t hs = ta_lat_handshake(&c->lat);
-  if (!r->count && hs < 0 && !to_resp->samples && !to_orig->samples &&
-      ta_lat_small_error(r) <= 0)
+  /* ta_lat_handshake's test; its ns are hs_us whole microseconds */
+  bool hs = c->lat.flags & TA_LAT_HS_DONE;
+  if (!r->count && !hs && !to_resp->samples && !to_orig->samples &&
+      !small_has_error(r))
     return LIT(p, ",\"rtt\":null");
   p = LIT(p, ",\"rtt\":{\"samples\":");
   p = ta__jput_u64(p, r->count);
   p = small_put(p, digits, r);
   p = LIT(p, ",\"handshake\":");
-  p = put_secs_or_null(p, digits, hs >= 0, hs);
+  p = hs ? ta__jput_us(p, c->lat.hs_us, digits) : LIT(p, "null");
   p = LIT(p, ",\"to_resp\":");
   p = rtt_leg_put(p, digits, to_resp);
   p = LIT(p, ",\"to_orig\":");
@@ -292,7 +313,7 @@ PART response_put(char *p, int digits, const struct ta_conn *c) {
   const struct ta_lat_small *x = &c->lat.response;
   int64_t first = c->side[TA_DIR_RESP].first_payload_ts;
   bool have_first = c->established_ts && first >= c->established_ts;
-  if (!x->count && !have_first && ta_lat_small_error(x) <= 0)
+  if (!x->count && !have_first && !small_has_error(x))
     return LIT(p, ",\"response\":null");
   p = LIT(p, ",\"response\":{\"count\":");
   p = ta__jput_u64(p, x->count);
@@ -323,25 +344,69 @@ PART anomalies_put(char *p, uint32_t bits) {
   return p;
 }
 
+/* A ladder step after its time: ,"orig",2,0,0,64240,0] (see ladder_put). */
+static char *step_tail_put(char *p, const struct ta_ladder_pkt *k) {
+  p = k->dir == TA_DIR_ORIG ? LIT(p, ",\"orig\",") : LIT(p, ",\"resp\",");
+  p = ta__jput_u64(p, k->flags);
+  *p++ = ',';
+  p = ta__jput_u64(p, k->seq_rel);
+  *p++ = ',';
+  p = ta__jput_u64(p, k->ack_rel);
+  *p++ = ',';
+  p = ta__jput_u64(p, k->window);
+  *p++ = ',';
+  p = ta__jput_u64(p, k->payload);
+  *p++ = ']';
+  return p;
+}
+
+/* The memo's key of a step without payload whose seq and ack are at most
+ * 1: a SYN, a SYN/ACK, the ACK completing a handshake, a refusal's RST.
+ * Such steps make most of the ladders written (those of refused and
+ * unanswered connections) and come in a few shapes, one per stack and
+ * flag set, so their text is remembered. 0 for any other step: its
+ * numbers are the connection's own, and would only crowd the memo. */
+static uint64_t step_key(const struct ta_ladder_pkt *k) {
+  if (k->payload || (k->seq_rel | k->ack_rel) > 1)
+    return 0;
+  return (uint64_t)'L' << 56 | (uint64_t)k->dir << 40 |
+         (uint64_t)k->seq_rel << 33 | (uint64_t)k->ack_rel << 32 |
+         (uint64_t)k->flags << 16 | k->window;
+}
+
+_Static_assert(sizeof(",\"resp\",255,1,1,65535,0]") - 1 <= TA_JSONW_WORD_TEXT,
+               "a remembered step's text fits its entry");
+
+/* step_tail_put, or the text of a step of the same shape from m (may be
+ * NULL), copied whole. A miss formats the step and remembers it. */
+static inline char *step_tail_memo(char *p, struct ta_jsonw_memo *m,
+                                   const struct ta_ladder_pkt *k) {
+  uint64_t key = step_key(k);
+  if (!m || !key)
+    return step_tail_put(p, k);
+  bool hit;
+  struct ta_jsonw_memo_word *e = ta_jsonw_memo_word(m, key, &hit);
+  if (hit) {
+    memcpy(p, e->text, TA_JSONW_WORD_TEXT);
+    return p + e->len;
+  }
+  char *end = step_tail_put(p, k);
+  e->key = key;
+  e->len = (uint8_t)(end - p);
+  memcpy(e->text, p, TA_JSONW_WORD_TEXT);
+  return end;
+}
+
 /* Each packet is [t, dir, flags, seq, ack, win, len]: positions rather
  * than keys, since a ladder can hold a dozen packets. */
-PART ladder_put(char *p, int digits, const struct ta_conn *c) {
+PART ladder_put(char *p, int digits, struct ta_jsonw_memo *m,
+                const struct ta_conn *c) {
   p = LIT(p, ",\"ladder\":{\"packets\":[");
   for (uint8_t i = 0; i < c->n_ladder && i < TA_LADDER_PKTS; i++) {
     const struct ta_ladder_pkt *k = &c->ladder[i];
     p = i ? LIT(p, ",[") : LIT(p, "[");
     p = ta__jput_us(p, k->dt_us, digits);
-    p = k->dir == TA_DIR_ORIG ? LIT(p, ",\"orig\",") : LIT(p, ",\"resp\",");
-    p = ta__jput_u64(p, k->flags);
-    *p++ = ',';
-    p = ta__jput_u64(p, k->seq_rel);
-    *p++ = ',';
-    p = ta__jput_u64(p, k->ack_rel);
-    *p++ = ',';
-    p = ta__jput_u64(p, k->window);
-    *p++ = ',';
-    p = ta__jput_u64(p, k->payload);
-    *p++ = ']';
+    p = step_tail_memo(p, m, k);
   }
   p = LIT(p, "],\"more\":");
   p = ta__jput_u64(p, c->ladder_more);
@@ -426,7 +491,7 @@ PART fields_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
   p = put_quoted(p, end_quoted, TA_END_COUNT, (unsigned)c->end_reason);
   p = anomalies_put(p, c->anomalies);
   if (with_ladder)
-    p = ladder_put(p, digits, c);
+    p = ladder_put(p, digits, w->memo, c);
   return p;
 }
 

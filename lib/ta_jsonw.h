@@ -29,6 +29,17 @@ struct ta_jsonw_memo_slot {
   uint8_t key[TA_JSONW_MEMO_KEY];
   char text[TA_JSONW_MEMO_TEXT];
 };
+/* A text of at most TA_JSONW_WORD_TEXT bytes that one word determines (a
+ * ladder step's shape), in a table of its own: where a slot takes a few
+ * dozen instructions to find and compare, an entry takes a few, which is
+ * what a text this short saves. Two-way, as the slots. */
+#define TA_JSONW_MEMO_WORDS 128
+#define TA_JSONW_WORD_TEXT 24
+struct ta_jsonw_memo_word {
+  uint64_t key; /* 0: empty */
+  char text[TA_JSONW_WORD_TEXT];
+  uint8_t len;
+};
 struct ta_jsonw_memo {
   bool have_sec, have_day;
   int64_t sec_ns;    /* the last timestamp's whole seconds, in ns: a time
@@ -38,6 +49,7 @@ struct ta_jsonw_memo {
                         alternate first and last times: seconds differ,
                         the day mostly not) */
   char day_text[12]; /* its "YYYY-MM-DDT" */
+  struct ta_jsonw_memo_word word[TA_JSONW_MEMO_WORDS];
   struct ta_jsonw_memo_slot slot[TA_JSONW_MEMO_SLOTS];
 };
 
@@ -102,6 +114,23 @@ ta_jsonw_memo_at(struct ta_jsonw_memo *m, uint64_t hash, const void *key,
     s[1] = s[0];
   return &s[0];
 }
+/* The entry of m for key (not 0); *hit tells whether its text is key's.
+ * On a miss the caller may fill it: the key, the text and its length.
+ * The newer key of a set is first; a miss moves it second, the second
+ * out, and hands the first to the caller. */
+static inline struct ta_jsonw_memo_word *
+ta_jsonw_memo_word(struct ta_jsonw_memo *m, uint64_t key, bool *hit) {
+  struct ta_jsonw_memo_word *e =
+      &m->word[(key * 0x9e3779b97f4a7c15ull >> 58) * 2];
+  if ((*hit = e[0].key == key))
+    return &e[0];
+  if ((*hit = e[1].key == key))
+    return &e[1];
+  e[1] = e[0];
+  return &e[0];
+}
+_Static_assert(TA_JSONW_MEMO_WORDS == 2 << (64 - 58),
+               "the hash's top bits choose one of the pairs");
 void ta_jsonw_obj_begin(struct ta_jsonw *w);
 void ta_jsonw_obj_end(struct ta_jsonw *w);
 void ta_jsonw_arr_begin(struct ta_jsonw *w);

@@ -367,6 +367,121 @@ static void test_report_json_leg_of_equal_samples(void **state) {
   free(c);
 }
 
+/* The record of c as the json report writes it, with memo m (may be
+ * NULL: everything formatted); the caller frees it. */
+static char *record_text(const struct ta_conn *c, struct ta_jsonw_memo *m) {
+  struct ta_sink sink;
+  struct ta_jsonw w;
+  ta_sink_init_mem(&sink);
+  ta_jsonw_init(&w, &sink, 0, 6);
+  ta_jsonw_set_memo(&w, m);
+  ta__conn_json_object(&w, c, true);
+  char *text = strdup(ta_sink_mem(&sink, NULL));
+  ta_sink_close(&sink);
+  assert_non_null(text);
+  return text;
+}
+
+static void assert_same_record(const struct ta_conn *c,
+                               struct ta_jsonw_memo *m) {
+  char *want = record_text(c, NULL), *got = record_text(c, m);
+  assert_string_equal(got, want);
+  free(want);
+  free(got);
+}
+
+/* Ladder steps of a handshake's or a refusal's shape are copied from the
+ * memo once written. Over more shapes than its table holds, written
+ * again and again in varying order, and steps just outside those shapes
+ * (seq or ack 2, a payload), a record must read the same as one written
+ * without the memo. */
+static void test_report_json_ladder_steps_memo(void **state) {
+  (void)state;
+  static const uint16_t win[] = {0, 1, 9, 10, 99, 501, 1024, 64240, 65535};
+  static const uint8_t flags[] = {0, 2, 4, 16, 17, 18, 20, 99, 255};
+  struct ta_jsonw_memo *m = calloc(1, sizeof *m);
+  struct ta_conn *c = calloc(1, sizeof *c);
+  assert_non_null(m);
+  assert_non_null(c);
+  c->family = 4;
+  c->scenario = TA_SC_REFUSED;
+  unsigned n = 0;
+  for (int round = 0; round < 3; round++)
+    for (size_t i = 0; i < sizeof win / sizeof win[0]; i++)
+      for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++)
+        for (uint32_t sa = 0; sa < 9; sa++) {
+          struct ta_ladder_pkt *k = &c->ladder[n++ % TA_LADDER_PKTS];
+          *k = (struct ta_ladder_pkt){
+              .dt_us = sa * 1000u, .seq_rel = sa % 3, .ack_rel = sa / 3,
+              .window = win[(i + (size_t)round) % (sizeof win / sizeof win[0])],
+              .payload = (uint16_t)(f == 3 && sa == 4), .flags = flags[f],
+              .dir = (uint8_t)((sa + f + (size_t)round) & 1)};
+          c->n_ladder = (uint8_t)(n < TA_LADDER_PKTS ? n : TA_LADDER_PKTS);
+          assert_same_record(c, m);
+        }
+  free(c);
+  free(m);
+}
+
+/* A latency set's members as the general functions give them: each end
+ * and the median through ta_secs_format, the error as printf rounds it. */
+static void small_text(char *b, size_t len, const struct ta_lat_small *x) {
+  char mn[48], md[48], mx[48];
+  if (!x->count) {
+    snprintf(b, len, "\"min\":null,\"median\":null,\"max\":null,"
+             "\"median_error\":%.4f", ta_lat_small_error(x));
+    return;
+  }
+  ta_secs_format(mn, sizeof mn, ta_lat_small_min(x), 6);
+  ta_secs_format(md, sizeof md, ta_lat_small_median(x), 6);
+  ta_secs_format(mx, sizeof mx, ta_lat_small_max(x), 6);
+  snprintf(b, len, "\"min\":%s,\"median\":%s,\"max\":%s,"
+           "\"median_error\":%.4f", mn, md, mx, ta_lat_small_error(x));
+}
+
+/* The rtt and response blocks write their sets' ends and the handshake as
+ * whole microseconds and the error of an exact set as a constant: over
+ * sets exact and binned, of one value and spread, with and without the
+ * handshake, they must read as the general functions say. */
+static void test_report_json_latency_sets(void **state) {
+  (void)state;
+  static const uint32_t us[] = {0, 1, 9, 999, 1000, 123456, 999999,
+                                1000000, 4294967, 4294967295u};
+  struct ta_conn *c = calloc(1, sizeof *c);
+  assert_non_null(c);
+  c->family = 4;
+  c->established_ts = 1;
+  for (size_t i = 0; i < sizeof us / sizeof us[0]; i++)
+    for (unsigned reps = 0; reps < 40; reps++) {
+      struct ta_conn_latency *l = &c->lat;
+      *l = (struct ta_conn_latency){.hs_us = us[i] ^ reps,
+                                     .flags = reps & 1 ? TA_LAT_HS_DONE : 0};
+      for (unsigned k = 0; k < reps; k++) {
+        ta_lat_small_add_us(&l->rtt, us[i] - (us[i] > k ? k * k * 37 : 0));
+        ta_lat_small_add_us(&l->response, reps % 3 ? us[i] : us[i] >> (k % 32));
+      }
+      char *got = record_text(c, NULL), set[256], want[512], hs[48];
+      small_text(set, sizeof set, &l->rtt);
+      if (ta_lat_handshake(l) >= 0)
+        ta_secs_format(hs, sizeof hs, ta_lat_handshake(l), 6);
+      else
+        strcpy(hs, "null");
+      snprintf(want, sizeof want, "\"rtt\":{\"samples\":%u,%s,\"handshake\":%s,",
+               l->rtt.count, set, hs);
+      if (!reps)
+        snprintf(want, sizeof want, "\"rtt\":null");
+      assert_non_null(strstr(got, want));
+      small_text(set, sizeof set, &l->response);
+      snprintf(want, sizeof want, "\"response\":{\"count\":%u,%s,",
+               l->response.count, set);
+      if (!reps)
+        snprintf(want, sizeof want, "\"response\":null");
+      assert_non_null(strstr(got, want));
+      free(got);
+    }
+  free(c);
+}
+
 /* The record takes a set's min as its median when all its samples were
  * one value; over sets of one value repeated, of values around it, exact
  * and binned, it must say what ta_lat_small_median says. */
@@ -420,6 +535,8 @@ int main(void) {
       cmocka_unit_test(test_report_json_time_and_duration_formats),
       cmocka_unit_test(test_report_json_leg_of_equal_samples),
       cmocka_unit_test(test_report_json_median_shortcut),
+      cmocka_unit_test(test_report_json_ladder_steps_memo),
+      cmocka_unit_test(test_report_json_latency_sets),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
