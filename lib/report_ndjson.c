@@ -276,5 +276,6 @@ const struct ta_reporter ta_report_ndjson = {
     .on_formatted = ndjson_formatted,
     .flush = ndjson_flush,
     .on_host = ndjson_host,
+    .no_hosts = true,
     .close = ndjson_close,
 };
