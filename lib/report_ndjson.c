@@ -123,21 +123,19 @@ static char *event_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
   return p;
 }
 
-/* An endpoint, its address as ip and again as address; the texts of the
- * address and the numbers are kept in a for the tcpaudit member (and the
- * address for related). */
+/* An endpoint, its address (formatted before, in a) as ip and again as
+ * address; the texts of the numbers are kept in a for the tcpaudit
+ * member. */
 static char *endpoint_put(char *p, const struct ta_conn *c, int d,
                           struct ta__conn_json_again *a) {
   const struct ta_side *s = &c->side[d];
   p = d == TA_DIR_ORIG ? LIT(p, ",\"source\":{\"ip\":\"")
                        : LIT(p, ",\"destination\":{\"ip\":\"");
-  char *v = p;
-  p = ta__jput_addr(p, c->family, s->ip);
-  a->ip[d] = text_of(v, p);
+  p = again48(p, a->ip[d]);
   p = LIT(p, "\",\"address\":\"");
   p = again48(p, a->ip[d]);
   p = LIT(p, "\",\"port\":");
-  v = p;
+  char *v = p;
   p = ta__jput_u64(p, s->port);
   a->port[d] = text_of(v, p);
   p = LIT(p, ",\"bytes\":");
@@ -150,6 +148,17 @@ static char *endpoint_put(char *p, const struct ta_conn *c, int d,
   a->pkts[d] = text_of(v, p);
   *p++ = '}';
   return p;
+}
+
+/* Both addresses' texts, into addr, for every place the event states
+ * them. They are formatted first, well before they are copied: a copy
+ * reads the field whole, and read right after the text was stored (a few
+ * bytes at a time) it would wait for those stores to reach the cache. */
+static void addresses_format(char addr[2][48], const struct ta_conn *c,
+                             struct ta__conn_json_again *a) {
+  for (int d = 0; d < 2; d++)
+    a->ip[d] = text_of(addr[d], ta__jput_addr(addr[d], c->family,
+                                              c->side[d].ip));
 }
 
 /* network, with the Community ID written in place (a digest that fails,
@@ -205,6 +214,8 @@ static void ndjson_event(struct ta_sink *out, uint16_t seed, int digits,
   ta_jsonw_init(w, out, 0, digits);
   ta_jsonw_set_memo(w, memo);
   struct ta__conn_json_again a;
+  char addr[2][48];
+  addresses_format(addr, c, &a);
   char *d = ta_jsonw_room(w, EVENT_HEAD_ROOM + ta__conn_json_room(c)), *p = d;
   p = LIT(p, "{\"@timestamp\":\"");
   char *v = p;
