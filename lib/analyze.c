@@ -40,7 +40,8 @@ struct run {
   struct ta_flow_table *flows;   /* one table in this thread, or */
   struct ta_shards *shards;      /* tables split over threads */
   struct ta_report_opts ropts;
-  struct ta_hosts *hosts;
+  struct ta_hosts *hosts; /* left empty when the reporter has no_hosts */
+  bool keep_hosts;
   void *rstate;
   struct source_slot *slots;
   size_t *heap; /* indices of slots with a frame, min-heap on timestamp */
@@ -135,9 +136,14 @@ static void warn(struct ta_result *res, const char *fmt, ...) {
   w[res->n_warnings++] = copy;
 }
 
+static void add_host(struct run *run, const struct ta_conn *c) {
+  if (run->keep_hosts)
+    ta_hosts_add(run->hosts, c);
+}
+
 static void on_emit(void *ctx, const struct ta_conn *c) {
   struct run *run = ctx;
-  ta_hosts_add(run->hosts, c);
+  add_host(run, c);
   run->cfg->reporter->on_connection(run->rstate, c);
   run->unflushed = true;
 }
@@ -162,7 +168,7 @@ static void on_batch_merged(void *ctx) {
 static void on_merged(void *ctx, const struct ta_conn *c, const char *text,
                       size_t len) {
   struct run *run = ctx;
-  ta_hosts_add(run->hosts, c);
+  add_host(run, c);
   if (text)
     run->cfg->reporter->on_formatted(run->rstate, c, text, len);
   else
@@ -674,7 +680,8 @@ static int finish(struct run *run) {
    * records are sorted and written, so the end adds nothing to the peak. */
   ta_flow_table_free(run->flows);
   run->flows = NULL;
-  ta_hosts_each(run->hosts, emit_host, run);
+  if (run->keep_hosts)
+    ta_hosts_each(run->hosts, emit_host, run);
   collect_warnings(run);
   int digits = 6;
   for (size_t i = 0; i < res->n_inputs; i++)
@@ -722,6 +729,7 @@ int ta_analyze(const struct ta_config *cfg, struct ta_result *res, char *err,
       .res = res,
       .last_ts = INT64_MIN,
       .decode_opts = cfg->verify_checksums ? TA_DECODE_VERIFY_CHECKSUMS : 0,
+      .keep_hosts = !cfg->reporter->no_hosts,
   };
   res->n_inputs = cfg->n_inputs;
   res->packets.checksums_verified = cfg->verify_checksums;

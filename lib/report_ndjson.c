@@ -123,21 +123,19 @@ static char *event_put(char *p, struct ta_jsonw *w, const struct ta_conn *c,
   return p;
 }
 
-/* An endpoint, its address as ip and again as address; the texts of the
- * address and the numbers are kept in a for the tcpaudit member (and the
- * address for related). */
+/* An endpoint, its address (formatted before, in a) as ip and again as
+ * address; the texts of the numbers are kept in a for the tcpaudit
+ * member. */
 static char *endpoint_put(char *p, const struct ta_conn *c, int d,
                           struct ta__conn_json_again *a) {
   const struct ta_side *s = &c->side[d];
   p = d == TA_DIR_ORIG ? LIT(p, ",\"source\":{\"ip\":\"")
                        : LIT(p, ",\"destination\":{\"ip\":\"");
-  char *v = p;
-  p = ta__jput_addr(p, c->family, s->ip);
-  a->ip[d] = text_of(v, p);
+  p = again48(p, a->ip[d]);
   p = LIT(p, "\",\"address\":\"");
   p = again48(p, a->ip[d]);
   p = LIT(p, "\",\"port\":");
-  v = p;
+  char *v = p;
   p = ta__jput_u64(p, s->port);
   a->port[d] = text_of(v, p);
   p = LIT(p, ",\"bytes\":");
@@ -152,6 +150,19 @@ static char *endpoint_put(char *p, const struct ta_conn *c, int d,
   return p;
 }
 
+/* Both addresses' texts, into addr, for every place the event states
+ * them. They are formatted first, well before they are copied: a copy
+ * reads the field whole, and read right after the text was stored (a few
+ * bytes at a time) it would wait for those stores to reach the cache. */
+static void addresses_format(char addr[2][48], const struct ta_conn *c,
+                             struct ta__conn_json_again *a) {
+  for (int d = 0; d < 2; d++)
+    a->ip[d] = text_of(addr[d], ta__jput_addr(addr[d], c->family,
+                                              c->side[d].ip));
+}
+
+/* network, with the Community ID written in place (a digest that fails,
+ * which only an EVP-only libcrypto could, leaves it out). */
 static char *network_put(char *p, const struct ta_conn *c, uint16_t seed) {
   struct ta_flow_tuple t = {.family = c->family, .proto = 6,
                             .sport = c->side[TA_DIR_ORIG].port,
@@ -159,8 +170,6 @@ static char *network_put(char *p, const struct ta_conn *c, uint16_t seed) {
                             .has_ports = true};
   memcpy(t.src, c->side[TA_DIR_ORIG].ip, 16);
   memcpy(t.dst, c->side[TA_DIR_RESP].ip, 16);
-  char cid[TA_COMMUNITY_ID_LEN];
-  bool have_cid = ta_community_id(cid, sizeof cid, seed, &t) == 0;
   p = c->family == 6
           ? LIT(p, ",\"network\":{\"transport\":\"tcp\",\"type\":\"ipv6\"")
           : LIT(p, ",\"network\":{\"transport\":\"tcp\",\"type\":\"ipv4\"");
@@ -168,10 +177,10 @@ static char *network_put(char *p, const struct ta_conn *c, uint16_t seed) {
   p = ta__jput_u64(p, c->side[0].ip_bytes + c->side[1].ip_bytes);
   p = LIT(p, ",\"packets\":");
   p = ta__jput_u64(p, c->side[0].pkts + c->side[1].pkts);
-  if (have_cid) {
-    p = LIT(p, ",\"community_id\":\"");
-    memcpy(p, cid, TA_COMMUNITY_ID_LEN - 1);
-    p += TA_COMMUNITY_ID_LEN - 1;
+  char *v = LIT(p, ",\"community_id\":\"");
+  char *e = ta__community_id_put(v, seed, &t);
+  if (e) {
+    p = e;
     *p++ = '"';
   }
   *p++ = '}';
@@ -205,6 +214,8 @@ static void ndjson_event(struct ta_sink *out, uint16_t seed, int digits,
   ta_jsonw_init(w, out, 0, digits);
   ta_jsonw_set_memo(w, memo);
   struct ta__conn_json_again a;
+  char addr[2][48];
+  addresses_format(addr, c, &a);
   char *d = ta_jsonw_room(w, EVENT_HEAD_ROOM + ta__conn_json_room(c)), *p = d;
   p = LIT(p, "{\"@timestamp\":\"");
   char *v = p;
@@ -276,5 +287,6 @@ const struct ta_reporter ta_report_ndjson = {
     .on_formatted = ndjson_formatted,
     .flush = ndjson_flush,
     .on_host = ndjson_host,
+    .no_hosts = true,
     .close = ndjson_close,
 };

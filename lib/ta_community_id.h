@@ -31,4 +31,12 @@ struct ta_flow_tuple {
 int ta_community_id(char *buf, size_t len, uint16_t seed,
                     const struct ta_flow_tuple *t);
 
+/* The same ID written in place (see ta_jsonw_room): its
+ * TA_COMMUNITY_ID_LEN - 1 characters at p, without a NUL, though up to
+ * TA__COMMUNITY_ID_ROOM bytes are stored. Returns their end, or NULL
+ * where ta_community_id fails. */
+#define TA__COMMUNITY_ID_ROOM 34
+char *ta__community_id_put(char *p, uint16_t seed,
+                           const struct ta_flow_tuple *t);
+
 #endif

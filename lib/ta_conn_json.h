@@ -16,19 +16,19 @@
 void ta__conn_json_fields(struct ta_jsonw *w, const struct ta_conn *c,
                           bool with_ladder);
 
-/* A value's text written earlier in the same room: n bytes at s. It is
- * copied as a whole field (see ta__jput_again), so the room holds 32
- * bytes from s for a number or a time, 48 for an address and
- * TA_CONN_SUMMARY_MAX + 1 for the summary. */
+/* A value's text written earlier, in the same room or in a buffer of the
+ * caller's: n bytes at s. It is copied as a whole field (see
+ * ta__jput_again), so 32 bytes from s are readable for a number or a
+ * time, 48 for an address and TA_CONN_SUMMARY_MAX + 1 for the summary. */
 struct ta__jtext {
   const char *s;
   size_t n;
 };
-/* Texts of a record's values that a caller wrote before the record, in
- * the room the record goes on in, for the record to copy rather than
- * format the same values again (the ndjson event states the endpoints,
- * the start, the summary and the id before its tcpaudit member repeats
- * them). Addresses and the time are unquoted. */
+/* Texts of a record's values that a caller wrote before the record, for
+ * the record to copy rather than format the same values again (the
+ * ndjson event states the endpoints, the start, the summary and the id
+ * before its tcpaudit member repeats them). Addresses and the time are
+ * unquoted. */
 struct ta__conn_json_again {
   struct ta__jtext id, first_ts, summary;
   struct ta__jtext ip[2], port[2], pkts[2], bytes[2];

@@ -106,6 +106,10 @@ struct ta_reporter {
   void (*on_connection)(void *state, const struct ta_conn *c);
   /* A host aggregate; all calls come after the last connection. */
   void (*on_host)(void *state, const struct ta_host *h);
+  /* True for a format that reports no hosts (on_host ignores them, close
+   * reads no s->hosts): the pipeline then aggregates none, which would
+   * cost more per connection than some formats' writing of it. */
+  bool no_hosts;
   /* Writes the trailer and frees state; returns 0 or TA_E*. */
   int (*close)(void *state, const struct ta_summary *s);
   /* Optional pair, for formats whose text for a connection depends on the

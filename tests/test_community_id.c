@@ -254,6 +254,31 @@ static void test_community_id_matches_libcrypto(void **state) {
   }
 }
 
+/* The ID written in place is ta_community_id's text, stores nothing past
+ * its room, and gives up (NULL) where ta_community_id does. */
+static void test_community_id_put_in_place(void **state) {
+  (void)state;
+  struct ta_flow_tuple t = {.family = 6, .proto = 6, .sport = 443,
+                            .dport = 50000, .has_ports = true};
+  inet_pton(AF_INET6, "2001:db8::1", t.src);
+  inet_pton(AF_INET6, "2001:db8::2", t.dst);
+  for (int family = 4; family <= 6; family += 2) {
+    t.family = (uint8_t)family;
+    char want[TA_COMMUNITY_ID_LEN], room[64];
+    assert_int_equal(ta_community_id(want, sizeof want, 9, &t), 0);
+    memset(room, '#', sizeof room);
+    char *end = ta__community_id_put(room + 1, 9, &t);
+    assert_ptr_equal(end, room + TA_COMMUNITY_ID_LEN);
+    assert_memory_equal(room + 1, want, TA_COMMUNITY_ID_LEN - 1);
+    assert_int_equal(room[0], '#');
+    for (size_t i = 1 + TA__COMMUNITY_ID_ROOM; i < sizeof room; i++)
+      assert_int_equal(room[i], '#');
+  }
+  t.family = 5;
+  char room[64];
+  assert_null(ta__community_id_put(room, 0, &t));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_community_id_reference_table),
@@ -261,6 +286,7 @@ int main(void) {
       cmocka_unit_test(test_community_id_same_both_ways),
       cmocka_unit_test(test_community_id_rejects_bad_input),
       cmocka_unit_test(test_community_id_matches_libcrypto),
+      cmocka_unit_test(test_community_id_put_in_place),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include "ta_community_id.h"
 #include "ta_conn.h"
 #include "ta_error.h"
+#include "ta_hosts.h"
 #include "ta_test_util.h"
 
 #define TD(name) TA_TESTDATA "/" name
@@ -393,6 +394,52 @@ static void test_report_ndjson_seed_changes_community_id(void **state) {
   free(b);
 }
 
+/* The hosts the pipeline aggregated, as the reporter's close sees them. */
+static uint64_t hosts_at_close;
+static int count_hosts_close(void *st, const struct ta_summary *s) {
+  hosts_at_close = ta_hosts_count(s->hosts);
+  return ta_reporter_find("ndjson")->close(st, s);
+}
+
+/* r's output for path with the given threads (caller frees). */
+static char *run_reporter(const char *path, const struct ta_reporter *r,
+                          unsigned threads) {
+  const char *in[] = {path};
+  struct ta_sink sink;
+  ta_sink_init_mem(&sink);
+  struct ta_config cfg = {.inputs = in, .n_inputs = 1, .reporter = r,
+                          .out = &sink, .threads = threads};
+  struct ta_result res;
+  char err[256];
+  assert_int_equal(ta_analyze(&cfg, &res, err, sizeof err), 0);
+  char *out = strdup(ta_sink_mem(&sink, NULL));
+  ta_result_free(&res);
+  ta_sink_close(&sink);
+  return out;
+}
+
+/* The events name no host aggregate, so the pipeline keeps none for this
+ * format (no_hosts): with one thread or several, its lines are those
+ * written while the hosts were aggregated. */
+static void test_report_ndjson_aggregates_no_hosts(void **state) {
+  (void)state;
+  struct ta_reporter fast = *ta_reporter_find("ndjson");
+  assert_true(fast.no_hosts);
+  fast.close = count_hosts_close;
+  struct ta_reporter general = fast;
+  general.no_hosts = false;
+  for (unsigned threads = 1; threads <= 2; threads++) {
+    char *want = run_reporter(TD("sample.pcap"), &general, threads);
+    assert_true(hosts_at_close >= 2);
+    char *got = run_reporter(TD("sample.pcap"), &fast, threads);
+    assert_int_equal(hosts_at_close, 0);
+    assert_true(strlen(got) > 0);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+  }
+}
+
 static void assert_enum_is(json_t *schema, const char *def,
                            const char *(*name)(int), int count) {
   json_t *e = json_object_get(
@@ -425,6 +472,7 @@ int main(void) {
       cmocka_unit_test(test_report_ndjson_file_written_in_blocks),
       cmocka_unit_test(test_report_ndjson_seed_changes_community_id),
       cmocka_unit_test(test_report_ndjson_schema_names_match_library),
+      cmocka_unit_test(test_report_ndjson_aggregates_no_hosts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
