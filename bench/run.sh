@@ -203,11 +203,17 @@ rounds() {
       printf '%s\tfailed\t-\t-\t%s\n' "${round_names[$i]}" "${cmd[*]}" >>"$tmp/rows"
       continue
     fi
-    local median cpu
+    local median cpu ratio=-
     median=$(awk '{print $1}' "$tmp/times.$i" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
     cpu=$(awk '{s += $2 + $3} END {print s / NR}' "$tmp/times.$i")
-    printf '%s\t%s\t%s\t%s\t%s\n' "${round_names[$i]}" "$median" "$cpu" \
-      "$(peak_rss "$tmp/time.$i")" "${cmd[*]}" >>"$tmp/rows"
+    # each round's time over the floor's in the same round, then their
+    # median: steadier than a ratio of medians when the machine drifts
+    if [ "${round_names[0]}" = floor ] && ! ${failed[0]}; then
+      ratio=$(paste -d' ' "$tmp/times.0" "$tmp/times.$i" | awk '{print $4 / $1}' |
+        sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${round_names[$i]}" "$median" "$cpu" \
+      "$(peak_rss "$tmp/time.$i")" "${cmd[*]}" "$ratio" >>"$tmp/rows"
   done
   round_names=()
   round_n=0
@@ -253,18 +259,21 @@ nbytes, packets, conns = (int(x) for x in meta[:3])
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[2])]
 fl = next((r for r in rows if r[0] == "floor" and r[1] != "failed"), None)
 print("| tool | median wall s | CPU s | packets/s | connections/s | MB/s "
-      "| peak RSS MiB | time / floor | CPU / floor |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-for name, med, cpu, rss, cmd in rows:
+      "| peak RSS MiB | time / floor | CPU / floor | median of round ratios |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for row in rows:
+    name, med, cpu, rss, cmd = row[:5]
+    rr = row[5] if len(row) > 5 and row[5] != "-" else None
     if med == "failed":
-        print(f"| {name} | failed | | | | | | | |")
+        print(f"| {name} | failed | | | | | | | | |")
         continue
     t, c = float(med), float(cpu)
     ratio = f"{t / float(fl[1]):.1f}" if fl else "-"
     cratio = f"{c / float(fl[2]):.1f}" if fl else "-"
+    rratio = f"{float(rr):.2f}" if rr else "-"
     print(f"| {name} | {t:.3f} | {c:.3f} | {packets / t / 1e6:.2f} M | "
           f"{conns / t / 1e3:.1f} k | {nbytes / t / 1e6:.0f} | "
-          f"{int(rss) / 1024:.0f} | {ratio} | {cratio} |")
+          f"{int(rss) / 1024:.0f} | {ratio} | {cratio} | {rratio} |")
 EOF
 }
 
@@ -357,7 +366,8 @@ fi
   echo "by the time of \`tcpaudit-floor\`, a bare libpcap loop that only counts"
   echo "TCP packets. Connections/s counts the connections the generator made."
   echo "CPU s is user + system time (mean), and \"CPU / floor\" its ratio: less"
-  echo "disturbed than wall time when the machine is shared."
+  echo "disturbed than wall time when the machine is shared. \"Median of round"
+  echo "ratios\" divides each round's wall time by the floor's in that round."
   echo
   machine
   echo "- load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
