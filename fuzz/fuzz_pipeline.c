@@ -62,9 +62,10 @@ static int wrap_close(void *state, const struct ta_summary *s) {
   return inner->close(seen.state, s);
 }
 
-static const struct ta_reporter wrapper = {
+/* on_host is set per inner format: NULL where it takes no hosts. */
+static struct ta_reporter wrapper = {
     .name = "fuzz", .help = "counts, then forwards", .open = wrap_open,
-    .on_connection = wrap_conn, .on_host = wrap_host, .close = wrap_close};
+    .on_connection = wrap_conn, .close = wrap_close};
 
 static int cmp_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -112,6 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const struct ta_reporter *const *all = ta_reporter_all();
   for (size_t r = 0; all[r]; r++) {
     inner = all[r];
+    wrapper.on_host = inner->on_host ? wrap_host : NULL;
     free(seen.ids);
     memset(&seen, 0, sizeof seen);
     struct ta_sink sink;

@@ -40,7 +40,7 @@ struct run {
   struct ta_flow_table *flows;   /* one table in this thread, or */
   struct ta_shards *shards;      /* tables split over threads */
   struct ta_report_opts ropts;
-  struct ta_hosts *hosts; /* left empty when the reporter has no_hosts */
+  struct ta_hosts *hosts; /* left empty when the reporter has no on_host */
   bool keep_hosts;
   void *rstate;
   struct source_slot *slots;
@@ -729,7 +729,7 @@ int ta_analyze(const struct ta_config *cfg, struct ta_result *res, char *err,
       .res = res,
       .last_ts = INT64_MIN,
       .decode_opts = cfg->verify_checksums ? TA_DECODE_VERIFY_CHECKSUMS : 0,
-      .keep_hosts = !cfg->reporter->no_hosts,
+      .keep_hosts = cfg->reporter->on_host != NULL,
   };
   res->n_inputs = cfg->n_inputs;
   res->packets.checksums_verified = cfg->verify_checksums;

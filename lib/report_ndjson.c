@@ -264,11 +264,6 @@ static void ndjson_formatted(void *state, const struct ta_conn *c,
   ta_sink_write(s->out, text, len);
 }
 
-static void ndjson_host(void *state, const struct ta_host *h) {
-  (void)state;
-  (void)h;
-}
-
 static int ndjson_close(void *state, const struct ta_summary *sum) {
   struct ndjson_state *s = state;
   (void)sum;
@@ -286,7 +281,5 @@ const struct ta_reporter ta_report_ndjson = {
     .format_scratch_size = sizeof(struct ta_jsonw_memo),
     .on_formatted = ndjson_formatted,
     .flush = ndjson_flush,
-    .on_host = ndjson_host,
-    .no_hosts = true,
     .close = ndjson_close,
 };

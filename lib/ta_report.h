@@ -104,12 +104,11 @@ struct ta_reporter {
   int (*open)(void **state, struct ta_sink *out, const struct ta_report_opts *o);
   /* A finalized connection. Called in finalization order. */
   void (*on_connection)(void *state, const struct ta_conn *c);
-  /* A host aggregate; all calls come after the last connection. */
+  /* A host aggregate; all calls come after the last connection. NULL for
+   * a format that reports no hosts (its close reads no s->hosts): the
+   * pipeline then aggregates none, which would cost more per connection
+   * than some formats' writing of it. */
   void (*on_host)(void *state, const struct ta_host *h);
-  /* True for a format that reports no hosts (on_host ignores them, close
-   * reads no s->hosts): the pipeline then aggregates none, which would
-   * cost more per connection than some formats' writing of it. */
-  bool no_hosts;
   /* Writes the trailer and frees state; returns 0 or TA_E*. */
   int (*close)(void *state, const struct ta_summary *s);
   /* Optional pair, for formats whose text for a connection depends on the
