@@ -452,13 +452,15 @@ static void test_hosts_evidence_every_step(void **state) {
 
 /* A responder's services as plain counts: ports moving through every
  * size of services record, counters past 8 bits next to measured latency,
- * ports past the cap counted as overflow. */
+ * ports past the cap counted as overflow. Each port's first connection is
+ * one it took, since refusals alone make no service. */
 #define SVC_PORTS (TA_MAX_SERVICES_PER_HOST + 6)
 
 struct svc_ref {
   uint64_t by[SVC_PORTS][TA_SC_COUNT];
   uint64_t timed[SVC_PORTS]; /* connections with a response time */
   uint64_t overflow;
+  bool seen[SVC_PORTS];
   bool checked;
 };
 
@@ -486,15 +488,17 @@ static void check_services(void *ctx, const struct ta_host *h) {
 static void add_service_conn(struct ta_hosts *t, struct svc_ref *x,
                              struct ta_conn *c, uint64_t id, uint32_t port) {
   int sc = (int)((id + port) % TA_SC_COUNT);
-  if (port % 4 == 0)
-    sc = TA_SC_COMPLETED; /* past 255 in one counter */
+  if (port % 4 == 0 || !x->seen[port])
+    sc = TA_SC_COMPLETED; /* past 255 in one counter, or the first */
+  x->seen[port] = true;
   conn_set(c, id, A, B, (uint16_t)(1000 + port), sc);
   bool timed = port % 3 == 0;
   if (timed)
     ta_lat_small_add(&c->lat.response, 1000 + id % 7);
   ta_hosts_add(t, c);
   if (port >= TA_MAX_SERVICES_PER_HOST) {
-    x->overflow++;
+    /* a port past the cap is no service either way: what it took counts */
+    x->overflow += sc != TA_SC_REFUSED && sc != TA_SC_UNANSWERED;
     return;
   }
   x->by[port][sc]++;
@@ -522,6 +526,57 @@ static void test_hosts_services_compact(void **state) {
   ta_hosts_each(t, check_services, x);
   assert_true(x->checked);
   free(x);
+  free(c);
+  ta_hosts_free(t);
+}
+
+/* A host scanned on more ports than it has service slots still lists
+ * the ports it serves, the ones reached after the scan too; a refusal on
+ * a port that once took a connection counts in that service. */
+static void check_scanned(void *ctx, const struct ta_host *h) {
+  bool *checked = ctx;
+  if (h->ip[3] != 2) /* B */
+    return;
+  assert_int_equal(h->as_resp.connections, 3 * TA_MAX_SERVICES_PER_HOST + 4);
+  assert_int_equal(h->as_resp.by_scenario[TA_SC_REFUSED],
+                   2 * TA_MAX_SERVICES_PER_HOST + 1);
+  assert_int_equal(h->as_resp.by_scenario[TA_SC_UNANSWERED],
+                   TA_MAX_SERVICES_PER_HOST);
+  assert_int_equal(ta_host_n_services(h), 2);
+  assert_int_equal(ta_host_services_overflow(h), 0);
+  const struct ta_service *svc = ta_host_services(h);
+  assert_int_equal(svc[0].port, 22);
+  assert_int_equal(svc[0].by_scenario[TA_SC_COMPLETED], 1);
+  assert_int_equal(svc[0].by_scenario[TA_SC_REFUSED], 1);
+  assert_int_equal(svc[1].port, 443);
+  assert_int_equal(svc[1].by_scenario[TA_SC_COMPLETED], 2);
+  *checked = true;
+}
+
+static void test_hosts_refusals_make_no_service(void **state) {
+  (void)state;
+  struct ta_hosts *t = ta_hosts_new(16, 23);
+  struct ta_conn *c = malloc(sizeof *c);
+  assert_non_null(t);
+  assert_non_null(c);
+  uint64_t id = 0;
+  conn_set(c, id++, A, B, 22, TA_SC_COMPLETED);
+  ta_hosts_add(t, c);
+  for (uint16_t p = 0; p < 3 * TA_MAX_SERVICES_PER_HOST; p++) {
+    int sc = p < 2 * TA_MAX_SERVICES_PER_HOST ? TA_SC_REFUSED
+                                              : TA_SC_UNANSWERED;
+    conn_set(c, id++, A, B, (uint16_t)(2000 + p), sc);
+    ta_hosts_add(t, c);
+  }
+  conn_set(c, id++, A, B, 443, TA_SC_COMPLETED);
+  ta_hosts_add(t, c);
+  conn_set(c, id++, A, B, 22, TA_SC_REFUSED);
+  ta_hosts_add(t, c);
+  conn_set(c, id++, A, B, 443, TA_SC_COMPLETED);
+  ta_hosts_add(t, c);
+  bool checked = false;
+  ta_hosts_each(t, check_scanned, &checked);
+  assert_true(checked);
   free(c);
   ta_hosts_free(t);
 }
@@ -613,7 +668,8 @@ static void test_hosts_order_scan_and_full(void **state) {
   assert_true(s->h[1].scan_suspect);
   assert_int_equal(s->h[1].failed_attempts, 22);
   assert_true(s->h[1].as_orig.distinct_targets >= 20);
-  assert_int_equal(s->h[0].n_services, 26);
+  /* the 22 unanswered ports are no services: 3 answered, and 80 */
+  assert_int_equal(s->h[0].n_services, 4);
   assert_int_equal(s->h[0].as_resp.connections, 27); /* the fifth host's
                                                         side still counts */
   assert_int_equal(s->h[3].as_orig.connections, 1);
@@ -770,7 +826,7 @@ static void test_hosts_reads_count_what_waits(void **state) {
   struct seen *s = read_all(t);
   assert_int_equal(s->n, 2);
   assert_int_equal(s->h[0].as_orig.connections, 6);
-  assert_int_equal(s->h[1].n_services, 2);
+  assert_int_equal(s->h[1].n_services, 1); /* 81 only refused */
   assert_int_equal(s->svc[1].port, 80);
   assert_int_equal(s->svc[1].by_scenario[TA_SC_COMPLETED], 1);
   assert_int_equal(s->svc[1].by_scenario[TA_SC_REFUSED], 3);
@@ -810,6 +866,7 @@ int main(void) {
       cmocka_unit_test(test_hosts_evidence_every_step),
       cmocka_unit_test(test_hosts_evidence_varied),
       cmocka_unit_test(test_hosts_services_compact),
+      cmocka_unit_test(test_hosts_refusals_make_no_service),
       cmocka_unit_test(test_hosts_order_scan_and_full),
       cmocka_unit_test(test_hosts_order_every_byte),
       cmocka_unit_test(test_hosts_waiting_counts_read_the_same),
