@@ -40,17 +40,19 @@ struct ta_lat_small {
 };
 
 /* Per service of a host: exact up to TA_LAT_DIST_EXACT samples, then
- * TA_LAT_DIST_BINS bins. 128 bins hold the whole clamped range (32
- * octaves) at level 2, so the error never exceeds 8.6% and stays at 4.3%
- * or less for data within 16 octaves (65536:1). A host holds one per
- * service it answers, most with a few samples, so the storage is sized to
- * what it holds: the exact values as the varying-length gaps between them
- * (8 bytes inside the struct, then a block that grows 16 bytes at a time),
- * the bins as a bitmap of the bins in use followed by their counts in 1, 2
+ * TA_LAT_DIST_BINS bins. 64 bins hold the whole clamped range (32
+ * octaves) at level 3, so the error never exceeds 17%; it stays at 8.6%
+ * or less for data within 16 octaves (65536:1), 4.3% within 8, 2.2%
+ * within 4. Both sizes are small because a long capture fills them: a
+ * host holds one per service it answers, most with a few dozen samples,
+ * and memory grows with the samples held until the bins take over. The
+ * storage is sized to what it holds: the exact values as the
+ * varying-length gaps between them (8 bytes inside the struct, then a
+ * block that grows 16 bytes at a time), the bins as a bitmap of the bins in use followed by their counts in 1, 2
  * or 4 bytes each. lib/latency.c describes both. A zeroed struct is an
  * empty distribution; ta_lat_dist_free releases the storage. */
-#define TA_LAT_DIST_BINS 128
-#define TA_LAT_DIST_EXACT (TA_LAT_DIST_BINS * 6 / 4)
+#define TA_LAT_DIST_BINS 64
+#define TA_LAT_DIST_EXACT (TA_LAT_DIST_BINS / 2)
 struct ta_lat_dist {
   uint64_t count;
   uint32_t min_us, max_us;
