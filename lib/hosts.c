@@ -730,21 +730,15 @@ static uint32_t service_find(const struct responder *r, uint16_t port,
  * appended, so both stay true. A port becomes a service only with a
  * connection it took (`takes`): refusals and unanswered SYNs alone make
  * none, so that the ports a scanner tried do not fill a host's slots
- * before the ports it serves, nor hold memory for nothing. *none is set
- * when no service exists and none was made for that reason. */
+ * before the ports it serves, nor hold memory for nothing. */
 static struct service *service_for(struct responder *r, uint16_t port,
-                                   uint8_t found, uint8_t looked, bool takes,
-                                   bool *none) {
+                                   uint8_t found, uint8_t looked, bool takes) {
   if (found)
     return svc_at(r, found - 1u);
   uint32_t i = service_find(r, port, looked);
   if (i < r->n_services)
     return svc_at(r, i);
-  if (!takes) {
-    *none = true;
-    return NULL;
-  }
-  if (r->n_services >= TA_MAX_SERVICES_PER_HOST || !services_room(r))
+  if (!takes || r->n_services >= TA_MAX_SERVICES_PER_HOST || !services_room(r))
     return NULL;
   svc_ports(r)[r->n_services] = port;
   struct service *s = svc_at(r, r->n_services++);
@@ -780,15 +774,14 @@ static bool count_resp(struct ta_hosts *t, struct host *h,
   counts_add(t, &r->role, p->scenario);
   count_peer(t, &r->peers, &r->targets, p, TA_DIR_ORIG);
   count_times(h, p);
-  bool none = false;
-  struct service *s =
-      service_for(r, p->port[TA_DIR_RESP], p->svc_found, p->svc_looked,
-                  p->scenario != TA_SC_REFUSED && p->scenario != TA_SC_UNANSWERED,
-                  &none);
+  bool takes =
+      p->scenario != TA_SC_REFUSED && p->scenario != TA_SC_UNANSWERED;
+  struct service *s = service_for(r, p->port[TA_DIR_RESP], p->svc_found,
+                                  p->svc_looked, takes);
   if (s) {
     svc_count(t, s, p->scenario);
     service_latency(t, s, p);
-  } else if (!none) {
+  } else if (takes) { /* past the cap, or out of memory */
     r->services_overflow++;
   }
   return true;

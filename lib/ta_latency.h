@@ -48,9 +48,10 @@ struct ta_lat_small {
  * and memory grows with the samples held until the bins take over. The
  * storage is sized to what it holds: the exact values as the
  * varying-length gaps between them (8 bytes inside the struct, then a
- * block that grows 16 bytes at a time), the bins as a bitmap of the bins in use followed by their counts in 1, 2
- * or 4 bytes each. lib/latency.c describes both. A zeroed struct is an
- * empty distribution; ta_lat_dist_free releases the storage. */
+ * block that grows 16 bytes at a time), the bins as a bitmap of the bins
+ * in use followed by their counts in 1, 2 or 4 bytes each. lib/latency.c
+ * describes both. A zeroed struct is an empty distribution;
+ * ta_lat_dist_free releases the storage. */
 #define TA_LAT_DIST_BINS 64
 #define TA_LAT_DIST_EXACT (TA_LAT_DIST_BINS / 2)
 struct ta_lat_dist {
