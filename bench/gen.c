@@ -253,6 +253,10 @@ struct gen {
   uint64_t order;
 
   uint16_t *client_port; /* next ephemeral port per client host */
+  /* each client host's stack and distance, fixed as a real host's are:
+   * its OS, and the hops its packets took to the capture point */
+  uint8_t *client_os, *client_hops;
+  uint32_t *windows_clients, n_windows; /* the clients running Windows */
   struct scanner *scanners;
 
   uint8_t *buf;
@@ -699,14 +703,20 @@ static int spawn(struct gen *g, int64_t t) {
   if (c->kind == K_OPEN && g->open_kind++ >= p->max_open)
     c->kind = K_COMPLETED;
   c->family = rng_chance(&g->r, p->ipv6) ? 6 : 4;
-  c->os = rng_chance(&g->r, p->windows) ? OS_WINDOWS : OS_LINUX;
+  uint32_t client = rng_below(&g->r, p->n_clients);
+  if (c->kind == K_REF_SAME) { /* retrying a refused connect is Windows' */
+    if (g->n_windows)
+      client = g->windows_clients[rng_below(&g->r, g->n_windows)];
+    else
+      c->kind = K_REF_FRESH;
+  }
+  c->os = g->client_os[client];
   c->use_ts = c->os == OS_LINUX;
   c->rtt = (int64_t)rng_logu(&g->r, 200, 150000);
   c->closer = (uint8_t)rng_below(&g->r, 2);
   c->fin_combined = rng_chance(&g->r, 0.5);
   c->finite = true;
   c->label_pending = true;
-  uint32_t client = rng_below(&g->r, p->n_clients);
   uint32_t server = rng_below(&g->r, p->n_servers);
   client_addr(c, client);
   server_addr(c, server);
@@ -721,7 +731,7 @@ static int spawn(struct gen *g, int64_t t) {
   c->win[CLI] = 64240;
   c->win[SRV] = 65160;
   c->ttl[CLI] = (uint8_t)((c->os == OS_WINDOWS ? 128 : 64) - 3 -
-                          rng_below(&g->r, 15));
+                          g->client_hops[client]);
   c->ttl[SRV] = 64;
   c->ipid[CLI] = (uint16_t)rng_next(&g->r);
   c->ipid[SRV] = (uint16_t)rng_next(&g->r);
@@ -734,9 +744,6 @@ static int spawn(struct gen *g, int64_t t) {
     break;
   case K_REF_SAME:
     /* Windows retries a refused connect twice, 0.5 s apart */
-    c->os = OS_WINDOWS;
-    c->use_ts = false;
-    c->wscale[CLI] = 8;
     c->port[SRV] = closed_port(&g->r);
     c->syn_left = 1 + rng_below(&g->r, 2);
     break;
@@ -1259,15 +1266,25 @@ int main(int argc, char **argv) {
   rng_seed(&g->r, seed);
   for (size_t i = 0; i < sizeof g->pattern; i++)
     g->pattern[i] = (uint8_t)(rng_next(&g->r) >> 56);
-  g->client_port = calloc(g->p->n_clients, sizeof *g->client_port);
+  uint32_t nc = g->p->n_clients;
+  g->client_port = calloc(nc, sizeof *g->client_port);
+  g->client_os = calloc(nc, sizeof *g->client_os);
+  g->client_hops = calloc(nc, sizeof *g->client_hops);
+  g->windows_clients = calloc(nc, sizeof *g->windows_clients);
   g->scanners = calloc(g->p->n_scanners, sizeof *g->scanners);
   g->buf = malloc(OUT_BUF_SIZE);
-  if (!g->client_port || !g->scanners || !g->buf) {
+  if (!g->client_port || !g->client_os || !g->client_hops ||
+      !g->windows_clients || !g->scanners || !g->buf) {
     fail("malloc");
     return 1;
   }
-  for (uint32_t i = 0; i < g->p->n_clients; i++)
+  for (uint32_t i = 0; i < nc; i++) {
     g->client_port[i] = (uint16_t)rng_below(&g->r, EPH_SPAN);
+    g->client_os[i] = rng_chance(&g->r, g->p->windows) ? OS_WINDOWS : OS_LINUX;
+    g->client_hops[i] = (uint8_t)rng_below(&g->r, 15);
+    if (g->client_os[i] == OS_WINDOWS)
+      g->windows_clients[g->n_windows++] = i;
+  }
   for (uint32_t i = 0; i < g->p->n_scanners; i++)
     put32(g->scanners[i].ip, 0xc6120000u + 0x101 + i * 7); /* 198.18/15 */
 
@@ -1305,6 +1322,9 @@ int main(int argc, char **argv) {
   free(g->free_idx);
   free(g->heap);
   free(g->client_port);
+  free(g->client_os);
+  free(g->client_hops);
+  free(g->windows_clients);
   free(g->scanners);
   free(g->buf);
   free(g);
